@@ -1,0 +1,39 @@
+# compstat: `make demo` runs a real cycle on synthetic data; `make test` runs lint and the tests.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test lint pytest bench system-deps clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system-deps: ## Install the Debian packages (Pango, fonts, poppler) if missing
+	@bash scripts/system-deps.sh
+
+demo: $(STAMP) system-deps ## Write the demo force's data, run this week's cycle, print where the PDFs are
+	$(BIN)/compstat demo --config config/demo.yaml
+	$(BIN)/compstat run-cycle --config config/demo.yaml
+
+lint: $(STAMP) ## ruff and mypy --strict
+	$(BIN)/ruff check compstat tests
+	$(BIN)/mypy compstat
+
+pytest: $(STAMP) system-deps ## The test suite (PostgreSQL too when COMPSTAT_TEST_PG is set)
+	$(BIN)/pytest -n 2 -q
+
+test: lint pytest ## Lint, then the test suite
+
+bench: $(STAMP) system-deps ## 77 units x 3 years: rows/s, seconds per step and per pack, peak memory
+	$(BIN)/python -m compstat.bench
+
+clean: ## Remove the venv, demo data, outputs and the demo store
+	rm -rf $(VENV) demo-data bench-data cycles/demo cycles/bench compstat.db

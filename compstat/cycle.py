@@ -1,0 +1,232 @@
+"""One accountability cycle: ingest → quality → analysis → actions → packs.
+
+All store writes happen in one transaction that commits only after the packs have been
+rendered, and outputs are written to a temporary folder that replaces the period's folder
+only at the end: a failed run leaves the store and earlier outputs as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from compstat import __version__
+from compstat.actions import carry_forward_actions
+from compstat.analysis.measures import daily_by_category, daily_measures, period_series
+from compstat.analysis.period_table import period_table
+from compstat.config import Config
+from compstat.errors import DataError
+from compstat.ingest import IngestReport, ingest_all
+from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
+from compstat.quality import Finding, completeness_findings, latest_dates, rejected_rows_findings
+from compstat.results import CycleData
+from compstat.store import (
+    Cycle,
+    CycleResult,
+    MeasureRow,
+    Observation,
+    UnitRow,
+    bulk_insert,
+    connect,
+    transaction,
+)
+
+MANIFEST_SCHEMA = 1
+CHART_PERIODS = {"weekly": 104, "monthly": 24}
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class CycleOutcome:
+    """What a run produced, for the CLI and for tests."""
+
+    period: Period
+    out_dir: Path
+    packs: list[Path]
+    table: pd.DataFrame
+    ingest: list[IngestReport]
+    findings: list[Finding]
+    timings: dict[str, float] = field(default_factory=dict)
+    pack_seconds: list[float] = field(default_factory=list)
+
+
+def resolve_period(config: Config, label: str | None, today: date) -> Period:
+    return parse_period(label, config.cadence) if label else last_complete_period(today, config.cadence)
+
+
+def run_cycle(config: Config, store_url: str, period_label: str | None = None, *,
+              out_root: Path | None = None, today: date | None = None, workers: int = 2,
+              progress: Progress | None = None) -> CycleOutcome:
+    """Run the whole cycle for one period and write its outputs to ``<out_root>/<org>/<period>/``."""
+    from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
+
+    today = today or date.today()
+    period = resolve_period(config, period_label, today)
+    org = config.organisation.slug
+    final_dir = (out_root or Path(config.output_dir)) / org / period.label
+    timings: dict[str, float] = {}
+    report = progress or (lambda step, seconds: None)
+
+    @contextmanager
+    def step(name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        timings[name] = round(time.perf_counter() - start, 3)
+        report(name, timings[name])
+
+    engine = connect(store_url)
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{period.label}.", dir=final_dir.parent))
+    try:
+        with transaction(engine) as session:
+            sync_reference(session, config)
+            with step("ingest"):
+                reports = ingest_all(session, config, today, store_url)
+            with step("quality"):
+                rows_in_period = _rows_per_unit(session, org, period)
+                if not rows_in_period:
+                    raise DataError(_no_data_message(session, org, period))
+                findings = rejected_rows_findings(session, org, reports)
+                findings += completeness_findings(config, period, rows_in_period)
+                data_as_of = latest_dates(session, org)
+            with step("analysis"):
+                data = analyse(session, config, period, today, data_as_of)
+                data = CycleData(**{**data.__dict__,
+                                    "rows_rejected": sum(r.rows_rejected for r in reports)})
+            with step("actions"):
+                data = CycleData(**{**data.__dict__, "actions": carry_forward_actions(session, config, period)})
+            with step("packs"):
+                rendered = render_packs(data, work_dir, workers=workers)
+            with step("record"):
+                record_cycle(session, config, period, data, final_dir)
+                write_outputs(work_dir, config, period, data, reports, findings, timings, store_url)
+        _replace_dir(work_dir, final_dir)
+    finally:
+        if work_dir.exists():
+            shutil.rmtree(work_dir, ignore_errors=True)
+        engine.dispose()
+    packs = [final_dir / p.path.name for p in rendered]
+    return CycleOutcome(period, final_dir, packs, data.table, reports, findings, timings,
+                        [p.seconds for p in rendered])
+
+
+def analyse(session: Session, config: Config, period: Period, today: date,
+            data_as_of: dict[str, date]) -> CycleData:
+    """Compute the period table and the chart series for ``period`` (no actions yet)."""
+    windows = comparison_windows(period, config.cadence)
+    chart_periods = recent_periods(period, config.cadence, CHART_PERIODS[config.cadence.period])
+    start = min([chart_periods[0].start] + [w.prev_start for w in windows])
+    by_category = daily_by_category(session, config.organisation.slug, start, period.end)
+    daily = daily_measures(by_category, config)
+    table = period_table(daily, config, windows)
+    series = period_series(daily, config, chart_periods[0].start, period.end)
+    return CycleData(
+        config=config, period=period, windows=windows,
+        meeting_date=period.end + timedelta(days=config.cadence.meeting_lag_days),
+        run_at=datetime.now().replace(microsecond=0), table=table, series=series,
+        actions=pd.DataFrame(), data_as_of=data_as_of,
+    )
+
+
+def sync_reference(session: Session, config: Config) -> None:
+    """Make the store's units and measures match the config."""
+    org = config.organisation.slug
+    session.execute(delete(UnitRow).where(UnitRow.org == org))
+    session.execute(delete(MeasureRow).where(MeasureRow.org == org))
+    parents = config.parents()
+    leaves = {u.code for u in config.leaf_units}
+    from compstat.config import iter_units
+
+    session.add_all(UnitRow(org=org, code=u.code, name=u.name, parent_code=parents[u.code],
+                            commander=u.commander, is_leaf=u.code in leaves) for u in iter_units(config.units))
+    session.add_all(MeasureRow(org=org, measure_id=m.id, name=m.name, kind=m.kind, polarity=m.polarity)
+                    for m in config.measures)
+    session.flush()
+
+
+def record_cycle(session: Session, config: Config, period: Period, data: CycleData, out_dir: Path) -> int:
+    """Store the cycle and the figures it showed; re-running a period replaces them."""
+    org = config.organisation.slug
+    old = session.scalar(select(Cycle).where(Cycle.org == org, Cycle.period == period.label))
+    if old is not None:
+        session.execute(delete(CycleResult).where(CycleResult.cycle_id == old.id))
+        session.delete(old)
+        session.flush()
+    cycle = Cycle(org=org, period=period.label, period_start=period.start, period_end=period.end,
+                  run_at=data.run_at, output_dir=str(out_dir), manifest="{}")
+    session.add(cycle)
+    session.flush()
+    results = data.table[["unit_code", "measure_id", "window", "current", "previous"]].assign(cycle_id=cycle.id)
+    bulk_insert(session.connection(), CycleResult.__table__, results)  # type: ignore[arg-type]
+    return cycle.id
+
+
+def write_outputs(out: Path, config: Config, period: Period, data: CycleData, reports: list[IngestReport],
+                  findings: list[Finding], timings: dict[str, float], store_url: str) -> None:
+    """The period table as CSV and manifest.json (inputs, versions, timings)."""
+    names = {u.code: u.name for u in config.leaf_units} | {"_total": config.organisation.name}
+    measures = {m.id: m.name for m in config.measures}
+    table = data.table.assign(unit_name=data.table["unit_code"].map(names),
+                              measure_name=data.table["measure_id"].map(measures))
+    table.to_csv(out / "period_table.csv", index=False, float_format="%.6g")
+    manifest = {
+        "schema_version": MANIFEST_SCHEMA,
+        "organisation": config.organisation.name, "org": config.organisation.slug,
+        "period": period.label, "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
+        "meeting_date": data.meeting_date.isoformat(), "run_at": data.run_at.isoformat(),
+        "store": make_url(store_url).render_as_string(hide_password=True),
+        "inputs": [r.__dict__ for r in reports],
+        "rows_rejected": data.rows_rejected,
+        "findings": [f.as_dict() for f in findings],
+        "data_as_of": {k: v.isoformat() for k, v in sorted(data.data_as_of.items())},
+        "outputs": sorted(p.name for p in out.iterdir()) + ["manifest.json"],
+        "timings_seconds": timings,
+        "software": _versions(),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _versions() -> dict[str, str]:
+    packages = ["pandas", "numpy", "SQLAlchemy", "alembic", "WeasyPrint", "matplotlib", "Jinja2", "pydantic"]
+    return {"compstat": __version__, "python": platform.python_version(), **{p: version(p) for p in packages}}
+
+
+def _rows_per_unit(session: Session, org: str, period: Period) -> dict[str, int]:
+    stmt = (select(Observation.unit_code, func.count()).where(
+        Observation.org == org, Observation.occurred_on >= period.start, Observation.occurred_on <= period.end)
+        .group_by(Observation.unit_code))
+    return {unit: int(n) for unit, n in session.execute(stmt).all()}
+
+
+def _no_data_message(session: Session, org: str, period: Period) -> str:
+    first, last = session.execute(select(func.min(Observation.occurred_on), func.max(Observation.occurred_on))
+                                  .where(Observation.org == org)).one()
+    if last is None:
+        return f"no data in the store for {org}: check the sources in the config"
+    return (f"no data for {period.label} ({period.start} to {period.end}); the store holds {first} to {last}. "
+            "Pass --period for a period with data.")
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    if old.exists():
+        shutil.rmtree(old)

@@ -1,0 +1,403 @@
+"""A deterministic synthetic police force for demonstrations, tests and benchmarks.
+
+``demo_config`` describes the force (divisions, neighbourhood units, five offence measures,
+one incident source); ``generate_incidents`` writes years of incident records with
+seasonality, overdispersion, hotspots and a small built-in story (``DEMO_STORY``);
+``plant_defects`` adds the data problems listed in ``PLANTED_DEFECTS`` so assurance has
+something to find; ``demo_minutes`` is the last meeting's action log. Everything is
+fictional and the same for the same arguments.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import yaml
+
+SEED = 20261123
+FORCE_BOX = (53.30, 53.70, -2.60, -2.00)  # south, north, west, east (degrees)
+INCIDENT_COLUMNS = ["crime_ref", "recorded_at", "unit", "offence", "latitude", "longitude"]
+MINUTES_COLUMNS = ["unit", "action", "owner", "due", "measure"]
+
+# measure id, name, offence categories, share of all incidents
+OFFENCES: list[tuple[str, str, list[str], float]] = [
+    ("burglary", "Residential burglary", ["Burglary - residential"], 0.14),
+    ("robbery", "Robbery", ["Robbery"], 0.06),
+    ("vehicle", "Vehicle crime", ["Theft of vehicle", "Theft from vehicle"], 0.20),
+    ("violence", "Violence with injury", ["Violence with injury"], 0.25),
+    ("asb", "Anti-social behaviour", ["Anti-social behaviour"], 0.35),
+]
+_THEFT_OF_SHARE = 0.3  # of vehicle crime; the rest is theft from vehicles
+
+# unit code -> (measure id, direction, story); the units exist whenever n_units >= 12
+DEMO_TRENDS: dict[str, tuple[str, str, str]] = {
+    "N2": ("burglary", "improving", "residential burglary down about a third over the last year "
+           "after a target-hardening scheme"),
+    "S4": ("burglary", "improving", "residential burglary down about a third over the last year"),
+    "E1": ("burglary", "improving", "residential burglary down about 30% over the last year"),
+    "N4": ("robbery", "worsening", "street robbery series: robbery rising sharply over the last 12 weeks"),
+    "S2": ("vehicle", "worsening", "vehicle crime rising clearly over the last 12 weeks"),
+}
+DEMO_STORY: dict[str, str] = {code: story for code, (_, _, story) in DEMO_TRENDS.items()}
+_IMPROVED_LEVEL = {"N2": 0.60, "S4": 0.62, "E1": 0.65}  # burglary multiplier reached 9 months before end
+_WORSENED_PEAK = {"N4": 4.0, "S2": 3.0}  # multiplier reached on the last day, from 1.0 twelve weeks before
+
+PLANTED_DEFECTS: list[str] = [
+    "2 rows with an unparseable date ('not recorded' and '31/02/2025'), at the end of the file",
+    "2 rows for unit 'Z9', which is not in the config",
+    "3 rows with blank latitude and longitude (allowed: they load without a map position)",
+    "1 row with latitude 'abc'",
+    "3 exact duplicate rows (copies of existing rows, crime_ref included)",
+    "2 rows with valid coordinates outside the force area (one in London, one with latitude "
+    "and longitude swapped)",
+]
+
+_DIVISIONS = [("North", "N"), ("South", "S"), ("East", "E"), ("West", "W"), ("Central", "C"),
+              ("Moorland", "M"), ("Valley", "V"), ("Lakeside", "L"), ("Hillside", "H")]
+_NAMES = [
+    "Northgate", "Riverside", "Ashworth", "Bramley Park", "Southgate", "Castleton Moor", "Millbrook",
+    "Kingsmead", "Eastgate", "Harbour Quay", "Greystone", "Fernlea", "Westholme", "Hollin Green",
+    "Irwell Bank", "Larkhill", "Netherton", "Oakenshaw", "Pendle View", "Queensway", "Redbrook",
+    "Saltergate", "Thornbury Heath", "Upper Calder", "Whitmore", "Yarrow Bridge", "Abbeyfield",
+    "Birchwood", "Clayhill", "Dunmere", "Elmstead", "Foxdenton", "Gorsey Bank", "Harrowby",
+    "Ingleby Park", "Jubilee Fields", "Kestrel Rise", "Lowfield", "Moorside", "Newbold", "Orchard Lane",
+    "Parkside", "Quarry Bank", "Rookwood", "Stonecliffe", "Tanners Yard", "Underhill", "Victoria Quays",
+    "Waterhead", "Woodhouse", "Alderley Rise", "Beckside", "Canalside", "Dovecote", "Edgeworth",
+    "Fairview", "Glenmoor", "Highcross", "Ivy Green", "Juniper Hill", "Kirkby Lea", "Lindale",
+    "Marshgate", "Nettlebank", "Old Mill", "Pinfold", "Ravensmoor", "Sandybrook", "Tollbar",
+    "Vicarage Fields", "Weavers Green", "Westgate", "Yewtree", "Coppice Wood", "Brindle Heath",
+    "Halton Moss", "St Anne's Park", "Cotton Exchange", "Foundry Lane", "Hilltop", "Eastfield",
+    "Denholme Cross",
+]
+_FIRST = ["Amina", "David", "Sarah", "Tom", "Priya", "Gareth", "Helen", "Kwame", "Joanne", "Imran",
+          "Rachel", "Liam", "Fiona", "Marcus", "Leah", "Owen", "Nadia", "Stuart", "Claire", "Raj",
+          "Emma", "Patrick", "Yasmin", "Neil", "Bethan", "Chidi", "Karen", "Sean", "Zara", "Ian"]
+_LAST = ["Okafor", "Hargreaves", "Whitworth", "Kaur", "Brennan", "Ashcroft", "Mensah", "Ridley",
+         "Hussain", "Pickering", "Lowe", "Nowak", "Fitzgerald", "Barraclough", "Sutcliffe", "Adeyemi",
+         "Holt", "Chaudhry", "Marsden", "Doyle", "Kershaw", "Evans", "Begum", "Crowther", "Lomax",
+         "Turner", "Iqbal", "Gallagher", "Sharples", "Obi"]
+
+# relative rate by hour of day (0..23), Monday..Sunday, and yearly (amplitude, peak day of year)
+_HOURS = {
+    "burglary": [3, 2, 2, 1, 1, 1, 2, 3, 5, 7, 8, 8, 8, 8, 8, 9, 10, 11, 12, 12, 10, 8, 6, 4],
+    "robbery": [6, 5, 4, 2, 1, 1, 1, 2, 3, 3, 3, 4, 4, 5, 6, 8, 9, 10, 11, 12, 12, 11, 10, 8],
+    "vehicle": [9, 9, 8, 7, 5, 3, 2, 2, 3, 3, 3, 3, 3, 3, 3, 4, 5, 6, 7, 8, 9, 10, 10, 10],
+    "violence": [10, 9, 7, 4, 2, 1, 1, 2, 3, 3, 4, 5, 6, 6, 6, 7, 8, 9, 10, 11, 12, 13, 13, 12],
+    "asb": [4, 3, 2, 1, 1, 1, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 15, 15, 14, 12, 10, 8, 6],
+}
+_WEEKDAYS = {
+    "burglary": [1.05, 1.0, 1.0, 1.0, 1.0, 0.95, 0.95],
+    "robbery": [0.95, 0.95, 0.95, 1.0, 1.1, 1.1, 0.95],
+    "vehicle": [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],
+    "violence": [0.85, 0.82, 0.85, 0.92, 1.1, 1.35, 1.2],
+    "asb": [0.9, 0.88, 0.9, 0.95, 1.1, 1.2, 1.05],
+}
+_YEARLY = {"burglary": (0.18, 355), "robbery": (0.12, 340), "vehicle": (0.08, 320),
+           "violence": (0.18, 190), "asb": (0.25, 200)}
+_BACKGROUND = {"burglary": 0.5, "robbery": 0.25, "vehicle": 0.35, "violence": 0.2, "asb": 0.2}
+_DISPERSION = 3.0  # gamma shape of the day-level multiplier: variance = mean + mean^2 / shape
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def _layout(n_units: int) -> list[int]:
+    """Units per division: about sqrt(n / 1.6) divisions of near-equal size (12: 3 x 4, 77: 7 x 11)."""
+    if n_units < 1:
+        raise ValueError("n_units must be at least 1")
+    n_div = max(1, round(math.sqrt(n_units / 1.6)))
+    return [n_units // n_div + (1 if i < n_units % n_div else 0) for i in range(n_div)]
+
+
+def _division(i: int) -> tuple[str, str]:
+    return _DIVISIONS[i] if i < len(_DIVISIONS) else (f"Area {i + 1}", f"A{i + 1}")
+
+
+def _person(k: int, rank: str) -> str:
+    """A fictional officer; distinct for k < 900."""
+    return f"{rank} {_FIRST[k % 30]} {_LAST[(7 * k + k // 30) % 30]}"
+
+
+def demo_units(n_units: int = 12) -> list[dict[str, Any]]:
+    """The unit hierarchy as config dicts: divisions of neighbourhood units with context."""
+    divisions: list[dict[str, Any]] = []
+    k = 0
+    for i, size in enumerate(_layout(n_units)):
+        name, code = _division(i)
+        children: list[dict[str, Any]] = []
+        for j in range(size):
+            rng = np.random.default_rng([SEED, i, j])  # the same unit whatever n_units is
+            deprivation = float(rng.beta(2.0, 2.5))
+            children.append({
+                "code": f"{code}{j + 1}",
+                "name": _NAMES[k] if k < len(_NAMES) else f"Neighbourhood {k + 1}",
+                "commander": _person(100 + k, "Ch Insp" if j % 3 == 0 else "Insp"),
+                "population": int(round(float(rng.uniform(40_000, 160_000)), -2)),
+                "context": {"deprivation": round(deprivation, 2),
+                            "density": round(float(rng.uniform(8, 30) + 50 * deprivation), 1)},
+            })
+            k += 1
+        divisions.append({
+            "code": code,
+            "name": f"{name} Division",
+            "commander": _person(i, "Ch Supt" if i % 2 == 0 else "Supt"),
+            "population": sum(c["population"] for c in children),
+            "children": children,
+        })
+    return divisions
+
+
+def _leaves(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for u in units:
+        out.extend(_leaves(u["children"]) if u.get("children") else [u])
+    return out
+
+
+def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "demo",
+                name: str = "Demo Constabulary") -> dict[str, Any]:
+    """The demo force's full config as a dict matching ``compstat.config.Config``."""
+    measures: list[dict[str, Any]] = []
+    for measure_id, label, categories, _ in OFFENCES:
+        measure: dict[str, Any] = {
+            "id": measure_id, "name": label, "kind": "count",
+            "filter": {"category": categories[0] if len(categories) == 1 else categories},
+            "polarity": "lower",
+        }
+        if measure_id == "burglary":
+            measure["target"] = {"kind": "reduction", "value": 10}
+        measures.append(measure)
+    return {
+        "organisation": {"name": name, "slug": slug},
+        "store": "sqlite:///compstat.db",
+        "cadence": {"period": "weekly", "week_start": "monday", "year_start_month": 1, "meeting_lag_days": 3},
+        "units": demo_units(n_units),
+        "measures": measures,
+        "sources": [{
+            "name": "incidents",
+            "path": f"{data_dir.rstrip('/')}/incidents.csv",
+            "columns": {"unit": "unit", "date": "recorded_at", "category": "offence",
+                        "latitude": "latitude", "longitude": "longitude", "record_id": "crime_ref"},
+        }],
+    }
+
+
+def write_config(path: Path, config: dict[str, Any], header: str) -> None:
+    """Write a config dict as YAML under a ``#`` comment header, top-level keys in reading order."""
+    order = ["organisation", "store", "cadence", "units", "measures", "sources"]
+    ordered = {k: config[k] for k in order if k in config} | {k: v for k, v in config.items() if k not in order}
+    comment = "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines())
+    body = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(comment + body, encoding="utf-8")
+
+
+def _tiles(n_units: int) -> FloatArray:
+    """Each unit's rectangle (south, north, west, east): divisions are rows, North at the top."""
+    sizes = _layout(n_units)
+    codes = [_division(i)[1] for i in range(len(sizes))]
+    rows = sorted(range(len(sizes)), key=lambda i: (codes[i] == "S", codes[i] != "N", i))
+    south, north, west, east = FORCE_BOX
+    height = (north - south) / len(sizes)
+    width = (east - west) / max(sizes)
+    out = []
+    for i, size in enumerate(sizes):
+        top = north - rows.index(i) * height
+        out += [[top - height, top, west + j * width, west + (j + 1) * width] for j in range(size)]
+    return np.array(out, dtype=np.float64)
+
+
+def _unit_scale(leaves: list[dict[str, Any]]) -> FloatArray:
+    """Relative crime level of each unit: population and deprivation, mean 1."""
+    pop = np.array([u["population"] for u in leaves], dtype=np.float64)
+    dep = np.array([u["context"]["deprivation"] for u in leaves], dtype=np.float64)
+    scale = pop * (0.6 + 0.8 * dep)
+    return np.asarray(scale / scale.mean(), dtype=np.float64)
+
+
+def _rates(leaves: list[dict[str, Any]], days: pd.DatetimeIndex, end: date, daily_rate: float) -> FloatArray:
+    """Expected incidents per day, unit and offence: array of shape (days, units, offences)."""
+    t = np.asarray((days - pd.Timestamp(end)).days, dtype=np.float64)  # <= 0
+    doy = np.asarray(days.day_of_year, dtype=np.float64)
+    dow = np.asarray(days.day_of_week, dtype=np.int64)
+    scale = _unit_scale(leaves)
+    codes = [u["code"] for u in leaves]
+    lam = np.empty((len(days), len(leaves), len(OFFENCES)), dtype=np.float64)
+    for o, (measure_id, _, _, share) in enumerate(OFFENCES):
+        amplitude, peak = _YEARLY[measure_id]
+        weekly = np.array(_WEEKDAYS[measure_id]) / np.mean(_WEEKDAYS[measure_id])
+        season = (1 + amplitude * np.cos(2 * np.pi * (doy - peak) / 365.25)) * weekly[dow]
+        lam[:, :, o] = daily_rate * share * season[:, None] * scale[None, :]
+    for code, (measure_id, _, _) in DEMO_TRENDS.items():
+        if code not in codes:
+            continue
+        u, o = codes.index(code), [m for m, *_ in OFFENCES].index(measure_id)
+        if code in _IMPROVED_LEVEL:  # steady fall from 15 months to 9 months before the end, then held
+            level = _IMPROVED_LEVEL[code]
+            lam[:, u, o] *= 1 - (1 - level) * np.clip((t + 455) / 182, 0, 1)
+        else:  # rise over the last twelve weeks
+            lam[:, u, o] *= 1 + (_WORSENED_PEAK[code] - 1) * np.clip((t + 84) / 84, 0, 1)
+    return lam
+
+
+def _hotspots(rng: np.random.Generator, tiles: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """2-4 Gaussian hotspots per unit: centres (units, 4, 2), spreads (units, 4), cumulative weights."""
+    n = len(tiles)
+    count = rng.integers(2, 5, size=n)
+    fx, fy = rng.uniform(0.15, 0.85, size=(2, n, 4))
+    centres = np.stack([tiles[:, [0]] + fy * (tiles[:, [1]] - tiles[:, [0]]),
+                        tiles[:, [2]] + fx * (tiles[:, [3]] - tiles[:, [2]])], axis=-1)
+    size = np.minimum(tiles[:, 1] - tiles[:, 0], tiles[:, 3] - tiles[:, 2])
+    spread = rng.uniform(0.05, 0.12, size=(n, 4)) * size[:, None]
+    weights = rng.uniform(0.5, 1.5, size=(n, 4)) * (np.arange(4)[None, :] < count[:, None])
+    cumulative = np.cumsum(weights, axis=1) / weights.sum(axis=1, keepdims=True)
+    return centres, spread, cumulative
+
+
+def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate: float = 2.0,
+                       seed: int = SEED) -> pd.DataFrame:
+    """Incident records from 1 January of ``end.year - years`` to ``end``, in time order.
+
+    ``daily_rate`` is the mean number of incidents per unit per day over all offences.
+    Columns: crime_ref, recorded_at ("YYYY-MM-DD HH:MM"), unit, offence, latitude, longitude.
+    """
+    rng = np.random.default_rng(seed)
+    leaves = _leaves(demo_units(n_units))
+    days = pd.date_range(date(end.year - years, 1, 1), end, freq="D")
+    lam = _rates(leaves, days, end, daily_rate)
+    lam *= rng.gamma(_DISPERSION, 1 / _DISPERSION, size=lam.shape)
+    counts = rng.poisson(lam).ravel()
+    cell = np.repeat(np.arange(counts.size), counts)
+    d, u, o = np.unravel_index(cell, lam.shape)
+    n = cell.size
+
+    # time of day by offence, then put the records in time order
+    minute = rng.integers(0, 60, size=n)
+    hour = np.empty(n, dtype=np.int64)
+    draw = rng.random(n)
+    for k, (measure_id, *_) in enumerate(OFFENCES):
+        mask = o == k
+        profile = np.cumsum(_HOURS[measure_id], dtype=np.float64)
+        hour[mask] = np.searchsorted(profile / profile[-1], draw[mask], side="right")
+    clock = hour * 60 + minute
+    order = np.lexsort((clock, d))
+    d, u, o, clock = d[order], u[order], o[order], clock[order]
+
+    # offence label: vehicle crime splits into theft of / theft from
+    labels = np.array([c for _, _, cats, _ in OFFENCES for c in cats], dtype=object)
+    first = np.cumsum([0] + [len(cats) for _, _, cats, _ in OFFENCES])[:-1]
+    label = first[o] + ((o == 2) & (rng.random(n) >= _THEFT_OF_SHARE))
+
+    # coordinates: hotspots plus uniform background, clipped to the unit's tile
+    tiles = _tiles(n_units)
+    centres, spread, cumulative = _hotspots(rng, tiles)
+    background = np.array([_BACKGROUND[m] for m, *_ in OFFENCES])[o]
+    component = np.minimum((rng.random(n)[:, None] > cumulative[u]).sum(axis=1), 3)
+    noise = rng.standard_normal((n, 2)) * spread[u, component][:, None]
+    spot = centres[u, component] + noise
+    uniform = rng.random((n, 2))
+    flat = np.stack([tiles[u, 0] + uniform[:, 0] * (tiles[u, 1] - tiles[u, 0]),
+                     tiles[u, 2] + uniform[:, 1] * (tiles[u, 3] - tiles[u, 2])], axis=1)
+    point = np.where((rng.random(n) < background)[:, None], flat, spot)
+    lat = np.round(np.clip(point[:, 0], tiles[u, 0], tiles[u, 1]), 5)
+    lon = np.round(np.clip(point[:, 1], tiles[u, 2], tiles[u, 3]), 5)
+
+    # references numbered within each year, in time order
+    year = np.asarray(days.year, dtype=np.int64)[d]
+    seq = np.arange(n) - np.searchsorted(year, year, side="left") + 1
+    refs = [f"DC/{y}/{s:06d}" for y, s in zip(year.tolist(), seq.tolist(), strict=True)]
+    day_text = np.array(days.strftime("%Y-%m-%d"), dtype=object)
+    clock_text = np.array([f" {m // 60:02d}:{m % 60:02d}" for m in range(1440)], dtype=object)
+    codes = np.array([x["code"] for x in leaves], dtype=object)
+    return pd.DataFrame({
+        "crime_ref": refs,
+        "recorded_at": day_text[d] + clock_text[clock],
+        "unit": codes[u],
+        "offence": labels[label],
+        "latitude": lat,
+        "longitude": lon,
+    })
+
+
+def plant_defects(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """A copy of an incident frame with the ``PLANTED_DEFECTS`` added.
+
+    Defect rows are taken from the last 8 weeks of the frame; appended rows continue the
+    numbering of the frame's last crime_ref; the unparseable dates come last.
+    """
+    rng = np.random.default_rng(seed)
+    out = frame.copy()
+    out["latitude"] = out["latitude"].astype(object)
+    out["longitude"] = out["longitude"].astype(object)
+    last = pd.Timestamp(str(out["recorded_at"].max())[:10])
+    cutoff = (last - pd.Timedelta(days=55)).strftime("%Y-%m-%d")
+    recent = out.index[out["recorded_at"] >= cutoff]
+    # only rows whose unit has 3+ records that day, so no unit-week is emptied
+    tail = out.loc[recent]
+    busy = tail.groupby(["unit", tail["recorded_at"].str[:10]])["crime_ref"].transform("size")
+    pick = rng.choice(np.asarray(busy.index[busy >= 3]), size=13, replace=False)
+    blank, abc, outside, dupes, z9, dates = (pick[0:3], pick[3:4], pick[4:6], pick[6:9], pick[9:11],
+                                             pick[11:13])
+    out.loc[blank, ["latitude", "longitude"]] = ""
+    out.loc[abc, "latitude"] = "abc"
+    out.loc[outside[0], ["latitude", "longitude"]] = [51.50135, -0.14189]
+    swapped = out.loc[outside[1], ["longitude", "latitude"]].to_numpy()
+    out.loc[outside[1], ["latitude", "longitude"]] = swapped
+
+    prefix, number = str(out["crime_ref"].iloc[-1]).rsplit("/", 1)
+    extra = out.loc[np.concatenate([z9, dates])].copy()
+    extra["crime_ref"] = [f"{prefix}/{int(number) + k + 1:06d}" for k in range(len(extra))]
+    extra["unit"] = ["Z9", "Z9", *extra["unit"].iloc[2:]]
+    extra["recorded_at"] = [*extra["recorded_at"].iloc[:2], "not recorded", "31/02/2025"]
+    return pd.concat([out, out.loc[dupes], extra], ignore_index=True)
+
+
+def demo_minutes(end: date, units: list[dict[str, Any]]) -> pd.DataFrame:
+    """The previous meeting's action minutes: unit, action, owner, due (YYYY-MM-DD), measure."""
+    leaves = _leaves(units)
+    by_code = {u["code"]: u for u in leaves}
+
+    def unit(code: str, fallback: int) -> dict[str, Any]:
+        return by_code.get(code) or leaves[fallback % len(leaves)]
+
+    plan = [  # unit code, fallback position, action ({name}: the unit's name), owner, days from end, measure
+        ("N4", 3, "Set up a problem-solving plan for the street robbery series around {name} precinct",
+         None, 10, "robbery"),
+        ("N4", 3, "Share robbery suspect descriptions with the night-time economy partners", "PS Dan Whitaker",
+         -2, "robbery"),
+        ("S2", 5, "Increase patrols in {name} car parks on Friday and Saturday nights", "Insp Sara Malik",
+         -4, "vehicle"),
+        ("S2", 5, 'Ask the council to fix CCTV camera <b>7</b> & relaunch the "Lock it or lose it" leaflets',
+         None, 17, "vehicle"),
+        ("N2", 1, "Write up the {name} target-hardening scheme for the good practice awards", None, 24,
+         "burglary"),
+        ("S4", 7, "Extend repeat-victim burglary visits across {name}", "PS Grace Holden", -8, "burglary"),
+        ("E2", 9, "Agree a dispersal order with the council for {name} recreation ground", None, 3, "asb"),
+        ("E4", 11, "Check the crime recording backlog with the Crime Management Unit", "Insp Tom Ridley", 31,
+         ""),
+    ]
+    rows: list[dict[str, str]] = []
+    for code, fallback, action, owner, offset, measure in plan:
+        u = unit(code, fallback)
+        rows.append({"unit": u["code"], "action": action.format(name=u["name"]),
+                     "owner": owner or u["commander"], "due": (end + timedelta(days=offset)).isoformat(),
+                     "measure": measure})
+    return pd.DataFrame(rows, columns=MINUTES_COLUMNS)
+
+
+def write_demo(out_dir: Path, end: date, n_units: int = 12, daily_rate: float = 2.0) -> dict[str, Path]:
+    """Write ``incidents.csv`` (with planted defects) and ``minutes.csv`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    frame = plant_defects(generate_incidents(end, n_units=n_units, daily_rate=daily_rate), seed=SEED + 1)
+    dated = pd.to_datetime(frame["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").notna()
+    frame = pd.concat([frame[dated].sort_values("recorded_at", kind="stable"), frame[~dated]])
+    paths = {"incidents": out_dir / "incidents.csv", "minutes": out_dir / "minutes.csv"}
+    frame.to_csv(paths["incidents"], index=False)
+    demo_minutes(end, demo_units(n_units)).to_csv(paths["minutes"], index=False)
+    return paths

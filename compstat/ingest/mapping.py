@@ -1,0 +1,175 @@
+"""Map a raw text frame onto observations, keeping every row that fails with its reason.
+
+Pure: a frame in, ``(observations, rejected, skipped)`` out. A row is rejected for the
+first problem found, in column order: unit, date, value, coordinates.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from compstat.config import Config, Source
+from compstat.errors import SourceError
+
+OBSERVATION_COLUMNS = [
+    "unit_code", "occurred_on", "occurred_at", "category", "subcategory",
+    "value", "latitude", "longitude", "record_id", "source_row",
+]
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Mapped:
+    observations: pd.DataFrame  # OBSERVATION_COLUMNS
+    rejected: pd.DataFrame  # source_row, field, reason, raw
+    rows_read: int
+    rows_skipped: int  # rows of units outside the config, when the source says skip
+
+
+def required_columns(source: Source) -> list[str]:
+    cols = [c for c in source.columns.model_dump().values() if c]
+    for expression in source.values.values():
+        cols += list(IDENTIFIER.findall(expression))
+    return list(dict.fromkeys(cols))
+
+
+def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
+             first_line: int, today: date) -> Mapped:
+    """Validate and convert the rows of one input."""
+    missing = [c for c in required_columns(source) if c not in frame.columns]
+    if missing:
+        raise SourceError(
+            f"{location}: column(s) {', '.join(repr(c) for c in missing)} named in source "
+            f"'{source.name}' not found; the file has: {', '.join(map(str, frame.columns))}"
+        )
+    cols = source.columns
+    n = len(frame)
+    line = pd.Series(np.arange(first_line, first_line + n), index=frame.index)
+    problems: list[pd.DataFrame] = []
+    bad = pd.Series(False, index=frame.index)
+
+    def reject(mask: pd.Series, field: str, reasons: pd.Series | str) -> None:
+        nonlocal bad
+        mask = mask & ~bad
+        if mask.any():
+            reason = reasons[mask] if isinstance(reasons, pd.Series) else reasons
+            problems.append(pd.DataFrame({"index": frame.index[mask], "field": field, "reason": reason}))
+            bad = bad | mask
+
+    # unit: match code, then name (case-insensitive), then the source's unit_map
+    raw_unit = frame[cols.unit].astype(str).str.strip()
+    lookup = {u.code: u.code for u in config.leaf_units}
+    lookup.update({u.name.casefold(): u.code for u in config.leaf_units})
+    unit = raw_unit.map(lambda v: source.unit_map.get(v) or lookup.get(v) or lookup.get(v.casefold()))
+    reject(raw_unit.eq(""), cols.unit, "unit is empty")
+    unknown = unit.isna() & ~bad
+    skipped = 0
+    if source.other_units == "skip":
+        skipped = int(unknown.sum())
+        bad = bad | unknown
+    else:
+        reject(unknown, cols.unit, "unit '" + raw_unit + "' is not in the config (add it, or map it with unit_map)")
+
+    # date
+    raw_date = frame[cols.date].astype(str).str.strip()
+    when = _parse_dates(raw_date, source.date_format)
+    expected = source.date_format or "a date such as 2026-11-23 or 2026-11-23 14:05"
+    reject(when.isna(), cols.date, "date '" + raw_date + f"' is not a date (expected {expected})")
+    reject(when.dt.normalize() > pd.Timestamp(today), cols.date,
+           "date '" + raw_date + "' is in the future")
+
+    # values: one observation per row, or one per configured value expression
+    value_frames: list[tuple[str | None, pd.Series]] = []
+    if source.values:
+        numeric = {c: pd.to_numeric(frame[c].astype(str).str.strip().str.replace(",", ""), errors="coerce")
+                   for c in required_columns(source) if c in _expression_columns(source)}
+        for c, series in numeric.items():
+            reject(series.isna(), c, "'" + frame[c].astype(str) + f"' in '{c}' is not a number")
+        env = pd.DataFrame(numeric)
+        for category, expression in source.values.items():
+            value_frames.append((category, pd.Series(env.eval(expression), index=frame.index, dtype=float)))
+    else:
+        if cols.value:
+            raw_value = frame[cols.value].astype(str).str.strip().str.replace(",", "")
+            value = pd.to_numeric(raw_value, errors="coerce")
+            reject(value.isna(), cols.value, "value '" + frame[cols.value].astype(str) + "' is not a number")
+        else:
+            value = pd.Series(1.0, index=frame.index)
+        value_frames.append((None, value.astype(float)))
+    for _, value in value_frames:
+        reject(value < 0, cols.value or "values", "value " + value.astype(str) + " is negative")
+
+    lat = lon = pd.Series(np.nan, index=frame.index)
+    if cols.latitude and cols.longitude:
+        lat = _coordinate(frame[cols.latitude])
+        lon = _coordinate(frame[cols.longitude])
+        for name, column, parsed in (("latitude", cols.latitude, lat), ("longitude", cols.longitude, lon)):
+            text = frame[column].astype(str).str.strip()
+            reject(parsed.isna() & text.ne(""), column, f"{name} '" + text + "' is not a number")
+        reject(lat.abs() > 90, cols.latitude, "latitude " + lat.astype(str) + " is outside -90..90")
+        reject(lon.abs() > 180, cols.longitude, "longitude " + lon.astype(str) + " is outside -180..180")
+
+    good = ~bad
+    base = pd.DataFrame({
+        "unit_code": unit[good],
+        "occurred_on": when[good].dt.strftime("%Y-%m-%d"),
+        "occurred_at": when[good].dt.strftime("%Y-%m-%d %H:%M:%S") if _has_time(when[good]) else None,
+        "category": frame[cols.category].astype(str).str.strip()[good] if cols.category else (source.category or ""),
+        "subcategory": frame[cols.subcategory].astype(str).str.strip()[good] if cols.subcategory else "",
+        "latitude": lat[good],
+        "longitude": lon[good],
+        "record_id": frame[cols.record_id].astype(str)[good] if cols.record_id else None,
+        "source_row": line[good],
+    })
+    parts = []
+    for value_category, value in value_frames:
+        part = base.assign(value=value[good])
+        if value_category is not None:
+            part = part.assign(subcategory=part["category"] if cols.category else part["subcategory"],
+                               category=value_category)
+        parts.append(part)
+    observations = pd.concat(parts, ignore_index=True)[OBSERVATION_COLUMNS] if parts else base
+
+    rejected = _rejected_frame(frame, problems, line)
+    return Mapped(observations, rejected, n, skipped)
+
+
+def _expression_columns(source: Source) -> set[str]:
+    return {name for e in source.values.values() for name in IDENTIFIER.findall(e)}
+
+
+def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
+    if fmt:
+        return pd.to_datetime(raw, format=fmt, errors="coerce")
+    parsed = pd.to_datetime(raw, format="ISO8601", errors="coerce")
+    if parsed.isna().any():
+        retry = parsed.isna() & raw.ne("")
+        parsed[retry] = pd.to_datetime(raw[retry], format="mixed", dayfirst=False, errors="coerce")
+    return parsed
+
+
+def _has_time(when: pd.Series) -> bool:
+    return bool(len(when)) and bool((when != when.dt.normalize()).any())
+
+
+def _coordinate(raw: pd.Series) -> pd.Series:
+    return pd.to_numeric(raw.astype(str).str.strip(), errors="coerce")
+
+
+def _rejected_frame(frame: pd.DataFrame, problems: list[pd.DataFrame], line: pd.Series) -> pd.DataFrame:
+    if not problems:
+        return pd.DataFrame(columns=["source_row", "field", "reason", "raw"])
+    found = pd.concat(problems, ignore_index=True).sort_values("index")
+    raw = frame.loc[found["index"]].to_dict(orient="records")
+    return pd.DataFrame({
+        "source_row": line.loc[found["index"]].to_numpy(),
+        "field": found["field"].to_numpy(),
+        "reason": found["reason"].to_numpy(),
+        "raw": [json.dumps(r, ensure_ascii=False, default=str) for r in raw],
+    })

@@ -1,0 +1,20 @@
+"""The store: SQLAlchemy models, the engine and schema migrations (Alembic)."""
+
+from compstat.store.db import bulk_insert, connect, resolve_url, transaction
+from compstat.store.models import (
+    Action,
+    ActionUpdate,
+    Base,
+    Cycle,
+    CycleResult,
+    IngestedFile,
+    MeasureRow,
+    Observation,
+    RejectedRow,
+    UnitRow,
+)
+
+__all__ = [
+    "Action", "ActionUpdate", "Base", "Cycle", "CycleResult", "IngestedFile", "MeasureRow",
+    "Observation", "RejectedRow", "UnitRow", "bulk_insert", "connect", "resolve_url", "transaction",
+]

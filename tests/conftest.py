@@ -1,0 +1,88 @@
+"""Shared fixtures: a small config written from strings, and stores on SQLite and PostgreSQL.
+
+PostgreSQL tests run when COMPSTAT_TEST_PG holds a server URL (CI starts one); with
+COMPSTAT_REQUIRE_PG=1 a missing server fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from compstat.config import Config, load_config
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+SMALL_CONFIG = """\
+organisation: {name: Testshire Police, slug: testshire}
+store: sqlite:///unused.db
+cadence: {period: weekly, week_start: monday, year_start_month: 1, meeting_lag_days: 2}
+small_number: 10
+units:
+  - code: D1
+    name: Division One
+    commander: Ch Supt Division
+    children:
+      - {code: A, name: Alpha, commander: Supt Alpha, population: 50000}
+      - {code: B, name: Bravo, commander: Supt Bravo, population: 80000}
+measures:
+  - {id: burglary, name: Burglary, filter: {category: burglary}, polarity: lower}
+  - {id: robbery, name: Robbery, filter: {category: robbery}, polarity: lower}
+sources:
+  - name: incidents
+    path: incidents.csv
+    columns: {unit: unit, date: when, category: offence, latitude: lat, longitude: lon, record_id: ref}
+"""
+
+
+@pytest.fixture
+def shared_dir() -> Path:
+    if not (SHARED / "data").is_dir():
+        pytest.fail(f"the shared data folder is missing: expected it at {SHARED}")
+    return SHARED
+
+
+@pytest.fixture
+def small_config_path(tmp_path: Path) -> Path:
+    path = tmp_path / "testshire.yaml"
+    path.write_text(SMALL_CONFIG, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def small_config(small_config_path: Path) -> Config:
+    return load_config(small_config_path)
+
+
+def _postgres_url() -> str | None:
+    url = os.environ.get("COMPSTAT_TEST_PG")
+    if not url and os.environ.get("COMPSTAT_REQUIRE_PG"):
+        pytest.fail("COMPSTAT_REQUIRE_PG is set but COMPSTAT_TEST_PG gives no PostgreSQL URL")
+    return url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty store on each backend."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'store.db'}"
+        return
+    server = _postgres_url()
+    if not server:
+        pytest.skip("no PostgreSQL server (set COMPSTAT_TEST_PG)")
+    name = f"compstat_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()

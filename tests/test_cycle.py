@@ -1,0 +1,112 @@
+"""A whole cycle on the small config, on both backends: outputs, store, re-runs and failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from compstat.cli import app
+from compstat.config import Config
+from compstat.cycle import run_cycle
+from compstat.errors import DataError
+from compstat.store import Cycle, CycleResult, Observation, connect, transaction
+from tests.test_ingest import INCIDENTS, TODAY, write_incidents
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
+
+
+def test_cycle_writes_packs_table_and_manifest(small_config: Config, store_url: str, tmp_path: Path) -> None:
+    write_incidents(small_config)
+    out = tmp_path / "cycles"
+    outcome = run_cycle(small_config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
+    folder = out / "testshire" / "2026-W10"
+    assert outcome.out_dir == folder
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "chair-pack.pdf", "manifest.json", "pack-A.pdf", "pack-B.pdf", "period_table.csv"]
+    table = pd.read_csv(folder / "period_table.csv").set_index(["unit_code", "measure_id", "window"])
+    assert table.loc[("A", "burglary", "28d"), ["current", "previous"]].tolist() == [5, 2]
+    assert table.loc[("_total", "burglary", "ytd"), "unit_name"] == "Testshire Police"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["period"] == "2026-W10" and manifest["rows_rejected"] == 5
+    assert manifest["inputs"][0]["sha256"] == outcome.ingest[0].sha256
+    assert set(manifest["timings_seconds"]) >= {"ingest", "quality", "analysis", "actions", "packs"}
+    assert "password" not in manifest["store"]
+    text = pdf_text(folder / "pack-A.pdf")
+    assert "Alpha" in text and "Supt Alpha" in text and "2026-W10" in text
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        cycle = session.scalar(select(Cycle).where(Cycle.period == "2026-W10"))
+        assert cycle is not None
+        stored = session.scalar(select(CycleResult.current).where(
+            CycleResult.cycle_id == cycle.id, CycleResult.unit_code == "A",
+            CycleResult.measure_id == "burglary", CycleResult.window == "ytd"))
+        assert stored == 6
+    engine.dispose()
+
+
+def test_rerun_replaces_outputs(small_config: Config, store_url: str, tmp_path: Path) -> None:
+    write_incidents(small_config)
+    out = tmp_path / "cycles"
+    run_cycle(small_config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
+    stale = out / "testshire" / "2026-W10" / "stale.txt"
+    stale.write_text("from an earlier run")
+    run_cycle(small_config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
+    assert not stale.exists()
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Cycle)) == 1
+    engine.dispose()
+
+
+def test_failed_run_leaves_store_and_outputs(small_config: Config, store_url: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    write_incidents(small_config)
+    out = tmp_path / "cycles"
+    run_cycle(small_config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
+    before = (out / "testshire" / "2026-W10" / "pack-A.pdf").read_bytes()
+    write_incidents(small_config, INCIDENTS + "R30,B,2026-03-07,robbery,53.2,-2.2\n")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("renderer crashed")
+
+    monkeypatch.setattr("compstat.packs.render_packs", broken)
+    with pytest.raises(RuntimeError, match="renderer crashed"):
+        run_cycle(small_config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
+    assert (out / "testshire" / "2026-W10" / "pack-A.pdf").read_bytes() == before
+    assert [p.name for p in (out / "testshire").iterdir()] == ["2026-W10"]  # no temporary folder left
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Observation)) == 16  # the new row was rolled back
+    engine.dispose()
+
+
+def test_no_data_for_period(small_config: Config, store_url: str, tmp_path: Path) -> None:
+    write_incidents(small_config)
+    with pytest.raises(DataError, match="no data for 2026-W20 .* the store holds 2025-02-01 to 2026-03-09"):
+        run_cycle(small_config, store_url, "2026-W20", out_root=tmp_path, today=date(2026, 6, 1), workers=1)
+
+
+def test_cli_run_cycle(small_config_path: Path, small_config: Config, tmp_path: Path) -> None:
+    write_incidents(small_config)
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    args = ["run-cycle", "--config", str(small_config_path), "--db", db, "--period", "2026-W10",
+            "--out", str(tmp_path / "out"), "--today", "2026-03-10", "--workers", "1"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "16 rows loaded, 5 rejected" in result.output
+    assert "3 packs written to" in result.output
+    bad = CliRunner().invoke(app, [*args[:-6], "--period", "2026-W30", "--today", "2026-08-01"])
+    assert bad.exit_code == 1 and "no data for 2026-W30" in bad.output
+    wrong = CliRunner().invoke(app, [*args[:-6], "--period", "last week"])
+    assert wrong.exit_code == 2 and "expected an ISO week" in wrong.output
+    listed = CliRunner().invoke(app, ["quarantine", "list", "--config", str(small_config_path), "--db", db])
+    assert listed.exit_code == 0 and "5 rejected rows" in listed.output and "is in the future" in listed.output

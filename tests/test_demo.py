@@ -1,0 +1,196 @@
+"""The synthetic demo force: determinism, volume, the built-in story, planted defects, config."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from compstat.config import Config
+from compstat.demo import (
+    DEMO_STORY,
+    DEMO_TRENDS,
+    FORCE_BOX,
+    OFFENCES,
+    PLANTED_DEFECTS,
+    demo_config,
+    demo_minutes,
+    demo_units,
+    generate_incidents,
+    plant_defects,
+    write_demo,
+)
+
+END = date(2026, 11, 22)  # a Sunday: the end of a complete Monday-start week
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def incidents() -> pd.DataFrame:
+    return generate_incidents(END)
+
+
+@pytest.fixture(scope="module")
+def planted(incidents: pd.DataFrame) -> pd.DataFrame:
+    return plant_defects(incidents, seed=7)
+
+
+def _day(frame: pd.DataFrame) -> pd.Series:
+    return pd.to_datetime(frame["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").dt.normalize()
+
+
+def _count(frame: pd.DataFrame, unit: str, measure: str, first: date, last: date) -> int:
+    categories = next(cats for mid, _, cats, _ in OFFENCES if mid == measure)
+    day = _day(frame)
+    mask = (frame["unit"] == unit) & frame["offence"].isin(categories)
+    return int((mask & day.between(pd.Timestamp(first), pd.Timestamp(last))).sum())
+
+
+def _inside(frame: pd.DataFrame) -> pd.Series:
+    south, north, west, east = FORCE_BOX
+    lat = pd.to_numeric(frame["latitude"], errors="coerce")
+    lon = pd.to_numeric(frame["longitude"], errors="coerce")
+    return lat.between(south, north) & lon.between(west, east)
+
+
+def test_deterministic(incidents: pd.DataFrame, tmp_path: Path) -> None:
+    pd.testing.assert_frame_equal(incidents, generate_incidents(END))
+    pd.testing.assert_frame_equal(plant_defects(incidents, seed=7), plant_defects(incidents, seed=7))
+    assert demo_config() == demo_config()
+    a = write_demo(tmp_path / "a", END)
+    b = write_demo(tmp_path / "b", END)
+    for name in ("incidents", "minutes"):
+        assert a[name].read_bytes() == b[name].read_bytes()
+
+
+def test_columns_and_refs(incidents: pd.DataFrame) -> None:
+    assert list(incidents.columns) == ["crime_ref", "recorded_at", "unit", "offence", "latitude", "longitude"]
+    assert incidents["crime_ref"].is_unique
+    assert incidents["crime_ref"].str.fullmatch(r"DC/\d{4}/\d{6}").all()
+    assert incidents["recorded_at"].str.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}").all()
+    assert incidents["recorded_at"].is_monotonic_increasing
+    day = _day(incidents)
+    assert day.min() == pd.Timestamp(END.year - 3, 1, 1)
+    assert day.max() == pd.Timestamp(END)
+
+
+def test_row_count_plausible(incidents: pd.DataFrame) -> None:
+    days = (END - date(END.year - 3, 1, 1)).days + 1
+    expected = 12 * days * 2.0
+    assert 0.9 * expected <= len(incidents) <= 1.1 * expected
+
+
+def test_offence_mix(incidents: pd.DataFrame) -> None:
+    share = incidents["offence"].value_counts(normalize=True)
+    assert share["Anti-social behaviour"] == pytest.approx(0.35, abs=0.03)
+    assert share["Robbery"] == pytest.approx(0.06, abs=0.02)
+
+
+def test_every_unit_every_week_of_last_year(incidents: pd.DataFrame, planted: pd.DataFrame) -> None:
+    codes = {u["code"] for d in demo_units() for u in d["children"]}
+    assert len(codes) == 12
+    first = END - timedelta(days=52 * 7 - 1)
+    for frame in (incidents, planted[planted["unit"].isin(codes)]):
+        day = _day(frame)
+        recent = frame[day >= pd.Timestamp(first)]
+        week = (day[recent.index] - pd.Timestamp(first)).dt.days // 7
+        counts = recent.groupby([recent["unit"], week]).size()
+        assert len(counts) == 12 * 52
+        assert (counts > 0).all()
+
+
+def test_improving_units_burglary_down(incidents: pd.DataFrame) -> None:
+    improving = [code for code, (m, direction, _) in DEMO_TRENDS.items() if direction == "improving"]
+    assert len(improving) == 3
+    for code in improving:
+        assert DEMO_TRENDS[code][0] == "burglary"
+        last = _count(incidents, code, "burglary", END - timedelta(days=363), END)
+        before = _count(incidents, code, "burglary", END - timedelta(days=727), END - timedelta(days=364))
+        assert last < 0.85 * before, (code, last, before)
+
+
+def test_worsening_units_up_on_last_year(incidents: pd.DataFrame) -> None:
+    worsening = [code for code, (_, direction, _) in DEMO_TRENDS.items() if direction == "worsening"]
+    assert len(worsening) == 2
+    for code in worsening:
+        measure = DEMO_TRENDS[code][0]
+        assert measure in ("robbery", "vehicle")
+        last = _count(incidents, code, measure, END - timedelta(days=27), END)
+        year_ago = _count(incidents, code, measure, END - timedelta(days=364 + 27), END - timedelta(days=364))
+        assert last > 1.3 * year_ago, (code, last, year_ago)
+
+
+def test_stable_units_have_no_story() -> None:
+    codes = [u["code"] for d in demo_units() for u in d["children"]]
+    assert set(DEMO_STORY) == set(DEMO_TRENDS) and set(DEMO_STORY) <= set(codes)
+    assert all(DEMO_STORY.values())
+
+
+def test_coordinates_inside_force_area(incidents: pd.DataFrame, planted: pd.DataFrame) -> None:
+    assert _inside(incidents).all()
+    numeric = pd.to_numeric(planted["latitude"], errors="coerce").notna()
+    assert int((numeric & ~_inside(planted)).sum()) == 2
+
+
+def test_each_planted_defect_present(incidents: pd.DataFrame, planted: pd.DataFrame) -> None:
+    assert len(PLANTED_DEFECTS) == 6
+    assert len(planted) == len(incidents) + 2 + 2 + 3
+    day = _day(planted)
+    assert planted.loc[day.isna(), "recorded_at"].tolist() == ["not recorded", "31/02/2025"]
+    assert int((planted["unit"] == "Z9").sum()) == 2
+    lat, lon = planted["latitude"].astype(str), planted["longitude"].astype(str)
+    assert int((lat.eq("") & lon.eq("")).sum()) == 3
+    assert int(lat.eq("abc").sum()) == 1
+    assert int(planted.astype(str).duplicated().sum()) == 3
+    assert planted.loc[~planted.astype(str).duplicated(keep=False), "crime_ref"].is_unique
+    changed = planted.astype(str).ne(pd.concat([incidents, incidents.iloc[:7]], ignore_index=True).astype(str))
+    defect_rows = changed.any(axis=1) | planted.astype(str).duplicated()
+    assert day[defect_rows].dropna().min() >= pd.Timestamp(END - timedelta(days=55))
+
+
+def test_write_demo_files(tmp_path: Path) -> None:
+    paths = write_demo(tmp_path / "out", END)
+    assert set(paths) == {"incidents", "minutes"}
+    frame = pd.read_csv(paths["incidents"], dtype=str, keep_default_na=False)
+    assert frame["recorded_at"].tail(2).tolist() == ["not recorded", "31/02/2025"]
+    assert frame["recorded_at"].iloc[:-2].is_monotonic_increasing
+    assert int(frame.duplicated().sum()) == 3
+    minutes = pd.read_csv(paths["minutes"], dtype=str, keep_default_na=False)
+    assert list(minutes.columns) == ["unit", "action", "owner", "due", "measure"]
+
+
+def test_minutes() -> None:
+    units = demo_units()
+    minutes = demo_minutes(END, units)
+    codes = {u["code"] for d in units for u in d["children"]}
+    assert list(minutes.columns) == ["unit", "action", "owner", "due", "measure"]
+    assert 6 <= len(minutes) <= 10
+    assert set(minutes["unit"]) <= codes and 5 <= minutes["unit"].nunique() <= 6
+    due = pd.to_datetime(minutes["due"], format="%Y-%m-%d")
+    assert (due < pd.Timestamp(END)).any() and (due > pd.Timestamp(END)).any()
+    assert set(minutes["measure"]) <= {m for m, *_ in OFFENCES} | {""}
+    assert minutes["action"].str.contains("<b>").any() and minutes["action"].str.contains('&.*"').any()
+    assert minutes["owner"].str.len().gt(0).all()
+
+
+def test_shipped_config_matches_generator() -> None:
+    shipped = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    assert shipped == demo_config()
+
+
+def test_demo_config_validates(tmp_path: Path) -> None:
+    config = Config.model_validate({**demo_config(), "base_dir": tmp_path})
+    assert len(config.leaf_units) == 12 and len(config.units) == 3
+    assert config.measure("burglary").target is not None
+
+
+def test_benchmark_config_validates(tmp_path: Path) -> None:
+    raw = demo_config(77, "../bench-data", slug="bench", name="Benchmark Constabulary")
+    config = Config.model_validate({**raw, "base_dir": tmp_path})
+    assert config.organisation.slug == "bench"
+    assert len(config.leaf_units) == 77 and len(config.units) == 7
+    assert len({u.name for u in config.leaf_units}) == 77
+    assert config.sources[0].path == "../bench-data/incidents.csv"

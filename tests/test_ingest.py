@@ -1,0 +1,149 @@
+"""Ingest on both backends: good rows load, bad rows are kept with reasons, nothing twice."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from compstat.config import Config
+from compstat.errors import SourceError
+from compstat.ingest import ingest_all
+from compstat.ingest.mapping import map_rows
+from compstat.store import IngestedFile, Observation, RejectedRow, connect, transaction
+
+TODAY = date(2026, 3, 10)
+INCIDENTS = """\
+ref,unit,when,offence,lat,lon
+R1,A,2026-03-03 10:00,burglary,53.1,-2.1
+R2,A,2026-03-03 11:30,burglary,53.1,-2.1
+R3,Alpha,2026-03-03,burglary,,
+R4,A,2026-02-15,burglary,53.1,-2.1
+R5,A,2026-02-15,burglary,53.1,-2.1
+R6,A,2026-01-05,burglary,53.1,-2.1
+R7,A,2025-03-04,burglary,53.1,-2.1
+R8,A,2025-03-09,burglary,53.1,-2.1
+R9,A,2025-02-01,burglary,53.1,-2.1
+R10,A,2025-02-01,burglary,53.1,-2.1
+R11,A,2025-02-01,burglary,53.1,-2.1
+R12,A,2025-02-01,burglary,53.1,-2.1
+R13,A,2026-03-09,burglary,53.1,-2.1
+R14,A,2026-03-05,robbery,53.1,-2.1
+R15,A,2026-03-05,robbery,53.1,-2.1
+R16,B,2026-03-06,burglary,53.2,-2.2
+R17,Z,2026-03-06,burglary,53.2,-2.2
+R18,B,yesterday,burglary,53.2,-2.2
+R19,B,2026-03-06,burglary,abc,-2.2
+R20,B,2027-01-01,burglary,53.2,-2.2
+R21,B,2026-03-04,burglary,95,-2.2
+"""
+
+
+def write_incidents(config: Config, text: str = INCIDENTS) -> Path:
+    path = config.resolve_path("incidents.csv")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_map_rows_keeps_every_bad_row_with_its_reason(small_config: Config) -> None:
+    frame = pd.read_csv(pd.io.common.StringIO(INCIDENTS), dtype=str, keep_default_na=False)
+    mapped = map_rows(frame, small_config.sources[0], small_config, "incidents.csv", 2, TODAY)
+    assert mapped.rows_read == 21
+    assert len(mapped.observations) == 16
+    rejected = mapped.rejected.set_index("source_row")
+    assert rejected.loc[18, "reason"] == "unit 'Z' is not in the config (add it, or map it with unit_map)"
+    assert rejected.loc[18, "field"] == "unit"
+    assert rejected.loc[19, "field"] == "when" and "'yesterday' is not a date" in rejected.loc[19, "reason"]
+    assert rejected.loc[20, "reason"] == "latitude 'abc' is not a number"
+    assert rejected.loc[21, "reason"] == "date '2027-01-01' is in the future"
+    assert rejected.loc[22, "reason"] == "latitude 95.0 is outside -90..90"
+    assert json.loads(rejected.loc[18, "raw"])["ref"] == "R17"
+    obs = mapped.observations.set_index("record_id")
+    assert obs.loc["R3", "unit_code"] == "A"  # matched by unit name
+    assert pd.isna(obs.loc["R3", "latitude"])  # blank coordinates are allowed
+    assert obs.loc["R1", "occurred_at"] == "2026-03-03 10:00:00"
+    assert obs.loc["R1", "source_row"] == 2
+
+
+def test_missing_column_is_a_source_error(small_config: Config) -> None:
+    frame = pd.DataFrame({"ref": ["x"], "unit": ["A"], "offence": ["burglary"], "lat": [""], "lon": [""]})
+    with pytest.raises(SourceError, match="column\\(s\\) 'when' named in source 'incidents' not found"):
+        map_rows(frame, small_config.sources[0], small_config, "incidents.csv", 2, TODAY)
+
+
+def test_ingest_is_idempotent_and_replaces_changed_file(small_config: Config, store_url: str) -> None:
+    path = write_incidents(small_config)
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        first = ingest_all(session, small_config, TODAY, store_url)
+    assert [(r.status, r.rows_loaded, r.rows_rejected) for r in first] == [("loaded", 16, 5)]
+    with transaction(engine) as session:
+        again = ingest_all(session, small_config, TODAY, store_url)
+        assert again[0].status == "unchanged"
+        assert session.scalar(select(func.count()).select_from(Observation)) == 16
+        assert session.scalar(select(func.count()).select_from(RejectedRow)) == 5
+    path.write_text(INCIDENTS + "R22,B,2026-03-07,robbery,53.2,-2.2\n", encoding="utf-8")
+    with transaction(engine) as session:
+        changed = ingest_all(session, small_config, TODAY, store_url)
+        assert changed[0].rows_loaded == 17
+        assert session.scalar(select(func.count()).select_from(Observation)) == 17
+        assert session.scalar(select(func.count()).select_from(IngestedFile).where(
+            IngestedFile.superseded.is_(True))) == 1
+    engine.dispose()
+
+
+def test_unreadable_file_changes_nothing(small_config: Config, store_url: str) -> None:
+    write_incidents(small_config)
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        ingest_all(session, small_config, TODAY, store_url)
+    small_config.resolve_path("incidents.csv").write_bytes(b"ref,unit\n\xff\xfe\x00bad")
+    with pytest.raises(SourceError, match="cannot be read as csv"), transaction(engine) as session:
+        ingest_all(session, small_config, TODAY, store_url)
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Observation)) == 16
+        assert session.scalar(select(func.count()).select_from(IngestedFile)) == 1
+    engine.dispose()
+
+
+@pytest.mark.parametrize("fmt", ["excel", "parquet"])
+def test_excel_and_parquet(small_config: Config, tmp_path: Path, fmt: str) -> None:
+    frame = pd.read_csv(pd.io.common.StringIO(INCIDENTS), dtype=str, keep_default_na=False)
+    path = tmp_path / ("incidents.xlsx" if fmt == "excel" else "incidents.parquet")
+    if fmt == "excel":
+        frame.to_excel(path, index=False)
+    else:
+        frame.to_parquet(path)
+    source = small_config.sources[0].model_copy(update={"path": str(path)})
+    config = small_config.model_copy(update={"sources": [source]})
+    from compstat.ingest.readers import read_file
+
+    raw = read_file(source, path)
+    mapped = map_rows(raw.frame, source, config, raw.location, raw.first_line, TODAY)
+    assert (len(mapped.observations), len(mapped.rejected)) == (16, 5)
+
+
+def test_sql_source(small_config: Config, store_url: str, tmp_path: Path) -> None:
+    if not store_url.startswith("sqlite"):
+        pytest.skip("the query source is exercised against a SQLite file")
+    src_url = f"sqlite:///{tmp_path / 'records.db'}"
+    frame = pd.read_csv(pd.io.common.StringIO(INCIDENTS), dtype=str, keep_default_na=False)
+    from sqlalchemy import create_engine
+
+    records = create_engine(src_url)
+    frame.to_sql("crimes", records, index=False)
+    records.dispose()
+    source = small_config.sources[0].model_copy(update={"path": None, "format": "sql", "url": src_url,
+                                                        "query": "SELECT * FROM crimes"})
+    config = small_config.model_copy(update={"sources": [source]})
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        reports = ingest_all(session, config, TODAY, store_url)
+    assert (reports[0].rows_loaded, reports[0].rows_rejected) == (16, 5)
+    with transaction(engine) as session:
+        assert ingest_all(session, config, TODAY, store_url)[0].status == "unchanged"
+    engine.dispose()
