@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages compstat needs (WeasyPrint's Pango, fonts, pdftoppm), if missing.
 set -euo pipefail
-needed=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core poppler-utils)
+needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

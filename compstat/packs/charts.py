@@ -15,14 +15,11 @@ from datetime import date
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-from matplotlib.typing import RcKeyType  # noqa: E402
+import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import MaxNLocator
+from matplotlib.typing import RcKeyType
 
 # Okabe & Ito (2008), colour-blind safe.
 OKABE_ITO = {
@@ -68,7 +65,10 @@ class TrendLine:
 
 @contextmanager
 def chart_style() -> Iterator[None]:
-    """Matplotlib settings for pack charts, without touching the global rcParams."""
+    """Matplotlib settings for pack charts, without touching the global rcParams.
+
+    The backend is always Agg (no display, safe in worker processes)."""
+    matplotlib.use("Agg")
     with matplotlib.rc_context(_RC):
         yield
 
@@ -93,7 +93,8 @@ def trend_chart(line: TrendLine) -> bytes:
             ax.set_title(line.title)
             if line.y_label:
                 ax.set_ylabel(line.y_label)
-            ax.set_ylim(bottom=0)
+            if values[~np.isnan(values)].min(initial=0.0) >= 0:
+                ax.set_ylim(bottom=0)
             if line.integer:
                 ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10], integer=True))
             locator = mdates.AutoDateLocator(minticks=4, maxticks=9)  # type: ignore[no-untyped-call]

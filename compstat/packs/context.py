@@ -412,9 +412,13 @@ def period_table_section(data: CycleData, unit_code: str) -> PeriodTable:
                        footnotes=_footnotes([c for r in rows for c in r.cells], config))
 
 
+POLARITY_NOTES = {"lower": "lower is better", "higher": "higher is better",
+                  "neutral": "activity: neither better nor worse"}
+
+
 def _labels(measure: Measure) -> tuple[str, str]:
     """Short unit labels go beside each value; long ones under the measure's name."""
-    polarity = "lower is better" if measure.polarity == "lower" else "higher is better"
+    polarity = POLARITY_NOTES[measure.polarity]
     label = measure.unit_label
     if len(label) <= 3:
         return label, polarity

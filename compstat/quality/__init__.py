@@ -37,7 +37,14 @@ def rejected_rows_findings(session: Session, org: str, reports: list[IngestRepor
     """One warning per input loaded this run that had rows rejected, with the top reasons."""
     findings = []
     for report in reports:
-        if report.status != "loaded" or not report.rows_rejected:
+        if report.status != "loaded":
+            continue
+        if report.rows_skipped:
+            findings.append(Finding("validity", "info",
+                                    f"{report.rows_skipped} rows of {report.location} are for units outside "
+                                    "the config and were skipped, as the source's other_units says",
+                                    rows=report.rows_skipped))
+        if not report.rows_rejected:
             continue
         file_id = session.scalar(select(IngestedFile.id).where(
             IngestedFile.org == org, IngestedFile.sha256 == report.sha256, IngestedFile.superseded.is_(False)))
@@ -46,11 +53,6 @@ def rejected_rows_findings(session: Session, org: str, reports: list[IngestRepor
         findings.append(Finding("validity", "warning",
                                 f"{report.rows_rejected} of {report.rows_read} rows of {report.location} "
                                 f"rejected ({detail}); see `compstat quarantine list`", rows=report.rows_rejected))
-        if report.rows_skipped:
-            findings.append(Finding("validity", "info",
-                                    f"{report.rows_skipped} rows of {report.location} are for units outside "
-                                    "the config and were skipped, as the source's other_units says",
-                                    rows=report.rows_skipped))
     return findings
 
 

@@ -1,0 +1,90 @@
+"""Each shipped config for the real public data in ../shared/data runs a whole cycle.
+
+Expected figures are computed here straight from the source files with pandas, independently
+of compstat's ingest and analysis, and compared with the period table and the packs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from compstat.cli import app
+from compstat.config import Config, load_config
+from compstat.cycle import CycleOutcome, run_cycle
+from tests.packtext import pdf_text, table_row
+
+CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+def run(name: str, period: str, tmp_path: Path) -> tuple[Config, CycleOutcome]:
+    config = load_config(CONFIG / f"{name}.yaml")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    outcome = run_cycle(config, url, period, out_root=tmp_path / "cycles", workers=2)
+    return config, outcome
+
+
+def value(outcome: CycleOutcome, unit: str, measure: str, window: str, column: str = "current") -> float:
+    table = outcome.table.set_index(["unit_code", "measure_id", "window"])
+    return float(table.loc[(unit, measure, window), column])
+
+
+@pytest.mark.slow
+def test_chicago(shared_dir: Path, tmp_path: Path) -> None:
+    config, outcome = run("chicago", "2019-W50", tmp_path)
+    raw = pd.read_csv(shared_dir / "data" / "chicago_aggravated_assaults.csv.gz", dtype=str)
+    day = pd.to_datetime(raw["date"]).dt.normalize()
+    week = raw[day.between("2019-12-09", "2019-12-15")]
+    last_year = raw[day.between("2018-12-10", "2018-12-16")]
+    assert value(outcome, "_total", "agg_assault", "period") == len(week[week["district"] != "31"])
+    assert value(outcome, "11", "agg_assault_street", "period", "previous") == len(
+        last_year[(last_year["district"] == "11") & (last_year["loc_cat"] == "street")])
+    assert [(r.rows_read, r.rows_rejected) for r in outcome.ingest] == [(len(raw), 1)]
+    assert len(outcome.packs) == 23
+    text = pdf_text(outcome.out_dir / "pack-11.pdf")
+    expected = len(week[(week["district"] == "11")])
+    assert table_row(text, "Aggravated assaults")[0] == str(expected)
+    export = tmp_path / "rejected.csv"
+    listed = CliRunner().invoke(app, ["quarantine", "list", "--config", str(CONFIG / "chicago.yaml"),
+                                      "--db", f"sqlite:///{tmp_path / 'store.db'}", "--export", str(export)])
+    assert listed.exit_code == 0, listed.output
+    rejected = pd.read_csv(export)
+    assert rejected[["field", "reason"]].values.tolist() == [
+        ["district", "unit '31' is not in the config (add it, or map it with unit_map)"]]
+
+
+@pytest.mark.slow
+def test_london(shared_dir: Path, tmp_path: Path) -> None:
+    config, outcome = run("london", "2026-01", tmp_path)
+    raw = pd.read_csv(shared_dir / "data" / "london_borough_crime_monthly.csv.gz")
+    not_boroughs = raw["boroughname"].isin(["Unknown", "London Heathrow and London City Airports"])
+    assert [r.rows_rejected for r in outcome.ingest] == [int(not_boroughs.sum())]
+    burglary = raw[(raw["majortext"] == "BURGLARY") & (raw["boroughname"] == "Westminster")]
+    this_month = burglary[burglary["month"] == "2026-01-01"]["count"].sum()
+    fy_to_date = burglary[burglary["month"].between("2025-04-01", "2026-01-01")]["count"].sum()
+    last_fy = burglary[burglary["month"].between("2024-04-01", "2025-01-01")]["count"].sum()
+    assert value(outcome, "WM", "burglary", "period") == this_month
+    assert (value(outcome, "WM", "burglary", "ytd"), value(outcome, "WM", "burglary", "ytd", "previous")) == (
+        fy_to_date, last_fy)
+    row = table_row(pdf_text(outcome.out_dir / "pack-WM.pdf"), "Burglary")
+    assert int(row[0].replace(",", "")) == this_month and int(row[9].replace(",", "")) == last_fy
+    assert len(outcome.packs) == 33
+
+
+@pytest.mark.slow
+def test_nhs_ae(shared_dir: Path, tmp_path: Path) -> None:
+    config, outcome = run("nhs_ae", "2019-03", tmp_path)
+    raw = pd.read_csv(shared_dir / "data" / "nhs_ae_attendances.csv")
+    london = raw["org_code"].isin([u.code for u in config.leaf_units])
+    assert [(r.rows_rejected, r.rows_skipped) for r in outcome.ingest] == [(0, int((~london).sum()))]
+    assert any("outside the config and were skipped" in f.message for f in outcome.findings)
+    month = raw[(raw["org_code"] == "RJ1") & (raw["period"] == "2019-03-01")]
+    performance = 100 * (1 - month["breaches"].sum() / month["attendances"].sum())
+    assert value(outcome, "RJ1", "performance", "period") == pytest.approx(performance)
+    year = raw[london & raw["period"].between("2018-04-01", "2019-03-01")]
+    assert value(outcome, "_total", "attendances", "ytd") == year["attendances"].sum()
+    row = table_row(pdf_text(outcome.out_dir / "pack-RJ1.pdf"), "Seen within 4 hours")
+    assert row[0] == f"{performance:.1f}%"
