@@ -132,7 +132,9 @@ def analyse(session: Session, config: Config, period: Period, today: date,
     start = min([chart_periods[0].start] + [w.prev_start for w in windows])
     by_category = daily_by_category(session, config.organisation.slug, start, period.end)
     daily = daily_measures(by_category, config)
-    table = period_table(daily, config, windows)
+    data_start = session.scalar(select(func.min(Observation.occurred_on)).where(
+        Observation.org == config.organisation.slug))
+    table = period_table(daily, config, windows, data_start)
     series = period_series(daily, config, chart_periods[0].start, period.end)
     return CycleData(
         config=config, period=period, windows=windows,

@@ -12,10 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from compstat.config import Config, load_config
+os.environ["COLUMNS"] = "200"  # rich tables in CLI output: no wrapping in assertions
+
+from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from compstat.config import Config, load_config  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 

@@ -81,3 +81,14 @@ def test_rates_and_means_from_totals(small_config: Config) -> None:
     values = measure_values(totals, config, []).set_index(["unit_code", "measure_id"])["value"]
     assert values[("A", "share")] == pytest.approx(25.0)
     assert math.isnan(values[("B", "share")])  # denominator 0: no rate, not infinity
+
+
+def test_no_previous_value_before_the_data_starts(small_config: Config) -> None:
+    daily = pd.DataFrame({"unit_code": ["A"], "measure_id": ["burglary"], "date": [pd.Timestamp("2026-03-03")],
+                          "total": [3.0], "n": [3]})
+    windows = comparison_windows(parse_period("2026-W10", small_config.cadence), small_config.cadence)
+    table = period_table(daily, small_config, windows, data_start=date(2026, 1, 1)).set_index(
+        ["unit_code", "measure_id", "window"])
+    row = table.loc[("A", "burglary", "period")]
+    assert row["current"] == 3 and math.isnan(row["previous"]) and math.isnan(row["pct_change"])
+    assert not row["small_numbers"]  # no comparison at all, rather than a small one

@@ -6,6 +6,7 @@ of compstat's ingest and analysis, and compared with the period table and the pa
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -88,3 +89,17 @@ def test_nhs_ae(shared_dir: Path, tmp_path: Path) -> None:
     assert value(outcome, "_total", "attendances", "ytd") == year["attendances"].sum()
     row = table_row(pdf_text(outcome.out_dir / "pack-RJ1.pdf"), "Seen within 4 hours")
     assert row[0] == f"{performance:.1f}%"
+
+
+@pytest.mark.slow
+def test_lancashire(shared_dir: Path, tmp_path: Path) -> None:
+    config, outcome = run("lancashire", "2022-12", tmp_path)
+    raw = pd.read_csv(shared_dir / "data" / "lancashire_asb.tsv", sep="\t")
+    mine = raw["lsoa_code"].isin([u.code for u in config.leaf_units])
+    assert [(r.rows_rejected, r.rows_skipped) for r in outcome.ingest] == [(0, int((~mine).sum()))]
+    burnley = raw[(raw["lsoa_code"] == "E01024877")]
+    assert value(outcome, "E01024877", "asb", "period") == (burnley["month"] == "2022-12-01").sum()
+    assert value(outcome, "E01024877", "asb", "ytd") == burnley["month"].between("2022-04-01", "2022-12-01").sum()
+    assert math.isnan(value(outcome, "E01024877", "asb", "ytd", "previous"))  # no 2021 data: not zero
+    row = table_row(pdf_text(outcome.out_dir / "pack-E01024877.pdf"), "Anti-social behaviour incidents")
+    assert int(row[0]) == (burnley["month"] == "2022-12-01").sum() and row[1:4] == ["–", "–", "–"]

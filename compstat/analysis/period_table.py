@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 
@@ -15,9 +17,12 @@ TABLE_COLUMNS = [
 ]
 
 
-def period_table(daily: pd.DataFrame, config: Config, windows: list[Window]) -> pd.DataFrame:
+def period_table(daily: pd.DataFrame, config: Config, windows: list[Window],
+                 data_start: date | None = None) -> pd.DataFrame:
     """Current and last-year values per unit × measure × window, with change and % change.
 
+    A comparison window that starts before ``data_start`` (the earliest data held) has no
+    previous value (NaN), rather than a count of 0 for days nobody supplied.
     ``pct_change`` is NaN where last year's value is 0 or missing (shown as ``*``).
     ``small_numbers`` marks counts where both values are below the config's small-number
     threshold, so that no percentage is read on them without a caveat.
@@ -42,6 +47,9 @@ def period_table(daily: pd.DataFrame, config: Config, windows: list[Window]) -> 
     counts = kinds.eq("count")
     for col in ("current", "previous"):
         table.loc[counts, col] = table.loc[counts, col].fillna(0.0)
+    if data_start is not None:
+        before_data = table["prev_start"] < data_start
+        table.loc[before_data, "previous"] = np.nan
     table["change"] = table["current"] - table["previous"]
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = 100.0 * table["change"] / table["previous"]

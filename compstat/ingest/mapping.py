@@ -51,22 +51,27 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     cols = source.columns
     n = len(frame)
     line = pd.Series(np.arange(first_line, first_line + n), index=frame.index)
+    text = {c: frame[c].astype(str).str.strip() for c in required_columns(source)}
     problems: list[pd.DataFrame] = []
     bad = pd.Series(False, index=frame.index)
 
-    def reject(mask: pd.Series, field: str, reasons: pd.Series | str) -> None:
+    def reject(mask: pd.Series, field: str, message: str, shown: pd.Series | None = None) -> None:
+        """Reject the rows in ``mask`` not already rejected; ``{}`` in message shows the value."""
         nonlocal bad
         mask = mask & ~bad
         if mask.any():
-            reason = reasons[mask] if isinstance(reasons, pd.Series) else reasons
-            problems.append(pd.DataFrame({"index": frame.index[mask], "field": field, "reason": reason}))
+            values = shown[mask].astype(str) if shown is not None else pd.Series("", index=frame.index[mask])
+            reasons = [message.format(v) for v in values]
+            problems.append(pd.DataFrame({"index": frame.index[mask], "field": field, "reason": reasons}))
             bad = bad | mask
 
     # unit: match code, then name (case-insensitive), then the source's unit_map
-    raw_unit = frame[cols.unit].astype(str).str.strip()
+    raw_unit = text[cols.unit]
     lookup = {u.code: u.code for u in config.leaf_units}
     lookup.update({u.name.casefold(): u.code for u in config.leaf_units})
-    unit = raw_unit.map(lambda v: source.unit_map.get(v) or lookup.get(v) or lookup.get(v.casefold()))
+    seen = raw_unit.unique()
+    resolve = {v: source.unit_map.get(v) or lookup.get(v) or lookup.get(v.casefold()) for v in seen}
+    unit = raw_unit.map(resolve)
     reject(raw_unit.eq(""), cols.unit, "unit is empty")
     unknown = unit.isna() & ~bad
     skipped = 0
@@ -74,57 +79,54 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         skipped = int(unknown.sum())
         bad = bad | unknown
     else:
-        reject(unknown, cols.unit, "unit '" + raw_unit + "' is not in the config (add it, or map it with unit_map)")
+        reject(unknown, cols.unit, "unit '{}' is not in the config (add it, or map it with unit_map)", raw_unit)
 
     # date
-    raw_date = frame[cols.date].astype(str).str.strip()
+    raw_date = text[cols.date]
     when = _parse_dates(raw_date, source.date_format)
     expected = source.date_format or "a date such as 2026-11-23 or 2026-11-23 14:05"
-    reject(when.isna(), cols.date, "date '" + raw_date + f"' is not a date (expected {expected})")
-    reject(when.dt.normalize() > pd.Timestamp(today), cols.date,
-           "date '" + raw_date + "' is in the future")
+    reject(when.isna(), cols.date, "date '{}' is not a date (expected " + expected + ")", raw_date)
+    reject(when >= pd.Timestamp(today) + pd.Timedelta(days=1), cols.date, "date '{}' is in the future", raw_date)
 
     # values: one observation per row, or one per configured value expression
     value_frames: list[tuple[str | None, pd.Series]] = []
     if source.values:
-        numeric = {c: pd.to_numeric(frame[c].astype(str).str.strip().str.replace(",", ""), errors="coerce")
+        numeric = {c: pd.to_numeric(text[c].str.replace(",", ""), errors="coerce")
                    for c in required_columns(source) if c in _expression_columns(source)}
         for c, series in numeric.items():
-            reject(series.isna(), c, "'" + frame[c].astype(str) + f"' in '{c}' is not a number")
+            reject(series.isna(), c, "'{}' in '" + c + "' is not a number", text[c])
         env = pd.DataFrame(numeric)
         for category, expression in source.values.items():
             value_frames.append((category, pd.Series(env.eval(expression), index=frame.index, dtype=float)))
     else:
         if cols.value:
-            raw_value = frame[cols.value].astype(str).str.strip().str.replace(",", "")
-            value = pd.to_numeric(raw_value, errors="coerce")
-            reject(value.isna(), cols.value, "value '" + frame[cols.value].astype(str) + "' is not a number")
+            value = pd.to_numeric(text[cols.value].str.replace(",", ""), errors="coerce")
+            reject(value.isna(), cols.value, "value '{}' is not a number", text[cols.value])
         else:
             value = pd.Series(1.0, index=frame.index)
         value_frames.append((None, value.astype(float)))
     for _, value in value_frames:
-        reject(value < 0, cols.value or "values", "value " + value.astype(str) + " is negative")
+        reject(value < 0, cols.value or "values", "value {} is negative", value)
 
     lat = lon = pd.Series(np.nan, index=frame.index)
     if cols.latitude and cols.longitude:
-        lat = _coordinate(frame[cols.latitude])
-        lon = _coordinate(frame[cols.longitude])
+        lat = pd.to_numeric(text[cols.latitude], errors="coerce")
+        lon = pd.to_numeric(text[cols.longitude], errors="coerce")
         for name, column, parsed in (("latitude", cols.latitude, lat), ("longitude", cols.longitude, lon)):
-            text = frame[column].astype(str).str.strip()
-            reject(parsed.isna() & text.ne(""), column, f"{name} '" + text + "' is not a number")
-        reject(lat.abs() > 90, cols.latitude, "latitude " + lat.astype(str) + " is outside -90..90")
-        reject(lon.abs() > 180, cols.longitude, "longitude " + lon.astype(str) + " is outside -180..180")
+            reject(parsed.isna() & text[column].ne(""), column, name + " '{}' is not a number", text[column])
+        reject(lat.abs() > 90, cols.latitude, "latitude {} is outside -90..90", lat)
+        reject(lon.abs() > 180, cols.longitude, "longitude {} is outside -180..180", lon)
 
     good = ~bad
     base = pd.DataFrame({
         "unit_code": unit[good],
         "occurred_on": when[good].dt.strftime("%Y-%m-%d"),
         "occurred_at": when[good].dt.strftime("%Y-%m-%d %H:%M:%S") if _has_time(when[good]) else None,
-        "category": frame[cols.category].astype(str).str.strip()[good] if cols.category else (source.category or ""),
-        "subcategory": frame[cols.subcategory].astype(str).str.strip()[good] if cols.subcategory else "",
+        "category": text[cols.category][good] if cols.category else (source.category or ""),
+        "subcategory": text[cols.subcategory][good] if cols.subcategory else "",
         "latitude": lat[good],
         "longitude": lon[good],
-        "record_id": frame[cols.record_id].astype(str)[good] if cols.record_id else None,
+        "record_id": text[cols.record_id][good] if cols.record_id else None,
         "source_row": line[good],
     })
     parts = []
@@ -156,10 +158,6 @@ def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
 
 def _has_time(when: pd.Series) -> bool:
     return bool(len(when)) and bool((when != when.dt.normalize()).any())
-
-
-def _coordinate(raw: pd.Series) -> pd.Series:
-    return pd.to_numeric(raw.astype(str).str.strip(), errors="coerce")
 
 
 def _rejected_frame(frame: pd.DataFrame, problems: list[pd.DataFrame], line: pd.Series) -> pd.DataFrame:

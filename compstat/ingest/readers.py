@@ -61,7 +61,7 @@ def read_file(source: Source, path: Path, sha256: str | None = None) -> RawInput
             first_line = 2
         else:
             frame = pd.read_parquet(path)
-            frame = frame.astype("string").fillna("").astype(object)
+            frame = frame.astype("string").fillna("").astype(str)
             first_line = 1
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise SourceError(f"{path}: cannot be read as {fmt} ({_first_line(exc)})") from None
@@ -80,14 +80,14 @@ def read_query(source: Source, default_url: str) -> RawInput:
         engine.dispose()
     except SQLAlchemyError as exc:
         raise SourceError(f"source '{source.name}': query failed ({_first_line(exc)})") from None
-    frame = _as_text(frame.astype("string").fillna("").astype(object))
+    frame = _as_text(frame.astype("string").fillna("").astype(str))
     sha = hashlib.sha256(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()).hexdigest()
     return RawInput(source.name, f"query:{source.name}", sha, frame, 1)
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame.astype(object)
+    return frame
 
 
 def _first_line(exc: BaseException) -> str:
