@@ -143,6 +143,21 @@ class Source(_Model):
         return "csv"
 
 
+# --- Settings owned by the later steps. Each class is edited only for its own step. ---
+
+
+class QualitySettings(_Model):
+    """The `quality:` section: which data-quality checks run and with what thresholds (issue #3)."""
+
+
+class AnalysisSettings(_Model):
+    """The `analysis:` section: significance, SPC, peer groups and targets (issue #4)."""
+
+
+class AccountabilitySettings(_Model):
+    """The `accountability:` section: named officers, triggers and the escalation ladder (issue #5)."""
+
+
 class Config(_Model):
     organisation: Organisation
     store: str = "sqlite:///compstat.db"
@@ -152,6 +167,9 @@ class Config(_Model):
     sources: list[Source]
     small_number: int = Field(10, ge=0)
     output_dir: str = "cycles"
+    quality: QualitySettings = Field(default_factory=QualitySettings)
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
+    accountability: AccountabilitySettings = Field(default_factory=AccountabilitySettings)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="after")

@@ -37,6 +37,7 @@ from compstat.results import CycleData
 from compstat.store import (
     Cycle,
     CycleResult,
+    FindingRow,
     MeasureRow,
     Observation,
     UnitRow,
@@ -112,7 +113,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
             with step("packs"):
                 rendered = render_packs(data, work_dir, workers=workers)
             with step("record"):
-                record_cycle(session, config, period, data, final_dir)
+                record_cycle(session, config, period, data, final_dir, findings)
                 write_outputs(work_dir, config, period, data, reports, findings, timings, store_url)
         _replace_dir(work_dir, final_dir)
     finally:
@@ -160,12 +161,14 @@ def sync_reference(session: Session, config: Config) -> None:
     session.flush()
 
 
-def record_cycle(session: Session, config: Config, period: Period, data: CycleData, out_dir: Path) -> int:
-    """Store the cycle and the figures it showed; re-running a period replaces them."""
+def record_cycle(session: Session, config: Config, period: Period, data: CycleData, out_dir: Path,
+                 findings: list[Finding]) -> int:
+    """Store the cycle, the figures it showed and its quality findings; a re-run replaces them."""
     org = config.organisation.slug
     old = session.scalar(select(Cycle).where(Cycle.org == org, Cycle.period == period.label))
     if old is not None:
         session.execute(delete(CycleResult).where(CycleResult.cycle_id == old.id))
+        session.execute(delete(FindingRow).where(FindingRow.cycle_id == old.id))
         session.delete(old)
         session.flush()
     cycle = Cycle(org=org, period=period.label, period_start=period.start, period_end=period.end,
@@ -174,6 +177,10 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
     session.flush()
     results = data.table[["unit_code", "measure_id", "window", "current", "previous"]].assign(cycle_id=cycle.id)
     bulk_insert(session.connection(), CycleResult.__table__, results)  # type: ignore[arg-type]
+    session.add_all(FindingRow(cycle_id=cycle.id, check_name=f.check, severity=f.severity, unit_code=f.unit_code,
+                               measure_id=f.measure_id, period=f.period, message=f.message, rows=f.rows)
+                    for f in findings)
+    session.flush()
     return cycle.id
 
 

@@ -28,6 +28,8 @@ class Finding:
     message: str
     unit_code: str | None = None
     rows: int = 0
+    measure_id: str | None = None
+    period: str | None = None
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

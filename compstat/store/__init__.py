@@ -3,10 +3,12 @@
 from compstat.store.db import bulk_insert, connect, resolve_url, transaction
 from compstat.store.models import (
     Action,
+    AnalysisRow,
     ActionUpdate,
     Base,
     Cycle,
     CycleResult,
+    FindingRow,
     IngestedFile,
     MeasureRow,
     Observation,
@@ -15,6 +17,6 @@ from compstat.store.models import (
 )
 
 __all__ = [
-    "Action", "ActionUpdate", "Base", "Cycle", "CycleResult", "IngestedFile", "MeasureRow",
+    "Action", "AnalysisRow", "ActionUpdate", "Base", "Cycle", "CycleResult", "FindingRow", "IngestedFile", "MeasureRow",
     "Observation", "RejectedRow", "UnitRow", "bulk_insert", "connect", "resolve_url", "transaction",
 ]

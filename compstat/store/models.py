@@ -128,6 +128,33 @@ class CycleResult(Base):
     previous: Mapped[float | None] = mapped_column(Float)
 
 
+class AnalysisRow(Base):
+    """One analysis result of a cycle (SPC, significance, peers, trajectory, ranked finding), as JSON."""
+
+    __tablename__ = "analysis_results"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    section: Mapped[str] = mapped_column(String(32))
+    unit_code: Mapped[str | None] = mapped_column(String(64))
+    measure_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class FindingRow(Base):
+    """A data-quality finding of a cycle: what is wrong, where, how bad, how many rows."""
+
+    __tablename__ = "findings"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    cycle_id: Mapped[int] = mapped_column(ForeignKey("cycles.id", ondelete="CASCADE"), index=True)
+    check_name: Mapped[str] = mapped_column(String(64))
+    severity: Mapped[str] = mapped_column(String(16))
+    unit_code: Mapped[str | None] = mapped_column(String(64))
+    measure_id: Mapped[str | None] = mapped_column(String(64))
+    period: Mapped[str | None] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    rows: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Action(Base):
     """A commitment made at a meeting, carried forward until done or dropped."""
 
