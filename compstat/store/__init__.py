@@ -3,8 +3,8 @@
 from compstat.store.db import bulk_insert, connect, resolve_url, transaction
 from compstat.store.models import (
     Action,
-    AnalysisRow,
     ActionUpdate,
+    AnalysisRow,
     Base,
     Cycle,
     CycleResult,
