@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -21,14 +21,17 @@ from sqlalchemy import select
 from compstat import actions as action_log
 from compstat.config import Config, load_config
 from compstat.errors import CompstatError, UsageError
-from compstat.periods import Period, last_complete_period, next_period, parse_period, previous_period
+from compstat.periods import last_complete_period, parse_period, previous_period
 from compstat.store import IngestedFile, RejectedRow, connect, resolve_url, transaction
 
 app = typer.Typer(help="Compstat-style accountability cycles: ingest, assure, analyse, follow up, brief.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
 actions_app = typer.Typer(help="The action log: raise, list and update actions.", no_args_is_help=True)
+agreements_app = typer.Typer(help="Accountability agreements: named officers, triggers, escalation.",
+                             no_args_is_help=True)
 quarantine_app = typer.Typer(help="Rows rejected at ingest, with their reasons.", no_args_is_help=True)
 app.add_typer(actions_app, name="actions")
+app.add_typer(agreements_app, name="agreements")
 app.add_typer(quarantine_app, name="quarantine")
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -70,8 +73,12 @@ def run_cycle_command(
     out: Annotated[Path | None, typer.Option(help="Output root (default: the config's output_dir).")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Processes rendering packs in parallel.")] = 2,
     today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+    accept_warnings: Annotated[bool, typer.Option(
+        "--accept-warnings", help="Go ahead despite blocking quality findings (recorded in the manifest).")] = False,
+    go_ahead: Annotated[bool, typer.Option(
+        "--go-ahead", help="Go ahead although some units' data for the period has not arrived (recorded).")] = False,
 ) -> None:
-    """Run one cycle: ingest, quality, analysis, actions, packs."""
+    """Run one cycle: ingest, quality, analysis, actions, packs. Blocking quality findings stop it (exit 1)."""
     from compstat.cycle import run_cycle
 
     cfg = load_config(config)
@@ -82,14 +89,69 @@ def run_cycle_command(
 
     console.print(f"[bold]{cfg.organisation.name}[/]: running cycle")
     outcome = run_cycle(cfg, url, period, out_root=out, today=_parse_date(today, "--today"),
-                        workers=workers, progress=progress)
+                        workers=workers, progress=progress, accept_warnings=accept_warnings,
+                        go_ahead_if_stale=go_ahead)
     loaded = [r for r in outcome.ingest if r.status == "loaded"]
     console.print(f"Period {outcome.period.label} ({outcome.period.start} to {outcome.period.end}); "
                   f"{len(loaded)} new input(s), {sum(r.rows_loaded for r in loaded):,} rows loaded, "
                   f"{sum(r.rows_rejected for r in loaded):,} rejected")
-    for finding in outcome.findings:
-        console.print(f"  [yellow]{finding.severity}[/] {finding.check}: {finding.message}", markup=True)
+    _print_findings(outcome.findings)
+    quality = outcome.quality
+    if quality is not None and quality.accepted:
+        console.print(f"[bold red]Went ahead despite {len(quality.accepted)} blocking finding(s)[/] "
+                      "(--accept-warnings): recorded in manifest.json", markup=True)
+    if quality is not None and quality.stale_units:
+        console.print(f"[bold red]Went ahead without the data of {', '.join(quality.stale_units)}[/]: recorded in "
+                      "manifest.json", markup=True)
     console.print(f"{len(outcome.packs)} packs written to [bold]{outcome.out_dir}[/]")
+
+
+def _print_findings(findings: list[Any]) -> None:
+    """The quality findings grouped by severity, most serious first; messages printed verbatim."""
+    from compstat.quality import SEVERITIES
+
+    colours = {"blocking": "red", "warning": "yellow", "info": "cyan"}
+    if not findings:
+        console.print("Quality: no findings")
+    for severity in SEVERITIES:
+        group = [f for f in findings if f.severity == severity]
+        if group:
+            console.print(f"[bold {colours[severity]}]Quality {severity} ({len(group)})[/]", markup=True)
+        for f in group:
+            console.print(f"  {f.check}: {f.message}", markup=False)
+
+
+@app.command()
+@reports_errors
+def check(
+    config: ConfigOpt,
+    period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
+    db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Report file, .html or .pdf (default: <output_dir>/<org>/quality-<period>.html).")] = None,
+    today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Run ingest and the quality checks alone, store nothing, and write the quality report.
+
+    Exit 1 when a finding would block the cycle; 0 otherwise.
+    """
+    from compstat.quality import check_data
+    from compstat.quality.report import write_report
+
+    cfg = load_config(config)
+    if out is not None and out.suffix.lower() not in (".html", ".pdf"):
+        raise UsageError(f"--out '{out}': the report is written as .html or .pdf")
+    result = check_data(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"))
+    console.print(f"[bold]{cfg.organisation.name}[/]: data quality for {result.period.label} "
+                  f"({result.period.start} to {result.period.end}); nothing was stored", markup=True)
+    _print_findings(list(result.findings))
+    target = out or Path(cfg.output_dir) / cfg.organisation.slug / f"quality-{result.period.label}.html"
+    write_report(result, cfg, target)
+    console.print(f"Quality report written to [bold]{target}[/]", markup=True)
+    if result.blocking:
+        err_console.print(f"{len(result.blocking)} blocking finding(s): run-cycle would stop for "
+                          f"{result.period.label}", markup=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -109,7 +171,8 @@ def demo(
     last_meeting = previous_period(last_complete_period(last_day + pd.Timedelta(days=1), cfg.cadence), cfg.cadence)
     engine = connect(resolve_url(db, cfg.store))
     with transaction(engine) as session:
-        added = action_log.import_minutes(session, cfg, paths["minutes"], last_meeting, by="demo")
+        held = datetime.combine(action_log.meeting_date(cfg, last_meeting), time(12))
+        added = action_log.import_minutes(session, cfg, paths["minutes"], last_meeting, by="demo", at=held)
     console.print(f"Demo data to {last_day} written to {out}/; {added} actions recorded from the "
                   f"{last_meeting.label} meeting.")
 
@@ -117,20 +180,31 @@ def demo(
 @actions_app.command("list")
 @reports_errors
 def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] = None, db: DbOpt = None,
-                 period: Annotated[str | None, typer.Option(help="Meeting period (default: last complete).")] = None,
+                 period: Annotated[str | None, typer.Option(help="Meeting period (default: the next meeting).")] = None,
                  ) -> None:
-    """List the action log as it stands for a meeting."""
+    """List the action log as it stands for a meeting: level, overdue, stale, did it work."""
     cfg = load_config(config)
-    when = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
+    when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
+    _check_unit(cfg, unit)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         log = action_log.carry_forward_actions(session, cfg, when)
+        triggered = action_log.agreement_triggers(action_log.stored_period_table(session, cfg, when), cfg)
     if unit:
         log = log[log["unit_code"] == unit]
-    table = Table("id", "unit", "action", "owner", "due", "status", "carried", "overdue")
+    meeting = action_log.meeting_date(cfg, when)
+    table = Table("id", "unit", "action", "owner", "due", "status", "carried", "level", "flags", "did it work",
+                  title=f"Action log for the {when.label} meeting ({meeting})")
     for row in log.itertuples():
+        flags = " ".join(f for f, on in (("OVERDUE", row.overdue), ("STALE", row.stale)) if on)
         table.add_row(str(row.id), str(row.unit_code), str(row.description), str(row.owner), str(row.due_date),
-                      str(row.status), str(row.meetings_carried), "OVERDUE" if row.overdue else "")
+                      str(row.status), str(row.meetings_carried),
+                      f"{row.escalation_level} {row.escalation_label}" if row.carried else "", flags,
+                      str(row.effect))
     console.print(table)
+    if unit:
+        level = action_log.unit_levels(log, cfg, [unit], triggered=triggered).iloc[0]
+        console.print(f"Unit {unit}: level {level.escalation_level} {level.escalation_label} "
+                      f"({level.escalation_reason})")
 
 
 @actions_app.command("add")
@@ -140,14 +214,17 @@ def actions_add(config: ConfigOpt, unit: Annotated[str, typer.Option()], action:
                 due: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: next meeting).")] = None,
                 measure: Annotated[str | None, typer.Option()] = None,
                 period: Annotated[str | None, typer.Option(help="Meeting that raised it.")] = None,
+                kind: Annotated[str, typer.Option(help="commitment or data-request.")] = "commitment",
+                support_requested: Annotated[str, typer.Option(help="Support the unit asked for.")] = "",
+                support_offered: Annotated[str, typer.Option(help="Support offered at the meeting.")] = "",
                 db: DbOpt = None) -> None:
     """Raise an action at a meeting."""
     cfg = load_config(config)
     raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
-    due_date = _parse_date(due, "--due") or _next_meeting(cfg, raised)
+    due_date = _parse_date(due, "--due") or action_log.next_meeting_date(cfg, raised)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
-        new = action_log.add_action(session, cfg, raised,
-                                    action_log.NewAction(unit, action, owner, due_date, measure), by)
+        new = action_log.add_action(session, cfg, raised, action_log.NewAction(
+            unit, action, owner, due_date, measure, kind, support_requested, support_offered), by)
         console.print(f"Action {new.id} raised for {unit}, due {due_date}.")
 
 
@@ -155,13 +232,78 @@ def actions_add(config: ConfigOpt, unit: Annotated[str, typer.Option()], action:
 @reports_errors
 def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()],
                    by: Annotated[str, typer.Option()],
-                   status: Annotated[str | None, typer.Option()] = None,
-                   note: Annotated[str, typer.Option()] = "", db: DbOpt = None) -> None:
-    """Update an action's status or add a progress note."""
+                   status: Annotated[str | None, typer.Option(help="open, in progress, done or dropped.")] = None,
+                   note: Annotated[str, typer.Option()] = "",
+                   reason: Annotated[str, typer.Option(help="Why it is dropped (needed to drop).")] = "",
+                   support_requested: Annotated[str | None, typer.Option()] = None,
+                   support_offered: Annotated[str | None, typer.Option()] = None,
+                   due: Annotated[str | None, typer.Option(help="New due date (YYYY-MM-DD).")] = None,
+                   done_on: Annotated[str | None, typer.Option(help="Date it was done (default: today).")] = None,
+                   db: DbOpt = None) -> None:
+    """Update an action's status, add a progress note, or record support; every change is kept."""
     cfg = load_config(config)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
-        updated = action_log.update_action(session, action_id, by, status, note)
+        updated = action_log.update_action(
+            session, action_id, by, status, note, reason=reason, support_requested=support_requested,
+            support_offered=support_offered, due_date=_parse_date(due, "--due"),
+            closed_on=_parse_date(done_on, "--done-on"), org=cfg.organisation.slug)
         console.print(f"Action {updated.id} is {updated.status}.")
+
+
+@actions_app.command("history")
+@reports_errors
+def actions_history(config: ConfigOpt, action_id: Annotated[int, typer.Argument()], db: DbOpt = None) -> None:
+    """Show every recorded change to an action: who, when, old → new, and via what."""
+    cfg = load_config(config)
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        rows = action_log.action_history(session, action_id, cfg.organisation.slug)
+        table = Table("at", "by", "field", "old", "new", "note", "via", title=f"History of action {action_id}")
+        for u in rows:
+            table.add_row(f"{u.at:%Y-%m-%d %H:%M}", u.by, u.field, u.old, u.new, u.note, u.via)
+    console.print(table)
+
+
+@actions_app.command("export")
+@reports_errors
+def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
+                   out: Annotated[Path | None, typer.Option(help="XLSX file (default: actions-UNIT-PERIOD.xlsx).")]
+                   = None,
+                   period: Annotated[str | None, typer.Option(help="Meeting (default: the next one).")] = None,
+                   by: Annotated[str, typer.Option(help="Who exported it (kept in the file).")] = "",
+                   db: DbOpt = None) -> None:
+    """Write a unit's open actions to an XLSX for its commander to fill in (✎ columns editable)."""
+    from compstat.actions.spreadsheet import export_actions
+
+    cfg = load_config(config)
+    when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
+    path = out or Path(f"actions-{unit}-{when.label}.xlsx")
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        n = export_actions(session, cfg, unit, path, when, by=by)
+    console.print(f"{n} open actions of {unit} written to {path}")
+
+
+@actions_app.command("import")
+@reports_errors
+def actions_import(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
+                   by: Annotated[str, typer.Option(help="Who filled it in (recorded in each action's history).")],
+                   db: DbOpt = None) -> None:
+    """Apply a filled-in export. Exit 0: every row applied or unchanged; 1: some rows were conflicts or
+    malformed (the others are applied); 2: the file cannot be read."""
+    from compstat.actions.spreadsheet import import_action_updates
+
+    cfg = load_config(config)
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        report = import_action_updates(session, cfg, file, by)
+    for outcome in ("applied", "conflict", "malformed"):
+        for row in report.of(outcome):
+            colour = {"applied": "green", "conflict": "yellow", "malformed": "red"}[outcome]
+            console.print(f"  [{colour}]{outcome}[/] {row.message}", markup=True)
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning[/] {warning}", markup=True)
+    console.print(f"{file}: {len(report.of('applied'))} applied, {len(report.of('unchanged'))} unchanged, "
+                  f"{len(report.of('conflict'))} conflicts, {len(report.of('malformed'))} malformed")
+    if not report.complete:
+        raise typer.Exit(1)
 
 
 @actions_app.command("import-minutes")
@@ -169,7 +311,7 @@ def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()
 def actions_import_minutes(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
                            period: Annotated[str | None, typer.Option(help="Meeting that raised them.")] = None,
                            by: Annotated[str, typer.Option()] = "minutes", db: DbOpt = None) -> None:
-    """Add the actions of a meeting's minutes (CSV: unit, action, owner, due, measure)."""
+    """Add the actions of a meeting's minutes (CSV or XLSX: unit, action, owner, due, measure, kind, ...)."""
     cfg = load_config(config)
     raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
@@ -177,22 +319,82 @@ def actions_import_minutes(config: ConfigOpt, file: Annotated[Path, typer.Argume
     console.print(f"{added} actions added from {file}.")
 
 
+@agreements_app.command("show")
+@reports_errors
+def agreements_show(config: ConfigOpt,
+                    unit: Annotated[str | None, typer.Option(help="One unit (default: every unit).")] = None) -> None:
+    """Print the accountability agreements (officer, support and intervention triggers) and the ladder."""
+    cfg = load_config(config)
+    action_log.check_agreements(cfg)
+    _check_unit(cfg, unit)
+    codes = [unit] if unit else [u.code for u in cfg.leaf_units]
+    lines = [line for code in codes for line in action_log.unit_agreements(cfg, code)]
+    table = Table("unit", "measure", "responsible officer", "support if", "intervention if", "note",
+                  title="Accountability agreements")
+    for line in lines:
+        table.add_row(line.unit_code, line.measure_name, line.officer, line.support_if or "–",
+                      line.intervene_if or "–", line.note)
+    if lines:
+        console.print(table)
+    else:
+        console.print(f"No accountability agreement is recorded for {unit or 'any unit'}.")
+    ladder = cfg.accountability.escalation
+    steps = " → ".join(f"{i} {name}" for i, name in enumerate(ladder.levels))
+    console.print(f"Escalation ladder: {steps}")
+    console.print(action_log.describe_rule(ladder))
+    console.print(f"Actions not updated for more than {cfg.accountability.stale_after_days} days are flagged stale.")
+
+
+@app.command()
+@reports_errors
+def minutes(config: ConfigOpt,
+            period: Annotated[str | None, typer.Option(help="Meeting period (default: the last meeting held).")]
+            = None,
+            out: Annotated[Path | None, typer.Option(help="Output root (default: the config's output_dir).")] = None,
+            db: DbOpt = None) -> None:
+    """Write each unit's follow-up note after a meeting: commitments, owners, dates, data requested."""
+    from compstat.actions.minutes import write_minutes
+
+    cfg = load_config(config)
+    when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        paths = write_minutes(session, cfg, when, out_root=out)
+    folder = paths[0].parent if paths else "nowhere"
+    console.print(f"{len(paths)} follow-up notes for the {when.label} meeting written to {folder}")
+
+
+def _check_unit(cfg: Config, unit: str | None) -> None:
+    if unit is not None and unit not in {u.code for u in cfg.leaf_units}:
+        raise UsageError(f"--unit '{unit}' is not an accountable unit in the config")
+
+
 @quarantine_app.command("list")
 @reports_errors
 def quarantine_list(config: ConfigOpt, db: DbOpt = None,
-                    export: Annotated[Path | None, typer.Option(help="Write all rows to this CSV.")] = None,
+                    source: Annotated[str | None, typer.Option(help="Only this source's rows.")] = None,
+                    export: Annotated[Path | None, typer.Option(
+                        help="Write all the rows to this file: .csv or .xlsx.")] = None,
                     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
-    """List rows rejected at ingest with the field and reason (all of them with --export)."""
+    """List rows quarantined at ingest with the field and reason (all of them with --export)."""
     cfg = load_config(config)
+    if source is not None and source not in {s.name for s in cfg.sources}:
+        raise UsageError(f"--source '{source}': the config's sources are {', '.join(s.name for s in cfg.sources)}")
+    if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"--export '{export}': write a .csv or an .xlsx file")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
-        stmt = (select(IngestedFile.path, RejectedRow.source_row, RejectedRow.field, RejectedRow.reason,
-                       RejectedRow.raw)
+        stmt = (select(IngestedFile.source, IngestedFile.path, RejectedRow.source_row, RejectedRow.field,
+                       RejectedRow.reason, RejectedRow.raw)
                 .join(IngestedFile, IngestedFile.id == RejectedRow.file_id)
                 .where(RejectedRow.org == cfg.organisation.slug, IngestedFile.superseded.is_(False))
                 .order_by(IngestedFile.path, RejectedRow.source_row))
-        rows = pd.DataFrame(session.execute(stmt).all(), columns=["file", "row", "field", "reason", "raw"])
+        if source is not None:
+            stmt = stmt.where(IngestedFile.source == source)
+        rows = pd.DataFrame(session.execute(stmt).all(), columns=["source", "file", "row", "field", "reason", "raw"])
     if export:
-        rows.to_csv(export, index=False)
+        if export.suffix.lower() == ".xlsx":
+            rows.to_excel(export, index=False, sheet_name="quarantine")
+        else:
+            rows.to_csv(export, index=False)
         console.print(f"{len(rows)} rejected rows written to {export}")
         return
     table = Table("file", "row", "field", "reason", title=f"{len(rows)} rejected rows")
@@ -201,6 +403,87 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
     console.print(table)
 
 
-def _next_meeting(cfg: Config, raised: Period) -> date:
-    """The meeting after the one that reviewed ``raised``."""
-    return next_period(raised, cfg.cadence).end + timedelta(days=cfg.cadence.meeting_lag_days)
+@app.command("spc")
+@reports_errors
+def spc_command(
+    file: Annotated[Path, typer.Argument(help="A CSV with one row per period.")],
+    x: Annotated[str, typer.Option("--x", help="Column of the periods (dates or numbers).")],
+    y: Annotated[str, typer.Option("--y", help="Column of the values (blank: a missing point).")],
+    improvement: Annotated[str, typer.Option(help="Which way is better: increase, decrease or neutral.")] = "neutral",
+    target: Annotated[float | None, typer.Option(help="A target, for the assurance icon.")] = None,
+    rebase: Annotated[list[str] | None, typer.Option(help="A change point (YYYY-MM-DD); repeat for more.")] = None,
+    fix_after: Annotated[int | None, typer.Option(help="Limits from the first N points, then held.")] = None,
+    no_screen: Annotated[bool, typer.Option("--no-screen", help="Keep large moving ranges (NHS Excel tool).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the points to this CSV (default: standard output).")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Draw the chart to this PNG.")] = None,
+) -> None:
+    """An XmR chart (NHS Making Data Count) of one series: mean, limits, special causes, point types."""
+    from compstat.analysis.spc import SpcOptions, assurance, spc, variation
+    from compstat.analysis.spc_series import spc_input
+
+    if improvement not in ("increase", "decrease", "neutral"):
+        raise UsageError(f"--improvement '{improvement}': expected increase, decrease or neutral")
+    changes = tuple(d for d in (_parse_date(value, "--rebase") for value in rebase or []) if d is not None)
+    if fix_after is not None and fix_after < 2:
+        raise UsageError(f"--fix-after {fix_after}: expected at least 2 points")
+    try:
+        raw = pd.read_csv(file, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{file}: cannot read the CSV ({exc})") from None
+    points = spc_input(raw, x, y)
+    if changes and not pd.api.types.is_datetime64_any_dtype(points["x"]):
+        raise UsageError(f"--rebase needs dates in column '{x}'")
+    options = SpcOptions(improvement=improvement, target=target, rebase=changes,  # type: ignore[arg-type]
+                         fix_after=fix_after, screen_outliers=not no_screen)
+    result = spc(points, options=options)
+    if chart is not None:
+        from compstat.analysis.spc_chart import spc_chart
+
+        chart.write_bytes(spc_chart(result, title=y, y_label=y))
+    if out is None:
+        typer.echo(result.to_csv(index=False), nl=False)
+        return
+    result.to_csv(out, index=False)
+    last = result.iloc[-1]
+    icon = assurance(result, options)
+    console.print(f"{len(result)} points; latest limits {last['lpl']:.6g} to {last['upl']:.6g} around "
+                  f"{last['mean']:.6g}; variation: {variation(result)}"
+                  + (f"; assurance: {icon}" if icon else "") + f"; written to {out}")
+
+
+@app.command("analyse")
+@reports_errors
+def analyse_command(
+    config: ConfigOpt,
+    period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only this unit's findings (a unit code, or _total).")] = None,
+    db: DbOpt = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Findings per table (default: analysis.top).")] = None,
+    today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Ingest and analyse a period, then print what to probe and what to recognise. Records nothing."""
+    from compstat.analysis.measures import TOTAL
+    from compstat.analysis.preview import preview_analysis
+
+    cfg = load_config(config)
+    if unit is not None and unit not in {u.code for u in cfg.leaf_units} | {TOTAL}:
+        raise UsageError(f"--unit '{unit}' is not an accountable unit in the config (or {TOTAL})")
+    data = preview_analysis(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"))
+    assert data.analysis is not None
+    limit = top or cfg.analysis.top
+    where = f"{unit} " if unit else ""
+    for title, frame in ((f"What to probe: {where}{data.period.label}", data.analysis.probe),
+                         (f"What to recognise: {where}{data.period.label}", data.analysis.recognition)):
+        if unit is not None:
+            frame = frame[frame["unit_code"] == unit]
+        console.print(_findings_table(frame.head(limit), f"{title} ({len(frame)} found)"))
+    console.print("Score = priority × size × certainty × (1 + ln(1 + periods running)); see README "
+                  "'How compstat judges a change'. Nothing was recorded: run-cycle records the cycle.")
+
+
+def _findings_table(frame: pd.DataFrame, title: str) -> Table:
+    table = Table("#", "unit", "measure", "score", "evidence", "why", "ask", title=title, title_justify="left")
+    for row in frame.itertuples():
+        table.add_row(str(row.rank), f"{row.unit_name} ({row.unit_code})", str(row.measure_name), f"{row.score:.2f}",
+                      str(row.evidence).replace(",", ", "), str(row.reason), str(row.question))
+    return table

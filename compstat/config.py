@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +29,8 @@ class _Model(BaseModel):
 class Organisation(_Model):
     name: str
     slug: str = Field(description="short name used for output folders and the store")
+    boundaries: str | None = Field(None, description="GeoJSON of unit boundaries (config-relative), drawn on maps")
+    boundary_key: str = Field("code", description="the GeoJSON feature property that holds the unit code")
 
     @field_validator("slug")
     @classmethod
@@ -56,6 +59,8 @@ class Unit(_Model):
 class Target(_Model):
     kind: Literal["level", "reduction", "floor"] = "level"
     value: float
+    baseline: Literal["last_year", "multi_year_mean"] = Field(
+        "last_year", description="what a reduction is measured from: last year, or the mean of analysis.baseline_years")
 
 
 class MeasureFilter(_Model):
@@ -146,16 +151,208 @@ class Source(_Model):
 # --- Settings owned by the later steps. Each class is edited only for its own step. ---
 
 
+CHECK_NAMES = ("completeness", "timeliness", "validity", "duplicates", "revisions", "structure", "consistency",
+               "changes")
+SEVERITY_NAMES = ("blocking", "warning", "info")
+RECORD_FIELDS = ("unit", "date", "category", "subcategory", "value", "latitude", "longitude", "record_id")
+
+
+class CheckSettings(_Model):
+    """One check's switch, severity and scope (``quality.checks.<name>``)."""
+
+    enabled: bool = True
+    severity: Literal[SEVERITY_NAMES] | None = Field(  # type: ignore[valid-type]
+        None, description="replaces the severity of the check's blocking and warning findings")
+    sources: list[str] = Field(default_factory=list, description="only findings about these sources (empty: all)")
+    measures: list[str] = Field(default_factory=list, description="only findings about these measures (empty: all)")
+
+
+class Area(_Model):
+    """The area's bounding box: coordinates outside it are findings of the validity check."""
+
+    min_lat: float = Field(ge=-90, le=90)
+    max_lat: float = Field(ge=-90, le=90)
+    min_lon: float = Field(ge=-180, le=180)
+    max_lon: float = Field(ge=-180, le=180)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Area:
+        if self.min_lat >= self.max_lat or self.min_lon >= self.max_lon:
+            raise ValueError("min_lat must be below max_lat and min_lon below max_lon")
+        return self
+
+
+class DataChange(_Model):
+    """A dated change in what the figures mean: comparisons spanning it are not like-for-like."""
+
+    date: date
+    kind: Literal["definition", "boundary", "split", "merger", "rename", "other"] = "definition"
+    units: list[str] = Field(default_factory=list, description="unit codes it affects (empty: all)")
+    measures: list[str] = Field(default_factory=list, description="measure ids it affects (empty: all)")
+    description: str
+
+
+class ImplausiblyLow(_Model):
+    """When a unit's count is flagged as probable missing data rather than a fall."""
+
+    ratio: float = Field(0.5, gt=0, le=1, description="at most this share of the unit's own average")
+    probability: float = Field(0.0001, gt=0, lt=0.5, description="and this unlikely given its own variation")
+    min_expected: float = Field(5.0, ge=0, description="only for units averaging at least this many a period")
+
+
+class RevisionTolerance(_Model):
+    """Revisions within both limits are summarised as info; larger ones are warnings."""
+
+    count: float = Field(2, ge=0)
+    percent: float = Field(5, ge=0)
+
+
 class QualitySettings(_Model):
     """The `quality:` section: which data-quality checks run and with what thresholds (issue #3)."""
+
+    checks: dict[str, CheckSettings] = Field(default_factory=dict)
+    on_stale: Literal["defer", "warn"] = "defer"
+    expected_lag_days: dict[str, int] = Field(default_factory=dict, description="per source: days of lag expected")
+    area: Area | None = None
+    duplicate_keys: dict[str, list[Literal[RECORD_FIELDS]]] = Field(  # type: ignore[valid-type]
+        default_factory=dict, description="per source: the fields that identify a record (default: record_id)")
+    lookback_periods: int = Field(12, ge=4, le=104, description="periods of a unit's own history used as normal")
+    implausibly_low: ImplausiblyLow = Field(default_factory=ImplausiblyLow)
+    revision_tolerance: RevisionTolerance = Field(default_factory=RevisionTolerance)
+    totals: dict[str, str] = Field(default_factory=dict, description="per source: the unit value of total rows")
+    changes: list[DataChange] = Field(default_factory=list)
+
+    @field_validator("checks")
+    @classmethod
+    def _known_checks(cls, value: dict[str, CheckSettings]) -> dict[str, CheckSettings]:
+        unknown = sorted(set(value) - set(CHECK_NAMES))
+        if unknown:
+            raise ValueError(f"unknown check(s) {', '.join(unknown)}; the checks are {', '.join(CHECK_NAMES)}")
+        return value
+
+    @field_validator("expected_lag_days")
+    @classmethod
+    def _non_negative(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(days < 0 for days in value.values()):
+            raise ValueError("lags are days, 0 or more")
+        return value
+
+    def check(self, name: str) -> CheckSettings:
+        return self.checks.get(name, CheckSettings())
+
+
+class ChangePoint(_Model):
+    """A declared change (new recording rules, a boundary change): SPC limits are recomputed from ``date``."""
+
+    date: date
+    units: list[str] = Field(default_factory=list, description="unit codes it applies to (empty: all)")
+    measures: list[str] = Field(default_factory=list, description="measure ids it applies to (empty: all)")
+    reason: str = ""
+
+
+class SpcSettings(_Model):
+    """The `analysis.spc:` section: the XmR charts of each unit's weekly (monthly) series."""
+
+    periods: int | None = Field(None, ge=3, description="periods charted (default 104 weeks or 36 months)")
+    fix_after: int | None = Field(None, ge=2, description="limits from the first n points, then held")
+    rebase: list[ChangePoint] = Field(default_factory=list)
+    trend_length: int = Field(7, ge=2)
+    shift_length: int = Field(7, ge=2)
+    screen_outliers: bool = True
+
+    @field_validator("rebase", mode="before")
+    @classmethod
+    def _dates_as_change_points(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"date": v} if isinstance(v, date | str) else v for v in value]
+        return value
 
 
 class AnalysisSettings(_Model):
     """The `analysis:` section: significance, SPC, peer groups and targets (issue #4)."""
 
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of every interval")
+    fdr: float = Field(0.05, gt=0, lt=1, description="false discovery rate (Benjamini-Hochberg) for 'significant'")
+    baseline_years: int = Field(3, ge=1, le=10, description="years in the multi-year mean baseline")
+    per_population: float = Field(1000, gt=0, description="count rates are per this many residents")
+    overdispersion: bool = True
+    spc: SpcSettings = Field(default_factory=SpcSettings)
+    peer_groups: dict[str, list[str]] = Field(default_factory=dict)
+    peers_k: int = Field(5, ge=1)
+    peer_variables: list[str] = Field(default_factory=list, description="default: population and every context key")
+    measure_priority: dict[str, float] = Field(default_factory=dict)
+    headline_window: Literal["period", "28d", "3m", "ytd"] | None = Field(
+        None, description="window findings lead with (default: 28 days, or 3 months for a monthly cadence)")
+    top: int = Field(10, ge=1, description="findings shown by default")
+
+    @field_validator("measure_priority")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, v in value.items() if v <= 0]
+        if bad:
+            raise ValueError(f"priorities must be above 0: {', '.join(bad)}")
+        return value
+
+
+class Trigger(_Model):
+    """A threshold on one measure in one comparison window; met when every bound given is crossed."""
+
+    window: Literal["period", "28d", "3m", "ytd"] | None = None  # None: 28 days (weekly) or 3 months (monthly)
+    change_pct_above: float | None = None
+    change_pct_below: float | None = None
+    value_above: float | None = None
+    value_below: float | None = None
+    concern: bool = False
+
+    @model_validator(mode="after")
+    def _some_bound(self) -> Trigger:
+        bounds = (self.change_pct_above, self.change_pct_below, self.value_above, self.value_below)
+        if all(b is None for b in bounds) and not self.concern:
+            raise ValueError("give at least one of change_pct_above, change_pct_below, value_above, "
+                             "value_below, concern")
+        return self
+
+
+class Agreement(_Model):
+    """Who answers for one measure in one unit, and what triggers support or intervention."""
+
+    officer: str
+    support_if: Trigger | None = None
+    intervene_if: Trigger | None = None
+    note: str = ""
+
+
+class EscalationLadder(_Model):
+    """The named levels and how many missed meetings reach each level above the first."""
+
+    levels: list[str] = Field(default_factory=lambda: [
+        "challenge", "increased challenge", "support plan", "formal intervention"])
+    missed_meetings: list[int] = Field(default_factory=lambda: [1, 2, 3])
+    concern_without_action: bool = True
+    support_level: int = Field(2, ge=1)
+
+    @model_validator(mode="after")
+    def _steps(self) -> EscalationLadder:
+        if len(self.levels) < 2:
+            raise ValueError("give at least two levels")
+        if len(self.missed_meetings) != len(self.levels) - 1:
+            raise ValueError("missed_meetings needs one number per level above the first "
+                             f"({len(self.levels) - 1})")
+        steps = self.missed_meetings
+        if steps[0] < 1 or any(b <= a for a, b in zip(steps, steps[1:], strict=False)):
+            raise ValueError("missed_meetings must be positive and increasing, e.g. [1, 2, 3]")
+        if self.support_level >= len(self.levels):
+            raise ValueError(f"support_level must be below {len(self.levels)} (the number of levels)")
+        return self
+
 
 class AccountabilitySettings(_Model):
     """The `accountability:` section: named officers, triggers and the escalation ladder (issue #5)."""
+
+    agreements: dict[str, dict[str, Agreement]] = Field(default_factory=dict)
+    escalation: EscalationLadder = Field(default_factory=EscalationLadder)
+    stale_after_days: int = Field(14, ge=1)
+    effect_max_days: int = Field(84, ge=7)
 
 
 class Config(_Model):

@@ -20,21 +20,26 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import delete, func, select
+from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from compstat import __version__
 from compstat.actions import carry_forward_actions
+from compstat.analysis.analyse import analyse_cycle, first_day_needed
+from compstat.analysis.analyse import store_rows as analysis_store_rows
+from compstat.analysis.analyse import write_csvs as write_analysis_csvs
 from compstat.analysis.measures import daily_by_category, daily_measures, period_series
 from compstat.analysis.period_table import period_table
+from compstat.analysis.spc import CONCERN
 from compstat.config import Config
 from compstat.errors import DataError
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
-from compstat.quality import Finding, completeness_findings, latest_dates, rejected_rows_findings
+from compstat.quality import Finding, QualityResult, gate, run_quality
 from compstat.results import CycleData
 from compstat.store import (
+    AnalysisRow,
     Cycle,
     CycleResult,
     FindingRow,
@@ -63,6 +68,7 @@ class CycleOutcome:
     findings: list[Finding]
     timings: dict[str, float] = field(default_factory=dict)
     pack_seconds: list[float] = field(default_factory=list)
+    quality: QualityResult | None = None
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -71,8 +77,14 @@ def resolve_period(config: Config, label: str | None, today: date) -> Period:
 
 def run_cycle(config: Config, store_url: str, period_label: str | None = None, *,
               out_root: Path | None = None, today: date | None = None, workers: int = 2,
-              progress: Progress | None = None) -> CycleOutcome:
-    """Run the whole cycle for one period and write its outputs to ``<out_root>/<org>/<period>/``."""
+              progress: Progress | None = None, accept_warnings: bool = False,
+              go_ahead_if_stale: bool = False) -> CycleOutcome:
+    """Run the whole cycle for one period and write its outputs to ``<out_root>/<org>/<period>/``.
+
+    A blocking quality finding stops the run before the packs (``BlockedError``, nothing
+    changed) unless ``accept_warnings``; data that has not arrived for a unit blocks unless
+    ``go_ahead_if_stale`` (or ``quality.on_stale: warn``). Overrides are recorded in the manifest.
+    """
     from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
 
     today = today or date.today()
@@ -98,23 +110,28 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
             with step("ingest"):
                 reports = ingest_all(session, config, today, store_url)
             with step("quality"):
-                rows_in_period = _rows_per_unit(session, org, period)
-                if not rows_in_period:
+                if not _rows_per_unit(session, org, period):
                     raise DataError(_no_data_message(session, org, period))
-                findings = rejected_rows_findings(session, org, reports)
-                findings += completeness_findings(config, period, rows_in_period)
-                data_as_of = latest_dates(session, org)
+                quality = gate(run_quality(session, config, period, reports, today),
+                               accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+                findings = list(quality.findings)
+                data_as_of = quality.data_as_of
             with step("analysis"):
                 data = analyse(session, config, period, today, data_as_of)
                 data = CycleData(**{**data.__dict__,
-                                    "rows_rejected": sum(r.rows_rejected for r in reports)})
+                                    "rows_rejected": sum(r.rows_rejected for r in reports), "quality": quality})
+            with step("maps"):
+                data = CycleData(**{**data.__dict__, "points": load_points(session, config, period)})
             with step("actions"):
-                data = CycleData(**{**data.__dict__, "actions": carry_forward_actions(session, config, period)})
+                log = carry_forward_actions(session, config, period, concerns=special_cause_concerns(data))
+                data = CycleData(**{**data.__dict__, "actions": log})
             with step("packs"):
                 rendered = render_packs(data, work_dir, workers=workers)
             with step("record"):
-                record_cycle(session, config, period, data, final_dir, findings)
-                write_outputs(work_dir, config, period, data, reports, findings, timings, store_url)
+                cycle_id = record_cycle(session, config, period, data, final_dir, findings)
+                manifest = write_outputs(work_dir, config, period, data, reports, findings, timings, store_url)
+                session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
+                    manifest=json.dumps(manifest, default=str)))
         _replace_dir(work_dir, final_dir)
     finally:
         if work_dir.exists():
@@ -122,27 +139,65 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
         engine.dispose()
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, timings,
-                        [p.seconds for p in rendered])
+                        [p.seconds for p in rendered], quality)
+
+
+def special_cause_concerns(data: CycleData) -> set[tuple[str, str]]:
+    """(unit, measure) pairs whose latest period is a special cause of concern (raises escalation)."""
+    if data.analysis is None or data.analysis.spc.empty:
+        return set()
+    spc = data.analysis.spc
+    concerning = spc[spc["variation"] == CONCERN]
+    return set(zip(concerning["unit_code"], concerning["measure_id"], strict=True))
 
 
 def analyse(session: Session, config: Config, period: Period, today: date,
             data_as_of: dict[str, date]) -> CycleData:
-    """Compute the period table and the chart series for ``period`` (no actions yet)."""
+    """Compute the period table, the chart series and the analysis (``analyse_cycle``) for ``period``
+    (no actions yet). Reads from the earliest day either needs (baselines go back three years)."""
     windows = comparison_windows(period, config.cadence)
     chart_periods = recent_periods(period, config.cadence, CHART_PERIODS[config.cadence.period])
-    start = min([chart_periods[0].start] + [w.prev_start for w in windows])
+    start = min([chart_periods[0].start, first_day_needed(config, period, windows)] + [w.prev_start for w in windows])
     by_category = daily_by_category(session, config.organisation.slug, start, period.end)
     daily = daily_measures(by_category, config)
     data_start = session.scalar(select(func.min(Observation.occurred_on)).where(
         Observation.org == config.organisation.slug))
     table = period_table(daily, config, windows, data_start)
     series = period_series(daily, config, chart_periods[0].start, period.end)
+    analysis = analyse_cycle(daily, config, period, windows, data_start)
     return CycleData(
         config=config, period=period, windows=windows,
         meeting_date=period.end + timedelta(days=config.cadence.meeting_lag_days),
         run_at=datetime.now().replace(microsecond=0), table=table, series=series,
-        actions=pd.DataFrame(), data_as_of=data_as_of,
+        actions=pd.DataFrame(), data_as_of=data_as_of, analysis=analysis, daily=daily,
     )
+
+
+MAP_DAYS = 392  # the maps' last 28 days and the 52 weeks before them (compstat.packs.maps)
+POINT_COLUMNS = ["unit_code", "occurred_on", "latitude", "longitude"]
+
+
+def load_points(session: Session, config: Config, period: Period) -> pd.DataFrame | None:
+    """Leaf units' incidents with coordinates over the ``MAP_DAYS`` days to the period end, for the
+    maps; None when no source maps coordinates. ``unit_code`` is categorical to keep the frame small."""
+    if not any(s.columns.latitude and s.columns.longitude for s in config.sources):
+        return None
+    leaves = [u.code for u in config.leaf_units]
+    # Dates come back as ISO text: one vectorised parse of 400,000 is far faster than
+    # SQLAlchemy's per-row date conversion.
+    stmt = (select(Observation.unit_code, cast(Observation.occurred_on, String(10)), Observation.latitude,
+                   Observation.longitude)
+            .where(Observation.org == config.organisation.slug,
+                   Observation.occurred_on >= period.end - timedelta(days=MAP_DAYS - 1),
+                   Observation.occurred_on <= period.end,
+                   Observation.latitude.is_not(None), Observation.longitude.is_not(None)))
+    rows = session.connection().execute(stmt).all()  # Core rows: as plain tuples, pandas reads them fast
+    frame = pd.DataFrame(list(map(tuple, rows)), columns=POINT_COLUMNS)
+    frame["unit_code"] = frame["unit_code"].astype(pd.CategoricalDtype(leaves))
+    frame = frame[frame["unit_code"].notna()]
+    return frame.assign(occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
+                        latitude=frame["latitude"].astype(float),
+                        longitude=frame["longitude"].astype(float)).reset_index(drop=True)
 
 
 def sync_reference(session: Session, config: Config) -> None:
@@ -168,6 +223,7 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
     old = session.scalar(select(Cycle).where(Cycle.org == org, Cycle.period == period.label))
     if old is not None:
         session.execute(delete(CycleResult).where(CycleResult.cycle_id == old.id))
+        session.execute(delete(AnalysisRow).where(AnalysisRow.cycle_id == old.id))
         session.execute(delete(FindingRow).where(FindingRow.cycle_id == old.id))
         session.delete(old)
         session.flush()
@@ -177,6 +233,9 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
     session.flush()
     results = data.table[["unit_code", "measure_id", "window", "current", "previous"]].assign(cycle_id=cycle.id)
     bulk_insert(session.connection(), CycleResult.__table__, results)  # type: ignore[arg-type]
+    if data.analysis is not None:
+        analysis_rows = analysis_store_rows(data.analysis).assign(cycle_id=cycle.id)
+        bulk_insert(session.connection(), AnalysisRow.__table__, analysis_rows)  # type: ignore[arg-type]
     session.add_all(FindingRow(cycle_id=cycle.id, check_name=f.check, severity=f.severity, unit_code=f.unit_code,
                                measure_id=f.measure_id, period=f.period, message=f.message, rows=f.rows)
                     for f in findings)
@@ -185,13 +244,15 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
 
 
 def write_outputs(out: Path, config: Config, period: Period, data: CycleData, reports: list[IngestReport],
-                  findings: list[Finding], timings: dict[str, float], store_url: str) -> None:
-    """The period table as CSV and manifest.json (inputs, versions, timings)."""
+                  findings: list[Finding], timings: dict[str, float], store_url: str) -> dict[str, object]:
+    """The period table as CSV and manifest.json (inputs, versions, timings, quality); returns the manifest."""
     names = {u.code: u.name for u in config.leaf_units} | {"_total": config.organisation.name}
     measures = {m.id: m.name for m in config.measures}
     table = data.table.assign(unit_name=data.table["unit_code"].map(names),
                               measure_name=data.table["measure_id"].map(measures))
     table.to_csv(out / "period_table.csv", index=False, float_format="%.6g")
+    if data.analysis is not None:
+        write_analysis_csvs(data.analysis, out, config)
     manifest = {
         "schema_version": MANIFEST_SCHEMA,
         "organisation": config.organisation.name, "org": config.organisation.slug,
@@ -202,11 +263,14 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
         "rows_rejected": data.rows_rejected,
         "findings": [f.as_dict() for f in findings],
         "data_as_of": {k: v.isoformat() for k, v in sorted(data.data_as_of.items())},
+        "quality": data.quality.manifest() if data.quality is not None else None,
+        "units": {u.code: u.name for u in config.leaf_units},
         "outputs": sorted(p.name for p in out.iterdir()) + ["manifest.json"],
         "timings_seconds": timings,
         "software": _versions(),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return manifest
 
 
 def _versions() -> dict[str, str]:

@@ -172,11 +172,20 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
         if measure_id == "burglary":
             measure["target"] = {"kind": "reduction", "value": 10}
         measures.append(measure)
+    units = demo_units(n_units)
+    commanders = {u["code"]: u["commander"] for u in _leaves(units)}
+    agreements = {  # the story units: who answers for the measure, and when support or intervention follows
+        code: {measure_id: {"officer": commanders[code], "support_if": {"change_pct_above": support},
+                            "intervene_if": {"change_pct_above": intervene}}}
+        for code, measure_id, support, intervene in [("N4", "robbery", 25, 75), ("S2", "vehicle", 25, 75),
+                                                     ("N2", "burglary", 0, 20)]
+        if code in commanders
+    }
     return {
         "organisation": {"name": name, "slug": slug},
         "store": "sqlite:///compstat.db",
         "cadence": {"period": "weekly", "week_start": "monday", "year_start_month": 1, "meeting_lag_days": 3},
-        "units": demo_units(n_units),
+        "units": units,
         "measures": measures,
         "sources": [{
             "name": "incidents",
@@ -184,6 +193,13 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
             "columns": {"unit": "unit", "date": "recorded_at", "category": "offence",
                         "latitude": "latitude", "longitude": "longitude", "record_id": "crime_ref"},
         }],
+        "quality": {"area": dict(zip(("min_lat", "max_lat", "min_lon", "max_lon"), FORCE_BOX, strict=True))},
+        "accountability": {
+            "agreements": agreements,
+            "escalation": {"levels": ["challenge", "increased challenge", "support plan", "formal intervention"],
+                           "missed_meetings": [1, 2, 3], "concern_without_action": True, "support_level": 2},
+            "stale_after_days": 14,
+        },
     }
 
 

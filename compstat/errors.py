@@ -35,3 +35,9 @@ class DataError(CompstatError):
     """The data does not allow a cycle to run (e.g. nothing for the period)."""
 
     exit_code = 1
+
+
+class BlockedError(CompstatError):
+    """A blocking quality finding stopped the cycle before the packs (override: --accept-warnings)."""
+
+    exit_code = 1

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from compstat.analysis.analyse import AnalysisResult
 from compstat.config import Config
 from compstat.periods import Period, Window
+
+if TYPE_CHECKING:
+    from compstat.quality import QualityResult
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,15 @@ class CycleData:
       (unit_code, measure_id, period_start, value, numerator, denominator).
     - ``actions``: the action log for this meeting (``actions.ACTION_COLUMNS``).
     - ``data_as_of``: the latest observation date per unit code.
+    - ``points``: incidents with coordinates over the map's span (the last 28 days and the
+      52 weeks before; unit_code, occurred_on, latitude, longitude); None without coordinates.
+    - ``daily``: daily totals per unit and non-rate measure (``analysis.measures.DAILY_COLUMNS``)
+      for exact year-to-date charts; None falls back to the weekly (monthly) ``series``.
+    - ``analysis``: significance, SPC, peers, trajectories and ranked findings
+      (``analysis.analyse.AnalysisResult``); None when the analysis was not run.
+    - ``quality``: the quality findings and the comparison caveats (``quality.QualityResult``:
+      ``findings``, ``comparisons`` with ``like_for_like`` and ``fragile`` per unit × measure ×
+      window, data as of per source); None when the quality step did not run.
     """
 
     config: Config
@@ -33,3 +47,7 @@ class CycleData:
     actions: pd.DataFrame
     data_as_of: dict[str, date] = field(default_factory=dict)
     rows_rejected: int = 0
+    points: pd.DataFrame | None = None
+    daily: pd.DataFrame | None = None
+    analysis: AnalysisResult | None = None
+    quality: QualityResult | None = None

@@ -40,8 +40,10 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Pa
 
 
 def independent_counts(csv: Path, config: Config) -> pd.DataFrame:
-    """Counts per unit, measure and window, made directly from the incident file."""
-    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    """Counts per unit, measure and window, made directly from the incident file (an exact copy of
+    an earlier row, crime reference included, is not counted twice)."""
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False).drop_duplicates()
+    raw = raw[~raw.duplicated()]  # exact copies (same crime_ref and all) are quarantined at ingest, not counted
     raw["day"] = pd.to_datetime(raw["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").dt.normalize()
     latitude_ok = pd.to_numeric(raw["latitude"], errors="coerce").notna() | raw["latitude"].eq("")
     valid = raw[raw["day"].notna() & raw["unit"].isin([u.code for u in config.leaf_units]) & latitude_ok]
@@ -101,7 +103,7 @@ def test_carried_actions_come_first(demo_run: tuple[Config, Path, Path]) -> None
 def test_manifest_records_inputs_and_rejections(demo_run: tuple[Config, Path, Path]) -> None:
     _, csv, folder = demo_run
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["rows_rejected"] == 5
+    assert manifest["rows_rejected"] == 8  # 5 bad rows and 3 exact copies
     import hashlib
 
     assert manifest["inputs"][0]["sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 import logging
 import math
+import os
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -15,18 +19,33 @@ import numpy as np
 import pandas as pd
 import pdfplumber
 import pytest
+from PIL import Image
 from pypdf import PdfReader
 
 from compstat.actions import ACTION_COLUMNS
+from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.measures import TOTAL, period_series
 from compstat.analysis.period_table import period_table
 from compstat.config import Config
 from compstat.packs import RenderedPack, render_packs
-from compstat.packs.charts import TrendLine, trend_chart
-from compstat.packs.context import pack_filenames, unit_pack
+from compstat.packs.charts import (
+    DPI,
+    HEIGHT_IN,
+    WIDTH_IN,
+    CumulativePanel,
+    TrendLine,
+    cumulative_chart,
+    month_ticks,
+    trend_chart,
+)
+from compstat.packs.context import chair_pack, pack_filenames, unit_pack
+from compstat.packs.cumulative import year_lines
 from compstat.packs.filters import fmt_change, fmt_count, fmt_date, fmt_pct, fmt_value
+from compstat.packs.maps import read_boundaries
 from compstat.packs.render import TemplatesOnlyFetcher, html_to_pdf, render_html, templates_dir
-from compstat.periods import comparison_windows, parse_period, recent_periods
+from compstat.periods import Period, comparison_windows, parse_period, recent_periods
+from compstat.quality.findings import COMPARISON_COLUMNS, Finding
+from compstat.quality.run import QualityResult
 from compstat.results import CycleData
 
 MALICIOUS = 'Check <img src="file:///etc/passwd"> & <script>alert(1)</script> https://example.com/x.png'
@@ -35,7 +54,7 @@ LEAVES = ("N1", "N2", "N3/B")
 
 def make_config(base: Path) -> Config:
     return Config.model_validate({
-        "organisation": {"name": "Testshire Police", "slug": "testshire"},
+        "organisation": {"name": "Testshire Police", "slug": "testshire", "boundaries": "boundaries.geojson"},
         "units": [{
             "code": "D1", "name": "North Division", "commander": "Ch Supt Rowe",
             "children": [
@@ -54,6 +73,9 @@ def make_config(base: Path) -> Config:
         ],
         "sources": [],
         "small_number": 10,
+        "accountability": {"agreements": {"N1": {"burglary": {
+            "officer": "Insp C. Patel", "support_if": {"change_pct_above": 20},
+            "intervene_if": {"change_pct_above": 50}, "note": "Elm estate focus"}}}},
         "base_dir": base,
     })
 
@@ -62,7 +84,8 @@ def make_daily(config: Config, first: date, last: date) -> pd.DataFrame:
     """Seeded daily totals per leaf unit and measure, plus their sum under ``_total``.
 
     Planted: N2 had no robbery at all a year before the period (``*``); robbery is rare
-    everywhere (small numbers, ``†``).
+    everywhere (small numbers, ``†``); burglary surged in every unit over the last five weeks
+    (a concern in three units: a force-wide theme); N1's solved rate rose over the same weeks.
     """
     rng = np.random.default_rng(42)
     days = pd.date_range(first, last, freq="D")
@@ -70,11 +93,13 @@ def make_daily(config: Config, first: date, last: date) -> pd.DataFrame:
     rows = []
     for i, code in enumerate(LEAVES):
         burglary = rng.poisson(3.0 + i, len(days))
+        surge = days > pd.Timestamp(last) - pd.Timedelta(days=35)
+        burglary[surge] = rng.poisson(3.0 * (3.0 + i), int(surge.sum()))
         robbery = rng.poisson(0.08, len(days))
         if code == "N2":
             robbery[(days >= zero_from) & (days <= zero_to)] = 0
         recorded = rng.poisson(12, len(days))
-        solved = rng.binomial(recorded, 0.3)
+        solved = rng.binomial(recorded, np.where(surge, 0.55, 0.3) if code == "N1" else 0.3)
         for measure, values in (("burglary", burglary), ("robbery", robbery),
                                 ("recorded", recorded), ("solved", solved)):
             rows.append(pd.DataFrame({"unit_code": code, "measure_id": measure, "date": days,
@@ -91,7 +116,8 @@ def make_actions(period_end: date) -> pd.DataFrame:
         {**base, "id": 1, "unit_code": "N1", "measure_id": "burglary",
          "description": "Target hardening visits on the Elm estate", "owner": "Insp C. Patel",
          "due_date": period_end - timedelta(days=10), "status": "open", "overdue": True,
-         "last_note": "Awaiting crime prevention officer"},
+         "last_note": "Awaiting crime prevention officer", "escalation_level": 2,
+         "escalation_label": "support plan", "escalation_reason": "carried 4 meetings without progress"},
         {**base, "id": 2, "unit_code": "N1", "description": "Review robbery patrol plan",
          "owner": "Sgt D. Jones", "due_date": period_end + timedelta(days=14), "status": "in progress",
          "meetings_carried": 1},
@@ -99,18 +125,56 @@ def make_actions(period_end: date) -> pd.DataFrame:
          "owner": "PCSO E. Smith", "due_date": period_end - timedelta(days=3), "status": "done",
          "closed_on": period_end - timedelta(days=2), "carried": False, "last_note": "Delivered to 900 homes"},
         {**base, "id": 4, "unit_code": "N2", "description": MALICIOUS, "owner": "Insp <b>Evil</b> & Co",
-         "due_date": period_end + timedelta(days=7), "status": "open", "last_note": "<i>note</i>"},
+         "due_date": period_end + timedelta(days=7), "status": "open",
+         "last_note": '<i>note</i> see https://example.org/y.png <img src="file:///etc/shadow">'},
     ]
     return pd.DataFrame(rows, columns=ACTION_COLUMNS)
 
 
+CENTRES = {"N1": (53.50, -2.30), "N2": (53.40, -2.10)}  # N3/B has no incident locations
+HOTSPOT = (53.515, -2.285)  # planted in N1's last 28 days
+LONDON = (51.50135, -0.14189)  # a stray coordinate planted in N1's last 28 days
+
+
+def make_points(period_end: date) -> pd.DataFrame:
+    """Seeded incident locations: the usual pattern for 56 weeks, plus in N1's last 28 days
+    a cluster of 40 at ``HOTSPOT`` and one incident in London."""
+    rng = np.random.default_rng(7)
+    frames = []
+    for code, (lat, lon) in CENTRES.items():
+        days = pd.Timestamp(period_end) - pd.to_timedelta(rng.integers(0, 392, 3000), unit="D")
+        frames.append(pd.DataFrame({"unit_code": code, "occurred_on": days,
+                                    "latitude": lat + rng.normal(0, 0.012, 3000),
+                                    "longitude": lon + rng.normal(0, 0.02, 3000)}))
+    recent = pd.Timestamp(period_end) - pd.to_timedelta(rng.integers(0, 28, 40), unit="D")
+    frames.append(pd.DataFrame({"unit_code": "N1", "occurred_on": recent,
+                                "latitude": HOTSPOT[0] + rng.normal(0, 0.0008, 40),
+                                "longitude": HOTSPOT[1] + rng.normal(0, 0.0012, 40)}))
+    frames.append(pd.DataFrame({"unit_code": ["N1"], "occurred_on": [pd.Timestamp(period_end)],
+                                "latitude": [LONDON[0]], "longitude": [LONDON[1]]}))
+    points = pd.concat(frames, ignore_index=True)
+    return points.assign(unit_code=points["unit_code"].astype(pd.CategoricalDtype(list(LEAVES))))
+
+
+def write_boundaries(folder: Path) -> None:
+    """N1's boundary, a box around its centre; N2 has none."""
+    lat, lon = CENTRES["N1"]
+    ring = [[lon - 0.07, lat - 0.04], [lon + 0.07, lat - 0.04], [lon + 0.07, lat + 0.04],
+            [lon - 0.07, lat + 0.04], [lon - 0.07, lat - 0.04]]
+    (folder / "boundaries.geojson").write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"code": "N1"}, "geometry": {"type": "Polygon", "coordinates": [ring]}},
+    ]}))
+
+
 @pytest.fixture(scope="module")
 def cycle_data(tmp_path_factory: pytest.TempPathFactory) -> CycleData:
-    config = make_config(tmp_path_factory.mktemp("config"))
+    folder = tmp_path_factory.mktemp("config")
+    write_boundaries(folder)
+    config = make_config(folder)
     period = parse_period("2026-W10", config.cadence)
     windows = comparison_windows(period, config.cadence)
     chart = recent_periods(period, config.cadence, 104)
-    first = min([chart[0].start] + [w.prev_start for w in windows])
+    first = min([chart[0].start, first_day_needed(config, period, windows)] + [w.prev_start for w in windows])
     daily = make_daily(config, first, period.end)
     with warnings.catch_warnings():
         # compstat.analysis.measures.bucket_start uses Series.dt.weekday, deprecated in pandas 3.1
@@ -123,7 +187,19 @@ def cycle_data(tmp_path_factory: pytest.TempPathFactory) -> CycleData:
         series=series,
         actions=make_actions(period.end),
         data_as_of=dict.fromkeys(LEAVES, period.end) | {"N2": period.end - timedelta(days=1)},
+        points=make_points(period.end), daily=daily,
+        analysis=analyse_cycle(daily, config, period, windows), quality=make_quality(period),
     )
+
+
+def make_quality(period: Period) -> QualityResult:
+    findings = (
+        Finding("duplicates", "blocking", "N2 sent 12 duplicate rows", unit_code="N2", rows=12),
+        Finding("late", "warning", "Northtown data arrived 2 days late", unit_code="N1"),
+        Finding("geocode", "info", "3 incidents across the force have no location"),
+    )
+    return QualityResult(period=period, findings=findings, comparisons=pd.DataFrame(columns=COMPARISON_COLUMNS),
+                         data_as_of={}, data_as_of_by_source={})
 
 
 @pytest.fixture(scope="module")
@@ -192,7 +268,7 @@ def _unit_pdf(rendered: list[RenderedPack], code: str) -> Path:
 @pytest.mark.parametrize("unit", ["N1", "N2"])
 def test_table_figures_match_the_period_table(cycle_data: CycleData, rendered: list[RenderedPack],
                                               unit: str) -> None:
-    text = section(pdf_body(_unit_pdf(rendered, unit)), "2. Performance against last year", "3. Trends")
+    text = section(pdf_body(_unit_pdf(rendered, unit)), "2. Performance against last year", "3. Year to date")
     for measure in cycle_data.config.reported_measures:
         line = next(ln for ln in text.splitlines() if ln.startswith(measure.name))
         expected = []
@@ -207,7 +283,7 @@ def test_table_figures_match_the_period_table(cycle_data: CycleData, rendered: l
 
 
 def test_zero_last_year_and_small_numbers_are_marked(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
-    text = section(pdf_body(_unit_pdf(rendered, "N2")), "2. Performance against last year", "3. Trends")
+    text = section(pdf_body(_unit_pdf(rendered, "N2")), "2. Performance against last year", "3. Year to date")
     r = table_row(cycle_data, "N2", "robbery", "28d")
     robbery = next(ln for ln in text.splitlines() if ln.startswith("Robbery"))
     assert f"{fmt_count(r.current)} 0 {fmt_change(r.change)} *†" in robbery
@@ -231,7 +307,8 @@ def test_unit_pack_cover_and_actions(rendered: list[RenderedPack]) -> None:
                      "2026-W10", "2 Mar 2026 – 8 Mar 2026", "11 Mar 2026", "9 Mar 2026 07:30"):
         assert expected in cover
     assert text.index("1. Actions from the last meeting\n") < text.index("2. Performance against last year")
-    assert text.index("2. Performance against last year") < text.index("3. Trends")
+    assert text.index("2. Performance against last year") < text.index("3. Year to date and trends")
+    assert text.index("3. Year to date and trends") < text.index("4. Map: where the last 28 days ran above usual")
     actions = section(text, "1. Actions from the last meeting\n", "2. Performance against last year")
     assert "⚠ OVERDUE" in actions
     assert "2 open · 1 overdue · 1 completed since last meeting" in actions
@@ -239,7 +316,8 @@ def test_unit_pack_cover_and_actions(rendered: list[RenderedPack]) -> None:
     assert carried.index("Target hardening") < carried.index("Review robbery patrol plan")  # overdue first
     assert "Last note: Awaiting crime prevention officer" in carried
     assert "Publish burglary advice leaflet" in completed and "Publish" not in carried
-    assert "Page 1 of 3" in cover and "Page 2 of 3" in text
+    pages_total = len(pages) + 1
+    assert f"Page 1 of {pages_total}" in cover and f"Page 2 of {pages_total}" in text
     assert "Testshire Police · 2026-W10 (2 Mar 2026 – 8 Mar 2026)" in text
     assert "Northtown (N1) · briefing pack" in text and "Northtown (N1) · briefing pack" not in cover
 
@@ -262,7 +340,8 @@ def test_template_escapes_every_data_field(cycle_data: CycleData) -> None:
     assert "Insp &lt;b&gt;Evil&lt;/b&gt; &amp; Co" in html and "&lt;i&gt;note&lt;/i&gt;" in html
     assert "Hill &amp; Vale" in html
     assert "<script" not in html and 'src="file:' not in html and "<b>" not in html
-    assert html.count("<img ") == len(pack.charts)
+    assert pack.charts.year_to_date is not None and pack.map is not None and pack.map.chart is not None
+    assert html.count("<img ") == len(pack.charts.trends) + len(pack.charts.spc) + 2 and len(pack.charts.spc) == 3
     assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]*)"', html))
 
 
@@ -270,7 +349,7 @@ def test_chair_pack(cycle_data: CycleData, rendered: list[RenderedPack]) -> None
     cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
     text = "\n".join(pages)
     headings = ["1. Actions from the last meeting\n", "2. Force-wide performance", "3. Units at a glance",
-                "4. Force-wide trends"]
+                "4. Force-wide year to date and trends"]
     positions = [text.index(h) for h in headings]
     assert positions == sorted(positions)
     assert "Units 3" in cover
@@ -296,8 +375,8 @@ def test_workers_one_and_two_write_the_same_files(cycle_data: CycleData, rendere
     with caplog.at_level(logging.WARNING, logger="weasyprint"):
         serial = render_packs(cycle_data, tmp_path, workers=1)
     assert [p.path.name for p in serial] == [p.path.name for p in rendered]
-    for a, b in zip(serial, rendered, strict=True):
-        assert pdf_text(a.path) == pdf_text(b.path)
+    for a, b in zip(serial, rendered, strict=True):  # and charts drawn on reused figures leak nothing
+        assert a.path.read_bytes() == b.path.read_bytes(), a.path.name
     # Like WeasyPrint's assert_no_logs: no refused resource, no unsupported CSS. Only the
     # notice that HarfBuzz-Subset is not installed (fontTools subsets instead) is allowed.
     problems = [r.getMessage() for r in caplog.records if "HarfBuzz-Subset" not in r.getMessage()]
@@ -405,12 +484,172 @@ def test_fmt_numbers() -> None:
 # --- charts and file names ----------------------------------------------------------
 
 
+def png_size(png: bytes) -> tuple[int, int]:
+    """Decode the PNG fully and return its size; charts are RGB (no alpha for WeasyPrint to split off)."""
+    with Image.open(io.BytesIO(png)) as image:
+        image.load()
+        assert image.mode == "RGB"
+        return image.size
+
+
 @pytest.mark.parametrize("values", [[], [math.nan] * 104, [0.0] * 104, [3.0]])
 def test_trend_chart_copes_with_gaps_and_closes_its_figure(values: list[float]) -> None:
     starts = [date(2024, 3, 4) + timedelta(weeks=i) for i in range(len(values))]
     png = trend_chart(TrendLine("Burglary per week", starts, values, periods_per_year=52))
-    assert png.startswith(b"\x89PNG\r\n\x1a\n")
+    assert png_size(png) == (round(WIDTH_IN * DPI), round(HEIGHT_IN * DPI))
     assert plt.get_fignums() == []
+
+
+def test_reused_figures_leak_nothing_between_charts() -> None:
+    starts = [date(2024, 3, 4) + timedelta(weeks=i) for i in range(104)]
+    quiet = TrendLine("A", starts, [float(i % 7) for i in range(104)], periods_per_year=52)
+    busy = TrendLine("B", starts, [float(i * 30) for i in range(104)], periods_per_year=52, y_label="%",
+                     integer=False)
+    first = trend_chart(quiet)
+    assert trend_chart(busy) != first
+    assert trend_chart(quiet) == first
+    panel = CumulativePanel("Robbery", date(2026, 1, 1), (0, 30, 60), (1.0, 40.0, 90.0), (0, 30, 60, 364),
+                            (2.0, 35.0, 70.0, 400.0))
+    three = cumulative_chart([panel] * 3)
+    cumulative_chart([panel] * 2)  # same layout, one panel hidden
+    assert cumulative_chart([panel] * 3) == three
+
+
+@pytest.mark.parametrize("n", [1, 3, 5, 6])
+def test_cumulative_chart_is_one_image_of_small_multiples(n: int) -> None:
+    panel = CumulativePanel("Burglary", date(2026, 4, 1), tuple(range(100)), tuple(float(d) for d in range(100)),
+                            tuple(range(365)), tuple(d * 1.1 for d in range(365)))
+    width, height = png_size(cumulative_chart([panel] * n))
+    assert width == round(WIDTH_IN * DPI) and height == round((math.ceil(n / 3) * 1.45 + 0.05) * DPI)
+    assert plt.get_fignums() == []
+
+
+def test_month_ticks() -> None:
+    positions, labels = month_ticks(date(2024, 11, 25), date(2026, 11, 16))
+    assert labels == ["Jan\n2025", "Apr", "Jul", "Oct", "Jan\n2026", "Apr", "Jul", "Oct"]
+    assert positions[0] == date(2025, 1, 1).toordinal()
+    assert month_ticks(date(2026, 1, 5), date(2026, 3, 2))[1] == ["Feb\n2026", "Mar"]
+
+
+# --- year to date -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("measure", ["burglary", "robbery", "solved_rate"])
+def test_year_to_date_ends_at_the_tables_year_to_date(cycle_data: CycleData, measure: str) -> None:
+    lines = year_lines(cycle_data, "N1", cycle_data.config.measure(measure))
+    assert lines is not None and lines.daily and lines.year_start == date(2026, 1, 1)
+    ytd = table_row(cycle_data, "N1", measure, "ytd")
+    assert lines.this_total == pytest.approx(ytd.current)
+    assert lines.last_same_day == pytest.approx(ytd.previous)
+    assert lines.this_days[-1] == (cycle_data.period.end - date(2026, 1, 1)).days
+    assert lines.last_days[-1] == 364  # last year runs on to its end
+
+
+def test_year_to_date_from_weekly_series_when_there_are_no_daily_totals(cycle_data: CycleData) -> None:
+    weekly = replace(cycle_data, daily=None)
+    lines = year_lines(weekly, "N1", weekly.config.measure("burglary"))
+    assert lines is not None and not lines.daily
+    assert lines.this_days[0] == 0 and lines.this_values[0] == 0
+    assert list(lines.this_values) == sorted(lines.this_values)
+    ytd = table_row(cycle_data, "N1", "burglary", "ytd").current
+    assert abs(lines.this_total - ytd) < 0.1 * ytd  # week steps: a week over 1 January counts in full
+    assert year_lines(weekly, "N1", weekly.config.measure("recorded")) is not None
+    pack = unit_pack(weekly, weekly.config.leaf_units[0])
+    assert "One step per week" in pack.charts.year_to_date_caption
+
+
+def test_year_to_date_chart_alt_text_states_the_totals(cycle_data: CycleData) -> None:
+    pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
+    chart = pack.charts.year_to_date
+    assert chart is not None and "Daily steps." in pack.charts.year_to_date_caption
+    ytd = table_row(cycle_data, "N1", "burglary", "ytd")
+    assert f"Burglary {fmt_count(ytd.current)} against {fmt_count(ytd.previous)}" in chart.alt
+
+
+# --- map ----------------------------------------------------------------------------
+
+
+def test_map_section_shows_the_planted_cluster(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
+    north = unit_pack(cycle_data, cycle_data.config.leaf_units[0]).map
+    assert north is not None and north.chart is not None
+    assert north.summary[1].startswith("1 area ran clearly above the usual pattern")
+    assert north.notes == ("1 incident in the last 28 days lies far outside the unit's usual area and is not shown: "
+                           "check the coordinates.",)
+    assert "Black line: the unit boundary." in north.caption
+    text = " ".join(pdf_body(_unit_pdf(rendered, "N1")).split())
+    assert "4. Map: where the last 28 days ran above usual" in text
+    assert " ".join(north.summary) in text and north.notes[0] in text
+    hill = unit_pack(cycle_data, cycle_data.config.leaf_units[1]).map
+    assert hill is not None and hill.notes == () and "boundary" not in hill.caption
+    assert hill.summary[1].startswith("No area ran clearly above the usual pattern")
+    brook = unit_pack(cycle_data, cycle_data.config.leaf_units[2]).map
+    assert brook is not None and brook.chart is None and brook.summary[0].startswith("No incidents with a location")
+
+
+def test_no_map_section_without_coordinates(cycle_data: CycleData) -> None:
+    pack = unit_pack(replace(cycle_data, points=None), cycle_data.config.leaf_units[0])
+    assert pack.map is None and [e.anchor for e in pack.contents.entries] == [
+        "actions", "performance", "charts", "questions", "quality", "accountability"]
+
+
+# --- form ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("unit", ["N1", None])
+def test_contents_give_the_page_each_section_starts_on(rendered: list[RenderedPack], unit: str | None) -> None:
+    cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code == unit))
+    listed = re.findall(r"^(\d+)\. (.+?) ?\.*\s*(\d+)$", cover.split("Contents", 1)[1], flags=re.M)
+    assert [int(n) for n, _, _ in listed] == list(range(1, len(listed) + 1)) and len(listed) >= 4
+    for number, title, page in listed:
+        heading = f"{number}. {title.split(' — ')[0]}"
+        first = next(i for i, text in enumerate(pages, start=2) if any(ln == heading for ln in text.splitlines()))
+        assert int(page) == first, heading
+
+
+def test_two_renders_are_byte_identical(cycle_data: CycleData, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Like WeasyPrint's test_reproducible: the same cycle gives the same bytes, metadata dated by the run."""
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    small = replace(cycle_data, config=cycle_data.config.model_copy(update={"units": [
+        cycle_data.config.units[0].model_copy(update={"children": cycle_data.config.units[0].children[:1]})]}))
+    first = render_packs(small, tmp_path / "a", workers=1)
+    second = render_packs(small, tmp_path / "b", workers=1)
+    for a, b in zip(first, second, strict=True):
+        assert a.path.read_bytes() == b.path.read_bytes()
+    info = PdfReader(first[0].path).metadata
+    assert info is not None and info["/CreationDate"].startswith("D:20260309073000")
+    assert "SOURCE_DATE_EPOCH" not in os.environ
+
+
+def test_rendering_a_pack_fetches_only_its_own_charts(cycle_data: CycleData, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The malicious action text and the boundary file: WeasyPrint is asked for nothing but the
+    charts' data: URIs, no socket is opened, and the GeoJSON is read by compstat itself."""
+    fetched: list[str] = []
+    original = TemplatesOnlyFetcher.fetch
+
+    def spy(self: TemplatesOnlyFetcher, url: str, headers: dict[str, str] | None = None) -> object:
+        fetched.append(url)
+        return original(self, url, headers)
+
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(TemplatesOnlyFetcher, "fetch", spy)
+    monkeypatch.setattr("socket.socket.connect", no_network)
+    monkeypatch.setattr("socket.create_connection", no_network)
+    read_boundaries.cache_clear()
+    packs = render_packs(cycle_data, tmp_path, workers=1)
+    assert read_boundaries.cache_info().misses == 1  # compstat read the GeoJSON, once
+    charts = sum(html_images(cycle_data, p.unit_code) for p in packs)
+    assert len(fetched) == charts and all(url.startswith("data:image/png;base64,") for url in fetched)
+    text = re.sub(r"\s+", "", pdf_text(_unit_pdf(packs, "N2")))
+    assert '<imgsrc="file:///etc/passwd">' in text and "https://example.com/x.png" in text  # the description
+    assert 'Lastnote:<i>note</i>seehttps://example.org/y.png<imgsrc="file:///etc/shadow">' in text  # the note
+
+
+def html_images(data: CycleData, unit: str | None) -> int:
+    pack = unit_pack(data, next(u for u in data.config.leaf_units if u.code == unit)) if unit else chair_pack(data)
+    return render_html(pack.template, templates_dir(), pack=pack).count("<img ")
 
 
 def test_pack_filenames_are_safe_and_distinct(tmp_path: Path) -> None:
@@ -420,3 +659,118 @@ def test_pack_filenames_are_safe_and_distinct(tmp_path: Path) -> None:
     })
     assert pack_filenames(config) == {"A/1": "pack-A_1.pdf", "A_1": "pack-A_1-2.pdf", "../x": "pack-_x.pdf",
                                       "chair": "pack-chair.pdf"}
+
+
+# --- analysis in the packs (issue #6) ---------------------------------------------------
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def printed(expected: str, text: str) -> bool:
+    """``expected``'s words appear in order in ``text`` (a table cell's wrapped lines interleave
+    with its neighbours' in the extracted text)."""
+    words = iter(text.split())
+    return all(any(w == got for got in words) for w in expected.split())
+
+
+def test_unit_cover_headline_is_the_top_probes_and_the_improvement(cycle_data: CycleData,
+                                                                   rendered: list[RenderedPack]) -> None:
+    assert cycle_data.analysis is not None
+    cover = flat(pdf_pages(_unit_pdf(rendered, "N1"))[0])
+    probe = cycle_data.analysis.probe
+    mine = probe[probe.unit_code == "N1"].sort_values("rank").head(3)
+    assert not mine.empty
+    for r in mine.itertuples():
+        assert f"{r.measure_name} — {r.reason}" in cover
+    best = cycle_data.analysis.recognition.query("unit_code == 'N1'").sort_values("rank").iloc[0]
+    assert f"Recognise {best.measure_name} — {best.reason}" in cover
+    empty = unit_pack(replace(cycle_data, analysis=None), cycle_data.config.leaf_units[0])
+    html = render_html(empty.template, templates_dir(), pack=empty)
+    assert "No findings beyond normal variation" in html and empty.charts.spc == ()
+
+
+def test_key_measures_carry_significance_spc_and_peers(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
+    assert cycle_data.analysis is not None
+    a = cycle_data.analysis
+    text = flat(pdf_body(_unit_pdf(rendered, "N1")))
+    performance = section(text, "2. Performance against last year", "3. Year to date and trends")
+    words = {"special_cause_concern": "special cause — concern", "common_cause": "● common cause",
+             "special_cause_improvement": "special cause — improvement"}
+    for m in cycle_data.config.reported_measures:
+        sig = a.significance.query("unit_code == 'N1' and measure_id == @m.id and window == '28d' "
+                                   "and basis == 'last_year'").iloc[0]
+        spc = a.spc.query("unit_code == 'N1' and measure_id == @m.id").iloc[0]
+        row = section(performance, m.name, None)
+        assert row.index(f"28 days vs last year: {sig.label}") < row.index("SPC: ") < 400
+        assert words[spc.variation] in row[:400]
+        peer = a.peers.query("unit_code == 'N1' and measure_id == @m.id and window == '28d'").iloc[0]
+        if peer.label:
+            assert f"peers: {peer.label}" in row[:400]
+    assert "28 days vs last year: significant increase · SPC: ▲ special cause — concern" in performance
+
+
+def test_spc_charts_for_each_priority_measure(cycle_data: CycleData) -> None:
+    assert cycle_data.analysis is not None
+    pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
+    assert [c.measure_id for c in pack.charts.spc] == [m.id for m in cycle_data.config.reported_measures]
+    points = cycle_data.analysis.spc_points.query("unit_code == 'N1' and measure_id == 'burglary'")
+    burglary = pack.charts.spc[0]
+    special = int((points.point_type != "common_cause").sum())
+    assert f"{len(points)} weeks" in burglary.alt and f"{special} special-cause points" in burglary.alt
+    assert "latest: ▲ special cause — concern" in burglary.title
+    width, height = png_size(base64.b64decode(burglary.data_uri.split(",", 1)[1]))
+    assert (width, height) == (round(WIDTH_IN * DPI), round(2.1 * DPI))
+
+
+def test_questions_support_quality_and_accountability(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
+    text = flat(pdf_body(_unit_pdf(rendered, "N1")))
+    pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
+    questions = section(text, "5. Suggested challenge questions and support", "6. Data-quality notes")
+    assert pack.briefing.questions and pack.briefing.support
+    for q in pack.briefing.questions:
+        assert printed(q.question, questions) and printed(q.evidence, questions)
+    for o in pack.briefing.support:
+        assert printed(o.offer, questions) and printed(o.because, questions)
+    assert "nan" not in questions.split()
+    quality = section(text, "6. Data-quality notes", "7. Accountability")
+    assert "warning Northtown data arrived 2 days late" in quality
+    assert "info 3 incidents across the force have no location" in quality
+    assert "duplicate" not in quality
+    accountability = section(text, "7. Accountability", None)
+    assert "Current escalation level: 2 (support plan): carried 4 meetings without progress" in accountability
+    assert printed("Burglary Insp C. Patel 28 days: % change on last year above +20 28 days: % change on last year "
+                   "above +50 Elm estate focus", accountability)
+    n3 = flat(pdf_body(_unit_pdf(rendered, "N3/B")))
+    assert "No accountability agreement is recorded for this unit." in n3
+    assert "Current escalation level: 0 (no escalation)" in n3
+    quiet = replace(cycle_data, quality=replace(cycle_data.quality, findings=()))
+    html = render_html("unit_pack.html", templates_dir(), pack=unit_pack(quiet, cycle_data.config.leaf_units[0]))
+    assert "No data-quality issues found for this unit" in html
+
+
+def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
+    assert cycle_data.analysis is not None
+    a = cycle_data.analysis
+    cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
+    cover, text = flat(cover), flat("\n".join(pages))
+    theme = a.probe[a.probe.unit_code != TOTAL].groupby("measure_name").unit_code.nunique()
+    assert "2. Force-wide themes — " + "; ".join(f"{m} ({n} units)" for m, n in theme[theme >= 3].items()) in cover
+    leaves = a.probe[a.probe.unit_code != TOTAL]
+    host = leaves.sort_values("score", ascending=False).iloc[0]
+    assert "3. Host unit deep dive — " in cover
+    assert f"({host.unit_code}): top concern {host.measure_name}" in cover
+    probe = section(text, "5. What to probe", "6. Recognition")
+    for r in leaves.sort_values("rank").itertuples():
+        assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", probe)
+    recognition = section(text, "6. Recognition", "7. Units on the intervention ladder")
+    for r in a.recognition[a.recognition.unit_code != TOTAL].itertuples():
+        assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", recognition)
+    ladder = section(text, "7. Units on the intervention ladder", "8. Data-quality summary")
+    assert "Northtown 2 support plan carried 4 meetings without progress" in ladder
+    assert "Hill & Vale" not in ladder
+    quality = section(text, "8. Data-quality summary", None)
+    assert "1 blocking · 1 warning · 1 info" in quality
+    assert "blocking N2 sent 12 duplicate rows" in quality and "warning Northtown data arrived 2 days late" in quality
+    assert "no location" not in quality

@@ -31,6 +31,7 @@ class IngestReport:
     rows_loaded: int = 0
     rows_rejected: int = 0
     rows_skipped: int = 0
+    columns: tuple[str, ...] = ()  # the input's column names as read (empty when unchanged)
 
 
 def ingest_all(session: Session, config: Config, today: date, store_url: str) -> list[IngestReport]:
@@ -97,4 +98,5 @@ def load_input(session: Session, config: Config, source: Source, raw: RawInput, 
     bulk_insert(conn, Observation.__table__, mapped.observations.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
     bulk_insert(conn, RejectedRow.__table__, mapped.rejected.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
     return IngestReport(source.name, raw.location, raw.sha256, "loaded", record.rows_read,
-                        record.rows_loaded, record.rows_rejected, record.rows_skipped)
+                        record.rows_loaded, record.rows_rejected, record.rows_skipped,
+                        tuple(str(c) for c in raw.frame.columns))

@@ -1,7 +1,10 @@
 """Map a raw text frame onto observations, keeping every row that fails with its reason.
 
 Pure: a frame in, ``(observations, rejected, skipped)`` out. A row is rejected for the
-first problem found, in column order: unit, date, value, coordinates.
+first problem found, in column order: unit, date, value, coordinates. Where the source has a
+record key (``record_id``, or ``quality.duplicate_keys``), a row identical to an earlier one
+in every mapped column is an exact copy: it is quarantined, not counted. Rows whose unit is
+the source's configured organisation total (``quality.totals``) are kept aside the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +25,10 @@ OBSERVATION_COLUMNS = [
     "value", "latitude", "longitude", "record_id", "source_row",
 ]
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+UNKNOWN_UNIT = "unit '{}' is not in the config (add it, or map it with unit_map)"
+TOTAL_ROW = ("a total for the whole organisation: not loaded (the organisation's figures are the sum of its "
+             "units; the quality check compares the two)")
+EXACT_COPY = "exact copy of row {} (same {} and every other mapped column): not counted"
 
 
 @dataclass(frozen=True)
@@ -73,13 +80,16 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     resolve = {v: source.unit_map.get(v) or lookup.get(v) or lookup.get(v.casefold()) for v in seen}
     unit = raw_unit.map(resolve)
     reject(raw_unit.eq(""), cols.unit, "unit is empty")
+    total_label = config.quality.totals.get(source.name)
+    if total_label is not None:
+        reject(unit.isna() & raw_unit.eq(total_label), cols.unit, TOTAL_ROW)
     unknown = unit.isna() & ~bad
     skipped = 0
     if source.other_units == "skip":
         skipped = int(unknown.sum())
         bad = bad | unknown
     else:
-        reject(unknown, cols.unit, "unit '{}' is not in the config (add it, or map it with unit_map)", raw_unit)
+        reject(unknown, cols.unit, UNKNOWN_UNIT, raw_unit)
 
     # date
     raw_date = text[cols.date]
@@ -117,6 +127,13 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         reject(lat.abs() > 90, cols.latitude, "latitude {} is outside -90..90", lat)
         reject(lon.abs() > 180, cols.longitude, "longitude {} is outside -180..180", lon)
 
+    key = record_key(source, config)
+    if key:
+        first_copy = _exact_copies(pd.DataFrame({c: text[c] for c in required_columns(source)})[~bad], line)
+        same = " and ".join(_source_column(source, f) for f in key).replace("{", "{{").replace("}", "}}")
+        reject(first_copy.reindex(frame.index).notna(), _source_column(source, key[0]),
+               EXACT_COPY.format("{}", same), first_copy.reindex(frame.index))
+
     good = ~bad
     base = pd.DataFrame({
         "unit_code": unit[good],
@@ -140,6 +157,30 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
 
     rejected = _rejected_frame(frame, problems, line)
     return Mapped(observations, rejected, n, skipped)
+
+
+def record_key(source: Source, config: Config) -> list[str]:
+    """The mapped fields that identify one record of ``source`` (empty: rows have no identity)."""
+    configured = config.quality.duplicate_keys.get(source.name)
+    if configured:
+        return list(configured)
+    return ["record_id"] if source.columns.record_id else []
+
+
+def _source_column(source: Source, field: str) -> str:
+    """The source's column for a mapped field (``unit`` → ``district``)."""
+    return getattr(source.columns, field, None) or field
+
+
+def _exact_copies(text: pd.DataFrame, line: pd.Series) -> pd.Series:
+    """For each row identical to an earlier row, the earlier row's line number (else absent)."""
+    repeated = text.duplicated(keep=False)
+    if not repeated.any():
+        return pd.Series(dtype="Int64")
+    rows = text[repeated]
+    first = line[rows.index].groupby([rows[c] for c in rows.columns], sort=False).transform("first")
+    copies = text.duplicated(keep="first")
+    return first[copies[repeated]].astype("Int64")
 
 
 def _expression_columns(source: Source) -> set[str]:

@@ -1,39 +1,57 @@
-"""Charts for the packs: pure functions from data to PNG bytes.
+"""Charts for the packs: pure functions from plain data to PNG bytes.
 
-Every chart is drawn inside ``chart_style()`` (Agg backend, DejaVu Sans, Okabe-Ito
-colours) and its figure is always closed. Lines differ by style and marker as well as
-colour so that a greyscale print still reads.
+A cycle draws a dozen charts for each of up to ~80 packs, so drawing is kept cheap.
+Creating axes and their ticks costs more than drawing them, so each process keeps one
+Agg figure per chart layout, with its axes, and each chart removes what the last one drew
+and sets every property it uses (limits, ticks, labels); no pyplot, so no figure can be
+left open. Axes sit at fixed margins (no ``tight_layout``, which draws everything twice),
+ticks are few and placed here rather than by date locators, and the PNG is RGB (no alpha
+channel for WeasyPrint to split off) at 120 dpi, the printed size.
+
+Every chart is drawn inside ``chart_style()`` (DejaVu Sans, Okabe-Ito colours). Lines
+differ by style and marker as well as colour, and shading uses a colour map that darkens
+monotonically, so a greyscale print still reads. Titles and legends that the pack can set
+as text are left to the HTML around the image.
 """
 
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 import matplotlib
-import matplotlib.dates as mdates
-import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import MaxNLocator
+import numpy.typing as npt
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
+from PIL import Image
 
 # Okabe & Ito (2008), colour-blind safe.
 OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
     "yellow": "#F0E442", "blue": "#0072B2", "vermillion": "#D55E00", "purple": "#CC79A7",
 }
-WIDTH_IN, HEIGHT_IN, DPI = 7.0, 2.3, 150
+WIDTH_IN, HEIGHT_IN, DPI = 7.0, 1.9, 120
+THIS_YEAR = {"color": OKABE_ITO["blue"], "linestyle": "-", "linewidth": 1.4}
+LAST_YEAR = {"color": OKABE_ITO["vermillion"], "linestyle": (0, (4, 2)), "linewidth": 1.1}
+HOTSPOT_CMAP = "cividis_r"  # light → dark as the excess grows; monotone in lightness
+
+FloatArray = npt.NDArray[np.float64]
 
 _RC: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
-    "font.size": 8.5,
-    "axes.titlesize": 10,
+    "font.size": 8,
+    "axes.titlesize": 8.5,
     "axes.titleweight": "bold",
     "axes.titlelocation": "left",
+    "axes.titlepad": 3,
     "axes.edgecolor": "#555555",
     "axes.linewidth": 0.6,
     "axes.spines.top": False,
@@ -44,11 +62,115 @@ _RC: dict[RcKeyType, Any] = {
     "grid.linewidth": 0.6,
     "xtick.color": "#333333",
     "ytick.color": "#333333",
+    "xtick.major.size": 2.5,
+    "ytick.major.size": 0,
+    "xtick.labelsize": 7.5,
+    "ytick.labelsize": 7.5,
     "legend.frameon": False,
-    "legend.fontsize": 8,
-    "svg.fonttype": "none",
-    "savefig.dpi": DPI,
+    "legend.fontsize": 7.5,
 }
+
+# One figure per layout per process, kept with its axes (see the module docstring).
+_LAYOUTS: dict[tuple[str, float, float], tuple[Figure, list[Any]]] = {}
+
+
+@contextmanager
+def chart_style() -> Iterator[None]:
+    """Matplotlib settings for pack charts, without touching the global rcParams."""
+    with matplotlib.rc_context(_RC):
+        yield
+
+
+Rect = tuple[float, float, float, float]  # left, bottom, width, height in inches
+
+
+@contextmanager
+def _layout(name: str, width_in: float, height_in: float, rects: Sequence[Rect]) -> Iterator[tuple[Figure, list[Any]]]:
+    """This process's figure for a layout, with one empty, visible axes per rect (made once,
+    emptied after every chart however it ends)."""
+    with chart_style():
+        key = (name, width_in, height_in)
+        if key not in _LAYOUTS:
+            fig = Figure(figsize=(width_in, height_in), dpi=DPI, facecolor="white")
+            FigureCanvasAgg(fig)
+            axes = [fig.add_axes((left / width_in, bottom / height_in, width / width_in, height / height_in))
+                    for left, bottom, width, height in rects]
+            _LAYOUTS[key] = (fig, axes)
+        fig, axes = _LAYOUTS[key]
+        try:
+            yield fig, axes
+        finally:
+            for ax in axes:
+                _empty(ax)
+
+
+def _empty(ax: Any) -> None:
+    """Remove everything a chart drew on ``ax`` and undo the settings charts change."""
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts, *ax.images]:
+        artist.remove()
+    if ax.legend_ is not None:
+        ax.legend_.remove()
+    ax.set_title("")
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_visible(True)
+
+
+@contextmanager
+def _figure(width_in: float, height_in: float) -> Iterator[Figure]:
+    """A fresh figure, for charts whose axes differ each time (the map and its colour bar)."""
+    with chart_style():
+        fig = Figure(figsize=(width_in, height_in), dpi=DPI, facecolor="white")
+        FigureCanvasAgg(fig)
+        yield fig
+
+
+def _png(fig: Figure) -> bytes:
+    """Draw ``fig`` and encode it as an 8-bit RGB PNG (no metadata, so the bytes are reproducible)."""
+    canvas = fig.canvas
+    assert isinstance(canvas, FigureCanvasAgg)
+    canvas.draw()  # type: ignore[no-untyped-call]
+    rgb = np.asarray(canvas.buffer_rgba())[:, :, :3]  # type: ignore[no-untyped-call]
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, format="PNG", compress_level=1)
+    return out.getvalue()
+
+
+# --- time axes ----------------------------------------------------------------------
+
+
+def month_ticks(first: date, last: date, max_ticks: int = 9) -> tuple[list[int], list[str]]:
+    """Tick positions (proleptic ordinals) on month starts between ``first`` and ``last``, every
+    1, 2, 3, 6 or 12 months so there are at most ``max_ticks``, labelled ``Jan`` with the year under
+    the first tick and under each January."""
+    months = [(y, m) for y in range(first.year, last.year + 1) for m in range(1, 13)
+              if first <= date(y, m, 1) <= last]
+    step = next((s for s in (1, 2, 3, 6, 12) if math.ceil(len(months) / s) <= max_ticks), 12)
+    chosen = [ym for ym in months if (ym[1] - 1) % step == 0] or months[:1]
+    positions, labels = [], []
+    for i, (y, m) in enumerate(chosen):
+        day = date(y, m, 1)
+        positions.append(day.toordinal())
+        labels.append(f"{day:%b}\n{y}" if i == 0 or m == 1 else f"{day:%b}")
+    return positions, labels
+
+
+def _date_axis(ax: Any, first: date, last: date, max_ticks: int = 9) -> None:
+    positions, labels = month_ticks(first, last, max_ticks)
+    ax.xaxis.set_major_locator(FixedLocator(positions))
+    ax.set_xticklabels(labels)
+    ax.set_xlim(first.toordinal() - 2, last.toordinal() + 2)
+
+
+def _value_axis(ax: Any, values: FloatArray, integer: bool, nbins: int = 4) -> None:
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 1.0
+    bottom = min(0.0, float(finite.min())) if finite.size else 0.0
+    ax.set_ylim(bottom, top * 1.08 if top > 0 else 1.0)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10], integer=integer))
+
+
+# --- trend --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -63,49 +185,241 @@ class TrendLine:
     integer: bool = True
 
 
-@contextmanager
-def chart_style() -> Iterator[None]:
-    """Matplotlib settings for pack charts, without touching the global rcParams.
-
-    The backend is always Agg (no display, safe in worker processes)."""
-    matplotlib.use("Agg")
-    with matplotlib.rc_context(_RC):
-        yield
-
-
 def trend_chart(line: TrendLine) -> bytes:
-    """A two-year trend: every period as a solid line, and over the latest year the same
-    periods one year earlier as a dashed line. Returns PNG bytes."""
-    with chart_style():
-        fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN))
-        try:
-            starts = np.array(line.starts, dtype="datetime64[D]")
-            values = np.array(line.values, dtype=float)
-            ax.plot(starts, values, color=OKABE_ITO["blue"], linestyle="-", linewidth=1.4,
-                    marker="o", markersize=2.2, label="Each period")
-            lag = line.periods_per_year
-            if len(values) > lag:
-                ax.plot(starts[lag:], values[:-lag], color=OKABE_ITO["vermillion"], linestyle=(0, (4, 2)),
-                        linewidth=1.1, marker="^", markersize=2.2, markevery=4,
-                        label="Same period a year earlier")
-                latest_year = mdates.date2num([starts[lag], starts[-1]])  # type: ignore[no-untyped-call]
-                ax.axvspan(latest_year[0], latest_year[1], color="#F2F2F2", zorder=0, linewidth=0)
-            ax.set_title(line.title)
-            if line.y_label:
-                ax.set_ylabel(line.y_label)
-            if values[~np.isnan(values)].min(initial=0.0) >= 0:
-                ax.set_ylim(bottom=0)
-            if line.integer:
-                ax.yaxis.set_major_locator(MaxNLocator(nbins="auto", steps=[1, 2, 5, 10], integer=True))
-            locator = mdates.AutoDateLocator(minticks=4, maxticks=9)  # type: ignore[no-untyped-call]
-            ax.xaxis.set_major_locator(locator)
-            ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[no-untyped-call]
-            ax.margins(x=0.01)
-            ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=2, borderaxespad=0.1,
-                      handlelength=2.6)
-            fig.tight_layout(pad=0.4)
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", metadata={"Software": None})
-            return buffer.getvalue()
-        finally:
-            plt.close(fig)
+    """A two-year trend: every period as a solid line with circles and, over the latest year,
+    the same periods one year earlier as a dashed line with triangles (latest year shaded).
+    The title is left to the pack's caption. Returns PNG bytes."""
+    rect = (0.42, 0.32, WIDTH_IN - 0.5, HEIGHT_IN - 0.4)
+    with _layout("trend", WIDTH_IN, HEIGHT_IN, [rect]) as (fig, (ax,)):
+        x = np.array([d.toordinal() for d in line.starts], dtype=float)
+        values = np.array(line.values, dtype=float)
+        ax.plot(x, values, marker="o", markersize=2.2, **THIS_YEAR)
+        lag = line.periods_per_year
+        if len(values) > lag:
+            ax.plot(x[lag:], values[:-lag], marker="^", markersize=2.4, markevery=4, **LAST_YEAR)
+            ax.axvspan(x[lag], x[-1], color="#F0F0F0", zorder=0, linewidth=0)
+        if len(x):
+            _date_axis(ax, line.starts[0], line.starts[-1])
+        else:
+            ax.set_xticks([])
+            ax.set_xlim(0, 1)
+        ax.set_ylabel(line.y_label)
+        _value_axis(ax, values, line.integer)
+        return _png(fig)
+
+
+# --- cumulative: this year against last year -----------------------------------------
+
+
+@dataclass(frozen=True)
+class CumulativePanel:
+    """One measure's running total (or running rate) through the year, this year and last.
+
+    ``days`` count from the first day of the year (0 = the year's first day); this year's
+    values stop at the period end, last year's run on (to show where last year finished).
+    """
+
+    title: str
+    year_start: date
+    this_days: Sequence[int]
+    this_values: Sequence[float]
+    last_days: Sequence[int]
+    last_values: Sequence[float]
+    integer: bool = True
+
+
+def cumulative_chart(panels: Sequence[CumulativePanel], columns: int = 3) -> bytes:
+    """Small multiples, one panel per measure: this year's running total (solid, circle at the
+    latest value) against last year's (dashed, triangle on the same day, fainter after it)."""
+    rows = max(1, math.ceil(len(panels) / columns))
+    panel_h, height = 1.45, round(rows * 1.45 + 0.05, 2)
+    cell_w = WIDTH_IN / columns
+    rects = [(col * cell_w + 0.42, height - (row + 1) * panel_h + 0.3, cell_w - 0.55, panel_h - 0.55)
+             for row in range(rows) for col in range(columns)]
+    with _layout(f"cumulative-{columns}", WIDTH_IN, height, rects) as (fig, axes):
+        for i, ax in enumerate(axes):
+            if i < len(panels):
+                _cumulative_panel(ax, panels[i])
+            else:
+                ax.set_visible(False)
+        return _png(fig)
+
+
+def _cumulative_panel(ax: Any, panel: CumulativePanel) -> None:
+    origin = panel.year_start.toordinal()
+    this_x = np.array(panel.this_days, dtype=float) + origin
+    this_y = np.array(panel.this_values, dtype=float)
+    last_x = np.array(panel.last_days, dtype=float) + origin
+    last_y = np.array(panel.last_values, dtype=float)
+    end_day = float(panel.this_days[-1]) if len(panel.this_days) else -1.0
+    so_far = np.array(panel.last_days, dtype=float) <= end_day
+    ax.plot(last_x[so_far], last_y[so_far], **LAST_YEAR)
+    ax.plot(last_x[~so_far], last_y[~so_far], color=LAST_YEAR["color"], linestyle=(0, (1, 2)), linewidth=0.9)
+    ax.plot(this_x, this_y, **THIS_YEAR)
+    if this_x.size:
+        ax.plot(this_x[-1:], this_y[-1:], marker="o", markersize=4, color=THIS_YEAR["color"], linestyle="none")
+    if so_far.any():
+        ax.plot(last_x[so_far][-1:], last_y[so_far][-1:], marker="^", markersize=4.5, color=LAST_YEAR["color"],
+                linestyle="none")
+    ax.set_title(panel.title)
+    year_end = date(panel.year_start.year + 1, panel.year_start.month, 1).toordinal() - 1
+    positions, labels = [], []
+    for k in range(0, 12, 3):
+        month = (panel.year_start.month - 1 + k) % 12 + 1
+        year = panel.year_start.year + (panel.year_start.month - 1 + k) // 12
+        positions.append(date(year, month, 1).toordinal())
+        labels.append(f"{date(year, month, 1):%b}")
+    ax.xaxis.set_major_locator(FixedLocator(positions))
+    ax.set_xticklabels(labels)
+    ax.set_xlim(origin - 3, year_end + 3)
+    _value_axis(ax, np.concatenate([this_y, last_y]), panel.integer, nbins=3)
+
+
+# --- hotspot map --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HotspotGrid:
+    """Where the last 28 days' incidents exceeded the unit's usual pattern, on square cells.
+
+    Coordinates are kilometres east and north of a local origin. ``excess`` (rows = y,
+    columns = x) is the count above what the usual share would give; ``usual`` is the usual
+    pattern's density (for contour lines); ``outlines`` are boundary rings to draw.
+    """
+
+    x_edges: FloatArray
+    y_edges: FloatArray
+    excess: FloatArray
+    usual: FloatArray
+    recent_x: FloatArray
+    recent_y: FloatArray
+    outlines: tuple[FloatArray, ...] = field(default_factory=tuple)
+
+
+MAP_WIDTH_IN = 7.0
+MAP_MAX_IN = (5.4, 5.6)  # the map itself at most this wide and tall; the figure is as tall as the map
+MAP_MIN_HEIGHT_IN = 2.8
+
+
+def map_size(width_km: float, height_km: float) -> tuple[float, float]:
+    """The map's drawn width and height in inches: as large as fits, at true proportions."""
+    scale = min(MAP_MAX_IN[0] / max(width_km, 1e-9), MAP_MAX_IN[1] / max(height_km, 1e-9))
+    return round(width_km * scale, 3), round(height_km * scale, 3)
+
+
+def hotspot_map(grid: HotspotGrid) -> bytes:
+    """Cells shaded by how many more incidents than usual the last 28 days had (darker = more),
+    the usual pattern as grey contours, the last 28 days' incidents as small dots, the
+    boundary as a black outline, a scale bar and, when any cell is shaded, a labelled colour bar."""
+    map_w, map_h = map_size(float(grid.x_edges[-1] - grid.x_edges[0]), float(grid.y_edges[-1] - grid.y_edges[0]))
+    height = round(max(map_h, MAP_MIN_HEIGHT_IN) + 0.1, 2)
+    with _figure(MAP_WIDTH_IN, height) as fig:
+        ax = fig.add_axes((0.05 / MAP_WIDTH_IN, (height - map_h) / 2 / height, map_w / MAP_WIDTH_IN, map_h / height))
+        ax.grid(False)
+        for spine in ax.spines.values():
+            spine.set_visible(True)
+            spine.set_color("#AAAAAA")
+            spine.set_linewidth(0.5)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        top = max(float(np.nanmax(grid.excess, initial=0.0)), 1.0)
+        shaded = np.ma.masked_less(grid.excess, 0.5)
+        mesh = ax.pcolormesh(grid.x_edges, grid.y_edges, shaded, cmap=HOTSPOT_CMAP, vmin=0, vmax=top,
+                             edgecolors="none", zorder=1)
+        if grid.usual.size and float(np.nanmax(grid.usual, initial=0.0)) > 0:
+            centres_x = (grid.x_edges[:-1] + grid.x_edges[1:]) / 2
+            centres_y = (grid.y_edges[:-1] + grid.y_edges[1:]) / 2
+            peak = float(np.nanmax(grid.usual))
+            ax.contour(centres_x, centres_y, grid.usual, levels=[peak * 0.25, peak * 0.5, peak * 0.75],
+                       colors="#777777", linewidths=0.6, linestyles=["dotted", "dashed", "solid"], zorder=2)
+        ax.plot(grid.recent_x, grid.recent_y, linestyle="none", marker=".", markersize=1.6, color="#000000",
+                alpha=0.55, zorder=3)
+        for ring in grid.outlines:
+            ax.plot(ring[:, 0], ring[:, 1], color="#000000", linewidth=1.1, zorder=4)
+        ax.set_xlim(float(grid.x_edges[0]), float(grid.x_edges[-1]))
+        ax.set_ylim(float(grid.y_edges[0]), float(grid.y_edges[-1]))
+        ax.set_aspect("equal", adjustable="box")
+        _scale_bar(ax, float(grid.x_edges[-1] - grid.x_edges[0]))
+        if not (grid.excess >= 0.5).any():
+            return _png(fig)
+        bar_h = min(map_h * 0.6, 2.4)
+        cax = fig.add_axes(((map_w + 0.45) / MAP_WIDTH_IN, (height - bar_h) / 2 / height, 0.16 / MAP_WIDTH_IN,
+                            bar_h / height))
+        bar = fig.colorbar(mesh, cax=cax)
+        bar.outline.set_linewidth(0.5)
+        bar.locator = MaxNLocator(nbins=4, integer=True)
+        bar.update_ticks()
+        cax.grid(False)
+        cax.tick_params(size=2, labelsize=7)
+        cax.set_title("more incidents\nthan usual", fontsize=7.5, loc="left", pad=6, fontweight="bold")
+        return _png(fig)
+
+
+def _scale_bar(ax: Any, span_km: float) -> None:
+    length = next((s for s in (0.25, 0.5, 1, 2, 5, 10, 20, 50) if s >= span_km / 6), 50.0)
+    x0, y0 = ax.get_xlim()[0], ax.get_ylim()[0]
+    pad = span_km * 0.03
+    ax.plot([x0 + pad, x0 + pad + length], [y0 + pad, y0 + pad], color="#000000", linewidth=2.2,
+            solid_capstyle="butt", zorder=5)
+    label = f"{length:g} km" if length >= 1 else f"{length * 1000:g} m"
+    ax.text(x0 + pad, y0 + pad * 1.4, label, fontsize=7, va="bottom", zorder=5)
+
+
+# --- SPC: an XmR chart of one unit × measure ------------------------------------------
+
+SPC_HEIGHT_IN = 2.1
+# point type → (legend label, marker, colour, size): shape carries the meaning, colour repeats it.
+SPC_MARKERS = {
+    "common_cause": ("common cause", "o", "#777777", 2.2),
+    "special_cause_concern": ("special cause: concern", "^", OKABE_ITO["vermillion"], 5.0),
+    "special_cause_improvement": ("special cause: improvement", "s", OKABE_ITO["blue"], 4.2),
+    "neutral_high": ("special cause: high", "D", OKABE_ITO["black"], 3.8),
+    "neutral_low": ("special cause: low", "D", OKABE_ITO["black"], 3.8),
+}
+
+
+@dataclass(frozen=True)
+class SpcSeries:
+    """One XmR chart's points, oldest first: value, mean, process limits and point type."""
+
+    starts: Sequence[date]
+    values: Sequence[float]
+    mean: Sequence[float]
+    lower: Sequence[float]
+    upper: Sequence[float]
+    point_types: Sequence[str]
+    y_label: str = ""
+    integer: bool = True
+
+
+def spc_chart(series: SpcSeries) -> bytes:
+    """The values as a thin line; the mean solid and the process limits dashed (they step at a
+    rebase); special-cause points marked by shape (triangle concern, square improvement, diamond
+    neutral) with a legend of only the shapes present. Returns PNG bytes."""
+    rect = (0.42, 0.32, WIDTH_IN - 0.5, SPC_HEIGHT_IN - 0.62)
+    with _layout("spc", WIDTH_IN, SPC_HEIGHT_IN, [rect]) as (fig, (ax,)):
+        x = np.array([d.toordinal() for d in series.starts], dtype=float)
+        values = np.array(series.values, dtype=float)
+        ax.plot(x, values, color="#555555", linewidth=0.9)
+        ax.plot(x, np.array(series.mean, dtype=float), color=OKABE_ITO["black"], linewidth=1.0, label="mean")
+        ax.plot(x, np.array(series.lower, dtype=float), color=OKABE_ITO["black"], linewidth=0.8,
+                linestyle=(0, (4, 2)), label="process limits")
+        ax.plot(x, np.array(series.upper, dtype=float), color=OKABE_ITO["black"], linewidth=0.8,
+                linestyle=(0, (4, 2)))
+        types = np.array([str(t) for t in series.point_types], dtype=object)
+        for point_type, (label, marker, colour, size) in SPC_MARKERS.items():
+            mask = types == point_type
+            if mask.any():
+                ax.plot(x[mask], values[mask], linestyle="none", marker=marker, markersize=size, color=colour,
+                        label=label)
+        if len(x):
+            _date_axis(ax, series.starts[0], series.starts[-1])
+            ax.legend(loc="lower left", ncols=5, bbox_to_anchor=(0, 1.0), handlelength=1.6, columnspacing=1.2,
+                      borderaxespad=0.2)
+        else:
+            ax.set_xticks([])
+            ax.set_xlim(0, 1)
+        ax.set_ylabel(series.y_label)
+        finite = [v for v in (*series.values, *series.upper) if v == v]
+        _value_axis(ax, np.array(finite, dtype=float), series.integer)
+        return _png(fig)

@@ -18,11 +18,22 @@ from typing import Any
 
 import pandas as pd
 
-from compstat.actions import CLOSED
+from compstat.actions import CLOSED, AgreementLine, unit_agreements
 from compstat.analysis.measures import TOTAL
-from compstat.config import Config, Measure, Unit, iter_units
-from compstat.packs.charts import TrendLine, trend_chart
-from compstat.packs.filters import fmt_date
+from compstat.config import SEVERITY_NAMES, Config, Measure, Unit, iter_units
+from compstat.packs.briefing import Briefing, Headline, unit_briefing
+from compstat.packs.charts import (
+    CumulativePanel,
+    SpcSeries,
+    TrendLine,
+    cumulative_chart,
+    hotspot_map,
+    spc_chart,
+    trend_chart,
+)
+from compstat.packs.cumulative import year_lines
+from compstat.packs.filters import fmt_count, fmt_date, fmt_value
+from compstat.packs.maps import RECENT_DAYS, hotspots, map_windows, unit_outlines
 from compstat.results import CycleData
 
 OVERDUE_LABEL = "⚠ OVERDUE"
@@ -32,6 +43,11 @@ TOTAL_NAME = "All units"
 PERIODS_PER_YEAR = {"weekly": 52, "monthly": 12}
 PERIOD_NOUN = {"weekly": "week", "monthly": "month"}
 DIRECTIONS = {1: "▲ up", -1: "▼ down", 0: "= same"}
+NO_FINDINGS = "No findings beyond normal variation"
+NO_RECOGNITION = "No improvement beyond normal variation to recognise"
+SPC_CHARTS_MAX = 3
+THEME_UNITS = 3  # a measure that is a concern in this many units is a force-wide theme
+CHAIR_FINDINGS = 10
 
 
 # --- sections -----------------------------------------------------------------------
@@ -39,11 +55,36 @@ DIRECTIONS = {1: "▲ up", -1: "▼ down", 0: "= same"}
 
 @dataclass(frozen=True)
 class PageFrame:
-    """Text repeated on every page: the running header and the footer beside the page number."""
+    """Text repeated on every page (the running header and the footer beside the page number)
+    and the PDF's metadata: ``created`` is the cycle's run time (ISO 8601), so two renders of
+    the same cycle are byte-identical."""
 
     organisation: str
     header: str
     footer: str
+    created: str
+
+
+@dataclass(frozen=True)
+class ContentsEntry:
+    """One numbered section: its anchor (the HTML id), number, title and a line of detail."""
+
+    anchor: str
+    number: int
+    title: str
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Contents:
+    """The pack's sections in order: the cover's contents list (page numbers are filled in by
+    the layout) and every section heading, so adding a section renumbers the rest."""
+
+    entries: tuple[ContentsEntry, ...]
+
+    def heading(self, anchor: str) -> str:
+        entry = next(e for e in self.entries if e.anchor == anchor)
+        return f"{entry.number}. {entry.title}"
 
 
 @dataclass(frozen=True)
@@ -147,6 +188,7 @@ class TableRow:
     value_label: str
     note: str
     cells: tuple[TableCell, ...]
+    assessment: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -205,12 +247,136 @@ class Glance:
 
 @dataclass(frozen=True)
 class Chart:
-    """A chart embedded as a ``data:`` URI, with a text alternative."""
+    """A chart embedded as a ``data:`` URI, with its title (set as text above it) and a text alternative."""
 
     measure_id: str
     title: str
     alt: str
     data_uri: str
+
+
+@dataclass(frozen=True)
+class ChartSection:
+    """Year to date against last year (small multiples, one image) and a two-year trend per measure.
+
+    Each caption says how to read the lines without colour (style and marker)."""
+
+    year_to_date: Chart | None
+    year_to_date_caption: str
+    trends: tuple[Chart, ...]
+    trend_caption: str
+    spc: tuple[Chart, ...] = ()
+    spc_caption: str = ""
+
+
+@dataclass(frozen=True)
+class MapSection:
+    """Where the last 28 days' incidents ran above the unit's usual pattern.
+
+    ``chart`` is None when the unit has no incidents with a location; ``summary`` states the
+    counts in words, ``notes`` what the map leaves out (stray coordinates)."""
+
+    chart: Chart | None
+    summary: tuple[str, ...]
+    caption: str
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class UnitHeadline:
+    """The cover's headline: up to three things to probe and the one improvement to recognise;
+    ``message`` stands in for an empty list, ``recognise_message`` for no improvement."""
+
+    probes: tuple[Headline, ...]
+    recognise: Headline | None
+    message: str
+    recognise_message: str
+
+
+@dataclass(frozen=True)
+class QualityNote:
+    """One data-quality finding, in words."""
+
+    severity: str
+    message: str
+
+
+@dataclass(frozen=True)
+class QualityNotes:
+    """Data-quality findings for one unit (or organisation-wide), most serious first."""
+
+    notes: tuple[QualityNote, ...]
+    empty_message: str
+
+
+@dataclass(frozen=True)
+class Accountability:
+    """Who answers for each measure, with the triggers for support and intervention, and the
+    unit's current escalation level (the highest over its carried actions)."""
+
+    lines: tuple[AgreementLine, ...]
+    empty_message: str
+    level: int
+    level_label: str
+    level_reason: str
+
+
+@dataclass(frozen=True)
+class FindingRow:
+    """One ranked finding for the chair."""
+
+    rank: int
+    unit_code: str
+    unit_name: str
+    measure_name: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class LadderRow:
+    """A unit on the intervention ladder: its highest carried escalation level."""
+
+    unit_code: str
+    unit_name: str
+    level: int
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SeverityCount:
+    severity: str
+    count: int
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """Counts of findings by severity and the blocking and warning messages."""
+
+    counts: tuple[SeverityCount, ...]
+    notes: tuple[QualityNote, ...]
+    empty_message: str
+
+
+@dataclass(frozen=True)
+class AgendaItem:
+    number: int
+    title: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class ChairFindings:
+    """The chair's view of the analysis: agenda, what to probe, recognition, the ladder, data quality."""
+
+    agenda: tuple[AgendaItem, ...]
+    probe: tuple[FindingRow, ...]
+    probe_message: str
+    recognition: tuple[FindingRow, ...]
+    recognition_message: str
+    ladder: tuple[LadderRow, ...]
+    ladder_message: str
+    quality: QualitySummary
 
 
 # --- packs --------------------------------------------------------------------------
@@ -225,10 +391,16 @@ class UnitPack:
     unit_code: str
     title: str
     frame: PageFrame
+    contents: Contents
     cover: UnitCover
     actions: ActionLog
     table: PeriodTable
-    charts: tuple[Chart, ...]
+    charts: ChartSection
+    map: MapSection | None
+    headline: UnitHeadline
+    briefing: Briefing
+    quality: QualityNotes
+    accountability: Accountability
 
 
 @dataclass(frozen=True)
@@ -240,11 +412,13 @@ class ChairPack:
     unit_code: None
     title: str
     frame: PageFrame
+    contents: Contents
     cover: ChairCover
     actions: ActionLog
     table: PeriodTable
     glance: Glance
-    charts: tuple[Chart, ...]
+    charts: ChartSection
+    findings: ChairFindings
 
 
 PackContext = UnitPack | ChairPack
@@ -279,6 +453,7 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
         organisation=config.organisation.name,
         header=f"{unit.name} ({unit.code}) · briefing pack",
         footer=f"{config.organisation.name} · {_period_text(data)}",
+        created=_w3c(data.run_at),
     )
     cover = UnitCover(
         organisation=config.organisation.name, unit_name=unit.name, unit_code=unit.code,
@@ -286,11 +461,35 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
         period_label=period.label, period_start=period.start, period_end=period.end,
         meeting_date=data.meeting_date, data_as_of=data.data_as_of.get(unit.code), run_at=data.run_at,
     )
+    actions = action_log(data, unit.code)
+    hotspot = map_section(data, unit.code)
+    analysis = data.analysis
+    briefing = unit_briefing(unit.code, analysis.probe if analysis else None,
+                             analysis.recognition if analysis else None, _briefing_actions(data.actions))
+    headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
+                            recognise_message=NO_RECOGNITION)
+    quality = quality_notes(data, unit.code)
+    accountable = accountability(data, unit.code)
+    # The sections in pack order; numbering and the cover's contents follow this list. Issue #6
+    # adds, in order: the headline on the cover, key measures (significance, SPC icon, peers,
+    # delivery confidence) with the period table, the SPC and peer charts, then challenge
+    # questions and support, data-quality notes and accountability after the map.
+    contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
+        ("actions", "Actions from the last meeting", _actions_detail(actions)),
+        ("performance", "Performance against last year", ""),
+        ("charts", "Year to date and trends", ""),
+        *([("map", f"Map: where the last {RECENT_DAYS} days ran above usual", "")] if hotspot else []),
+        ("questions", "Suggested challenge questions and support",
+         f"{len(briefing.questions)} questions, {len(briefing.support)} offers"),
+        ("quality", "Data-quality notes", f"{len(quality.notes)} findings" if quality.notes else "none"),
+        ("accountability", "Accountability", f"escalation level {accountable.level}"),
+    ], start=1)))
     return UnitPack(
         template="unit_pack.html", filename=pack_filenames(config)[unit.code], unit_code=unit.code,
-        title=f"{unit.name} ({unit.code}) — briefing pack {period.label}", frame=frame, cover=cover,
-        actions=action_log(data, unit.code), table=period_table_section(data, unit.code),
-        charts=trend_charts(data, unit.code),
+        title=f"{unit.name} ({unit.code}) — briefing pack {period.label}", frame=frame, contents=contents,
+        cover=cover, actions=actions, table=period_table_section(data, unit.code, assess=True),
+        charts=chart_section(data, unit.code, spc_measures(data, unit.code)), map=hotspot,
+        headline=headline, briefing=briefing, quality=quality, accountability=accountable,
     )
 
 
@@ -306,13 +505,48 @@ def chair_pack(data: CycleData) -> ChairPack:
         oldest_data_as_of=min(dates) if dates else None, run_at=data.run_at,
     )
     frame = PageFrame(organisation=org, header=f"{org} · chair's pack",
-                      footer=f"{org} · {_period_text(data)}")
+                      footer=f"{org} · {_period_text(data)}", created=_w3c(data.run_at))
+    actions = action_log(data, None)
+    findings = chair_findings(data, actions)
+    contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
+        ("actions", "Actions from the last meeting", _actions_detail(actions)),
+        ("performance", "Force-wide performance", ""),
+        ("glance", "Units at a glance", ""),
+        ("trends", "Force-wide year to date and trends", ""),
+        ("probe", "What to probe", f"{len(findings.probe)} findings"),
+        ("recognition", "Recognition", f"{len(findings.recognition)} findings"),
+        ("ladder", "Units on the intervention ladder", f"{len(findings.ladder)} units"),
+        ("quality", "Data-quality summary", ""),
+    ], start=1)))
     return ChairPack(
         template="chair_pack.html", filename="chair-pack.pdf", unit_code=None,
-        title=f"{org} — chair's pack {data.period.label}", frame=frame, cover=cover,
-        actions=action_log(data, None), table=period_table_section(data, TOTAL),
-        glance=glance(data), charts=trend_charts(data, TOTAL),
+        title=f"{org} — chair's pack {data.period.label}", frame=frame, contents=contents, cover=cover,
+        actions=actions, table=period_table_section(data, TOTAL),
+        glance=glance(data), charts=chart_section(data, TOTAL), findings=findings,
     )
+
+
+def _briefing_actions(actions: pd.DataFrame) -> pd.DataFrame:
+    """The action log with a missing escalation level read as 0 and missing text as empty (the
+    briefing takes the level as an int and any non-empty text as given)."""
+    if actions.empty:
+        return actions
+    fixes: dict[str, pd.Series] = {}
+    if "escalation_level" in actions.columns and actions["escalation_level"].isna().any():
+        fixes["escalation_level"] = actions["escalation_level"].astype("float").fillna(0).astype(int)
+    for column in ("support_requested", "support_offered", "escalation_label"):
+        if column in actions.columns and actions[column].isna().any():
+            fixes[column] = actions[column].astype(object).where(actions[column].notna(), "")
+    return actions.assign(**fixes) if fixes else actions
+
+
+def _w3c(when: datetime) -> str:
+    """A W3C date-time with its UTC offset, as PDF metadata needs (a naive time is local time)."""
+    return (when if when.tzinfo else when.astimezone()).isoformat(timespec="seconds")
+
+
+def _actions_detail(log: ActionLog) -> str:
+    return f"{log.n_open} open, {log.n_overdue} overdue, {log.n_completed} completed"
 
 
 def unit_names(config: Config) -> dict[str, str]:
@@ -397,17 +631,19 @@ def window_headings(data: CycleData) -> tuple[WindowHeading, ...]:
     return tuple(WindowHeading(w.key, w.label, w.start, w.end, w.prev_start, w.prev_end) for w in data.windows)
 
 
-def period_table_section(data: CycleData, unit_code: str) -> PeriodTable:
-    """Section 2: the unit's rows of ``data.table``, one per reported measure."""
+def period_table_section(data: CycleData, unit_code: str, assess: bool = False) -> PeriodTable:
+    """Section 2: the unit's rows of ``data.table``, one per reported measure; with ``assess``,
+    each row also carries the analysis' words (significance, SPC, peers, delivery confidence)."""
     config = data.config
     rows_by_key = _table_lookup(data.table, unit_code)
     windows = window_headings(data)
+    words = assessments(data, unit_code) if assess else {}
     rows = []
     for m in config.reported_measures:
         label, note = _labels(m)
         cells = tuple(_cell(rows_by_key.get((m.id, w.key))) for w in windows)
         rows.append(TableRow(measure_id=m.id, name=m.name, kind=m.kind, value_label=label, note=note,
-                             cells=cells))
+                             cells=cells, assessment=words.get(m.id, ())))
     return PeriodTable(unit_code=unit_code, windows=windows, rows=tuple(rows),
                        footnotes=_footnotes([c for r in rows for c in r.cells], config))
 
@@ -492,8 +728,55 @@ def _glance_cell(row: Record | None, measure: Measure) -> GlanceCell:
 # --- charts -------------------------------------------------------------------------
 
 
+def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = ()) -> ChartSection:
+    """The year-to-date small multiples, one two-year trend per reported measure and an SPC
+    chart per measure in ``spc_ids``."""
+    noun = PERIOD_NOUN[data.config.cadence.period]
+    year_to_date, steps = year_to_date_chart(data, unit_code)
+    return ChartSection(
+        spc=spc_charts(data, unit_code, spc_ids),
+        spc_caption=(f"Each {noun}'s value (grey line) with the mean (solid) and process limits (dashed): "
+                     "points between the limits are normal variation. Special causes are marked by shape: "
+                     "triangle, a concern; square, an improvement; diamond, a change in a measure with no "
+                     "better direction."),
+        year_to_date=year_to_date,
+        year_to_date_caption=(
+            f"Running total since the start of the year to {fmt_date(data.period.end)}. Solid line, circle: this "
+            "year. Dashed line, triangle: last year to the same day; dotted: the rest of last year. Rates are "
+            f"the running rate. {steps}"),
+        trends=trend_charts(data, unit_code),
+        trend_caption=(f"Solid line with circles: each {noun}. Dashed line with triangles: the same {noun} one "
+                       "year earlier, over the latest year (shaded)."),
+    )
+
+
+def year_to_date_chart(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
+    """One image of small multiples: each count or rate measure's running total, this year and last."""
+    panels, phrases, daily = [], [], True
+    for m in data.config.reported_measures:
+        lines = year_lines(data, unit_code, m)
+        if lines is None or not (lines.this_days or lines.last_days):
+            continue
+        daily = lines.daily
+        label = _labels(m)[0]
+        panels.append(CumulativePanel(
+            title=m.name, year_start=lines.year_start, this_days=lines.this_days, this_values=lines.this_values,
+            last_days=lines.last_days, last_values=lines.last_values, integer=m.kind == "count"))
+        phrases.append(f"{m.name} {fmt_value(lines.this_total, m.kind, label)} against "
+                       f"{fmt_value(lines.last_same_day, m.kind, label)}")
+    steps = ("Daily steps." if daily else
+             f"One step per {PERIOD_NOUN[data.config.cadence.period]}, counted in the year its last day falls in, "
+             "so the latest point can differ slightly from the table's year to date.")
+    if not panels:
+        return None, steps
+    alt = "Running totals this year against last year to the same day: " + "; ".join(phrases) + "."
+    chart = Chart(measure_id="", title="Year to date against last year", alt=alt,
+                  data_uri=_data_uri(cumulative_chart(panels)))
+    return chart, steps
+
+
 def trend_charts(data: CycleData, unit_code: str) -> tuple[Chart, ...]:
-    """Section 3: one trend chart per reported measure for the unit."""
+    """One two-year trend chart per reported measure for the unit."""
     cadence = data.config.cadence.period
     noun = PERIOD_NOUN[cadence]
     series = data.series[data.series["unit_code"] == unit_code]
@@ -504,11 +787,260 @@ def trend_charts(data: CycleData, unit_code: str) -> tuple[Chart, ...]:
         values = [float(v) for v in rows["value"]]
         title = f"{m.name} per {noun}" + (f" ({m.unit_label})" if m.unit_label else "")
         line = TrendLine(title=title, starts=starts, values=values, periods_per_year=PERIODS_PER_YEAR[cadence],
-                         y_label=m.unit_label, integer=m.kind == "count")
-        png = trend_chart(line)
+                         y_label=m.unit_label if len(m.unit_label) <= 3 else "", integer=m.kind == "count")
         span = f"{fmt_date(starts[0])} to {fmt_date(starts[-1])}" if starts else "no periods"
         alt = (f"Line chart of {m.name} per {noun}, {len(starts)} {noun}s from {span}; dashed line: "
                f"the same {noun} a year earlier.")
-        charts.append(Chart(measure_id=m.id, title=title, alt=alt,
-                            data_uri="data:image/png;base64," + base64.b64encode(png).decode("ascii")))
+        charts.append(Chart(measure_id=m.id, title=title, alt=alt, data_uri=_data_uri(trend_chart(line))))
     return tuple(charts)
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+# --- map ----------------------------------------------------------------------------
+
+
+def map_section(data: CycleData, unit_code: str) -> MapSection | None:
+    """The hotspot map of one unit; None when the cycle has no incident locations at all."""
+    if data.points is None:
+        return None
+    windows = map_windows(data.period.end)
+    recent = f"{fmt_date(windows.recent_start)} – {fmt_date(windows.recent_end)}"
+    points = data.points[(data.points["unit_code"] == unit_code).to_numpy()]
+    outlines = unit_outlines(data.config, unit_code)
+    spots = hotspots(points, windows, outlines)
+    if spots is None or spots.n_recent == 0:
+        return MapSection(chart=None, caption="", notes=(), summary=(
+            f"No incidents with a location in the last {RECENT_DAYS} days ({recent}): there is nothing to map.",))
+    cell = f"{spots.cell_km:g} km" if spots.cell_km >= 1 else f"{spots.cell_km * 1000:g} m"
+    summary = [f"{_plural(spots.n_recent, 'incident')} with a location in the last {RECENT_DAYS} days ({recent}), "
+               f"against {fmt_count(spots.n_usual)} in the 52 weeks before."]
+    if spots.n_hot_cells:
+        summary.append(f"{_plural(spots.n_hot_cells, 'area')} ran clearly above the usual pattern, by up to "
+                       f"{fmt_count(spots.max_excess)} incidents (shaded).")
+    else:
+        summary.append("No area ran clearly above the usual pattern: the differences are within normal variation.")
+    notes: tuple[str, ...] = ()
+    if spots.n_outside:
+        notes = (f"{_plural(spots.n_outside, 'incident')} in the last {RECENT_DAYS} days "
+                 f"{'lies' if spots.n_outside == 1 else 'lie'} far outside the unit's usual area and "
+                 f"{'is' if spots.n_outside == 1 else 'are'} not shown: check the coordinates.",)
+    caption = (f"Square cells of {cell}. Shading (darker = more): incidents in the last {RECENT_DAYS} days above "
+               "the usual number, counted over each cell and its eight neighbours, only where beyond normal "
+               "variation. Usual: each place's share of the 52 weeks before, applied to the last "
+               f"{RECENT_DAYS} days' total. Dots: the last {RECENT_DAYS} days' incidents. Grey contours: the usual "
+               "pattern (dotted, dashed, solid: a quarter, half and three quarters of its peak)."
+               + (" Black line: the unit boundary." if outlines else ""))
+    alt = (f"Map of {unit_code}: {summary[0]} {summary[1]}")
+    chart = Chart(measure_id="", title="Where the last 28 days ran above the usual pattern", alt=alt,
+                  data_uri=_data_uri(hotspot_map(spots.grid)))
+    return MapSection(chart=chart, summary=tuple(summary), caption=caption, notes=notes)
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{fmt_count(n)} {word}{'' if n == 1 else 's'}"
+
+
+# --- analysis: key-measure words, SPC charts --------------------------------------------
+
+SPC_WORDS = {
+    "common_cause": "● common cause",
+    "special_cause_concern": "special cause — concern",
+    "special_cause_improvement": "special cause — improvement",
+    "neutral_high": "▲ special cause — high",
+    "neutral_low": "▼ special cause — low",
+}
+
+
+def headline_window(data: CycleData) -> str:
+    """The window the analysis headlines (``analysis.headline_window``; 28 days or 3 months)."""
+    chosen = data.config.analysis.headline_window
+    return chosen or ("28d" if data.config.cadence.period == "weekly" else "3m")
+
+
+def spc_word(variation: object, above_mean: bool) -> str:
+    """The SPC variation in words with a symbol (never colour alone): ``▲ special cause — concern``."""
+    text = _text(variation)
+    word = SPC_WORDS.get(text, text.replace("_", " "))
+    if text in ("special_cause_concern", "special_cause_improvement"):
+        word = ("▲ " if above_mean else "▼ ") + word
+    return word
+
+
+def assessments(data: CycleData, unit_code: str) -> dict[str, tuple[str, ...]]:
+    """Per measure: significance against last year in the headline window, the SPC variation,
+    the peer comparison and the delivery confidence, each where the analysis has one."""
+    analysis = data.analysis
+    if analysis is None:
+        return {}
+    window = headline_window(data)
+    label = next((w.label for w in data.windows if w.key == window), window)
+    out: dict[str, list[str]] = {}
+    sig = analysis.significance
+    sig = sig[(sig["unit_code"] == unit_code) & (sig["window"] == window) & (sig["basis"] == "last_year")]
+    for r in sig.to_dict(orient="records"):
+        word = _text(r["label"]) + (" (small numbers)" if bool(r["small_numbers"]) else "")
+        out.setdefault(str(r["measure_id"]), []).append(f"{label} vs last year: {word}")
+    spc = analysis.spc[analysis.spc["unit_code"] == unit_code]
+    for r in spc.to_dict(orient="records"):
+        if _is_missing(r["variation"]):
+            continue
+        above = not _is_missing(r["y"]) and not _is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
+        out.setdefault(str(r["measure_id"]), []).append(f"SPC: {spc_word(r['variation'], above)}")
+    peers = analysis.peers
+    peers = peers[(peers["unit_code"] == unit_code) & (peers["window"] == window)]
+    for r in peers.to_dict(orient="records"):
+        if _text(r["label"]):
+            out.setdefault(str(r["measure_id"]), []).append(f"peers: {_text(r['label'])}")
+    trajectory = analysis.trajectory[analysis.trajectory["unit_code"] == unit_code]
+    for r in trajectory.to_dict(orient="records"):
+        if _text(r["confidence"]):
+            out.setdefault(str(r["measure_id"]), []).append(f"delivery confidence: {_text(r['confidence'])}")
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def spc_measures(data: CycleData, unit_code: str) -> tuple[str, ...]:
+    """The measures to chart: all reported if there are at most three, else the unit's top
+    probed measures (the first reported ones when nothing is probed)."""
+    reported = [m.id for m in data.config.reported_measures]
+    if data.analysis is None:
+        return ()
+    if len(reported) <= SPC_CHARTS_MAX:
+        return tuple(reported)
+    probe = data.analysis.probe
+    ids: list[str] = []
+    if not probe.empty:
+        mine = probe[probe["unit_code"] == unit_code].sort_values("rank")
+        ids = [m for m in dict.fromkeys(str(x) for x in mine["measure_id"]) if m in reported]
+    return tuple(ids[:SPC_CHARTS_MAX] or reported[:SPC_CHARTS_MAX])
+
+
+def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) -> tuple[Chart, ...]:
+    """One XmR chart per measure from ``analysis.spc_points``."""
+    if data.analysis is None or not measure_ids:
+        return ()
+    points = data.analysis.spc_points
+    points = points[points["unit_code"] == unit_code]
+    measures = {m.id: m for m in data.config.measures}
+    noun = PERIOD_NOUN[data.config.cadence.period]
+    charts = []
+    for measure_id in measure_ids:
+        m = measures[measure_id]
+        rows = points[points["measure_id"] == measure_id].sort_values("x")
+        if rows.empty:
+            continue
+        starts = [pd.Timestamp(x).date() for x in rows["x"]]
+        types = [_text(t) for t in rows["point_type"]]
+        series = SpcSeries(starts=starts, values=[_float(v) for v in rows["y"]],
+                           mean=[_float(v) for v in rows["mean"]], lower=[_float(v) for v in rows["lpl"]],
+                           upper=[_float(v) for v in rows["upl"]], point_types=types,
+                           y_label=m.unit_label if len(m.unit_label) <= 3 else "", integer=m.kind == "count")
+        last = rows.iloc[-1]
+        word = spc_word(last["point_type"], _float(last["y"]) > _float(last["mean"]))
+        special = sum(t not in ("", "common_cause") for t in types)
+        alt = (f"SPC chart of {m.name} per {noun}, {len(starts)} {noun}s from {fmt_date(starts[0])} to "
+               f"{fmt_date(starts[-1])}; {special} special-cause points; latest {noun}: {word}.")
+        charts.append(Chart(measure_id=measure_id, title=f"{m.name}: SPC chart per {noun} (latest: {word})",
+                            alt=alt, data_uri=_data_uri(spc_chart(series))))
+    return tuple(charts)
+
+
+# --- data quality and accountability ---------------------------------------------------
+
+
+def _findings(data: CycleData) -> list[Any]:
+    if data.quality is None:
+        return []
+    order = {s: i for i, s in enumerate(SEVERITY_NAMES)}
+    return sorted(data.quality.findings, key=lambda f: order.get(f.severity, len(order)))
+
+
+def quality_notes(data: CycleData, unit_code: str) -> QualityNotes:
+    """Findings about this unit or the whole organisation (no unit), most serious first."""
+    notes = tuple(QualityNote(f.severity, f.message) for f in _findings(data)
+                  if f.unit_code in (None, unit_code))
+    empty = ("Data-quality checks were not run for this cycle." if data.quality is None
+             else "No data-quality issues found for this unit")
+    return QualityNotes(notes=notes, empty_message=empty)
+
+
+def _escalation(data: CycleData, unit_code: str) -> tuple[int, str, str]:
+    """The unit's highest escalation level over its carried actions, with its label and reason."""
+    frame = data.actions
+    if frame.empty or "escalation_level" not in frame.columns:
+        return 0, "", ""
+    mine = frame[(frame["unit_code"] == unit_code) & frame["carried"].fillna(False).astype(bool)]
+    best: tuple[int, str, str] = (0, "", "")
+    for r in mine.to_dict(orient="records"):
+        level = 0 if _is_missing(r.get("escalation_level")) else int(r["escalation_level"])
+        if level > best[0]:
+            best = (level, _text(r.get("escalation_label")), _text(r.get("escalation_reason")))
+    return best
+
+
+def accountability(data: CycleData, unit_code: str) -> Accountability:
+    level, label, reason = _escalation(data, unit_code)
+    return Accountability(
+        lines=tuple(unit_agreements(data.config, unit_code)),
+        empty_message="No accountability agreement is recorded for this unit.",
+        level=level, level_label=label or ("no escalation" if level == 0 else f"level {level}"),
+        level_reason=reason,
+    )
+
+
+# --- the chair's findings ----------------------------------------------------------------
+
+
+def _finding_rows(frame: pd.DataFrame | None, names: dict[str, str]) -> tuple[FindingRow, ...]:
+    if frame is None or frame.empty:
+        return ()
+    frame = frame[frame["unit_code"] != TOTAL]
+    rows = frame.sort_values("rank").head(CHAIR_FINDINGS).to_dict(orient="records")
+    return tuple(FindingRow(int(r["rank"]), str(r["unit_code"]), names.get(str(r["unit_code"]), str(r["unit_code"])),
+                            str(r["measure_name"]), str(r["reason"])) for r in rows)
+
+
+def chair_findings(data: CycleData, actions: ActionLog) -> ChairFindings:
+    """The agenda, the top concerns and improvements across units, the ladder and data quality."""
+    names = unit_names(data.config)
+    analysis = data.analysis
+    probe = analysis.probe if analysis is not None else None
+    leaves = {u.code for u in data.config.leaf_units}
+    ladder = []
+    for code in [u.code for u in data.config.leaf_units]:
+        level, label, reason = _escalation(data, code)
+        if level >= 1:
+            ladder.append(LadderRow(code, names[code], level, label or f"level {level}", reason))
+    themes, host = [], ""
+    if probe is not None and not probe.empty:
+        units = probe[probe["unit_code"].isin(leaves)]
+        counts = units.groupby("measure_name")["unit_code"].nunique()
+        themes = [f"{m} ({n} units)" for m, n in counts.sort_values(ascending=False).items() if n >= THEME_UNITS]
+        if not units.empty:
+            top = units.sort_values(["score", "rank"], ascending=[False, True]).iloc[0]
+            host = (f"{names.get(str(top['unit_code']), top['unit_code'])} ({top['unit_code']}): "
+                    f"top concern {top['measure_name']}")
+    findings = _findings(data)
+    counts_by = tuple(SeverityCount(s, sum(f.severity == s for f in findings)) for s in SEVERITY_NAMES)
+    recognition = _finding_rows(analysis.recognition if analysis is not None else None, names)
+    agenda = (
+        AgendaItem(1, "Actions from the last meeting", _actions_detail(actions)),
+        AgendaItem(2, "Force-wide themes", "; ".join(themes) if themes else
+                   f"No measure is a concern in {THEME_UNITS} or more units"),
+        AgendaItem(3, "Host unit deep dive", host or NO_FINDINGS),
+        AgendaItem(4, "Good practice and recognition",
+                   "; ".join(f"{r.unit_name}: {r.measure_name}" for r in recognition[:3]) or NO_RECOGNITION),
+    )
+    return ChairFindings(
+        agenda=agenda, probe=_finding_rows(probe, names), probe_message=NO_FINDINGS,
+        recognition=recognition, recognition_message=NO_RECOGNITION, ladder=tuple(ladder),
+        ladder_message="No unit has actions escalated to level 1 or above.",
+        quality=QualitySummary(
+            counts=counts_by,
+            notes=tuple(QualityNote(f.severity, f.message) for f in findings if f.severity in ("blocking", "warning")),
+            empty_message=("Data-quality checks were not run for this cycle." if data.quality is None
+                           else "No blocking or warning findings."),
+        ),
+    )

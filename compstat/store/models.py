@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -175,6 +176,10 @@ class Action(Base):
     support_offered: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[datetime] = mapped_column(DateTime)
     version: Mapped[int] = mapped_column(Integer, default=1)
+    kind: Mapped[str] = mapped_column(String(16), default="commitment", server_default="commitment")
+    drop_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
+    closing_note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    last_updated_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -190,3 +195,16 @@ class ActionUpdate(Base):
     old: Mapped[str] = mapped_column(Text, default="")
     new: Mapped[str] = mapped_column(Text, default="")
     note: Mapped[str] = mapped_column(Text, default="")
+    version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # the action's version after
+    via: Mapped[str] = mapped_column(String(200), default="", server_default="")  # cli, a spreadsheet, minutes
+
+
+class HistoryIsAppendOnly(RuntimeError):
+    """Raised on any attempt to change or delete a row of the action history."""
+
+
+@event.listens_for(ActionUpdate, "before_update")
+@event.listens_for(ActionUpdate, "before_delete")
+def _history_is_append_only(_mapper: object, _connection: object, target: ActionUpdate) -> None:
+    """The action history is never rewritten (the migration adds the same rule as database triggers)."""
+    raise HistoryIsAppendOnly(f"action history is append-only: cannot change or delete update {target.id}")

@@ -1,0 +1,66 @@
+"""Accountability agreements: the named officer answerable for each measure of a unit, and the
+thresholds that trigger support or intervention (``accountability.agreements`` in the config)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compstat.actions.escalation import describe_trigger
+from compstat.config import Config
+from compstat.errors import ConfigError, UsageError
+
+
+@dataclass(frozen=True)
+class AgreementLine:
+    """One measure of one unit's agreement, in words, for the CLI, the minutes and the packs."""
+
+    unit_code: str
+    unit_name: str
+    measure_id: str
+    measure_name: str
+    officer: str
+    support_if: str
+    intervene_if: str
+    note: str
+
+
+def agreement_problems(config: Config) -> list[str]:
+    """Agreements naming a unit or measure that is not in the config."""
+    units = {u.code for u in config.leaf_units}
+    measures = {m.id for m in config.measures}
+    problems = []
+    for unit_code, by_measure in config.accountability.agreements.items():
+        if unit_code not in units:
+            problems.append(f"accountability.agreements.{unit_code}: unit '{unit_code}' is not an accountable unit")
+        problems += [f"accountability.agreements.{unit_code}.{m}: measure '{m}' is not in the config"
+                     for m in by_measure if m not in measures]
+    return problems
+
+
+def check_agreements(config: Config) -> None:
+    """Raise ConfigError listing every agreement that names an unknown unit or measure."""
+    problems = agreement_problems(config)
+    if problems:
+        raise ConfigError("invalid accountability agreements\n  " + "\n  ".join(problems))
+
+
+def unit_agreements(config: Config, unit_code: str) -> list[AgreementLine]:
+    """The unit's agreement, one line per measure in config order (empty if it has none)."""
+    units = {u.code: u for u in config.leaf_units}
+    if unit_code not in units:
+        raise UsageError(f"unit '{unit_code}' is not in the config")
+    by_measure = config.accountability.agreements.get(unit_code, {})
+    cadence = config.cadence.period
+    lines = []
+    for measure in config.measures:
+        agreement = by_measure.get(measure.id)
+        if agreement is None:
+            continue
+        lines.append(AgreementLine(
+            unit_code=unit_code, unit_name=units[unit_code].name, measure_id=measure.id, measure_name=measure.name,
+            officer=agreement.officer,
+            support_if=describe_trigger(agreement.support_if, cadence) if agreement.support_if else "",
+            intervene_if=describe_trigger(agreement.intervene_if, cadence) if agreement.intervene_if else "",
+            note=agreement.note,
+        ))
+    return lines

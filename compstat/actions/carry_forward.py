@@ -1,0 +1,126 @@
+"""The action log for one meeting: every open action with its age, level and staleness, plus
+those closed since the last meeting, shown once as "completed since last meeting"."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import and_, or_, select
+from sqlalchemy.orm import Session
+
+from compstat.actions.effect import EFFECT_COLUMNS, action_effects, history_start
+from compstat.actions.escalation import Concerns, action_levels
+from compstat.actions.log import CLOSED, meeting_date
+from compstat.analysis.measures import daily_by_category, daily_measures
+from compstat.config import Config
+from compstat.periods import Period, last_complete_period, next_period, parse_period, previous_period
+from compstat.store import Action, Cycle, CycleResult
+
+ACTION_COLUMNS = [
+    "id", "unit_code", "measure_id", "description", "owner", "due_date", "status", "raised_period",
+    "raised_on", "closed_on", "last_note", "meetings_carried", "overdue", "carried",
+    "kind", "support_requested", "support_offered", "drop_reason", "closing_note", "updated_at", "last_updated_by",
+    "version", "missed_meetings", "escalation_level", "escalation_label", "escalation_reason",
+    "days_since_update", "stale", *EFFECT_COLUMNS,
+]
+
+
+def upcoming_period(config: Config, today: date) -> Period:
+    """The period whose meeting is next on or after ``today`` (what commanders are preparing for)."""
+    last = last_complete_period(today, config.cadence)
+    return last if meeting_date(config, last) >= today else next_period(last, config.cadence)
+
+
+def latest_meeting_period(config: Config, today: date) -> Period:
+    """The period whose meeting was held most recently, on or before ``today``."""
+    last = last_complete_period(today, config.cadence)
+    return last if meeting_date(config, last) <= today else previous_period(last, config.cadence)
+
+
+def carry_forward_actions(session: Session, config: Config, period: Period,
+                          concerns: Concerns | None = None) -> pd.DataFrame:
+    """The action log for the meeting on ``period`` (``ACTION_COLUMNS``).
+
+    Rows: every action raised before ``period`` that is still open, and those closed on or
+    after the previous meeting's date. ``meetings_carried`` counts meetings since the one that
+    raised it; an open action is ``overdue`` once its due date is on or before this meeting;
+    ``missed_meetings`` counts the meetings on or after the due date; the escalation columns
+    follow ``escalation.action_levels`` (``concerns``: (unit, measure) pairs in special-cause
+    concern); ``stale`` marks open actions nobody has updated for more than
+    ``accountability.stale_after_days`` days before the meeting; the effect columns say
+    whether the linked measure moved (``effect.action_effects``).
+    """
+    org = config.organisation.slug
+    meeting = meeting_date(config, period)
+    last_meeting = meeting_date(config, previous_period(period, config.cadence))
+    stmt = select(Action).where(
+        Action.org == org, Action.raised_on < period.end,
+        or_(Action.status.not_in(CLOSED), and_(Action.closed_on.is_not(None), Action.closed_on >= last_meeting)),
+    ).order_by(Action.unit_code, Action.due_date, Action.id)
+    meetings_after: dict[str, list[date]] = {}
+    stale_days = config.accountability.stale_after_days
+    rows = []
+    for a in session.scalars(stmt):
+        if a.raised_period not in meetings_after:
+            meetings_after[a.raised_period] = _meetings_after(parse_period(a.raised_period, config.cadence),
+                                                              period, config)
+        held = meetings_after[a.raised_period]
+        is_open = a.status not in CLOSED
+        since_update = max(0, (meeting - a.updated_at.date()).days)
+        rows.append({
+            "id": a.id, "unit_code": a.unit_code, "measure_id": a.measure_id, "description": a.description,
+            "owner": a.owner, "due_date": a.due_date, "status": a.status, "raised_period": a.raised_period,
+            "raised_on": a.raised_on, "closed_on": a.closed_on, "last_note": a.last_note,
+            "meetings_carried": len(held), "overdue": is_open and a.due_date <= meeting, "carried": is_open,
+            "kind": a.kind, "support_requested": a.support_requested, "support_offered": a.support_offered,
+            "drop_reason": a.drop_reason, "closing_note": a.closing_note, "updated_at": a.updated_at,
+            "last_updated_by": a.last_updated_by, "version": a.version,
+            "missed_meetings": sum(m >= a.due_date for m in held) if is_open else 0,
+            "days_since_update": since_update, "stale": is_open and since_update > stale_days,
+        })
+    log = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c not in _COMPUTED])
+    log = action_levels(log, config.accountability.escalation, concerns)
+    log = pd.concat([log, _effects(session, config, log, period, meeting)], axis=1)
+    return log[ACTION_COLUMNS]
+
+
+def stored_period_table(session: Session, config: Config, period: Period) -> pd.DataFrame:
+    """The figures the cycle for ``period`` showed (unit_code, measure_id, window, current, previous,
+    pct_change), from the store; empty if that cycle has not run. Used to check agreement triggers."""
+    stmt = (select(CycleResult.unit_code, CycleResult.measure_id, CycleResult.window, CycleResult.current,
+                   CycleResult.previous)
+            .join(Cycle, Cycle.id == CycleResult.cycle_id)
+            .where(Cycle.org == config.organisation.slug, Cycle.period == period.label))
+    table = pd.DataFrame(session.execute(stmt).all(),
+                         columns=["unit_code", "measure_id", "window", "current", "previous"])
+    previous = pd.to_numeric(table["previous"])
+    change = 100.0 * (pd.to_numeric(table["current"]) - previous) / previous.where(previous != 0)
+    return table.assign(pct_change=change)
+
+
+_COMPUTED = {"escalation_level", "escalation_label", "escalation_reason", *EFFECT_COLUMNS}
+
+
+def _meetings_after(raised: Period, period: Period, config: Config) -> list[date]:
+    """The meeting dates after the one that raised an action, up to and including ``period``'s."""
+    out = []
+    current = next_period(raised, config.cadence)
+    while current.end <= period.end:
+        out.append(meeting_date(config, current))
+        current = next_period(current, config.cadence)
+    return out
+
+
+def _effects(session: Session, config: Config, log: pd.DataFrame, period: Period, meeting: date) -> pd.DataFrame:
+    """Effect columns, reading only the daily totals the linked, due actions need."""
+    measures = {m.id for m in config.measures}
+    due = log[log["measure_id"].isin(measures) & (pd.to_datetime(log["due_date"]) <= pd.Timestamp(meeting))]
+    if due.empty:
+        daily = pd.DataFrame(columns=["unit_code", "measure_id", "date", "total", "n"])
+    else:
+        first = min(history_start(pd.Timestamp(d).date(), config.accountability.effect_max_days)
+                    for d in due["raised_on"])
+        by_category = daily_by_category(session, config.organisation.slug, first, period.end)
+        daily = daily_measures(by_category, config)
+    return action_effects(log, daily, config, period.end, meeting)

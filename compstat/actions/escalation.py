@@ -1,0 +1,180 @@
+"""Escalation: how far each action and each unit has climbed the ladder, and why (pure functions).
+
+The rule, with the ladder of ``accountability.escalation`` (defaults: challenge →
+increased challenge → support plan → formal intervention, reached at 1, 2 and 3 missed
+meetings):
+
+- An open action's *missed meetings* are the meetings held on or after its due date, up
+  to and including this one, while it is still not done.
+- Its level is the highest step whose ``missed_meetings`` it has reached (0 before it is due).
+- A missed action whose measure is in special-cause concern goes one level higher.
+- A unit's level is the highest level of its open actions; one higher when a measure is in
+  special-cause concern with no open action answering it (``concern_without_action``); at
+  least ``support_level`` when an agreement's ``support_if`` is met; the top level when an
+  ``intervene_if`` is met. Levels never exceed the top of the ladder.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import pandas as pd
+
+from compstat.config import Config, EscalationLadder, Trigger
+
+Concerns = set[tuple[str, str]]
+UNIT_LEVEL_COLUMNS = ["unit_code", "escalation_level", "escalation_label", "escalation_reason"]
+TRIGGER_COLUMNS = ["unit_code", "measure_id", "officer", "trigger", "rule", "window", "current", "pct_change"]
+ROLLING_WINDOW = {"weekly": "28d", "monthly": "3m"}
+WINDOW_NAMES = {"period": "the period", "28d": "28 days", "3m": "3 months", "ytd": "the year to date"}
+
+
+def describe_rule(ladder: EscalationLadder) -> str:
+    """The escalation rule in words, as configured."""
+    steps = ", ".join(f"'{name}' after {n} missed meeting{'s' if n > 1 else ''}"
+                      for name, n in zip(ladder.levels[1:], ladder.missed_meetings, strict=True))
+    concern = (" A unit is one level higher when a measure is in special-cause concern with no open action "
+               "answering it." if ladder.concern_without_action else "")
+    return (f"Every open action starts at '{ladder.levels[0]}'. A meeting on or after its due date at which it is "
+            f"not done is a missed meeting: {steps}. A missed action whose measure is in special-cause concern is "
+            f"one level higher. A unit's level is the highest of its open actions.{concern} A met support trigger "
+            f"raises the unit to at least '{ladder.levels[ladder.support_level]}'; a met intervention trigger to "
+            f"'{ladder.levels[-1]}'.")
+
+
+def level_for_missed(missed: int, ladder: EscalationLadder) -> int:
+    """The ladder step reached after ``missed`` missed meetings."""
+    return sum(missed >= n for n in ladder.missed_meetings)
+
+
+def action_levels(log: pd.DataFrame, ladder: EscalationLadder, concerns: Concerns | None = None) -> pd.DataFrame:
+    """``log`` with escalation_level, escalation_label and escalation_reason for each action.
+
+    Needs the columns status, carried (open), missed_meetings, unit_code, measure_id, due_date.
+    Closed actions are at level 0 with the reason "closed".
+    """
+    concerns = concerns or set()
+    top = len(ladder.levels) - 1
+    levels, reasons = [], []
+    for row in log.to_dict(orient="records"):
+        if not row["carried"]:
+            levels.append(0)
+            reasons.append(f"closed ({row['status']})")
+            continue
+        missed = int(row["missed_meetings"])
+        level = level_for_missed(missed, ladder)
+        if missed == 0:
+            why = f"not yet due (due {row['due_date']})"
+        else:
+            why = f"due {row['due_date']}, not done at {missed} meeting{'s' if missed > 1 else ''}"
+        measure = row["measure_id"]
+        if missed and isinstance(measure, str) and (row["unit_code"], measure) in concerns:
+            level += 1
+            why += f"; {measure} is in special-cause concern"
+        levels.append(min(level, top))
+        reasons.append(why)
+    out = log.copy()
+    out["escalation_level"] = pd.Series(levels, index=log.index, dtype="int64")
+    out["escalation_label"] = [ladder.levels[k] for k in levels]
+    out["escalation_reason"] = pd.Series(reasons, index=log.index, dtype=object)
+    return out
+
+
+def unit_levels(log: pd.DataFrame, config: Config, units: Iterable[str] | None = None,
+                concerns: Concerns | None = None, triggered: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each unit's level: its open actions, unanswered concerns and met agreement triggers.
+
+    ``log`` is an action log with escalation levels (``action_levels``); ``triggered`` is
+    ``agreement_triggers``' result. Returns ``UNIT_LEVEL_COLUMNS``, one row per unit.
+    """
+    ladder = config.accountability.escalation
+    top = len(ladder.levels) - 1
+    concerns = concerns or set()
+    codes = list(units) if units is not None else [u.code for u in config.leaf_units]
+    rows = []
+    for code in codes:
+        mine = log[(log["unit_code"] == code) & log["carried"].astype(bool)] if not log.empty else log
+        level = int(mine["escalation_level"].max()) if len(mine) else 0
+        reasons = [f"action {int(r['id'])}: {r['escalation_reason']}" for r in mine.to_dict(orient="records")
+                   if int(r["escalation_level"]) == level and level > 0]
+        answered = set(mine["measure_id"].dropna()) if len(mine) else set()
+        unanswered = sorted(m for u, m in concerns if u == code and m not in answered)
+        if unanswered and ladder.concern_without_action:
+            level = min(level + 1, top)
+            reasons.append(f"{', '.join(unanswered)} in special-cause concern with no open action")
+        if triggered is not None and not triggered.empty:
+            reported: set[str] = set()
+            mine_met = triggered[triggered["unit_code"] == code]
+            for t in mine_met.sort_values("trigger", key=lambda s: s != "intervene").to_dict(orient="records"):
+                level = max(level, top if t["trigger"] == "intervene" else ladder.support_level)
+                if t["measure_id"] not in reported:  # the intervention trigger says enough
+                    reported.add(str(t["measure_id"]))
+                    reasons.append(f"{t['measure_id']}: {t['trigger']} trigger met ({t['rule']})")
+        rows.append({"unit_code": code, "escalation_level": level, "escalation_label": ladder.levels[level],
+                     "escalation_reason": "; ".join(reasons) or "no open action has missed a meeting"})
+    return pd.DataFrame(rows, columns=UNIT_LEVEL_COLUMNS)
+
+
+def describe_trigger(trigger: Trigger, cadence: str = "weekly") -> str:
+    """A trigger in words: ``28 days: % change on last year above +20``."""
+    window = trigger.window or ROLLING_WINDOW[cadence]
+    parts = []
+    if trigger.change_pct_above is not None:
+        parts.append(f"% change on last year above {trigger.change_pct_above:+g}")
+    if trigger.change_pct_below is not None:
+        parts.append(f"% change on last year below {trigger.change_pct_below:+g}")
+    if trigger.value_above is not None:
+        parts.append(f"value above {trigger.value_above:g}")
+    if trigger.value_below is not None:
+        parts.append(f"value below {trigger.value_below:g}")
+    if trigger.concern:
+        parts.append("in special-cause concern")
+    return f"{WINDOW_NAMES[window]}: " + " and ".join(parts)
+
+
+def trigger_met(trigger: Trigger, current: float, pct_change: float, in_concern: bool) -> bool:
+    """Every bound the trigger gives is crossed (a missing % change never crosses a % bound)."""
+    checks = []
+    if trigger.change_pct_above is not None:
+        checks.append(not math.isnan(pct_change) and pct_change > trigger.change_pct_above)
+    if trigger.change_pct_below is not None:
+        checks.append(not math.isnan(pct_change) and pct_change < trigger.change_pct_below)
+    if trigger.value_above is not None:
+        checks.append(not math.isnan(current) and current > trigger.value_above)
+    if trigger.value_below is not None:
+        checks.append(not math.isnan(current) and current < trigger.value_below)
+    if trigger.concern:
+        checks.append(in_concern)
+    return bool(checks) and all(checks)
+
+
+def agreement_triggers(table: pd.DataFrame, config: Config, concerns: Concerns | None = None) -> pd.DataFrame:
+    """The agreements' support and intervention triggers met in a period table (``TRIGGER_COLUMNS``)."""
+    concerns = concerns or set()
+    cadence = config.cadence.period
+    lookup = {(str(r["unit_code"]), str(r["measure_id"]), str(r["window"])): r
+              for r in table.to_dict(orient="records")} if not table.empty else {}
+    rows = []
+    for unit_code, by_measure in config.accountability.agreements.items():
+        for measure_id, agreement in by_measure.items():
+            for name, trigger in (("intervene", agreement.intervene_if), ("support", agreement.support_if)):
+                if trigger is None:
+                    continue
+                window = trigger.window or ROLLING_WINDOW[cadence]
+                row = lookup.get((unit_code, measure_id, window))
+                current = _number(row["current"]) if row else math.nan
+                pct = _number(row["pct_change"]) if row else math.nan
+                if trigger_met(trigger, current, pct, (unit_code, measure_id) in concerns):
+                    rows.append({"unit_code": unit_code, "measure_id": measure_id, "officer": agreement.officer,
+                                 "trigger": name, "rule": describe_trigger(trigger, cadence), "window": window,
+                                 "current": current, "pct_change": pct})
+    return pd.DataFrame(rows, columns=TRIGGER_COLUMNS)
+
+
+def _number(value: object) -> float:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+    return number

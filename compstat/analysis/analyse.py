@@ -1,0 +1,196 @@
+"""The analysis of one cycle: one pure entry point, ``analyse_cycle``, and what it returns.
+
+Daily totals in (``measures.daily_measures``), an ``AnalysisResult`` of DataFrames out:
+comparisons → significance (with over-dispersion and the false discovery rate) → SPC per
+series → peers → trajectories → ranked findings. ``store_rows`` and ``write_csvs`` turn the
+result into the ``analysis_results`` rows and the analyst's CSVs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from compstat.analysis.baselines import analysis_start, comparison_table, unit_history_start
+from compstat.analysis.measures import TOTAL, period_series
+from compstat.analysis.peers import peer_table, peer_variables
+from compstat.analysis.probe import rank_findings
+from compstat.analysis.significance import dispersion_table, significance_table
+from compstat.analysis.spc_series import history_only, spc_periods, spc_table
+from compstat.analysis.trajectory import target_plans, trajectory_table
+from compstat.config import Config, iter_units
+from compstat.errors import ConfigError
+from compstat.periods import Period, Window, recent_periods
+
+CSV_FILES = {
+    "probe": "analysis_findings.csv", "significance": "analysis_significance.csv", "spc": "analysis_spc.csv",
+    "peers": "analysis_peers.csv", "trajectory": "analysis_trajectory.csv",
+    "comparisons": "analysis_comparisons.csv",
+}
+SPC_SERIES_FIELDS = ["x", "y", "mean", "lpl", "upl", "point_type", "special_cause_rule", "rebase_group"]
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything the analysis found for one cycle; each frame's columns are named in its module.
+
+    - ``comparisons``: per unit × measure × window, this span, one and two years back and the
+      multi-year mean, as values and (counts) rates (``baselines.COMPARISON_COLUMNS``).
+    - ``significance``: each count's rate-ratio test against last year and the baseline, with
+      dispersion, q-value, label and small-numbers flag (``significance.SIGNIFICANCE_COLUMNS``).
+    - ``spc``: the latest period of each unit × measure's XmR chart, with the variation and
+      assurance icons and how many periods the signal has run (``spc_series.SPC_LATEST_COLUMNS``).
+    - ``spc_points``: every point of every chart, for drawing (``spc_series.SPC_POINT_COLUMNS``).
+    - ``peers``: each unit against its similar units' average (``peers.PEER_COLUMNS``).
+    - ``trajectory``: targets, projection, delivery rating and its rule (``trajectory.TRAJECTORY_COLUMNS``);
+      ``trajectory_path``: planned and actual per period of the year (``trajectory.PATH_COLUMNS``).
+    - ``probe`` and ``recognition``: ranked concerns and improvements with plain-English
+      reasons (``probe.FINDING_COLUMNS``).
+    """
+
+    comparisons: pd.DataFrame
+    significance: pd.DataFrame
+    spc: pd.DataFrame
+    spc_points: pd.DataFrame
+    peers: pd.DataFrame
+    trajectory: pd.DataFrame
+    trajectory_path: pd.DataFrame
+    probe: pd.DataFrame
+    recognition: pd.DataFrame
+
+
+def first_day_needed(config: Config, period: Period, windows: list[Window]) -> date:
+    """The earliest day ``analyse_cycle`` reads: the SPC span and every comparison and baseline year."""
+    return analysis_start(config, windows, recent_periods(period, config.cadence, spc_periods(config))[0].start)
+
+
+def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: list[Window],
+                  data_start: date | None = None) -> AnalysisResult:
+    """The whole analysis of ``period`` from daily totals read from ``first_day_needed`` onwards.
+
+    ``data_start`` is the organisation's first record (default: the first day in ``daily``).
+    Raises ConfigError when the ``analysis`` settings name unknown units, measures or variables.
+    """
+    check_settings(config)
+    first_chart_day = recent_periods(period, config.cadence, spc_periods(config))[0].start
+    starts = unit_history_start(daily, data_start, first_day_needed(config, period, windows))
+    comparisons = comparison_table(daily, config, windows, starts)
+    reported = {m.id for m in config.reported_measures}
+    series = period_series(daily, config, first_chart_day, period.end)
+    series = history_only(series[series["measure_id"].isin(reported)], starts)
+    dispersion = dispersion_table(series, config)
+    significance = significance_table(comparisons, dispersion, config)
+    plans = target_plans(daily, config, period, starts)
+    targets = {(str(u), str(m)): float(t) for u, m, t in plans[["unit_code", "measure_id", "period_target"]]
+               .itertuples(index=False)}
+    spc_points, spc_latest = spc_table(series, config, targets)
+    peers = peer_table(comparisons, dispersion, config)
+    trajectory, path = trajectory_table(daily, series, comparisons, plans, spc_latest, dispersion, config, period)
+    probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config)
+    return AnalysisResult(comparisons, significance, spc_latest, spc_points, peers, trajectory, path, probe,
+                          recognition)
+
+
+def check_settings(config: Config) -> None:
+    """Raise ConfigError naming the key when ``analysis`` refers to a unit, measure or variable that does not exist."""
+    settings = config.analysis
+    leaves = {u.code for u in config.leaf_units}
+    codes = {u.code for u in iter_units(config.units)}
+    measures = {m.id for m in config.measures}
+    problems = []
+    seen: dict[str, str] = {}
+    for name, members in settings.peer_groups.items():
+        for code in members:
+            if code not in leaves:
+                problems.append(f"analysis.peer_groups.{name}: '{code}' is not an accountable unit")
+            elif code in seen:
+                problems.append(f"analysis.peer_groups.{name}: '{code}' is already in group '{seen[code]}'")
+            seen.setdefault(code, name)
+    problems += [f"analysis.measure_priority: unknown measure '{m}'" for m in settings.measure_priority
+                 if m not in measures]
+    for i, change in enumerate(settings.spc.rebase):
+        problems += [f"analysis.spc.rebase.{i}.units: unknown unit '{c}'" for c in change.units if c not in codes]
+        problems += [f"analysis.spc.rebase.{i}.measures: unknown measure '{m}'" for m in change.measures
+                     if m not in measures]
+    if settings.peer_variables and not settings.peer_groups:
+        for variable in peer_variables(config):
+            lacking = [u.code for u in config.leaf_units
+                       if (u.population if variable == "population" else u.context.get(variable)) is None]
+            if lacking:
+                problems.append(f"analysis.peer_variables: units {', '.join(lacking)} have no '{variable}'")
+    if problems:
+        raise ConfigError("invalid analysis settings\n  " + "\n  ".join(problems))
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    """One JSON object per row (NaN and ±inf as null, dates as ISO text)."""
+    if frame.empty:
+        return []
+    clean = frame.replace([np.inf, -np.inf], np.nan)
+    text = clean.to_json(orient="records", lines=True, date_format="iso", double_precision=10)
+    return text.rstrip("\n").split("\n")
+
+
+def store_rows(result: AnalysisResult) -> pd.DataFrame:
+    """The ``analysis_results`` rows: section, unit_code, measure_id, payload (JSON).
+
+    One row per unit × measure for comparisons, significance, peers and trajectory (a JSON
+    list over windows and comparisons), spc (the latest point plus the chart's series, as
+    lists) and trajectory_path; one row per finding for probe and recognition (with its rank).
+    """
+    parts = []
+    for section in ("comparisons", "significance", "peers", "trajectory", "trajectory_path"):
+        frame: pd.DataFrame = getattr(result, section)
+        if frame.empty:
+            continue
+        lines = pd.Series(_json_lines(frame), index=frame.index)
+        grouped = lines.groupby([frame["unit_code"], frame["measure_id"]], sort=True).agg(lambda s: f"[{','.join(s)}]")
+        parts.append(grouped.rename("payload").reset_index().assign(section=section))
+    if not result.spc.empty:
+        points = dict(list(result.spc_points.groupby(["unit_code", "measure_id"], sort=False)))
+        payloads = []
+        for line, key in zip(_json_lines(result.spc), result.spc[["unit_code", "measure_id"]].itertuples(
+                index=False, name=None), strict=True):
+            chart = points[key][SPC_SERIES_FIELDS]
+            series = json.loads(chart.to_json(orient="columns", date_format="iso", double_precision=10))
+            payloads.append(json.dumps({**json.loads(line), "series": {k: list(v.values()) for k, v in series.items()}},
+                                       separators=(",", ":")))
+        parts.append(result.spc[["unit_code", "measure_id"]].assign(section="spc", payload=payloads))
+    for section in ("probe", "recognition"):
+        frame = getattr(result, section)
+        if not frame.empty:
+            parts.append(frame[["unit_code", "measure_id"]].assign(section=section, payload=_json_lines(frame)))
+    if not parts:
+        return pd.DataFrame(columns=["section", "unit_code", "measure_id", "payload"])
+    return pd.concat(parts, ignore_index=True)[["section", "unit_code", "measure_id", "payload"]]
+
+
+def write_csvs(result: AnalysisResult, out: Path, config: Config) -> list[Path]:
+    """The analyst's CSVs (``CSV_FILES``), with unit and measure names; findings hold concerns then improvements."""
+    names = {u.code: u.name for u in config.leaf_units} | {TOTAL: config.organisation.name}
+    measures = {m.id: m.name for m in config.measures}
+    frames: dict[str, pd.DataFrame] = {
+        "probe": pd.concat([result.probe, result.recognition], ignore_index=True),
+        "significance": result.significance, "spc": result.spc, "peers": result.peers,
+        "trajectory": result.trajectory, "comparisons": result.comparisons,
+    }
+    written = []
+    for section, frame in frames.items():
+        if "unit_name" not in frame.columns:
+            frame = frame.assign(unit_name=frame["unit_code"].map(names),
+                                 measure_name=frame["measure_id"].map(measures))
+        path = out / CSV_FILES[section]
+        frame.to_csv(path, index=False, float_format="%.6g")
+        written.append(path)
+    return written
+
+
+def result_fields() -> list[str]:
+    """The names of ``AnalysisResult``'s frames, in order."""
+    return [f.name for f in fields(AnalysisResult)]
+

@@ -1,0 +1,182 @@
+"""Similar units: each unit against the average of its peers, as the Home Office's iQuanta does.
+
+**Peers.** ``analysis.peer_groups`` names groups of unit codes; a unit's peers are the other
+members of its group. Without groups, each unit's peers are the ``analysis.peers_k`` units
+nearest to it by Euclidean distance over standardised context variables (each variable minus
+its mean over the units, divided by its standard deviation): ``analysis.peer_variables``, or by
+default population and every context variable all units have. With no variables at all
+(units without population or context), every other unit is a peer (``all units``).
+
+**Comparison.** A count is compared as a rate per ``analysis.per_population`` residents, a
+rate measure as itself. The unit's value gets an exact ``confidence`` interval — Poisson for
+counts (and for rates whose numerator can exceed the denominator), Clopper–Pearson for
+proportions — widened for over-dispersion by using effective counts ``count / φ``. The peer
+average is the unweighted mean of the peers' values (the unit itself left out). As in iQuanta,
+the unit is "significantly above" its peers when its whole interval lies above the average,
+"significantly below" when it lies below, and "within" otherwise. Value measures and units
+without a population (for counts) are not compared.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import special
+
+from compstat.analysis.measures import TOTAL
+from compstat.config import Config
+
+ABOVE = "significantly above"
+BELOW = "significantly below"
+WITHIN = "within"
+ALL_UNITS = "all units"
+PEER_COLUMNS = [
+    "unit_code", "measure_id", "window", "peer_group", "peers", "n_peers", "value", "ci_low", "ci_high",
+    "peer_mean", "pct_vs_peers", "label", "judgement", "basis",
+]
+
+
+def peer_variables(config: Config) -> list[str]:
+    """The context variables peers are matched on."""
+    if config.analysis.peer_variables:
+        return list(config.analysis.peer_variables)
+    units = config.leaf_units
+    names = ["population"] if all(u.population for u in units) else []
+    shared = set.intersection(*(set(u.context) for u in units)) if units else set()
+    return names + sorted(shared)
+
+
+def context_frame(config: Config, variables: list[str]) -> pd.DataFrame:
+    """Units × variables (population or context keys); NaN where a unit lacks one."""
+    rows = {u.code: {v: (u.population if v == "population" else u.context.get(v)) for v in variables}
+            for u in config.leaf_units}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=variables).astype(float)
+
+
+def nearest_peers(context: pd.DataFrame, k: int) -> dict[str, list[str]]:
+    """Each unit's ``k`` nearest units by standardised Euclidean distance (ties: config order).
+
+    Variables with no spread are ignored; units missing a variable get no peers.
+    """
+    complete = context.dropna()
+    spread = complete.std(ddof=0)
+    usable = spread.index[spread > 0]
+    if complete.empty or not len(usable):
+        return {}
+    z = ((complete[usable] - complete[usable].mean()) / spread[usable]).to_numpy(dtype=float)
+    distance = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=2))
+    np.fill_diagonal(distance, np.inf)
+    codes = complete.index.to_list()
+    keep = min(k, len(codes) - 1)
+    return {code: [codes[j] for j in np.argsort(distance[i], kind="stable")[:keep]] for i, code in enumerate(codes)}
+
+
+def peer_groups(config: Config) -> dict[str, tuple[str, list[str]]]:
+    """Each leaf unit's (group name, peer codes): configured groups, else the nearest units."""
+    settings = config.analysis
+    if settings.peer_groups:
+        out: dict[str, tuple[str, list[str]]] = {}
+        for name, members in settings.peer_groups.items():
+            for code in members:
+                out.setdefault(code, (name, [m for m in members if m != code]))
+        return out
+    variables = peer_variables(config)
+    if not variables:
+        codes = [u.code for u in config.leaf_units]
+        return {code: (ALL_UNITS, [c for c in codes if c != code]) for code in codes}
+    label = f"{settings.peers_k} most similar"
+    return {code: (label, peers) for code, peers in nearest_peers(context_frame(config, variables),
+                                                                   settings.peers_k).items()}
+
+
+def poisson_interval(count: np.ndarray, dispersion: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Exact interval for a (quasi-)Poisson mean: φ × Garwood's interval at the effective count ``count / φ``."""
+    alpha = 1 - confidence
+    k = count / dispersion
+    ok = ~np.isnan(k)
+    low, high = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
+    low[ok] = np.where(k[ok] > 0, special.gammaincinv(np.where(k[ok] > 0, k[ok], 1.0), alpha / 2), 0.0)
+    high[ok] = special.gammaincinv(k[ok] + 1, 1 - alpha / 2)
+    return low * dispersion, high * dispersion
+
+
+def proportion_interval(numerator: np.ndarray, denominator: np.ndarray, dispersion: np.ndarray,
+                        confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """Clopper–Pearson interval for ``numerator / denominator`` at effective counts (divided by φ)."""
+    alpha = 1 - confidence
+    k, n = numerator / dispersion, denominator / dispersion
+    ok = ~(np.isnan(k) | np.isnan(n)) & (n > 0)
+    low, high = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
+    has = ok & (k > 0)
+    low[ok] = 0.0
+    low[has] = special.betaincinv(k[has], n[has] - k[has] + 1, alpha / 2)
+    high[ok] = 1.0
+    below = ok & (n - k > 0)
+    high[below] = special.betaincinv(k[below] + 1, n[below] - k[below], 1 - alpha / 2)
+    return low, high
+
+
+def unit_intervals(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Each unit's compared value (count rate or rate) with its interval, per window."""
+    settings = config.analysis
+    frame = comparisons.merge(dispersion[["unit_code", "measure_id", "dispersion"]],
+                              on=["unit_code", "measure_id"], how="left")
+    measures = {m.id: m for m in config.measures}
+    kind = frame["measure_id"].map(lambda m: measures[m].kind).to_numpy(dtype=object)
+    per = frame["measure_id"].map(lambda m: measures[m].per).to_numpy(dtype=float)
+    phi = frame["dispersion"].fillna(1.0).to_numpy(dtype=float) if settings.overdispersion else np.ones(len(frame))
+    phi = np.maximum(phi, 1.0)
+    current = frame["current"].to_numpy(dtype=float)
+    num, den = frame["numerator"].to_numpy(dtype=float), frame["denominator"].to_numpy(dtype=float)
+    scale = settings.per_population / frame["population"].to_numpy(dtype=float)
+    count_low, count_high = poisson_interval(current, phi, settings.confidence)
+    proportion = (kind == "rate") & (num <= den)
+    prop_low, prop_high = proportion_interval(num, den, phi, settings.confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rate_low, rate_high = poisson_interval(num, phi, settings.confidence)
+        rate_low, rate_high = rate_low / den * per, rate_high / den * per
+    value = np.select([kind == "count", kind == "rate"], [current * scale, current], np.nan)
+    low = np.select([kind == "count", proportion, kind == "rate"], [count_low * scale, prop_low * per, rate_low],
+                    np.nan)
+    high = np.select([kind == "count", proportion, kind == "rate"], [count_high * scale, prop_high * per, rate_high],
+                     np.nan)
+    per_text = f"per {settings.per_population:,.0f} residents"
+    basis = np.select([kind == "count", kind == "rate"], [per_text, "rate"], "value")
+    return frame[["unit_code", "measure_id", "window"]].assign(value=value, ci_low=low, ci_high=high, basis=basis)
+
+
+def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Each leaf unit × reported measure × window against its peers' average (``PEER_COLUMNS``).
+
+    ``label`` is ``significantly above``, ``significantly below``, ``within``, or empty where no
+    comparison is possible; ``judgement`` reads it with the polarity (``worse``, ``better``,
+    ``similar``; empty for neutral measures).
+    """
+    groups = peer_groups(config)
+    values = unit_intervals(comparisons, dispersion, config)
+    values = values[values["unit_code"] != TOTAL]
+    rows = values.copy()
+    rows["peer_group"] = rows["unit_code"].map(lambda c: groups.get(c, ("", []))[0])
+    rows["peers"] = rows["unit_code"].map(lambda c: ",".join(groups.get(c, ("", []))[1]))
+    pairs = pd.DataFrame([(unit, peer) for unit, (_, peers) in groups.items() for peer in peers],
+                         columns=["unit_code", "peer_code"])
+    peer_values = values[["unit_code", "measure_id", "window", "value"]].rename(
+        columns={"unit_code": "peer_code", "value": "peer_value"})
+    linked = rows[["unit_code", "measure_id", "window"]].merge(pairs, on="unit_code").merge(
+        peer_values, on=["peer_code", "measure_id", "window"])
+    summary = linked.groupby(["unit_code", "measure_id", "window"])["peer_value"].agg(["mean", "count"])
+    keys = pd.MultiIndex.from_frame(rows[["unit_code", "measure_id", "window"]])
+    rows["peer_mean"] = summary["mean"].reindex(keys).to_numpy()
+    rows["n_peers"] = summary["count"].reindex(keys).fillna(0).astype(int).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = 100.0 * (rows["value"] / rows["peer_mean"] - 1)
+    rows["pct_vs_peers"] = pct.where(rows["peer_mean"] > 0)
+    comparable = rows["peer_mean"].notna() & rows["ci_low"].notna()
+    rows["label"] = np.select([~comparable, rows["ci_low"] > rows["peer_mean"], rows["ci_high"] < rows["peer_mean"]],
+                              ["", ABOVE, BELOW], WITHIN)
+    polarity = rows["measure_id"].map({m.id: m.polarity for m in config.measures})
+    worse = ((rows["label"] == ABOVE) & (polarity == "lower")) | ((rows["label"] == BELOW) & (polarity == "higher"))
+    better = ((rows["label"] == ABOVE) & (polarity == "higher")) | ((rows["label"] == BELOW) & (polarity == "lower"))
+    rows["judgement"] = np.select([polarity == "neutral", ~comparable, worse, better],
+                                  ["", "", "worse", "better"], "similar")
+    return rows.reset_index(drop=True)[PEER_COLUMNS]

@@ -1,0 +1,108 @@
+"""The challenger's briefing for one unit: what to probe, what to recognise, what to ask, what to offer.
+
+Pure: the ranked findings (``AnalysisResult.probe`` / ``.recognition``) and the action log in,
+plain dataclasses out. Every question and offer cites the figure or the action it rests on, so
+nobody needs the analyst in the room to explain it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+HEADLINE_PROBES = 3
+SUPPORT_PLAN_LEVEL = 2
+
+
+@dataclass(frozen=True)
+class Headline:
+    """One line of the cover: the measure and why it matters now."""
+
+    measure: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Question:
+    """A suggested challenge question and the evidence it cites."""
+
+    topic: str
+    question: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class SupportOffer:
+    offer: str
+    because: str
+
+
+@dataclass(frozen=True)
+class Briefing:
+    probes: tuple[Headline, ...]
+    recognise: Headline | None
+    questions: tuple[Question, ...]
+    support: tuple[SupportOffer, ...]
+
+
+def unit_briefing(unit_code: str, probe: pd.DataFrame | None, recognition: pd.DataFrame | None,
+                  actions: pd.DataFrame) -> Briefing:
+    """The headline (top three concerns, the one improvement to recognise), questions and offers."""
+    concerns = _rows(probe, unit_code)
+    improvements = _rows(recognition, unit_code)
+    probes = tuple(Headline(str(r["measure_name"]), str(r["reason"])) for r in concerns[:HEADLINE_PROBES])
+    recognise = Headline(str(improvements[0]["measure_name"]), str(improvements[0]["reason"])) if improvements else None
+
+    mine = _unit_actions(actions, unit_code)
+    questions = [_action_question(a) for a in mine if a.get("carried") and a.get("overdue")]
+    questions += [Question(str(r["measure_name"]), str(r["question"]), str(r["reason"])) for r in concerns]
+    if recognise is not None:
+        questions.append(Question(recognise.measure, str(improvements[0]["question"]), recognise.reason))
+
+    support = [SupportOffer(f"Analyst support: a problem profile of {str(r['measure_name']).lower()} "
+                            "(where, when, who) before the next meeting", str(r["reason"])) for r in concerns[:2]]
+    for action in _unit_actions(actions, unit_code):
+        if action.get("carried") and str(action.get("support_requested") or "").strip():
+            support.append(SupportOffer(f"Respond to the support asked for: {action['support_requested']}",
+                                        f"Action {action['id']}: {action['description']}"))
+    level = max((int(a.get("escalation_level") or 0) for a in _unit_actions(actions, unit_code)
+                 if a.get("carried")), default=0)
+    if level >= SUPPORT_PLAN_LEVEL:
+        support.append(SupportOffer("Agree a support plan with named help from headquarters",
+                                    f"Actions have reached escalation level {level} "
+                                    f"({_label_of(actions, unit_code, level)})"))
+    return Briefing(probes, recognise, tuple(questions), tuple(support))
+
+
+def _action_question(action: dict[str, Any]) -> Question:
+    due = pd.Timestamp(action["due_date"]).strftime("%-d %b %Y")
+    return Question(
+        f"Action {action['id']}",
+        f"This was due on {due} and is still {action['status']}: what stopped it, and when will it be done?",
+        f"Promised: {action['description']} (owner {action['owner']}, "
+        f"carried {action.get('meetings_carried', 0)} meeting(s))",
+    )
+
+
+def _rows(frame: pd.DataFrame | None, unit_code: str) -> list[dict[str, Any]]:
+    if frame is None or frame.empty:
+        return []
+    mine = frame[frame["unit_code"] == unit_code]
+    if "rank" in mine.columns:
+        mine = mine.sort_values("rank")
+    return mine.to_dict(orient="records")  # type: ignore[return-value]
+
+
+def _unit_actions(actions: pd.DataFrame, unit_code: str) -> list[dict[str, Any]]:
+    if actions.empty:
+        return []
+    return actions[actions["unit_code"] == unit_code].to_dict(orient="records")  # type: ignore[return-value]
+
+
+def _label_of(actions: pd.DataFrame, unit_code: str, level: int) -> str:
+    for action in _unit_actions(actions, unit_code):
+        if int(action.get("escalation_level") or 0) == level and action.get("escalation_label"):
+            return str(action["escalation_label"])
+    return f"level {level}"

@@ -1,0 +1,994 @@
+"""The data-quality checks, declared in one place (``CHECKS``).
+
+Each check is a small object with a ``name``, a ``default_severity`` and ``run(ctx) ->
+list[Finding]``; checks that make a comparison unsafe also have ``marks(ctx)``, a frame of
+``COMPARISON_COLUMNS`` (not like-for-like, or fragile). All are pure functions of the
+``QualityContext`` and vectorised over units, measures and days.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from compstat.analysis.measures import TOTAL, bucket_start
+from compstat.config import Config, DataChange, Measure, Source, iter_units
+from compstat.ingest.mapping import EXACT_COPY, TOTAL_ROW, record_key
+from compstat.periods import Window, period_containing
+from compstat.quality.context import QualityContext, window_figures
+from compstat.quality.findings import (
+    COMPARISON_COLUMNS,
+    Finding,
+    fmt_number,
+    listed,
+    measure_label,
+    plural,
+    unit_label,
+)
+
+PERIOD_NOUN = {"weekly": "week", "monthly": "month"}
+STALE_CHANCE = 0.001  # a gap at the end of the period this unlikely by chance means data has not arrived
+UNKNOWN_UNIT = re.compile(r"^unit '(?P<value>.*)' is not in the config")
+NOT_A_NUMBER = re.compile(r"^(?:value '(?P<a>.*)'|'(?P<b>.*)' in '.*') is not a number$")
+ZERO_WORDS = {"-", "–", "—", "nil", "zero", "none", "nought"}
+EXACT_COPY_PREFIX = EXACT_COPY.split("{")[0]
+MIN_STREAM_PERIODS = 3  # a reporting stream must run this long, and be absent this long, to start or stop
+MATERIAL_SHARE = 0.05  # a stream smaller than this share of its measure does not spoil a comparison
+STREAM_CHANCE = 1e-5  # a stream absent this unlikely long, given how regularly it reports, has started or stopped
+
+
+class Check(Protocol):
+    """A named data-quality check."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def default_severity(self) -> str: ...
+
+    @property
+    def description(self) -> str: ...
+
+    def run(self, ctx: QualityContext) -> list[Finding]: ...
+
+
+@runtime_checkable
+class MarksComparisons(Protocol):
+    """A check that also marks comparisons (``COMPARISON_COLUMNS``) as not like-for-like or fragile."""
+
+    def marks(self, ctx: QualityContext) -> pd.DataFrame: ...
+
+
+# --- 1. completeness ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Completeness:
+    name: str = "completeness"
+    default_severity: str = "warning"
+    description: str = ("every unit has data for the period; a count far below the unit's own normal range "
+                        "is probable missing data, not a fall")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        config, q = ctx.config, ctx.config.quality
+        starts = [pd.Timestamp(p.start) for p in ctx.periods(q.lookback_periods + 1)]
+        history = [s for s in starts[:-1] if ctx.data_start is None or s >= pd.Timestamp(ctx.data_start)]
+        rows = _per_period(ctx.by_category, config, starts, ["unit_code"], "n").reindex(
+            ctx.leaf_codes, fill_value=0)
+        silent = rows[starts[-1]].eq(0)
+        findings = []
+        if silent.any():
+            base = rows.loc[silent, history].to_numpy(dtype=float) if history else np.zeros((int(silent.sum()), 1))
+            usual = base.mean(axis=1)
+            chance = _lower_tail(np.zeros(len(usual)), usual, base.var(axis=1, ddof=1) if len(history) > 1 else usual)
+            for code, mean, p in zip(rows.index[silent], usual, chance, strict=True):
+                findings.append(self._silent(ctx, str(code), float(mean), float(p), len(history)))
+        if len(history) < 4:
+            return findings
+        return findings + self._low_counts(ctx, starts, history, set(rows.index[silent]))
+
+    def _silent(self, ctx: QualityContext, code: str, usual: float, chance: float, history: int) -> Finding:
+        """A unit with no records at all: missing data when that is unlikely by chance, else a note."""
+        config, noun = ctx.config, PERIOD_NOUN[ctx.config.cadence.period]
+        label, period = unit_label(config, code), ctx.period.label
+        if usual == 0:
+            return Finding(self.name, self.default_severity,
+                           f"{label}: no records for {period}, nor in the {history} {noun}s before — check that its "
+                           "data is being supplied", unit_code=code, period=period)
+        if chance < config.quality.implausibly_low.probability:
+            return Finding(self.name, self.default_severity,
+                           f"{label}: no records at all for {period} although it averages {usual:.1f} rows a "
+                           f"{noun} — probably missing data, not a fall to zero", unit_code=code, period=period)
+        return Finding(self.name, "info",
+                       f"{label}: no records at all for {period}; it averages {usual:.1f} rows a {noun}, so a {noun} "
+                       f"with none happens by chance ({_chance(chance)}) — confirm the data is complete before "
+                       "crediting a fall", unit_code=code, period=period)
+
+    def _low_counts(self, ctx: QualityContext, starts: list[pd.Timestamp], history: list[pd.Timestamp],
+                    silent: set[str]) -> list[Finding]:
+        config, low = ctx.config, ctx.config.quality.implausibly_low
+        measures = [m.id for m in config.reported_measures if m.kind == "count"]
+        daily = ctx.measures_daily[ctx.measures_daily["measure_id"].isin(measures)
+                                   & ctx.measures_daily["unit_code"].isin(ctx.leaf_codes)]
+        grid = _per_period(daily, config, starts, ["unit_code", "measure_id"], "total").reindex(
+            pd.MultiIndex.from_product([ctx.leaf_codes, measures]), fill_value=0.0)
+        base = grid[history].to_numpy(dtype=float)
+        now = grid[starts[-1]].to_numpy(dtype=float)
+        mean = base.mean(axis=1)
+        var = base.var(axis=1, ddof=1)
+        chance = _lower_tail(now, mean, var)
+        flagged = (mean >= low.min_expected) & (now <= low.ratio * mean) & (chance < low.probability)
+        noun = PERIOD_NOUN[config.cadence.period]
+        findings = []
+        for i in np.flatnonzero(flagged):
+            code, measure_id = grid.index[int(i)]
+            if code in silent:
+                continue
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{unit_label(config, code)}: {measure_label(config, measure_id)} {fmt_number(now[i])} in "
+                f"{ctx.period.label} although it averages {mean[i]:.1f} a {noun} (a count this low has a "
+                f"{_chance(chance[i])} chance given its usual variation) — probably missing data, not a real fall",
+                unit_code=code, measure_id=measure_id, period=ctx.period.label, rows=int(now[i])))
+        return findings
+
+
+def _per_period(frame: pd.DataFrame, config: Config, starts: list[pd.Timestamp], keys: list[str],
+                column: str) -> pd.DataFrame:
+    """Sum of ``column`` per ``keys`` (rows) and period start (columns), for the given periods."""
+    frame = frame[frame["date"] >= starts[0]]
+    frame = frame.assign(period_start=bucket_start(frame["date"], config))
+    table = frame.groupby([*keys, "period_start"])[column].sum().unstack(fill_value=0)
+    return table.reindex(columns=pd.DatetimeIndex(starts), fill_value=0)
+
+
+def _lower_tail(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
+    """P(X <= x): negative binomial with the history's mean and variance, Poisson if not overdispersed."""
+    over = var > mean
+    safe_var = np.where(over, var, mean + 1.0)
+    size = np.where(over, mean**2 / np.maximum(safe_var - mean, 1e-12), 1.0)
+    prob = np.where(over, mean / np.maximum(safe_var, 1e-12), 0.5)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nb = stats.nbinom.cdf(np.floor(x), np.maximum(size, 1e-12), np.clip(prob, 1e-12, 1.0))
+        poisson = stats.poisson.cdf(np.floor(x), np.maximum(mean, 1e-12))
+    return np.asarray(np.where(over, nb, poisson), dtype=float)
+
+
+def _chance(p: float) -> str:
+    return "less than 1 in 10,000" if p < 1e-4 else f"1 in {round(1 / p):,}"
+
+
+# --- 2. timeliness -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timeliness:
+    name: str = "timeliness"
+    default_severity: str = "blocking"  # when quality.on_stale is defer (the default); else warning
+    description: str = ("each unit's latest record per source against the period end and the expected lag: "
+                        "data that has not arrived defers the cycle")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        config, q = ctx.config, ctx.config.quality
+        severity = self.default_severity if q.on_stale == "defer" else "warning"
+        lookback_start = ctx.periods(q.lookback_periods + 1)[0].start
+        lookback_days = max((ctx.period.start - lookback_start).days, 1)
+        daily = ctx.daily[ctx.daily["unit_code"].isin(ctx.leaf_codes)]
+        findings = []
+        for source in config.sources:
+            mine = daily[daily["source"] == source.name]
+            history = mine[(mine["date"] >= pd.Timestamp(lookback_start))
+                           & (mine["date"] < pd.Timestamp(ctx.period.start))]
+            if history.empty:
+                continue
+            monthly_dates = bool(mine["date"].dt.day.eq(1).all())
+            lag = q.expected_lag_days.get(source.name, 0)
+            due = ctx.period.end - timedelta(days=lag)
+            share = history.groupby("unit_code")["date"].nunique() / lookback_days
+            latest = ctx.latest[ctx.latest["source"] == source.name].set_index("unit_code")["latest"]
+            allowing = f", allowing the expected {lag}-day lag" if lag else ""
+            for code, days_share in share.items():
+                as_of = latest.get(code)
+                if as_of is None:
+                    continue
+                if monthly_dates:
+                    due_month = due.replace(day=1)
+                    if as_of >= due_month:
+                        continue
+                    text = (f"{unit_label(config, str(code))}: {source.name} data as of {as_of:%Y-%m}; nothing for "
+                            f"{due_month:%Y-%m} yet{allowing} — its data for {ctx.period.label} has not arrived")
+                else:
+                    gap = (due - as_of).days
+                    if gap <= 0 or (1 - min(float(days_share), 1.0)) ** gap >= STALE_CHANCE:
+                        continue
+                    text = (f"{unit_label(config, str(code))}: {source.name} data as of {as_of}, {plural(gap, 'day')} "
+                            f"before {ctx.period.label} ends{allowing}; it usually has records on "
+                            f"{float(days_share):.0%} of days, so the rest of the period has probably not arrived")
+                findings.append(Finding(self.name, severity, text, unit_code=str(code), period=ctx.period.label,
+                                        source=source.name))
+        return findings
+
+
+# --- 3. validity -------------------------------------------------------------------------
+
+
+def rejection_kind(reason: str) -> str:
+    """Which check explains a quarantined row: unknown_unit, total, exact_copy, zero_text or other."""
+    if UNKNOWN_UNIT.match(reason):
+        return "unknown_unit"
+    if reason == TOTAL_ROW:
+        return "total"
+    if reason.startswith(EXACT_COPY_PREFIX):
+        return "exact_copy"
+    number = NOT_A_NUMBER.match(reason)
+    if number and (number["a"] or number["b"] or "").strip().casefold() in ZERO_WORDS:
+        return "zero_text"
+    return "other"
+
+
+@dataclass(frozen=True)
+class Validity:
+    name: str = "validity"
+    default_severity: str = "warning"
+    description: str = ("quarantined rows (bad dates, values, coordinates), units and categories not in the "
+                        "config, coordinates outside the area, rates without a denominator")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        return (self._quarantined(ctx) + self._unknown_units(ctx) + self._skipped(ctx) + self._coordinates(ctx)
+                + self._unmeasured_categories(ctx) + self._rates_without_denominator(ctx))
+
+    def _quarantined(self, ctx: QualityContext) -> list[Finding]:
+        rejected = ctx.rejected[ctx.rejected["reason"].map(rejection_kind).eq("other")]
+        findings = []
+        for (source, path), rows in rejected.groupby(["source", "path"], sort=False):
+            by_field = rows.groupby("field", sort=False)["reason"].agg(["size", "first"])
+            detail = "; ".join(f"{n} in '{fld}' (e.g. {first})" for fld, (n, first) in by_field.iterrows())
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{plural(len(rows), 'row')} of {_name(str(path))} quarantined, not counted: {detail}. "
+                "See `compstat quarantine list`", rows=len(rows), source=str(source)))
+        return findings
+
+    def _unknown_units(self, ctx: QualityContext) -> list[Finding]:
+        rejected = ctx.rejected[ctx.rejected["reason"].map(rejection_kind).eq("unknown_unit")]
+        first_start = min(w.prev_start for w in ctx.windows)
+        findings = []
+        for source in ctx.config.sources:
+            rows = rejected[rejected["source"] == source.name]
+            if rows.empty:
+                continue
+            raw = pd.DataFrame([json.loads(r) for r in rows["raw"]], index=rows.index).astype(str)
+            when = _parse_dates(raw[source.columns.date], source.date_format)
+            value = (pd.to_numeric(raw[source.columns.value].str.replace(",", ""), errors="coerce")
+                     if source.columns.value else pd.Series(np.nan, index=raw.index))
+            frame = pd.DataFrame({"unit": raw[source.columns.unit].str.strip(), "when": when, "value": value})
+            for unit, group in frame.groupby("unit", sort=False):
+                in_span = group[(group["when"] >= pd.Timestamp(first_start))
+                                & (group["when"] <= pd.Timestamp(ctx.period.end))]
+                totalling = (f" totalling {fmt_number(float(group['value'].sum()))}"
+                             if source.columns.value else "")
+                first, last = group["when"].min(), group["when"].max()
+                dates = ("" if pd.isna(first) else f" dated {first:%Y-%m-%d}" if first == last
+                         else f" from {first:%Y-%m-%d} to {last:%Y-%m-%d}")
+                if in_span.empty:
+                    effect = "none of them fall in this cycle's comparisons"
+                else:
+                    effect = (f"{plural(len(in_span), 'row')}"
+                              + (f" ({fmt_number(float(in_span['value'].sum()))})" if source.columns.value else "")
+                              + f" fall in this cycle's comparisons (since {first_start}) and are in no unit's "
+                              "figures nor in the organisation total")
+                findings.append(Finding(
+                    self.name, self.default_severity if not in_span.empty else "info",
+                    f"'{unit}' in '{source.columns.unit}' ({source.name}) is not a unit in the config: "
+                    f"{plural(len(group), 'row')}{totalling}{dates} quarantined with the reason; {effect}. "
+                    "Add the unit, map it with unit_map, or leave it out knowingly",
+                    rows=len(group), source=source.name))
+        return findings
+
+    def _skipped(self, ctx: QualityContext) -> list[Finding]:
+        skipped = ctx.inputs[ctx.inputs["rows_skipped"] > 0]
+        return [Finding(self.name, "info",
+                        f"{plural(int(n), 'row')} of {_name(str(path))} are for units outside the config and were "
+                        "skipped, as the source's other_units says", rows=int(n), source=str(source))
+                for n, path, source in zip(skipped["rows_skipped"], skipped["path"], skipped["source"], strict=True)]
+
+    def _coordinates(self, ctx: QualityContext) -> list[Finding]:
+        area = ctx.config.quality.area
+        findings = []
+        for source, rows in ctx.coordinates.groupby("source", sort=False):
+            outside = rows[rows["outside"] > 0]
+            if area is not None and not outside.empty:
+                per_unit = ", ".join(f"{r.unit_code} {r.outside}" for r in outside.itertuples())
+                n = int(outside["outside"].sum())
+                findings.append(Finding(
+                    self.name, self.default_severity,
+                    f"{plural(n, 'row')} of {source} from {ctx.span_start} to {ctx.period.end} have coordinates "
+                    "outside the area "
+                    f"(latitude {area.min_lat} to {area.max_lat}, longitude {area.min_lon} to {area.max_lon}): "
+                    f"{per_unit}. They are counted in the figures but would be misplaced on maps",
+                    unit_code=str(outside["unit_code"].iloc[0]) if len(outside) == 1 else None,
+                    rows=n, source=str(source)))
+            blank = int(rows["blank"].sum())
+            if blank:
+                findings.append(Finding(
+                    self.name, "info",
+                    f"{plural(blank, 'row')} of {source} from {ctx.span_start} to {ctx.period.end} have no "
+                    "coordinates: counted in the figures, not shown on maps", rows=blank, source=str(source)))
+        return findings
+
+    def _unmeasured_categories(self, ctx: QualityContext) -> list[Finding]:
+        daily = ctx.daily[ctx.daily["unit_code"].isin(ctx.leaf_codes)]
+        streams = daily.groupby(["source", "category", "subcategory"], as_index=False).agg(n=("n", "sum"))
+        counted = pd.Series(False, index=streams.index)
+        for m in ctx.config.measures:
+            if m.kind != "rate":
+                counted |= _matches(streams, m)
+        findings = []
+        for source, rows in streams[~counted].groupby("source", sort=False):
+            per_category = rows.groupby("category", sort=False)["n"].sum().sort_values(ascending=False)
+            names = [f"{c or '(blank)'} ({n:,} rows)" for c, n in per_category.items()]
+            findings.append(Finding(
+                self.name, "info",
+                f"{plural(len(per_category), 'category', 'categories')} of {source} count towards no measure: "
+                f"{listed(names)} — as intended, or a measure's filter misses a renamed category",
+                rows=int(per_category.sum()), source=str(source)))
+        return findings
+
+    def _rates_without_denominator(self, ctx: QualityContext) -> list[Finding]:
+        config = ctx.config
+        rates = {m.id: m for m in config.reported_measures if m.kind == "rate"}
+        if not rates:
+            return []
+        figures = ctx.current_figures
+        current = figures[(figures["side"] == "current") & figures["measure_id"].isin(list(rates))
+                          & figures["unit_code"].isin(ctx.leaf_codes)]
+        missing = current[current["denominator"].fillna(0).eq(0)]
+        labels = {w.key: w.label.lower() for w in ctx.windows}
+        findings = []
+        for (code, measure_id), rows in missing.groupby(["unit_code", "measure_id"], sort=False):
+            rate = rates[str(measure_id)]
+            windows = listed([f"the {labels[w]}" for w in rows["window"]])
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{unit_label(config, str(code))}: {rate.name} cannot be computed for {windows} to "
+                f"{ctx.period.end}: its denominator ({measure_label(config, rate.denominator or '')}) is 0 or "
+                "missing — shown as a gap, not 0", unit_code=str(code), measure_id=str(measure_id),
+                period=ctx.period.label))
+        return findings
+
+
+def _matches(frame: pd.DataFrame, measure: Measure) -> pd.Series:
+    mask = pd.Series(True, index=frame.index)
+    if measure.filter.category:
+        mask &= frame["category"].isin(measure.filter.category)
+    if measure.filter.subcategory:
+        mask &= frame["subcategory"].isin(measure.filter.subcategory)
+    return mask
+
+
+def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
+    parsed = pd.to_datetime(raw, format=fmt or "ISO8601", errors="coerce")
+    retry = parsed.isna() & raw.ne("")
+    if fmt is None and retry.any():
+        parsed[retry] = pd.to_datetime(raw[retry], format="mixed", errors="coerce")
+    return parsed
+
+
+def _name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1]
+
+
+# --- 4. duplicates -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Duplicates:
+    name: str = "duplicates"
+    default_severity: str = "warning"
+    description: str = ("exact copies (quarantined at ingest where a record key exists) and rows sharing a "
+                        "record key with different details (counted, flagged)")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        findings = []
+        copies = ctx.rejected[ctx.rejected["reason"].map(rejection_kind).eq("exact_copy")]
+        for (source, path), rows in copies.groupby(["source", "path"], sort=False):
+            same = rows["reason"].iloc[0].split("(same ", 1)[-1].split(" and every", 1)[0]
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{plural(len(rows), 'row')} of {_name(str(path))} are exact copies of earlier rows (same {same} and "
+                "every other column): quarantined and not counted, so each record counts once",
+                rows=len(rows), source=str(source)))
+        for source in ctx.config.sources:
+            found = ctx.duplicates[ctx.duplicates["source"] == source.name]
+            if found.empty:
+                continue
+            findings += self._in_store(ctx, source, found)
+        return findings
+
+    def _in_store(self, ctx: QualityContext, source: Source, found: pd.DataFrame) -> list[Finding]:
+        key = " and ".join(_key_column(source, f) for f in record_key(source, ctx.config))
+        since = f"from {ctx.span_start} to {ctx.period.end}"
+        findings = []
+        keyed = found[found["keyed"]]
+        conflicting = keyed[~keyed["exact"].astype(bool)]
+        if not conflicting.empty:
+            example = conflicting.iloc[0]
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{plural(len(conflicting), 'value')} of {key} in {source.name} {since} appear on "
+                f"{int(conflicting['rows'].sum()):,} rows with different details (e.g. {example['key']} in "
+                f"{example['unit_codes']}): all of them are counted — check which is right",
+                rows=int(conflicting["rows"].sum()), source=source.name))
+        exact = keyed[keyed["exact"].astype(bool)]
+        if not exact.empty:
+            extra = int((exact["rows"] - 1).sum())
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{plural(extra, 'row')} of {source.name} {since} are exact copies of other stored rows (same {key} "
+                "and every field; from another input, or loaded before copies were quarantined): they ARE counted "
+                "in the figures — remove them at source",
+                rows=extra, source=source.name))
+        identical = found[~found["keyed"].astype(bool)]
+        if not identical.empty:
+            extra = int((identical["rows"] - 1).sum())
+            units = identical.groupby("unit_codes")["rows"].sum().sort_values(ascending=False)
+            findings.append(Finding(
+                self.name, "info",
+                f"{plural(extra, 'row')} of {source.name} {since} are identical to another row (same unit, date, "
+                f"category{', coordinates' if source.columns.latitude else ''} and value), most in "
+                f"{listed(list(units.index.astype(str)), 5)}. With no record key they cannot be told apart from "
+                "separate records, so they are counted (set quality.duplicate_keys to quarantine copies)",
+                rows=extra, source=source.name))
+        return findings
+
+
+def _key_column(source: Source, field_name: str) -> str:
+    return getattr(source.columns, field_name, None) or field_name
+
+
+# --- 5. revisions ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Revisions:
+    name: str = "revisions"
+    default_severity: str = "warning"
+    description: str = ("figures the last pack showed that the data now gives differently (late recording, "
+                        "reclassification); a change one cycle of revisions could erase is fragile")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        revised = revisions(ctx)
+        if revised.empty or ctx.previous is None:
+            return []
+        config, tol = ctx.config, ctx.config.quality.revision_tolerance
+        shown_in = f"the {ctx.previous.period.label} pack"
+        size = revised["delta"].abs()
+        notable = (size > tol.count) & (size > tol.percent / 100 * revised["shown"].abs())
+        findings = []
+        order = {key: i for i, key in enumerate(("period", "28d", "3m", "ytd"))}
+        revised = revised.assign(_order=revised["window"].map(order).fillna(9) * 2 + revised["side"].eq("previous"))
+        revised = revised.sort_values("_order", kind="stable")
+        notable = notable.reindex(revised.index)
+        for (code, measure_id), rows in revised[notable].groupby(["unit_code", "measure_id"], sort=False):
+            top = rows.iloc[int(np.argmax(rows["delta"].abs().to_numpy()))]  # the shortest window on a tie
+            others = f"; {plural(len(rows) - 1, 'other figure')} changed too" if len(rows) > 1 else ""
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{unit_label(config, str(code))}: {measure_label(config, str(measure_id))} for {_figure(top)} was "
+                f"{fmt_number(top['shown'])} in {shown_in} and is now {fmt_number(top['now'])} "
+                f"({_signed(top['delta'])}): late recording or reclassification{others}",
+                unit_code=None if code == TOTAL else str(code), measure_id=str(measure_id),
+                period=ctx.previous.period.label, rows=int(round(abs(float(top["delta"]))))))
+        small = revised[~notable]
+        if not small.empty:
+            units = plural(int(small["unit_code"].ne(TOTAL).groupby(small["unit_code"]).any().sum()), "unit")
+            if small["unit_code"].eq(TOTAL).any():
+                units += " and the organisation"
+            findings.append(Finding(
+                self.name, "info",
+                f"Since {shown_in}, {plural(len(small), 'figure')} for {units} changed within the "
+                f"tolerance (at most ±{fmt_number(tol.count)} or {fmt_number(tol.percent)}%; largest "
+                f"{_signed(small['delta'].iloc[small['delta'].abs().argmax()])}): normal late recording",
+                period=ctx.previous.period.label, rows=len(small)))
+        return findings
+
+    def marks(self, ctx: QualityContext) -> pd.DataFrame:
+        """A change no bigger than one cycle's revision of the unit's latest period is fragile."""
+        revised = revisions(ctx)
+        if revised.empty or ctx.previous is None:
+            return pd.DataFrame(columns=COMPARISON_COLUMNS)
+        latest = revised[(revised["window"] == "period") & (revised["side"] == "current")]
+        size = latest.set_index(["unit_code", "measure_id"])["delta"]
+        table = _changes(ctx)
+        joined = table.join(size.rename("revision"), on=["unit_code", "measure_id"], how="inner")
+        fragile = joined[joined["change"].abs() <= joined["revision"].abs()]
+        noun = PERIOD_NOUN[ctx.config.cadence.period]
+        reasons = [f"the change ({_signed(c)}) is no bigger than one {noun}'s late recording "
+                   f"({_signed(r)} to the {ctx.previous.period.label} figure)"
+                   for c, r in zip(fragile["change"], fragile["revision"], strict=True)]
+        return fragile.assign(fragile=True, like_for_like=True, reason=reasons)[COMPARISON_COLUMNS]
+
+
+def revisions(ctx: QualityContext) -> pd.DataFrame:
+    """Each figure the previous cycle stored that the current data now gives differently.
+
+    Columns: unit_code, measure_id, window, side (current / previous), start, end, shown, now, delta.
+    """
+    columns = ["unit_code", "measure_id", "window", "side", "start", "end", "shown", "now", "delta"]
+    previous = ctx.previous
+    if previous is None or previous.results.empty:
+        return pd.DataFrame(columns=columns)
+    now = window_figures(ctx.measures_daily, ctx.config, previous.windows, ctx.data_start)
+    stored = previous.results.melt(id_vars=["unit_code", "measure_id", "window"], value_vars=["current", "previous"],
+                                   var_name="side", value_name="shown")
+    merged = stored.merge(now.rename(columns={"value": "now"}), on=["unit_code", "measure_id", "window", "side"])
+    merged = merged.dropna(subset=["shown", "now"])
+    merged = merged.assign(delta=merged["now"].astype(float) - merged["shown"].astype(float))
+    return merged[merged["delta"].abs() > 1e-9][columns].reset_index(drop=True)
+
+
+def _figure(row: pd.Series) -> str:
+    label = {"period": "the period", "28d": "the 28 days", "3m": "the 3 months", "ytd": "the year to date"}.get(
+        str(row["window"]), str(row["window"]))
+    last_year = "last year's comparison for " if row["side"] == "previous" else ""
+    return f"{last_year}{label} {row['start']} to {row['end']}"
+
+
+def _signed(value: float) -> str:
+    return ("+" if value > 0 else "") + fmt_number(float(value))
+
+
+def _changes(ctx: QualityContext) -> pd.DataFrame:
+    """This cycle's change per unit, reported measure and window (current minus last year)."""
+    figures = ctx.current_figures
+    wide = figures.pivot_table(index=["unit_code", "measure_id", "window"], columns="side", values="value",
+                               dropna=False).reset_index()
+    wide = wide[wide["measure_id"].isin([m.id for m in ctx.config.reported_measures])]
+    return wide.assign(change=wide["current"] - wide["previous"]).dropna(subset=["change"])
+
+
+# --- 6. structure ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Structure:
+    name: str = "structure"
+    default_severity: str = "warning"
+    description: str = ("units appearing, disappearing or renamed since the last cycle or across a comparison, "
+                        "and reporting streams (e.g. a department type) starting or stopping")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        findings = self._since_last_cycle(ctx) + self._stray_units(ctx)
+        stream_events, moved = _stream_events(ctx)
+        for event in _unit_events(ctx) + stream_events:
+            measures = list(dict.fromkeys(m for m, _ in event.pairs))
+            findings.append(Finding(self.name, self.default_severity, event.message,
+                                    unit_code=event.unit_code, period=ctx.period.label,
+                                    measure_id=measures[0] if len(measures) == 1 else None))
+        return findings + self._reclassified(ctx, moved)
+
+    def marks(self, ctx: QualityContext) -> pd.DataFrame:
+        rows = [(code, m, w, False, False, event.reason)
+                for event in _unit_events(ctx) + _stream_events(ctx)[0]
+                for code in event.marked_units for m, w in event.pairs]
+        return pd.DataFrame(rows, columns=COMPARISON_COLUMNS).drop_duplicates(["unit_code", "measure_id", "window"])
+
+    def _reclassified(self, ctx: QualityContext, moved: list[_Moved]) -> list[Finding]:
+        """One note per reclassification: which rows, where, and why the comparisons stay like-for-like."""
+        groups: dict[tuple[str, str, tuple[str, ...]], list[_Moved]] = {}
+        for m in moved:
+            groups.setdefault((m.kind, m.what, tuple(m.measures)), []).append(m)
+        findings = []
+        for (kind, what, measures), items in groups.items():
+            units = [unit_label(ctx.config, m.unit_code) for m in items]
+            when = sorted({m.since for m in items})
+            since = when[0] if len(when) == 1 else f"{when[0]} to {when[-1]}"
+            verb = "start" if kind == "start" else "stop"
+            findings.append(Finding(
+                self.name, "info",
+                f"{what} {verb} in {since} in {plural(len(items), 'unit')} ({listed(units, 4)}), but the volume "
+                f"moved to or from other rows of {listed([measure_label(ctx.config, x) for x in measures])}: a "
+                "reclassification within the measure, so its comparisons stay like-for-like",
+                unit_code=items[0].unit_code if len(items) == 1 else None,
+                measure_id=measures[0] if len(measures) == 1 else None, period=ctx.period.label))
+        return findings
+
+    def _since_last_cycle(self, ctx: QualityContext) -> list[Finding]:
+        previous = ctx.previous
+        if previous is None:
+            return []
+        known = previous.manifest.get("units")
+        before: dict[str, str] = (dict(known) if isinstance(known, dict)
+                                  else {c: c for c in previous.results["unit_code"] if c != TOTAL})
+        now = {u.code: u.name for u in ctx.config.leaf_units}
+        declared = {code: c for c in ctx.config.quality.changes for code in c.units}
+        last = previous.period.label
+        findings = []
+        for code in sorted(set(now) - set(before)):
+            note = _declared(declared.get(code))
+            findings.append(Finding(
+                self.name, "info" if note else self.default_severity,
+                f"{unit_label(ctx.config, code)} is new since the {last} cycle: it had no figures in the last pack, "
+                f"and comparisons with its past may span its creation{note}", unit_code=code, period=ctx.period.label))
+        for code in sorted(set(before) - set(now)):
+            note = _declared(declared.get(code))
+            findings.append(Finding(
+                self.name, "info" if note else self.default_severity,
+                f"{code} ('{before[code]}') was a unit in the {last} cycle but is no longer in the config: it has no "
+                f"pack, and its past figures are in no unit's comparison{note}", unit_code=code,
+                period=ctx.period.label))
+        for code in sorted(c for c in set(before) & set(now) if before[c] != now[c] and before[c] != c):
+            findings.append(Finding(
+                self.name, "info",
+                f"{code} was called '{before[code]}' in the {last} cycle and is now '{now[code]}'"
+                f"{_declared(declared.get(code))}",
+                unit_code=code, period=ctx.period.label))
+        return findings
+
+    def _stray_units(self, ctx: QualityContext) -> list[Finding]:
+        stray = ctx.daily[~ctx.daily["unit_code"].isin(ctx.leaf_codes)]
+        per_unit = stray.groupby("unit_code")["n"].sum()
+        return [Finding(self.name, self.default_severity,
+                        f"{plural(int(n), 'row')} in the store since {ctx.span_start} belong to unit '{code}', "
+                        "which is not (or no longer) in the config: they are in no unit's pack but are counted in "
+                        "the organisation total — re-map them or remove the input", unit_code=str(code), rows=int(n))
+                for code, n in per_unit.items()]
+
+
+def _declared(change: DataChange | None) -> str:
+    return f" (declared: {change.kind} on {change.date}, {change.description})" if change else ""
+
+
+@dataclass(frozen=True)
+class _Event:
+    """A structural change that makes some comparisons not like-for-like."""
+
+    unit_code: str
+    message: str
+    reason: str
+    pairs: list[tuple[str, str]]  # (measure id, window key) compared across the change
+    marked_units: list[str]
+
+
+@dataclass(frozen=True)
+class _Moved:
+    """A reporting stream that started or stopped while its volume moved within the same measures."""
+
+    unit_code: str
+    kind: str
+    what: str
+    since: str
+    measures: list[str]
+
+
+def _comparable_windows(ctx: QualityContext) -> list[Window]:
+    return [w for w in ctx.windows if ctx.data_start is None or w.prev_start >= ctx.data_start]
+
+
+def _declared_units(ctx: QualityContext, window: Window) -> set[str]:
+    """Units a registered change explains within ``window`` (the changes check marks those)."""
+    out: set[str] = set()
+    for change in ctx.config.quality.changes:
+        if window.prev_start < change.date <= window.end:
+            out |= set(_leaf_codes_of(ctx.config, change.units)) if change.units else set(ctx.leaf_codes)
+    return out
+
+
+def _unit_events(ctx: QualityContext) -> list[_Event]:
+    """Units with data on one side of a comparison and none on the other."""
+    config = ctx.config
+    reported = [m.id for m in config.reported_measures]
+    appeared: dict[str, list[Window]] = {}
+    vanished: dict[str, list[Window]] = {}
+    daily = ctx.by_category
+    for w in _comparable_windows(ctx):
+        current = _rows_between(daily, w.start, w.end).reindex(ctx.leaf_codes, fill_value=0)
+        before = _rows_between(daily, w.prev_start, w.prev_end).reindex(ctx.leaf_codes, fill_value=0)
+        explained = _declared_units(ctx, w)
+        for code in current.index[(current > 0) & (before == 0)]:
+            if code not in explained:
+                appeared.setdefault(code, []).append(w)
+        for code in current.index[(current == 0) & (before > 0)]:
+            if code not in explained and w.key != "period":  # an empty period is the completeness check's
+                vanished.setdefault(code, []).append(w)
+    events = []
+    for code, windows in appeared.items():
+        labels = listed([w.label.lower() for w in windows])
+        events.append(_Event(
+            code, f"{unit_label(config, code)} has data in this year's {labels} but none in the same period last "
+            "year: it is new in the data (or renamed or split), so these comparisons are not like-for-like",
+            f"{code} has no data for the same period last year", [(m, w.key) for m in reported for w in windows],
+            [code, TOTAL]))
+    for code, windows in vanished.items():
+        labels = listed([w.label.lower() for w in windows])
+        events.append(_Event(
+            code, f"{unit_label(config, code)} has no data in this year's {labels} but had data in the same period "
+            "last year: it stopped reporting, or was merged — these comparisons are not like-for-like",
+            f"{code} has no data this year", [(m, w.key) for m in reported for w in windows], [code, TOTAL]))
+    return events
+
+
+def _rows_between(daily: pd.DataFrame, start: date, end: date) -> pd.Series:
+    mask = (daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))
+    return daily[mask].groupby("unit_code")["n"].sum()
+
+
+def _stream_events(ctx: QualityContext) -> tuple[list[_Event], list[_Moved]]:
+    """Reporting streams (unit × category × subcategory) that start or stop inside a comparison.
+
+    A stream that starts (or stops) while the other rows of the same measure lose (or gain)
+    about as much was reclassified within the measure: the comparison stays like-for-like
+    (``_Moved``). Otherwise the comparison is not like-for-like where the stream is material
+    (``MATERIAL_SHARE`` of the measure on the side that has it). Units where the same streams start or
+    stop in the same period are judged together, so one borough's noise cannot decide.
+    """
+    config = ctx.config
+    daily = ctx.by_category[ctx.by_category["total"] != 0]
+    if daily.empty:
+        return [], []
+    daily = daily.assign(period_start=bucket_start(daily["date"], config))
+    all_days = pd.Series(pd.date_range(pd.Timestamp(ctx.span_start), daily["date"].max(), freq="D"))
+    periods = pd.Index(bucket_start(all_days, config).unique()).sort_values()
+    position = pd.Series(np.arange(len(periods)), index=periods)
+    span = daily.groupby("unit_code")["period_start"].agg(["min", "max"])
+    streams = daily.groupby(["unit_code", "category", "subcategory"])["period_start"].agg(["min", "max", "nunique"])
+    streams = streams.reset_index()
+    first, last = position[streams["min"]].to_numpy(), position[streams["max"]].to_numpy()
+    unit_first = position[span.loc[streams["unit_code"], "min"]].to_numpy()
+    unit_last = position[span.loc[streams["unit_code"], "max"]].to_numpy()
+    presence = streams["nunique"].to_numpy() / (last - first + 1)
+    steady = (streams["nunique"].to_numpy() >= MIN_STREAM_PERIODS) & (presence >= 0.9)
+    with np.errstate(divide="ignore"):
+        by_chance = np.ceil(np.log(STREAM_CHANCE) / np.log(np.clip(1 - presence, 1e-12, None)))
+    absent_for = np.maximum(MIN_STREAM_PERIODS, by_chance)  # periods without it that chance cannot explain
+    started = steady & (first - unit_first >= absent_for)
+    stopped = steady & (unit_last - last >= absent_for)
+    found: dict[tuple[str, str, pd.Timestamp], list[int]] = {}
+    for i in np.flatnonzero(started):
+        found.setdefault((str(streams.at[i, "unit_code"]), "start", periods[first[i]]), []).append(int(i))
+    for i in np.flatnonzero(stopped):
+        after = periods[last[i] + 1]  # the first period without it
+        found.setdefault((str(streams.at[i, "unit_code"]), "stop", pd.Timestamp(after)), []).append(int(i))
+    pools: dict[tuple[str, pd.Timestamp, frozenset[tuple[str, str]]], list[str]] = {}
+    for (code, kind, when), rows in found.items():
+        keys = frozenset(zip(streams.loc[rows, "category"], streams.loc[rows, "subcategory"], strict=True))
+        pools.setdefault((kind, when, keys), []).append(code)
+    effects = {}
+    for (kind, when, keys), codes in pools.items():
+        windows = [w for w in ctx.windows if w.prev_start < when.date() <= w.end]
+        if windows:
+            event_streams = pd.DataFrame(sorted(keys), columns=["category", "subcategory"])
+            effect = _stream_effect(ctx, codes, kind, event_streams, windows)
+            effects.update({(code, kind, when): effect for code in codes})
+    events: list[_Event] = []
+    moved: list[_Moved] = []
+    for (code, kind, when), rows in found.items():
+        day = when.date()
+        if (code, kind, when) not in effects:
+            continue
+        broken, shifted = effects[(code, kind, when)]
+        what = _streams_text(streams.loc[rows])
+        since = period_containing(day, config.cadence).label
+        if shifted:
+            moved.append(_Moved(code, kind, what, since, sorted(shifted)))
+        if not broken:
+            continue
+        labels = listed([w.label.lower() for w in ctx.windows if any(wk == w.key for _, wk in broken)])
+        names = listed([measure_label(config, m) for m in dict.fromkeys(m for m, _ in broken)])
+        if kind == "start":
+            text = (f"{unit_label(config, code)}: {what} start in {since} (none before): this year's {labels} of "
+                    f"{names} include them and last year's do not, or only in part — not like-for-like")
+            reason = f"{what} reported only from {since}"
+        else:
+            text = (f"{unit_label(config, code)}: {what} stop from {since}: last year's {labels} of {names} include "
+                    "them and this year's do not, or only in part — not like-for-like")
+            reason = f"{what} not reported from {since}"
+        events.append(_Event(code, text, reason, broken, [code]))
+    return events, moved
+
+
+def _stream_effect(ctx: QualityContext, codes: list[str], kind: str, event_streams: pd.DataFrame,
+                   windows: list[Window]) -> tuple[list[tuple[str, str]], set[str]]:
+    """(measure, window) pairs the event breaks in these units, and the measures it only moved volume within."""
+    config = ctx.config
+    mine = ctx.by_category[ctx.by_category["unit_code"].isin(codes)]
+    keys = ["category", "subcategory"]
+    flagged = mine[keys].merge(event_streams.drop_duplicates().assign(_in=True), on=keys, how="left")["_in"]
+    in_event = flagged.fillna(False).astype(bool).to_numpy()
+    totals = mine["total"].to_numpy(dtype=float)
+    broken: list[tuple[str, str]] = []
+    shifted: set[str] = set()
+    for m in config.measures:
+        if m.kind == "rate":
+            continue
+        counted = _matches(mine, m).to_numpy()
+        if not (counted & in_event).any():
+            continue
+        for w in windows:
+            now = _between(mine, w.start, w.end)
+            then = _between(mine, w.prev_start, w.prev_end)
+            with_side = now if kind == "start" else then
+            without_side = then if kind == "start" else now
+            stream = float(totals[counted & in_event & with_side].sum())
+            missing = stream - float(totals[counted & in_event & without_side].sum())  # what the other side lacks
+            others_now = float(totals[counted & ~in_event & now].sum())
+            others_then = float(totals[counted & ~in_event & then].sum())
+            others_with = others_now if kind == "start" else others_then
+            if missing <= 0 or missing < MATERIAL_SHARE * abs(stream + others_with):
+                continue
+            gained_elsewhere = (others_then - others_now) if kind == "start" else (others_now - others_then)
+            if gained_elsewhere >= 0.5 * missing:
+                shifted.add(m.id)
+            else:
+                broken.append((m.id, w.key))
+    rates = [(r.id, w) for r in config.measures if r.kind == "rate"
+             for (mid, w) in list(broken) if mid in (r.numerator, r.denominator)]
+    reported = {m.id for m in config.reported_measures}
+    pairs = [p for p in dict.fromkeys(broken + rates) if p[0] in reported]
+    return pairs, {m for m in shifted if m in reported}
+
+
+def _between(frame: pd.DataFrame, start: date, end: date) -> np.ndarray:
+    return ((frame["date"] >= pd.Timestamp(start)) & (frame["date"] <= pd.Timestamp(end))).to_numpy()
+
+
+def _streams_text(streams: pd.DataFrame) -> str:
+    parts = []
+    for sub, group in streams.groupby("subcategory", sort=True):
+        cats = sorted(set(group["category"]))
+        parts.append(f"'{sub!s}' rows ({listed(cats)})" if sub else listed([f"'{c}' rows" for c in cats]))
+    return listed(parts)
+
+
+def _leaf_codes_of(config: Config, codes: list[str]) -> list[str]:
+    """The leaf units at or below the given unit codes."""
+    out: list[str] = []
+    for unit in iter_units(config.units):
+        if unit.code in codes:
+            out += [u.code for u in iter_units([unit]) if not u.children]
+    return list(dict.fromkeys(out))
+
+
+# --- 7. consistency ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Consistency:
+    name: str = "consistency"
+    default_severity: str = "warning"
+    description: str = ("a supplied organisation total against the sum of its units, zeros written as text, "
+                        "and sources whose columns drifted")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        return self._totals(ctx) + self._zeros_as_text(ctx) + self._column_drift(ctx)
+
+    def _totals(self, ctx: QualityContext) -> list[Finding]:
+        supplied = ctx.supplied_totals
+        if supplied.empty:
+            return []
+        config = ctx.config
+        measures = [m for m in config.measures if (m.kind == "count" or (m.kind == "value" and m.aggregate == "sum"))
+                    and _matches(supplied, m).any()]  # only measures the totals supply
+        figures = ctx.current_figures
+        org_rows = figures[(figures["unit_code"] == TOTAL) & (figures["side"] == "current")]
+        org = dict(zip(zip(org_rows["measure_id"], org_rows["window"], strict=True), org_rows["value"], strict=True))
+        findings = []
+        supplied_from = supplied["date"].min()
+        for w in ctx.windows:
+            if supplied_from > pd.Timestamp(w.start):  # only windows the supplied totals cover in full
+                continue
+            inside = supplied[(supplied["date"] >= pd.Timestamp(w.start)) & (supplied["date"] <= pd.Timestamp(w.end))]
+            for m in measures:
+                given = float(inside.loc[_matches(inside, m), "total"].sum())
+                summed = float(org[(m.id, w.key)])
+                if math.isclose(given, summed, abs_tol=0.5):
+                    continue
+                findings.append(Finding(
+                    self.name, self.default_severity,
+                    f"{m.name}: the organisation total supplied for the {w.label.lower()} {w.start} to {w.end} is "
+                    f"{fmt_number(given)} but the units add up to {fmt_number(summed)} ({_signed(summed - given)}): "
+                    "rows for units outside the config, or a unit's figures are incomplete",
+                    measure_id=m.id, period=ctx.period.label, rows=int(round(abs(summed - given)))))
+        return findings
+
+    def _zeros_as_text(self, ctx: QualityContext) -> list[Finding]:
+        zeros = ctx.rejected[ctx.rejected["reason"].map(rejection_kind).eq("zero_text")]
+        findings = []
+        for (source, path), rows in zeros.groupby(["source", "path"], sort=False):
+            words = sorted({(m["a"] or m["b"] or "") for m in rows["reason"].map(NOT_A_NUMBER.match) if m})
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{plural(len(rows), 'row')} of {_name(str(path))} give {listed([repr(w) for w in words])} where a "
+                "number is expected — probably a zero written as text. They were quarantined, so these counts are "
+                "missing, not 0: fix the extract", rows=len(rows), source=str(source)))
+        return findings
+
+    def _column_drift(self, ctx: QualityContext) -> list[Finding]:
+        findings = []
+        now: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for report in ctx.reports:
+            if report.columns:
+                now.setdefault(report.source, []).append((report.location, report.columns))
+        before: dict[str, tuple[str, ...]] = {}
+        if ctx.previous is not None:
+            for entry in ctx.previous.manifest.get("inputs", []):
+                if isinstance(entry, dict) and entry.get("columns"):
+                    before[str(entry.get("source"))] = tuple(entry["columns"])
+        for source, inputs in now.items():
+            shapes = {cols for _, cols in inputs}
+            if len(shapes) > 1:
+                findings.append(Finding(
+                    self.name, self.default_severity,
+                    f"the inputs of {source} do not all have the same columns: "
+                    + "; ".join(f"{_name(path)}: {', '.join(cols)}" for path, cols in inputs),
+                    source=source))
+            old = before.get(source)
+            latest = inputs[-1][1]
+            if old is not None and set(old) != set(latest) and ctx.previous is not None:
+                added, removed = sorted(set(latest) - set(old)), sorted(set(old) - set(latest))
+                change = "; ".join(part for part in (
+                    f"added {listed([repr(c) for c in added])}" if added else "",
+                    f"removed {listed([repr(c) for c in removed])}" if removed else "") if part)
+                findings.append(Finding(
+                    self.name, self.default_severity,
+                    f"the columns of {source} changed since the {ctx.previous.period.label} cycle ({change}): check "
+                    "that the mapped columns still mean what they did", source=source))
+        return findings
+
+
+# --- 8. definition and boundary changes --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Changes:
+    name: str = "changes"
+    default_severity: str = "warning"
+    description: str = ("dated definition and boundary changes declared in quality.changes: comparisons that "
+                        "span one are marked not like-for-like")
+
+    def run(self, ctx: QualityContext) -> list[Finding]:
+        findings = []
+        for change, windows, units, measures in _spanning(ctx):
+            labels = listed([w.label.lower() for w in windows])
+            who = "every unit" if not change.units else listed([unit_label(ctx.config, u) for u in units])
+            what = "every measure" if not change.measures else listed(
+                [measure_label(ctx.config, m) for m in measures])
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{change.kind.capitalize()} change on {change.date} ({change.description}) falls inside this "
+                f"cycle's {labels} comparisons of {what} for {who}: marked not like-for-like, not compared silently",
+                unit_code=units[0] if len(units) == 1 else None,
+                measure_id=measures[0] if len(measures) == 1 else None, period=ctx.period.label))
+        return findings
+
+    def marks(self, ctx: QualityContext) -> pd.DataFrame:
+        rows = [(u, m, w.key, False, False, f"spans the {c.kind} change of {c.date} ({c.description})")
+                for c, windows, units, measures in _spanning(ctx)
+                for u in units + ([TOTAL] if not c.units else []) for m in measures for w in windows]
+        return pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+
+
+def _spanning(ctx: QualityContext) -> list[tuple[DataChange, list[Window], list[str], list[str]]]:
+    """Each declared change that falls inside a comparison, with the windows, units and measures it affects."""
+    out = []
+    reported = [m.id for m in ctx.config.reported_measures]
+    for change in ctx.config.quality.changes:
+        windows = [w for w in ctx.windows if w.prev_start < change.date <= w.end]
+        if not windows:
+            continue
+        units = _leaf_codes_of(ctx.config, change.units) if change.units else list(ctx.leaf_codes)
+        measures = [m for m in reported if not change.measures or m in change.measures]
+        out.append((change, windows, units, measures))
+    return out
+
+
+CHECKS: tuple[Check, ...] = (Completeness(), Timeliness(), Validity(), Duplicates(), Revisions(), Structure(),
+                             Consistency(), Changes())

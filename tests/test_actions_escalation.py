@@ -1,0 +1,176 @@
+"""Escalation over successive meetings, concerns without actions, agreement triggers, staleness,
+and what each meeting's log carries forward."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from compstat.actions import (
+    NewAction,
+    add_action,
+    agreement_triggers,
+    carry_forward_actions,
+    check_agreements,
+    describe_rule,
+    unit_levels,
+    update_action,
+)
+from compstat.config import Config, load_config
+from compstat.errors import ConfigError
+from compstat.periods import parse_period
+from compstat.store import connect, transaction
+from tests.conftest import SMALL_CONFIG
+
+# Weekly, Monday start, meetings 2 days after each week: W10 meets Tue 10 March 2026, W11 on 17 March,
+# W12 on 24 March, W13 on 31 March, W14 on 7 April.
+RAISED_AT = datetime(2026, 3, 10, 12, 0)
+ACCOUNTABILITY = """\
+accountability:
+  agreements:
+    A:
+      burglary:
+        officer: Supt Alpha
+        support_if: {change_pct_above: 20}
+        intervene_if: {change_pct_above: 50, window: ytd}
+  stale_after_days: 14
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    path = tmp_path / "accountable.yaml"
+    path.write_text(SMALL_CONFIG + ACCOUNTABILITY, encoding="utf-8")
+    return load_config(path)
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+    yield engine
+    engine.dispose()
+
+
+def log_at(engine: Engine, config: Config, label: str,
+           concerns: set[tuple[str, str]] | None = None) -> pd.DataFrame:
+    with transaction(engine) as session:
+        return carry_forward_actions(session, config, parse_period(label, config.cadence), concerns).set_index("id")
+
+
+def raise_at_w10(engine: Engine, config: Config, item: NewAction) -> int:
+    with transaction(engine) as session:
+        return add_action(session, config, parse_period("2026-W10", config.cadence), item, "chair", at=RAISED_AT).id
+
+
+def test_escalation_climbs_one_level_per_missed_meeting(config: Config, engine: Engine) -> None:
+    action = raise_at_w10(engine, config, NewAction("A", "Target-harden the estate", "Insp A", date(2026, 3, 24),
+                                                    "burglary"))
+    with transaction(engine) as session:  # in progress does not stop the clock: only done does
+        update_action(session, action, "Insp A", "in progress", "started", at=datetime(2026, 3, 16, 9, 0))
+    seen = []
+    for label in ("2026-W11", "2026-W12", "2026-W13", "2026-W14", "2026-W15"):
+        row = log_at(engine, config, label).loc[action]
+        seen.append((int(row["meetings_carried"]), int(row["missed_meetings"]), bool(row["overdue"]),
+                     int(row["escalation_level"]), row["escalation_label"]))
+    assert seen == [
+        (1, 0, False, 0, "challenge"),
+        (2, 1, True, 1, "increased challenge"),
+        (3, 2, True, 2, "support plan"),
+        (4, 3, True, 3, "formal intervention"),
+        (5, 4, True, 3, "formal intervention"),  # the top of the ladder
+    ]
+    assert log_at(engine, config, "2026-W13").loc[action, "escalation_reason"] == (
+        "due 2026-03-24, not done at 2 meetings")
+    with transaction(engine) as session:
+        update_action(session, action, "Insp A", "done", "estate done", at=datetime(2026, 4, 8, 9, 0))
+    after = log_at(engine, config, "2026-W15").loc[action]
+    assert (after["status"], bool(after["carried"]), int(after["escalation_level"])) == ("done", False, 0)
+    assert after["closing_note"] == "estate done"
+    assert action not in log_at(engine, config, "2026-W16").index  # completed appears once
+
+
+def test_concern_raises_an_overdue_action_and_a_unit_without_one(config: Config, engine: Engine) -> None:
+    action = raise_at_w10(engine, config, NewAction("A", "Burglary plan", "Insp A", None, "burglary"))
+    concerns = {("A", "burglary"), ("B", "robbery")}
+    not_due = log_at(engine, config, "2026-W10", concerns)
+    assert action not in not_due.index  # raised at this meeting: carried from the next one
+    at_w11 = log_at(engine, config, "2026-W11", concerns)
+    assert int(at_w11.loc[action, "escalation_level"]) == 2  # 1 missed meeting, +1 for the concern
+    assert at_w11.loc[action, "escalation_reason"].endswith("burglary is in special-cause concern")
+    levels = unit_levels(at_w11.reset_index(), config, concerns=concerns).set_index("unit_code")
+    assert levels.loc["A", "escalation_level"] == 2  # the concern is answered by an open action
+    assert levels.loc["B", "escalation_level"] == 1
+    assert levels.loc["B", "escalation_reason"] == "robbery in special-cause concern with no open action"
+    quiet = config.model_copy(update={"accountability": config.accountability.model_copy(update={
+        "escalation": config.accountability.escalation.model_copy(update={"concern_without_action": False})})})
+    assert unit_levels(at_w11.reset_index(), quiet, concerns=concerns).set_index("unit_code").loc[
+        "B", "escalation_level"] == 0
+
+
+def test_custom_ladder(tmp_path: Path, engine: Engine) -> None:
+    path = tmp_path / "ladder.yaml"
+    path.write_text(SMALL_CONFIG + "accountability:\n  escalation:\n    levels: [watch, act]\n"
+                    "    missed_meetings: [2]\n    support_level: 1\n", encoding="utf-8")
+    config = load_config(path)
+    action = raise_at_w10(engine, config, NewAction("A", "x", "Insp A"))
+    assert [log_at(engine, config, p).loc[action, "escalation_label"] for p in ("2026-W11", "2026-W12")] == [
+        "watch", "act"]
+    assert "'act' after 2 missed meetings" in describe_rule(config.accountability.escalation)
+    path.write_text(SMALL_CONFIG + "accountability:\n  escalation:\n    levels: [watch, act]\n"
+                    "    missed_meetings: [1, 2]\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="accountability.escalation: missed_meetings needs one number per level"):
+        load_config(path)
+
+
+def test_stale_after_configured_days(config: Config, engine: Engine) -> None:
+    action = raise_at_w10(engine, config, NewAction("A", "x", "Insp A", date(2026, 5, 1)))
+    assert not bool(log_at(engine, config, "2026-W11").loc[action, "stale"])  # 7 days
+    stale = log_at(engine, config, "2026-W12").loc[action]  # 14 days: not more than 14
+    assert (bool(stale["stale"]), int(stale["days_since_update"])) == (False, 14)
+    assert bool(log_at(engine, config, "2026-W13").loc[action, "stale"])  # 21 days
+    with transaction(engine) as session:
+        update_action(session, action, "Insp A", note="still on it", at=datetime(2026, 3, 30, 17, 0))
+    assert not bool(log_at(engine, config, "2026-W13").loc[action, "stale"])
+
+
+def test_agreement_triggers_raise_the_unit(config: Config) -> None:
+    table = pd.DataFrame([
+        {"unit_code": "A", "measure_id": "burglary", "window": "28d", "current": 30.0, "pct_change": 25.0},
+        {"unit_code": "A", "measure_id": "burglary", "window": "ytd", "current": 90.0, "pct_change": 10.0},
+    ])
+    met = agreement_triggers(table, config)
+    assert met[["unit_code", "trigger", "officer", "rule"]].values.tolist() == [
+        ["A", "support", "Supt Alpha", "28 days: % change on last year above +20"]]
+    empty_log = pd.DataFrame(columns=["id", "unit_code", "measure_id", "carried", "escalation_level",
+                                      "escalation_reason"])
+    levels = unit_levels(empty_log, config, triggered=met).set_index("unit_code")
+    assert levels.loc["A", "escalation_label"] == "support plan"
+    table.loc[1, "pct_change"] = 60.0
+    met = agreement_triggers(table, config)
+    assert sorted(met["trigger"]) == ["intervene", "support"]
+    levels = unit_levels(empty_log, config, triggered=met).set_index("unit_code")
+    assert levels.loc["A", "escalation_label"] == "formal intervention"
+    assert levels.loc["A", "escalation_reason"] == (
+        "burglary: intervene trigger met (the year to date: % change on last year above +50)")
+    table["pct_change"] = math.nan  # no comparison: a % bound is never crossed
+    assert agreement_triggers(table, config).empty
+
+
+def test_agreements_must_name_known_units_and_measures(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(SMALL_CONFIG + "accountability:\n  agreements:\n    Q: {burglary: {officer: X}}\n"
+                    "    A: {arson: {officer: Y}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        check_agreements(load_config(path))
+    assert "accountability.agreements.Q: unit 'Q' is not an accountable unit" in str(err.value)
+    assert "accountability.agreements.A.arson: measure 'arson' is not in the config" in str(err.value)
+    path.write_text(SMALL_CONFIG + "accountability:\n  agreements:\n    A: {burglary: {officer: X, support_if: {}}}\n",
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="support_if: give at least one of"):
+        load_config(path)

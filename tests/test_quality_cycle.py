@@ -1,0 +1,261 @@
+"""The quality step inside a cycle and on its own, on both backends: stop, override, revisions, report."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import func, select
+from typer.testing import CliRunner
+
+from compstat.cli import app
+from compstat.config import Config, load_config
+from compstat.cycle import run_cycle
+from compstat.errors import BlockedError
+from compstat.ingest import ingest_all
+from compstat.ingest.mapping import map_rows
+from compstat.periods import parse_period
+from compstat.quality import check_data, load_context
+from compstat.quality.checks import Duplicates
+from compstat.store import Cycle, IngestedFile, Observation, connect, transaction
+from tests.conftest import SMALL_CONFIG
+
+TODAY = date(2026, 3, 10)
+BLOCKING_COMPLETENESS = "quality:\n  checks:\n    completeness: {severity: blocking}\n"
+
+
+def incidents(last: str = "2026-03-08", without_b_from: str | None = None,
+              one_a_burglary_from: str | None = None) -> str:
+    """Every day: Alpha two burglaries and a robbery, Bravo two burglaries, from 1 January 2025 to ``last``."""
+    lines = ["ref,unit,when,offence,lat,lon"]
+    n = 0
+    for day in pd.date_range("2025-01-01", last):
+        for unit, offences in (("A", ["burglary", "burglary", "robbery"]), ("B", ["burglary", "burglary"])):
+            if unit == "B" and without_b_from and day >= pd.Timestamp(without_b_from):
+                continue
+            if unit == "A" and one_a_burglary_from and day >= pd.Timestamp(one_a_burglary_from):
+                offences = ["burglary", "robbery"]
+            for offence in offences:
+                n += 1
+                lines.append(f"R{n},{unit},{day:%Y-%m-%d} 10:00,{offence},53.1,-2.1")
+    return "\n".join(lines) + "\n"
+
+
+def config_with(tmp_path: Path, extra: str = "") -> tuple[Path, Config]:
+    path = tmp_path / "testshire.yaml"
+    path.write_text(SMALL_CONFIG + extra, encoding="utf-8")
+    return path, load_config(path)
+
+
+def write(config: Config, text: str) -> None:
+    config.resolve_path("incidents.csv").write_text(text, encoding="utf-8")
+
+
+def test_blocking_finding_stops_before_packs_and_the_override_is_recorded(tmp_path: Path, store_url: str) -> None:
+    _, config = config_with(tmp_path, BLOCKING_COMPLETENESS)
+    write(config, incidents())
+    out = tmp_path / "cycles"
+    first = run_cycle(config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
+    assert first.quality is not None and first.quality.blocking == []
+    folder = out / "testshire" / "2026-W10"
+    before = (folder / "pack-A.pdf").read_bytes()
+    write(config, incidents(without_b_from="2026-03-02"))
+    with pytest.raises(BlockedError) as stopped:
+        run_cycle(config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
+    message = str(stopped.value)
+    assert "(2 blocking findings)" in message
+    assert "completeness: Bravo (B): no records at all for 2026-W10 although it averages 14.0 rows a week" in message
+    assert "timeliness: Bravo (B): incidents data as of 2026-03-01" in message
+    assert "run with --accept-warnings to go ahead anyway" in message
+    assert (folder / "pack-A.pdf").read_bytes() == before
+    assert [p.name for p in (out / "testshire").iterdir()] == ["2026-W10"]
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Observation)) == len(incidents().splitlines()) - 1
+    engine.dispose()
+    outcome = run_cycle(config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1, accept_warnings=True)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["quality"]["accept_warnings"] is True
+    assert [(f["check"], f["unit_code"]) for f in manifest["quality"]["accepted_blocking"]] == [
+        ("completeness", "B"), ("timeliness", "B")]
+    assert manifest["quality"]["data_as_of_by_source"]["incidents"] == {"A": "2026-03-08", "B": "2026-03-01"}
+    assert manifest["units"] == {"A": "Alpha", "B": "Bravo"}
+    assert outcome.quality is not None and len(outcome.quality.accepted) == 2
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        stored = session.scalar(select(Cycle.manifest).where(Cycle.period == "2026-W10"))
+        assert stored is not None and json.loads(stored)["quality"]["accept_warnings"] is True
+    engine.dispose()
+
+
+def test_cli_exit_codes_and_overrides(tmp_path: Path) -> None:
+    path, config = config_with(tmp_path, BLOCKING_COMPLETENESS)
+    write(config, incidents(without_b_from="2026-03-02"))
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    args = ["run-cycle", "--config", str(path), "--db", db, "--period", "2026-W10", "--out", str(tmp_path / "out"),
+            "--today", "2026-03-10", "--workers", "1"]
+    runner = CliRunner()
+    stopped = runner.invoke(app, args)
+    assert stopped.exit_code == 1 and "Error: the quality check stopped the cycle for 2026-W10" in stopped.output
+    assert not (tmp_path / "out" / "testshire" / "2026-W10").exists()
+    still = runner.invoke(app, [*args, "--go-ahead"])
+    assert still.exit_code == 1 and "1 blocking finding" in still.output  # the completeness finding remains
+    went = runner.invoke(app, [*args, "--go-ahead", "--accept-warnings"])
+    assert went.exit_code == 0, went.output
+    assert "Quality blocking (1)" in went.output and "Quality warning (1)" in went.output
+    assert "Went ahead despite 1 blocking finding(s) (--accept-warnings)" in went.output
+    assert "Went ahead without the data of B" in went.output
+    manifest = json.loads((tmp_path / "out" / "testshire" / "2026-W10" / "manifest.json").read_text())
+    assert manifest["quality"]["go_ahead_if_stale"] is True and manifest["quality"]["stale_units"] == ["B"]
+
+
+def test_revisions_since_the_last_cycle(tmp_path: Path) -> None:
+    _, config = config_with(tmp_path)
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    write(config, incidents(last="2026-03-01", one_a_burglary_from="2026-02-23"))
+    run_cycle(config, url, "2026-W09", out_root=tmp_path / "out", today=date(2026, 3, 3), workers=1)
+    write(config, incidents())  # W09's other burglaries arrive late
+    outcome = run_cycle(config, url, "2026-W10", out_root=tmp_path / "out", today=TODAY, workers=1)
+    assert outcome.quality is not None
+    revised = [f for f in outcome.findings if f.check == "revisions" and f.unit_code == "A"]
+    assert revised[0].message.startswith("Alpha (A): Burglary for the period 2026-02-23 to 2026-03-01 was 7 in the "
+                                         "2026-W09 pack and is now 14 (+7)")
+    comparisons = outcome.quality.comparisons.set_index(["unit_code", "measure_id", "window"])
+    assert comparisons.loc[("A", "burglary", "period"), "fragile"]  # 14 vs 14 last year: within a +7 revision
+
+
+def test_check_alone_stores_nothing_and_writes_the_report(tmp_path: Path) -> None:
+    path, config = config_with(tmp_path, BLOCKING_COMPLETENESS)
+    write(config, incidents(without_b_from="2026-03-02").replace("R5,B,", "R5,Bravo & <Sons>,"))
+    db = f"sqlite:///{tmp_path / 'check.db'}"
+    report = tmp_path / "quality.html"
+    result = CliRunner().invoke(app, ["check", "--config", str(path), "--db", db, "--period", "2026-W10",
+                                      "--today", "2026-03-10", "--out", str(report)])
+    assert result.exit_code == 1, result.output  # a finding would block the cycle
+    assert "nothing was stored" in result.output and f"Quality report written to {report}" in result.output
+    engine = connect(db)
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(IngestedFile)) == 0
+    engine.dispose()
+    html = report.read_text(encoding="utf-8")
+    assert "&lt;Sons&gt;" in html and "<Sons>" not in html  # data is escaped
+    cells = _cells(html)
+    assert "The cycle would stop before the packs: 2 blocking findings" in html
+    assert ["blocking", "completeness", "Bravo (B)", "", "", cells[5]] == cells[:6]
+    assert cells[5].startswith("Bravo (B): no records at all for 2026-W10")
+    pdf = tmp_path / "quality.pdf"
+    made = CliRunner().invoke(app, ["check", "--config", str(path), "--db", db, "--period", "2026-W10",
+                                    "--today", "2026-03-10", "--out", str(pdf)])
+    assert made.exit_code == 1
+    text = "".join(page.extract_text() or "" for page in PdfReader(pdf).pages)
+    assert "Data quality: Testshire Police" in " ".join(text.split())
+    wrong = CliRunner().invoke(app, ["check", "--config", str(path), "--db", db, "--out", str(tmp_path / "q.txt")])
+    assert wrong.exit_code == 2 and "written as .html or .pdf" in wrong.output
+
+
+def _cells(html: str) -> list[str]:
+    """The text of every td of the findings table, in order."""
+
+    class Cells(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__()
+            self.table = ""
+            self.cells: list[str] = []
+            self.cell: list[str] | None = None
+
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            if tag == "table":
+                self.table = dict(attrs).get("class") or ""
+            if tag == "td" and self.table == "findings":
+                self.cell = []
+
+        def handle_endtag(self, tag: str) -> None:
+            if tag == "td" and self.cell is not None:
+                self.cells.append(" ".join("".join(self.cell).split()))
+                self.cell = None
+
+        def handle_data(self, data: str) -> None:
+            if self.cell is not None:
+                self.cell.append(data)
+
+    parser = Cells()
+    parser.feed(html)
+    return parser.cells
+
+
+def test_exact_copies_are_quarantined_at_ingest(small_config: Config) -> None:
+    text = incidents(last="2025-01-02")
+    lines = text.splitlines()
+    frame = pd.read_csv(pd.io.common.StringIO("\n".join([*lines, lines[1], lines[2]])), dtype=str,
+                        keep_default_na=False)
+    mapped = map_rows(frame, small_config.sources[0], small_config, "incidents.csv", 2, TODAY)
+    assert mapped.rejected[["source_row", "field", "reason"]].values.tolist() == [
+        [len(lines) + 1, "ref", "exact copy of row 2 (same ref and every other mapped column): not counted"],
+        [len(lines) + 2, "ref", "exact copy of row 3 (same ref and every other mapped column): not counted"]]
+    assert len(mapped.observations) == len(lines) - 1
+
+
+def test_duplicates_across_inputs_in_the_store(tmp_path: Path, store_url: str) -> None:
+    path, _ = config_with(tmp_path)
+    text = path.read_text().replace("path: incidents.csv", "path: 'incidents-*.csv'\n    mode: append")
+    path.write_text(text, encoding="utf-8")
+    config = load_config(path)
+    lines = incidents(last="2026-03-08").splitlines()
+    (tmp_path / "incidents-1.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    alpha = next(line for line in reversed(lines) if ",A," in line)
+    again = [lines[0], lines[-1], alpha.replace(",A,", ",B,")]  # an exact copy; the same ref, another unit
+    (tmp_path / "incidents-2.csv").write_text("\n".join(again) + "\n", encoding="utf-8")
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        reports = ingest_all(session, config, TODAY, store_url)
+        ctx = load_context(session, config, parse_period("2026-W10", config.cadence), reports, TODAY)
+    engine.dispose()
+    found = Duplicates().run(ctx)
+    assert [f.severity for f in found] == ["warning", "warning"]
+    assert found[0].message.startswith("1 value of ref in incidents from 2025-01-01 to 2026-03-08 appear on 2 rows "
+                                       f"with different details (e.g. {alpha.split(',')[0]} in A, B)")
+    assert found[1].message.startswith("1 row of incidents from 2025-01-01 to 2026-03-08 are exact copies of other "
+                                       "stored rows (same ref")
+
+
+def test_quarantine_list_by_source_and_export(tmp_path: Path) -> None:
+    path, config = config_with(tmp_path)
+    write(config, incidents(last="2025-01-03") + "R99,Z,2025-01-02,burglary,53.1,-2.1\n")
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    result = check_data(config, db, "2025-W01", date(2025, 1, 6))
+    assert any("'Z' in 'unit'" in f.message for f in result.findings)
+    engine = connect(db)
+    with transaction(engine) as session:
+        ingest_all(session, config, TODAY, db)
+    engine.dispose()
+    runner = CliRunner()
+    base = ["quarantine", "list", "--config", str(path), "--db", db]
+    listed = runner.invoke(app, [*base, "--source", "incidents"])
+    assert listed.exit_code == 0 and "1 rejected rows" in listed.output and "unit 'Z' is not in the config" in (
+        listed.output)
+    xlsx = tmp_path / "rejected.xlsx"
+    exported = runner.invoke(app, [*base, "--export", str(xlsx)])
+    assert exported.exit_code == 0, exported.output
+    sheet = pd.read_excel(xlsx)
+    assert sheet[["source", "field"]].values.tolist() == [["incidents", "unit"]]
+    assert json.loads(sheet.loc[0, "raw"])["ref"] == "R99"
+    assert runner.invoke(app, [*base, "--source", "nope"]).exit_code == 2
+    assert runner.invoke(app, [*base, "--export", str(tmp_path / "x.json")]).exit_code == 2
+
+
+def test_supplied_totals_are_kept_aside_and_compared(tmp_path: Path) -> None:
+    _, config = config_with(tmp_path, "quality:\n  totals: {incidents: ALL}\n")
+    text = incidents(last="2026-03-08")
+    totals = [f"T{i},ALL,2026-03-0{d} 12:00,burglary,," for i, d in enumerate([2, 3, 4, 5, 6, 7, 8] * 4 + [8, 8])]
+    write(config, text + "\n".join(totals) + "\n")
+    result = check_data(config, f"sqlite:///{tmp_path / 'store.db'}", "2026-W10", TODAY)
+    found = [f for f in result.findings if f.check == "consistency"]
+    assert [f.message for f in found] == [
+        "Burglary: the organisation total supplied for the week 2026-03-02 to 2026-03-08 is 30 but the units add "
+        "up to 28 (-2): rows for units outside the config, or a unit's figures are incomplete"]
+    assert not any("'ALL'" in f.message for f in result.findings)  # not reported as an unknown unit
