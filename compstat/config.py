@@ -58,9 +58,11 @@ class Unit(_Model):
 
 class Target(_Model):
     kind: Literal["level", "reduction", "floor"] = "level"
-    value: float
+    value: float = Field(description="the organisation's target (and, for rates, values and reductions, each unit's)")
     baseline: Literal["last_year", "multi_year_mean"] = Field(
         "last_year", description="what a reduction is measured from: last year, or the mean of analysis.baseline_years")
+    units: dict[str, float] = Field(default_factory=dict,
+                                    description="per accountable unit code: that unit's own target value")
 
 
 class MeasureFilter(_Model):
@@ -250,11 +252,27 @@ class ChangePoint(_Model):
     reason: str = ""
 
 
+class SpcBaseline(_Model):
+    """The dates whose points set the SPC limits, held for the later points (either end may be open)."""
+
+    start: date | None = None
+    end: date | None = None
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SpcBaseline:
+        if self.start is None and self.end is None:
+            raise ValueError("give start, end or both (dates)")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+        return self
+
+
 class SpcSettings(_Model):
     """The `analysis.spc:` section: the XmR charts of each unit's weekly (monthly) series."""
 
     periods: int | None = Field(None, ge=3, description="periods charted (default 104 weeks or 36 months)")
     fix_after: int | None = Field(None, ge=2, description="limits from the first n points, then held")
+    baseline: SpcBaseline | None = Field(None, description="limits from the points in these dates, then held")
     rebase: list[ChangePoint] = Field(default_factory=list)
     trend_length: int = Field(7, ge=2)
     shift_length: int = Field(7, ge=2)
@@ -442,9 +460,35 @@ def load_config(path: str | Path) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of keys (organisation, units, measures, sources)")
     try:
-        return Config.model_validate({**raw, "base_dir": path.resolve().parent})
+        config = Config.model_validate({**raw, "base_dir": path.resolve().parent})
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc, node)) from None
+    problems = target_unit_problems(config)
+    if problems:
+        lines = []
+        for loc, message in problems:
+            line = _line_of(node, loc)
+            lines.append(f"{path}:{line}: {'.'.join(map(str, loc))}: {message}" if line else
+                         f"{path}: {'.'.join(map(str, loc))}: {message}")
+        raise ConfigError("invalid config\n  " + "\n  ".join(lines))
+    return config
+
+
+def target_unit_problems(config: Config) -> list[tuple[list[Any], str]]:
+    """(key path, message) for each ``measures[].target.units`` code that is not an accountable unit."""
+    leaves = [u.code for u in config.leaf_units]
+    others = {u.code for u in iter_units(config.units)} - set(leaves)
+    shown = ", ".join(leaves[:10]) + (f" and {len(leaves) - 10} more" if len(leaves) > 10 else "")
+    problems: list[tuple[list[Any], str]] = []
+    for i, m in enumerate(config.measures):
+        for code in (m.target.units if m.target else {}):
+            if code in leaves:
+                continue
+            why = ("has units below it: targets are set for accountable units (those without children)"
+                   if code in others else "is the organisation: its target is 'value'" if code == "_total"
+                   else f"is not a unit code (the accountable units are {shown})")
+            problems.append((["measures", i, "target", "units", code], f"'{code}' {why}"))
+    return problems
 
 
 def _describe(path: Path, exc: ValidationError, node: yaml.Node | None) -> str:

@@ -9,6 +9,13 @@ Comparison windows and their "same period last year":
 - month and 3 months: the same calendar months one year back;
 - year to date: from the start of the (configurable) year to the period end, against the
   same calendar dates one year back (29 February maps to 28 February).
+
+A week belongs to the year holding most of its days (its middle day: the Thursday of a
+Monday week, as ISO 8601 does), for the year to date and the trajectories. So 2026-W53
+(28 Dec 2026 – 3 Jan 2027) is the last week of 2026: its year to date is the whole of 2026
+(1 January – 31 December, the days after 31 December left out), and 2027-W01 starts the
+new year. A last week that ends before 31 December (2024-W52 ends on 29 December) leaves
+those days to the next year's first week, outside both years to date.
 """
 
 from __future__ import annotations
@@ -104,8 +111,9 @@ def recent_periods(period: Period, cadence: Cadence, count: int) -> list[Period]
 def comparison_windows(period: Period, cadence: Cadence) -> list[Window]:
     """The CompStat windows for a period: the period, a short rolling window, year to date."""
     end = period.end
-    ys = year_start(end, cadence.year_start_month)
-    ytd = Window("ytd", "Year to date", ys, end, _years_back(ys), _years_back(end))
+    ys = period_year_start(period, cadence)
+    ytd_end = min(end, _add_months(ys, 12) - timedelta(days=1))
+    ytd = Window("ytd", "Year to date", ys, ytd_end, _years_back(ys), _years_back(ytd_end))
     if cadence.period == "weekly":
         return [
             Window("period", "Week", period.start, end, period.start - SHIFT_52_WEEKS, end - SHIFT_52_WEEKS),
@@ -119,6 +127,12 @@ def comparison_windows(period: Period, cadence: Cadence) -> list[Window]:
         Window("3m", "3 months", three, end, _years_back(three), _month_end(_years_back(period.start))),
         ytd,
     ]
+
+
+def period_year_start(period: Period, cadence: Cadence) -> date:
+    """The first day of the year ``period`` belongs to: a week's is the year holding its middle day."""
+    day = period.start + timedelta(days=3) if cadence.period == "weekly" else period.start
+    return year_start(day, cadence.year_start_month)
 
 
 def year_start(day: date, start_month: int) -> date:

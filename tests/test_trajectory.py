@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import statistics
+from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,7 +25,8 @@ from compstat.analysis.trajectory import (
     target_plans,
     trajectory_table,
 )
-from compstat.config import Cadence, Config
+from compstat.config import Cadence, Config, load_config
+from compstat.errors import ConfigError
 from compstat.periods import parse_period
 
 Z = 1.959963984540054
@@ -209,3 +212,172 @@ def test_neutral_measures_are_not_judged() -> None:
     _, trajectory, _ = run(config, empty, {"A": pd.Timestamp("2025-01-01")}, ytd={("A", "calls"): 10.0})
     assert trajectory.loc[("A", "calls"), "confidence"] == ""
     assert "neutral" in trajectory.loc[("A", "calls"), "rule"]
+
+
+# --- whose target: per-unit values, the organisation's, and shares of it ---
+
+
+def plans_by_unit(config: Config, daily: pd.DataFrame, starts: dict[str, pd.Timestamp],
+                  measure: str = "burglary") -> pd.DataFrame:
+    plans = target_plans(daily, config, PERIOD, starts)
+    return plans[plans["measure_id"] == measure].set_index("unit_code")
+
+
+TWO_UNITS = {"A": pd.Timestamp("2025-01-01"), "B": pd.Timestamp("2025-01-01"), "_total": pd.Timestamp("2025-01-01")}
+
+
+def test_count_level_is_shared_by_baseline_not_copied_to_every_unit() -> None:
+    """A force-wide level of 900 burglaries. Last year A had 365 (1 a day), B 730 (2 a day): A's share
+    is 365/1,095 = 1/3 → 300, B's 600; the organisation keeps 900 (its target per week: 900 × 7/365)."""
+    config = force({"burglary": {"kind": "level", "value": 900}})
+    plans = plans_by_unit(config, burglary_daily({("A", 2025): 1, ("B", 2025): 2}), TWO_UNITS)
+    assert plans.loc["A", "target_level"] == pytest.approx(300)
+    assert plans.loc["B", "target_level"] == pytest.approx(600)
+    assert plans.loc["_total", "target_level"] == 900
+    assert plans.loc["A", "period_target"] == pytest.approx(300 * 7 / 365)
+    assert plans.loc["_total", "period_target"] == pytest.approx(900 * 7 / 365)
+    assert plans.loc["A", "target_value"] == 900 and plans.loc["_total", "target_basis"] == "the organisation's target"
+    assert plans.loc["A", "target_basis"] == ("a share of the organisation's 900, by the unit's share of the "
+                                              "baseline year (300)")
+
+
+def test_units_own_count_targets_and_the_remainder() -> None:
+    """units: {A: 80}: A's own 80; B gets what is left of 900, 820 (the only unit left, so all of it)."""
+    config = force({"burglary": {"kind": "level", "value": 900, "units": {"A": 80}}})
+    daily = burglary_daily({("A", 2025): 1, ("B", 2025): 2})
+    plans = plans_by_unit(config, daily, TWO_UNITS)
+    assert plans.loc["A", "target_level"] == 80 and plans.loc["A", "target_basis"] == "the unit's own target"
+    assert plans.loc["A", "target_value"] == 80
+    assert plans.loc["B", "target_level"] == pytest.approx(820) and plans.loc["_total", "target_level"] == 900
+    assert plans.loc["B", "target_basis"].startswith("a share of the organisation's 820 left after the units with "
+                                                     "their own targets (80)")
+    both = plans_by_unit(force({"burglary": {"kind": "level", "value": 900, "units": {"A": 80, "B": 95}}}),
+                         daily, TWO_UNITS)
+    assert both["target_level"].to_dict() == {"A": 80, "B": 95, "_total": 900}
+    over = plans_by_unit(force({"burglary": {"kind": "level", "value": 900, "units": {"A": 1000}}}), daily, TWO_UNITS)
+    assert np.isnan(over.loc["B", "target_level"])
+    assert over.loc["B", "target_basis"] == "no target: the units' own targets (1,000) exceed the organisation's (900)"
+
+
+def test_unit_without_a_baseline_gets_no_share() -> None:
+    """B is new in 2026: no baseline year, so no count target; A, the only unit with a baseline, gets all 900.
+    B's trajectory says why it has no rating."""
+    config = force({"burglary": {"kind": "level", "value": 900}})
+    daily = burglary_daily({("A", 2025): 1, ("A", 2026): 1, ("B", 2026): 2})
+    starts = {"A": pd.Timestamp("2025-01-01"), "B": pd.Timestamp("2026-01-01")}
+    plans, trajectory, _ = run(config, daily, starts)
+    plans = plans.set_index("unit_code")
+    assert plans.loc["A", "target_level"] == pytest.approx(900) and np.isnan(plans.loc["B", "target_level"])
+    assert trajectory.loc[("B", "burglary"), "confidence"] == ""
+    assert trajectory.loc[("B", "burglary"), "rule"] == ("no target: the unit has no baseline year to share the "
+                                                         "organisation's target by")
+
+
+def test_count_floor_is_shared_and_reductions_and_rates_apply_per_unit() -> None:
+    """A count floor of 30 a week for the force: A (1/3 of last year) 10 a week, B 20. A reduction's
+    percentage applies to each unit (A's own 20%: 365 × 0.8 = 292; B 10%: 730 × 0.9 = 657). A rate level
+    (timely 90%) is scale-free: B keeps 90, A its own 85."""
+    daily = burglary_daily({("A", 2025): 1, ("B", 2025): 2})
+    floor = plans_by_unit(force({"burglary": {"kind": "floor", "value": 30}}), daily, TWO_UNITS)
+    assert floor.loc["A", "period_target"] == pytest.approx(10) and floor.loc["B", "period_target"] == pytest.approx(20)
+    assert floor.loc["_total", "period_target"] == 30
+    cut = plans_by_unit(force({"burglary": {"kind": "reduction", "value": 10, "units": {"A": 20}}}), daily, TWO_UNITS)
+    assert cut.loc["A", "target_level"] == pytest.approx(292) and cut.loc["B", "target_level"] == pytest.approx(657)
+    assert cut.loc["B", "target_basis"] == "the target every unit shares"
+    rate = plans_by_unit(force({"timely": {"kind": "level", "value": 90, "units": {"A": 85}}}), daily, TWO_UNITS,
+                         "timely")
+    assert rate["target_level"].to_dict() == {"A": 85, "B": 90, "_total": 90}
+
+
+def test_per_unit_targets_reach_the_spc_assurance() -> None:
+    """analyse_cycle hands each unit's own weekly target to its SPC chart: A 80 × 7/365, B 820 × 7/365,
+    the organisation 900 × 7/365 (one burglary a day for A, two for B, from 2025)."""
+    from compstat.analysis.analyse import analyse_cycle
+    from compstat.periods import comparison_windows
+
+    config = force({"burglary": {"kind": "level", "value": 900, "units": {"A": 80}}})
+    daily = burglary_daily({("A", 2025): 1, ("A", 2026): 1, ("B", 2025): 2, ("B", 2026): 2})
+    total = daily.groupby(["measure_id", "date"], as_index=False)[["total", "n"]].sum().assign(unit_code="_total")
+    daily = pd.concat([daily, total], ignore_index=True)
+    result = analyse_cycle(daily, config, PERIOD, comparison_windows(PERIOD, config.cadence), date(2025, 1, 1))
+    spc = result.spc[result.spc["measure_id"] == "burglary"].set_index("unit_code")
+    assert spc["target"].to_dict() == pytest.approx({"A": 80 * 7 / 365, "B": 820 * 7 / 365, "_total": 900 * 7 / 365})
+    assert spc.loc["A", "assurance"] == "consistently_failing"  # 7 a week, limits around 7, target 1.5
+
+
+def test_target_units_must_be_accountable_units(small_config_path: Path) -> None:
+    """An unknown code, and a division (a unit with children), are errors naming the key and its line."""
+    text = small_config_path.read_text(encoding="utf-8")
+    text = text.replace("filter: {category: burglary}, polarity: lower}",
+                        "filter: {category: burglary}, polarity: lower,\n"
+                        "     target: {kind: level, value: 900, units: {A: 80, Z: 5, D1: 9}}}")
+    small_config_path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(small_config_path)
+    lines = str(error.value).splitlines()
+    assert lines[1].endswith("measures.0.target.units.Z: 'Z' is not a unit code (the accountable units are A, B)")
+    assert lines[2].endswith("measures.0.target.units.D1: 'D1' has units below it: targets are set for accountable "
+                             "units (those without children)")
+    assert lines[1].strip().startswith(f"{small_config_path}:")
+
+
+# --- the year a week belongs to ---
+
+
+def test_week_53_closes_its_own_year() -> None:
+    """2026-W53 (28 Dec 2026 – 3 Jan 2027) holds its Thursday, 31 Dec, in 2026: the trajectory assesses
+    the whole of 2026. One burglary a day in 2025 and 2026: target 10% below 365 = 328.5; actual 365
+    (1 Jan – 31 Dec, the days of 2027 left out); nothing left to project, so the interval is the actual
+    itself, 365 → red. 2027-W01 (4–10 Jan 2027) starts 2027: its year to date is 1–10 January."""
+    from compstat.periods import comparison_windows
+
+    w53 = parse_period("2026-W53", Cadence())
+    ytd = comparison_windows(w53, Cadence())[2]
+    assert (ytd.start, ytd.end, ytd.prev_start, ytd.prev_end) == (date(2026, 1, 1), date(2026, 12, 31),
+                                                                  date(2025, 1, 1), date(2025, 12, 31))
+    w01 = comparison_windows(parse_period("2027-W01", Cadence()), Cadence())[2]
+    assert (w01.start, w01.end) == (date(2027, 1, 1), date(2027, 1, 10))
+    config = force({"burglary": {"kind": "reduction", "value": 10}})
+    days = pd.date_range("2025-01-01", "2027-01-03", freq="D")
+    daily = pd.DataFrame({"unit_code": "A", "measure_id": "burglary", "date": days, "total": 1.0, "n": 1})
+    plans = target_plans(daily, config, w53, {"A": pd.Timestamp("2025-01-01")})
+    assert plans.set_index("unit_code").loc["A", "year_start"] == date(2026, 1, 1)
+    comparisons = pd.DataFrame([("A", "burglary", "ytd", 365.0)], columns=["unit_code", "measure_id", "window",
+                                                                           "current"])
+    dispersion = pd.DataFrame([("A", "burglary", 1.0)], columns=["unit_code", "measure_id", "dispersion"])
+    empty = pd.DataFrame(columns=["unit_code", "measure_id", "mean", "lpl", "upl", "y", "assurance"])
+    values = pd.DataFrame(columns=["unit_code", "measure_id", "period_start", "value"])
+    trajectory, path = trajectory_table(daily, values, comparisons, plans, empty, dispersion, config, w53)
+    a = trajectory.set_index("unit_code").loc["A"]
+    assert (a["projection"], a["projection_low"], a["projection_high"]) == pytest.approx((365, 365, 365))
+    assert a["planned_to_date"] == pytest.approx(328.5) and a["confidence"] == RED
+    a_path = path[path["unit_code"] == "A"]
+    assert a_path["actual"].iloc[-1] == 365 and a_path["period_end"].iloc[-1] == pd.Timestamp("2026-12-31")
+
+
+def test_monthly_trajectory() -> None:
+    """Monthly, period 2026-03: 90 days gone (31 + 28 + 31), 275 left. One burglary a day in 2025 and 2026:
+    target 328.5; planned 328.5 × 90/365; projection 90 + 90/90 × 275 = 365, variance 275 + (275/90)² × 90;
+    the target per month is 328.5/12. The path has 12 months, January's planned 328.5 × 31/365."""
+    config = Config.model_validate({**force({"burglary": {"kind": "reduction", "value": 10}}).model_dump(),
+                                    "cadence": {"period": "monthly"}})
+    march = parse_period("2026-03", config.cadence)
+    days = pd.date_range("2025-01-01", "2026-03-31", freq="D")
+    daily = pd.DataFrame({"unit_code": "A", "measure_id": "burglary", "date": days, "total": 1.0, "n": 1})
+    plans = target_plans(daily, config, march, {"A": pd.Timestamp("2025-01-01")})
+    plan = plans.set_index("unit_code").loc["A"]
+    assert plan["period_target"] == pytest.approx(328.5 / 12)
+    comparisons = pd.DataFrame([("A", "burglary", "ytd", 90.0)], columns=["unit_code", "measure_id", "window",
+                                                                          "current"])
+    dispersion = pd.DataFrame([("A", "burglary", 1.0)], columns=["unit_code", "measure_id", "dispersion"])
+    empty = pd.DataFrame(columns=["unit_code", "measure_id", "mean", "lpl", "upl", "y", "assurance"])
+    values = pd.DataFrame(columns=["unit_code", "measure_id", "period_start", "value"])
+    trajectory, path = trajectory_table(daily, values, comparisons, plans, empty, dispersion, config, march)
+    a = trajectory.set_index("unit_code").loc["A"]
+    sd = math.sqrt(275 + (275 / 90) ** 2 * 90)
+    assert a["planned_to_date"] == pytest.approx(328.5 * 90 / 365)
+    assert (a["projection"], a["projection_low"], a["projection_high"]) == pytest.approx(
+        (365, 365 - Z * sd, 365 + Z * sd))
+    a_path = path[path["unit_code"] == "A"]
+    assert len(a_path) == 12 and a_path["planned"].iloc[0] == pytest.approx(328.5 * 31 / 365)
+    assert a_path["actual"].tolist()[:3] == [31, 59, 90] and a_path["actual"].iloc[3:].isna().all()

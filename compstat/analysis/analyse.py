@@ -23,7 +23,7 @@ from compstat.analysis.probe import rank_findings
 from compstat.analysis.significance import dispersion_table, significance_table
 from compstat.analysis.spc_series import history_only, spc_periods, spc_table
 from compstat.analysis.trajectory import target_plans, trajectory_table
-from compstat.config import Config, iter_units
+from compstat.config import Config, iter_units, target_unit_problems
 from compstat.errors import ConfigError
 from compstat.periods import Period, Window, recent_periods
 
@@ -123,6 +123,7 @@ def check_settings(config: Config) -> None:
                        if (u.population if variable == "population" else u.context.get(variable)) is None]
             if lacking:
                 problems.append(f"analysis.peer_variables: units {', '.join(lacking)} have no '{variable}'")
+    problems += [f"{'.'.join(map(str, loc))}: {message}" for loc, message in target_unit_problems(config)]
     if problems:
         raise ConfigError("invalid analysis settings\n  " + "\n  ".join(problems))
 

@@ -91,7 +91,7 @@ class _DailyIndex:
         rows = self.frame.iloc[lo:hi]
         totals = rows.groupby(["unit_code", "measure_id"], as_index=False)[["total", "n"]].sum()
         values = measure_values(totals, self.config, []).set_index(["unit_code", "measure_id"])
-        out = values.reindex(self.grid)[["value", "numerator", "denominator"]]
+        out = values.reindex(self.grid)[["value", "numerator", "denominator"]].astype(float)
         out.loc[self.counts, "value"] = out.loc[self.counts, "value"].fillna(0.0)
         return out
 

@@ -1,7 +1,17 @@
 """Targets and trajectories: the planned path to each target, the year-end projection and a delivery rating.
 
-A target (``measures[].target``) applies to every unit and to the organisation, for the
-configured year (``cadence.year_start_month``) that holds the period.
+A target (``measures[].target``) is for the configured year (``cadence.year_start_month``)
+the period belongs to (a week: the year holding most of its days, so 2026-W53 is assessed as
+the end of 2026, with the year to date clipped at 31 December).
+
+**Whose target.** ``value`` is the organisation's (``_total``); ``units`` gives units their
+own values. A unit without its own value gets ``value`` unchanged when that is scale-free (a
+rate's or value's level, any floor of a rate or value, and a reduction's percentage). A
+count's ``level`` or ``floor`` is organisation-sized, so it is shared out: the remainder
+(``value`` less the units' own values) goes to the other units in proportion to their
+baseline (the year the target's ``baseline`` names), so the units' targets add up to the
+organisation's. A unit without a baseline year (new in the data) gets no count target.
+``target_basis`` says which rule applied.
 
 **Counts** (level or reduction). The year's target total is ``value`` (level) or the baseline
 year's total × (1 − value/100) (reduction), the baseline being last year or the mean of the
@@ -40,18 +50,20 @@ import pandas as pd
 from scipy import stats
 
 from compstat.analysis.measures import TOTAL, measure_values
-from compstat.config import Config
-from compstat.periods import Period, _years_back, period_containing, year_start
+from compstat.config import Config, Measure, Target
+from compstat.periods import Period, _years_back, period_containing, period_year_start
 
 GREEN, AMBER_GREEN, AMBER_RED, RED = "green", "amber-green", "amber-red", "red"
 RATINGS = (GREEN, AMBER_GREEN, AMBER_RED, RED)
 RECENT_PERIODS = {"weekly": 13, "monthly": 3}
 PLAN_COLUMNS = [
-    "unit_code", "measure_id", "kind", "target_kind", "target_value", "baseline_basis", "baseline_value",
+    "unit_code", "measure_id", "kind", "target_kind", "target_value", "target_basis", "baseline_basis",
+    "baseline_value",
     "baseline_years", "target_level", "period_target", "year_start", "year_end",
 ]
 TRAJECTORY_COLUMNS = [
-    "unit_code", "measure_id", "target_kind", "target_value", "target_level", "baseline_value", "year_end",
+    "unit_code", "measure_id", "target_kind", "target_value", "target_basis", "target_level", "baseline_value",
+    "year_end",
     "planned_to_date", "actual_to_date", "on_track", "projection", "projection_low", "projection_high",
     "confidence", "rule",
 ]
@@ -60,8 +72,8 @@ PATH_COLUMNS = ["unit_code", "measure_id", "period_start", "period_end", "planne
 
 
 def year_span(period: Period, config: Config) -> tuple[date, date]:
-    """The configured year holding ``period``: its first and last day."""
-    first = year_start(period.end, config.cadence.year_start_month)
+    """The configured year ``period`` belongs to (a week: the year holding most of its days), first and last day."""
+    first = period_year_start(period, config.cadence)
     return first, date(first.year + 1, first.month, 1) - timedelta(days=1)
 
 
@@ -97,12 +109,14 @@ def target_plans(daily: pd.DataFrame, config: Config, period: Period,
 
     ``target_level`` is the year's total for counts (level, reduction) and the level for rates
     and values; ``period_target`` is the same per period (a count total spread evenly over the
-    year's periods), used for the SPC assurance icon. Columns: ``PLAN_COLUMNS``.
+    year's periods), used for the SPC assurance icon. Which value applies to which unit is the
+    module docstring's rule; ``target_value`` is the value it starts from and ``target_basis``
+    says which in words. Columns: ``PLAN_COLUMNS``.
     """
     first, last = year_span(period, config)
     depth = config.analysis.baseline_years
     measures = [m for m in config.reported_measures if m.target is not None]
-    units = [u.code for u in config.leaf_units] + [TOTAL]
+    leaves = [u.code for u in config.leaf_units]
     rows = []
     year_days = (last - first).days + 1
     per_period = 7 / year_days if config.cadence.period == "weekly" else 1 / 12
@@ -111,22 +125,79 @@ def target_plans(daily: pd.DataFrame, config: Config, period: Period,
         target = m.target
         assert target is not None
         years = [1] if target.baseline == "last_year" else list(range(1, depth + 1))
-        for unit in units:
+        baselines: dict[str, tuple[float, int]] = {}
+        for unit in [*leaves, TOTAL]:
             start = unit_starts.get(unit, pd.NaT)
             covered = [k for k in years if pd.notna(start) and start <= pd.Timestamp(_years_back(first, k))]
             levels = [sliced[k].get((unit, m.id), np.nan) for k in covered]
             baseline = float(np.nanmean(levels)) if levels and not np.all(np.isnan(levels)) else np.nan
+            baselines[unit] = (baseline, len(covered))
+        values = _unit_target_values(m, leaves, {u: b for u, (b, _) in baselines.items()})
+        for unit, (baseline, covered_years) in baselines.items():
+            value, basis = values[unit]
             if target.kind == "reduction":
-                level = baseline * (1 - target.value / 100)
+                level = baseline * (1 - value / 100)
             else:
-                level = target.value
+                level = value
             if target.kind == "floor" or m.kind != "count":
                 period_target = level
             else:
                 period_target = level * per_period
-            rows.append((unit, m.id, m.kind, target.kind, target.value, target.baseline, baseline, len(covered),
-                         level, period_target, first, last))
+            rows.append((unit, m.id, m.kind, target.kind, _start_value(target, unit, basis), _basis_text(
+                target, unit, basis, level), target.baseline, baseline, covered_years, level, period_target,
+                first, last))
     return pd.DataFrame(rows, columns=PLAN_COLUMNS)
+
+
+def _unit_target_values(measure: Measure, leaves: list[str],
+                        baselines: dict[str, float]) -> dict[str, tuple[float, str]]:
+    """Each unit's (value, basis): ``own``, ``organisation``, ``every unit``, ``share`` or ``none``.
+
+    A count's level or floor is organisation-sized: a unit without its own value gets the
+    remainder (organisation's value less the units' own values) in proportion to its baseline
+    among the units without their own value (``share``; the value returned is the unit's level).
+    """
+    target = measure.target
+    assert target is not None
+    out: dict[str, tuple[float, str]] = {TOTAL: (target.value, "organisation")}
+    sized = measure.kind == "count" and target.kind in ("level", "floor")
+    rest = [u for u in leaves if u not in target.units]
+    remainder = target.value - sum(target.units.values())
+    pool = float(np.nansum([baselines[u] for u in rest])) if rest else 0.0
+    for unit in leaves:
+        if unit in target.units:
+            out[unit] = (target.units[unit], "own")
+        elif not sized:
+            out[unit] = (target.value, "every unit")
+        elif remainder >= 0 and pool > 0 and not np.isnan(baselines[unit]):
+            out[unit] = (remainder * baselines[unit] / pool, "share")
+        else:
+            out[unit] = (np.nan, "none")
+    return out
+
+
+def _start_value(target: Target, unit: str, basis: str) -> float:
+    """The configured value a unit's target starts from (the organisation's for a share)."""
+    return target.units[unit] if basis == "own" else target.value
+
+
+def _basis_text(target: Target, unit: str, basis: str, level: float) -> str:
+    """Where a unit's target comes from, in words."""
+    if basis == "own":
+        return "the unit's own target"
+    if basis == "organisation":
+        return "the organisation's target"
+    if basis == "every unit":
+        return "the target every unit shares"
+    own = sum(target.units.values())
+    remainder = target.value - own
+    after = f" left after the units with their own targets ({own:,.4g})" if target.units else ""
+    if basis == "share":
+        return (f"a share of the organisation's {remainder:,.4g}{after}, by the unit's share of the baseline "
+                f"year ({level:,.4g})")
+    if remainder < 0:
+        return f"no target: the units' own targets ({own:,.4g}) exceed the organisation's ({target.value:,.4g})"
+    return "no target: the unit has no baseline year to share the organisation's target by"
 
 
 def _year_values(daily: pd.DataFrame, config: Config, first: date, last: date) -> dict[tuple[str, str], float]:
@@ -181,8 +252,13 @@ class _Year:
     z: float
 
     @property
+    def day(self) -> date:
+        """The last day of the year assessed: the period's end, or the year's end for a week past it."""
+        return min(self.period.end, self.last)
+
+    @property
     def elapsed(self) -> int:
-        return (self.period.end - self.first).days + 1
+        return (self.day - self.first).days + 1
 
     @property
     def total_days(self) -> int:
@@ -276,14 +352,16 @@ def _count(plan: Record, year: _Year, actual: float, shape: _BaselineShape, this
     """A year's total: planned by the baseline's seasonal shape, projected from the ratio to date."""
     level = float(plan["target_level"])
     period = year.period
-    interval = count_projection(actual, shape.to_date(period.end), shape.total, year.elapsed,
+    interval = count_projection(actual, shape.to_date(year.day), shape.total, year.elapsed,
                                 year.total_days - year.elapsed, phi, year.z)
-    planned = level * shape.share(period.end)
+    planned = level * shape.share(year.day)
     rating, why = rate_delivery(*interval, level, lower)
     if rating:
         text = f"{year.interval_text(*interval, level, '.0f')}: {why}"
     else:
-        text = "no target level: the unit has no baseline year" if np.isnan(level) else why
+        basis = str(plan["target_basis"])
+        text = (basis if basis.startswith("no target") else "no target level: the unit has no baseline year") \
+            if np.isnan(level) else why
     row = _row(plan, planned, actual, interval, rating, text, on_track=_meets(actual, planned, lower))
     rows = []
     for p in year.periods:
@@ -379,7 +457,8 @@ def _row(plan: Record, planned: float, actual: float, interval: tuple[float, flo
          rating: str, rule: str, on_track: bool | None = None) -> dict[str, object]:
     return {
         "unit_code": plan["unit_code"], "measure_id": plan["measure_id"], "target_kind": plan["target_kind"],
-        "target_value": plan["target_value"], "target_level": plan["target_level"],
+        "target_value": plan["target_value"], "target_basis": plan["target_basis"],
+        "target_level": plan["target_level"],
         "baseline_value": plan["baseline_value"], "year_end": plan["year_end"], "planned_to_date": planned,
         "actual_to_date": actual, "on_track": on_track, "projection": interval[0], "projection_low": interval[1],
         "projection_high": interval[2], "confidence": rating, "rule": rule,
