@@ -413,12 +413,15 @@ def spc_command(
     target: Annotated[float | None, typer.Option(help="A target, for the assurance icon.")] = None,
     rebase: Annotated[list[str] | None, typer.Option(help="A change point (YYYY-MM-DD); repeat for more.")] = None,
     fix_after: Annotated[int | None, typer.Option(help="Limits from the first N points, then held.")] = None,
+    baseline_start: Annotated[str | None, typer.Option(
+        help="First date (YYYY-MM-DD) of the baseline whose points set the limits; wins over --fix-after.")] = None,
+    baseline_end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD) of the baseline.")] = None,
     no_screen: Annotated[bool, typer.Option("--no-screen", help="Keep large moving ranges (NHS Excel tool).")] = False,
     out: Annotated[Path | None, typer.Option(help="Write the points to this CSV (default: standard output).")] = None,
     chart: Annotated[Path | None, typer.Option(help="Draw the chart to this PNG.")] = None,
 ) -> None:
     """An XmR chart (NHS Making Data Count) of one series: mean, limits, special causes, point types."""
-    from compstat.analysis.spc import SpcOptions, assurance, spc, variation
+    from compstat.analysis.spc import SpcOptions, assurance, in_baseline, spc, variation
     from compstat.analysis.spc_series import spc_input
 
     if improvement not in ("increase", "decrease", "neutral"):
@@ -426,15 +429,25 @@ def spc_command(
     changes = tuple(d for d in (_parse_date(value, "--rebase") for value in rebase or []) if d is not None)
     if fix_after is not None and fix_after < 2:
         raise UsageError(f"--fix-after {fix_after}: expected at least 2 points")
+    base_start, base_end = _parse_date(baseline_start, "--baseline-start"), _parse_date(baseline_end, "--baseline-end")
+    if base_start is not None and base_end is not None and base_start > base_end:
+        raise UsageError(f"--baseline-start {base_start} is after --baseline-end {base_end}")
     try:
         raw = pd.read_csv(file, dtype=str, keep_default_na=False)
     except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UsageError(f"{file}: cannot read the CSV ({exc})") from None
     points = spc_input(raw, x, y)
-    if changes and not pd.api.types.is_datetime64_any_dtype(points["x"]):
+    dated = pd.api.types.is_datetime64_any_dtype(points["x"])
+    if changes and not dated:
         raise UsageError(f"--rebase needs dates in column '{x}'")
+    if (base_start or base_end) and not dated:
+        raise UsageError(f"--baseline-start/--baseline-end need dates in column '{x}'")
     options = SpcOptions(improvement=improvement, target=target, rebase=changes,  # type: ignore[arg-type]
-                         fix_after=fix_after, screen_outliers=not no_screen)
+                         fix_after=fix_after, screen_outliers=not no_screen, baseline_start=base_start,
+                         baseline_end=base_end)
+    if options.has_baseline and not (in_baseline(points["x"], options) & points["y"].notna().to_numpy()).any():
+        raise UsageError(f"the baseline ({base_start or 'start'} to {base_end or 'end'}) holds no points of "
+                         f"column '{y}'")
     result = spc(points, options=options)
     if chart is not None:
         from compstat.analysis.spc_chart import spc_chart

@@ -127,6 +127,9 @@ def test_spc_command_conformance(england_csv: Path, tmp_path: Path, column: str,
         np.testing.assert_allclose(got[name], expected[name], rtol=1e-9, err_msg=name)
     assert got["special_cause_flag"].astype(float).tolist() == expected["special_cause_flag"].tolist()
     assert got["point_type"].tolist() == expected["point_type"].tolist()
+    for name in ("outside_limits", "close_to_limits"):
+        assert got[name].astype(bool).tolist() == expected[name].astype(bool).tolist(), name
+    assert got["relative_to_mean"].tolist() == expected["relative_to_mean"].tolist()
 
 
 def test_spc_command_target_rebase_chart_and_stdout(england_csv: Path, tmp_path: Path) -> None:
@@ -141,7 +144,70 @@ def test_spc_command_target_rebase_chart_and_stdout(england_csv: Path, tmp_path:
     assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def png_description(path: Path) -> dict[str, int]:
+    """The chart's Description text chunk (what was drawn), read from the PNG bytes without pixels."""
+    data = path.read_bytes()
+    at, out = 8, {}
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        kind, body = data[at + 4:at + 8], data[at + 8:at + 8 + length]
+        if kind == b"tEXt" and body.startswith(b"Description\0"):
+            text = body.split(b"\0", 1)[1].decode("latin-1")
+            out = {k: int(v) for k, v in (item.split("=") for item in text.split("; "))}
+        at += 12 + length
+    return out
+
+
+def test_spc_command_chart_draws_each_special_cause(england_csv: Path, tmp_path: Path) -> None:
+    """The performance chart draws one marker per special-cause point of the published R result."""
+    chart = tmp_path / "chart.png"
+    result = CliRunner().invoke(app, ["spc", str(england_csv), "--x", "period", "--y", "performance",
+                                      "--improvement", "increase", "--chart", str(chart), "--out",
+                                      str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    expected = pd.read_csv(SHARED / "conformance" / "spc" / "nhs_ae_total_performance_expected.csv")
+    special = expected["point_type"].value_counts().drop("common_cause").to_dict()
+    assert special and png_description(chart) == {"points": 36, **special}
+
+
+def test_spc_command_baseline(england_csv: Path, tmp_path: Path) -> None:
+    """--baseline-start/--baseline-end: limits from April 2017 – March 2018 (the 2nd year of 36 months),
+    worked out here from those 12 values (mean; moving ranges screened at 3.267 × their mean), held for
+    all 36. The first year as the baseline equals --fix-after 12. With --rebase 2018-04-01, the third year
+    holds no baseline point and gets limits of its own (the baseline wins over --fix-after, a change
+    point over both)."""
+    y = pd.read_csv(england_csv)["performance"].to_numpy()
+
+    def hand(values: np.ndarray) -> tuple[float, float, float]:
+        ranges = np.abs(np.diff(values))
+        kept = ranges[ranges < 3.267 * ranges.mean()]
+        return values.mean(), values.mean() - 2.66 * kept.mean(), values.mean() + 2.66 * kept.mean()
+
+    def run(*args: str) -> pd.DataFrame:
+        out = tmp_path / "b.csv"
+        result = CliRunner().invoke(app, ["spc", str(england_csv), "--x", "period", "--y", "performance",
+                                          "--improvement", "increase", *args, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        return pd.read_csv(out)
+
+    second = run("--baseline-start", "2017-04-01", "--baseline-end", "2018-03-01")
+    for column, value in zip(("mean", "lpl", "upl"), hand(y[12:24]), strict=True):
+        np.testing.assert_allclose(second[column], value, rtol=1e-12)
+    first = run("--baseline-end", "2017-03-31")
+    pd.testing.assert_frame_equal(first, run("--fix-after", "12"))
+    rebased = run("--baseline-start", "2017-04-01", "--baseline-end", "2018-03-01", "--rebase", "2018-04-01",
+                  "--fix-after", "6")
+    np.testing.assert_allclose(rebased["mean"].iloc[:24], hand(y[12:24])[0], rtol=1e-12)
+    np.testing.assert_allclose(rebased[["mean", "lpl", "upl"]].iloc[24], hand(y[24:30]), rtol=1e-12)
+
+
 @pytest.mark.parametrize(("args", "message"), [
+    (["--x", "attendances", "--y", "performance", "--baseline-end", "2017-04-01"],
+     "--baseline-start/--baseline-end need dates in column 'attendances'"),
+    (["--x", "period", "--y", "performance", "--baseline-start", "2030-01-01"],
+     "the baseline (2030-01-01 to end) holds no points of column 'performance'"),
+    (["--x", "period", "--y", "performance", "--baseline-start", "2018-01-01", "--baseline-end", "2017-01-01"],
+     "--baseline-start 2018-01-01 is after --baseline-end 2017-01-01"),
     (["--x", "period", "--y", "nope"], "Error: no column 'nope' (the columns are: period, attendances, breaches, "
                                        "performance)"),
     (["--x", "period", "--y", "performance", "--improvement", "up"],

@@ -197,6 +197,46 @@ def test_fix_after_applies_per_rebase_group() -> None:
     assert limits(result, 9) == pytest.approx((13, 13 - 2.66 * 10 / 3, 13 + 2.66 * 10 / 3))
 
 
+# Baseline series (monthly from Jan 2024): 5, 7, 5, 7 | 20, 22, 20, 22 (May–Aug) | 30, 32, 34, 30 (Sep–Dec).
+BASELINE_SERIES = [5, 7, 5, 7, 20, 22, 20, 22, 30, 32, 34, 30]
+
+
+def test_baseline_period_sets_the_limits_for_every_point() -> None:
+    """Baseline May–Aug 2024: 20, 22, 20, 22 → mean 21, moving ranges 2, 2, 2 → limits 21 ± 5.32, held for
+    every point, before the baseline too: the first four (5, 7) are below, the last four above."""
+    options = SpcOptions(baseline_start=date(2024, 5, 1), baseline_end=date(2024, 8, 1))
+    result = spc(series(BASELINE_SERIES), options=options)
+    for row in range(12):
+        assert limits(result, row) == pytest.approx((21, 21 - 5.32, 21 + 5.32))
+    assert result["outside_limits"].tolist() == [True] * 4 + [False] * 4 + [True] * 4
+    open_start = spc(series(BASELINE_SERIES), options=SpcOptions(baseline_end=date(2024, 4, 1)))
+    assert limits(open_start, 11) == pytest.approx((6, 6 - 5.32, 6 + 5.32))  # Jan–Apr: 5, 7, 5, 7
+
+
+def test_baseline_wins_over_fix_after_and_a_change_point_wins_over_both() -> None:
+    """fix_after 2 alone: limits from 5, 7 (mean 6, mean moving range 2). With the baseline, the baseline's
+    (21 ± 5.32). With a change point on 1 Sep 2024 as well, Sep–Dec is a new group holding no baseline
+    point: its limits come from its first 2 points, 30 and 32 (mean 31, range 2), and without fix_after from
+    all four (mean 31.5, ranges 2, 2, 4 → 8/3)."""
+    fixed = spc(series(BASELINE_SERIES), options=SpcOptions(fix_after=2))
+    assert limits(fixed, 11) == pytest.approx((6, 6 - 5.32, 6 + 5.32))
+    window = {"baseline_start": date(2024, 5, 1), "baseline_end": date(2024, 8, 31)}
+    both = spc(series(BASELINE_SERIES), options=SpcOptions(fix_after=2, **window))
+    assert limits(both, 0) == pytest.approx((21, 21 - 5.32, 21 + 5.32))
+    rebased = spc(series(BASELINE_SERIES), options=SpcOptions(fix_after=2, rebase=(date(2024, 9, 1),), **window))
+    assert limits(rebased, 0) == pytest.approx((21, 21 - 5.32, 21 + 5.32))
+    assert limits(rebased, 8) == pytest.approx((31, 31 - 5.32, 31 + 5.32))
+    unfixed = spc(series(BASELINE_SERIES), options=SpcOptions(rebase=(date(2024, 9, 1),), **window))
+    assert limits(unfixed, 11) == pytest.approx((31.5, 31.5 - 2.66 * 8 / 3, 31.5 + 2.66 * 8 / 3))
+
+
+def test_baseline_needs_dates_and_order() -> None:
+    with pytest.raises(ValueError, match="needs dates"):
+        spc(pd.DataFrame({"x": range(12), "y": BASELINE_SERIES}), options=SpcOptions(baseline_end=date(2024, 4, 1)))
+    with pytest.raises(ValueError, match="after it ends"):
+        SpcOptions(baseline_start=date(2024, 5, 1), baseline_end=date(2024, 4, 1))
+
+
 def test_improvement_direction_flips_improvement_and_concern() -> None:
     frame = series(TWO_OUTSIDE)
     mean, lpl, upl = limits(spc(frame))

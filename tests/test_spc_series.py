@@ -8,17 +8,28 @@ mean moving range is 2 and the limits 11.9 ± 5.32 = 6.58 to 17.22: the last wee
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from compstat.analysis.analyse import first_day_needed
 from compstat.analysis.measures import TOTAL, period_series
 from compstat.analysis.spc import COMMON_CAUSE, CONCERN, IMPROVEMENT
-from compstat.analysis.spc_series import history_only, periods_running, spc_input, spc_options, spc_table
-from compstat.config import Config
-from compstat.errors import UsageError
+from compstat.analysis.spc_series import (
+    chart_start,
+    history_only,
+    periods_running,
+    series_start,
+    spc_input,
+    spc_options,
+    spc_table,
+)
+from compstat.config import Config, load_config
+from compstat.errors import ConfigError, UsageError
+from compstat.periods import comparison_windows, parse_period
 
 WORKED = [10.0, 12.0] * 9 + [10.0, 30.0]
 START = pd.Timestamp("2026-01-05")
@@ -135,3 +146,38 @@ def test_spc_input_errors(x: list[str], y: list[str], message: str) -> None:
         spc_input(text_frame(x, y), "week", "count")
     with pytest.raises(UsageError, match="no column 'value' .the columns are: week, count"):
         spc_input(text_frame(x, y), "week", "value")
+
+
+def test_baseline_before_the_charted_span(small_config: Config) -> None:
+    """analysis.spc.baseline: the 8 weeks from 5 Jan 2026 (5, 7 alternating: mean 6, range 2), charted
+    span the last 12 of 20 weeks (20, 22 alternating). The chart is computed from the baseline and cut:
+    12 points, every one on the baseline's limits 6 ± 5.32, above them, so the last 12 weeks are all a
+    concern. The run began before the span: the baseline's last week (7, above the mean of 6) starts a run
+    of 13 above the mean, so the signal has held 13 weeks. The series is read from the baseline's first
+    week (the one holding 7 January)."""
+    config = configured(small_config, {"spc": {"periods": 12, "baseline": {"start": "2026-01-07",
+                                                                           "end": "2026-02-23"}}})
+    period = parse_period("2026-W21", config.cadence)  # 18–24 May 2026: the 20th week from 5 January
+    assert chart_start(config, period) == date(2026, 3, 2)
+    assert series_start(config, period) == date(2026, 1, 5)  # the Monday of the week holding 7 January
+    windows = comparison_windows(period, config.cadence)
+    assert first_day_needed(config, period, windows) <= date(2026, 1, 5)
+    values = [5.0, 7.0] * 4 + [20.0, 22.0] * 6
+    points, latest = spc_table(series({("A", "burglary"): values}), config, first_charted=chart_start(config, period))
+    assert len(points) == 12 and points["x"].iloc[0] == pd.Timestamp("2026-03-02")
+    assert points["mean"].tolist() == [6.0] * 12 and points["upl"].iloc[0] == pytest.approx(6 + 5.32)
+    assert (points["point_type"] == CONCERN).all()
+    row = latest.iloc[0]
+    assert row["n_points"] == 12 and row["periods_running"] == 13 and row["mean"] == 6
+
+
+def test_baseline_settings_are_checked(small_config_path: Path) -> None:
+    text = small_config_path.read_text(encoding="utf-8")
+    small_config_path.write_text(text + "analysis:\n  spc:\n    baseline: {start: 2026-03-01, end: 2026-01-01}\n",
+                                 encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"testshire.yaml:\d+: analysis.spc.baseline: start 2026-03-01 is after "
+                                          r"end 2026-01-01"):
+        load_config(small_config_path)
+    small_config_path.write_text(text + "analysis:\n  spc:\n    baseline: {}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="analysis.spc.baseline: give start, end or both"):
+        load_config(small_config_path)

@@ -21,11 +21,11 @@ from compstat.analysis.measures import TOTAL, period_series
 from compstat.analysis.peers import peer_table, peer_variables
 from compstat.analysis.probe import rank_findings
 from compstat.analysis.significance import dispersion_table, significance_table
-from compstat.analysis.spc_series import history_only, spc_periods, spc_table
+from compstat.analysis.spc_series import chart_start, history_only, series_start, spc_table
 from compstat.analysis.trajectory import target_plans, trajectory_table
 from compstat.config import Config, iter_units, target_unit_problems
 from compstat.errors import ConfigError
-from compstat.periods import Period, Window, recent_periods
+from compstat.periods import Period, Window
 
 CSV_FILES = {
     "probe": "analysis_findings.csv", "significance": "analysis_significance.csv", "spc": "analysis_spc.csv",
@@ -66,7 +66,7 @@ class AnalysisResult:
 
 def first_day_needed(config: Config, period: Period, windows: list[Window]) -> date:
     """The earliest day ``analyse_cycle`` reads: the SPC span and every comparison and baseline year."""
-    return analysis_start(config, windows, recent_periods(period, config.cadence, spc_periods(config))[0].start)
+    return analysis_start(config, windows, series_start(config, period))
 
 
 def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: list[Window],
@@ -77,18 +77,22 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     Raises ConfigError when the ``analysis`` settings name unknown units, measures or variables.
     """
     check_settings(config)
-    first_chart_day = recent_periods(period, config.cadence, spc_periods(config))[0].start
+    first_chart_day = chart_start(config, period)
     starts = unit_history_start(daily, data_start, first_day_needed(config, period, windows))
     comparisons = comparison_table(daily, config, windows, starts)
     reported = {m.id for m in config.reported_measures}
-    series = period_series(daily, config, first_chart_day, period.end)
+    first_read = series_start(config, period)
+    series = period_series(daily, config, first_read, period.end)
     series = history_only(series[series["measure_id"].isin(reported)], starts)
+    spc_series = series
+    if first_read < first_chart_day:  # a baseline before the charted span: chart from it, then cut
+        series = series[series["period_start"] >= pd.Timestamp(first_chart_day)]
     dispersion = dispersion_table(series, config)
     significance = significance_table(comparisons, dispersion, config)
     plans = target_plans(daily, config, period, starts)
     targets = {(str(u), str(m)): float(t) for u, m, t in plans[["unit_code", "measure_id", "period_target"]]
                .itertuples(index=False)}
-    spc_points, spc_latest = spc_table(series, config, targets)
+    spc_points, spc_latest = spc_table(spc_series, config, targets, first_chart_day)
     peers = peer_table(comparisons, dispersion, config)
     trajectory, path = trajectory_table(daily, series, comparisons, plans, spc_latest, dispersion, config, period)
     probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config)

@@ -12,6 +12,18 @@ the mean, the moving ranges either side of them are dropped (a gap never bridges
 points into one moving range, as in R's ``abs(diff(y))``), and the rules run over the
 observed points in order, so a run continues across a gap. Where this port departs from
 NHSRplotthedots, it is where R fails or gives NaN limits; see ``spc``.
+
+**Which points set the limits.** Each rebase group (the points from one change point to the
+next) gets its own limits. Within a group they come from, in this order of precedence:
+
+1. the baseline period (``baseline_start`` to ``baseline_end``, either end open), when the
+   group holds observed points dated in it: the limits of those points are used for every
+   point of the group, before and after the baseline;
+2. else the group's first ``fix_after`` points (NHSRplotthedots' ``fix_after_n_points``);
+3. else all its points.
+
+So the baseline wins over ``fix_after``, and a change point always wins over both: a change
+after the baseline starts a group whose limits come from its own points.
 """
 
 from __future__ import annotations
@@ -61,6 +73,8 @@ class SpcOptions:
     target: float | None = None
     rebase: tuple[pd.Timestamp | date, ...] = ()  # change points: limits recomputed from each onward
     fix_after: int | None = None  # limits from the first n rows of each rebase group, then held
+    baseline_start: pd.Timestamp | date | None = None  # limits from the points in these dates (inclusive)
+    baseline_end: pd.Timestamp | date | None = None
     screen_outliers: bool = True  # drop moving ranges ≥ 3.267 × their mean before setting limits
     trend_length: int = 7
     shift_length: int = 7
@@ -72,6 +86,13 @@ class SpcOptions:
             raise ValueError(f"fix_after must be at least 2 (one moving range), not {self.fix_after}")
         if self.trend_length < 2 or self.shift_length < 2:
             raise ValueError("trend_length and shift_length must be at least 2")
+        if (self.baseline_start is not None and self.baseline_end is not None
+                and pd.Timestamp(self.baseline_start) > pd.Timestamp(self.baseline_end)):
+            raise ValueError(f"the baseline starts ({self.baseline_start}) after it ends ({self.baseline_end})")
+
+    @property
+    def has_baseline(self) -> bool:
+        return self.baseline_start is not None or self.baseline_end is not None
 
 
 # --- the rules, on one rebase group's observed points (vectors as NHSRplotthedots tests them) ---
@@ -161,9 +182,30 @@ def _rebase_groups(x: pd.Series, rebase: tuple[pd.Timestamp | date, ...]) -> npt
     return np.searchsorted(changes, xs, side="right").astype(np.int64)
 
 
-def _group_limits(y: FloatArray, options: SpcOptions) -> tuple[float, float]:
-    """Mean and mean moving range of one rebase group's baseline (NaN where undefined)."""
-    base = y[: options.fix_after] if options.fix_after is not None else y
+def in_baseline(x: pd.Series, options: SpcOptions) -> BoolArray:
+    """Whether each x lies in the options' baseline period (all False without one).
+
+    Raises ValueError when a baseline is set and x are not dates."""
+    if not options.has_baseline:
+        return np.zeros(len(x), dtype=bool)
+    if pd.api.types.is_numeric_dtype(x) or pd.api.types.is_bool_dtype(x):
+        raise ValueError("a baseline period needs dates in x")
+    xs = pd.to_datetime(x).to_numpy()
+    inside = np.ones(len(x), dtype=bool)
+    if options.baseline_start is not None:
+        inside &= xs >= pd.Timestamp(options.baseline_start).to_datetime64()
+    if options.baseline_end is not None:
+        inside &= xs <= pd.Timestamp(options.baseline_end).to_datetime64()
+    return inside
+
+
+def _group_limits(y: FloatArray, options: SpcOptions, baseline: BoolArray | None = None) -> tuple[float, float]:
+    """Mean and mean moving range of one rebase group's baseline (NaN where undefined): its points in
+    ``baseline`` if any is observed, else its first ``fix_after`` points, else all of them."""
+    if baseline is not None and (baseline & ~np.isnan(y)).any():
+        base = y[baseline]
+    else:
+        base = y[: options.fix_after] if options.fix_after is not None else y
     observed = base[~np.isnan(base)]
     mean = float(observed.mean()) if observed.size else np.nan
     ranges = np.abs(np.diff(base))
@@ -201,6 +243,7 @@ def spc(frame: pd.DataFrame, x: str = "x", y: str = "y", options: SpcOptions | N
         raise ValueError(f"duplicate values in {x!r}: an SPC chart needs one value per period")
     n = len(values)
     group = _rebase_groups(xs, options.rebase)
+    baseline = in_baseline(xs.reset_index(drop=True), options)
     mean, lpl, upl = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     short = np.zeros(n, dtype=bool)
     outside, close = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -210,7 +253,7 @@ def spc(frame: pd.DataFrame, x: str = "x", y: str = "y", options: SpcOptions | N
     starts = np.flatnonzero(np.diff(group, prepend=-1))
     for start, stop in zip(starts, [*starts[1:], n], strict=False):
         part = values[start:stop]
-        centre, amr = _group_limits(part, options)
+        centre, amr = _group_limits(part, options, baseline[start:stop])
         low, high = centre - LIMIT * amr, centre + LIMIT * amr
         mean[start:stop], lpl[start:stop], upl[start:stop] = centre, low, high
         observed = np.flatnonzero(~np.isnan(part))

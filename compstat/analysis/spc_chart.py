@@ -3,6 +3,10 @@
 Readable in greyscale: the mean is solid, the process limits dashed, the target dotted,
 and special-cause points differ by marker shape as well as Okabe-Ito colour. Drawn on a
 standalone Agg figure with local settings, so no global matplotlib state is touched.
+
+The PNG's ``Description`` text chunk says what was drawn, counted from the plotted artists:
+``points=36; special_cause_improvement=5; ...`` (``chart_description``), so a reader (or a
+test) can check the chart without looking at its pixels.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 
 import matplotlib
 import matplotlib.dates as mdates
+import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -64,11 +69,13 @@ def spc_chart(result: pd.DataFrame, title: str, y_label: str = "", *, width_in: 
         if not target.empty:
             ax.axhline(float(target.iloc[0]), color=GREEN, linewidth=1.3, linestyle=(0, (1, 1.5)),
                        label="Target", zorder=1)
+        drawn = {"points": int(np.isfinite(y).sum())}
         for point_type, (label, marker, colour, size) in _MARKERS.items():
             mask = (result["point_type"] == point_type).to_numpy(dtype=bool, na_value=False)
             if mask.any():
-                ax.scatter(x[mask], y[mask], marker=marker, s=size, color=colour, edgecolors=BLACK,
-                           linewidths=0.5, label=label, zorder=3)
+                markers = ax.scatter(x[mask], y[mask], marker=marker, s=size, color=colour, edgecolors=BLACK,
+                                     linewidths=0.5, label=label, zorder=3)
+                drawn[point_type] = int(np.asarray(markers.get_offsets()).shape[0])
         ax.set_title(title)
         if y_label:
             ax.set_ylabel(y_label)
@@ -80,5 +87,10 @@ def spc_chart(result: pd.DataFrame, title: str, y_label: str = "", *, width_in: 
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0))
         fig.tight_layout(pad=0.4)
         buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", metadata={"Software": None})
+        fig.savefig(buffer, format="png", metadata={"Software": None, "Description": chart_description(drawn)})
         return buffer.getvalue()
+
+
+def chart_description(drawn: dict[str, int]) -> str:
+    """``points=N`` then each special-cause type drawn with its count, as in the PNG's Description."""
+    return "; ".join(f"{name}={count}" for name, count in drawn.items())

@@ -3,13 +3,19 @@
 Each series runs through ``spc.spc`` with the measure's polarity as the improvement direction
 (lower → decrease, higher → increase, neutral → neutral), the per-period target if the measure
 has one (for the assurance icon), and ``analysis.spc``'s options: the span charted
-(``periods``), ``fix_after``, the declared change points (``rebase``, for all units and
-measures or only those listed), ``trend_length``, ``shift_length`` and ``screen_outliers``.
+(``periods``), ``fix_after``, the ``baseline`` period, the declared change points (``rebase``,
+for all units and measures or only those listed), ``trend_length``, ``shift_length`` and
+``screen_outliers``. A baseline that starts before the charted span is read too: the chart is
+computed from the baseline's first period and then cut to the span, so its limits (and any
+run that began before the span) are the same as on the longer chart. The baseline holds the
+periods that hold its start and end dates and every period between.
 Periods before a unit's history starts are left out, so a unit with one year of data gets a
 chart of that year; weeks without records inside the history are zero counts.
 """
 
 from __future__ import annotations
+
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -17,6 +23,7 @@ import pandas as pd
 from compstat.analysis.spc import COMMON_CAUSE, SPC_COLUMNS, Improvement, SpcOptions, assurance, spc, variation
 from compstat.config import Config
 from compstat.errors import UsageError
+from compstat.periods import Period, period_containing, recent_periods
 
 IMPROVEMENT_FOR_POLARITY: dict[str, Improvement] = {"lower": "decrease", "higher": "increase", "neutral": "neutral"}
 DEFAULT_SPC_PERIODS = {"weekly": 104, "monthly": 36}
@@ -32,14 +39,32 @@ def spc_periods(config: Config) -> int:
     return config.analysis.spc.periods or DEFAULT_SPC_PERIODS[config.cadence.period]
 
 
+def chart_start(config: Config, period: Period) -> date:
+    """The first day of the charted span (``spc_periods`` periods ending with ``period``)."""
+    return recent_periods(period, config.cadence, spc_periods(config))[0].start
+
+
+def series_start(config: Config, period: Period) -> date:
+    """The first day the charts read: the charted span, or the baseline's first period if earlier."""
+    first = chart_start(config, period)
+    baseline = config.analysis.spc.baseline
+    if baseline is not None and baseline.start is not None:
+        first = min(first, period_containing(baseline.start, config.cadence).start)
+    return first
+
+
 def spc_options(config: Config, unit_code: str, measure_id: str, target: float | None = None) -> SpcOptions:
     """The SPC options for one unit × measure from the config."""
     settings = config.analysis.spc
     rebase = tuple(sorted(pd.Timestamp(c.date) for c in settings.rebase
                           if (not c.units or unit_code in c.units) and (not c.measures or measure_id in c.measures)))
     target_value = None if target is None or np.isnan(target) else float(target)
+    baseline = settings.baseline
     return SpcOptions(improvement=IMPROVEMENT_FOR_POLARITY[config.measure(measure_id).polarity],
                       target=target_value, rebase=rebase, fix_after=settings.fix_after,
+                      baseline_start=period_containing(baseline.start, config.cadence).start
+                      if baseline and baseline.start else None,
+                      baseline_end=baseline.end if baseline else None,
                       screen_outliers=settings.screen_outliers, trend_length=settings.trend_length,
                       shift_length=settings.shift_length)
 
@@ -60,13 +85,14 @@ def history_only(series: pd.DataFrame, unit_starts: dict[str, pd.Timestamp]) -> 
     return series.assign(value=series["value"].mask(before))
 
 
-def spc_table(series: pd.DataFrame, config: Config,
-              targets: dict[tuple[str, str], float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str], float] | None = None,
+              first_charted: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """XmR charts for every unit × reported measure in ``series`` (``measures.period_series`` output,
     history-only).
 
     Returns (points, latest): every point with ``SPC_POINT_COLUMNS`` (leading periods without
-    history dropped), and per unit × measure the latest period (``SPC_LATEST_COLUMNS``), where
+    history dropped, and periods before ``first_charted`` when given: read only for the
+    baseline), and per unit × measure the latest period (``SPC_LATEST_COLUMNS``), where
     ``variation`` is the latest observed point's type, ``periods_running`` how many periods in
     a row it has held (0 for common cause), and ``assurance`` the target's icon (None without).
     """
@@ -81,7 +107,10 @@ def spc_table(series: pd.DataFrame, config: Config,
             continue
         group = group.iloc[observed[0]:]
         options = spc_options(config, str(unit), str(measure_id), targets.get((str(unit), str(measure_id))))
-        chart = spc(group, x="period_start", y="value", options=options)
+        full = spc(group, x="period_start", y="value", options=options)
+        chart = full if first_charted is None else full[full["x"] >= pd.Timestamp(first_charted)]
+        if chart.empty:
+            continue
         points.append(chart)
         keys.append((str(unit), str(measure_id), len(chart)))
         last = chart.iloc[-1]
@@ -89,7 +118,7 @@ def spc_table(series: pd.DataFrame, config: Config,
             "unit_code": unit, "measure_id": measure_id, "x": last["x"], "y": last["y"], "mean": last["mean"],
             "lpl": last["lpl"], "upl": last["upl"], "special_cause_rule": last["special_cause_rule"],
             "point_type": last["point_type"], "variation": variation(chart),
-            "periods_running": periods_running(chart), "assurance": assurance(chart, options),
+            "periods_running": periods_running(full), "assurance": assurance(chart, options),
             "target": options.target if options.target is not None else np.nan,
             "improvement": options.improvement, "n_points": int(chart["y"].notna().sum()),
             "short_group_warning": bool(last["short_group_warning"]),
