@@ -7,6 +7,18 @@ interval for the rate ratio is Clopper–Pearson's for ``p``, mapped by
 ``RR = p / (1 - p) × t0 / t1`` (R's ``poisson.test``). The p-value is two-sided by doubling
 the smaller tail, so it is below ``1 - confidence`` exactly when the interval excludes 1.
 
+**Why the central p-value, not R's.** R's ``poisson.test`` (through ``binom.test``) and
+scipy's ``binomtest`` use the minimum-likelihood rule instead: the sum of the probabilities
+of every outcome no more likely than the one observed. With equal exposures the two rules
+agree; with unequal ones (a week against two, 28 days against a 3-year baseline of 84) the
+minimum-likelihood p-value can be up to half the central one (10 vs 2 at 7 and 14 days:
+0.00054 against 0.00109). Compstat keeps the central rule because (1) a pack then never calls
+a change significant while showing an interval that includes "no change" — the label and
+the interval always agree; (2) it is defined at the non-integer effective counts ``y / φ``
+that over-dispersion needs (the incomplete beta function), where the minimum-likelihood rule
+has no natural extension; (3) it errs towards fewer false alarms. Analysts checking a
+figure in R should compare with ``2 * min(pbinom(y1, n, p), 1 - pbinom(y1 - 1, n, p))``.
+
 **Over-dispersion (quasi-Poisson).** Recorded crime varies more than Poisson counts do
 (repeat victims, series offenders, busy weekends). Each unit × measure gets a dispersion
 factor from its own history by successive differences,
