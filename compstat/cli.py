@@ -15,6 +15,7 @@ from typing import Annotated, Any, TypeVar
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import select
 
@@ -475,12 +476,15 @@ def analyse_command(
     today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
 ) -> None:
     """Ingest and analyse a period, then print what to probe and what to recognise. Records nothing."""
+    from compstat.analysis.analyse import check_settings
     from compstat.analysis.measures import TOTAL
     from compstat.analysis.preview import preview_analysis
 
     cfg = load_config(config)
     if unit is not None and unit not in {u.code for u in cfg.leaf_units} | {TOTAL}:
         raise UsageError(f"--unit '{unit}' is not an accountable unit in the config (or {TOTAL})")
+    for note in check_settings(cfg):
+        err_console.print(f"[yellow]Warning:[/] {escape(note)}", markup=True)
     data = preview_analysis(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"))
     assert data.analysis is not None
     limit = top or cfg.analysis.top
@@ -497,6 +501,7 @@ def analyse_command(
 def _findings_table(frame: pd.DataFrame, title: str) -> Table:
     table = Table("#", "unit", "measure", "score", "evidence", "why", "ask", title=title, title_justify="left")
     for row in frame.itertuples():
-        table.add_row(str(row.rank), f"{row.unit_name} ({row.unit_code})", str(row.measure_name), f"{row.score:.2f}",
-                      str(row.evidence).replace(",", ", "), str(row.reason), str(row.question))
+        table.add_row(str(row.rank), escape(f"{row.unit_name} ({row.unit_code})"), escape(str(row.measure_name)),
+                      f"{row.score:.2f}", escape(str(row.evidence).replace(",", ", ")), escape(str(row.reason)),
+                      escape(str(row.question)))
     return table

@@ -323,3 +323,15 @@ def test_analysis_settings_must_name_real_units_and_measures(small_config: Confi
         "  analysis.spc.rebase.0.units: unknown unit 'Q'",
         "  analysis.spc.rebase.0.measures: unknown measure 'theft'",
     ]
+
+
+def test_analyse_command_warns_about_settings_at_load(small_config_path: Path, tmp_path: Path) -> None:
+    """B is in no configured peer group: the warning comes first, before anything is read (here the
+    sources are missing, so the command then stops with a usage error)."""
+    text = small_config_path.read_text(encoding="utf-8")
+    small_config_path.write_text(text + "analysis:\n  peer_groups: {north: [A]}\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["analyse", "--config", str(small_config_path), "--db",
+                                      f"sqlite:///{tmp_path / 'w.db'}", "--period", "2026-W10"])
+    assert ("Warning: analysis.peer_groups: unit B is in no peer group: each is compared with its 5 most similar "
+            "units instead") in result.output
+    assert result.output.index("Warning:") < result.output.index("Error:")

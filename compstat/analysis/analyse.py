@@ -18,7 +18,7 @@ import pandas as pd
 
 from compstat.analysis.baselines import analysis_start, comparison_table, unit_history_start
 from compstat.analysis.measures import TOTAL, period_series
-from compstat.analysis.peers import peer_table, peer_variables
+from compstat.analysis.peers import peer_plan, peer_table
 from compstat.analysis.probe import rank_findings
 from compstat.analysis.significance import dispersion_table, significance_table
 from compstat.analysis.spc_series import chart_start, history_only, series_start, spc_table
@@ -51,6 +51,8 @@ class AnalysisResult:
       ``trajectory_path``: planned and actual per period of the year (``trajectory.PATH_COLUMNS``).
     - ``probe`` and ``recognition``: ranked concerns and improvements with plain-English
       reasons (``probe.FINDING_COLUMNS``).
+    - ``notes``: warnings about the settings (``check_settings``), e.g. units left without a
+      peer comparison; not a frame.
     """
 
     comparisons: pd.DataFrame
@@ -62,6 +64,7 @@ class AnalysisResult:
     trajectory_path: pd.DataFrame
     probe: pd.DataFrame
     recognition: pd.DataFrame
+    notes: tuple[str, ...] = ()
 
 
 def first_day_needed(config: Config, period: Period, windows: list[Window]) -> date:
@@ -76,7 +79,7 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     ``data_start`` is the organisation's first record (default: the first day in ``daily``).
     Raises ConfigError when the ``analysis`` settings name unknown units, measures or variables.
     """
-    check_settings(config)
+    notes = tuple(check_settings(config))
     first_chart_day = chart_start(config, period)
     starts = unit_history_start(daily, data_start, first_day_needed(config, period, windows))
     comparisons = comparison_table(daily, config, windows, starts)
@@ -97,11 +100,15 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     trajectory, path = trajectory_table(daily, series, comparisons, plans, spc_latest, dispersion, config, period)
     probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config)
     return AnalysisResult(comparisons, significance, spc_latest, spc_points, peers, trajectory, path, probe,
-                          recognition)
+                          recognition, notes)
 
 
-def check_settings(config: Config) -> None:
-    """Raise ConfigError naming the key when ``analysis`` refers to a unit, measure or variable that does not exist."""
+def check_settings(config: Config) -> list[str]:
+    """The analysis settings' warnings (``peers.peer_plan``: comparisons or matching variables they drop).
+
+    Raises ConfigError naming the key when ``analysis`` or a target refers to a unit or measure
+    that does not exist.
+    """
     settings = config.analysis
     leaves = {u.code for u in config.leaf_units}
     codes = {u.code for u in iter_units(config.units)}
@@ -121,15 +128,10 @@ def check_settings(config: Config) -> None:
         problems += [f"analysis.spc.rebase.{i}.units: unknown unit '{c}'" for c in change.units if c not in codes]
         problems += [f"analysis.spc.rebase.{i}.measures: unknown measure '{m}'" for m in change.measures
                      if m not in measures]
-    if settings.peer_variables and not settings.peer_groups:
-        for variable in peer_variables(config):
-            lacking = [u.code for u in config.leaf_units
-                       if (u.population if variable == "population" else u.context.get(variable)) is None]
-            if lacking:
-                problems.append(f"analysis.peer_variables: units {', '.join(lacking)} have no '{variable}'")
     problems += [f"{'.'.join(map(str, loc))}: {message}" for loc, message in target_unit_problems(config)]
     if problems:
         raise ConfigError("invalid analysis settings\n  " + "\n  ".join(problems))
+    return peer_plan(config).warnings
 
 
 def _json_lines(frame: pd.DataFrame) -> list[str]:
@@ -146,7 +148,8 @@ def store_rows(result: AnalysisResult) -> pd.DataFrame:
 
     One row per unit × measure for comparisons, significance, peers and trajectory (a JSON
     list over windows and comparisons), spc (the latest point plus the chart's series, as
-    lists) and trajectory_path; one row per finding for probe and recognition (with its rank).
+    lists) and trajectory_path; one row per finding for probe and recognition (with its rank);
+    one row per settings warning for notes (no unit or measure; payload ``{"note": ...}``).
     """
     parts = []
     for section in ("comparisons", "significance", "peers", "trajectory", "trajectory_path"):
@@ -170,6 +173,9 @@ def store_rows(result: AnalysisResult) -> pd.DataFrame:
         frame = getattr(result, section)
         if not frame.empty:
             parts.append(frame[["unit_code", "measure_id"]].assign(section=section, payload=_json_lines(frame)))
+    if result.notes:
+        parts.append(pd.DataFrame({"section": "notes", "unit_code": None, "measure_id": None,
+                                   "payload": [json.dumps({"note": n}) for n in result.notes]}))
     if not parts:
         return pd.DataFrame(columns=["section", "unit_code", "measure_id", "payload"])
     return pd.concat(parts, ignore_index=True)[["section", "unit_code", "measure_id", "payload"]]
@@ -197,5 +203,5 @@ def write_csvs(result: AnalysisResult, out: Path, config: Config) -> list[Path]:
 
 def result_fields() -> list[str]:
     """The names of ``AnalysisResult``'s frames, in order."""
-    return [f.name for f in fields(AnalysisResult)]
+    return [f.name for f in fields(AnalysisResult) if f.name != "notes"]
 

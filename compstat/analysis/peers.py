@@ -1,23 +1,34 @@
 """Similar units: each unit against the average of its peers, as the Home Office's iQuanta does.
 
 **Peers.** ``analysis.peer_groups`` names groups of unit codes; a unit's peers are the other
-members of its group. Without groups, each unit's peers are the ``analysis.peers_k`` units
-nearest to it by Euclidean distance over standardised context variables (each variable minus
-its mean over the units, divided by its standard deviation): ``analysis.peer_variables``, or by
-default population and every context variable all units have. With no variables at all
-(units without population or context), every other unit is a peer (``all units``).
+members of its group. Without groups — and for a unit in no configured group — a unit's peers
+are the ``analysis.peers_k`` units nearest to it by Euclidean distance over standardised
+context variables (each variable minus its mean over the units, divided by its standard
+deviation): ``analysis.peer_variables``, or by default population and every context variable
+all units have. With no variables at all (units without population or context), every other
+unit is a peer (``all units``).
 
-**Comparison.** A count is compared as a rate per ``analysis.per_population`` residents, a
-rate measure as itself. The unit's value gets an exact ``confidence`` interval — Poisson for
-counts (and for rates whose numerator can exceed the denominator), Clopper–Pearson for
-proportions — widened for over-dispersion by using effective counts ``count / φ``. The peer
-average is the unweighted mean of the peers' values (the unit itself left out). As in iQuanta,
-the unit is "significantly above" its peers when its whole interval lies above the average,
-"significantly below" when it lies below, and "within" otherwise. Value measures and units
-without a population (for counts) are not compared.
+**Comparison.** A count is compared as a rate per ``analysis.per_population`` residents a
+year (the window's count × 365 / its days, so a week, 28 days and a year to date read on one
+scale: 9 burglaries in 28 days among 50,000 residents is 9 × 365/28 / 50 = 2.35 per 1,000 a
+year), a rate measure as itself. The unit's value gets an exact ``confidence`` interval —
+Poisson for counts (and for rates whose numerator can exceed the denominator),
+Clopper–Pearson for proportions — widened for over-dispersion by using effective counts
+``count / φ``. The peer average is the unweighted mean of the peers' values (the unit itself
+left out). As in iQuanta, the unit is "significantly above" its peers when its whole interval
+lies above the average, "significantly below" when it lies below, and "within" otherwise.
+
+**No comparison is silent.** Value measures, counts of units without a population, units
+without the variables to find similar units by, and units whose peers have no value are not
+compared: the row's ``note`` says why (and, for a unit in no configured group, how its peers
+were found). ``peer_plan`` also lists the settings that drop comparisons or matching variables
+(units without a population among units with one, a context key some units lack, units in
+no configured group), which ``analyse.check_settings`` reports as warnings.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -32,8 +43,9 @@ WITHIN = "within"
 ALL_UNITS = "all units"
 PEER_COLUMNS = [
     "unit_code", "measure_id", "window", "peer_group", "peers", "n_peers", "value", "ci_low", "ci_high",
-    "peer_mean", "pct_vs_peers", "label", "judgement", "basis",
+    "peer_mean", "pct_vs_peers", "label", "judgement", "basis", "note",
 ]
+DAYS_A_YEAR = 365
 
 
 def peer_variables(config: Config) -> list[str]:
@@ -56,12 +68,13 @@ def context_frame(config: Config, variables: list[str]) -> pd.DataFrame:
 def nearest_peers(context: pd.DataFrame, k: int) -> dict[str, list[str]]:
     """Each unit's ``k`` nearest units by standardised Euclidean distance (ties: config order).
 
-    Variables with no spread are ignored; units missing a variable get no peers.
+    Variables with no spread are ignored (with none left, all units are equally near); units
+    missing a variable get no peers.
     """
     complete = context.dropna()
     spread = complete.std(ddof=0)
     usable = spread.index[spread > 0]
-    if complete.empty or not len(usable):
+    if complete.empty:
         return {}
     z = ((complete[usable] - complete[usable].mean()) / spread[usable]).to_numpy(dtype=float)
     distance = np.sqrt(((z[:, None, :] - z[None, :, :]) ** 2).sum(axis=2))
@@ -71,22 +84,99 @@ def nearest_peers(context: pd.DataFrame, k: int) -> dict[str, list[str]]:
     return {code: [codes[j] for j in np.argsort(distance[i], kind="stable")[:keep]] for i, code in enumerate(codes)}
 
 
-def peer_groups(config: Config) -> dict[str, tuple[str, list[str]]]:
-    """Each leaf unit's (group name, peer codes): configured groups, else the nearest units."""
+@dataclass(frozen=True)
+class PeerPlan:
+    """Who is compared with whom, why some units are not, and what the settings leave out.
+
+    ``groups``: unit → (group name, peer codes); ``notes``: unit → why it has no peers, or how
+    its peers were found when that is not the configured way; ``warnings``: one line per
+    settings problem that changes or drops comparisons (for ``analyse.check_settings``).
+    """
+
+    groups: dict[str, tuple[str, list[str]]]
+    notes: dict[str, str]
+    warnings: list[str]
+
+
+def peer_plan(config: Config) -> PeerPlan:
+    """The peers of every leaf unit: configured groups, else (and for a unit in no group) the nearest units."""
     settings = config.analysis
-    if settings.peer_groups:
-        out: dict[str, tuple[str, list[str]]] = {}
-        for name, members in settings.peer_groups.items():
-            for code in members:
-                out.setdefault(code, (name, [m for m in members if m != code]))
-        return out
+    codes = [u.code for u in config.leaf_units]
+    grouped = {code for members in settings.peer_groups.values() for code in members}
+    matched = [c for c in codes if c not in grouped]  # the units whose peers are found by matching
     variables = peer_variables(config)
-    if not variables:
-        codes = [u.code for u in config.leaf_units]
-        return {code: (ALL_UNITS, [c for c in codes if c != code]) for code in codes}
-    label = f"{settings.peers_k} most similar"
-    return {code: (label, peers) for code, peers in nearest_peers(context_frame(config, variables),
-                                                                   settings.peers_k).items()}
+    notes: dict[str, str] = {}
+    warnings = _population_warning(config)
+    if matched and not settings.peer_variables:
+        warnings += _dropped_context(config)
+    if variables:
+        context = context_frame(config, variables)
+        nearest = {code: (f"{settings.peers_k} most similar", peers)
+                   for code, peers in nearest_peers(context, settings.peers_k).items()}
+        for variable in variables:
+            lacking = [c for c in context.index[context[variable].isna()] if c in matched]
+            for code in lacking:
+                notes.setdefault(code, f"no {_variable_name(variable)} to find similar units by")
+            if lacking:
+                warnings.append(f"analysis.peer_variables: {_listed(lacking)} no {_variable_name(variable)}: "
+                                "no similar units can be found for them, so they get no peer comparison")
+    else:
+        nearest = {code: (ALL_UNITS, [c for c in codes if c != code]) for code in codes}
+    if not settings.peer_groups:
+        return PeerPlan(nearest, notes, warnings)
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for name, members in settings.peer_groups.items():
+        for code in members:
+            groups.setdefault(code, (name, [m for m in members if m != code]))
+    how = f"its {settings.peers_k} most similar units" if variables else "all other units"
+    for code in matched:
+        if code in nearest:
+            groups[code] = nearest[code]
+            notes[code] = f"in no configured peer group: compared with {how}"
+    if matched:
+        warnings.append(f"analysis.peer_groups: {_listed(matched, 'is', 'are')} in no peer group: each is compared "
+                        f"with {how} instead")
+    return PeerPlan(groups, notes, warnings)
+
+
+def peer_groups(config: Config) -> dict[str, tuple[str, list[str]]]:
+    """Each leaf unit's (group name, peer codes): configured groups, else the nearest units (``peer_plan``)."""
+    return peer_plan(config).groups
+
+
+def _variable_name(variable: str) -> str:
+    return "population" if variable == "population" else f"'{variable}'"
+
+
+def _listed(codes: list[str], singular: str = "has", plural: str = "have") -> str:
+    shown = ", ".join(codes[:10]) + (f" and {len(codes) - 10} more" if len(codes) > 10 else "")
+    return f"unit {shown} {singular}" if len(codes) == 1 else f"units {shown} {plural}"
+
+
+def _population_warning(config: Config) -> list[str]:
+    """Units without a population among units with one: their counts cannot be compared, and the
+    default matching leaves population out for everyone."""
+    units = config.leaf_units
+    lacking = [u.code for u in units if not u.population]
+    if not lacking or len(lacking) == len(units):
+        return []
+    matching = ("" if config.analysis.peer_variables or
+                {u.code for u in units} <= {c for m in config.analysis.peer_groups.values() for c in m}
+                else "; population is left out of the peer matching for every unit")
+    return [f"units[].population: {_listed(lacking)} no population: their counts are not compared with peers "
+            f"(a count is compared per resident){matching}"]
+
+
+def _dropped_context(config: Config) -> list[str]:
+    """The default matching uses only context keys every unit has: one some units lack is left out."""
+    units = config.leaf_units
+    out = []
+    for key in sorted({k for u in units for k in u.context}):
+        missing = [u.code for u in units if key not in u.context]
+        if missing:
+            out.append(f"units[].context.{key}: {_listed(missing)} no '{key}': it is left out of the peer "
+                       "matching for every unit (set analysis.peer_variables to choose)")
+    return out
 
 
 def poisson_interval(count: np.ndarray, dispersion: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +218,8 @@ def unit_intervals(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: 
     phi = np.maximum(phi, 1.0)
     current = frame["current"].to_numpy(dtype=float)
     num, den = frame["numerator"].to_numpy(dtype=float), frame["denominator"].to_numpy(dtype=float)
-    scale = settings.per_population / frame["population"].to_numpy(dtype=float)
+    scale = settings.per_population / frame["population"].to_numpy(dtype=float) * DAYS_A_YEAR / frame[
+        "days"].to_numpy(dtype=float)
     count_low, count_high = poisson_interval(current, phi, settings.confidence)
     proportion = (kind == "rate") & (num <= den)
     prop_low, prop_high = proportion_interval(num, den, phi, settings.confidence)
@@ -140,9 +231,10 @@ def unit_intervals(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: 
                     np.nan)
     high = np.select([kind == "count", proportion, kind == "rate"], [count_high * scale, prop_high * per, rate_high],
                      np.nan)
-    per_text = f"per {settings.per_population:,.0f} residents"
+    per_text = f"per {settings.per_population:,.0f} residents a year"
     basis = np.select([kind == "count", kind == "rate"], [per_text, "rate"], "value")
-    return frame[["unit_code", "measure_id", "window"]].assign(value=value, ci_low=low, ci_high=high, basis=basis)
+    return frame[["unit_code", "measure_id", "window", "population"]].assign(value=value, ci_low=low, ci_high=high,
+                                                                             basis=basis)
 
 
 def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Config) -> pd.DataFrame:
@@ -152,7 +244,8 @@ def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Conf
     comparison is possible; ``judgement`` reads it with the polarity (``worse``, ``better``,
     ``similar``; empty for neutral measures).
     """
-    groups = peer_groups(config)
+    plan = peer_plan(config)
+    groups = plan.groups
     values = unit_intervals(comparisons, dispersion, config)
     values = values[values["unit_code"] != TOTAL]
     rows = values.copy()
@@ -179,4 +272,13 @@ def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Conf
     better = ((rows["label"] == ABOVE) & (polarity == "higher")) | ((rows["label"] == BELOW) & (polarity == "lower"))
     rows["judgement"] = np.select([polarity == "neutral", ~comparable, worse, better],
                                   ["", "", "worse", "better"], "similar")
+    unit_note = rows["unit_code"].map(lambda c: plan.notes.get(c, "")).astype(object)
+    no_population = rows["basis"].str.startswith("per ") & rows["population"].isna()
+    rows["note"] = np.select(
+        [rows["basis"] == "value", rows["peers"] == "", no_population, rows["value"].isna(), rows["peer_mean"].isna()],
+        ["a value measure is not compared with peers",
+         unit_note.where(unit_note != "", "no similar units to compare with"),
+         "no population: a count is compared with peers per resident",
+         "no value for this window", "none of its peers has a value for this window"],
+        unit_note)
     return rows.reset_index(drop=True)[PEER_COLUMNS]
