@@ -117,7 +117,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                 findings = list(quality.findings)
                 data_as_of = quality.data_as_of
             with step("analysis"):
-                data = analyse(session, config, period, today, data_as_of)
+                data = analyse(session, config, period, today, data_as_of, quality.comparisons)
                 data = CycleData(**{**data.__dict__,
                                     "rows_rejected": sum(r.rows_rejected for r in reports), "quality": quality})
             with step("maps"):
@@ -152,9 +152,10 @@ def special_cause_concerns(data: CycleData) -> set[tuple[str, str]]:
 
 
 def analyse(session: Session, config: Config, period: Period, today: date,
-            data_as_of: dict[str, date]) -> CycleData:
+            data_as_of: dict[str, date], quality_comparisons: pd.DataFrame | None = None) -> CycleData:
     """Compute the period table, the chart series and the analysis (``analyse_cycle``) for ``period``
-    (no actions yet). Reads from the earliest day either needs (baselines go back three years)."""
+    (no actions yet). Reads from the earliest day either needs (baselines go back three years).
+    ``quality_comparisons`` (``QualityResult.comparisons``) marks the findings on caveated comparisons."""
     windows = comparison_windows(period, config.cadence)
     chart_periods = recent_periods(period, config.cadence, CHART_PERIODS[config.cadence.period])
     start = min([chart_periods[0].start, first_day_needed(config, period, windows)] + [w.prev_start for w in windows])
@@ -164,7 +165,7 @@ def analyse(session: Session, config: Config, period: Period, today: date,
         Observation.org == config.organisation.slug))
     table = period_table(daily, config, windows, data_start)
     series = period_series(daily, config, chart_periods[0].start, period.end)
-    analysis = analyse_cycle(daily, config, period, windows, data_start)
+    analysis = analyse_cycle(daily, config, period, windows, data_start, quality_comparisons)
     return CycleData(
         config=config, period=period, windows=windows,
         meeting_date=period.end + timedelta(days=config.cadence.meeting_lag_days),

@@ -41,19 +41,43 @@ TODAY = date(2026, 3, 10)
 
 
 @pytest.fixture(scope="module")
-def demo_result() -> tuple[Config, AnalysisResult]:
-    """The 12-unit demo force to 22 November 2026 (its story: N4 robbery and S2 vehicle crime rising over
-    the last 12 weeks; burglary down about a third in N2, S4 and E1 over the last year)."""
+def demo_daily() -> tuple[Config, pd.DataFrame]:
+    """The 12-unit demo force's daily totals to 22 November 2026 (its story: N4 robbery and S2 vehicle crime
+    rising over the last 12 weeks; burglary down about a third in N2, S4 and E1 over the last year)."""
     config = Config.model_validate(demo_config(12))
     incidents = generate_incidents(date(2026, 11, 22), n_units=12)
     by_category = (pd.DataFrame({"unit_code": incidents["unit"], "category": incidents["offence"], "subcategory": "",
                                  "date": pd.to_datetime(incidents["recorded_at"].str[:10])})
                    .groupby(["unit_code", "category", "subcategory", "date"]).size().rename("n").reset_index())
     by_category["total"] = by_category["n"].astype(float)
+    return config, daily_measures(by_category, config)
+
+
+@pytest.fixture(scope="module")
+def demo_result(demo_daily: tuple[Config, pd.DataFrame]) -> tuple[Config, AnalysisResult]:
+    config, daily = demo_daily
     period = parse_period("2026-W47", config.cadence)
     windows = comparison_windows(period, config.cadence)
     assert first_day_needed(config, period, windows) == date(2023, 1, 1)
-    return config, analyse_cycle(daily_measures(by_category, config), config, period, windows, date(2023, 1, 1))
+    return config, analyse_cycle(daily, config, period, windows, date(2023, 1, 1))
+
+
+def test_quality_marks_reach_the_findings(demo_daily: tuple[Config, pd.DataFrame],
+                                          demo_result: tuple[Config, AnalysisResult]) -> None:
+    """The quality step's comparisons marked not like-for-like for the top finding's window: passed to
+    analyse_cycle, the finding keeps its evidence but scores a quarter and says why."""
+    config, daily = demo_daily
+    _, plain = demo_result
+    top = plain.probe.iloc[0]
+    marks = pd.DataFrame([(top["unit_code"], top["measure_id"], top["window"], False, False, "a boundary change")],
+                         columns=["unit_code", "measure_id", "window", "like_for_like", "fragile", "reason"])
+    period = parse_period("2026-W47", config.cadence)
+    marked = analyse_cycle(daily, config, period, comparison_windows(period, config.cadence), date(2023, 1, 1),
+                           quality=marks)
+    row = marked.probe.set_index(["unit_code", "measure_id"]).loc[(top["unit_code"], top["measure_id"])]
+    assert row["score"] == pytest.approx(top["score"] * 0.25, abs=1e-4) and row["caveat"] == "not like-for-like"
+    assert "Caution: this comparison is not like-for-like (a boundary change)" in row["reason"]
+    assert row["rank"] > 1
 
 
 def test_demo_story_is_found(demo_result: tuple[Config, AnalysisResult]) -> None:

@@ -73,10 +73,12 @@ def first_day_needed(config: Config, period: Period, windows: list[Window]) -> d
 
 
 def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: list[Window],
-                  data_start: date | None = None) -> AnalysisResult:
+                  data_start: date | None = None, quality: pd.DataFrame | None = None) -> AnalysisResult:
     """The whole analysis of ``period`` from daily totals read from ``first_day_needed`` onwards.
 
     ``data_start`` is the organisation's first record (default: the first day in ``daily``).
+    ``quality`` is the quality step's comparison marks (``QualityResult.comparisons``): findings
+    resting on a comparison marked not like-for-like or fragile are marked and down-weighted.
     Raises ConfigError when the ``analysis`` settings name unknown units, measures or variables.
     """
     notes = tuple(check_settings(config))
@@ -98,7 +100,7 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     spc_points, spc_latest = spc_table(spc_series, config, targets, first_chart_day)
     peers = peer_table(comparisons, dispersion, config)
     trajectory, path = trajectory_table(daily, series, comparisons, plans, spc_latest, dispersion, config, period)
-    probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config)
+    probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config, quality)
     return AnalysisResult(comparisons, significance, spc_latest, spc_points, peers, trajectory, path, probe,
                           recognition, notes)
 

@@ -108,7 +108,9 @@ def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str
         group = group.iloc[observed[0]:]
         options = spc_options(config, str(unit), str(measure_id), targets.get((str(unit), str(measure_id))))
         full = spc(group, x="period_start", y="value", options=options)
-        chart = full if first_charted is None else full[full["x"] >= pd.Timestamp(first_charted)]
+        chart = full
+        if first_charted is not None and full["x"].iloc[0] < pd.Timestamp(first_charted):
+            chart = full[full["x"] >= pd.Timestamp(first_charted)].reset_index(drop=True)
         if chart.empty:
             continue
         points.append(chart)
