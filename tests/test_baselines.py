@@ -117,12 +117,15 @@ def test_one_year_of_history_has_no_comparison(table: pd.DataFrame) -> None:
 
 
 def test_missing_weeks_are_zero_and_rates(table: pd.DataFrame) -> None:
-    """A has no robbery at all: zeros, not missing. Rates per 1,000: A 3 / 50,000 × 1,000 = 0.06;
-    the organisation: 4 / 130,000 × 1,000."""
+    """A has no robbery at all: zeros, not missing. Rates per 1,000: A 3 / 50,000 × 1,000 = 0.06; last
+    year 2 → 0.04; two years ago 4 → 0.08; the organisation: 4 / 130,000 × 1,000."""
     robbery = table.loc[("A", "robbery", "period")]
     assert robbery[["current", "last_year", "two_years_ago", "baseline"]].tolist() == [0, 0, 0, 0]
     assert table.loc[("A", "burglary", "period"), "current_rate"] == pytest.approx(0.06)
     assert table.loc[("A", "burglary", "period"), "last_year_rate"] == pytest.approx(0.04)
+    assert table.loc[("A", "burglary", "period"), "two_years_ago_rate"] == pytest.approx(4 / 50)  # 4 on 5 Mar 2024
+    assert table.loc[("A", "burglary", "period"), "baseline_rate"] == pytest.approx(4 / 50)  # (2 + 4 + 6)/3 = 4
+    assert np.isnan(table.loc[("B", "burglary", "period"), "two_years_ago_rate"])
     org = table.loc[(TOTAL, "burglary", "period")]
     assert org["population"] == 130_000 and org["current_rate"] == pytest.approx(4 / 130)
 

@@ -36,7 +36,7 @@ COMPARISON_COLUMNS = [
     "unit_code", "measure_id", "window", "window_label", "start", "end", "days", "current", "numerator",
     "denominator", "last_year_start", "last_year_end", "last_year", "last_year_days", "two_years_ago_start",
     "two_years_ago_end", "two_years_ago", "baseline", "baseline_years", "baseline_total", "baseline_days",
-    "population", "current_rate", "last_year_rate", "baseline_rate",
+    "population", "current_rate", "last_year_rate", "two_years_ago_rate", "baseline_rate",
 ]
 
 
@@ -150,7 +150,7 @@ def comparison_table(daily: pd.DataFrame, config: Config, windows: list[Window],
             frame["baseline"] = frame["baseline_total"] / np.where(used > 0, used, np.nan)
         frame["baseline_years"] = used
         frame["population"] = pops
-        for column in ("current", "last_year", "baseline"):
+        for column in ("current", "last_year", "two_years_ago", "baseline"):
             frame[f"{column}_rate"] = frame[column] * per_person
         parts.append(frame.reset_index())
     return pd.concat(parts, ignore_index=True)[COMPARISON_COLUMNS]
