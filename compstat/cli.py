@@ -494,14 +494,16 @@ def analyse_command(
         if unit is not None:
             frame = frame[frame["unit_code"] == unit]
         console.print(_findings_table(frame.head(limit), f"{title} ({len(frame)} found)"))
-    console.print("Score = priority × size × certainty × (1 + ln(1 + periods running)); see README "
-                  "'How compstat judges a change'. Nothing was recorded: run-cycle records the cycle.")
+    console.print("Score = priority × size × certainty × (1 + ln(1 + periods running)) × lens × quality; see "
+                  "README 'How compstat judges a change'. Nothing was recorded: run-cycle records the cycle.")
 
 
 def _findings_table(frame: pd.DataFrame, title: str) -> Table:
     table = Table("#", "unit", "measure", "score", "evidence", "why", "ask", title=title, title_justify="left")
     for row in frame.itertuples():
+        evidence, kind = str(row.evidence).replace(",", ", "), str(row.kind)
+        if kind:
+            evidence = f"{kind}: {evidence}"
         table.add_row(str(row.rank), escape(f"{row.unit_name} ({row.unit_code})"), escape(str(row.measure_name)),
-                      f"{row.score:.2f}", escape(str(row.evidence).replace(",", ", ")), escape(str(row.reason)),
-                      escape(str(row.question)))
+                      f"{row.score:.2f}", escape(evidence), escape(str(row.reason)), escape(str(row.question)))
     return table
