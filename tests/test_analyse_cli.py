@@ -359,3 +359,14 @@ def test_analyse_command_warns_about_settings_at_load(small_config_path: Path, t
     assert ("Warning: analysis.peer_groups: unit B is in no peer group: each is compared with its 5 most similar "
             "units instead") in result.output
     assert result.output.index("Warning:") < result.output.index("Error:")
+
+
+def test_settings_warnings_are_stored_with_the_cycle(demo_result: tuple[Config, AnalysisResult]) -> None:
+    """A result's notes become 'notes' rows of the store, with no unit or measure."""
+    _, result = demo_result
+    noted = AnalysisResult(**{**{name: getattr(result, name) for name in result_fields()},
+                              "notes": ("analysis.peer_groups: unit B is in no peer group",)})
+    rows = store_rows(noted)
+    notes = rows[rows["section"] == "notes"]
+    assert notes["payload"].map(json.loads).tolist() == [{"note": "analysis.peer_groups: unit B is in no peer group"}]
+    assert notes["unit_code"].isna().all() and len(rows) == len(store_rows(result)) + 1
