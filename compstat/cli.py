@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import date, datetime, time
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -22,7 +22,7 @@ from sqlalchemy import select
 from compstat import actions as action_log
 from compstat.config import Config, load_config
 from compstat.errors import CompstatError, UsageError
-from compstat.periods import last_complete_period, parse_period, previous_period
+from compstat.periods import last_complete_period, parse_period
 from compstat.store import IngestedFile, RejectedRow, connect, resolve_url, transaction
 
 app = typer.Typer(help="Compstat-style accountability cycles: ingest, assure, analyse, follow up, brief.",
@@ -43,17 +43,30 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def reports_errors(func: F) -> F:
-    """Turn a CompstatError into one line on stderr and its exit code; no traceback."""
+    """Turn a CompstatError into one line on stderr and its exit code; no traceback. The message
+    (which quotes the user's data) is printed as text, never as rich markup."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CompstatError as exc:
-            err_console.print(f"[bold red]Error:[/] {exc}", markup=True)
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _load(path: Path) -> Config:
+    """The config, with its accountability agreements checked against its units and measures."""
+    cfg = load_config(path)
+    action_log.check_agreements(cfg, path)
+    return cfg
+
+
+def _cells(*values: object) -> list[str]:
+    """Table cells from data: each value as text, escaped so rich prints it literally."""
+    return [escape("" if v is None else str(v)) for v in values]
 
 
 def _parse_date(value: str | None, option: str) -> date | None:
@@ -82,13 +95,13 @@ def run_cycle_command(
     """Run one cycle: ingest, quality, analysis, actions, packs. Blocking quality findings stop it (exit 1)."""
     from compstat.cycle import run_cycle
 
-    cfg = load_config(config)
+    cfg = _load(config)
     url = resolve_url(db, cfg.store)
 
     def progress(step: str, seconds: float) -> None:
         console.print(f"  [green]✓[/] {step:<9} {seconds:7.2f} s")
 
-    console.print(f"[bold]{cfg.organisation.name}[/]: running cycle")
+    console.print(f"[bold]{escape(cfg.organisation.name)}[/]: running cycle")
     outcome = run_cycle(cfg, url, period, out_root=out, today=_parse_date(today, "--today"),
                         workers=workers, progress=progress, accept_warnings=accept_warnings,
                         go_ahead_if_stale=go_ahead)
@@ -102,9 +115,9 @@ def run_cycle_command(
         console.print(f"[bold red]Went ahead despite {len(quality.accepted)} blocking finding(s)[/] "
                       "(--accept-warnings): recorded in manifest.json", markup=True)
     if quality is not None and quality.stale_units:
-        console.print(f"[bold red]Went ahead without the data of {', '.join(quality.stale_units)}[/]: recorded in "
-                      "manifest.json", markup=True)
-    console.print(f"{len(outcome.packs)} packs written to [bold]{outcome.out_dir}[/]")
+        console.print(f"[bold red]Went ahead without the data of {escape(', '.join(quality.stale_units))}[/]: "
+                      "recorded in manifest.json", markup=True)
+    console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
 
 
 def _print_findings(findings: list[Any]) -> None:
@@ -143,12 +156,12 @@ def check(
     if out is not None and out.suffix.lower() not in (".html", ".pdf"):
         raise UsageError(f"--out '{out}': the report is written as .html or .pdf")
     result = check_data(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"))
-    console.print(f"[bold]{cfg.organisation.name}[/]: data quality for {result.period.label} "
+    console.print(f"[bold]{escape(cfg.organisation.name)}[/]: data quality for {result.period.label} "
                   f"({result.period.start} to {result.period.end}); nothing was stored", markup=True)
     _print_findings(list(result.findings))
     target = out or Path(cfg.output_dir) / cfg.organisation.slug / f"quality-{result.period.label}.html"
     write_report(result, cfg, target)
-    console.print(f"Quality report written to [bold]{target}[/]", markup=True)
+    console.print(f"Quality report written to [bold]{escape(str(target))}[/]", markup=True)
     if result.blocking:
         err_console.print(f"{len(result.blocking)} blocking finding(s): run-cycle would stop for "
                           f"{result.period.label}", markup=False)
@@ -163,19 +176,24 @@ def demo(
     end: Annotated[str | None, typer.Option(help="Last day of data (default: end of last complete week).")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Write the synthetic demo force's data and record the last meeting's actions."""
-    from compstat.demo import write_demo
+    """Write the synthetic demo force's data, record the last meeting's actions, and apply one
+    commander's spreadsheet of updates made since."""
+    from compstat.demo import DEMO_UPDATES_UNIT, record_demo_follow_up, write_demo
 
-    cfg = load_config(config)
+    cfg = _load(config)
     last_day = _parse_date(end, "--end") or last_complete_period(date.today(), cfg.cadence).end
     paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
-    last_meeting = previous_period(last_complete_period(last_day + pd.Timedelta(days=1), cfg.cadence), cfg.cadence)
     engine = connect(resolve_url(db, cfg.store))
-    with transaction(engine) as session:
-        held = datetime.combine(action_log.meeting_date(cfg, last_meeting), time(12))
-        added = action_log.import_minutes(session, cfg, paths["minutes"], last_meeting, by="demo", at=held)
-    console.print(f"Demo data to {last_day} written to {out}/; {added} actions recorded from the "
-                  f"{last_meeting.label} meeting.")
+    try:
+        with transaction(engine) as session:
+            story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
+    finally:
+        engine.dispose()
+    recorded = (f"the {story.meeting} meeting's actions were already recorded" if story.already_recorded
+                else f"{story.added} actions recorded from the {story.meeting} meeting")
+    console.print(f"Demo data to {last_day} written to {out}/; {recorded}.", markup=False)
+    console.print(f"{DEMO_UPDATES_UNIT}'s commander filled in {story.sheet}: {story.applied} actions updated, "
+                  f"{story.unchanged} unchanged.", markup=False)
 
 
 @actions_app.command("list")
@@ -183,13 +201,16 @@ def demo(
 def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] = None, db: DbOpt = None,
                  period: Annotated[str | None, typer.Option(help="Meeting period (default: the next meeting).")] = None,
                  ) -> None:
-    """List the action log as it stands for a meeting: level, overdue, stale, did it work."""
-    cfg = load_config(config)
+    """List the action log as it stands for a meeting: level, overdue, stale, did it work.
+
+    Levels are judged on the meeting's stored cycle (its period table and special-cause
+    concerns), as in its packs."""
+    cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
     _check_unit(cfg, unit)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
-        log = action_log.carry_forward_actions(session, cfg, when)
-        triggered = action_log.agreement_triggers(action_log.stored_period_table(session, cfg, when), cfg)
+        log, levels, _ = action_log.meeting_log(session, cfg, when)
+        ran = action_log.stored_cycle_ran(session, cfg, when)
     if unit:
         log = log[log["unit_code"] == unit]
     meeting = action_log.meeting_date(cfg, when)
@@ -197,15 +218,18 @@ def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] 
                   title=f"Action log for the {when.label} meeting ({meeting})")
     for row in log.itertuples():
         flags = " ".join(f for f, on in (("OVERDUE", row.overdue), ("STALE", row.stale)) if on)
-        table.add_row(str(row.id), str(row.unit_code), str(row.description), str(row.owner), str(row.due_date),
-                      str(row.status), str(row.meetings_carried),
-                      f"{row.escalation_level} {row.escalation_label}" if row.carried else "", flags,
-                      str(row.effect))
+        table.add_row(*_cells(row.id, row.unit_code, row.description, row.owner, row.due_date, row.status,
+                              row.meetings_carried,
+                              f"{row.escalation_level} {row.escalation_label}" if row.carried else "", flags,
+                              row.effect))
     console.print(table)
     if unit:
-        level = action_log.unit_levels(log, cfg, [unit], triggered=triggered).iloc[0]
+        level = levels.set_index("unit_code").loc[unit]
         console.print(f"Unit {unit}: level {level.escalation_level} {level.escalation_label} "
-                      f"({level.escalation_reason})")
+                      f"({level.escalation_reason})", markup=False)
+    if not ran:
+        console.print(f"The {when.label} cycle has not run yet: agreement triggers and special-cause concerns "
+                      "are checked once it has.", markup=False)
 
 
 @actions_app.command("add")
@@ -220,13 +244,13 @@ def actions_add(config: ConfigOpt, unit: Annotated[str, typer.Option()], action:
                 support_offered: Annotated[str, typer.Option(help="Support offered at the meeting.")] = "",
                 db: DbOpt = None) -> None:
     """Raise an action at a meeting."""
-    cfg = load_config(config)
+    cfg = _load(config)
     raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
     due_date = _parse_date(due, "--due") or action_log.next_meeting_date(cfg, raised)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         new = action_log.add_action(session, cfg, raised, action_log.NewAction(
             unit, action, owner, due_date, measure, kind, support_requested, support_offered), by)
-        console.print(f"Action {new.id} raised for {unit}, due {due_date}.")
+        console.print(f"Action {new.id} raised for {unit}, due {due_date}.", markup=False)
 
 
 @actions_app.command("update")
@@ -242,25 +266,25 @@ def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()
                    done_on: Annotated[str | None, typer.Option(help="Date it was done (default: today).")] = None,
                    db: DbOpt = None) -> None:
     """Update an action's status, add a progress note, or record support; every change is kept."""
-    cfg = load_config(config)
+    cfg = _load(config)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         updated = action_log.update_action(
             session, action_id, by, status, note, reason=reason, support_requested=support_requested,
             support_offered=support_offered, due_date=_parse_date(due, "--due"),
             closed_on=_parse_date(done_on, "--done-on"), org=cfg.organisation.slug)
-        console.print(f"Action {updated.id} is {updated.status}.")
+        console.print(f"Action {updated.id} is {updated.status}.", markup=False)
 
 
 @actions_app.command("history")
 @reports_errors
 def actions_history(config: ConfigOpt, action_id: Annotated[int, typer.Argument()], db: DbOpt = None) -> None:
     """Show every recorded change to an action: who, when, old → new, and via what."""
-    cfg = load_config(config)
+    cfg = _load(config)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         rows = action_log.action_history(session, action_id, cfg.organisation.slug)
         table = Table("at", "by", "field", "old", "new", "note", "via", title=f"History of action {action_id}")
         for u in rows:
-            table.add_row(f"{u.at:%Y-%m-%d %H:%M}", u.by, u.field, u.old, u.new, u.note, u.via)
+            table.add_row(*_cells(f"{u.at:%Y-%m-%d %H:%M}", u.by, u.field, u.old, u.new, u.note, u.via))
     console.print(table)
 
 
@@ -275,12 +299,12 @@ def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
     """Write a unit's open actions to an XLSX for its commander to fill in (✎ columns editable)."""
     from compstat.actions.spreadsheet import export_actions
 
-    cfg = load_config(config)
+    cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
     path = out or Path(f"actions-{unit}-{when.label}.xlsx")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         n = export_actions(session, cfg, unit, path, when, by=by)
-    console.print(f"{n} open actions of {unit} written to {path}")
+    console.print(f"{n} open actions of {unit} written to {path}", markup=False)
 
 
 @actions_app.command("import")
@@ -292,17 +316,17 @@ def actions_import(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
     malformed (the others are applied); 2: the file cannot be read."""
     from compstat.actions.spreadsheet import import_action_updates
 
-    cfg = load_config(config)
+    cfg = _load(config)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         report = import_action_updates(session, cfg, file, by)
     for outcome in ("applied", "conflict", "malformed"):
         for row in report.of(outcome):
             colour = {"applied": "green", "conflict": "yellow", "malformed": "red"}[outcome]
-            console.print(f"  [{colour}]{outcome}[/] {row.message}", markup=True)
+            console.print(f"  [{colour}]{outcome}[/] {escape(row.message)}", markup=True)
     for warning in report.warnings:
-        console.print(f"  [yellow]warning[/] {warning}", markup=True)
+        console.print(f"  [yellow]warning[/] {escape(warning)}", markup=True)
     console.print(f"{file}: {len(report.of('applied'))} applied, {len(report.of('unchanged'))} unchanged, "
-                  f"{len(report.of('conflict'))} conflicts, {len(report.of('malformed'))} malformed")
+                  f"{len(report.of('conflict'))} conflicts, {len(report.of('malformed'))} malformed", markup=False)
     if not report.complete:
         raise typer.Exit(1)
 
@@ -313,11 +337,11 @@ def actions_import_minutes(config: ConfigOpt, file: Annotated[Path, typer.Argume
                            period: Annotated[str | None, typer.Option(help="Meeting that raised them.")] = None,
                            by: Annotated[str, typer.Option()] = "minutes", db: DbOpt = None) -> None:
     """Add the actions of a meeting's minutes (CSV or XLSX: unit, action, owner, due, measure, kind, ...)."""
-    cfg = load_config(config)
+    cfg = _load(config)
     raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
-        added = action_log.import_minutes(session, cfg, file, raised, by)
-    console.print(f"{added} actions added from {file}.")
+        result = action_log.import_minutes(session, cfg, file, raised, by)
+    console.print(result.describe(file), markup=False)
 
 
 @agreements_app.command("show")
@@ -325,25 +349,25 @@ def actions_import_minutes(config: ConfigOpt, file: Annotated[Path, typer.Argume
 def agreements_show(config: ConfigOpt,
                     unit: Annotated[str | None, typer.Option(help="One unit (default: every unit).")] = None) -> None:
     """Print the accountability agreements (officer, support and intervention triggers) and the ladder."""
-    cfg = load_config(config)
-    action_log.check_agreements(cfg)
+    cfg = _load(config)
     _check_unit(cfg, unit)
     codes = [unit] if unit else [u.code for u in cfg.leaf_units]
     lines = [line for code in codes for line in action_log.unit_agreements(cfg, code)]
     table = Table("unit", "measure", "responsible officer", "support if", "intervention if", "note",
                   title="Accountability agreements")
     for line in lines:
-        table.add_row(line.unit_code, line.measure_name, line.officer, line.support_if or "–",
-                      line.intervene_if or "–", line.note)
+        table.add_row(*_cells(line.unit_code, line.measure_name, line.officer, line.support_if or "–",
+                              line.intervene_if or "–", line.note))
     if lines:
         console.print(table)
     else:
-        console.print(f"No accountability agreement is recorded for {unit or 'any unit'}.")
+        console.print(f"No accountability agreement is recorded for {unit or 'any unit'}.", markup=False)
     ladder = cfg.accountability.escalation
     steps = " → ".join(f"{i} {name}" for i, name in enumerate(ladder.levels))
-    console.print(f"Escalation ladder: {steps}")
-    console.print(action_log.describe_rule(ladder))
-    console.print(f"Actions not updated for more than {cfg.accountability.stale_after_days} days are flagged stale.")
+    console.print(f"Escalation ladder: {steps}", markup=False)
+    console.print(action_log.describe_rule(ladder), markup=False)
+    console.print(f"Actions not updated for more than {cfg.accountability.stale_after_days} days are flagged stale.",
+                  markup=False)
 
 
 @app.command()
@@ -356,12 +380,12 @@ def minutes(config: ConfigOpt,
     """Write each unit's follow-up note after a meeting: commitments, owners, dates, data requested."""
     from compstat.actions.minutes import write_minutes
 
-    cfg = load_config(config)
+    cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         paths = write_minutes(session, cfg, when, out_root=out)
     folder = paths[0].parent if paths else "nowhere"
-    console.print(f"{len(paths)} follow-up notes for the {when.label} meeting written to {folder}")
+    console.print(f"{len(paths)} follow-up notes for the {when.label} meeting written to {folder}", markup=False)
 
 
 def _check_unit(cfg: Config, unit: str | None) -> None:
@@ -396,11 +420,11 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
             rows.to_excel(export, index=False, sheet_name="quarantine")
         else:
             rows.to_csv(export, index=False)
-        console.print(f"{len(rows)} rejected rows written to {export}")
+        console.print(f"{len(rows)} rejected rows written to {export}", markup=False)
         return
     table = Table("file", "row", "field", "reason", title=f"{len(rows)} rejected rows")
     for r in rows.head(limit).itertuples():
-        table.add_row(Path(str(r.file)).name, str(r.row), str(r.field), str(r.reason))
+        table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
     console.print(table)
 
 
@@ -462,7 +486,7 @@ def spc_command(
     icon = assurance(result, options)
     console.print(f"{len(result)} points; latest limits {last['lpl']:.6g} to {last['upl']:.6g} around "
                   f"{last['mean']:.6g}; variation: {variation(result)}"
-                  + (f"; assurance: {icon}" if icon else "") + f"; written to {out}")
+                  + (f"; assurance: {icon}" if icon else "") + f"; written to {out}", markup=False)
 
 
 @app.command("analyse")
@@ -499,7 +523,7 @@ def analyse_command(
 
 
 def _findings_table(frame: pd.DataFrame, title: str) -> Table:
-    table = Table("#", "unit", "measure", "score", "evidence", "why", "ask", title=title, title_justify="left")
+    table = Table("#", "unit", "measure", "score", "evidence", "why", "ask", title=escape(title), title_justify="left")
     for row in frame.itertuples():
         evidence, kind = str(row.evidence).replace(",", ", "), str(row.kind)
         if kind:

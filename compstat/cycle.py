@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from compstat import __version__
-from compstat.actions import carry_forward_actions
+from compstat.actions import carry_forward_actions, check_agreements, meeting_escalation
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.analyse import store_rows as analysis_store_rows
 from compstat.analysis.analyse import write_csvs as write_analysis_csvs
@@ -87,6 +87,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     """
     from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
 
+    check_agreements(config)
     today = today or date.today()
     period = resolve_period(config, period_label, today)
     org = config.organisation.slug
@@ -123,8 +124,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
             with step("maps"):
                 data = CycleData(**{**data.__dict__, "points": load_points(session, config, period)})
             with step("actions"):
-                log = carry_forward_actions(session, config, period, concerns=special_cause_concerns(data))
-                data = CycleData(**{**data.__dict__, "actions": log})
+                data = follow_up(session, config, period, data)
             with step("packs"):
                 rendered = render_packs(data, work_dir, workers=workers)
             with step("record"):
@@ -140,6 +140,15 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, timings,
                         [p.seconds for p in rendered], quality)
+
+
+def follow_up(session: Session, config: Config, period: Period, data: CycleData) -> CycleData:
+    """``data`` with the meeting's action log, each unit's escalation level and every agreement
+    trigger, judged on this cycle's period table and special-cause concerns (the packs read these)."""
+    concerns = special_cause_concerns(data)
+    log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at)
+    levels, triggers = meeting_escalation(log, data.table, config, concerns)
+    return CycleData(**{**data.__dict__, "actions": log, "escalation": levels, "triggers": triggers})
 
 
 def special_cause_concerns(data: CycleData) -> set[tuple[str, str]]:

@@ -4,21 +4,29 @@
 one incident source); ``generate_incidents`` writes years of incident records with
 seasonality, overdispersion, hotspots and a small built-in story (``DEMO_STORY``);
 ``plant_defects`` adds the data problems listed in ``PLANTED_DEFECTS`` so assurance has
-something to find; ``demo_minutes`` is the last meeting's action log. Everything is
-fictional and the same for the same arguments.
+something to find; ``demo_minutes`` is the last meeting's action log, and
+``record_demo_follow_up`` plays the follow-up between meetings: the minutes imported, one
+unit's actions exported to a spreadsheet, filled in as its commander would (``DEMO_UPDATES``)
+and imported. Everything is fictional and the same for the same arguments.
 """
 
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import yaml
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from compstat.config import Config
 
 SEED = 20261123
 FORCE_BOX = (53.30, 53.70, -2.60, -2.00)  # south, north, west, east (degrees)
@@ -417,3 +425,78 @@ def write_demo(out_dir: Path, end: date, n_units: int = 12, daily_rate: float = 
     frame.to_csv(paths["incidents"], index=False)
     demo_minutes(end, demo_units(n_units)).to_csv(paths["minutes"], index=False)
     return paths
+
+
+# The commander's spreadsheet for this unit, between the two meetings: action text (start) ->
+# the cells filled in (status, note, support requested; done on as days after the meeting).
+DEMO_UPDATES_UNIT = "N4"
+DEMO_UPDATES: dict[str, dict[str, object]] = {
+    "Share robbery suspect descriptions": {"status": "done", "note": "Descriptions briefed to 14 venues on Friday",
+                                           "done_on": 2},
+    "Set up a problem-solving plan": {"status": "in progress", "note": "Problem profile drafted with the analyst",
+                                      "support_requested": "Two days of a crime analyst"},
+}
+
+
+@dataclass(frozen=True)
+class DemoFollowUp:
+    """What ``record_demo_follow_up`` did, for the CLI to report."""
+
+    meeting: str
+    added: int
+    already_recorded: bool
+    sheet: Path
+    applied: int
+    unchanged: int
+
+
+def record_demo_follow_up(session: Session, config: Config, minutes: Path, last_day: date,
+                          out_dir: Path) -> DemoFollowUp:
+    """The last meeting and what happened after it, as the packs of the next cycle will show it.
+
+    The meeting reviewed the period before the one ending ``last_day``: its minutes are imported
+    as held at noon on its meeting day. ``DEMO_UPDATES_UNIT``'s open actions are then exported for
+    the next meeting, filled in with openpyxl as ``DEMO_UPDATES`` says and imported as from its
+    commander at 18:00 on ``last_day`` (before the next cycle runs). Run again, nothing is added
+    twice: the minutes are recognised and the sheet's rows are unchanged.
+    """
+    from compstat.actions import import_minutes, meeting_date
+    from compstat.actions.spreadsheet import export_actions, import_action_updates
+    from compstat.periods import last_complete_period, previous_period
+
+    upcoming = last_complete_period(last_day + timedelta(days=1), config.cadence)
+    last_meeting = previous_period(upcoming, config.cadence)
+    held = datetime.combine(meeting_date(config, last_meeting), time(12))
+    recorded = import_minutes(session, config, minutes, last_meeting, by="demo", at=held)
+    sheet = out_dir / f"actions-{DEMO_UPDATES_UNIT}-{upcoming.label}.xlsx"
+    export_actions(session, config, DEMO_UPDATES_UNIT, sheet, upcoming, by="performance team",
+                   at=held + timedelta(hours=3))
+    commander_fills_in(sheet, DEMO_UPDATES, held.date())
+    commander = next(u.commander for u in config.leaf_units if u.code == DEMO_UPDATES_UNIT) or "the commander"
+    updated_at = min(datetime.combine(last_day, time(18)), datetime.now().replace(microsecond=0))
+    report = import_action_updates(session, config, sheet, commander, at=updated_at)
+    return DemoFollowUp(meeting=last_meeting.label, added=recorded.added,
+                        already_recorded=recorded.imported_before is not None, sheet=sheet,
+                        applied=len(report.of("applied")), unchanged=len(report.of("unchanged")))
+
+
+def commander_fills_in(path: Path, updates: dict[str, dict[str, object]], meeting: date) -> None:
+    """Fill in an exported actions sheet as a commander would: for each row whose action starts
+    with a key of ``updates``, set its editable cells (``done_on``: days after ``meeting``)."""
+    from openpyxl import load_workbook  # type: ignore[import-untyped]
+
+    from compstat.actions.spreadsheet import COLUMNS, SHEET
+
+    column = {c.key: i for i, c in enumerate(COLUMNS, start=1)}
+    book = load_workbook(path)
+    sheet = book[SHEET]
+    for r in range(2, sheet.max_row + 1):
+        text = str(sheet.cell(r, column["action"]).value or "")
+        for start, cells in updates.items():
+            if not text.startswith(start):
+                continue
+            for key, value in cells.items():
+                if key == "done_on":
+                    value = datetime.combine(meeting + timedelta(days=int(str(value))), time())
+                sheet.cell(r, column[key]).value = value
+    book.save(path)

@@ -25,6 +25,11 @@ class CycleData:
     - ``series``: each measure's value per period for the chart span
       (unit_code, measure_id, period_start, value, numerator, denominator).
     - ``actions``: the action log for this meeting (``actions.ACTION_COLUMNS``).
+    - ``escalation``: each leaf unit's escalation level for this meeting, with its label and
+      reason (``actions.UNIT_LEVEL_COLUMNS``): open actions, unanswered special-cause concerns
+      and met agreement triggers (``actions.meeting_escalation``); None when not assessed.
+    - ``triggers``: every agreement trigger judged on ``table``, met or not, with the figure
+      (``actions.TRIGGER_COLUMNS``); None when not assessed.
     - ``data_as_of``: the latest observation date per unit code.
     - ``points``: incidents with coordinates over the map's span (the last 28 days and the
       52 weeks before; unit_code, occurred_on, latitude, longitude); None without coordinates.
@@ -51,3 +56,5 @@ class CycleData:
     daily: pd.DataFrame | None = None
     analysis: AnalysisResult | None = None
     quality: QualityResult | None = None
+    escalation: pd.DataFrame | None = None
+    triggers: pd.DataFrame | None = None

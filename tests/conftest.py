@@ -1,7 +1,8 @@
 """Shared fixtures: a small config written from strings, and stores on SQLite and PostgreSQL.
 
 PostgreSQL tests run when COMPSTAT_TEST_PG holds a server URL (CI starts one); with
-COMPSTAT_REQUIRE_PG=1 a missing server fails the run instead of skipping.
+COMPSTAT_REQUIRE_PG set to 1, true or yes a missing server fails the run instead of skipping
+(0, false, no or empty do not).
 """
 
 from __future__ import annotations
@@ -63,9 +64,14 @@ def small_config(small_config_path: Path) -> Config:
     return load_config(small_config_path)
 
 
+def require_postgres() -> bool:
+    """Whether COMPSTAT_REQUIRE_PG asks for PostgreSQL: 1, true or yes (any case)."""
+    return os.environ.get("COMPSTAT_REQUIRE_PG", "").strip().lower() in ("1", "true", "yes")
+
+
 def _postgres_url() -> str | None:
     url = os.environ.get("COMPSTAT_TEST_PG")
-    if not url and os.environ.get("COMPSTAT_REQUIRE_PG"):
+    if not url and require_postgres():
         pytest.fail("COMPSTAT_REQUIRE_PG is set but COMPSTAT_TEST_PG gives no PostgreSQL URL")
     return url
 

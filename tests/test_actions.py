@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from compstat.actions import NewAction, add_action, carry_forward_actions, import_minutes, update_action
+from compstat.actions import (
+    NewAction,
+    add_action,
+    carry_forward_actions,
+    closure_window,
+    import_minutes,
+    update_action,
+)
 from compstat.cli import app
 from compstat.config import Config
-from compstat.errors import SourceError
-from compstat.periods import parse_period
-from compstat.store import ActionUpdate, connect, transaction
+from compstat.errors import SourceError, UsageError
+from compstat.periods import Period, parse_period
+from compstat.store import ActionUpdate, Cycle, connect, transaction
+
+# Weekly, Monday start, meetings 2 days after each week: W08 (16-22 Feb 2026) meets Tue 24 Feb,
+# W09 on 3 March, W10 on 10 March, W11 on 17 March.
 
 
 def test_carry_forward_ages_overdue_and_completed(small_config: Config, store_url: str) -> None:
@@ -28,7 +39,7 @@ def test_carry_forward_ages_overdue_and_completed(small_config: Config, store_ur
         c = add_action(session, small_config, w8, NewAction("B", "Old plan", "Insp B", date(2026, 2, 27)), "chair")
         ids = a.id, b.id, c.id
     with transaction(engine) as session:
-        update_action(session, ids[2], "Insp B", status="done", note="finished")
+        update_action(session, ids[2], "Insp B", status="done", note="finished", at=datetime(2026, 3, 5, 9))
         log = carry_forward_actions(session, small_config, parse_period("2026-W10", cadence)).set_index("id")
         assert log.loc[ids[0], "meetings_carried"] == 2 and bool(log.loc[ids[0], "overdue"])
         assert not bool(log.loc[ids[1], "overdue"])
@@ -39,16 +50,50 @@ def test_carry_forward_ages_overdue_and_completed(small_config: Config, store_ur
     engine.dispose()
 
 
+def store_cycle(session: Session, period: Period, run_at: datetime) -> None:
+    """A cycle's row as run-cycle records it (only its run time matters here)."""
+    session.add(Cycle(org="testshire", period=period.label, period_start=period.start, period_end=period.end,
+                      run_at=run_at, output_dir="", manifest="{}"))
+    session.flush()
+
+
 def test_closed_action_appears_once(small_config: Config, tmp_path: Path) -> None:
     engine = connect(f"sqlite:///{tmp_path / 's.db'}")
     cadence = small_config.cadence
+    w03, w04 = parse_period("2026-W03", cadence), parse_period("2026-W04", cadence)  # meetings 20 and 27 Jan
     with transaction(engine) as session:
         action = add_action(session, small_config, parse_period("2026-W01", cadence),
-                            NewAction("A", "x", "y", date(2026, 1, 20)), "chair")
-        action.status, action.closed_on = "done", date(2026, 1, 14)  # closed during W03
-        session.flush()
-        assert len(carry_forward_actions(session, small_config, parse_period("2026-W03", cadence))) == 1
-        assert len(carry_forward_actions(session, small_config, parse_period("2026-W04", cadence))) == 0
+                            NewAction("A", "x", "y", date(2026, 1, 20)), "chair", at=datetime(2026, 1, 6, 12))
+        update_action(session, action.id, "y", "done", "all done", closed_on=date(2026, 1, 14),
+                      at=datetime(2026, 1, 14, 17))  # recorded during W03, after the W02 meeting (13 Jan)
+        assert list(carry_forward_actions(session, small_config, w03)["closing_note"]) == ["all done"]
+        assert len(carry_forward_actions(session, small_config, w04)) == 0
+        assert closure_window(session, small_config, w04) == (datetime(2026, 1, 20), datetime(2026, 1, 27, 23, 59,
+                                                                                                  59, 999999))
+    engine.dispose()
+
+
+def test_a_late_closure_with_an_earlier_done_on_date_appears_once(small_config: Config, tmp_path: Path) -> None:
+    """Closed after the last pack was made, but done (by its done-on date) before the last meeting:
+    it is "completed since last meeting" at the next meeting, and only there."""
+    engine = connect(f"sqlite:///{tmp_path / 's.db'}")
+    cadence = small_config.cadence
+    w08, w09, w10, w11 = (parse_period(f"2026-W{n:02d}", cadence) for n in (8, 9, 10, 11))
+    with transaction(engine) as session:
+        late = add_action(session, small_config, w08, NewAction("A", "Close the alley", "Insp A", date(2026, 3, 3)),
+                          "chair", at=datetime(2026, 2, 24, 12))
+        store_cycle(session, w09, datetime(2026, 3, 2, 8, 0))  # the W09 pack, made the day before its meeting
+        update_action(session, late.id, "Insp A", "done", "gate fitted", closed_on=date(2026, 3, 1),
+                      at=datetime(2026, 3, 6, 10, 0))  # recorded after the W09 meeting; done before it
+        assert late.id not in set(carry_forward_actions(session, small_config, w09)["id"])  # its pack ran before
+        at_w10 = carry_forward_actions(session, small_config, w10).set_index("id")
+        assert (at_w10.loc[late.id, "status"], bool(at_w10.loc[late.id, "carried"])) == ("done", False)
+        assert at_w10.loc[late.id, "closed_on"] == date(2026, 3, 1)
+        store_cycle(session, w10, datetime(2026, 3, 9, 8, 0))
+        assert late.id not in set(carry_forward_actions(session, small_config, w11)["id"])  # shown once
+        assert late.id in set(carry_forward_actions(session, small_config, w10)["id"])  # W10 as its pack showed it
+        assert late.id not in set(carry_forward_actions(session, small_config, w10,
+                                                        as_of=datetime(2026, 3, 6, 9, 59))["id"])
     engine.dispose()
 
 
@@ -64,8 +109,48 @@ def test_import_minutes_reports_every_bad_row(small_config: Config, tmp_path: Pa
     minutes.write_text("unit,action,owner,due,measure\nA,Do it,Insp A,2026-03-20,burglary\n", encoding="utf-8")
     with transaction(engine) as session:
         period = parse_period("2026-W10", small_config.cadence)
-        assert import_minutes(session, small_config, minutes, period, "x") == 1
-        assert import_minutes(session, small_config, minutes, period, "x") == 0  # same file: once
+        first = import_minutes(session, small_config, minutes, period, "x", at=datetime(2026, 3, 10, 14, 5))
+        assert (first.added, first.imported_before) == (1, None)
+        again = import_minutes(session, small_config, minutes, period, "x")  # same file: once
+        assert (again.added, again.imported_before) == (0, datetime(2026, 3, 10, 14, 5))
+        assert again.describe(minutes) == (f"{minutes}: already imported on 2026-03-10 14:05; no actions added "
+                                           "(a file is imported once, by content)")
+    with pytest.raises(SourceError, match="no such minutes file"), transaction(engine) as session:
+        import_minutes(session, small_config, tmp_path / "nope.csv", period, "x")
+    engine.dispose()
+
+
+def test_import_minutes_cli_missing_file_and_reimport(small_config_path: Path, tmp_path: Path) -> None:
+    base = ["--config", str(small_config_path), "--db", f"sqlite:///{tmp_path / 'cli.db'}"]
+    runner = CliRunner()
+    missing = runner.invoke(app, ["actions", "import-minutes", *base, str(tmp_path / "nope.csv"),
+                                  "--period", "2026-W10"])
+    assert missing.exit_code == 2, missing.output
+    assert missing.output == f"Error: {tmp_path / 'nope.csv'}: no such minutes file (expected a CSV or XLSX)\n"
+    minutes = tmp_path / "m.csv"
+    minutes.write_text("unit,action,owner\nA,Do it,Insp A\n", encoding="utf-8")
+    first = runner.invoke(app, ["actions", "import-minutes", *base, str(minutes), "--period", "2026-W10"])
+    assert first.exit_code == 0 and f"1 actions added from {minutes}." in first.output
+    again = runner.invoke(app, ["actions", "import-minutes", *base, str(minutes), "--period", "2026-W10"])
+    assert again.exit_code == 0, again.output
+    assert f"{minutes}: already imported on {date.today():%Y-%m-%d}" in again.output
+
+
+def test_done_on_is_only_for_closing(small_config: Config, tmp_path: Path) -> None:
+    engine = connect(f"sqlite:///{tmp_path / 's.db'}")
+    with transaction(engine) as session:
+        action = add_action(session, small_config, parse_period("2026-W10", small_config.cadence),
+                            NewAction("A", "x", "Insp A"), "chair", at=datetime(2026, 3, 10, 12))
+        for status in (None, "in progress"):
+            with pytest.raises(UsageError, match=f"a done-on date is only for closing an action \\(action "
+                                                 f"{action.id} would be (open|in progress)\\)"):
+                update_action(session, action.id, "Insp A", status, closed_on=date(2026, 3, 11),
+                              at=datetime(2026, 3, 12, 9))
+        assert session.scalars(select(ActionUpdate).where(ActionUpdate.action_id == action.id)).all()[-1].field == (
+            "created")
+        done = update_action(session, action.id, "Insp A", "done", closed_on=date(2026, 3, 11),
+                             at=datetime(2026, 3, 12, 9))
+        assert done.closed_on == date(2026, 3, 11)
     engine.dispose()
 
 
@@ -85,3 +170,31 @@ def test_actions_cli(small_config_path: Path, tmp_path: Path) -> None:
     assert "Visit hotspots" in listed.output and "in progress" in listed.output
     missing = runner.invoke(app, ["actions", "update", *base, "99", "--by", "x", "--note", "hello"])
     assert missing.exit_code != 0 and "no action with id 99" in missing.output
+
+
+MARKUP = "[/]"
+
+
+def test_text_that_looks_like_rich_markup_is_printed_literally(small_config_path: Path, tmp_path: Path) -> None:
+    """Descriptions, notes, owners, statuses and error messages are data: printed as written."""
+    db = f"sqlite:///{tmp_path / 'cli.db'}"
+    base = ["--config", str(small_config_path), "--db", db]
+    runner = CliRunner()
+
+    def run(*args: str, code: int = 0) -> str:
+        result = runner.invoke(app, list(args))
+        assert result.exit_code == code, result.output
+        assert "Traceback" not in result.output
+        return result.output
+
+    run("actions", "add", *base, "--unit", "A", "--action", "Review [/b] hotspots [bold]now", "--owner",
+        f"Insp {MARKUP} Jones", "--by", "chair [red]", "--period", "2026-W10")
+    run("actions", "update", *base, "1", "--by", "Insp [/]", "--note", f"note {MARKUP} [link=x]y[/link]",
+        "--support-requested", "[/] two PCSOs")
+    listed = run("actions", "list", *base, "--period", "2026-W11", "--unit", "A")
+    assert "Review [/b] hotspots [bold]now" in listed and f"Insp {MARKUP} Jones" in listed
+    history = run("actions", "history", *base, "1")
+    for text in (f"note {MARKUP} [link=x]y[/link]", "chair [red]", "Insp [/]", "[/] two PCSOs"):
+        assert text in history, text
+    wrong = run("actions", "update", *base, "1", "--by", "x", "--status", MARKUP, code=2)
+    assert wrong == "Error: status '[/]': expected one of open, in progress, done, dropped\n"

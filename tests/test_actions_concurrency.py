@@ -118,3 +118,15 @@ def test_racing_writers(small_config: Config, store_url: str, second_status: str
         assert status == "in progress"
     first.dispose()
     second.dispose()
+
+
+@pytest.mark.parametrize(("value", "required"), [("1", True), ("true", True), ("YES", True), (" yes ", True),
+                                                 ("0", False), ("false", False), ("no", False), ("", False)])
+def test_require_pg_counts_as_set_only_for_1_true_or_yes(monkeypatch: pytest.MonkeyPatch, value: str,
+                                                         required: bool) -> None:
+    from tests.conftest import require_postgres
+
+    monkeypatch.setenv("COMPSTAT_REQUIRE_PG", value)
+    assert require_postgres() is required
+    monkeypatch.delenv("COMPSTAT_REQUIRE_PG")
+    assert require_postgres() is False

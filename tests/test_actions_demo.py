@@ -1,67 +1,133 @@
-"""The demo's follow-up story: actions raised at the 2026-W46 meeting, the follow-up note, a
-commander's spreadsheet, and the 2026-W47 packs opening with the updated actions."""
+"""The demo's follow-up story, as `make demo` tells it: actions raised at the 2026-W47 meeting, N4's
+commander updating them from the exported spreadsheet, and the 2026-W48 packs opening with them;
+each unit's escalation level in the packs, worked out by hand from the period table and the
+config's triggers, and the same level from `compstat actions list` and `compstat minutes`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import pytest
 import yaml
-from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from compstat.actions.spreadsheet import COLUMNS
 from compstat.cli import app
 from compstat.demo import write_config
 from tests.packtext import pdf_text
 
-COLUMN = {c.key: i for i, c in enumerate(COLUMNS, start=1)}
+END = "2026-11-29"  # a Sunday: the data ends with 2026-W48; the 2026-W47 meeting was on 25 November
 SHARE = "Share robbery suspect descriptions with the night-time economy partners"
 PLAN = "Set up a problem-solving plan for the street robbery series around Bramley Park precinct"
+LEVELS = ["challenge", "increased challenge", "support plan", "formal intervention"]
 
 
-def test_actions_raised_updated_from_a_spreadsheet_and_carried_into_the_next_packs(tmp_path: Path) -> None:
-    config = tmp_path / "config" / "demo.yaml"
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, str, dict[str, object]]:
+    """``compstat demo`` then the W48 cycle, in a scratch store: (config args, cycle folder, demo output, config)."""
+    root = tmp_path_factory.mktemp("demo")
+    config = root / "config" / "demo.yaml"
     raw = yaml.safe_load(Path("config/demo.yaml").read_text(encoding="utf-8"))
-    raw["store"] = f"sqlite:///{tmp_path / 'demo.db'}"
+    raw["store"] = f"sqlite:///{root / 'demo.db'}"
     write_config(config, raw, header="test copy of config/demo.yaml")
     base = ["--config", str(config)]
-    runner = CliRunner()
+    made = CliRunner().invoke(app, ["demo", *base, "--out", str(root / "demo-data"), "--end", END])
+    assert made.exit_code == 0, made.output
+    ran = CliRunner().invoke(app, ["run-cycle", *base, "--out", str(root / "cycles"), "--today", "2026-11-30"])
+    assert ran.exit_code == 0, ran.output
+    return base, root / "cycles" / "demo" / "2026-W48", made.output, raw
 
-    def run(*args: str, code: int = 0) -> str:
-        result = runner.invoke(app, list(args))
-        assert result.exit_code == code, result.output
-        return result.output
 
-    run("demo", *base, "--out", str(tmp_path / "demo-data"), "--end", "2026-11-22")
-    cycles = tmp_path / "cycles"
-    run("minutes", *base, "--period", "2026-W46", "--out", str(cycles))
-    note = (cycles / "demo" / "2026-W46" / "minutes" / "N4.md").read_text(encoding="utf-8")
-    assert f"| 2 | {SHARE} | PS Dan Whitaker | 2026-11-20 | Robbery |" in note
-    assert "| Robbery | Ch Insp Marcus Brennan | 28 days: % change on last year above +25 |" in note
+def run(*args: str) -> str:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
 
-    sheet_path = tmp_path / "N4.xlsx"
-    assert "2 open actions of N4" in run("actions", "export", *base, "--unit", "N4", "--out", str(sheet_path),
-                                         "--period", "2026-W47")
-    book = load_workbook(sheet_path)
-    sheet = book["Actions"]
-    rows = {sheet.cell(r, COLUMN["action"]).value: r for r in range(2, sheet.max_row + 1)}
-    sheet.cell(rows[SHARE], COLUMN["status"]).value = "done"
-    sheet.cell(rows[SHARE], COLUMN["note"]).value = "Descriptions briefed to 14 venues on Friday"
-    sheet.cell(rows[PLAN], COLUMN["status"]).value = "in progress"
-    sheet.cell(rows[PLAN], COLUMN["note"]).value = "Problem profile drafted with the analyst"
-    sheet.cell(rows[PLAN], COLUMN["support_requested"]).value = "Two days of a crime analyst"
-    book.save(sheet_path)
-    imported = run("actions", "import", *base, str(sheet_path), "--by", "Ch Insp Marcus Brennan")
-    assert "2 applied, 0 unchanged, 0 conflicts, 0 malformed" in imported
 
-    run("run-cycle", *base, "--period", "2026-W47", "--out", str(cycles), "--today", "2026-11-23")
-    text = " ".join(pdf_text(cycles / "demo" / "2026-W47" / "pack-N4.pdf").split())
+def pack_text(folder: Path, unit: str | None) -> str:
+    return " ".join(pdf_text(folder / (f"pack-{unit}.pdf" if unit else "chair-pack.pdf")).split())
+
+
+def test_demo_records_the_meeting_and_a_commanders_spreadsheet(
+        demo: tuple[list[str], Path, str, dict[str, object]]) -> None:
+    base, folder, output, _ = demo
+    sheet = folder.parents[2] / "demo-data" / "actions-N4-2026-W48.xlsx"
+    assert output.splitlines() == [
+        f"Demo data to {END} written to {folder.parents[2] / 'demo-data'}/; 8 actions recorded from the 2026-W47 "
+        "meeting.",
+        f"N4's commander filled in {sheet}: 2 actions updated, 0 unchanged."]
+    history = [" ".join(line.replace("│", " ").split()) for line in run("actions", "history", *base, "2").splitlines()]
+    status = next(line for line in history if " status open done " in f" {line} ")  # the SHARE action's closing
+    for text in ("2026-11-29 18:00", "Ch Insp Marcus Brennan", "Descriptions briefed to 14 venues on Friday",
+                 "spreadsheet actions-N4-2026-W48.xlsx"):
+        assert text in status, (text, status)
+
+
+def test_the_next_packs_open_with_the_updated_actions(demo: tuple[list[str], Path, str, dict[str, object]]) -> None:
+    _, folder, _, _ = demo
+    text = pack_text(folder, "N4")
     cover_end = text.index("Page 1 of")  # the cover lists the sections; the first section follows it
-    first_item = text.index("Actions from the last meeting", cover_end)
-    assert first_item < text.index("Performance against last year", cover_end)
-    actions = text[first_item:text.index("Performance against last year", cover_end)]
-    assert "Problem profile drafted with the analyst" in actions and "In progress" in actions
-    completed = actions.index("Completed since last meeting")
-    assert completed < actions.index("Descriptions briefed to 14 venues on Friday")
-    listed = run("actions", "list", *base, "--period", "2026-W47", "--unit", "N4")
-    assert "Unit N4: level 3 formal intervention" in listed  # robbery up > 75% on last year: the agreement's trigger
+    first = text.index("1. Actions from the last meeting", cover_end)
+    actions = text[first:text.index("2. Performance against last year", cover_end)]
+    assert "1 open · 0 overdue · 1 completed since last meeting" in actions
+    carried, completed = actions.split("Completed since last meeting")
+    assert PLAN.split(" around")[0] in carried and "In progress" in carried
+    assert "Last note: Problem profile drafted with the analyst" in carried
+    assert "Support requested: Two days of a crime analyst" in carried
+    assert "Escalation: level 0 challenge: not yet due" in carried
+    assert SHARE.split(" with")[0] in completed and "Done" in completed and "27 Nov 2026" in completed
+    assert "Closing note: Descriptions briefed to 14 venues on Friday" in completed
+    assert "Did it work: " in completed  # due by the W48 meeting and linked to robbery: judged
+
+
+def hand_level(table: pd.DataFrame, agreements: dict[str, dict[str, dict[str, dict[str, float]]]], unit: str,
+               concern: set[tuple[str, str]], action_measures: set[str], missed_level: int) -> tuple[int, float]:
+    """The README's rule, by hand: the highest open action's level; +1 for a measure in concern with no
+    action; at least 2 for a met support trigger, 3 for a met intervention trigger (28 days)."""
+    level = missed_level + (1 if any(u == unit and m not in action_measures for u, m in concern) else 0)
+    pct = float("nan")
+    for measure, agreement in agreements.get(unit, {}).items():
+        pct = float(table.loc[(unit, measure, "28d"), "pct_change"])
+        if pct > agreement["intervene_if"]["change_pct_above"]:
+            level = 3
+        elif pct > agreement["support_if"]["change_pct_above"]:
+            level = max(level, 2)
+    return min(level, 3), pct
+
+
+def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers(
+        demo: tuple[list[str], Path, str, dict[str, object]]) -> None:
+    base, folder, _, raw = demo
+    table = pd.read_csv(folder / "period_table.csv").set_index(["unit_code", "measure_id", "window"])
+    spc = pd.read_csv(folder / "analysis_spc.csv")
+    concern = set(zip(*spc[spc["variation"] == "special_cause_concern"][["unit_code", "measure_id"]].T.values,
+                      strict=True))
+    agreements = raw["accountability"]["agreements"]  # type: ignore[index]
+    # N4: robbery +50% (15 against 10) over 28 days: above the +25 support trigger, not the +75 one;
+    # its open action (the plan) is not due yet, the other is done.
+    n4, n4_pct = hand_level(table, agreements, "N4", concern, {"robbery"}, 0)
+    assert 25 < n4_pct <= 75 and n4 == 2
+    # S2: vehicle crime +86.7% (28 against 15): above the +75 intervention trigger.
+    s2, s2_pct = hand_level(table, agreements, "S2", concern, {"vehicle"}, 1)
+    assert s2_pct > 75 and s2 == 3
+    # E4: no agreement; burglary in special-cause concern and its only action answers no measure.
+    assert ("E4", "burglary") in concern
+    e4, _ = hand_level(table, agreements, "E4", concern, set(), 0)
+    assert e4 == 1
+    for unit, level, figure in (("N4", 2, "robbery: support trigger met"), ("S2", 3, "vehicle: intervene trigger met"),
+                                ("E4", 1, "burglary in special-cause concern with no open action")):
+        text = pack_text(folder, unit)
+        assert f"Current escalation level: {level} ({LEVELS[level]}): " in text, unit
+        assert figure in text[text.index("Current escalation level"):], unit
+        listed = " ".join(run("actions", "list", *base, "--period", "2026-W48", "--unit", unit).split())
+        assert f"Unit {unit}: level {level} {LEVELS[level]} (" in listed and figure in listed, listed
+    accountability = pack_text(folder, "N4")[pack_text(folder, "N4").index("Current escalation level"):]
+    assert "met: 15 against 10 last year over 28 days, +50.0%" in accountability
+    assert "not met: 15 against 10 last year over 28 days, +50.0%" in accountability
+    chair = pack_text(folder, None)
+    ladder = chair[chair.index("7. Units on the intervention ladder", chair.index("Page 1 of")):]
+    assert ladder.index("Castleton Moor") < ladder.index("Bramley Park")  # S2 (3) above N4 (2)
+    written = run("minutes", *base, "--period", "2026-W48", "--out", str(folder.parents[1]))
+    assert "12 follow-up notes" in written
+    note = (folder / "minutes" / "N4.md").read_text(encoding="utf-8")
+    assert "- Escalation level: **support plan** (robbery: support trigger met" in note

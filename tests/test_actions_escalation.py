@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from sqlalchemy import Engine
+from typer.testing import CliRunner
 
 from compstat.actions import (
     NewAction,
@@ -19,10 +20,13 @@ from compstat.actions import (
     carry_forward_actions,
     check_agreements,
     describe_rule,
+    meeting_escalation,
     unit_levels,
     update_action,
 )
+from compstat.cli import app
 from compstat.config import Config, load_config
+from compstat.cycle import run_cycle
 from compstat.errors import ConfigError
 from compstat.periods import parse_period
 from compstat.store import connect, transaction
@@ -141,25 +145,52 @@ def test_stale_after_configured_days(config: Config, engine: Engine) -> None:
 
 def test_agreement_triggers_raise_the_unit(config: Config) -> None:
     table = pd.DataFrame([
-        {"unit_code": "A", "measure_id": "burglary", "window": "28d", "current": 30.0, "pct_change": 25.0},
-        {"unit_code": "A", "measure_id": "burglary", "window": "ytd", "current": 90.0, "pct_change": 10.0},
+        {"unit_code": "A", "measure_id": "burglary", "window": "28d", "current": 30.0, "previous": 24.0,
+         "pct_change": 25.0},
+        {"unit_code": "A", "measure_id": "burglary", "window": "ytd", "current": 88.0, "previous": 80.0,
+         "pct_change": 10.0},
     ])
-    met = agreement_triggers(table, config)
-    assert met[["unit_code", "trigger", "officer", "rule"]].values.tolist() == [
-        ["A", "support", "Supt Alpha", "28 days: % change on last year above +20"]]
+    triggers = agreement_triggers(table, config)
+    assert triggers[["unit_code", "trigger", "officer", "rule", "met", "judged_on"]].values.tolist() == [
+        ["A", "intervene", "Supt Alpha", "the year to date: % change on last year above +50", False,
+         "88 against 80 last year over the year to date, +10.0%"],
+        ["A", "support", "Supt Alpha", "28 days: % change on last year above +20", True,
+         "30 against 24 last year over 28 days, +25.0%"]]
     empty_log = pd.DataFrame(columns=["id", "unit_code", "measure_id", "carried", "escalation_level",
                                       "escalation_reason"])
-    levels = unit_levels(empty_log, config, triggered=met).set_index("unit_code")
+    levels = unit_levels(empty_log, config, triggered=triggers).set_index("unit_code")
     assert levels.loc["A", "escalation_label"] == "support plan"
-    table.loc[1, "pct_change"] = 60.0
-    met = agreement_triggers(table, config)
-    assert sorted(met["trigger"]) == ["intervene", "support"]
-    levels = unit_levels(empty_log, config, triggered=met).set_index("unit_code")
-    assert levels.loc["A", "escalation_label"] == "formal intervention"
-    assert levels.loc["A", "escalation_reason"] == (
-        "burglary: intervene trigger met (the year to date: % change on last year above +50)")
+    assert levels.loc["B", "escalation_label"] == "challenge"
+    table.loc[1, ["current", "pct_change"]] = [128.0, 60.0]
+    triggers = agreement_triggers(table, config)
+    assert list(triggers["met"]) == [True, True]
+    levels, again = meeting_escalation(empty_log, table, config)
+    assert again.equals(triggers)
+    assert levels.set_index("unit_code").loc["A", "escalation_label"] == "formal intervention"
+    assert levels.set_index("unit_code").loc["A", "escalation_reason"] == (
+        "burglary: intervene trigger met (the year to date: % change on last year above +50; "
+        "128 against 80 last year over the year to date, +60.0%)")
     table["pct_change"] = math.nan  # no comparison: a % bound is never crossed
-    assert agreement_triggers(table, config).empty
+    assert not agreement_triggers(table, config)["met"].any()
+    assert list(agreement_triggers(table.iloc[:0], config)["judged_on"]) == [
+        "no figure for the year to date (the cycle for this meeting has not run)",
+        "no figure for 28 days (the cycle for this meeting has not run)"]
+
+
+def test_concern_triggers_are_judged_on_the_concerns(tmp_path: Path) -> None:
+    path = tmp_path / "concern.yaml"
+    path.write_text(SMALL_CONFIG + "accountability:\n  agreements:\n    B:\n      robbery: {officer: Insp B, "
+                    "support_if: {concern: true}, intervene_if: {concern: true, change_pct_above: 100}}\n",
+                    encoding="utf-8")
+    config = load_config(path)
+    table = pd.DataFrame([{"unit_code": "B", "measure_id": "robbery", "window": "28d", "current": 9.0,
+                           "previous": 6.0, "pct_change": 50.0}])
+    quiet = agreement_triggers(table, config, set()).set_index("trigger")
+    assert not quiet["met"].any() and quiet.loc["support", "judged_on"] == "not in special-cause concern"
+    judged = agreement_triggers(table, config, {("B", "robbery")}).set_index("trigger")
+    assert (bool(judged.loc["support", "met"]), bool(judged.loc["intervene", "met"])) == (True, False)
+    assert judged.loc["intervene", "judged_on"] == (
+        "9 against 6 last year over 28 days, +50.0%; in special-cause concern")
 
 
 def test_agreements_must_name_known_units_and_measures(tmp_path: Path) -> None:
@@ -170,7 +201,26 @@ def test_agreements_must_name_known_units_and_measures(tmp_path: Path) -> None:
         check_agreements(load_config(path))
     assert "accountability.agreements.Q: unit 'Q' is not an accountable unit" in str(err.value)
     assert "accountability.agreements.A.arson: measure 'arson' is not in the config" in str(err.value)
+    with pytest.raises(ConfigError, match="accountability.agreements.Q: unit 'Q'"):  # before anything is read
+        run_cycle(load_config(path), f"sqlite:///{tmp_path / 'never.db'}", "2026-W10")
+    assert not (tmp_path / "never.db").exists()
+    for command in (["run-cycle"], ["actions", "list"], ["agreements", "show"], ["minutes"]):
+        result = CliRunner().invoke(app, [*command, "--config", str(path), "--db", f"sqlite:///{tmp_path / 's.db'}"]
+                                    if command != ["agreements", "show"] else [*command, "--config", str(path)])
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.startswith(f"Error: {path}: invalid accountability agreements\n"
+                                        "  accountability.agreements.Q: unit 'Q' is not an accountable unit\n"), command
     path.write_text(SMALL_CONFIG + "accountability:\n  agreements:\n    A: {burglary: {officer: X, support_if: {}}}\n",
                     encoding="utf-8")
     with pytest.raises(ConfigError, match="support_if: give at least one of"):
         load_config(path)
+
+
+def test_overdue_from_the_meeting_on_its_due_date(config: Config, engine: Engine) -> None:
+    """Due at a meeting means done by that meeting: not done at the meeting on its due date, an
+    action is overdue and has missed that meeting; due the day after, it is neither."""
+    on_the_day = raise_at_w10(engine, config, NewAction("A", "x", "Insp A", date(2026, 3, 17)))  # the W11 meeting
+    day_after = raise_at_w10(engine, config, NewAction("A", "y", "Insp A", date(2026, 3, 18)))
+    log = log_at(engine, config, "2026-W11")
+    assert (bool(log.loc[on_the_day, "overdue"]), int(log.loc[on_the_day, "missed_meetings"])) == (True, 1)
+    assert (bool(log.loc[day_after, "overdue"]), int(log.loc[day_after, "missed_meetings"])) == (False, 0)

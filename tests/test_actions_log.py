@@ -184,7 +184,7 @@ def test_import_minutes_from_xlsx(small_config: Config, engine: Engine, tmp_path
     book.save(path)
     period = parse_period("2026-W10", small_config.cadence)
     with transaction(engine) as session:
-        assert import_minutes(session, small_config, path, period, "clerk", at=RAISED_AT) == 2
+        assert import_minutes(session, small_config, path, period, "clerk", at=RAISED_AT).added == 2
         actions = session.scalars(select(Action).order_by(Action.id)).all()
         assert [(a.description, a.kind, a.due_date, a.support_requested) for a in actions] == [
             ("=HYPERLINK(\"http://x\",\"map\") hotspots", "commitment", date(2026, 3, 20), "two PCSOs"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from compstat.actions.minutes import markdown_text, write_minutes
 from compstat.cli import app
 from compstat.config import Config, load_config
 from compstat.periods import parse_period
-from compstat.store import connect, transaction
+from compstat.store import AnalysisRow, Cycle, CycleResult, connect, transaction
 from tests.conftest import SMALL_CONFIG
 
 AGREEMENTS = """\
@@ -79,8 +80,10 @@ def test_follow_up_note_lists_commitments_requests_and_carried_actions(config: C
     completed = note.split("## Completed since the last meeting")[1].split("##")[0]
     assert "| 2 | Fix the lights | Insp A | done | lights fixed by the council |" in completed
     assert "| 3 | Target-harden 40 homes | crime prevention officer | two days of the CPO |" in note
-    assert ("| Burglary | Supt Alpha | 28 days: % change on last year above +20 | 28 days: % change on last year "
-            "above +50 |") in note
+    assert ("| Burglary | Supt Alpha | 28 days: % change on last year above +20 | not met: no figure for 28 days "
+            "(the cycle for this meeting has not run) | 28 days: % change on last year above +50 | not met: no "
+            "figure for 28 days (the cycle for this meeting has not run) |") in note
+    assert "| half the estate done | no incidents (0 in the 7 days after vs 0 in the 7 days before) |" in carried
     assert "- Escalation level: **increased challenge** (action 1: due 2026-03-10, not done at 1 meeting)" in note
     quiet = paths[1].read_text(encoding="utf-8")
     assert "No new commitments were recorded for this unit." in quiet
@@ -129,3 +132,51 @@ def test_every_action_command_and_setting_is_documented() -> None:
 
     fields = [*AccountabilitySettings.model_fields, *EscalationLadder.model_fields]
     assert [f for f in fields if f not in readme] == []
+
+
+def store_w10_cycle(config: Config, db: str) -> None:
+    """What the W10 cycle showed: A's burglary 36 against 24 over 28 days (+50%: above the +20 support
+    trigger, not above the +50 intervention trigger), and B's robbery in special-cause concern."""
+    period = parse_period("2026-W10", config.cadence)
+    engine = connect(db)
+    with transaction(engine) as session:
+        cycle = Cycle(org="testshire", period=period.label, period_start=period.start, period_end=period.end,
+                      run_at=datetime(2026, 3, 9, 7, 0), output_dir="", manifest="{}")
+        session.add(cycle)
+        session.flush()
+        session.add(CycleResult(cycle_id=cycle.id, unit_code="A", measure_id="burglary", window="28d",
+                                current=36.0, previous=24.0))
+        for unit, measure, variation in (("B", "robbery", "special_cause_concern"), ("A", "robbery", "common_cause")):
+            session.add(AnalysisRow(cycle_id=cycle.id, section="spc", unit_code=unit, measure_id=measure,
+                                    payload=json.dumps({"variation": variation, "series": {
+                                        "point_type": ["special_cause_concern", variation]}})))
+    engine.dispose()
+
+
+def test_list_and_minutes_judge_levels_on_the_stored_cycle(config_path: Path, config: Config, tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'store.db'}"
+    record_two_meetings(config, db)
+    store_w10_cycle(config, db)
+    runner = CliRunner()
+    base = ["--config", str(config_path), "--db", db, "--period", "2026-W10"]
+    listed_a = runner.invoke(app, ["actions", "list", *base, "--unit", "A"])
+    assert listed_a.exit_code == 0, listed_a.output
+    assert ("Unit A: level 2 support plan (action 1: due 2026-03-10, not done at 1 meeting; burglary: support "
+            "trigger met (28 days: % change on last year above +20; 36 against 24 last year over 28 days, +50.0%))"
+            ) in listed_a.output
+    assert "has not run yet" not in listed_a.output
+    listed_b = runner.invoke(app, ["actions", "list", *base, "--unit", "B"])
+    assert "Unit B: level 1 increased challenge (robbery in special-cause concern with no open action)" in (
+        listed_b.output)
+    written = runner.invoke(app, ["minutes", *base, "--out", str(tmp_path / "out")])
+    assert written.exit_code == 0, written.output
+    folder = tmp_path / "out" / "testshire" / "2026-W10" / "minutes"
+    note_a, note_b = ((folder / f"{u}.md").read_text(encoding="utf-8") for u in ("A", "B"))
+    assert "- Escalation level: **support plan** (action 1: due 2026-03-10, not done at 1 meeting; burglary:" in note_a
+    assert ("| 28 days: % change on last year above +20 | met: 36 against 24 last year over 28 days, +50.0% | 28 days: "
+            "% change on last year above +50 | not met: 36 against 24 last year over 28 days, +50.0% |") in note_a
+    assert "- Escalation level: **increased challenge** (robbery in special-cause concern with no open action)" in (
+        note_b)
+    not_run = runner.invoke(app, ["actions", "list", "--config", str(config_path), "--db", db,
+                                  "--period", "2026-W11", "--unit", "A"])
+    assert "The 2026-W11 cycle has not run yet" in not_run.output

@@ -149,6 +149,31 @@ def test_round_trip_with_a_conflict_and_malformed_rows(small_config: Config, eng
     assert (note.value, note.data_type) == (FORMULA_LIKE[3], "s")
 
 
+@pytest.mark.parametrize("change", [{"note": "HQ phoned the council"}, {"support_offered": "a CCTV van"},
+                                    {"due_date": date(2026, 3, 31)}], ids=["note", "support offered", "due date"])
+def test_any_change_since_the_export_is_a_conflict(small_config: Config, engine: Engine,
+                                                   exported: tuple[Path, list[int]], change: dict[str, object]) -> None:
+    """The sheet's row was filled in against the action as exported: a change by someone else
+    since, even to a field the sheet does not edit, makes the row a conflict (strict import),
+    where `compstat actions update` would have re-applied a status change over it."""
+    path, ids = exported
+    with transaction(engine) as session:
+        update_action(session, ids[3], "Supt HQ", at=datetime(2026, 3, 12, 10, 0), **change)  # type: ignore[arg-type]
+    book = load_workbook(path)
+    sheet = book["Actions"]
+    row = rows_by_id(sheet)[ids[3]]
+    sheet.cell(row, COLUMN["status"]).value = "done"
+    book.save(path)
+    with transaction(engine) as session:
+        report = import_action_updates(session, small_config, path, "Insp A", at=IMPORTED_AT)
+        assert [r.outcome for r in report.rows if r.row == row] == ["conflict"]
+        assert get_action(session, ids[3]).status == "open"
+        field = next(iter(change))
+        assert f"{'note' if field == 'note' else field} " in next(r.message for r in report.rows if r.row == row)
+        # the same change through `actions update`, based on the exported version, is re-applied
+        assert update_action(session, ids[3], "Insp A", "done", expected_version=1).status == "done"
+
+
 def test_import_refuses_files_it_cannot_read(small_config: Config, engine: Engine, tmp_path: Path,
                                              exported: tuple[Path, list[int]]) -> None:
     not_xlsx = tmp_path / "notes.xlsx"

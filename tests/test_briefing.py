@@ -44,8 +44,25 @@ def test_other_units_and_nothing_to_say() -> None:
 
 
 def test_support_requested_and_support_plan() -> None:
-    brief = unit_briefing("A", None, None, actions(support_requested="Two extra PCSOs", escalation_level=2,
-                                                    escalation_label="support plan"))
+    brief = unit_briefing("A", None, None, actions(support_requested="Two extra PCSOs"),
+                          (2, "support plan", "robbery: support trigger met"))
     offers = [s.offer for s in brief.support]
     assert "Respond to the support asked for: Two extra PCSOs" in offers
-    assert any("support plan" in s.because for s in brief.support)
+    plan = [s for s in brief.support if s.offer == "Agree a support plan with named help from headquarters"]
+    assert [p.because for p in plan] == [
+        "The unit is at escalation level 2 (support plan): robbery: support trigger met"]
+
+
+def test_the_support_plan_follows_the_units_level_not_its_actions() -> None:
+    """The offer depends on the unit's level for the meeting (triggers and concerns included), not
+    on its actions' levels alone."""
+    plan = "Agree a support plan with named help from headquarters"
+    high_action = actions(escalation_level=3, escalation_label="formal intervention")
+
+    def offers(frame: pd.DataFrame, *level: object, **kwargs: int) -> list[str]:
+        return [s.offer for s in unit_briefing("A", None, None, frame, *level, **kwargs).support]
+
+    assert plan not in offers(high_action, (1, "increased challenge", ""))
+    assert plan in offers(actions(), (3, "formal intervention", ""))
+    assert plan in offers(actions(), (1, "act", ""), support_level=1)
+    assert plan not in offers(high_action)  # not assessed

@@ -22,11 +22,12 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from compstat.actions import ACTION_COLUMNS
+from compstat.actions import ACTION_COLUMNS, meeting_escalation
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.measures import TOTAL, period_series
 from compstat.analysis.period_table import period_table
 from compstat.config import Config
+from compstat.cycle import special_cause_concerns
 from compstat.packs import RenderedPack, render_packs
 from compstat.packs.charts import (
     DPI,
@@ -111,19 +112,27 @@ def make_daily(config: Config, first: date, last: date) -> pd.DataFrame:
 
 def make_actions(period_end: date) -> pd.DataFrame:
     base = {"measure_id": None, "raised_period": "2026-W06", "raised_on": date(2026, 2, 8), "closed_on": None,
-            "last_note": "", "meetings_carried": 4, "overdue": False, "carried": True}
+            "last_note": "", "meetings_carried": 4, "overdue": False, "carried": True, "stale": False,
+            "days_since_update": 3, "support_requested": "", "support_offered": "", "closing_note": "",
+            "drop_reason": "", "escalation_level": 0, "escalation_label": "challenge",
+            "escalation_reason": "not yet due", "effect": "", "effect_text": ""}
     rows = [
         {**base, "id": 1, "unit_code": "N1", "measure_id": "burglary",
          "description": "Target hardening visits on the Elm estate", "owner": "Insp C. Patel",
          "due_date": period_end - timedelta(days=10), "status": "open", "overdue": True,
          "last_note": "Awaiting crime prevention officer", "escalation_level": 2,
-         "escalation_label": "support plan", "escalation_reason": "carried 4 meetings without progress"},
+         "escalation_label": "support plan", "escalation_reason": "carried 4 meetings without progress",
+         "stale": True, "days_since_update": 21, "support_requested": "Two PCSOs for a fortnight",
+         "support_offered": "Tactical patrol team, 2 nights", "effect": "worsened",
+         "effect_text": "worsened: 30 in the 28 days after vs 12 in the 28 days before (rate ratio 2.50, "
+                        "p = 0.001, q = 0.002)"},
         {**base, "id": 2, "unit_code": "N1", "description": "Review robbery patrol plan",
          "owner": "Sgt D. Jones", "due_date": period_end + timedelta(days=14), "status": "in progress",
          "meetings_carried": 1},
         {**base, "id": 3, "unit_code": "N1", "description": "Publish burglary advice leaflet",
          "owner": "PCSO E. Smith", "due_date": period_end - timedelta(days=3), "status": "done",
-         "closed_on": period_end - timedelta(days=2), "carried": False, "last_note": "Delivered to 900 homes"},
+         "closed_on": period_end - timedelta(days=2), "carried": False, "last_note": "Delivered to 900 homes",
+         "closing_note": "Delivered to 900 homes", "escalation_reason": "closed (done)"},
         {**base, "id": 4, "unit_code": "N2", "description": MALICIOUS, "owner": "Insp <b>Evil</b> & Co",
          "due_date": period_end + timedelta(days=7), "status": "open",
          "last_note": '<i>note</i> see https://example.org/y.png <img src="file:///etc/shadow">'},
@@ -181,7 +190,7 @@ def cycle_data(tmp_path_factory: pytest.TempPathFactory) -> CycleData:
         # (owned elsewhere; to be fixed there with dt.day_of_week).
         warnings.filterwarnings("ignore", message=r"Series\.dt\.weekday is deprecated")
         series = period_series(daily, config, chart[0].start, period.end)
-    return CycleData(
+    data = CycleData(
         config=config, period=period, windows=windows, meeting_date=period.end + timedelta(days=3),
         run_at=datetime(2026, 3, 9, 7, 30), table=period_table(daily, config, windows),
         series=series,
@@ -190,6 +199,8 @@ def cycle_data(tmp_path_factory: pytest.TempPathFactory) -> CycleData:
         points=make_points(period.end), daily=daily,
         analysis=analyse_cycle(daily, config, period, windows), quality=make_quality(period),
     )
+    levels, triggers = meeting_escalation(data.actions, data.table, config, special_cause_concerns(data))
+    return replace(data, escalation=levels, triggers=triggers)  # as the cycle's actions step does
 
 
 def make_quality(period: Period) -> QualityResult:
@@ -315,11 +326,43 @@ def test_unit_pack_cover_and_actions(rendered: list[RenderedPack]) -> None:
     carried, completed = actions.split("Completed since last meeting\n")
     assert carried.index("Target hardening") < carried.index("Review robbery patrol plan")  # overdue first
     assert "Last note: Awaiting crime prevention officer" in carried
+    for line in ("Escalation: level 2 support plan: carried 4 meetings without progress",
+                 "Support requested: Two PCSOs for a fortnight", "Support offered: Tactical patrol team, 2 nights",
+                 "Did it work: worsened: 30 in the 28 days after vs 12 in the 28 days before (rate ratio 2.50, "
+                 "p = 0.001, q = 0.002)", "◷ STALE: no update for 21 days",
+                 "Escalation: level 0 challenge: not yet due"):
+        assert printed(line, carried), line
     assert "Publish burglary advice leaflet" in completed and "Publish" not in carried
+    assert "Closing note: Delivered to 900 homes" in completed and "Escalation" not in completed
     pages_total = len(pages) + 1
     assert f"Page 1 of {pages_total}" in cover and f"Page 2 of {pages_total}" in text
     assert "Testshire Police · 2026-W10 (2 Mar 2026 – 8 Mar 2026)" in text
     assert "Northtown (N1) · briefing pack" in text and "Northtown (N1) · briefing pack" not in cover
+
+
+def test_closed_actions_show_their_closing_note_and_the_reason_dropped(cycle_data: CycleData) -> None:
+    closed = pd.DataFrame([
+        {"id": 5, "unit_code": "N2", "description": "Close the cut-through", "owner": "Insp O'Neill",
+         "due_date": date(2026, 3, 3), "status": "dropped", "carried": False, "closed_on": date(2026, 3, 6),
+         "closing_note": "The council refused", "drop_reason": "Landowner will not allow a gate",
+         "last_note": "The council refused", "escalation_level": 0, "escalation_label": "challenge",
+         "escalation_reason": "closed (dropped)"},
+        {"id": 6, "unit_code": "N2", "description": "Weekend patrols", "owner": "PS Lee", "due_date": date(2026, 3, 3),
+         "status": "dropped", "carried": False, "closed_on": date(2026, 3, 6), "closing_note": "Superseded",
+         "drop_reason": "Superseded", "last_note": "", "effect": "no significant change",
+         "effect_text": "no significant change: 9 in the 14 days after vs 11 in the 14 days before (rate ratio "
+                        "0.82, p = 0.824, q = 0.824; small numbers)"},
+    ], columns=ACTION_COLUMNS)
+    data = replace(cycle_data, actions=pd.concat([cycle_data.actions, closed], ignore_index=True))
+    pack = unit_pack(data, data.config.leaf_units[1])
+    assert [r.details for r in pack.actions.completed] == [
+        (("Closing note", "The council refused"), ("Reason dropped", "Landowner will not allow a gate")),
+        (("Reason dropped", "Superseded"), ("Did it work", closed.loc[1, "effect_text"]))]
+    html = render_html(pack.template, templates_dir(), pack=pack)
+    completed = html[html.index("Completed since last meeting"):]
+    for text in ("Closing note: The council refused", "Reason dropped: Landowner will not allow a gate",
+                 "Did it work: no significant change: 9 in the 14 days after"):
+        assert text in completed, text
 
 
 def test_data_is_escaped_not_interpreted(rendered: list[RenderedPack]) -> None:
@@ -739,12 +782,27 @@ def test_questions_support_quality_and_accountability(cycle_data: CycleData, ren
     assert "info 3 incidents across the force have no location" in quality
     assert "duplicate" not in quality
     accountability = section(text, "7. Accountability", None)
-    assert "Current escalation level: 2 (support plan): carried 4 meetings without progress" in accountability
-    assert printed("Burglary Insp C. Patel 28 days: % change on last year above +20 28 days: % change on last year "
-                   "above +50 Elm estate focus", accountability)
+    # By hand: N1's burglary over 28 days against its agreement (support above +20, intervene above +50)
+    burglary = table_row(cycle_data, "N1", "burglary", "28d")
+    assert burglary.pct_change == pytest.approx(100 * (burglary.current / burglary.previous - 1)) and (
+        burglary.pct_change > 50)  # both triggers met: formal intervention, the top of the ladder (3)
+    figure = (f"{fmt_count(burglary.current)} against {fmt_count(burglary.previous)} last year over 28 days, "
+              f"{burglary.pct_change:+.1f}%")
+    assert (f"Current escalation level: 3 (formal intervention): action 1: carried 4 meetings without progress; "
+            f"burglary: intervene trigger met (28 days: % change on last year above +50; {figure})") in accountability
+    assert printed(f"Burglary Insp C. Patel 28 days: % change on last year above +20 met: {figure}", accountability)
+    assert printed(f"28 days: % change on last year above +50 met: {figure}", accountability)
+    assert printed("Elm estate focus", accountability)
+    plan = [o.because for o in pack.briefing.support if o.offer.startswith("Agree a support plan")]
+    assert plan == [f"The unit is at escalation level 3 (formal intervention): {pack.accountability.level_reason}"]
+    assert "7. Accountability — escalation level 3" in flat(pdf_pages(_unit_pdf(rendered, "N1"))[0])
     n3 = flat(pdf_body(_unit_pdf(rendered, "N3/B")))
     assert "No accountability agreement is recorded for this unit." in n3
-    assert "Current escalation level: 0 (no escalation)" in n3
+    spc = cycle_data.analysis.spc.set_index(["unit_code", "measure_id"])  # type: ignore[union-attr]
+    assert spc.loc[("N3/B", "burglary"), "variation"] == "special_cause_concern"  # and N3/B has no action
+    assert ("Current escalation level: 1 (increased challenge): burglary in special-cause concern with no open "
+            "action") in n3
+    assert "Agree a support plan" not in n3
     quiet = replace(cycle_data, quality=replace(cycle_data.quality, findings=()))
     html = render_html("unit_pack.html", templates_dir(), pack=unit_pack(quiet, cycle_data.config.leaf_units[0]))
     assert "No data-quality issues found for this unit" in html
@@ -768,8 +826,16 @@ def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]
     for r in a.recognition[a.recognition.unit_code != TOTAL].itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", recognition)
     ladder = section(text, "7. Units on the intervention ladder", "8. Data-quality summary")
-    assert "Northtown 2 support plan carried 4 meetings without progress" in ladder
-    assert "Hill & Vale" not in ladder
+    # Hill & Vale and Brookside: burglary in special-cause concern, not answered by an action: level 1
+    concern = "burglary in special-cause concern with no open action"
+    assert [(r.unit_name, r.level, r.label, r.reason) for r in chair_pack(cycle_data).findings.ladder] == [
+        ("Northtown", 3, "formal intervention", unit_pack(cycle_data, cycle_data.config.leaf_units[0]
+                                                          ).accountability.level_reason),
+        ("Hill & Vale", 1, "increased challenge", concern), ("Brookside", 1, "increased challenge", concern)]
+    assert printed("Northtown 3 formal action 1: carried 4 meetings without progress; burglary: intervene trigger "
+                   "met", ladder) and printed("Northtown intervention", ladder)
+    assert printed(f"Hill & Vale 1 increased {concern}", ladder) and printed(f"Brookside 1 increased {concern}", ladder)
+    assert ladder.index("Northtown") < ladder.index("Hill & Vale") < ladder.index("Brookside")
     quality = section(text, "8. Data-quality summary", None)
     assert "1 blocking · 1 warning · 1 info" in quality
     assert "blocking N2 sent 12 duplicate rows" in quality and "warning Northtown data arrived 2 days late" in quality

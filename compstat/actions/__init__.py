@@ -10,20 +10,32 @@
 - ``minutes``: the follow-up note for each unit after the meeting.
 """
 
-from compstat.actions.agreements import AgreementLine, agreement_problems, check_agreements, unit_agreements
+from compstat.actions.agreements import (
+    AgreementLine,
+    agreement_problems,
+    check_agreements,
+    judged_agreements,
+    unit_agreements,
+)
 from compstat.actions.carry_forward import (
     ACTION_COLUMNS,
     carry_forward_actions,
+    closure_window,
     latest_meeting_period,
+    meeting_log,
+    stored_concerns,
+    stored_cycle_ran,
     stored_period_table,
     upcoming_period,
 )
 from compstat.actions.escalation import (
+    TRIGGER_COLUMNS,
     UNIT_LEVEL_COLUMNS,
     action_levels,
     agreement_triggers,
     describe_rule,
     describe_trigger,
+    meeting_escalation,
     unit_levels,
 )
 from compstat.actions.log import (
@@ -34,6 +46,7 @@ from compstat.actions.log import (
     TRANSITIONS,
     ActionChange,
     ConflictError,
+    MinutesImport,
     NewAction,
     action_history,
     add_action,
@@ -47,10 +60,11 @@ from compstat.actions.log import (
 )
 
 __all__ = [
-    "ACTION_COLUMNS", "CLOSED", "KINDS", "MINUTES_COLUMNS", "STATUSES", "TRANSITIONS", "UNIT_LEVEL_COLUMNS",
-    "ActionChange", "AgreementLine", "ConflictError", "NewAction", "action_history", "action_levels", "add_action",
-    "agreement_problems", "agreement_triggers", "carry_forward_actions", "check_agreements", "describe_rule",
-    "describe_trigger", "describe_update", "get_action", "import_minutes", "latest_meeting_period",
-    "meeting_date", "next_meeting_date", "normalise_kind", "stored_period_table", "unit_agreements", "unit_levels",
-    "upcoming_period", "update_action",
+    "ACTION_COLUMNS", "CLOSED", "KINDS", "MINUTES_COLUMNS", "STATUSES", "TRANSITIONS", "TRIGGER_COLUMNS",
+    "UNIT_LEVEL_COLUMNS", "ActionChange", "AgreementLine", "ConflictError", "MinutesImport", "NewAction",
+    "action_history", "action_levels", "add_action", "agreement_problems", "agreement_triggers",
+    "carry_forward_actions", "check_agreements", "closure_window", "describe_rule", "describe_trigger",
+    "describe_update", "get_action", "import_minutes", "judged_agreements", "latest_meeting_period",
+    "meeting_date", "meeting_escalation", "meeting_log", "next_meeting_date", "normalise_kind", "stored_concerns",
+    "stored_cycle_ran", "stored_period_table", "unit_agreements", "unit_levels", "upcoming_period", "update_action",
 ]

@@ -3,7 +3,10 @@ thresholds that trigger support or intervention (``accountability.agreements`` i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pandas as pd
 
 from compstat.actions.escalation import describe_trigger
 from compstat.config import Config
@@ -22,6 +25,8 @@ class AgreementLine:
     support_if: str
     intervene_if: str
     note: str
+    support_status: str = ""
+    intervene_status: str = ""
 
 
 def agreement_problems(config: Config) -> list[str]:
@@ -37,11 +42,13 @@ def agreement_problems(config: Config) -> list[str]:
     return problems
 
 
-def check_agreements(config: Config) -> None:
-    """Raise ConfigError listing every agreement that names an unknown unit or measure."""
+def check_agreements(config: Config, source: str | Path | None = None) -> None:
+    """Raise ConfigError listing every agreement that names an unknown unit or measure
+    (``source``: the config file, named in the message)."""
     problems = agreement_problems(config)
     if problems:
-        raise ConfigError("invalid accountability agreements\n  " + "\n  ".join(problems))
+        where = f"{source}: " if source else ""
+        raise ConfigError(f"{where}invalid accountability agreements\n  " + "\n  ".join(problems))
 
 
 def unit_agreements(config: Config, unit_code: str) -> list[AgreementLine]:
@@ -64,3 +71,16 @@ def unit_agreements(config: Config, unit_code: str) -> list[AgreementLine]:
             note=agreement.note,
         ))
     return lines
+
+
+def judged_agreements(config: Config, unit_code: str, triggers: pd.DataFrame | None) -> list[AgreementLine]:
+    """``unit_agreements`` with each trigger's state at the meeting: ``met: …`` or ``not met: …`` and
+    the figure it was judged on (``triggers``: ``escalation.agreement_triggers``' result)."""
+    lines = unit_agreements(config, unit_code)
+    if triggers is None or triggers.empty:
+        return lines
+    mine = triggers[triggers["unit_code"] == unit_code]
+    state = {(str(r["measure_id"]), str(r["trigger"])): f"{'met' if r['met'] else 'not met'}: {r['judged_on']}"
+             for r in mine.to_dict(orient="records")}
+    return [replace(line, support_status=state.get((line.measure_id, "support"), ""),
+                    intervene_status=state.get((line.measure_id, "intervene"), "")) for line in lines]

@@ -1,21 +1,25 @@
 """The action log for one meeting: every open action with its age, level and staleness, plus
-those closed since the last meeting, shown once as "completed since last meeting"."""
+those closed since the last meeting, shown once as "completed since last meeting"; and what a
+stored cycle showed (its period table and special-cause concerns), so that commands run after
+the cycle judge escalation on the same figures as its packs."""
 
 from __future__ import annotations
 
-from datetime import date
+import json
+from datetime import date, datetime, time
 
 import pandas as pd
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from compstat.actions.effect import EFFECT_COLUMNS, action_effects, history_start
-from compstat.actions.escalation import Concerns, action_levels
+from compstat.actions.escalation import Concerns, action_levels, meeting_escalation
 from compstat.actions.log import CLOSED, meeting_date
 from compstat.analysis.measures import daily_by_category, daily_measures
+from compstat.analysis.spc import CONCERN
 from compstat.config import Config
 from compstat.periods import Period, last_complete_period, next_period, parse_period, previous_period
-from compstat.store import Action, Cycle, CycleResult
+from compstat.store import Action, ActionUpdate, AnalysisRow, Cycle, CycleResult, Observation
 
 ACTION_COLUMNS = [
     "id", "unit_code", "measure_id", "description", "owner", "due_date", "status", "raised_period",
@@ -39,24 +43,31 @@ def latest_meeting_period(config: Config, today: date) -> Period:
 
 
 def carry_forward_actions(session: Session, config: Config, period: Period,
-                          concerns: Concerns | None = None) -> pd.DataFrame:
+                          concerns: Concerns | None = None, *, as_of: datetime | None = None) -> pd.DataFrame:
     """The action log for the meeting on ``period`` (``ACTION_COLUMNS``).
 
-    Rows: every action raised before ``period`` that is still open, and those closed on or
-    after the previous meeting's date. ``meetings_carried`` counts meetings since the one that
-    raised it; an open action is ``overdue`` once its due date is on or before this meeting;
+    Rows: every action raised before ``period`` that is still open, and those whose closing
+    (done or dropped) was recorded since the last pack, within ``closure_window``. ``meetings_carried``
+    counts meetings since the one that raised it; an open action is ``overdue`` once its due
+    date is on or before this meeting's date (due at the meeting means done by the meeting);
     ``missed_meetings`` counts the meetings on or after the due date; the escalation columns
     follow ``escalation.action_levels`` (``concerns``: (unit, measure) pairs in special-cause
     concern); ``stale`` marks open actions nobody has updated for more than
     ``accountability.stale_after_days`` days before the meeting; the effect columns say
-    whether the linked measure moved (``effect.action_effects``).
+    whether the linked measure moved (``effect.action_effects``). ``as_of``: the time of the
+    pack being made (the cycle's run time); see ``closure_window``.
     """
     org = config.organisation.slug
     meeting = meeting_date(config, period)
-    last_meeting = meeting_date(config, previous_period(period, config.cadence))
+    after, until = closure_window(session, config, period, as_of)
+    last_status = (select(ActionUpdate.action_id, func.max(ActionUpdate.id).label("update_id"))
+                   .where(ActionUpdate.field == "status").group_by(ActionUpdate.action_id).subquery())
+    closed_lately = (select(last_status.c.action_id)
+                     .join(ActionUpdate, ActionUpdate.id == last_status.c.update_id)
+                     .where(ActionUpdate.new.in_(CLOSED), ActionUpdate.at > after, ActionUpdate.at <= until))
     stmt = select(Action).where(
         Action.org == org, Action.raised_on < period.end,
-        or_(Action.status.not_in(CLOSED), and_(Action.closed_on.is_not(None), Action.closed_on >= last_meeting)),
+        or_(Action.status.not_in(CLOSED), and_(Action.status.in_(CLOSED), Action.id.in_(closed_lately))),
     ).order_by(Action.unit_code, Action.due_date, Action.id)
     meetings_after: dict[str, list[date]] = {}
     stale_days = config.accountability.stale_after_days
@@ -83,6 +94,56 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
     log = action_levels(log, config.accountability.escalation, concerns)
     log = pd.concat([log, _effects(session, config, log, period, meeting)], axis=1)
     return log[ACTION_COLUMNS]
+
+
+def closure_window(session: Session, config: Config, period: Period,
+                   as_of: datetime | None = None) -> tuple[datetime, datetime]:
+    """(after, until]: when a closing must have been recorded for the action to be "completed since
+    last meeting" at the meeting on ``period``.
+
+    ``after`` is the run time of the previous period's stored cycle (when its pack was made), or
+    the start of the previous meeting's day when that cycle is not in the store. ``until`` is
+    ``as_of`` when given (the pack being made now); else the run time of ``period``'s stored
+    cycle (what its pack showed); else the end of ``period``'s meeting day, so that looking at
+    a past meeting never pulls in later closures. Choosing by the time the closing was
+    recorded, not the done-on date, shows an action closed late with an earlier done-on date,
+    once.
+    """
+    org = config.organisation.slug
+    previous = previous_period(period, config.cadence)
+    last_pack = session.scalar(select(Cycle.run_at).where(Cycle.org == org, Cycle.period == previous.label))
+    after = last_pack if last_pack is not None else datetime.combine(meeting_date(config, previous), time.min)
+    if as_of is not None:
+        return after, as_of
+    own = session.scalar(select(Cycle.run_at).where(Cycle.org == org, Cycle.period == period.label))
+    return after, own if own is not None else datetime.combine(meeting_date(config, period), time.max)
+
+
+def stored_concerns(session: Session, config: Config, period: Period) -> Concerns:
+    """(unit, measure) pairs whose latest point was a special cause of concern in the stored cycle
+    for ``period`` (its SPC results); empty if that cycle has not run."""
+    stmt = (select(AnalysisRow.unit_code, AnalysisRow.measure_id, AnalysisRow.payload)
+            .join(Cycle, Cycle.id == AnalysisRow.cycle_id)
+            .where(Cycle.org == config.organisation.slug, Cycle.period == period.label, AnalysisRow.section == "spc",
+                   AnalysisRow.payload.contains(CONCERN)))
+    return {(str(unit), str(measure)) for unit, measure, payload in session.execute(stmt)
+            if json.loads(payload).get("variation") == CONCERN}
+
+
+def stored_cycle_ran(session: Session, config: Config, period: Period) -> bool:
+    """Whether a cycle for ``period`` is in the store."""
+    return session.scalar(select(Cycle.id).where(Cycle.org == config.organisation.slug,
+                                                 Cycle.period == period.label)) is not None
+
+
+def meeting_log(session: Session, config: Config, period: Period) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The action log, unit levels and agreement triggers for the meeting on ``period``, judged on
+    what that period's stored cycle showed (its period table and special-cause concerns): the
+    same as its packs. Without a stored cycle, only the actions count."""
+    concerns = stored_concerns(session, config, period)
+    log = carry_forward_actions(session, config, period, concerns)
+    levels, triggers = meeting_escalation(log, stored_period_table(session, config, period), config, concerns)
+    return log, levels, triggers
 
 
 def stored_period_table(session: Session, config: Config, period: Period) -> pd.DataFrame:
@@ -116,11 +177,14 @@ def _effects(session: Session, config: Config, log: pd.DataFrame, period: Period
     """Effect columns, reading only the daily totals the linked, due actions need."""
     measures = {m.id for m in config.measures}
     due = log[log["measure_id"].isin(measures) & (pd.to_datetime(log["due_date"]) <= pd.Timestamp(meeting))]
+    data_start = None
     if due.empty:
         daily = pd.DataFrame(columns=["unit_code", "measure_id", "date", "total", "n"])
     else:
-        first = min(history_start(pd.Timestamp(d).date(), config.accountability.effect_max_days)
+        first = min(history_start(pd.Timestamp(d).date(), config.accountability.effect_max_days, config)
                     for d in due["raised_on"])
         by_category = daily_by_category(session, config.organisation.slug, first, period.end)
         daily = daily_measures(by_category, config)
-    return action_effects(log, daily, config, period.end, meeting)
+        data_start = session.scalar(select(func.min(Observation.occurred_on)).where(
+            Observation.org == config.organisation.slug))
+    return action_effects(log, daily, config, period.end, meeting, data_start)

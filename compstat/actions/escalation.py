@@ -12,6 +12,9 @@ meetings):
   special-cause concern with no open action answering it (``concern_without_action``); at
   least ``support_level`` when an agreement's ``support_if`` is met; the top level when an
   ``intervene_if`` is met. Levels never exceed the top of the ladder.
+
+``meeting_escalation`` is the one place the unit level is worked out: the cycle (for the
+packs), ``compstat actions list`` and ``compstat minutes`` all call it, so they agree.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from compstat.config import Config, EscalationLadder, Trigger
 
 Concerns = set[tuple[str, str]]
 UNIT_LEVEL_COLUMNS = ["unit_code", "escalation_level", "escalation_label", "escalation_reason"]
-TRIGGER_COLUMNS = ["unit_code", "measure_id", "officer", "trigger", "rule", "window", "current", "pct_change"]
+TRIGGER_COLUMNS = ["unit_code", "measure_id", "officer", "trigger", "rule", "window", "current", "previous",
+                   "pct_change", "in_concern", "met", "judged_on"]
 ROLLING_WINDOW = {"weekly": "28d", "monthly": "3m"}
 WINDOW_NAMES = {"period": "the period", "28d": "28 days", "3m": "3 months", "ytd": "the year to date"}
 
@@ -86,7 +90,8 @@ def unit_levels(log: pd.DataFrame, config: Config, units: Iterable[str] | None =
     """Each unit's level: its open actions, unanswered concerns and met agreement triggers.
 
     ``log`` is an action log with escalation levels (``action_levels``); ``triggered`` is
-    ``agreement_triggers``' result. Returns ``UNIT_LEVEL_COLUMNS``, one row per unit.
+    ``agreement_triggers``' result (only its met triggers count). Returns ``UNIT_LEVEL_COLUMNS``,
+    one row per unit.
     """
     ladder = config.accountability.escalation
     top = len(ladder.levels) - 1
@@ -105,12 +110,13 @@ def unit_levels(log: pd.DataFrame, config: Config, units: Iterable[str] | None =
             reasons.append(f"{', '.join(unanswered)} in special-cause concern with no open action")
         if triggered is not None and not triggered.empty:
             reported: set[str] = set()
-            mine_met = triggered[triggered["unit_code"] == code]
+            mine_met = triggered[(triggered["unit_code"] == code) & triggered["met"].astype(bool)]
             for t in mine_met.sort_values("trigger", key=lambda s: s != "intervene").to_dict(orient="records"):
                 level = max(level, top if t["trigger"] == "intervene" else ladder.support_level)
                 if t["measure_id"] not in reported:  # the intervention trigger says enough
                     reported.add(str(t["measure_id"]))
-                    reasons.append(f"{t['measure_id']}: {t['trigger']} trigger met ({t['rule']})")
+                    reasons.append(f"{t['measure_id']}: {t['trigger']} trigger met ({t['rule']}; "
+                                   f"{t['judged_on']})")
         rows.append({"unit_code": code, "escalation_level": level, "escalation_label": ladder.levels[level],
                      "escalation_reason": "; ".join(reasons) or "no open action has missed a meeting"})
     return pd.DataFrame(rows, columns=UNIT_LEVEL_COLUMNS)
@@ -150,7 +156,13 @@ def trigger_met(trigger: Trigger, current: float, pct_change: float, in_concern:
 
 
 def agreement_triggers(table: pd.DataFrame, config: Config, concerns: Concerns | None = None) -> pd.DataFrame:
-    """The agreements' support and intervention triggers met in a period table (``TRIGGER_COLUMNS``)."""
+    """Every support and intervention trigger of the agreements, judged on a period table
+    (``TRIGGER_COLUMNS``): ``met`` says whether it is, ``judged_on`` the figure in words.
+
+    ``table`` holds unit_code, measure_id, window, current, previous and pct_change (the
+    cycle's period table, or ``carry_forward.stored_period_table``); with no row for a
+    trigger's window (the cycle has not run) no % or value bound is crossed.
+    """
     concerns = concerns or set()
     cadence = config.cadence.period
     lookup = {(str(r["unit_code"]), str(r["measure_id"]), str(r["window"])): r
@@ -164,12 +176,47 @@ def agreement_triggers(table: pd.DataFrame, config: Config, concerns: Concerns |
                 window = trigger.window or ROLLING_WINDOW[cadence]
                 row = lookup.get((unit_code, measure_id, window))
                 current = _number(row["current"]) if row else math.nan
+                previous = _number(row.get("previous")) if row else math.nan
                 pct = _number(row["pct_change"]) if row else math.nan
-                if trigger_met(trigger, current, pct, (unit_code, measure_id) in concerns):
-                    rows.append({"unit_code": unit_code, "measure_id": measure_id, "officer": agreement.officer,
-                                 "trigger": name, "rule": describe_trigger(trigger, cadence), "window": window,
-                                 "current": current, "pct_change": pct})
-    return pd.DataFrame(rows, columns=TRIGGER_COLUMNS)
+                in_concern = (unit_code, measure_id) in concerns
+                rows.append({"unit_code": unit_code, "measure_id": measure_id, "officer": agreement.officer,
+                             "trigger": name, "rule": describe_trigger(trigger, cadence), "window": window,
+                             "current": current, "previous": previous, "pct_change": pct, "in_concern": in_concern,
+                             "met": trigger_met(trigger, current, pct, in_concern),
+                             "judged_on": describe_figure(trigger, window, current, previous, pct, in_concern,
+                                                          found=row is not None)})
+    return pd.DataFrame(rows, columns=TRIGGER_COLUMNS).astype({"met": bool, "in_concern": bool})
+
+
+def describe_figure(trigger: Trigger, window: str, current: float, previous: float, pct_change: float,
+                    in_concern: bool, *, found: bool = True) -> str:
+    """The figure a trigger was judged on: ``15 against 10 last year over 28 days, +50.0%``."""
+    parts = []
+    if any(b is not None for b in (trigger.change_pct_above, trigger.change_pct_below, trigger.value_above,
+                                   trigger.value_below)):
+        span = WINDOW_NAMES[window]
+        if not found or math.isnan(current):
+            parts.append(f"no figure for {span} (the cycle for this meeting has not run)")
+        else:
+            change = "no % change" if math.isnan(pct_change) else f"{pct_change:+.1f}%"
+            parts.append(f"{_figure(current)} against {_figure(previous)} last year over {span}, {change}")
+    if trigger.concern:
+        parts.append("in special-cause concern" if in_concern else "not in special-cause concern")
+    return "; ".join(parts)
+
+
+def meeting_escalation(log: pd.DataFrame, table: pd.DataFrame, config: Config,
+                       concerns: Concerns | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Each unit's level (``UNIT_LEVEL_COLUMNS``) and every agreement trigger (``TRIGGER_COLUMNS``)
+    for one meeting, from its action log (with ``action_levels``), period table and concerns."""
+    triggers = agreement_triggers(table, config, concerns)
+    return unit_levels(log, config, concerns=concerns, triggered=triggers), triggers
+
+
+def _figure(value: float) -> str:
+    if math.isnan(value):
+        return "no figure"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
 
 
 def _number(value: object) -> float:

@@ -61,6 +61,20 @@ class NewAction:
 
 
 @dataclass(frozen=True)
+class MinutesImport:
+    """What ``import_minutes`` did: the actions added, or when the same file was imported before."""
+
+    added: int
+    imported_before: datetime | None = None
+
+    def describe(self, path: Path) -> str:
+        if self.imported_before is not None:
+            return (f"{path}: already imported on {self.imported_before:%Y-%m-%d %H:%M}; "
+                    "no actions added (a file is imported once, by content)")
+        return f"{self.added} actions added from {path}."
+
+
+@dataclass(frozen=True)
 class ActionChange:
     """What an update asks for. None leaves a field as it is; a note is appended to the history."""
 
@@ -213,6 +227,9 @@ def _fields(change: ActionChange) -> list[str]:
 def _plan(action: Action, change: ActionChange, now: datetime) -> tuple[dict[str, Any], list[tuple[str, ...]]]:
     """The column values and history entries (field, old, new, note) that ``change`` makes to ``action``."""
     new_status = _new_status(action, change)
+    if change.closed_on is not None and (new_status or action.status) not in CLOSED:
+        raise UsageError(f"a done-on date is only for closing an action (action {action.id} would be "
+                         f"{new_status or action.status}): set the status to done with it")
     if new_status is not None:
         values, history = _status_change(action, change, new_status, now)
     else:
@@ -293,22 +310,28 @@ def _iso(value: date | None) -> str:
 
 
 def import_minutes(session: Session, config: Config, path: Path, raised: Period, by: str, *,
-                   at: datetime | None = None) -> int:
+                   at: datetime | None = None) -> MinutesImport:
     """Add the actions listed in a meeting's minutes (CSV or XLSX; layout in the README).
 
     Columns: unit, action, owner (required); due (blank: the next meeting), measure, kind
     (commitment or data request), support_requested, support_offered. The same file (by
     content) is imported once; every bad row is reported and nothing is added if any row is
-    bad. Returns the number of actions added.
+    bad. A missing or unreadable file raises ``SourceError``.
     """
     from compstat.actions.spreadsheet import read_rows
 
-    sha = file_sha256(path)
+    if not path.is_file():
+        raise SourceError(f"{path}: no such minutes file (expected a CSV or XLSX)")
+    try:
+        sha = file_sha256(path)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot be read ({exc.strerror})") from None
     org = config.organisation.slug
-    seen = session.scalar(select(IngestedFile.id).where(
-        IngestedFile.org == org, IngestedFile.source == "minutes", IngestedFile.sha256 == sha))
+    seen = session.scalar(select(IngestedFile.ingested_at).where(
+        IngestedFile.org == org, IngestedFile.source == "minutes", IngestedFile.sha256 == sha)
+        .order_by(IngestedFile.id).limit(1))
     if seen is not None:
-        return 0
+        return MinutesImport(0, seen)
     rows = read_rows(path)
     columns = set(rows[0]) if rows else set()
     missing = [c for c in REQUIRED_MINUTES_COLUMNS if c not in columns]
@@ -345,4 +368,4 @@ def import_minutes(session: Session, config: Config, path: Path, raised: Period,
     session.add(IngestedFile(org=org, source="minutes", path=str(path), sha256=sha, rows_read=len(rows),
                              rows_loaded=len(items), rows_rejected=0, rows_skipped=0,
                              ingested_at=now, superseded=False))
-    return len(items)
+    return MinutesImport(len(items))

@@ -2,8 +2,10 @@
 
 Each note lists the commitments made at the meeting with their owner and due date, the
 data requested for next time, the actions still open from earlier meetings with their
-escalation level, those completed since the last meeting, and the unit's accountability
-agreement. Notes are Markdown, written to ``<output_dir>/<org>/<period>/minutes/<unit>.md``;
+escalation level and whether they worked, those completed since the last meeting, and the
+unit's accountability agreement with each trigger met or not. Levels and triggers are judged
+on what the meeting's stored cycle showed (``carry_forward.meeting_log``), as in its packs.
+Notes are Markdown, written to ``<output_dir>/<org>/<period>/minutes/<unit>.md``;
 every value from the store is escaped for Markdown by the template environment.
 """
 
@@ -20,9 +22,9 @@ import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compstat.actions.agreements import AgreementLine, check_agreements, unit_agreements
-from compstat.actions.carry_forward import carry_forward_actions, stored_period_table
-from compstat.actions.escalation import Concerns, agreement_triggers, describe_rule, unit_levels
+from compstat.actions.agreements import AgreementLine, check_agreements, judged_agreements
+from compstat.actions.carry_forward import meeting_log
+from compstat.actions.escalation import describe_rule
 from compstat.actions.log import meeting_date, next_meeting_date
 from compstat.config import Config
 from compstat.periods import Period
@@ -48,6 +50,7 @@ class NoteItem:
     note: str
     support_requested: str
     support_offered: str
+    effect: str = ""
 
 
 @dataclass(frozen=True)
@@ -80,13 +83,11 @@ def markdown_text(value: object) -> str:
     return re.sub(r"&(?=[A-Za-z#])", r"\\&", text)
 
 
-def follow_up_notes(session: Session, config: Config, period: Period,
-                    concerns: Concerns | None = None) -> list[FollowUpNote]:
+def follow_up_notes(session: Session, config: Config, period: Period) -> list[FollowUpNote]:
     """The follow-up note of every accountable unit for the meeting on ``period``."""
     check_agreements(config)
-    log = carry_forward_actions(session, config, period, concerns)
-    triggered = agreement_triggers(stored_period_table(session, config, period), config, concerns)
-    levels = unit_levels(log, config, concerns=concerns, triggered=triggered).set_index("unit_code")
+    log, unit_levels, triggers = meeting_log(session, config, period)
+    levels = unit_levels.set_index("unit_code")
     raised = list(session.scalars(select(Action).where(
         Action.org == config.organisation.slug, Action.raised_period == period.label).order_by(Action.id)))
     measures = {m.id: m.name for m in config.measures}
@@ -110,19 +111,18 @@ def follow_up_notes(session: Session, config: Config, period: Period,
                             for r in mine[~mine["carried"].astype(bool)].to_dict(orient="records")),
             support=tuple(i for i in [*carried, *commitments, *data_requests]
                           if i.support_requested or i.support_offered),
-            agreements=tuple(unit_agreements(config, unit.code)), escalation_rule=rule,
+            agreements=tuple(judged_agreements(config, unit.code, triggers)), escalation_rule=rule,
         ))
     return notes
 
 
-def write_minutes(session: Session, config: Config, period: Period, out_root: Path | None = None,
-                  concerns: Concerns | None = None) -> list[Path]:
+def write_minutes(session: Session, config: Config, period: Period, out_root: Path | None = None) -> list[Path]:
     """Write each unit's follow-up note as Markdown; returns the paths written."""
     folder = (out_root or Path(config.output_dir)) / config.organisation.slug / period.label / "minutes"
     folder.mkdir(parents=True, exist_ok=True)
     template = _environment().get_template(TEMPLATE)
     paths = []
-    for note in follow_up_notes(session, config, period, concerns):
+    for note in follow_up_notes(session, config, period):
         path = folder / f"{_safe(note.unit_code)}.md"
         path.write_text(template.render(note=note), encoding="utf-8")
         paths.append(path)
@@ -153,6 +153,7 @@ def _item_from_log(row: dict[object, object], measures: dict[str, str]) -> NoteI
         meetings_carried=int(str(row["meetings_carried"])),
         level=f"{row['escalation_level']} {row['escalation_label']}", note=note,
         support_requested=str(row["support_requested"]), support_offered=str(row["support_offered"]),
+        effect=str(row["effect_text"] or ""),
     )
 
 

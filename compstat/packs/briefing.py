@@ -48,8 +48,13 @@ class Briefing:
 
 
 def unit_briefing(unit_code: str, probe: pd.DataFrame | None, recognition: pd.DataFrame | None,
-                  actions: pd.DataFrame) -> Briefing:
-    """The headline (top three concerns, the one improvement to recognise), questions and offers."""
+                  actions: pd.DataFrame, escalation: tuple[int, str, str] | None = None,
+                  support_level: int = SUPPORT_PLAN_LEVEL) -> Briefing:
+    """The headline (top three concerns, the one improvement to recognise), questions and offers.
+
+    ``escalation`` is the unit's (level, label, reason) for this meeting (``CycleData.escalation``);
+    at ``support_level`` or above a support plan is offered, citing why the unit is there.
+    """
     concerns = _rows(probe, unit_code)
     improvements = _rows(recognition, unit_code)
     probes = tuple(Headline(str(r["measure_name"]), str(r["reason"])) for r in concerns[:HEADLINE_PROBES])
@@ -67,12 +72,11 @@ def unit_briefing(unit_code: str, probe: pd.DataFrame | None, recognition: pd.Da
         if action.get("carried") and str(action.get("support_requested") or "").strip():
             support.append(SupportOffer(f"Respond to the support asked for: {action['support_requested']}",
                                         f"Action {action['id']}: {action['description']}"))
-    level = max((int(a.get("escalation_level") or 0) for a in _unit_actions(actions, unit_code)
-                 if a.get("carried")), default=0)
-    if level >= SUPPORT_PLAN_LEVEL:
+    if escalation is not None and escalation[0] >= support_level:
+        level, label, reason = escalation
         support.append(SupportOffer("Agree a support plan with named help from headquarters",
-                                    f"Actions have reached escalation level {level} "
-                                    f"({_label_of(actions, unit_code, level)})"))
+                                    f"The unit is at escalation level {level} ({label})"
+                                    + (f": {reason}" if reason else "")))
     return Briefing(probes, recognise, tuple(questions), tuple(support))
 
 
@@ -99,10 +103,3 @@ def _unit_actions(actions: pd.DataFrame, unit_code: str) -> list[dict[str, Any]]
     if actions.empty:
         return []
     return actions[actions["unit_code"] == unit_code].to_dict(orient="records")  # type: ignore[return-value]
-
-
-def _label_of(actions: pd.DataFrame, unit_code: str, level: int) -> str:
-    for action in _unit_actions(actions, unit_code):
-        if int(action.get("escalation_level") or 0) == level and action.get("escalation_label"):
-            return str(action["escalation_label"])
-    return f"level {level}"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from compstat.actions import CLOSED, AgreementLine, unit_agreements
+from compstat.actions import CLOSED, AgreementLine, judged_agreements
 from compstat.analysis.measures import TOTAL
 from compstat.config import SEVERITY_NAMES, Config, Measure, Unit, iter_units
 from compstat.packs.briefing import Briefing, Headline, unit_briefing
@@ -37,6 +37,7 @@ from compstat.packs.maps import RECENT_DAYS, hotspots, map_windows, unit_outline
 from compstat.results import CycleData
 
 OVERDUE_LABEL = "⚠ OVERDUE"
+STALE_LABEL = "◷ STALE"
 NO_COMPARISON = "*"
 CAUTION = "†"
 TOTAL_NAME = "All units"
@@ -120,7 +121,13 @@ class ChairCover:
 
 @dataclass(frozen=True)
 class ActionRow:
-    """One action from the log, as promised at an earlier meeting."""
+    """One action from the log, as promised at an earlier meeting.
+
+    ``details`` are the (label, text) lines under the description: the measure, the last note
+    (carried) or the closing note and the reason for dropping (closed), the carried action's
+    escalation level and why, the support requested and offered, and "did it work?".
+    ``level_label`` is the escalation step (``Level 2 · support plan``); ``stale_label`` says
+    how long nobody has updated it."""
 
     id: int
     unit_code: str
@@ -136,6 +143,16 @@ class ActionRow:
     last_note: str
     closed: bool
     closed_on: date | None
+    level: int = 0
+    level_label: str = ""
+    stale: bool = False
+    stale_label: str = ""
+    support_requested: str = ""
+    support_offered: str = ""
+    effect: str = ""
+    closing_note: str = ""
+    drop_reason: str = ""
+    details: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -311,8 +328,9 @@ class QualityNotes:
 
 @dataclass(frozen=True)
 class Accountability:
-    """Who answers for each measure, with the triggers for support and intervention, and the
-    unit's current escalation level (the highest over its carried actions)."""
+    """Who answers for each measure, with the triggers for support and intervention and whether
+    each is met at this meeting (with the figure it was judged on), and the unit's escalation
+    level for this meeting (``CycleData.escalation``: actions, concerns and triggers)."""
 
     lines: tuple[AgreementLine, ...]
     empty_message: str
@@ -334,7 +352,7 @@ class FindingRow:
 
 @dataclass(frozen=True)
 class LadderRow:
-    """A unit on the intervention ladder: its highest carried escalation level."""
+    """A unit on the intervention ladder: its escalation level for this meeting, and why."""
 
     unit_code: str
     unit_name: str
@@ -465,7 +483,8 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     hotspot = map_section(data, unit.code)
     analysis = data.analysis
     briefing = unit_briefing(unit.code, analysis.probe if analysis else None,
-                             analysis.recognition if analysis else None, _briefing_actions(data.actions))
+                             analysis.recognition if analysis else None, _briefing_actions(data.actions),
+                             _escalation(data, unit.code), config.accountability.escalation.support_level)
     headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
                             recognise_message=NO_RECOGNITION)
     quality = quality_notes(data, unit.code)
@@ -590,18 +609,55 @@ def action_log(data: CycleData, unit_code: str | None) -> ActionLog:
 def _action_row(row: Record, names: dict[str, str], measures: dict[str, str]) -> ActionRow:
     status = _text(row.get("status"))
     closed = status in CLOSED
-    overdue = not closed and not _is_missing(row.get("overdue")) and bool(row.get("overdue"))
+    overdue = not closed and _flag(row.get("overdue"))
+    stale = not closed and _flag(row.get("stale"))
     measure_id = _text(row.get("measure_id"))
+    measure_name = measures.get(measure_id, measure_id)
+    level = 0 if closed or _is_missing(row.get("escalation_level")) else int(row["escalation_level"])
+    label = _text(row.get("escalation_label"))
+    days = row.get("days_since_update")
+    last_note, closing_note, drop_reason = (_text(row.get(k)) for k in ("last_note", "closing_note", "drop_reason"))
+    requested, offered = _text(row.get("support_requested")), _text(row.get("support_offered"))
+    effect = _effect_words(_text(row.get("effect")), _text(row.get("effect_text")))
+    details = [("Measure", measure_name)] if measure_name else []
+    reason = _text(row.get("escalation_reason"))
+    if not closed and label:
+        details.append(("Escalation", f"level {level} {label}" + (f": {reason}" if reason else "")))
+    if closed:
+        details += [("Closing note", closing_note)] if closing_note and closing_note != drop_reason else []
+        details += [("Reason dropped", drop_reason)] if status == "dropped" and drop_reason else []
+    elif last_note:
+        details.append(("Last note", last_note))
+    details += [(k, v) for k, v in (("Support requested", requested), ("Support offered", offered),
+                                    ("Did it work", effect)) if v]
     return ActionRow(
         id=int(row["id"]), unit_code=str(row["unit_code"]),
         unit_name=names.get(str(row["unit_code"]), str(row["unit_code"])),
-        measure_name=measures.get(measure_id, measure_id), description=_text(row.get("description")),
+        measure_name=measure_name, description=_text(row.get("description")),
         owner=_text(row.get("owner")), due_date=_as_date(row.get("due_date")),
         status=status.capitalize(),
         meetings_carried=0 if _is_missing(row.get("meetings_carried")) else int(row["meetings_carried"]),
         overdue=overdue, overdue_label=OVERDUE_LABEL if overdue else "",
-        last_note=_text(row.get("last_note")), closed=closed, closed_on=_as_date(row.get("closed_on")),
+        last_note=last_note, closed=closed, closed_on=_as_date(row.get("closed_on")),
+        level=level, level_label="" if closed or not label else f"Level {level} · {label}",
+        stale=stale, stale_label=(f"{STALE_LABEL}: no update for {int(_float(days))} days"
+                                  if stale and not _is_missing(days) else STALE_LABEL if stale else ""),
+        support_requested=requested, support_offered=offered, effect=effect, closing_note=closing_note,
+        drop_reason=drop_reason, details=tuple(details),
     )
+
+
+EFFECT_WORDS = {"too early": "too early to tell (fewer than 7 days since it was raised)",
+                "not assessed": "not assessed (only counts are tested)"}
+
+
+def _effect_words(verdict: str, text: str) -> str:
+    """"Did it work?" in words: the verdict with its counts and test, or why there is none."""
+    return EFFECT_WORDS.get(verdict, text)
+
+
+def _flag(value: object) -> bool:
+    return not _is_missing(value) and bool(value)
 
 
 def _is_missing(value: object) -> bool:
@@ -967,23 +1023,22 @@ def quality_notes(data: CycleData, unit_code: str) -> QualityNotes:
 
 
 def _escalation(data: CycleData, unit_code: str) -> tuple[int, str, str]:
-    """The unit's highest escalation level over its carried actions, with its label and reason."""
-    frame = data.actions
-    if frame.empty or "escalation_level" not in frame.columns:
+    """The unit's escalation level for this meeting, its label and reason (``CycleData.escalation``,
+    worked out once by the cycle: open actions, unanswered concerns, met agreement triggers)."""
+    frame = data.escalation
+    if frame is None or frame.empty:
+        return 0, "", "escalation was not assessed in this cycle"
+    mine = frame[frame["unit_code"] == unit_code]
+    if mine.empty:
         return 0, "", ""
-    mine = frame[(frame["unit_code"] == unit_code) & frame["carried"].fillna(False).astype(bool)]
-    best: tuple[int, str, str] = (0, "", "")
-    for r in mine.to_dict(orient="records"):
-        level = 0 if _is_missing(r.get("escalation_level")) else int(r["escalation_level"])
-        if level > best[0]:
-            best = (level, _text(r.get("escalation_label")), _text(r.get("escalation_reason")))
-    return best
+    r = mine.iloc[0]
+    return int(r["escalation_level"]), _text(r["escalation_label"]), _text(r["escalation_reason"])
 
 
 def accountability(data: CycleData, unit_code: str) -> Accountability:
     level, label, reason = _escalation(data, unit_code)
     return Accountability(
-        lines=tuple(unit_agreements(data.config, unit_code)),
+        lines=tuple(judged_agreements(data.config, unit_code, data.triggers)),
         empty_message="No accountability agreement is recorded for this unit.",
         level=level, level_label=label or ("no escalation" if level == 0 else f"level {level}"),
         level_reason=reason,
@@ -1013,6 +1068,7 @@ def chair_findings(data: CycleData, actions: ActionLog) -> ChairFindings:
         level, label, reason = _escalation(data, code)
         if level >= 1:
             ladder.append(LadderRow(code, names[code], level, label or f"level {level}", reason))
+    ladder.sort(key=lambda r: -r.level)  # highest first; config order within a level
     themes, host = [], ""
     if probe is not None and not probe.empty:
         units = probe[probe["unit_code"].isin(leaves)]
