@@ -198,3 +198,48 @@ def test_text_that_looks_like_rich_markup_is_printed_literally(small_config_path
         assert text in history, text
     wrong = run("actions", "update", *base, "1", "--by", "x", "--status", MARKUP, code=2)
     assert wrong == "Error: status '[/]': expected one of open, in progress, done, dropped\n"
+
+
+def test_import_agreements_and_quarantine_print_data_literally(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    from compstat.actions.spreadsheet import COLUMNS
+    from compstat.store import IngestedFile, RejectedRow
+    from tests.conftest import SMALL_CONFIG
+
+    path = tmp_path / "c.yaml"
+    agreement = ("accountability:\n  agreements:\n    A:\n      burglary: {officer: 'Insp [/] Smith', "
+                 "support_if: {change_pct_above: 20}, note: '[bold]Elm[/bold] estate'}\n")
+    path.write_text(SMALL_CONFIG + agreement, encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    base = ["--config", str(path), "--db", db]
+    runner = CliRunner()
+    shown = runner.invoke(app, ["agreements", "show", "--config", str(path), "--unit", "A"])
+    assert shown.exit_code == 0, shown.output
+    assert "Insp [/] Smith" in shown.output and "[bold]Elm[/bold] estate" in shown.output
+
+    runner.invoke(app, ["actions", "add", *base, "--unit", "A", "--action", "x", "--owner", "y", "--by", "z",
+                        "--period", "2026-W10"])
+    sheet_path = tmp_path / "a.xlsx"
+    assert runner.invoke(app, ["actions", "export", *base, "--unit", "A", "--out", str(sheet_path),
+                               "--period", "2026-W11"]).exit_code == 0
+    book = load_workbook(sheet_path)
+    status = next(i for i, c in enumerate(COLUMNS, start=1) if c.key == "status")
+    book["Actions"].cell(2, status).value = "[/]"
+    book.save(sheet_path)
+    imported = runner.invoke(app, ["actions", "import", *base, str(sheet_path), "--by", "[red]Insp"])
+    assert imported.exit_code == 1, imported.output
+    assert "malformed row 2: status '[/]': expected one of open, in progress, done, dropped" in imported.output
+
+    engine = connect(db)
+    with transaction(engine) as session:
+        source = IngestedFile(org="testshire", source="incidents", path="/data/[b]a.csv", sha256="0" * 64,
+                              rows_read=1, rows_loaded=0, rows_rejected=1, ingested_at=datetime(2026, 3, 1))
+        session.add(source)
+        session.flush()
+        session.add(RejectedRow(file_id=source.id, org="testshire", source_row=7, field="unit",
+                                reason="unit '[/]' is not in the config", raw="{}"))
+    engine.dispose()
+    listed = runner.invoke(app, ["quarantine", "list", *base])
+    assert listed.exit_code == 0, listed.output
+    assert "[b]a.csv" in listed.output and "unit '[/]' is not in the config" in listed.output

@@ -33,7 +33,7 @@ from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untype
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from compstat.actions.carry_forward import carry_forward_actions
+from compstat.actions.carry_forward import carry_forward_actions, stored_concerns
 from compstat.actions.log import STATUSES, ConflictError, describe_update, update_action
 from compstat.config import Config
 from compstat.errors import SourceError, UsageError
@@ -179,7 +179,7 @@ def export_actions(session: Session, config: Config, unit_code: str, path: Path,
     """Write the unit's open actions, as at the meeting on ``period``, to an XLSX; returns the row count."""
     if unit_code not in {u.code for u in config.leaf_units}:
         raise UsageError(f"unit '{unit_code}' is not in the config")
-    log = carry_forward_actions(session, config, period)
+    log = carry_forward_actions(session, config, period, stored_concerns(session, config, period))
     log = log[(log["unit_code"] == unit_code) & log["carried"].astype(bool)]
     exported_at = (at or datetime.now()).replace(microsecond=0).isoformat(sep=" ")
     measures = {m.id: m.name for m in config.measures}
