@@ -146,7 +146,7 @@ def follow_up(session: Session, config: Config, period: Period, data: CycleData)
     """``data`` with the meeting's action log, each unit's escalation level and every agreement
     trigger, judged on this cycle's period table and special-cause concerns (the packs read these)."""
     concerns = special_cause_concerns(data)
-    log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at)
+    log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at, daily=data.daily)
     levels, triggers = meeting_escalation(log, data.table, config, concerns)
     return CycleData(**{**data.__dict__, "actions": log, "escalation": levels, "triggers": triggers})
 

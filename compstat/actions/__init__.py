@@ -2,8 +2,10 @@
 
 - ``log``: raise and update actions (status rules, append-only history, conflict handling),
   import a meeting's minutes (CSV or XLSX).
-- ``carry_forward``: the log for one meeting, with age, overdue, escalation, staleness and effect.
-- ``escalation``: the ladder (pure): each action's and each unit's level, and why.
+- ``carry_forward``: the log for one meeting, with age, overdue, escalation, staleness and effect;
+  what a stored cycle showed (``meeting_log``: the log, unit levels and triggers as its packs had them).
+- ``escalation``: the ladder (pure): each action's and each unit's level, and why; every agreement
+  trigger met or not (``meeting_escalation``, the one computation the cycle and commands share).
 - ``effect``: did it work? The linked measure before and after the action.
 - ``spreadsheet``: the commanders' XLSX round-trip.
 - ``agreements``: named officers and intervention triggers per unit and measure.

@@ -43,7 +43,8 @@ def latest_meeting_period(config: Config, today: date) -> Period:
 
 
 def carry_forward_actions(session: Session, config: Config, period: Period,
-                          concerns: Concerns | None = None, *, as_of: datetime | None = None) -> pd.DataFrame:
+                          concerns: Concerns | None = None, *, as_of: datetime | None = None,
+                          daily: pd.DataFrame | None = None) -> pd.DataFrame:
     """The action log for the meeting on ``period`` (``ACTION_COLUMNS``).
 
     Rows: every action raised before ``period`` that is still open, and those whose closing
@@ -55,7 +56,8 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
     concern); ``stale`` marks open actions nobody has updated for more than
     ``accountability.stale_after_days`` days before the meeting; the effect columns say
     whether the linked measure moved (``effect.action_effects``). ``as_of``: the time of the
-    pack being made (the cycle's run time); see ``closure_window``.
+    pack being made (the cycle's run time); see ``closure_window``. ``daily``: daily measure
+    totals already read (the cycle's), used for the effects when they reach back far enough.
     """
     org = config.organisation.slug
     meeting = meeting_date(config, period)
@@ -92,7 +94,7 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
         })
     log = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c not in _COMPUTED])
     log = action_levels(log, config.accountability.escalation, concerns)
-    log = pd.concat([log, _effects(session, config, log, period, meeting)], axis=1)
+    log = pd.concat([log, _effects(session, config, log, period, meeting, daily)], axis=1)
     return log[ACTION_COLUMNS]
 
 
@@ -173,8 +175,10 @@ def _meetings_after(raised: Period, period: Period, config: Config) -> list[date
     return out
 
 
-def _effects(session: Session, config: Config, log: pd.DataFrame, period: Period, meeting: date) -> pd.DataFrame:
-    """Effect columns, reading only the daily totals the linked, due actions need."""
+def _effects(session: Session, config: Config, log: pd.DataFrame, period: Period, meeting: date,
+             read: pd.DataFrame | None) -> pd.DataFrame:
+    """Effect columns, reading only the daily totals the linked, due actions need (``read``, if
+    it reaches back to the first day needed)."""
     measures = {m.id for m in config.measures}
     due = log[log["measure_id"].isin(measures) & (pd.to_datetime(log["due_date"]) <= pd.Timestamp(meeting))]
     data_start = None
@@ -183,8 +187,10 @@ def _effects(session: Session, config: Config, log: pd.DataFrame, period: Period
     else:
         first = min(history_start(pd.Timestamp(d).date(), config.accountability.effect_max_days, config)
                     for d in due["raised_on"])
-        by_category = daily_by_category(session, config.organisation.slug, first, period.end)
-        daily = daily_measures(by_category, config)
         data_start = session.scalar(select(func.min(Observation.occurred_on)).where(
             Observation.org == config.organisation.slug))
+        if read is not None and not read.empty and read["date"].min() <= pd.Timestamp(max(first, data_start or first)):
+            daily = read[(read["date"] >= pd.Timestamp(first)) & (read["date"] <= pd.Timestamp(period.end))]
+        else:
+            daily = daily_measures(daily_by_category(session, config.organisation.slug, first, period.end), config)
     return action_effects(log, daily, config, period.end, meeting, data_start)

@@ -126,8 +126,7 @@ class ActionRow:
     ``details`` are the (label, text) lines under the description: the measure, the last note
     (carried) or the closing note and the reason for dropping (closed), the carried action's
     escalation level and why, the support requested and offered, and "did it work?".
-    ``level_label`` is the escalation step (``Level 2 · support plan``); ``stale_label`` says
-    how long nobody has updated it."""
+    ``stale_label`` says how long nobody has updated it."""
 
     id: int
     unit_code: str
@@ -144,7 +143,6 @@ class ActionRow:
     closed: bool
     closed_on: date | None
     level: int = 0
-    level_label: str = ""
     stale: bool = False
     stale_label: str = ""
     support_requested: str = ""
@@ -639,8 +637,7 @@ def _action_row(row: Record, names: dict[str, str], measures: dict[str, str]) ->
         meetings_carried=0 if _is_missing(row.get("meetings_carried")) else int(row["meetings_carried"]),
         overdue=overdue, overdue_label=OVERDUE_LABEL if overdue else "",
         last_note=last_note, closed=closed, closed_on=_as_date(row.get("closed_on")),
-        level=level, level_label="" if closed or not label else f"Level {level} · {label}",
-        stale=stale, stale_label=(f"{STALE_LABEL}: no update for {int(_float(days))} days"
+        level=level, stale=stale, stale_label=(f"{STALE_LABEL}: no update for {int(_float(days))} days"
                                   if stale and not _is_missing(days) else STALE_LABEL if stale else ""),
         support_requested=requested, support_offered=offered, effect=effect, closing_note=closing_note,
         drop_reason=drop_reason, details=tuple(details),
