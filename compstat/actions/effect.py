@@ -30,9 +30,9 @@ import pandas as pd
 from compstat.analysis.baselines import unit_history_start
 from compstat.analysis.measures import period_series
 from compstat.analysis.significance import benjamini_hochberg, dispersion_table, rate_ratio_test
-from compstat.analysis.spc_series import history_only, spc_periods
+from compstat.analysis.spc_series import chart_start, history_only
 from compstat.config import Config
-from compstat.periods import period_containing, recent_periods
+from compstat.periods import period_containing
 
 MIN_DAYS = 7
 EFFECT_COLUMNS = ["effect", "effect_text", "effect_before", "effect_after", "effect_days", "effect_ratio",
@@ -172,7 +172,7 @@ def unit_dispersions(daily: pd.DataFrame, config: Config, measure_id: str, raise
     """φ per unit for ``measure_id`` as the analysis of the meeting period ending ``raised_on``
     estimated it (``significance.dispersion_table`` over the SPC span up to that period)."""
     raised = period_containing(raised_on, config.cadence)
-    first = recent_periods(raised, config.cadence, spc_periods(config))[0].start
+    first = chart_start(config, raised)
     of_measure = daily[daily["measure_id"] == measure_id]
     if of_measure.empty:
         return {}
@@ -187,8 +187,7 @@ def unit_dispersions(daily: pd.DataFrame, config: Config, measure_id: str, raise
 def history_start(raised_on: date, max_days: int, config: Config) -> date:
     """The first day ``action_effects`` needs for an action raised on ``raised_on``: the SPC span
     of the raising period (for the dispersion) and the window before it."""
-    raised = period_containing(raised_on, config.cadence)
-    first = recent_periods(raised, config.cadence, spc_periods(config))[0].start
+    first = chart_start(config, period_containing(raised_on, config.cadence))
     return min(first, raised_on - timedelta(days=max_days))
 
 
