@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         shutil.rmtree(out)
     (out / "data").mkdir(parents=True)
     config_path = out / "bench.yaml"
-    cfg_dict = demo_config(args.units, data_dir="data", slug="bench", name="Benchmark Constabulary")
+    cfg_dict = demo_config(args.units, data_dir="data", slug="bench", name="Benchmark Constabulary", summary=False)
     cfg_dict["store"] = f"sqlite:///{out / 'bench.db'}"
     cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
     write_config(config_path, cfg_dict, header="Benchmark force written by compstat.bench")

@@ -17,13 +17,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import select
 
 from compstat import actions as action_log
 from compstat.config import Config, load_config
 from compstat.errors import CompstatError, UsageError
 from compstat.periods import last_complete_period, parse_period
-from compstat.store import IngestedFile, RejectedRow, connect, resolve_url, transaction
+from compstat.store import connect, resolve_url, transaction
 
 app = typer.Typer(help="Compstat-style accountability cycles: ingest, assure, analyse, follow up, brief.",
                   no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
@@ -144,6 +143,9 @@ def check(
     out: Annotated[Path | None, typer.Option(
         help="Report file, .html or .pdf (default: <output_dir>/<org>/quality-<period>.html).")] = None,
     today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+    quarantine: Annotated[Path | None, typer.Option(
+        help="Also write every quarantined row (this run's too, which is not stored) to this .csv or .xlsx.")]
+    = None,
 ) -> None:
     """Run ingest and the quality checks alone, store nothing, and write the quality report.
 
@@ -155,13 +157,17 @@ def check(
     cfg = load_config(config)
     if out is not None and out.suffix.lower() not in (".html", ".pdf"):
         raise UsageError(f"--out '{out}': the report is written as .html or .pdf")
-    result = check_data(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"))
+    if quarantine is not None:
+        _check_export(quarantine, "--quarantine")
+    result = check_data(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"), quarantine)
     console.print(f"[bold]{escape(cfg.organisation.name)}[/]: data quality for {result.period.label} "
                   f"({result.period.start} to {result.period.end}); nothing was stored", markup=True)
     _print_findings(list(result.findings))
     target = out or Path(cfg.output_dir) / cfg.organisation.slug / f"quality-{result.period.label}.html"
     write_report(result, cfg, target)
     console.print(f"Quality report written to [bold]{escape(str(target))}[/]", markup=True)
+    if quarantine is not None:
+        console.print(f"Quarantined rows written to [bold]{escape(str(quarantine))}[/]", markup=True)
     if result.blocking:
         err_console.print(f"{len(result.blocking)} blocking finding(s): run-cycle would stop for "
                           f"{result.period.label}", markup=False)
@@ -401,31 +407,51 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
                         help="Write all the rows to this file: .csv or .xlsx.")] = None,
                     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
     """List rows quarantined at ingest with the field and reason (all of them with --export)."""
+    from compstat.ingest import export_quarantine, quarantined_rows
+
     cfg = load_config(config)
     if source is not None and source not in {s.name for s in cfg.sources}:
         raise UsageError(f"--source '{source}': the config's sources are {', '.join(s.name for s in cfg.sources)}")
-    if export is not None and export.suffix.lower() not in (".csv", ".xlsx"):
-        raise UsageError(f"--export '{export}': write a .csv or an .xlsx file")
+    if export is not None:
+        _check_export(export, "--export")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
-        stmt = (select(IngestedFile.source, IngestedFile.path, RejectedRow.source_row, RejectedRow.field,
-                       RejectedRow.reason, RejectedRow.raw)
-                .join(IngestedFile, IngestedFile.id == RejectedRow.file_id)
-                .where(RejectedRow.org == cfg.organisation.slug, IngestedFile.superseded.is_(False))
-                .order_by(IngestedFile.path, RejectedRow.source_row))
-        if source is not None:
-            stmt = stmt.where(IngestedFile.source == source)
-        rows = pd.DataFrame(session.execute(stmt).all(), columns=["source", "file", "row", "field", "reason", "raw"])
+        rows = quarantined_rows(session, cfg.organisation.slug, source)
     if export:
-        if export.suffix.lower() == ".xlsx":
-            rows.to_excel(export, index=False, sheet_name="quarantine")
-        else:
-            rows.to_csv(export, index=False)
+        export_quarantine(rows, export)
         console.print(f"{len(rows)} rejected rows written to {export}", markup=False)
         return
     table = Table("file", "row", "field", "reason", title=f"{len(rows)} rejected rows")
     for r in rows.head(limit).itertuples():
         table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
     console.print(table)
+    if rows.empty:
+        console.print("Nothing is quarantined in the store. A `compstat check`, or a run-cycle that stopped, stores "
+                      "nothing: `compstat check --quarantine FILE.csv` exports the rows such a run quarantined.",
+                      markup=False)
+
+
+def _check_export(path: Path, option: str) -> None:
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"{option} '{path}': write a .csv or an .xlsx file")
+
+
+@app.command()
+@reports_errors
+def reissue(
+    config: ConfigOpt,
+    period: Annotated[str, typer.Option(help="The recorded cycle to re-issue, e.g. 2026-W47 or 2026-11.")],
+    db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for the re-issued outputs (default: <output_dir>/<org>/<period>-reissued).")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="Processes rendering packs in parallel.")] = 2,
+) -> None:
+    """Re-render a recorded cycle's outputs from exactly the data versions it used. Changes nothing stored."""
+    from compstat.reissue import reissue_cycle
+
+    cfg = load_config(config)
+    outcome = reissue_cycle(cfg, resolve_url(db, cfg.store), period, out_dir=out, workers=workers)
+    console.print(f"{outcome.period.label} re-issued from its recorded data versions: {len(outcome.packs)} packs "
+                  f"and the period table written to {outcome.out_dir} (actions as they stand now)", markup=False)
 
 
 @app.command("spc")

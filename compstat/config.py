@@ -188,10 +188,18 @@ class DataChange(_Model):
     """A dated change in what the figures mean: comparisons spanning it are not like-for-like."""
 
     date: date
-    kind: Literal["definition", "boundary", "split", "merger", "rename", "other"] = "definition"
+    kind: Literal["definition", "boundary", "split", "merger", "closure", "rename", "other"] = "definition"
     units: list[str] = Field(default_factory=list, description="unit codes it affects (empty: all)")
     measures: list[str] = Field(default_factory=list, description="measure ids it affects (empty: all)")
     description: str
+    within_organisation: bool = Field(
+        False, description="it only moves data between the units it names: the organisation's total is unaffected")
+
+    @model_validator(mode="after")
+    def _closure_names_units(self) -> DataChange:
+        if self.kind == "closure" and not self.units:
+            raise ValueError("a closure names the units that close (units: [codes])")
+        return self
 
 
 class ImplausiblyLow(_Model):

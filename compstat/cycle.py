@@ -132,7 +132,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                 manifest = write_outputs(work_dir, config, period, data, reports, findings, timings, store_url)
                 session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
                     manifest=json.dumps(manifest, default=str)))
-        _replace_dir(work_dir, final_dir)
+        replace_dir(work_dir, final_dir)
     finally:
         if work_dir.exists():
             shutil.rmtree(work_dir, ignore_errors=True)
@@ -247,7 +247,8 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
         analysis_rows = analysis_store_rows(data.analysis).assign(cycle_id=cycle.id)
         bulk_insert(session.connection(), AnalysisRow.__table__, analysis_rows)  # type: ignore[arg-type]
     session.add_all(FindingRow(cycle_id=cycle.id, check_name=f.check, severity=f.severity, unit_code=f.unit_code,
-                               measure_id=f.measure_id, period=f.period, message=f.message, rows=f.rows)
+                               measure_id=f.measure_id, period=f.period, message=f.message, rows=f.rows,
+                               source=f.source, units=json.dumps(f.units, sort_keys=True))
                     for f in findings)
     session.flush()
     return cycle.id
@@ -270,6 +271,7 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
         "meeting_date": data.meeting_date.isoformat(), "run_at": data.run_at.isoformat(),
         "store": make_url(store_url).render_as_string(hide_password=True),
         "inputs": [r.__dict__ for r in reports],
+        "data_versions": list(data.quality.inputs) if data.quality is not None else [],  # what the figures used
         "rows_rejected": data.rows_rejected,
         "findings": [f.as_dict() for f in findings],
         "data_as_of": {k: v.isoformat() for k, v in sorted(data.data_as_of.items())},
@@ -304,7 +306,7 @@ def _no_data_message(session: Session, org: str, period: Period) -> str:
             "Pass --period for a period with data.")
 
 
-def _replace_dir(new: Path, final: Path) -> None:
+def replace_dir(new: Path, final: Path) -> None:
     old = final.with_name(f".{final.name}.old")
     if old.exists():
         shutil.rmtree(old)

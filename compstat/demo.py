@@ -3,11 +3,13 @@
 ``demo_config`` describes the force (divisions, neighbourhood units, five offence measures,
 one incident source); ``generate_incidents`` writes years of incident records with
 seasonality, overdispersion, hotspots and a small built-in story (``DEMO_STORY``);
-``plant_defects`` adds the data problems listed in ``PLANTED_DEFECTS`` so assurance has
-something to find; ``demo_minutes`` is the last meeting's action log, and
-``record_demo_follow_up`` plays the follow-up between meetings: the minutes imported, one
-unit's actions exported to a spreadsheet, filled in as its commander would (``DEMO_UPDATES``)
-and imported. Everything is fictional and the same for the same arguments.
+``plant_defects`` adds the data problems listed in ``PLANTED_DEFECTS`` so that each quality
+check has something to find (``force_summary`` is the force's own weekly totals, with a planted
+disagreement; ``late_recording`` the previous week's issue of the data, for a revision);
+``demo_minutes`` is the last meeting's action log, and ``record_demo_follow_up`` plays the
+follow-up between meetings: the minutes imported, one unit's actions exported to a spreadsheet,
+filled in as its commander would (``DEMO_UPDATES``) and imported. Everything is fictional and
+the same for the same arguments.
 """
 
 from __future__ import annotations
@@ -64,7 +66,34 @@ PLANTED_DEFECTS: list[str] = [
     "3 exact duplicate rows (copies of existing rows, crime_ref included)",
     "2 rows with valid coordinates outside the force area (one in London, one with latitude "
     "and longitude swapped)",
+    "every record of unit N1 in the week three weeks before the last removed: a unit-week with no data "
+    "(completeness)",
+    "unit E3's records start on 15 January of last year, partway through last year's year to date "
+    "(structure: a unit appearing)",
+    "force_summary.csv, the force's own weekly totals per offence for the last 4 weeks: its burglary "
+    "total for the last week is 3 more than the units' records (consistency)",
+    "force_summary.csv gives 'nil' for firearms offences in the last week: a zero written as text "
+    "(consistency)",
+    "a declared definition change: South Division records anti-social behaviour per call, not per "
+    "location, from 1 October 2026 (quality.changes in the config; changes)",
 ]
+PLANTED_BLOCKING: list[str] = [  # only with plant_defects(..., late=True): never in `compstat demo`
+    "unit N3's records of the last 5 days removed: its data for the last week has not arrived (timeliness: "
+    "blocks the cycle)",
+]
+PLANTED_REVISION = ("late_recording: the data as issued a week earlier, without 3 of unit E4's anti-social "
+                    "behaviour incidents of that week (recorded late): a cycle on it, then one on the full data, "
+                    "shows a revision (revisions)")
+PLANTED_UNITS = {"empty_week": "N1", "appears": "E3", "late": "N3", "revised": "E4"}
+LATE_DAYS = 5
+EMPTY_WEEK_BACK = 3  # weeks before the last week
+SUMMARY_WEEKS = 4
+SUMMARY_EXTRA = 3  # burglaries the force summary's last week gives over the units' records
+LATE_RECORDS = 3
+REVISED_OFFENCE = "Anti-social behaviour"
+TOTAL_LABEL = "FORCE"
+DEFINITION_CHANGE = {"date": "2026-10-01", "kind": "definition", "units": ["S"], "measures": ["asb"],
+                     "description": "South Division records anti-social behaviour per call, not per location"}
 
 _DIVISIONS = [("North", "N"), ("South", "S"), ("East", "E"), ("West", "W"), ("Central", "C"),
               ("Moorland", "M"), ("Valley", "V"), ("Lakeside", "L"), ("Hillside", "H")]
@@ -168,8 +197,9 @@ def _leaves(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "demo",
-                name: str = "Demo Constabulary") -> dict[str, Any]:
-    """The demo force's full config as a dict matching ``compstat.config.Config``."""
+                name: str = "Demo Constabulary", summary: bool = True) -> dict[str, Any]:
+    """The demo force's full config as a dict matching ``compstat.config.Config``; ``summary``: with the
+    second source, the force's own weekly totals (``force_summary.csv``, written by ``write_demo``)."""
     measures: list[dict[str, Any]] = []
     for measure_id, label, categories, _ in OFFENCES:
         measure: dict[str, Any] = {
@@ -200,8 +230,16 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
             "path": f"{data_dir.rstrip('/')}/incidents.csv",
             "columns": {"unit": "unit", "date": "recorded_at", "category": "offence",
                         "latitude": "latitude", "longitude": "longitude", "record_id": "crime_ref"},
-        }],
-        "quality": {"area": dict(zip(("min_lat", "max_lat", "min_lon", "max_lon"), FORCE_BOX, strict=True))},
+        }] + ([{
+            "name": "force_summary",
+            "path": f"{data_dir.rstrip('/')}/force_summary.csv",
+            "columns": {"unit": "area", "date": "week_ending", "category": "offence", "value": "count"},
+        }] if summary else []),
+        "quality": {
+            "area": dict(zip(("min_lat", "max_lat", "min_lon", "max_lon"), FORCE_BOX, strict=True)),
+            **({"totals": {"force_summary": TOTAL_LABEL}} if summary else {}),
+            "changes": [DEFINITION_CHANGE] if any(d["code"] == "S" for d in units) else [],
+        },
         "accountability": {
             "agreements": agreements,
             "escalation": {"levels": ["challenge", "increased challenge", "support plan", "formal intervention"],
@@ -283,6 +321,30 @@ def _hotspots(rng: np.random.Generator, tiles: FloatArray) -> tuple[FloatArray, 
     return centres, spread, cumulative
 
 
+def _draw_counts(rng: np.random.Generator, leaves: list[dict[str, Any]], end: date, years: int,
+                 daily_rate: float) -> tuple[pd.DatetimeIndex, FloatArray, npt.NDArray[np.int64]]:
+    """The days, the expected rates and the drawn incident counts (days, units, offences)."""
+    days = pd.date_range(date(end.year - years, 1, 1), end, freq="D")
+    lam = _rates(leaves, days, end, daily_rate)
+    lam *= rng.gamma(_DISPERSION, 1 / _DISPERSION, size=lam.shape)
+    return days, lam, rng.poisson(lam)
+
+
+def daily_counts(end: date, n_units: int = 12, years: int = 3, daily_rate: float = 2.0,
+                 seed: int = SEED) -> pd.DataFrame:
+    """The number of incidents per day, unit and measure that ``generate_incidents`` draws for the same
+    arguments, without writing the records (fast: for tests of the statistics over many periods).
+
+    Columns: date, unit, measure_id, count (days with none included).
+    """
+    leaves = _leaves(demo_units(n_units))
+    days, _, grid = _draw_counts(np.random.default_rng(seed), leaves, end, years, daily_rate)
+    d, u, o = np.indices(grid.shape).reshape(3, -1)
+    return pd.DataFrame({"date": days[d], "unit": np.array([x["code"] for x in leaves], dtype=object)[u],
+                         "measure_id": np.array([m for m, *_ in OFFENCES], dtype=object)[o],
+                         "count": grid.ravel()})
+
+
 def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate: float = 2.0,
                        seed: int = SEED) -> pd.DataFrame:
     """Incident records from 1 January of ``end.year - years`` to ``end``, in time order.
@@ -292,10 +354,8 @@ def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate:
     """
     rng = np.random.default_rng(seed)
     leaves = _leaves(demo_units(n_units))
-    days = pd.date_range(date(end.year - years, 1, 1), end, freq="D")
-    lam = _rates(leaves, days, end, daily_rate)
-    lam *= rng.gamma(_DISPERSION, 1 / _DISPERSION, size=lam.shape)
-    counts = rng.poisson(lam).ravel()
+    days, lam, grid = _draw_counts(rng, leaves, end, years, daily_rate)
+    counts = grid.ravel()
     cell = np.repeat(np.arange(counts.size), counts)
     d, u, o = np.unravel_index(cell, lam.shape)
     n = cell.size
@@ -348,11 +408,19 @@ def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate:
     })
 
 
-def plant_defects(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
-    """A copy of an incident frame with the ``PLANTED_DEFECTS`` added.
+def _planted_unit(codes: list[str], role: str) -> str | None:
+    """The unit a planted defect uses (``PLANTED_UNITS``), if the force has it."""
+    code = PLANTED_UNITS[role]
+    return code if code in codes else None
+
+
+def plant_defects(frame: pd.DataFrame, seed: int, late: bool = False) -> pd.DataFrame:
+    """A copy of an incident frame with the ``PLANTED_DEFECTS`` that live in the incident file added
+    (and, with ``late``, the ``PLANTED_BLOCKING`` one).
 
     Defect rows are taken from the last 8 weeks of the frame; appended rows continue the
-    numbering of the frame's last crime_ref; the unparseable dates come last.
+    numbering of the frame's last crime_ref; the unparseable dates come last. The planted units
+    (``PLANTED_UNITS``) are used when the force has them.
     """
     rng = np.random.default_rng(seed)
     out = frame.copy()
@@ -364,7 +432,10 @@ def plant_defects(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     # only rows whose unit has 3+ records that day, so no unit-week is emptied
     tail = out.loc[recent]
     busy = tail.groupby(["unit", tail["recorded_at"].str[:10]])["crime_ref"].transform("size")
-    pick = rng.choice(np.asarray(busy.index[busy >= 3]), size=13, replace=False)
+    codes = sorted(set(out["unit"]))
+    spared = {c for c in (_planted_unit(codes, "empty_week"), _planted_unit(codes, "late")) if c}
+    eligible = busy.index[(busy >= 3) & ~tail["unit"].isin(spared)]
+    pick = rng.choice(np.asarray(eligible), size=13, replace=False)
     blank, abc, outside, dupes, z9, dates = (pick[0:3], pick[3:4], pick[4:6], pick[6:9], pick[9:11],
                                              pick[11:13])
     out.loc[blank, ["latitude", "longitude"]] = ""
@@ -378,7 +449,85 @@ def plant_defects(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
     extra["crime_ref"] = [f"{prefix}/{int(number) + k + 1:06d}" for k in range(len(extra))]
     extra["unit"] = ["Z9", "Z9", *extra["unit"].iloc[2:]]
     extra["recorded_at"] = [*extra["recorded_at"].iloc[:2], "not recorded", "31/02/2025"]
-    return pd.concat([out, out.loc[dupes], extra], ignore_index=True)
+    out = pd.concat([out, out.loc[dupes], extra], ignore_index=True)
+
+    day = out["recorded_at"].str[:10]
+    drop = pd.Series(False, index=out.index)
+    empty = _planted_unit(codes, "empty_week")
+    if empty:
+        first, final = planted_empty_week(last.date())
+        drop |= (out["unit"] == empty) & day.between(first.isoformat(), final.isoformat())
+    appears = _planted_unit(codes, "appears")
+    if appears:
+        drop |= (out["unit"] == appears) & (day < planted_first_day(last.date()).isoformat())
+    slow = _planted_unit(codes, "late")
+    if late and slow:
+        drop |= (out["unit"] == slow) & (day > (last - pd.Timedelta(days=LATE_DAYS)).strftime("%Y-%m-%d"))
+    return out[~drop].reset_index(drop=True)
+
+
+def planted_empty_week(end: date) -> tuple[date, date]:
+    """First and last day of the week with no records of ``PLANTED_UNITS['empty_week']``."""
+    final = end - timedelta(days=7 * EMPTY_WEEK_BACK)
+    return final - timedelta(days=6), final
+
+
+def planted_first_day(end: date) -> date:
+    """The first day of ``PLANTED_UNITS['appears']``'s records."""
+    return date(end.year - 1, 1, 15)
+
+
+def counted(frame: pd.DataFrame, codes: list[str]) -> pd.DataFrame:
+    """The rows of a (planted) incident frame that ingest counts: a unit of the config, a date, a
+    numeric or blank latitude, and not an exact copy of an earlier row."""
+    day = pd.to_datetime(frame["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce")
+    latitude = frame["latitude"].astype(str)
+    ok = (frame["unit"].isin(codes) & day.notna() & ~frame.astype(str).duplicated()
+          & (pd.to_numeric(latitude, errors="coerce").notna() | latitude.eq("")))
+    return frame[ok]
+
+
+def force_summary(frame: pd.DataFrame, end: date, codes: list[str], planted: bool = True) -> pd.DataFrame:
+    """The force's own weekly totals per offence for the last ``SUMMARY_WEEKS`` weeks to ``end`` (the
+    organisation total rows of a second source, ``quality.totals``), from the rows ingest counts.
+
+    Columns: week_ending (YYYY-MM-DD), area (``TOTAL_LABEL``), offence, count. ``planted``: the last
+    week's burglary total is ``SUMMARY_EXTRA`` too high, and a 'nil' row for firearms offences is added.
+    """
+    rows = counted(frame, codes)
+    day = pd.to_datetime(rows["recorded_at"].str[:10], format="%Y-%m-%d")
+    first = pd.Timestamp(end) - pd.Timedelta(days=7 * SUMMARY_WEEKS - 1)
+    rows = rows[day >= first]
+    week_ending = (pd.Timestamp(end) - ((pd.Timestamp(end) - day[rows.index]).dt.days // 7) * pd.Timedelta(days=7))
+    labels = [c for _, _, cats, _ in OFFENCES for c in cats]
+    weeks = [pd.Timestamp(end) - pd.Timedelta(days=7 * k) for k in range(SUMMARY_WEEKS - 1, -1, -1)]
+    table = rows.groupby([week_ending, rows["offence"]]).size().reindex(
+        pd.MultiIndex.from_product([weeks, labels]), fill_value=0)
+    out = pd.DataFrame({"week_ending": [w.strftime("%Y-%m-%d") for w, _ in table.index], "area": TOTAL_LABEL,
+                        "offence": [o for _, o in table.index], "count": table.astype(int).astype(str).to_numpy()})
+    if planted:
+        last_burglary = (out["week_ending"] == weeks[-1].strftime("%Y-%m-%d")) & (
+            out["offence"] == "Burglary - residential")
+        out.loc[last_burglary, "count"] = str(int(out.loc[last_burglary, "count"].iloc[0]) + SUMMARY_EXTRA)
+        out = pd.concat([out, pd.DataFrame([{"week_ending": weeks[-1].strftime("%Y-%m-%d"), "area": TOTAL_LABEL,
+                                             "offence": "Firearms offences", "count": "nil"}])],
+                        ignore_index=True)
+    return out
+
+
+def late_recording(frame: pd.DataFrame, end: date) -> pd.DataFrame:
+    """The incident frame as issued a week before ``end``: the records to ``end`` − 7 days, less
+    ``LATE_RECORDS`` of ``PLANTED_UNITS['revised']``'s ``REVISED_OFFENCE`` records of that week (recorded
+    late, so only the next issue has them). Without that unit, the records to ``end`` − 7 days."""
+    day = frame["recorded_at"].astype(str).str[:10]
+    week_end = end - timedelta(days=7)
+    issued = frame[(day <= week_end.isoformat()) | ~day.str.match(r"\d{4}-\d{2}-\d{2}")]
+    unit = _planted_unit(sorted(set(frame["unit"])), "revised")
+    if unit is None:
+        return issued
+    late = issued.index[(issued["unit"] == unit) & (issued["offence"] == REVISED_OFFENCE)
+                        & (day[issued.index] > (week_end - timedelta(days=7)).isoformat())][:LATE_RECORDS]
+    return issued.drop(index=late)
 
 
 def demo_minutes(end: date, units: list[dict[str, Any]]) -> pd.DataFrame:
@@ -415,14 +564,18 @@ def demo_minutes(end: date, units: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_demo(out_dir: Path, end: date, n_units: int = 12, daily_rate: float = 2.0) -> dict[str, Path]:
-    """Write ``incidents.csv`` (with planted defects) and ``minutes.csv`` into ``out_dir``."""
+    """Write ``incidents.csv`` (with planted defects), ``force_summary.csv`` and ``minutes.csv`` into
+    ``out_dir``. Every planted defect is at most a warning, so the demo's cycle goes ahead."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = plant_defects(generate_incidents(end, n_units=n_units, daily_rate=daily_rate), seed=SEED + 1)
     dated = pd.to_datetime(frame["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").notna()
     frame = pd.concat([frame[dated].sort_values("recorded_at", kind="stable"), frame[~dated]])
-    paths = {"incidents": out_dir / "incidents.csv", "minutes": out_dir / "minutes.csv"}
+    paths = {"incidents": out_dir / "incidents.csv", "force_summary": out_dir / "force_summary.csv",
+             "minutes": out_dir / "minutes.csv"}
     frame.to_csv(paths["incidents"], index=False)
+    codes = [u["code"] for u in _leaves(demo_units(n_units))]
+    force_summary(frame, end, codes).to_csv(paths["force_summary"], index=False)
     demo_minutes(end, demo_units(n_units)).to_csv(paths["minutes"], index=False)
     return paths
 

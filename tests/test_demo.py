@@ -21,6 +21,8 @@ from compstat.demo import (
     demo_units,
     generate_incidents,
     plant_defects,
+    planted_empty_week,
+    planted_first_day,
     write_demo,
 )
 
@@ -93,12 +95,14 @@ def test_every_unit_every_week_of_last_year(incidents: pd.DataFrame, planted: pd
     codes = {u["code"] for d in demo_units() for u in d["children"]}
     assert len(codes) == 12
     first = END - timedelta(days=52 * 7 - 1)
-    for frame in (incidents, planted[planted["unit"].isin(codes)]):
+    empty_week = (planted_empty_week(END)[0] - first).days // 7  # the planted unit-week with no data
+    for frame, missing in ((incidents, set()), (planted[planted["unit"].isin(codes)], {("N1", empty_week)})):
         day = _day(frame)
         recent = frame[day >= pd.Timestamp(first)]
         week = (day[recent.index] - pd.Timestamp(first)).dt.days // 7
         counts = recent.groupby([recent["unit"], week]).size()
-        assert len(counts) == 12 * 52
+        expected = {(u, w) for u in codes for w in range(52)} - missing
+        assert set(counts.index) == expected
         assert (counts > 0).all()
 
 
@@ -136,7 +140,13 @@ def test_coordinates_inside_force_area(incidents: pd.DataFrame, planted: pd.Data
 
 
 def test_each_planted_defect_present(incidents: pd.DataFrame, planted: pd.DataFrame) -> None:
-    assert len(PLANTED_DEFECTS) == 6
+    assert len(PLANTED_DEFECTS) == 11
+    clean_day = _day(incidents)
+    first, last = planted_empty_week(END)
+    emptied = (incidents["unit"] == "N1") & clean_day.between(pd.Timestamp(first), pd.Timestamp(last))
+    before_e3 = (incidents["unit"] == "E3") & (clean_day < pd.Timestamp(planted_first_day(END)))
+    assert first == date(2026, 10, 26) and emptied.sum() > 10 and before_e3.sum() > 1000
+    incidents = incidents[~emptied & ~before_e3].reset_index(drop=True)
     assert len(planted) == len(incidents) + 2 + 2 + 3
     day = _day(planted)
     assert planted.loc[day.isna(), "recorded_at"].tolist() == ["not recorded", "31/02/2025"]
@@ -153,7 +163,19 @@ def test_each_planted_defect_present(incidents: pd.DataFrame, planted: pd.DataFr
 
 def test_write_demo_files(tmp_path: Path) -> None:
     paths = write_demo(tmp_path / "out", END)
-    assert set(paths) == {"incidents", "minutes"}
+    assert set(paths) == {"incidents", "force_summary", "minutes"}
+    summary = pd.read_csv(paths["force_summary"], dtype=str, keep_default_na=False)
+    assert list(summary.columns) == ["week_ending", "area", "offence", "count"] and set(summary["area"]) == {"FORCE"}
+    assert sorted(set(summary["week_ending"])) == ["2026-11-01", "2026-11-08", "2026-11-15", "2026-11-22"]
+    incidents = pd.read_csv(paths["incidents"], dtype=str, keep_default_na=False)
+    incidents = incidents[~incidents.duplicated()]
+    day = pd.to_datetime(incidents["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce")
+    ok = incidents["unit"].str.fullmatch(r"[NSE][1-4]") & day.notna() & incidents["latitude"].ne("abc")
+    week = ok & day.between("2026-11-16", "2026-11-22 23:59")
+    given = summary[summary["week_ending"] == "2026-11-22"].set_index("offence")["count"]
+    for offence, n in incidents[week]["offence"].value_counts().items():
+        assert int(given[offence]) == n + (3 if offence == "Burglary - residential" else 0), offence
+    assert given["Firearms offences"] == "nil"
     frame = pd.read_csv(paths["incidents"], dtype=str, keep_default_na=False)
     assert frame["recorded_at"].tail(2).tolist() == ["not recorded", "31/02/2025"]
     assert frame["recorded_at"].iloc[:-2].is_monotonic_increasing

@@ -110,7 +110,9 @@ def test_carried_actions_come_first(demo_run: tuple[Config, Path, Path]) -> None
 def test_manifest_records_inputs_and_rejections(demo_run: tuple[Config, Path, Path]) -> None:
     _, csv, folder = demo_run
     manifest = json.loads((folder / "manifest.json").read_text())
-    assert manifest["rows_rejected"] == 8  # 5 bad rows and 3 exact copies
+    summary = pd.read_csv(csv.with_name("force_summary.csv"), dtype=str)
+    # 5 bad rows and 3 exact copies, and the force's own total rows, kept aside to be compared (25)
+    assert len(summary) == 25 and manifest["rows_rejected"] == 8 + len(summary)
     import hashlib
 
     assert manifest["inputs"][0]["sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()

@@ -14,7 +14,7 @@ from compstat.config import Config
 from compstat.errors import SourceError
 from compstat.ingest import ingest_all
 from compstat.ingest.mapping import map_rows
-from compstat.store import IngestedFile, Observation, RejectedRow, connect, transaction
+from compstat.store import IngestedFile, Observation, RejectedRow, SupersededObservation, connect, transaction
 
 TODAY = date(2026, 3, 10)
 INCIDENTS = """\
@@ -146,4 +146,57 @@ def test_sql_source(small_config: Config, store_url: str, tmp_path: Path) -> Non
     assert (reports[0].rows_loaded, reports[0].rows_rejected) == (16, 5)
     with transaction(engine) as session:
         assert ingest_all(session, config, TODAY, store_url)[0].status == "unchanged"
+    engine.dispose()
+
+
+COUNTS = """\
+unit,when,offence,count
+A,2026-03-02,burglary,4
+A,2026-03-03,burglary,-3
+B,2026-03-03,burglary,abc
+B,2026-03-04,burglary,"1,234"
+B,2026-03-05,burglary,
+"""
+
+
+def test_negative_and_non_numeric_counts_are_rejected_with_reasons(small_config: Config) -> None:
+    columns = small_config.sources[0].columns.model_copy(update={
+        "value": "count", "latitude": None, "longitude": None, "record_id": None})
+    source = small_config.sources[0].model_copy(update={"columns": columns})
+    frame = pd.read_csv(pd.io.common.StringIO(COUNTS), dtype=str, keep_default_na=False)
+    mapped = map_rows(frame, source, small_config, "counts.csv", 2, TODAY)
+    assert mapped.observations[["unit_code", "value"]].values.tolist() == [["A", 4.0], ["B", 1234.0]]
+    assert mapped.rejected[["source_row", "field", "reason"]].values.tolist() == [
+        [3, "count", "value -3.0 is negative"],
+        [4, "count", "value 'abc' is not a number"],
+        [6, "count", "value '' is not a number"],
+    ]
+    assert json.loads(mapped.rejected["raw"].iloc[1]) == {"unit": "B", "when": "2026-03-03", "offence": "burglary",
+                                                          "count": "abc"}
+
+
+def test_a_replaced_version_is_kept_and_can_be_put_back(small_config: Config, store_url: str) -> None:
+    from compstat.reissue import restore_versions
+
+    write_incidents(small_config)
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        ingest_all(session, small_config, TODAY, store_url)
+        first = session.scalar(select(IngestedFile.id))
+    write_incidents(small_config, INCIDENTS.replace("R2,A,2026-03-03 11:30", "R2,B,2026-03-03 11:30"))
+    with transaction(engine) as session:
+        ingest_all(session, small_config, TODAY, store_url)
+        units = session.execute(select(Observation.unit_code, func.count()).group_by(Observation.unit_code)
+                                .order_by(Observation.unit_code)).all()
+        assert [tuple(u) for u in units] == [("A", 14), ("B", 2)]  # R2 now in Bravo
+        assert session.scalar(select(func.count()).select_from(SupersededObservation)) == 16
+    with transaction(engine) as session:
+        restore_versions(session, "testshire", "2026-W10", [{"file_id": first, "sha256": session.scalar(
+            select(IngestedFile.sha256).where(IngestedFile.id == first))}])
+        units = session.execute(select(Observation.unit_code, func.count()).group_by(Observation.unit_code)
+                                .order_by(Observation.unit_code)).all()
+        assert [tuple(u) for u in units] == [("A", 15), ("B", 1)]  # as the first version had it
+        session.rollback()
+    with transaction(engine) as session:
+        assert session.scalar(select(func.count()).select_from(Observation).where(Observation.unit_code == "B")) == 2
     engine.dispose()

@@ -58,7 +58,8 @@ def context(config: Config, rows: pd.DataFrame, period: str = PERIOD, **extra: A
     latest["latest"] = latest["latest"].dt.date
     inputs = pd.DataFrame([{"file_id": 1, "source": "incidents", "path": "data/incidents.csv", "sha256": "ab12",
                             "rows_read": len(rows), "rows_loaded": len(rows), "rows_rejected": 0,
-                            "rows_skipped": extra.pop("rows_skipped", 0)}])
+                            "rows_skipped": extra.pop("rows_skipped", 0),
+                            "columns": extra.pop("columns", ("ref", "unit", "when", "offence", "lat", "lon"))}])
     when = parse_period(period, config.cadence)
     return QualityContext(config=config, period=when, today=TODAY,
                           span_start=first_day_needed(config, when, extra.get("previous")),
@@ -112,28 +113,101 @@ def test_completeness_clean(small_config: Config) -> None:
     assert Completeness().run(context(small_config, records())) == []
 
 
+def nb_lower_tail(x: int, mean: float, variance: float) -> float:
+    """P(X <= x) for a negative binomial with this mean and variance, summed term by term."""
+    size, p = mean**2 / (variance - mean), mean / variance
+    term, total = p**size, 0.0
+    for k in range(x + 1):
+        total += term
+        term *= (size + k) / (k + 1) * (1 - p)
+    return total
+
+
 def test_completeness_unit_with_no_records_and_implausibly_low_count(small_config: Config) -> None:
     rows = drop(records(), "B", "2026-03-02", "2026-03-08")
-    rows = drop(rows, "A", "2026-03-02", "2026-03-07", "burglary")  # 2 burglaries left on Sunday, usually 14
-    found = {(f.unit_code, f.measure_id): f for f in Completeness().run(context(small_config, rows))}
+    rows = drop(rows, "A", "2026-03-02", "2026-03-08", "burglary")  # 1 burglary left, usually 14 a week
+    rows = pd.concat([rows, records({"A": {"burglary": 1}}, date(2026, 3, 8), date(2026, 3, 8))])
+    ctx = context(small_config, rows)
+    found = {(f.unit_code, f.measure_id): f for f in Completeness().run(ctx)}
     assert set(found) == {("B", None), ("A", "burglary")}
+    # every past week is the same, so the spread is the estimated mean's alone: V = m (1 + 1/12)
+    assert nb_lower_tail(0, 14, 14 * 13 / 12) < 1e-4 and nb_lower_tail(1, 14, 14 * 13 / 12) < 1e-4
+    assert nb_lower_tail(2, 14, 14 * 13 / 12) > 1e-4  # so 2 burglaries would not be flagged
     silent = found[("B", None)]
-    assert silent.severity == "warning" and silent.period == PERIOD
-    assert silent.message == ("Bravo (B): no records at all for 2026-W10 although it averages 14.0 rows a week — "
-                              "probably missing data, not a fall to zero")
+    assert silent.severity == "warning" and silent.period == PERIOD and silent.units == {"B": 0}
+    assert silent.message == ("Bravo (B): no records at all for 2026-W10 although it averages 14.0 records a week "
+                              "(a week with none has a less than 1 in 10,000 chance) — probably missing data, not a "
+                              "fall to zero; this year's week, 28 days and year to date comparisons are marked not "
+                              "like-for-like")
     low = found[("A", "burglary")]
-    assert low.rows == 2 and low.message.startswith(
-        "Alpha (A): Burglary 2 in 2026-W10 although it averages 14.0 a week (a count this low has a")
-    assert "probably missing data, not a real fall" in low.message
+    assert low.rows == 1 and low.units == {"A": 1} and low.message.startswith(
+        "Alpha (A): Burglary 1 in 2026-W10 although it averages 14.0 a week (a count this low has a less than 1 in "
+        "10,000 chance given its usual variation) — probably missing data, not a real fall")
+    marks = Completeness().marks(ctx).set_index(["unit_code", "measure_id", "window"])
+    assert set(marks.loc["B"].index) == {(m, w) for m in ("burglary", "robbery") for w in ("period", "28d", "ytd")}
+    assert set(marks.loc["A"].index) == {("burglary", w) for w in ("period", "28d", "ytd")}
+    assert not marks["like_for_like"].any()
+    assert marks.loc[("B", "robbery", "ytd"), "reason"] == "missing data in 2026-W10"
+    assert set(marks.loc[("_total", "burglary", "ytd"), "reason"]) == {"missing data in 2026-W10 (A)",
+                                                                         "missing data in 2026-W10 (B)"}
+
+
+def test_completeness_missing_periods_inside_the_comparisons(small_config: Config) -> None:
+    """A week missing in this year's year to date, and one in last year's week: both sides are checked."""
+    rows = records({"A": {"burglary": 3, "robbery": 1}, "B": {"burglary": 4}})
+    rows = drop(rows, "B", "2026-01-12", "2026-01-18")  # 2026-W03
+    rows = drop(rows, "A", "2025-03-03", "2025-03-09", "burglary")  # 2025-W10: last year's week
+    ctx = context(small_config, rows)
+    found = {(f.unit_code, f.measure_id): f for f in Completeness().run(ctx)}
+    assert set(found) == {("B", None), ("A", "burglary")}
+    assert found[("B", None)].message == (
+        "Bravo (B): no records at all for 2026-W03 although it averages 28.0 records a week (a week with none has a "
+        "less than 1 in 10,000 chance) — probably missing data, not a fall to zero; this year's year to date "
+        "comparisons are marked not like-for-like")
+    assert found[("A", "burglary")].message.startswith(
+        "Alpha (A): Burglary 0 in 2025-W10 although it averages 21.0 a week")
+    assert found[("A", "burglary")].message.endswith(
+        "; last year's week, 28 days and year to date comparisons are marked not like-for-like")
+    # earlier weeks must clear a stricter bar: the chance divided by the 19 weeks judged before this one
+    # (2025-W01 to W10 of last year's year to date, 2026-W01 to W09 of this year's)
+    assert nb_lower_tail(0, 21, 21 * 13 / 12) < 1e-4 / 19 and nb_lower_tail(0, 28, 28 * 13 / 12) < 1e-4 / 19
+    marks = Completeness().marks(ctx).set_index(["unit_code", "measure_id", "window"])
+    assert set(marks.loc["B"].index) == {("burglary", "ytd"), ("robbery", "ytd")}
+    assert set(marks.loc["A"].index) == {("burglary", w) for w in ("period", "28d", "ytd")}
+    assert marks.loc[("A", "burglary", "period"), "reason"] == "missing data in 2025-W10"
 
 
 def test_completeness_zero_that_chance_explains_is_a_note(small_config: Config) -> None:
     rows = records({"A": {"burglary": 2}, "B": {"robbery": 0}})
-    sparse = pd.DataFrame({"unit_code": "B", "date": pd.date_range("2025-12-01", "2026-03-01", freq="14D"),
-                           "category": "robbery", "subcategory": "", "value": 1.0})
+    days = pd.date_range("2025-12-01", "2026-03-01", freq="14D")
+    sparse = pd.DataFrame({"unit_code": "B", "date": days, "category": "robbery", "subcategory": "", "value": 1.0})
     found = Completeness().run(context(small_config, pd.concat([rows, sparse])))
     assert [(f.unit_code, f.severity) for f in found] == [("B", "info")]
-    assert "a week with none happens by chance" in found[0].message
+    mean = ((days >= "2025-12-08") & (days <= "2026-03-01")).sum() / 12  # the 12 weeks before 2026-W10
+    chance = nb_lower_tail(0, mean, mean * 13 / 12)  # Alpha's steady weeks pool no extra spread
+    assert found[0].message == (
+        f"Bravo (B): no records at all for 2026-W10; it averages {mean:.1f} records a week, so a week with none "
+        f"happens by chance (1 in {round(1 / chance):,}) — confirm the data is complete before crediting a fall")
+
+
+def test_completeness_and_timeliness_skip_a_unit_after_its_declared_merger(small_config: Config) -> None:
+    rows = drop(records(), "B", "2026-02-02", "2026-03-08")  # Bravo's data stops after 2026-W05
+    undeclared = context(small_config, rows)
+    assert [f.unit_code for f in Completeness().run(undeclared)] == ["B"]
+    assert [f.unit_code for f in Timeliness().run(undeclared)] == ["B"]
+    merged = with_config(small_config, changes=[{"date": "2026-02-02", "kind": "merger", "units": ["A", "B"],
+                                                 "description": "Bravo merged into Alpha"}])
+    ctx = context(merged, rows)
+    assert ctx.ended == {"B": date(2026, 2, 2)}  # Alpha carries on, so only Bravo ended
+    assert Completeness().run(ctx) == [] and Completeness().marks(ctx).empty
+    assert Timeliness().run(ctx) == []
+    closed = with_config(small_config, changes=[{"date": "2026-02-16", "kind": "closure", "units": ["B"],
+                                                 "description": "Bravo closed"}])
+    late = context(closed, rows)  # its data stopped two weeks before the declared closure: still missing data
+    found = Completeness().run(late)
+    assert [f.unit_code for f in found] == ["B"] and "no records at all for 2026-W06 and 2026-W07" in found[0].message
+    with pytest.raises(ValueError, match="a closure names the units that close"):
+        with_config(small_config, changes=[{"date": "2026-02-16", "kind": "closure", "description": "x"}])
 
 
 # --- 2. timeliness ------------------------------------------------------------------------
@@ -192,21 +266,61 @@ def test_validity_defects(small_config: Config) -> None:
     found = Validity().run(context(config, rows, rejected=quarantined, coordinates=coordinates, rows_skipped=7))
     text = {f.message.split(":")[0].split(" (")[0]: f for f in found}
     assert text["2 rows of incidents.csv quarantined, not counted"].rows == 2
+    assert text["2 rows of incidents.csv quarantined, not counted"].units == {"B": 2}
     assert "2 in 'when' (e.g. date 'yesterday' is not a date" in text[
         "2 rows of incidents.csv quarantined, not counted"].message
     z = text["'Z' in 'unit'"]
-    assert (z.severity, z.rows) == ("warning", 2)
+    assert (z.severity, z.rows, z.units) == ("warning", 2, {"Z": 2})
     assert "2 rows from 2026-03-06 to 2026-03-07 quarantined" in z.message
     assert "fall in this cycle's comparisons" in z.message and "nor in the organisation total" in z.message
     old = text["'Old' in 'unit'"]
     assert old.severity == "info" and "none of them fall in this cycle's comparisons" in old.message
     outside = next(f for f in found if "outside the area" in f.message)
-    assert (outside.severity, outside.rows, outside.unit_code) == ("warning", 2, "A")
-    assert next(f for f in found if "no coordinates" in f.message).rows == 3
+    assert (outside.severity, outside.rows, outside.unit_code, outside.units) == ("warning", 2, "A", {"A": 2})
+    blank = next(f for f in found if "no coordinates" in f.message)
+    assert (blank.rows, blank.unit_code, blank.units) == (3, "B", {"B": 3})
     skipped = next(f for f in found if "skipped" in f.message)
     assert skipped.severity == "info" and skipped.message.startswith("7 rows of incidents.csv are for units outside")
     unmeasured = next(f for f in found if "count towards no measure" in f.message)
     assert unmeasured.severity == "info" and "vandalism (8 rows)" in unmeasured.message
+    assert unmeasured.units == {"A": 8}
+    assert skipped.units == {}  # skipped rows are not stored, so not attributable
+
+
+def test_several_units_in_one_finding_are_listed_with_their_rows(small_config: Config) -> None:
+    config = with_config(small_config, area={"min_lat": 53, "max_lat": 54, "min_lon": -3, "max_lon": -2})
+    coordinates = pd.DataFrame({"source": "incidents", "unit_code": ["A", "B"], "outside": [1, 4], "blank": [0, 0]})
+    outside = Validity().run(context(config, records(), coordinates=coordinates))[0]
+    assert "A 1, B 4" in outside.message
+    assert (outside.unit_code, outside.rows, outside.units) == (None, 5, {"A": 1, "B": 4})
+    assert outside.as_dict()["units"] == {"A": 1, "B": 4}
+
+
+def test_data_as_of_is_the_stalest_source(small_config: Config) -> None:
+    calls = records({"A": {"call": 1}, "B": {"call": 1}}, start=date(2026, 1, 1), end=date(2026, 3, 6)).assign(
+        source="calls")
+    ctx = context(small_config, pd.concat([records().assign(source="incidents"), calls]))
+    result = assess(ctx, [])
+    assert result.data_as_of_by_source == {"incidents": {"A": date(2026, 3, 8), "B": date(2026, 3, 8)},
+                                           "calls": {"A": date(2026, 3, 6), "B": date(2026, 3, 6)}}
+    assert result.data_as_of == {"A": date(2026, 3, 6), "B": date(2026, 3, 6)}  # all data is in only to the 6th
+
+
+def test_organisation_total_counts_units_no_longer_in_the_config_as_the_packs_do(small_config: Config) -> None:
+    from compstat.analysis.measures import daily_measures
+    from compstat.analysis.period_table import period_table
+
+    stray = records({"Q": {"burglary": 1}}, start=date(2026, 2, 9))  # 28 a 28 days, 7 a week
+    ctx = context(small_config, pd.concat([records(), stray]))
+    figures = ctx.current_figures.set_index(["unit_code", "measure_id", "window", "side"])["value"]
+    assert figures[("_total", "burglary", "period", "current")] == 7 * (2 + 2) + 7  # Alpha, Bravo and Q
+    assert figures[("_total", "burglary", "28d", "current")] == 28 * 4 + 28
+    table = period_table(daily_measures(ctx.all_by_category, small_config), small_config, ctx.windows,
+                         ctx.data_start).set_index(["unit_code", "measure_id", "window"])
+    assert table.loc[("_total", "burglary", "period"), "current"] == figures[("_total", "burglary", "period",
+                                                                              "current")]
+    stray_finding = next(f for f in Structure().run(ctx) if "'Q'" in f.message)
+    assert "counted in the organisation total" in stray_finding.message and stray_finding.units == {"Q": 28}
 
 
 def test_validity_rate_without_denominator(small_config: Config) -> None:
@@ -231,27 +345,32 @@ def test_duplicates_clean(small_config: Config) -> None:
 
 
 def test_duplicates_defects(small_config: Config) -> None:
-    copies = rejected(*[(n, "ref", EXACT_COPY.format(n - 10, "ref"), {"ref": f"R{n}"}) for n in (40, 41, 42)])
+    copies = rejected(*[(n, "ref", EXACT_COPY.format(n - 10, "ref"), {"ref": f"R{n}", "unit": unit})
+                        for n, unit in ((40, "A"), (41, "Bravo"), (42, "A"))])
     stored = pd.DataFrame([
-        ("incidents", True, "R7", "A, B", 2, False, "2026-03-03"),
-        ("incidents", True, "R9", "A", 3, True, "2026-03-04"),
+        ("incidents", True, "R7", "A, B", {"A": 1, "B": 1}, 2, False, "2026-03-03"),
+        ("incidents", True, "R9", "A", {"A": 3}, 3, True, "2026-03-04"),
     ], columns=DUPLICATE_COLUMNS)
     found = Duplicates().run(context(small_config, records(), rejected=copies, duplicates=stored))
     assert [(f.severity, f.rows) for f in found] == [("warning", 3), ("warning", 2), ("warning", 2)]
     assert found[0].message == ("3 rows of incidents.csv are exact copies of earlier rows (same ref and every "
-                                "other column): quarantined and not counted, so each record counts once")
+                                "other column): quarantined and not counted, so each record counts once. List them "
+                                "with `compstat quarantine list`.")
+    assert found[0].units == {"A": 2, "B": 1}  # 'Bravo' is B by name
     assert "1 value of ref in incidents" in found[1].message and "(e.g. R7 in A, B)" in found[1].message
-    assert "all of them are counted" in found[1].message
+    assert "all of them are counted" in found[1].message and found[1].units == {"A": 1, "B": 1}
     assert "2 rows of incidents" in found[2].message and "they ARE counted" in found[2].message
+    assert found[2].units == {"A": 2}  # 3 identical rows: 2 copies beyond the first
 
 
 def test_duplicates_without_a_key_are_a_note(small_config: Config) -> None:
     raw = small_config.model_dump()
     raw["sources"][0]["columns"]["record_id"] = None
     config = Config.model_validate({**raw, "base_dir": small_config.base_dir})
-    identical = pd.DataFrame([("incidents", False, "", "B", 3, True, "2026-03-05")], columns=DUPLICATE_COLUMNS)
+    identical = pd.DataFrame([("incidents", False, "", "B", {"B": 3}, 3, True, "2026-03-05")],
+                             columns=DUPLICATE_COLUMNS)
     found = Duplicates().run(context(config, records(), duplicates=identical))
-    assert [(f.severity, f.rows) for f in found] == [("info", 2)]
+    assert [(f.severity, f.rows, f.units) for f in found] == [("info", 2, {"B": 2})]
     assert "cannot be told apart from separate records, so they are counted" in found[0].message
 
 
@@ -397,10 +516,21 @@ def test_changes_inside_a_comparison_are_marked(small_config: Config) -> None:
     found = Changes().run(ctx)
     assert [(f.severity, f.unit_code, f.measure_id) for f in found] == [("warning", "B", "burglary")]
     assert found[0].message == ("Boundary change on 2026-02-20 (Bravo took over two streets from Alpha) falls inside "
-                                "this cycle's week, 28 days and year to date comparisons of Burglary for Bravo (B): "
-                                "marked not like-for-like, not compared silently")
-    marks = Changes().marks(ctx)
-    assert sorted(marks["window"]) == ["28d", "period", "ytd"] and set(marks["unit_code"]) == {"B"}
+                                "this cycle's week, 28 days and year to date comparisons of Burglary for Bravo (B) and "
+                                "for Testshire Police as a whole: marked not like-for-like, not compared silently")
+    assert found[0].units == {"B": 0}
+    marks = Changes().marks(ctx)  # the streets may have come from outside the force: the total is marked too
+    assert sorted(marks["window"]) == ["28d", "28d", "period", "period", "ytd", "ytd"]
+    assert set(marks["unit_code"]) == {"B", "_total"} and not marks["like_for_like"].any()
+    internal = with_config(small_config, changes=[{
+        "date": "2026-02-20", "kind": "boundary", "units": ["A", "B"], "measures": ["burglary"],
+        "description": "two streets moved from Alpha to Bravo", "within_organisation": True}])
+    ctx = context(internal, records())
+    assert set(Changes().marks(ctx)["unit_code"]) == {"A", "B"}  # moved within the force: its total is comparable
+    assert "so Testshire Police's total is like-for-like" in Changes().run(ctx)[0].message
+    everyone = with_config(small_config, changes=[{"date": "2026-02-20", "description": "new counting rules"}])
+    ctx = context(everyone, records())
+    assert set(Changes().marks(ctx)["unit_code"]) == {"A", "B", "_total"} and Changes().run(ctx)[0].units == {}
 
 
 # --- severity, scope and the gate ---------------------------------------------------------
@@ -408,7 +538,7 @@ def test_changes_inside_a_comparison_are_marked(small_config: Config) -> None:
 
 def test_settings_override_severity_and_scope(small_config: Config) -> None:
     rows = drop(records(), "B", "2026-03-02", "2026-03-08")
-    rows = drop(rows, "A", "2026-03-02", "2026-03-07", "burglary")
+    rows = drop(rows, "A", "2026-03-02", "2026-03-08", "burglary")
 
     def completeness(**settings: Any) -> list[tuple[str, str | None, str | None]]:
         config = with_config(small_config, checks={"completeness": settings}, on_stale="warn")
@@ -419,6 +549,27 @@ def test_settings_override_severity_and_scope(small_config: Config) -> None:
     assert completeness(severity="blocking") == [("blocking", "A", "burglary"), ("blocking", "B", None)]
     assert completeness(enabled=False) == []
     assert completeness(measures=["robbery"]) == [("warning", "B", None)]  # a unit-wide finding is kept
+
+
+def test_settings_sources_keep_findings_of_those_sources_and_unsourced_ones(small_config: Config) -> None:
+    rows = drop(records(), "A", "2026-03-05", "2026-03-08")  # Alpha's incidents stop: timeliness (a source)
+    rows = drop(rows, "B", "2026-03-02", "2026-03-08")  # Bravo silent: completeness (no source)
+    quarantined = rejected((19, "when", "date 'x' is not a date (expected a date)", {"unit": "B", "when": "x"}))
+
+    def found(check: str, **settings: Any) -> list[tuple[str, str | None]]:
+        raw = small_config.model_dump()
+        raw["sources"].append({**raw["sources"][0], "name": "calls", "path": "calls.csv"})
+        config = Config.model_validate({**raw, "base_dir": small_config.base_dir, "quality": {
+            **raw["quality"], "checks": {check: settings}}})
+        result = assess(context(config, rows, rejected=quarantined))
+        return sorted((f.check, f.source) for f in result.findings)
+
+    every = found("validity")
+    assert ("validity", "incidents") in every and ("timeliness", "incidents") in every
+    assert ("completeness", None) in every
+    assert found("validity", sources=["calls"]) == [f for f in every if f != ("validity", "incidents")]
+    assert found("timeliness", sources=["calls"]) == [f for f in every if f != ("timeliness", "incidents")]
+    assert found("completeness", sources=["calls"]) == every  # findings about no source are kept
 
 
 def test_gate_stops_on_blocking_and_records_overrides(small_config: Config) -> None:
@@ -455,8 +606,10 @@ def test_totals_reason_is_recognised() -> None:
 
 def test_span_covers_every_window(small_config: Config) -> None:
     period = parse_period(PERIOD, small_config.cadence)
-    assert first_day_needed(small_config, period) == min(
+    assert first_day_needed(small_config, period, completeness=False) == min(
         date(2025, 1, 1), period.start - timedelta(weeks=12))
+    # completeness also judges last year's first week (Monday 30 December 2024) against the 12 weeks before it
+    assert first_day_needed(small_config, period) == date(2024, 12, 30) - timedelta(weeks=12)
 
 
 def test_every_quality_setting_and_command_is_documented() -> None:

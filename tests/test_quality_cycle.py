@@ -69,7 +69,7 @@ def test_blocking_finding_stops_before_packs_and_the_override_is_recorded(tmp_pa
         run_cycle(config, store_url, "2026-W10", out_root=out, today=TODAY, workers=1)
     message = str(stopped.value)
     assert "(2 blocking findings)" in message
-    assert "completeness: Bravo (B): no records at all for 2026-W10 although it averages 14.0 rows a week" in message
+    assert "completeness: Bravo (B): no records at all for 2026-W10 although it averages 14.0 records a week" in message
     assert "timeliness: Bravo (B): incidents data as of 2026-03-01" in message
     assert "run with --accept-warnings to go ahead anyway" in message
     assert (folder / "pack-A.pdf").read_bytes() == before
@@ -259,3 +259,70 @@ def test_supplied_totals_are_kept_aside_and_compared(tmp_path: Path) -> None:
         "Burglary: the organisation total supplied for the week 2026-03-02 to 2026-03-08 is 30 but the units add "
         "up to 28 (-2): rows for units outside the config, or a unit's figures are incomplete"]
     assert not any("'ALL'" in f.message for f in result.findings)  # not reported as an unknown unit
+
+
+BAD_ROWS = "R98,Z,2025-01-02 10:00,burglary,53.1,-2.1\nR99,A,soon,burglary,53.1,-2.1\n"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_check_exports_the_rows_it_quarantined_though_nothing_is_stored(tmp_path: Path, suffix: str) -> None:
+    path, config = config_with(tmp_path)
+    write(config, incidents(last="2026-03-08") + BAD_ROWS)
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    export = tmp_path / f"quarantined{suffix}"
+    runner = CliRunner()
+    checked = runner.invoke(app, ["check", "--config", str(path), "--db", db, "--period", "2026-W10", "--today",
+                                  "2026-03-10", "--out", str(tmp_path / "q.html"), "--quarantine", str(export)])
+    assert checked.exit_code == 0, checked.output
+    text = " ".join(checked.output.split())
+    assert "Nothing was stored, so export them with `compstat check --quarantine FILE.csv`" in text
+    assert "compstat quarantine list" not in text and f"Quarantined rows written to {export}" in text
+    rows = pd.read_csv(export, dtype=str) if suffix == ".csv" else pd.read_excel(export, dtype=str)
+    lines = len(incidents(last="2026-03-08").splitlines())
+    assert rows[["source", "row", "field"]].values.tolist() == [["incidents", str(lines + 1), "unit"],
+                                                                 ["incidents", str(lines + 2), "when"]]
+    assert rows["reason"].tolist() == ["unit 'Z' is not in the config (add it, or map it with unit_map)",
+                                       "date 'soon' is not a date (expected a date such as 2026-11-23 or "
+                                       "2026-11-23 14:05)"]
+    assert [json.loads(r)["ref"] for r in rows["raw"]] == ["R98", "R99"]
+    listed = runner.invoke(app, ["quarantine", "list", "--config", str(path), "--db", db])
+    assert listed.exit_code == 0 and "0 rejected rows" in listed.output  # the check stored nothing
+    assert "`compstat check --quarantine FILE.csv` exports the rows" in " ".join(listed.output.split())
+    wrong = runner.invoke(app, ["check", "--config", str(path), "--db", db, "--quarantine", str(tmp_path / "q.txt")])
+    assert wrong.exit_code == 2 and "--quarantine" in wrong.output and ".csv or an .xlsx" in wrong.output
+
+
+def test_a_stopped_cycle_points_to_the_export_of_its_quarantined_rows(tmp_path: Path) -> None:
+    path, config = config_with(tmp_path, "quality:\n  checks:\n    validity: {severity: blocking}\n")
+    write(config, incidents(last="2026-03-08") + BAD_ROWS)
+    db = f"sqlite:///{tmp_path / 'stop.db'}"
+    stopped = CliRunner().invoke(app, ["run-cycle", "--config", str(path), "--db", db, "--period", "2026-W10",
+                                       "--out", str(tmp_path / "out"), "--today", "2026-03-10", "--workers", "1"])
+    assert stopped.exit_code == 1
+    text = " ".join(stopped.output.split())
+    assert "validity: 1 row of incidents.csv quarantined, not counted" in text
+    assert "Nothing was stored, so export them with `compstat check --quarantine FILE.csv`" in text
+    assert "List them with `compstat quarantine list`" not in text
+    went = run_cycle(config, db, "2026-W10", out_root=tmp_path / "out", today=TODAY, workers=1, accept_warnings=True)
+    quarantined = next(f for f in went.findings if "quarantined, not counted" in f.message)
+    assert quarantined.message.endswith("List them with `compstat quarantine list`.")  # stored this time
+    assert quarantined.units == {"A": 1}
+
+
+def test_key_groups_beyond_the_limit_are_reported_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import compstat.quality.checks as checks_module
+    import compstat.quality.context as context_module
+
+    monkeypatch.setattr(context_module, "MAX_KEY_GROUPS", 2)
+    monkeypatch.setattr(checks_module, "MAX_KEY_GROUPS", 2)
+    _, config = config_with(tmp_path)
+    lines = incidents(last="2026-03-08").splitlines()
+    same_refs = [line.replace(",A,", ",B,") for line in lines[-10:] if ",A," in line][:3]  # 3 refs in two units
+    write(config, "\n".join(lines + same_refs) + "\n")
+    result = check_data(config, f"sqlite:///{tmp_path / 'dupes.db'}", "2026-W10", TODAY)
+    capped = next(f for f in result.findings if "were compared row by row" in f.message)
+    assert capped.severity == "warning" and capped.message.startswith(
+        "3 values of ref in incidents from 2025-01-01 to 2026-03-08 appear on more than one row: only the first 2 "
+        "were compared row by row")
+    examined = next(f for f in result.findings if "with different details" in f.message)
+    assert examined.message.startswith("2 values of ref")

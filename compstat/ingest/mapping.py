@@ -74,11 +74,7 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
 
     # unit: match code, then name (case-insensitive), then the source's unit_map
     raw_unit = text[cols.unit]
-    lookup = {u.code: u.code for u in config.leaf_units}
-    lookup.update({u.name.casefold(): u.code for u in config.leaf_units})
-    seen = raw_unit.unique()
-    resolve = {v: source.unit_map.get(v) or lookup.get(v) or lookup.get(v.casefold()) for v in seen}
-    unit = raw_unit.map(resolve)
+    unit = resolve_units(raw_unit, source, config)
     reject(raw_unit.eq(""), cols.unit, "unit is empty")
     total_label = config.quality.totals.get(source.name)
     if total_label is not None:
@@ -157,6 +153,16 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
 
     rejected = _rejected_frame(frame, problems, line)
     return Mapped(observations, rejected, n, skipped)
+
+
+def resolve_units(raw: pd.Series, source: Source, config: Config) -> pd.Series:
+    """Each raw unit value's unit code: the source's unit_map, then a leaf unit's code, then its name
+    (case-insensitive); NaN where none matches. Values are compared stripped."""
+    lookup = {u.code: u.code for u in config.leaf_units}
+    lookup.update({u.name.casefold(): u.code for u in config.leaf_units})
+    text = raw.astype(str).str.strip()
+    resolve = {v: source.unit_map.get(v) or lookup.get(v) or lookup.get(v.casefold()) for v in text.unique()}
+    return text.map(resolve)
 
 
 def record_key(source: Source, config: Config) -> list[str]:

@@ -9,6 +9,7 @@ incidents become about 300,000 daily rows. Everything else in this module is pur
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -23,17 +24,16 @@ from sqlalchemy.orm import Session
 from compstat.analysis.measures import TOTAL, daily_measures, measure_values
 from compstat.config import Config, Source, iter_units
 from compstat.errors import CompstatError, ConfigError
-from compstat.ingest import IngestReport
+from compstat.ingest import IngestReport, inputs_in_use
 from compstat.ingest.mapping import TOTAL_ROW, map_rows, record_key
-from compstat.periods import Period, Window, comparison_windows, parse_period, recent_periods
+from compstat.periods import Period, Window, comparison_windows, parse_period, period_containing, recent_periods
 from compstat.store import Cycle, CycleResult, IngestedFile, Observation, RejectedRow
 
 DAILY_SOURCE_COLUMNS = ["source", "unit_code", "category", "subcategory", "date", "total", "n"]
 FIGURE_COLUMNS = ["unit_code", "measure_id", "window", "side", "start", "end", "value", "numerator", "denominator"]
-INPUT_COLUMNS = ["file_id", "source", "path", "sha256", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped"]
 REJECTED_COLUMNS = ["source", "path", "source_row", "field", "reason", "raw"]
 COORDINATE_COLUMNS = ["source", "unit_code", "outside", "blank"]
-DUPLICATE_COLUMNS = ["source", "keyed", "key", "unit_codes", "rows", "exact", "first_day"]
+DUPLICATE_COLUMNS = ["source", "keyed", "key", "unit_codes", "unit_rows", "rows", "exact", "first_day"]
 STORE_FIELDS = {"unit": "unit_code", "category": "category", "subcategory": "subcategory", "value": "value",
                 "latitude": "latitude", "longitude": "longitude", "record_id": "record_id"}
 MAX_KEY_GROUPS = 5000  # same-key groups fetched row by row to tell exact copies from conflicting rows
@@ -59,12 +59,22 @@ class QualityContext:
     - ``inputs``: the inputs in use (``INPUT_COLUMNS``); ``reports``: what this run ingested.
     - ``rejected``: every quarantined row of the inputs in use (``REJECTED_COLUMNS``).
     - ``coordinates``: rows outside ``quality.area`` and rows without coordinates per source and
-      unit from ``span_start`` to the period end (empty without an area or coordinates).
+      unit from ``checked_from`` to the period end (empty without an area or coordinates).
     - ``duplicates``: groups of rows sharing a record key, or identical rows where a source has
-      no key, from ``span_start`` to the period end (``DUPLICATE_COLUMNS``).
+      no key, from ``checked_from`` to the period end (``DUPLICATE_COLUMNS``).
+    - ``rows_from``: the first day of this cycle's and the previous cycle's comparisons (and of the
+      period's lookback), from which rows are checked one by one; ``span_start`` is earlier still
+      when the completeness check needs the lookback before last year's first period.
     - ``supplied_totals``: the organisation totals some sources supply (``quality.totals``), as
-      daily rows by category with unit ``_total``.
+      daily rows by category with unit ``_total``; ``totals_rejected``: supplied total rows that
+      could not be read (``REJECTED_COLUMNS``: a count written as text, a bad date).
+    - ``duplicate_groups``: per source, how many same-key groups exist when there are more than
+      ``MAX_KEY_GROUPS`` (only the first ``MAX_KEY_GROUPS`` are classified row by row).
+    - ``first_seen``: each unit's first record in the store, for units whose data starts after
+      ``span_start`` (units with earlier data are absent).
     - ``previous``: the last cycle of an earlier period, if any.
+    - ``stored``: whether this run's ingest is kept (a cycle that goes ahead), or rolled back
+      (``compstat check``): decides which command a finding points to for quarantined rows.
     """
 
     config: Config
@@ -80,7 +90,19 @@ class QualityContext:
     coordinates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COORDINATE_COLUMNS))
     duplicates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DUPLICATE_COLUMNS))
     supplied_totals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DAILY_SOURCE_COLUMNS[1:]))
+    totals_rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_COLUMNS))
+    duplicate_groups: dict[str, int] = field(default_factory=dict)
+    first_seen: dict[str, date] = field(default_factory=dict)
     previous: PreviousCycle | None = None
+    stored: bool = True
+    rows_from: date | None = None
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # results shared by checks
+
+    @property
+    def checked_from(self) -> date:
+        """The first day of the rows the validity and duplicates checks look at (not before the data)."""
+        first = self.rows_from or self.span_start
+        return max(first, self.data_start) if self.data_start is not None else first
 
     @cached_property
     def windows(self) -> list[Window]:
@@ -91,16 +113,47 @@ class QualityContext:
         return [u.code for u in self.config.leaf_units]
 
     @cached_property
-    def by_category(self) -> pd.DataFrame:
-        """Daily totals over all sources for the units in the config (the analysis' input format)."""
-        frame = self.daily[self.daily["unit_code"].isin(self.leaf_codes)]
+    def all_by_category(self) -> pd.DataFrame:
+        """Daily totals over all sources for every unit code in the store (the analysis' input format)."""
         keys = ["unit_code", "category", "subcategory", "date"]
-        return frame.groupby(keys, as_index=False)[["total", "n"]].sum()
+        return self.daily.groupby(keys, as_index=False)[["total", "n"]].sum()
+
+    @cached_property
+    def by_category(self) -> pd.DataFrame:
+        """``all_by_category`` for the units in the config."""
+        frame = self.all_by_category
+        return frame[frame["unit_code"].isin(self.leaf_codes)].reset_index(drop=True)
 
     @cached_property
     def measures_daily(self) -> pd.DataFrame:
-        """Daily totals per unit and non-rate measure, plus the organisation (``_total``)."""
-        return daily_measures(self.by_category, self.config)
+        """Daily totals per unit and non-rate measure, plus the organisation (``_total``).
+
+        The organisation total is computed as the packs compute it (``cycle.analyse``): over every
+        unit code in the store, so rows of a unit no longer in the config count in it (the
+        structure check reports them).
+        """
+        return daily_measures(self.all_by_category, self.config)
+
+    @cached_property
+    def unit_latest(self) -> dict[str, date]:
+        """Each unit's latest record over all sources."""
+        latest = self.latest.groupby("unit_code")["latest"].max()
+        return {str(code): day for code, day in latest.items()}
+
+    @cached_property
+    def ended(self) -> dict[str, date]:
+        """Units that a declared ``merger`` or ``closure`` ended: named in the change and with no data
+        from its date on. From that date the unit is expected to have no data (timeliness and
+        completeness skip it)."""
+        out: dict[str, date] = {}
+        for change in self.config.quality.changes:
+            if change.kind not in ("merger", "closure"):
+                continue
+            for code in leaf_codes_of(self.config, change.units):
+                last = self.unit_latest.get(code)
+                if last is None or last < change.date:
+                    out[code] = min(change.date, out.get(code, change.date))
+        return out
 
     @cached_property
     def current_figures(self) -> pd.DataFrame:
@@ -145,33 +198,51 @@ def window_figures(measures_daily: pd.DataFrame, config: Config, windows: Sequen
 
 
 def load_context(session: Session, config: Config, period: Period, reports: Sequence[IngestReport],
-                 today: date) -> QualityContext:
-    """Read what the checks need for ``period`` from the store (inside the caller's transaction)."""
+                 today: date, stored: bool = True) -> QualityContext:
+    """Read what the checks need for ``period`` from the store (inside the caller's transaction).
+
+    ``stored``: the caller keeps this run's ingest (False for ``compstat check``, which rolls back).
+    """
     check_references(config)
     org = config.organisation.slug
     previous = _previous_cycle(session, config, period)
     span_start = first_day_needed(config, period, previous)
-    inputs = _inputs(session, org)
+    rows_from = first_day_needed(config, period, previous, completeness=False)
+    inputs = inputs_in_use(session, org)
     sources = dict(zip(inputs["file_id"], inputs["source"], strict=True))
     daily = _daily(session, org, span_start, sources)
     rejected = _rejected(session, org)
+    totals, totals_rejected = supplied_totals(rejected, config, today)
+    duplicates, groups = _duplicates(session, config, inputs, rows_from, period.end)
     return QualityContext(
         config=config, period=period, today=today, span_start=span_start,
         data_start=session.scalar(select(func.min(Observation.occurred_on)).where(Observation.org == org)),
         daily=daily, latest=_latest(session, config, daily, sources), inputs=inputs, reports=tuple(reports),
-        rejected=rejected, coordinates=_coordinates(session, config, span_start, period.end, sources),
-        duplicates=_duplicates(session, config, inputs, span_start, period.end),
-        supplied_totals=supplied_totals(rejected, config, today), previous=previous,
+        rejected=rejected, coordinates=_coordinates(session, config, rows_from, period.end, sources),
+        duplicates=duplicates, duplicate_groups=groups, supplied_totals=totals, totals_rejected=totals_rejected,
+        first_seen=_first_seen(session, org, daily, span_start), previous=previous, stored=stored, rows_from=rows_from,
     )
 
 
-def first_day_needed(config: Config, period: Period, previous: PreviousCycle | None = None) -> date:
-    """The earliest day any check reads: last year's windows, the lookback, the previous cycle's windows."""
-    starts = [w.prev_start for w in comparison_windows(period, config.cadence)]
-    starts.append(recent_periods(period, config.cadence, config.quality.lookback_periods + 1)[0].start)
+def first_day_needed(config: Config, period: Period, previous: PreviousCycle | None = None,
+                     completeness: bool = True) -> date:
+    """The earliest day any check reads: last year's windows, the lookback before the period (and, for
+    ``completeness``, before each period of the windows), the previous cycle's windows."""
+    earliest = min(w.prev_start for w in comparison_windows(period, config.cadence))
+    first = period_containing(earliest, config.cadence) if completeness else period
+    starts = [earliest, recent_periods(first, config.cadence, config.quality.lookback_periods + 1)[0].start]
     if previous is not None:
         starts += [w.prev_start for w in previous.windows]
     return min(starts)
+
+
+def leaf_codes_of(config: Config, codes: Sequence[str]) -> list[str]:
+    """The leaf units at or below the given unit codes."""
+    out: list[str] = []
+    for unit in iter_units(config.units):
+        if unit.code in codes:
+            out += [u.code for u in iter_units([unit]) if not u.children]
+    return list(dict.fromkeys(out))
 
 
 def check_references(config: Config) -> None:
@@ -223,14 +294,6 @@ def _previous_cycle(session: Session, config: Config, period: Period) -> Previou
                          manifest if isinstance(manifest, dict) else {})
 
 
-def _inputs(session: Session, org: str) -> pd.DataFrame:
-    stmt = (select(IngestedFile.id, IngestedFile.source, IngestedFile.path, IngestedFile.sha256,
-                   IngestedFile.rows_read, IngestedFile.rows_loaded, IngestedFile.rows_rejected,
-                   IngestedFile.rows_skipped)
-            .where(IngestedFile.org == org, IngestedFile.superseded.is_(False)).order_by(IngestedFile.id))
-    return pd.DataFrame(session.execute(stmt).all(), columns=INPUT_COLUMNS)
-
-
 def _daily(session: Session, org: str, start: date, sources: dict[int, str]) -> pd.DataFrame:
     day = cast(Observation.occurred_on, String(10))  # ISO text: one vectorised parse beats per-row dates
     stmt = (select(Observation.file_id, Observation.unit_code, Observation.category, Observation.subcategory,
@@ -268,6 +331,19 @@ def _latest(session: Session, config: Config, daily: pd.DataFrame, sources: dict
     return latest
 
 
+def _first_seen(session: Session, org: str, daily: pd.DataFrame, span_start: date) -> dict[str, date]:
+    """The first record of each unit whose data in ``daily`` starts after ``span_start`` and that has
+    none before it (one indexed range query over the rows before ``span_start``)."""
+    first = daily.groupby("unit_code")["date"].min()
+    late = [str(code) for code, day in first.items() if day.date() > span_start]
+    if not late:
+        return {}
+    stmt = (select(Observation.unit_code).where(Observation.org == org, Observation.occurred_on < span_start,
+                                                Observation.unit_code.in_(late)).distinct())
+    earlier = set(session.scalars(stmt))
+    return {code: first[code].date() for code in late if code not in earlier}
+
+
 def _rejected(session: Session, org: str) -> pd.DataFrame:
     stmt = (select(IngestedFile.source, IngestedFile.path, RejectedRow.source_row, RejectedRow.field,
                    RejectedRow.reason, RejectedRow.raw)
@@ -297,9 +373,12 @@ def _coordinates(session: Session, config: Config, start: date, end: date, sourc
     return frame.groupby(["source", "unit_code"], as_index=False)[["outside", "blank"]].sum()[COORDINATE_COLUMNS]
 
 
-def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
-    """Rows sharing a record key (or, without a key, identical rows) per source from ``start`` to ``end``."""
+def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: date,
+                end: date) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Rows sharing a record key (or, without a key, identical rows) per source from ``start`` to ``end``,
+    and, per source with more than ``MAX_KEY_GROUPS`` same-key groups, how many there are."""
     parts = []
+    capped: dict[str, int] = {}
     org = config.organisation.slug
     for source in config.sources:
         file_ids = [int(i) for i in inputs.loc[inputs["source"] == source.name, "file_id"]]
@@ -316,6 +395,9 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
             groups = session.execute(stmt).all()
             if not groups:
                 continue
+            if len(groups) > MAX_KEY_GROUPS:
+                grouped = select(*key_columns).where(*where).group_by(*key_columns).having(func.count() > 1)
+                capped[source.name] = int(session.scalar(select(func.count()).select_from(grouped.subquery())) or 0)
             rows = _rows_with_keys(session, where, key_columns, every, groups[:MAX_KEY_GROUPS])
             parts.append(_classify(rows, [c.key for c in key_columns], source.name))
         else:
@@ -327,10 +409,11 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
             if not found.empty:
                 parts.append(pd.DataFrame({
                     "source": source.name, "keyed": False, "key": "", "unit_codes": found["unit_code"],
+                    "unit_rows": [{u: int(n)} for u, n in zip(found["unit_code"], found["rows"], strict=True)],
                     "rows": found["rows"].astype(int), "exact": True, "first_day": found["day"].str[:10]}))
     if not parts:
-        return pd.DataFrame(columns=DUPLICATE_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[DUPLICATE_COLUMNS]
+        return pd.DataFrame(columns=DUPLICATE_COLUMNS), capped
+    return pd.concat(parts, ignore_index=True)[DUPLICATE_COLUMNS], capped
 
 
 def _record_columns(source: Source) -> list[Any]:
@@ -376,16 +459,20 @@ def _classify(rows: pd.DataFrame, keys: list[str], source: str) -> pd.DataFrame:
         "exact": distinct.reindex(grouped.size().index).eq(1),
         "unit_codes": grouped["unit_code"].agg(lambda s: ", ".join(sorted(set(s)))),
         "first_day": grouped["occurred_on"].min().str[:10],
-    }).reset_index()
+    })
+    out["unit_rows"] = pd.Series([dict(sorted(Counter(units).items())) for units in grouped["unit_code"].agg(list)],
+                                 index=out.index, dtype=object)
+    out = out.reset_index()
     out["key"] = out[keys].astype(str).agg(" / ".join, axis=1)
     return out.assign(source=source, keyed=True)[DUPLICATE_COLUMNS]
 
 
-def supplied_totals(rejected: pd.DataFrame, config: Config, today: date) -> pd.DataFrame:
-    """The organisation totals kept aside at ingest (``quality.totals``), as daily rows by category."""
+def supplied_totals(rejected: pd.DataFrame, config: Config, today: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The organisation totals kept aside at ingest (``quality.totals``), as daily rows by category, and
+    the total rows that fail validation as totals (``REJECTED_COLUMNS``, with their own line and reason)."""
     columns = ["unit_code", "category", "subcategory", "date", "total", "n"]
     rows = rejected[rejected["reason"] == TOTAL_ROW]
-    parts = []
+    parts, bad = [], []
     for source in config.sources:
         label = config.quality.totals.get(source.name)
         mine = rows[rows["source"] == source.name]
@@ -393,10 +480,17 @@ def supplied_totals(rejected: pd.DataFrame, config: Config, today: date) -> pd.D
             continue
         raw = pd.DataFrame([json.loads(r) for r in mine["raw"]]).astype(str)
         as_total = source.model_copy(update={"unit_map": {**source.unit_map, label: TOTAL}})
-        mapped = map_rows(raw, as_total, config, "supplied totals", 1, today).observations
-        parts.append(mapped.assign(date=pd.to_datetime(mapped["occurred_on"], format="%Y-%m-%d"), n=1)
+        mapped = map_rows(raw, as_total, config, "supplied totals", 0, today)
+        observations = mapped.observations
+        parts.append(observations.assign(date=pd.to_datetime(observations["occurred_on"], format="%Y-%m-%d"), n=1)
                      .groupby(["unit_code", "category", "subcategory", "date"], as_index=False)
                      .agg(total=("value", "sum"), n=("n", "sum")))
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)[columns]
+        failed = mapped.rejected
+        if not failed.empty:
+            where = mine.iloc[failed["source_row"].astype(int).to_numpy()]
+            bad.append(pd.DataFrame({"source": where["source"].to_numpy(), "path": where["path"].to_numpy(),
+                                     "source_row": where["source_row"].to_numpy(), "field": failed["field"].to_numpy(),
+                                     "reason": failed["reason"].to_numpy(), "raw": failed["raw"].to_numpy()}))
+    totals = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
+    failed_rows = pd.concat(bad, ignore_index=True) if bad else pd.DataFrame(columns=REJECTED_COLUMNS)
+    return totals, failed_rows

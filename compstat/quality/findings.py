@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from compstat.config import SEVERITY_NAMES, Config
 
@@ -11,9 +11,26 @@ SEVERITIES = SEVERITY_NAMES  # blocking stops the cycle before packs; warning an
 COMPARISON_COLUMNS = ["unit_code", "measure_id", "window", "fragile", "like_for_like", "reason"]
 
 
+QUARANTINE_STORED_HINT = "List them with `compstat quarantine list`"
+QUARANTINE_CHECK_HINT = ("Nothing was stored, so export them with `compstat check --quarantine FILE.csv` "
+                         "(same --config and --period)")
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One quality finding, stored with the cycle (``findings`` table) and shown to the analyst."""
+    """One quality finding, stored with the cycle (``findings`` table, manifest) and shown to the analyst.
+
+    - ``check``, ``severity`` (blocking, warning, info) and ``message`` (plain English).
+    - ``unit_code``: the one unit the finding is about, else None (several units, an input, the
+      organisation).
+    - ``rows``: rows (or, for counts and revisions, the size of the gap) affected; 0 when not a count.
+    - ``measure_id``, ``period``, ``source``: what it concerns, when it concerns one.
+    - ``units``: every unit the finding concerns, with the rows affected in each (0 where the
+      finding is about missing data or a change rather than rows), for per-unit notes in the
+      packs; empty when the finding is about a whole input or the organisation only. A
+      finding with ``unit_code`` set has ``units == {unit_code: rows}`` unless the check says more.
+      Codes may be values that are not units of the config (the rows of an unknown unit).
+    """
 
     check: str
     severity: str
@@ -23,9 +40,28 @@ class Finding:
     measure_id: str | None = None
     period: str | None = None
     source: str | None = None
+    units: dict[str, int] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if self.unit_code is not None and not self.units:
+            object.__setattr__(self, "units", {self.unit_code: self.rows})
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, object]) -> Finding:
+        """A finding as stored in a manifest (``as_dict``)."""
+        units = raw.get("units") or {}
+        return cls(check=str(raw["check"]), severity=str(raw["severity"]), message=str(raw["message"]),
+                   unit_code=_text(raw.get("unit_code")), rows=int(str(raw.get("rows") or 0)),
+                   measure_id=_text(raw.get("measure_id")), period=_text(raw.get("period")),
+                   source=_text(raw.get("source")),
+                   units={str(k): int(v) for k, v in units.items()} if isinstance(units, dict) else {})
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def severity_rank(severity: str) -> int:

@@ -6,17 +6,27 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
+from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from sqlalchemy.orm import Session
 
 from compstat.config import Config
 from compstat.errors import BlockedError
-from compstat.ingest import IngestReport, ingest_all
+from compstat.ingest import IngestReport, check_export_path, export_quarantine, ingest_all, quarantined_rows
 from compstat.periods import Period, last_complete_period, parse_period
 from compstat.quality.checks import CHECKS, Check, MarksComparisons
 from compstat.quality.context import QualityContext, load_context
-from compstat.quality.findings import COMPARISON_COLUMNS, SEVERITIES, Finding, severity_rank
+from compstat.quality.findings import (
+    COMPARISON_COLUMNS,
+    QUARANTINE_CHECK_HINT,
+    QUARANTINE_STORED_HINT,
+    SEVERITIES,
+    Finding,
+    severity_rank,
+)
 from compstat.store import connect
 
 MAX_LISTED = 12  # blocking findings listed in the error message
@@ -31,8 +41,10 @@ class QualityResult:
       caveat: ``like_for_like`` False (a structure or definition change inside the comparison)
       and/or ``fragile`` True (a change one cycle of late recording could erase), with the reason.
       Comparisons not listed have no caveat.
-    - ``data_as_of``: each unit's latest record over all sources; ``data_as_of_by_source`` per source.
-    - ``inputs``: the inputs the figures were built from (source, path, sha256, rows).
+    - ``data_as_of``: for each unit, the earliest over its sources of its latest record (the date up to
+      which all of its data is in); ``data_as_of_by_source``: the latest record per source.
+    - ``inputs``: the input versions the figures were built from (file_id, source, path, sha256, rows,
+      columns), including inputs loaded by earlier runs.
     - ``accepted``: blocking findings the cycle went ahead despite (``accept_warnings``);
       ``stale_units``: units whose data had not arrived when the cycle went ahead (``go_ahead_if_stale``).
     """
@@ -71,14 +83,37 @@ class QualityResult:
                                      for s, units in sorted(self.data_as_of_by_source.items())},
             "comparisons_not_like_for_like": int((~self.comparisons["like_for_like"].astype(bool)).sum()),
             "comparisons_fragile": int(self.comparisons["fragile"].astype(bool).sum()),
+            "comparisons": [{c: _plain(v) for c, v in zip(COMPARISON_COLUMNS, row, strict=True)}
+                            for row in self.comparisons[COMPARISON_COLUMNS].itertuples(index=False, name=None)],
             "check_seconds": self.check_seconds,
         }
 
+    @classmethod
+    def from_manifest(cls, period: Period, manifest: dict[str, Any]) -> QualityResult:
+        """The quality result a cycle recorded in its manifest (for ``compstat reissue``)."""
+        quality = manifest.get("quality") or {}
+        findings = tuple(Finding.from_dict(f) for f in manifest.get("findings") or [])
+        comparisons = pd.DataFrame(quality.get("comparisons") or [], columns=COMPARISON_COLUMNS).astype(
+            {"fragile": bool, "like_for_like": bool})
+        by_source = {str(s): {str(u): date.fromisoformat(str(d)) for u, d in units.items()}
+                     for s, units in (quality.get("data_as_of_by_source") or {}).items()}
+        as_of = {str(u): date.fromisoformat(str(d)) for u, d in (manifest.get("data_as_of") or {}).items()}
+        accepted = tuple(Finding.from_dict(f) for f in quality.get("accepted_blocking") or [])
+        return cls(period, findings, comparisons, as_of, by_source, tuple(manifest.get("data_versions") or ()),
+                   dict(quality.get("check_seconds") or {}), bool(quality.get("accept_warnings")),
+                   bool(quality.get("go_ahead_if_stale")), accepted, tuple(quality.get("stale_units") or ()))
+
+
+def _plain(value: object) -> object:
+    """numpy scalars as Python values, for JSON."""
+    return value.item() if isinstance(value, np.generic) else value
+
 
 def run_quality(session: Session, config: Config, period: Period, reports: Sequence[IngestReport], today: date,
-                checks: Sequence[Check] = CHECKS) -> QualityResult:
-    """Load what the checks need from the store and run them (read-only)."""
-    return assess(load_context(session, config, period, reports, today), checks)
+                checks: Sequence[Check] = CHECKS, stored: bool = True) -> QualityResult:
+    """Load what the checks need from the store and run them (read-only). ``stored``: this run's ingest
+    is kept if the cycle goes ahead (False for ``compstat check``)."""
+    return assess(load_context(session, config, period, reports, today, stored), checks)
 
 
 def assess(ctx: QualityContext, checks: Sequence[Check] = CHECKS) -> QualityResult:
@@ -117,12 +152,18 @@ def assess(ctx: QualityContext, checks: Sequence[Check] = CHECKS) -> QualityResu
     as_of: dict[str, date] = {}
     for units in by_source.values():
         for code, day in units.items():
-            as_of[code] = max(day, as_of.get(code, day))
-    columns = [str(c) for c in ctx.inputs.columns if c != "file_id"]
-    inputs: tuple[dict[str, object], ...] = tuple(
-        {c: (int(v) if c.startswith("rows") else str(v)) for c, v in zip(columns, values, strict=True)}
-        for values in ctx.inputs[columns].itertuples(index=False, name=None))
+            as_of[code] = min(day, as_of.get(code, day))  # all of a unit's data is in up to its stalest source
+    inputs = input_records(ctx.inputs)
     return QualityResult(ctx.period, tuple(findings), combine_marks(marks), as_of, by_source, inputs, seconds)
+
+
+def input_records(inputs: pd.DataFrame) -> tuple[dict[str, object], ...]:
+    """The inputs in use (``compstat.ingest.INPUT_COLUMNS``) as plain records for the manifest."""
+    out: list[dict[str, object]] = []
+    for row in inputs.to_dict(orient="records"):
+        out.append({str(c): (list(v) if c == "columns" else int(v) if c == "file_id" or str(c).startswith("rows")
+                             else str(v)) for c, v in row.items()})
+    return tuple(out)
 
 
 def combine_marks(marks: list[pd.DataFrame]) -> pd.DataFrame:
@@ -149,8 +190,10 @@ def gate(result: QualityResult, *, accept_warnings: bool = False, go_ahead_if_st
         findings = [replace(f, severity="warning", message=f"{f.message} (went ahead without it: --go-ahead)")
                     if f in stale else f for f in findings]
     blocking = [f for f in findings if f.severity == "blocking"]
-    if blocking and not accept_warnings:
-        raise BlockedError(blocked_message(result.period, blocking))
+    if blocking and not accept_warnings:  # nothing will be stored: point to the command that exports them
+        unstored = [replace(f, message=f.message.replace(QUARANTINE_STORED_HINT, QUARANTINE_CHECK_HINT))
+                    for f in blocking]
+        raise BlockedError(blocked_message(result.period, unstored))
     went_ahead = tuple(dict.fromkeys(f.unit_code or "" for f in stale if go_ahead_if_stale or accept_warnings))
     return replace(result, findings=tuple(findings), accept_warnings=accept_warnings,
                    go_ahead_if_stale=go_ahead_if_stale, accepted=tuple(blocking), stale_units=went_ahead)
@@ -170,18 +213,27 @@ def blocked_message(period: Period, blocking: list[Finding]) -> str:
 
 
 def check_data(config: Config, store_url: str, period_label: str | None = None,
-               today: date | None = None) -> QualityResult:
-    """Ingest and run the checks alone, then roll back: the store is left exactly as it was."""
+               today: date | None = None, quarantine: Path | None = None) -> QualityResult:
+    """Ingest and run the checks alone, then roll back: the store is left exactly as it was.
+
+    ``quarantine``: also write every quarantined row of the inputs in use (those of this run
+    included, which are not stored) to this ``.csv`` or ``.xlsx`` file.
+    """
     today = today or date.today()
     period = parse_period(period_label, config.cadence) if period_label else last_complete_period(
         today, config.cadence)
+    if quarantine is not None:
+        check_export_path(quarantine)
     engine = connect(store_url)
     try:
         with Session(engine) as session:
             session.begin()
             try:
                 reports = ingest_all(session, config, today, store_url)
-                return run_quality(session, config, period, reports, today)
+                result = run_quality(session, config, period, reports, today, stored=False)
+                if quarantine is not None:
+                    export_quarantine(quarantined_rows(session, config.organisation.slug), quarantine)
+                return result
             finally:
                 session.rollback()
     finally:

@@ -2,6 +2,7 @@
 
 from compstat.store.db import bulk_insert, connect, resolve_url, transaction
 from compstat.store.models import (
+    OBSERVATION_FIELDS,
     Action,
     ActionUpdate,
     AnalysisRow,
@@ -13,10 +14,12 @@ from compstat.store.models import (
     MeasureRow,
     Observation,
     RejectedRow,
+    SupersededObservation,
     UnitRow,
 )
 
 __all__ = [
-    "Action", "AnalysisRow", "ActionUpdate", "Base", "Cycle", "CycleResult", "FindingRow", "IngestedFile", "MeasureRow",
-    "Observation", "RejectedRow", "UnitRow", "bulk_insert", "connect", "resolve_url", "transaction",
+    "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "FindingRow",
+    "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SupersededObservation", "UnitRow", "bulk_insert",
+    "connect", "resolve_url", "transaction",
 ]

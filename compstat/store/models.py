@@ -66,13 +66,13 @@ class IngestedFile(Base):
     rows_skipped: Mapped[int] = mapped_column(Integer, default=0)
     ingested_at: Mapped[datetime] = mapped_column(DateTime)
     superseded: Mapped[bool] = mapped_column(Boolean, default=False)
+    superseded_by: Mapped[int | None] = mapped_column(Integer)  # the version that replaced it (mode: replace)
+    column_names: Mapped[str | None] = mapped_column(Text)  # the input's column names as read, a JSON list
 
 
-class Observation(Base):
-    """An incident record (value 1) or a supplied count/value for a unit on a date."""
+class _ObservationFields:
+    """The columns of a stored observation, shared by current and superseded observations."""
 
-    __tablename__ = "observations"
-    __table_args__ = (Index("ix_observations_org_date", "org", "occurred_on"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     file_id: Mapped[int] = mapped_column(ForeignKey("ingested_files.id", ondelete="CASCADE"), index=True)
     org: Mapped[str] = mapped_column(String(64))
@@ -86,6 +86,32 @@ class Observation(Base):
     longitude: Mapped[float | None] = mapped_column(Float)
     record_id: Mapped[str | None] = mapped_column(String(100))
     source_row: Mapped[int] = mapped_column(Integer)
+
+
+OBSERVATION_FIELDS = ("file_id", "org", "unit_code", "occurred_on", "occurred_at", "category", "subcategory", "value",
+                      "latitude", "longitude", "record_id", "source_row")
+
+
+class Observation(_ObservationFields, Base):
+    """An incident record (value 1) or a supplied count/value for a unit on a date: the current data.
+
+    Every query for current figures reads this table only; rows of a replaced input version
+    move to ``superseded_observations``.
+    """
+
+    __tablename__ = "observations"
+    __table_args__ = (Index("ix_observations_org_date", "org", "occurred_on"),)
+
+
+class SupersededObservation(_ObservationFields, Base):
+    """An observation of an input version that a newer version replaced (``mode: replace``).
+
+    Kept so that a cycle can be re-issued from exactly the data it was built from
+    (``compstat reissue``); never read for current figures.
+    """
+
+    __tablename__ = "superseded_observations"
+    superseded_by: Mapped[int] = mapped_column(Integer)  # the ingested_files.id of the replacing version
 
 
 class RejectedRow(Base):
@@ -154,6 +180,8 @@ class FindingRow(Base):
     period: Mapped[str | None] = mapped_column(String(16))
     message: Mapped[str] = mapped_column(Text)
     rows: Mapped[int] = mapped_column(Integer, default=0)
+    source: Mapped[str | None] = mapped_column(String(100))
+    units: Mapped[str] = mapped_column(Text, default="{}", server_default="{}")  # JSON: unit code -> rows
 
 
 class Action(Base):
