@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
@@ -92,54 +92,77 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     period = resolve_period(config, period_label, today)
     org = config.organisation.slug
     final_dir = (out_root or Path(config.output_dir)) / org / period.label
-    timings: dict[str, float] = {}
-    report = progress or (lambda step, seconds: None)
-
-    @contextmanager
-    def step(name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        timings[name] = round(time.perf_counter() - start, 3)
-        report(name, timings[name])
-
+    steps = Steps(progress)
     engine = connect(store_url)
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{period.label}.", dir=final_dir.parent))
     try:
-        with transaction(engine) as session:
+        with staged_output(final_dir) as work_dir, transaction(engine) as session:
             sync_reference(session, config)
-            with step("ingest"):
+            with steps("ingest"):
                 reports = ingest_all(session, config, today, store_url)
-            with step("quality"):
+            with steps("quality"):
                 if not _rows_per_unit(session, org, period):
                     raise DataError(_no_data_message(session, org, period))
                 quality = gate(run_quality(session, config, period, reports, today),
                                accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
                 findings = list(quality.findings)
-                data_as_of = quality.data_as_of
-            with step("analysis"):
-                data = analyse(session, config, period, today, data_as_of, quality.comparisons)
-                data = CycleData(**{**data.__dict__,
-                                    "rows_rejected": sum(r.rows_rejected for r in reports), "quality": quality})
-            with step("maps"):
-                data = CycleData(**{**data.__dict__, "points": load_points(session, config, period)})
-            with step("actions"):
-                data = follow_up(session, config, period, data)
-            with step("packs"):
+            data = assemble(session, config, period, quality, today=today, steps=steps,
+                            rows_rejected=sum(r.rows_rejected for r in reports))
+            with steps("packs"):
                 rendered = render_packs(data, work_dir, workers=workers)
-            with step("record"):
+            with steps("record"):
                 cycle_id = record_cycle(session, config, period, data, final_dir, findings)
-                manifest = write_outputs(work_dir, config, period, data, reports, findings, timings, store_url)
+                manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
+                                         store_url)
                 session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
                     manifest=json.dumps(manifest, default=str)))
-        replace_dir(work_dir, final_dir)
+    finally:
+        engine.dispose()
+    packs = [final_dir / p.path.name for p in rendered]
+    return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
+                        [p.seconds for p in rendered], quality)
+
+
+class Steps:
+    """Times each named step of a run (``with steps("ingest"): ...``) and reports it to ``progress``."""
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.timings: dict[str, float] = {}
+        self._report = progress or (lambda step, seconds: None)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+        self._report(name, self.timings[name])
+
+
+@contextmanager
+def staged_output(final_dir: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final_dir`` that replaces it only when the block succeeds;
+    on any error it is removed and ``final_dir`` stays as it was."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+    try:
+        yield work_dir
+        _replace_dir(work_dir, final_dir)
     finally:
         if work_dir.exists():
             shutil.rmtree(work_dir, ignore_errors=True)
-        engine.dispose()
-    packs = [final_dir / p.path.name for p in rendered]
-    return CycleOutcome(period, final_dir, packs, data.table, reports, findings, timings,
-                        [p.seconds for p in rendered], quality)
+
+
+def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,
+             steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None) -> CycleData:
+    """Everything the packs show for a period whose data and quality are settled: the analysis,
+    the map points and the meeting's action log with escalation (timed as three steps)."""
+    with steps("analysis"):
+        data = analyse(session, config, period, today, quality.data_as_of, quality.comparisons)
+        data = replace(data, rows_rejected=rows_rejected, quality=quality, run_at=run_at or data.run_at)
+    with steps("maps"):
+        data = replace(data, points=load_points(session, config, period))
+    with steps("actions"):
+        data = follow_up(session, config, period, data)
+    return data
 
 
 def follow_up(session: Session, config: Config, period: Period, data: CycleData) -> CycleData:
@@ -148,7 +171,7 @@ def follow_up(session: Session, config: Config, period: Period, data: CycleData)
     concerns = special_cause_concerns(data)
     log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at, daily=data.daily)
     levels, triggers = meeting_escalation(log, data.table, config, concerns)
-    return CycleData(**{**data.__dict__, "actions": log, "escalation": levels, "triggers": triggers})
+    return replace(data, actions=log, escalation=levels, triggers=triggers)
 
 
 def special_cause_concerns(data: CycleData) -> set[tuple[str, str]]:
@@ -306,7 +329,7 @@ def _no_data_message(session: Session, org: str, period: Period) -> str:
             "Pass --period for a period with data.")
 
 
-def replace_dir(new: Path, final: Path) -> None:
+def _replace_dir(new: Path, final: Path) -> None:
     old = final.with_name(f".{final.name}.old")
     if old.exists():
         shutil.rmtree(old)

@@ -18,11 +18,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -31,21 +26,11 @@ import pandas as pd
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from compstat.actions import carry_forward_actions
 from compstat.config import Config
-from compstat.cycle import (
-    CycleOutcome,
-    Progress,
-    analyse,
-    load_points,
-    replace_dir,
-    special_cause_concerns,
-    write_outputs,
-)
+from compstat.cycle import CycleOutcome, Progress, Steps, assemble, staged_output, write_outputs
 from compstat.errors import DataError
 from compstat.periods import parse_period
 from compstat.quality import QualityResult
-from compstat.results import CycleData
 from compstat.store import (
     OBSERVATION_FIELDS,
     Cycle,
@@ -73,42 +58,24 @@ def reissue_cycle(config: Config, store_url: str, period_label: str, *, out_dir:
     period = parse_period(period_label, config.cadence)
     org = config.organisation.slug
     target = out_dir or Path(config.output_dir) / org / f"{period.label}-reissued"
-    timings: dict[str, float] = {}
-    report = progress or (lambda step, seconds: None)
-
-    @contextmanager
-    def step(name: str) -> Iterator[None]:
-        start = time.perf_counter()
-        yield
-        timings[name] = round(time.perf_counter() - start, 3)
-        report(name, timings[name])
-
+    steps = Steps(progress)
     engine = connect(store_url)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        with Session(engine) as session:
+        with staged_output(target) as work_dir, Session(engine) as session:
             session.begin()
             try:
-                with step("restore"):
+                with steps("restore"):
                     cycle, manifest = recorded_cycle(session, org, period.label)
                     restore_versions(session, org, period.label, manifest.get("data_versions"))
                 quality = QualityResult.from_manifest(period, manifest)
-                with step("analysis"):
-                    data = analyse(session, config, period, date.today(), quality.data_as_of)
-                    same_figures(session, cycle.id, data.table, period.label)
-                    data = CycleData(**{**data.__dict__, "run_at": cycle.run_at, "quality": quality,
-                                        "rows_rejected": int(manifest.get("rows_rejected") or 0)})
-                with step("maps"):
-                    data = CycleData(**{**data.__dict__, "points": load_points(session, config, period)})
-                with step("actions"):
-                    log = carry_forward_actions(session, config, period, concerns=special_cause_concerns(data))
-                    data = CycleData(**{**data.__dict__, "actions": log})
-                with step("packs"):
+                data = assemble(session, config, period, quality, today=date.today(), steps=steps,
+                                rows_rejected=int(manifest.get("rows_rejected") or 0), run_at=cycle.run_at)
+                same_figures(session, cycle.id, data.table, period.label)
+                with steps("packs"):
                     rendered = render_packs(data, work_dir, workers=workers)
-                with step("record"):
-                    written = write_outputs(work_dir, config, period, data, [], list(quality.findings), timings,
-                                            store_url)
+                with steps("record"):
+                    written = write_outputs(work_dir, config, period, data, [], list(quality.findings),
+                                            steps.timings, store_url)
                     written["reissue"] = {
                         "reissued_at": datetime.now().replace(microsecond=0).isoformat(),
                         "cycle_run_at": cycle.run_at.isoformat(),
@@ -118,13 +85,10 @@ def reissue_cycle(config: Config, store_url: str, period_label: str, *, out_dir:
                                                             encoding="utf-8")
             finally:
                 session.rollback()  # the restored versions were only for this re-issue
-        replace_dir(work_dir, target)
     finally:
-        if work_dir.exists():
-            shutil.rmtree(work_dir, ignore_errors=True)
         engine.dispose()
     packs = [target / p.path.name for p in rendered]
-    return CycleOutcome(period, target, packs, data.table, [], list(quality.findings), timings,
+    return CycleOutcome(period, target, packs, data.table, [], list(quality.findings), steps.timings,
                         [p.seconds for p in rendered], quality)
 
 
