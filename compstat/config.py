@@ -381,6 +381,12 @@ class AccountabilitySettings(_Model):
     effect_max_days: int = Field(84, ge=7)
 
 
+class MeetingSettings(_Model):
+    """The `meeting:` section: who hosts each meeting's deep dive (the chair's agenda, issue #6)."""
+
+    host: dict[str, str] = Field(default_factory=dict, description="period label → unit code; otherwise rotation")
+
+
 class Config(_Model):
     organisation: Organisation
     store: str = "sqlite:///compstat.db"
@@ -393,6 +399,7 @@ class Config(_Model):
     quality: QualitySettings = Field(default_factory=QualitySettings)
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     accountability: AccountabilitySettings = Field(default_factory=AccountabilitySettings)
+    meeting: MeetingSettings = Field(default_factory=MeetingSettings)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="after")
@@ -413,6 +420,16 @@ class Config(_Model):
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError("source names must be unique")
+        from compstat.periods import MONTH_LABEL, WEEK_LABEL  # periods imports this module
+
+        leaves = {u.code for u in self.leaf_units}
+        label = WEEK_LABEL if self.cadence.period == "weekly" else MONTH_LABEL
+        for period, code in self.meeting.host.items():
+            if not label.match(period):
+                raise ValueError(f"meeting.host: '{period}' is not a {self.cadence.period} period label "
+                                 f"(such as {'2026-W48' if self.cadence.period == 'weekly' else '2026-11'})")
+            if code not in leaves:
+                raise ValueError(f"meeting.host.{period}: '{code}' is not an accountable unit")
         return self
 
     def measure(self, measure_id: str) -> Measure:

@@ -66,3 +66,40 @@ def test_the_support_plan_follows_the_units_level_not_its_actions() -> None:
     assert plan in offers(actions(), (3, "formal intervention", ""))
     assert plan in offers(actions(), (1, "act", ""), support_level=1)
     assert plan not in offers(high_action)  # not assessed
+
+
+def concern(measure_id: str) -> pd.DataFrame:
+    return pd.DataFrame([{"rank": 1, "unit_code": "A", "measure_id": measure_id, "measure_name": "Robbery",
+                          "reason": "Robbery up 50% on last year's 28 days (15 vs 10)",
+                          "question": "What has changed here?"}])
+
+
+def test_a_concern_with_an_open_action_asks_whether_it_is_working() -> None:
+    """Not overdue, same measure: the effect is cited when measured, else the status and age."""
+    measured = actions(id=9, measure_id="robbery", overdue=False, status="in progress", meetings_carried=3,
+                       raised_on=date(2026, 2, 1), effect="worsened",
+                       effect_text="worsened: 21 in the 28 days after vs 9 in the 28 days before (rate ratio 2.33, "
+                                   "p = 0.027)")
+    brief = unit_briefing("A", concern("robbery"), None, measured)
+    assert [q.topic for q in brief.questions] == ["Robbery", "Robbery: action 9"]
+    working = brief.questions[1]
+    assert working.question == "Action 9 was agreed for this: is it working, and what changes if it is not?"
+    assert working.evidence == ("Action 9 (Patrol <the> estate): worsened: 21 in the 28 days after vs 9 in the 28 "
+                                "days before (rate ratio 2.33, p = 0.027)")
+    early = unit_briefing("A", concern("robbery"), None, actions(
+        id=9, measure_id="robbery", overdue=False, status="in progress", meetings_carried=1,
+        raised_on=date(2026, 2, 22), effect="too early", effect_text="too early")).questions[1]
+    assert early.evidence == ("Action 9 (Patrol <the> estate): in progress, raised 22 Feb 2026, carried 1 meeting; "
+                              "effect on robbery: too early")
+    unmeasured = unit_briefing("A", concern("robbery"), None, actions(
+        id=9, measure_id="robbery", overdue=False, meetings_carried=2, raised_on=date(2026, 2, 8),
+        effect=float("nan"), effect_text=float("nan"))).questions[1]
+    assert unmeasured.evidence == "Action 9 (Patrol <the> estate): open, raised 8 Feb 2026, carried 2 meetings"
+
+
+def test_no_working_question_for_other_measures_closed_or_overdue_actions() -> None:
+    for row in ({"measure_id": "burglary", "overdue": False}, {"measure_id": "robbery", "status": "done",
+                                                                 "overdue": False, "carried": True},
+                {"measure_id": "robbery", "overdue": True}, {"measure_id": None, "overdue": False}):
+        brief = unit_briefing("A", concern("robbery"), None, actions(**row))
+        assert all("is it working" not in q.question for q in brief.questions), row

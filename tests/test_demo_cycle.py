@@ -1,13 +1,21 @@
-"""`compstat demo` then `run-cycle`: every pack's period figures equal counts made here from the CSV."""
+"""`compstat demo` then `run-cycle` for 2026-W48: what the packs print equals what was computed elsewhere.
+
+Period figures are counted here from the demo's incident CSV; carried actions are read from the
+store; the challenge questions and reasons from the cycle's ``analysis_findings.csv``; a declared
+definition change (``quality.changes``) must show as a marked cell with its reason.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
+from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from compstat.cli import app
@@ -15,34 +23,38 @@ from compstat.config import Config, load_config
 from compstat.demo import write_config
 from tests.packtext import counts, pdf_text, table_row
 
-END = date(2026, 11, 22)  # a Sunday: period 2026-W47 is 16-22 Nov 2026
+END = date(2026, 11, 29)  # a Sunday: period 2026-W48 is 23-29 Nov 2026
+LAST_YEAR_YTD_END = date(2025, 11, 29)  # the year to date compares the same calendar dates
+CHANGE = {"date": "2026-11-10", "kind": "definition", "units": ["N4"], "measures": ["robbery"],
+          "description": "robbery now counts thefts from the person with force"}
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Path]:
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Path, str]:
     root = tmp_path_factory.mktemp("demo")
     config_path = root / "config" / "demo.yaml"
     config_path.parent.mkdir()
-    import yaml
-
     raw = yaml.safe_load(Path("config/demo.yaml").read_text())
-    raw["store"] = f"sqlite:///{root / 'demo.db'}"
-    write_config(config_path, raw, header="test copy of config/demo.yaml")
+    store = f"sqlite:///{root / 'demo.db'}"
+    raw["store"] = store
+    raw.setdefault("quality", {})["changes"] = [CHANGE]
+    write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
     runner = CliRunner()
     made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
                                "--end", END.isoformat()])
     assert made.exit_code == 0, made.output
-    assert "8 actions recorded from the 2026-W46 meeting" in made.output
+    assert "8 actions recorded from the 2026-W47 meeting" in made.output
     ran = runner.invoke(app, ["run-cycle", "--config", str(config_path), "--out", str(root / "cycles"),
-                              "--today", "2026-11-23"])
+                              "--today", "2026-11-30"])
     assert ran.exit_code == 0, ran.output
-    return load_config(config_path), root / "demo-data" / "incidents.csv", root / "cycles" / "demo" / "2026-W47"
+    return (load_config(config_path), root / "demo-data" / "incidents.csv", root / "cycles" / "demo" / "2026-W48",
+            store)
 
 
 def independent_counts(csv: Path, config: Config) -> pd.DataFrame:
     """Counts per unit, measure and window, made directly from the incident file (an exact copy of
     an earlier row, crime reference included, is not counted twice)."""
-    raw = pd.read_csv(csv, dtype=str, keep_default_na=False).drop_duplicates()
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
     raw = raw[~raw.duplicated()]  # exact copies (same crime_ref and all) are quarantined at ingest, not counted
     raw["day"] = pd.to_datetime(raw["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").dt.normalize()
     latitude_ok = pd.to_numeric(raw["latitude"], errors="coerce").notna() | raw["latitude"].eq("")
@@ -52,7 +64,7 @@ def independent_counts(csv: Path, config: Config) -> pd.DataFrame:
     windows = {
         "week": (end - timedelta(days=6), end, last_year - timedelta(days=6), last_year),
         "28d": (end - timedelta(days=27), end, last_year - timedelta(days=27), last_year),
-        "ytd": (pd.Timestamp("2026-01-01"), end, pd.Timestamp("2025-01-01"), pd.Timestamp("2025-11-22")),
+        "ytd": (pd.Timestamp("2026-01-01"), end, pd.Timestamp("2025-01-01"), pd.Timestamp(LAST_YEAR_YTD_END)),
     }
     rows = []
     for m in config.reported_measures:
@@ -67,15 +79,31 @@ def independent_counts(csv: Path, config: Config) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def test_demo_writes_a_pack_per_unit_and_the_chair_pack(demo_run: tuple[Config, Path, Path]) -> None:
-    config, _, folder = demo_run
+def flat(text: str) -> str:
+    """The words of extracted text on one line (a word broken after a hyphen at a line end rejoined)."""
+    return " ".join(text.replace("-\n", "-").split())
+
+
+def printed(expected: str, text: str) -> bool:
+    """``expected``'s words appear in order in ``text`` (wrapped table cells interleave in the extracted text)."""
+    words = iter(text.split())
+    return all(any(w == got for got in words) for w in expected.split())
+
+
+def between(text: str, start: str, end: str | None) -> str:
+    body = text[text.index(start):]
+    return body[:body.index(end)] if end else body
+
+
+def test_demo_writes_a_pack_per_unit_and_the_chair_pack(demo_run: tuple[Config, Path, Path, str]) -> None:
+    config, _, folder, _ = demo_run
     pdfs = sorted(p.name for p in folder.glob("*.pdf"))
     assert len(pdfs) == 13 and "chair-pack.pdf" in pdfs
     assert {f"pack-{u.code}.pdf" for u in config.leaf_units} <= set(pdfs)
 
 
-def test_every_pack_figure_equals_an_independent_count(demo_run: tuple[Config, Path, Path]) -> None:
-    config, csv, folder = demo_run
+def test_every_pack_figure_equals_an_independent_count(demo_run: tuple[Config, Path, Path, str]) -> None:
+    config, csv, folder, _ = demo_run
     expected = independent_counts(csv, config)
     for unit in config.leaf_units:
         text = pdf_text(folder / f"pack-{unit.code}.pdf")
@@ -83,15 +111,24 @@ def test_every_pack_figure_equals_an_independent_count(demo_run: tuple[Config, P
             assert counts(table_row(text, str(row.measure))) == row.figures, (unit.code, row.measure)
 
 
-def test_story_units_show_their_story(demo_run: tuple[Config, Path, Path]) -> None:
-    _, _, folder = demo_run
+def test_chair_force_totals_equal_the_sum_of_independent_counts(demo_run: tuple[Config, Path, Path, str]) -> None:
+    config, csv, folder, _ = demo_run
+    expected = independent_counts(csv, config)
+    performance = between(pdf_text(folder / "chair-pack.pdf"), "3. Force-wide performance\n", "4. Units at a glance")
+    for measure, rows in expected.groupby("measure"):
+        force = [sum(column) for column in zip(*rows["figures"], strict=True)]
+        assert counts(table_row(performance, str(measure))) == force, measure
+
+
+def test_story_units_show_their_story(demo_run: tuple[Config, Path, Path, str]) -> None:
+    _, _, folder, _ = demo_run
     table = pd.read_csv(folder / "period_table.csv").set_index(["unit_code", "measure_id", "window"])
-    assert table.loc[("N4", "robbery", "28d"), "pct_change"] > 100  # the robbery series
+    assert table.loc[("N4", "robbery", "28d"), "pct_change"] > 40  # the robbery series
     assert table.loc[("N2", "burglary", "ytd"), "pct_change"] < -15  # target hardening working
 
 
-def test_carried_actions_come_first(demo_run: tuple[Config, Path, Path]) -> None:
-    _, _, folder = demo_run
+def test_carried_actions_come_first(demo_run: tuple[Config, Path, Path, str]) -> None:
+    _, _, folder, _ = demo_run
     text = " ".join(pdf_text(folder / "pack-N4.pdf").split())
     first = text.index("1. Actions from the last meeting", text.index("Page 1 of"))
     actions = text[first:text.index("2. Performance against last year", first)]
@@ -101,14 +138,104 @@ def test_carried_actions_come_first(demo_run: tuple[Config, Path, Path]) -> None
     assert "Support requested: Two days of a crime analyst" in carried
     assert "Share robbery suspect descriptions" in completed
     assert "Closing note: Descriptions briefed to 14 venues on Friday" in completed
-    assert "OVERDUE" in pdf_text(folder / "pack-S2.pdf")  # S2's patrols were due on 18 November
+    assert "OVERDUE" in pdf_text(folder / "pack-S2.pdf")  # S2's patrols were due before the meeting
     chair = pdf_text(folder / "chair-pack.pdf")
     assert 'Ask the council to fix CCTV camera <b>7</b> & relaunch the "Lock it or lose it" leaflets' in " ".join(
         chair.split())
 
 
-def test_manifest_records_inputs_and_rejections(demo_run: tuple[Config, Path, Path]) -> None:
-    _, csv, folder = demo_run
+def stored_actions(store: str) -> pd.DataFrame:
+    """The action log as the store holds it, read with plain SQL (not through compstat)."""
+    engine = create_engine(store)
+    with engine.connect() as conn:
+        frame = pd.read_sql(text("SELECT id, unit_code, description, owner, due_date, status FROM actions "
+                                 "WHERE org = 'demo' ORDER BY id"), conn)
+    engine.dispose()
+    return frame
+
+
+def action_rows(section: str, actions: pd.DataFrame, names: dict[str, str] | None = None) -> dict[int, str]:
+    """Each action's row in an extracted actions table: from its ID and first word (of the unit's
+    name in the chair's table, given ``names``) to the next row's start."""
+    starts = {}
+    for a in actions.itertuples():
+        first = names[str(a.unit_code)] if names else str(a.description)
+        found = re.search(rf"(?m)^{a.id} {re.escape(first.split()[0])}", section)
+        assert found, f"action {a.id} not listed"
+        starts[int(a.id)] = found.start()
+    ordered = sorted(starts.items(), key=lambda kv: kv[1])
+    ends = [pos for _, pos in ordered[1:]] + [len(section)]
+    return {action_id: section[start:end] for (action_id, start), end in zip(ordered, ends, strict=True)}
+
+
+def test_every_carried_action_is_printed_as_the_store_holds_it(demo_run: tuple[Config, Path, Path, str]) -> None:
+    config, _, folder, store = demo_run
+    actions = stored_actions(store)
+    carried = actions[~actions["status"].isin(["done", "dropped"])]
+    assert len(actions) == 8 and len(carried) == 7  # N4's commander reported one done (the demo's spreadsheet)
+    for unit in config.leaf_units:
+        text = pdf_text(folder / f"pack-{unit.code}.pdf")
+        section = between(text, "1. Actions from the last meeting\n", "2. Performance against last year")
+        mine = carried[carried["unit_code"] == unit.code]
+        if mine.empty:
+            assert "There are no actions carried forward for this unit" in section
+            continue
+        rows = action_rows(section, mine)
+        for a in mine.itertuples():
+            row = rows[int(a.id)]
+            due = pd.Timestamp(a.due_date)
+            assert printed(str(a.owner), row), (a.id, a.owner)
+            assert f"{due.day} {due:%b %Y}" in row, (a.id, a.due_date)
+            assert str(a.status).capitalize() in row, (a.id, a.status)
+    chair = between(pdf_text(folder / "chair-pack.pdf"), "1. Actions from the last meeting\n", "2. Force-wide themes")
+    names = {u.code: u.name for u in config.leaf_units}
+    rows = action_rows(chair, carried, names)
+    assert set(rows) == set(carried["id"])
+    overdue = carried[pd.to_datetime(carried["due_date"]) <= pd.Timestamp(END + timedelta(days=3))]  # the meeting
+    later = len(carried) - len(overdue)
+    assert len(overdue) >= 1 and later >= 1
+    assert chair.index(f"Overdue ({len(overdue)})") < chair.index(f"Open, not yet due ({later})")
+    for a in carried.itertuples():
+        due = pd.Timestamp(a.due_date)
+        assert printed(str(a.owner), rows[int(a.id)]) and f"{due.day} {due:%b %Y}" in rows[int(a.id)]
+        assert (chair.index(rows[int(a.id)]) < chair.index("Open, not yet due")) == (a.id in set(overdue["id"]))
+    assert 'Ask the council to fix CCTV camera <b>7</b> & relaunch the "Lock it or lose it" leaflets' in flat(chair)
+
+
+def test_top_findings_questions_and_reasons_are_printed(demo_run: tuple[Config, Path, Path, str]) -> None:
+    config, _, folder, _ = demo_run
+    findings = pd.read_csv(folder / "analysis_findings.csv")
+    concerns = findings[findings["direction"] == "concern"]
+    assert not concerns.empty
+    for unit in config.leaf_units:
+        pages = pdf_text(folder / f"pack-{unit.code}.pdf")
+        cover = flat(pages[:pages.index("1. Actions from the last meeting\n")])
+        questions = flat(between(pages, "5. Suggested challenge questions and support", "6. Data-quality notes"))
+        top = concerns[concerns["unit_code"] == unit.code].sort_values("rank").head(3)
+        for r in top.itertuples():
+            assert f"{r.measure_name} — {r.reason}" in cover, (unit.code, r.measure_name)
+            assert printed(f"{r.measure_name} {r.question}", questions), (unit.code, r.question)
+            assert printed(str(r.reason), questions), (unit.code, r.reason)
+        if top.empty:
+            assert "No findings beyond normal variation" in cover
+
+
+def test_a_declared_change_marks_the_comparisons_it_spans(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """The change of 10 Nov 2026 falls between last year's and this year's span of every window of
+    N4's robbery (the week too: last year's week was before it)."""
+    _, _, folder, _ = demo_run
+    reason = f"spans the definition change of {CHANGE['date']} ({CHANGE['description']})"
+    text = pdf_text(folder / "pack-N4.pdf")
+    assert all(table_row(text, "Robbery")[i].endswith("‡") for i in (3, 7, 11))
+    assert f"‡ not like-for-like (Robbery: week, 28 days and year to date): {reason}" in flat(text)
+    chair = flat(between(pdf_text(folder / "chair-pack.pdf"), "4. Units at a glance", "5. Force-wide year to date"))
+    assert f"‡ not like-for-like (Robbery: N4): {reason}" in chair
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["quality"]["comparisons_not_like_for_like"] >= 3  # and the demo's planted defects
+
+
+def test_manifest_records_inputs_and_rejections(demo_run: tuple[Config, Path, Path, str]) -> None:
+    _, csv, folder, _ = demo_run
     manifest = json.loads((folder / "manifest.json").read_text())
     summary = pd.read_csv(csv.with_name("force_summary.csv"), dtype=str)
     # 5 bad rows and 3 exact copies, and the force's own total rows, kept aside to be compared (25)
@@ -116,3 +243,48 @@ def test_manifest_records_inputs_and_rejections(demo_run: tuple[Config, Path, Pa
     import hashlib
 
     assert manifest["inputs"][0]["sha256"] == hashlib.sha256(csv.read_bytes()).hexdigest()
+
+
+def test_key_measures_show_the_spc_assurance_against_the_target(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Burglary has a target in the demo: each unit's row states the assurance the analysis gave."""
+    config, _, folder, _ = demo_run
+    spc = pd.read_csv(folder / "analysis_spc.csv", keep_default_na=False)
+    words = {"consistently_passing": "✓ consistently meets", "consistently_failing": "✗ consistently misses",
+             "inconsistent": "~ hit and miss"}
+    with_target = spc[(spc["assurance"] != "") & (spc["unit_code"] != "_total")]
+    assert set(with_target["measure_id"]) == {"burglary"} and len(with_target) >= len(config.leaf_units) - 2
+    for r in with_target.itertuples():
+        performance = flat(between(pdf_text(folder / f"pack-{r.unit_code}.pdf"), "2. Performance against last year",
+                                   "3. Charts"))
+        row = between(performance, "Residential burglary", "Robbery")
+        assert f"target: {words[r.assurance]} ({float(r.target):.1f} a week)" in row, r.unit_code
+
+
+def test_force_wide_themes_count_units_worsening_on_their_own_history(demo_run: tuple[Config, Path, Path, str],
+                                                                      ) -> None:
+    """The audit's case: burglary concerns that rest on a trajectory alone (some of them falling) are not a theme."""
+    config, _, folder, _ = demo_run
+    findings = pd.read_csv(folder / "analysis_findings.csv", keep_default_na=False)
+    leaves = [u.code for u in config.leaf_units]
+    mine = findings[findings["unit_code"].isin(leaves)]
+    own = mine[mine["evidence"].map(lambda e: bool({"change", "spc"} & set(e.split(","))))]
+    concerns = own[own["direction"] == "concern"]
+    burglary = mine[(mine["direction"] == "concern") & (mine["measure_id"] == "burglary")]
+    assert len(burglary) >= 3 > len(concerns[concerns["measure_id"] == "burglary"])  # most off trajectory only
+    assert (burglary["evidence"] == "trajectory").sum() >= 2
+    text = pdf_text(folder / "chair-pack.pdf")
+    cover = flat(text[:text.index("Page 1 of")])  # the agenda (its numbers are extracted apart from the items)
+    assert "Force-wide themes — No measure is worsening on its own history in 3 or more units" in cover
+    themes = flat(between(text, "2. Force-wide themes\n", "3. Force-wide performance"))
+    names = {u.code: u.name for u in config.leaf_units}
+    for m in config.reported_measures:
+        worse = [c for c in leaves if c in set(concerns[concerns["measure_id"] == m.id]["unit_code"])]
+        better = own[(own["direction"] == "improvement") & (own["measure_id"] == m.id)]["unit_code"]
+        better = [c for c in leaves if c in set(better)]
+        row = themes[themes.index(m.name):]
+
+        def listed(n: int, codes: list[str]) -> str:
+            return f"{n}: " + ", ".join(f"{names[c]} ({c})" for c in codes) if codes else f"{n}"
+
+        assert row.startswith(f"{m.name} {listed(len(worse), worse)} {listed(len(better), better)} "), m.name
+    assert "▲ theme" not in themes

@@ -17,7 +17,7 @@ from compstat.config import Config
 from compstat.cycle import MAP_DAYS, load_points
 from compstat.errors import ConfigError
 from compstat.ingest import ingest_all
-from compstat.packs.charts import DPI, MAP_WIDTH_IN, hotspot_map, map_size
+from compstat.packs.charts import DPI, MAP_MAX_IN, MAP_WIDTH_IN, hotspot_map, map_size
 from compstat.packs.maps import RECENT_DAYS, USUAL_DAYS, hotspots, map_windows, read_boundaries, unit_outlines
 from compstat.periods import parse_period
 from compstat.store import connect, transaction
@@ -84,14 +84,15 @@ def test_hotspot_map_is_a_png_of_the_printed_size() -> None:
         height_in = max(map_size(width_km, height_km)[1], 2.8) + 0.1
         with Image.open(io.BytesIO(png)) as image:
             image.load()
-            assert image.size == (round(MAP_WIDTH_IN * DPI), round(height_in * DPI)) and image.mode == "RGB"
+            assert image.size == (round(MAP_WIDTH_IN * DPI), round(height_in * DPI)) and image.mode == "L"  # greys only
     assert plt.get_fignums() == []
 
 
 def test_map_size_keeps_proportions() -> None:
-    assert map_size(10, 10) == (5.4, 5.4)
-    assert map_size(20, 5) == (5.4, 1.35)
-    assert map_size(5, 20) == (1.4, 5.6)
+    assert MAP_MAX_IN == (5.2, 4.3)
+    assert map_size(10, 10) == (4.3, 4.3)
+    assert map_size(20, 5) == (5.2, 1.3)
+    assert map_size(5, 20) == (1.075, 4.3)
 
 
 def boundary_config(tmp_path: Path, boundaries: object, key: str = "code") -> Config:

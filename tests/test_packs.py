@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import logging
@@ -26,24 +25,29 @@ from compstat.actions import ACTION_COLUMNS, meeting_escalation
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.measures import TOTAL, period_series
 from compstat.analysis.period_table import period_table
-from compstat.config import Config
+from compstat.config import Config, MeetingSettings
 from compstat.cycle import special_cause_concerns
 from compstat.packs import RenderedPack, render_packs
 from compstat.packs.charts import (
     DPI,
-    HEIGHT_IN,
+    PEER_ROW_IN,
+    SPC_HEIGHT_IN,
+    TREND_PANEL_IN,
     WIDTH_IN,
     CumulativePanel,
+    PeerRow,
     TrendLine,
     cumulative_chart,
     month_ticks,
-    trend_chart,
+    peer_chart,
+    png_bytes,
+    trend_panels,
 )
 from compstat.packs.context import chair_pack, pack_filenames, unit_pack
 from compstat.packs.cumulative import year_lines
 from compstat.packs.filters import fmt_change, fmt_count, fmt_date, fmt_pct, fmt_value
 from compstat.packs.maps import read_boundaries
-from compstat.packs.render import TemplatesOnlyFetcher, html_to_pdf, render_html, templates_dir
+from compstat.packs.render import TemplatesOnlyFetcher, html_to_pdf, pack_images, render_html, templates_dir
 from compstat.periods import Period, comparison_windows, parse_period, recent_periods
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding
 from compstat.quality.run import QualityResult
@@ -51,6 +55,7 @@ from compstat.results import CycleData
 
 MALICIOUS = 'Check <img src="file:///etc/passwd"> & <script>alert(1)</script> https://example.com/x.png'
 LEAVES = ("N1", "N2", "N3/B")
+CHARTS_HEADING = "3. Charts: variation, year to date, similar units"
 
 
 def make_config(base: Path) -> Config:
@@ -279,7 +284,7 @@ def _unit_pdf(rendered: list[RenderedPack], code: str) -> Path:
 @pytest.mark.parametrize("unit", ["N1", "N2"])
 def test_table_figures_match_the_period_table(cycle_data: CycleData, rendered: list[RenderedPack],
                                               unit: str) -> None:
-    text = section(pdf_body(_unit_pdf(rendered, unit)), "2. Performance against last year", "3. Year to date")
+    text = section(pdf_body(_unit_pdf(rendered, unit)), "2. Performance against last year", "3. Charts: variation")
     for measure in cycle_data.config.reported_measures:
         line = next(ln for ln in text.splitlines() if ln.startswith(measure.name))
         expected = []
@@ -294,7 +299,7 @@ def test_table_figures_match_the_period_table(cycle_data: CycleData, rendered: l
 
 
 def test_zero_last_year_and_small_numbers_are_marked(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
-    text = section(pdf_body(_unit_pdf(rendered, "N2")), "2. Performance against last year", "3. Year to date")
+    text = section(pdf_body(_unit_pdf(rendered, "N2")), "2. Performance against last year", "3. Charts: variation")
     r = table_row(cycle_data, "N2", "robbery", "28d")
     robbery = next(ln for ln in text.splitlines() if ln.startswith("Robbery"))
     assert f"{fmt_count(r.current)} 0 {fmt_change(r.change)} *†" in robbery
@@ -317,9 +322,9 @@ def test_unit_pack_cover_and_actions(rendered: list[RenderedPack]) -> None:
     for expected in ("Testshire Police", "Northtown", "N1", "Supt A. Khan", "North Division",
                      "2026-W10", "2 Mar 2026 – 8 Mar 2026", "11 Mar 2026", "9 Mar 2026 07:30"):
         assert expected in cover
-    assert text.index("1. Actions from the last meeting\n") < text.index("2. Performance against last year")
-    assert text.index("2. Performance against last year") < text.index("3. Year to date and trends")
-    assert text.index("3. Year to date and trends") < text.index("4. Map: where the last 28 days ran above usual")
+    headings = ["1. Actions from the last meeting\n", "2. Performance against last year", CHARTS_HEADING,
+                "4. Map: where the last 28 days ran above usual"]
+    assert [text.index(h) for h in headings] == sorted(text.index(h) for h in headings)
     actions = section(text, "1. Actions from the last meeting\n", "2. Performance against last year")
     assert "⚠ OVERDUE" in actions
     assert "2 open · 1 overdue · 1 completed since last meeting" in actions
@@ -384,26 +389,31 @@ def test_template_escapes_every_data_field(cycle_data: CycleData) -> None:
     assert "Hill &amp; Vale" in html
     assert "<script" not in html and 'src="file:' not in html and "<b>" not in html
     assert pack.charts.year_to_date is not None and pack.map is not None and pack.map.chart is not None
-    assert html.count("<img ") == len(pack.charts.trends) + len(pack.charts.spc) + 2 and len(pack.charts.spc) == 3
-    assert all(src.startswith("data:image/png;base64,") for src in re.findall(r'<img src="([^"]*)"', html))
+    assert pack.charts.trends is None and pack.charts.peers is not None and len(pack.charts.spc) == 3
+    assert html.count("<img ") == len(pack.charts.spc) + 3  # the SPC charts, year to date, peers and the map
+    assert set(re.findall(r'<img src="([^"]*)"', html)) == set(pack_images(pack)) and all(
+        src.startswith("chart:") and png.startswith(b"\x89PNG") for src, png in pack_images(pack).items())
 
 
 def test_chair_pack(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
     cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
     text = "\n".join(pages)
-    headings = ["1. Actions from the last meeting\n", "2. Force-wide performance", "3. Units at a glance",
-                "4. Force-wide year to date and trends"]
+    headings = ["1. Actions from the last meeting\n", "2. Force-wide themes", "3. Force-wide performance",
+                "4. Units at a glance", "5. Force-wide year to date and trends"]
     positions = [text.index(h) for h in headings]
     assert positions == sorted(positions)
     assert "Units 3" in cover
     actions = section(text, headings[0], headings[1])
     assert "3 open · 1 overdue · 1 completed since last meeting" in actions
-    assert actions.index("Northtown") < actions.index("Hill & Vale")
-    performance = section(text, headings[1], headings[2])
+    overdue = section(actions, "Overdue (1)", "Open, not yet due (2)")
+    later = section(actions, "Open, not yet due", None)
+    assert "Target hardening visits on the Elm estate" in overdue and "Review robbery patrol plan" not in overdue
+    assert later.index("Review robbery patrol plan") < later.index("Hill & Vale")  # units in config order
+    performance = section(text, headings[2], headings[3])
     r = table_row(cycle_data, TOTAL, "burglary", "28d")
     line = next(ln for ln in performance.splitlines() if ln.startswith("Burglary"))
     assert f"{fmt_count(r.current)} {fmt_count(r.previous)} {fmt_change(r.change)} {fmt_pct(r.pct_change)}" in line
-    glance = section(text, headings[2], headings[3])
+    glance = section(text, headings[3], headings[4])
     for code in ("N1", "N2"):
         r = table_row(cycle_data, code, "burglary", "28d")
         word = "▲ up" if r.change > 0 else "▼ down" if r.change < 0 else "= same"
@@ -527,30 +537,32 @@ def test_fmt_numbers() -> None:
 # --- charts and file names ----------------------------------------------------------
 
 
-def png_size(png: bytes) -> tuple[int, int]:
-    """Decode the PNG fully and return its size; charts are RGB (no alpha for WeasyPrint to split off)."""
+def png_size(png: bytes, mode: str = "RGB") -> tuple[int, int]:
+    """Decode the PNG fully and return its size; charts are RGB or greyscale (no alpha for WeasyPrint to split off)."""
     with Image.open(io.BytesIO(png)) as image:
         image.load()
-        assert image.mode == "RGB"
+        assert image.mode == mode
         return image.size
 
 
 @pytest.mark.parametrize("values", [[], [math.nan] * 104, [0.0] * 104, [3.0]])
 def test_trend_chart_copes_with_gaps_and_closes_its_figure(values: list[float]) -> None:
     starts = [date(2024, 3, 4) + timedelta(weeks=i) for i in range(len(values))]
-    png = trend_chart(TrendLine("Burglary per week", starts, values, periods_per_year=52))
-    assert png_size(png) == (round(WIDTH_IN * DPI), round(HEIGHT_IN * DPI))
+    png = trend_panels([TrendLine("Burglary", starts, values)] * 3)
+    assert png_size(png) == (round(WIDTH_IN * DPI), round((2 * TREND_PANEL_IN + 0.05) * DPI))
     assert plt.get_fignums() == []
 
 
 def test_reused_figures_leak_nothing_between_charts() -> None:
     starts = [date(2024, 3, 4) + timedelta(weeks=i) for i in range(104)]
-    quiet = TrendLine("A", starts, [float(i % 7) for i in range(104)], periods_per_year=52)
-    busy = TrendLine("B", starts, [float(i * 30) for i in range(104)], periods_per_year=52, y_label="%",
-                     integer=False)
-    first = trend_chart(quiet)
-    assert trend_chart(busy) != first
-    assert trend_chart(quiet) == first
+    quiet = TrendLine("A", starts, [float(i % 7) for i in range(104)])
+    busy = TrendLine("B", starts, [float(i * 30) for i in range(104)], y_label="%", integer=False)
+    first = trend_panels([quiet])
+    assert trend_panels([busy]) != first
+    assert trend_panels([quiet]) == first
+    peers = [PeerRow("Robbery", 0.1, 0.05, 0.2, 0.04, [0.03, 0.05]), PeerRow("Burglary", 0.0, 0.0, 0.3, 0.2, [0.1])]
+    once = peer_chart(peers)
+    assert peer_chart(peers[::-1]) != once and peer_chart(peers) == once
     panel = CumulativePanel("Robbery", date(2026, 1, 1), (0, 30, 60), (1.0, 40.0, 90.0), (0, 30, 60, 364),
                             (2.0, 35.0, 70.0, 400.0))
     three = cumulative_chart([panel] * 3)
@@ -666,7 +678,7 @@ def test_two_renders_are_byte_identical(cycle_data: CycleData, tmp_path: Path, m
 def test_rendering_a_pack_fetches_only_its_own_charts(cycle_data: CycleData, tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """The malicious action text and the boundary file: WeasyPrint is asked for nothing but the
-    charts' data: URIs, no socket is opened, and the GeoJSON is read by compstat itself."""
+    pack's own charts, no socket is opened, and the GeoJSON is read by compstat itself."""
     fetched: list[str] = []
     original = TemplatesOnlyFetcher.fetch
 
@@ -684,7 +696,7 @@ def test_rendering_a_pack_fetches_only_its_own_charts(cycle_data: CycleData, tmp
     packs = render_packs(cycle_data, tmp_path, workers=1)
     assert read_boundaries.cache_info().misses == 1  # compstat read the GeoJSON, once
     charts = sum(html_images(cycle_data, p.unit_code) for p in packs)
-    assert len(fetched) == charts and all(url.startswith("data:image/png;base64,") for url in fetched)
+    assert len(fetched) == charts and all(re.fullmatch(r"chart:[a-z0-9-]+\.png", url) for url in fetched)
     text = re.sub(r"\s+", "", pdf_text(_unit_pdf(packs, "N2")))
     assert '<imgsrc="file:///etc/passwd">' in text and "https://example.com/x.png" in text  # the description
     assert 'Lastnote:<i>note</i>seehttps://example.org/y.png<imgsrc="file:///etc/shadow">' in text  # the note
@@ -738,7 +750,7 @@ def test_key_measures_carry_significance_spc_and_peers(cycle_data: CycleData, re
     assert cycle_data.analysis is not None
     a = cycle_data.analysis
     text = flat(pdf_body(_unit_pdf(rendered, "N1")))
-    performance = section(text, "2. Performance against last year", "3. Year to date and trends")
+    performance = section(text, "2. Performance against last year", CHARTS_HEADING)
     words = {"special_cause_concern": "special cause — concern", "common_cause": "● common cause",
              "special_cause_improvement": "special cause — improvement"}
     for m in cycle_data.config.reported_measures:
@@ -763,18 +775,17 @@ def test_spc_charts_for_each_priority_measure(cycle_data: CycleData) -> None:
     special = int((points.point_type != "common_cause").sum())
     assert f"{len(points)} weeks" in burglary.alt and f"{special} special-cause points" in burglary.alt
     assert "latest: ▲ special cause — concern" in burglary.title
-    width, height = png_size(base64.b64decode(burglary.data_uri.split(",", 1)[1]))
-    assert (width, height) == (round(WIDTH_IN * DPI), round(2.1 * DPI))
+    assert png_size(burglary.png) == (round(WIDTH_IN * DPI), round(SPC_HEIGHT_IN * DPI))
 
 
 def test_questions_support_quality_and_accountability(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
     text = flat(pdf_body(_unit_pdf(rendered, "N1")))
     pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
     questions = section(text, "5. Suggested challenge questions and support", "6. Data-quality notes")
-    assert pack.briefing.questions and pack.briefing.support
-    for q in pack.briefing.questions:
+    assert pack.questions.questions and pack.questions.support
+    for q in pack.questions.questions:
         assert printed(q.question, questions) and printed(q.evidence, questions)
-    for o in pack.briefing.support:
+    for o in pack.questions.support:
         assert printed(o.offer, questions) and printed(o.because, questions)
     assert "nan" not in questions.split()
     quality = section(text, "6. Data-quality notes", "7. Accountability")
@@ -793,7 +804,7 @@ def test_questions_support_quality_and_accountability(cycle_data: CycleData, ren
     assert printed(f"Burglary Insp C. Patel 28 days: % change on last year above +20 met: {figure}", accountability)
     assert printed(f"28 days: % change on last year above +50 met: {figure}", accountability)
     assert printed("Elm estate focus", accountability)
-    plan = [o.because for o in pack.briefing.support if o.offer.startswith("Agree a support plan")]
+    plan = [o.because for o in pack.questions.support if o.offer.startswith("Agree a support plan")]
     assert plan == [f"The unit is at escalation level 3 (formal intervention): {pack.accountability.level_reason}"]
     assert "7. Accountability — escalation level 3" in flat(pdf_pages(_unit_pdf(rendered, "N1"))[0])
     n3 = flat(pdf_body(_unit_pdf(rendered, "N3/B")))
@@ -813,22 +824,17 @@ def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]
     a = cycle_data.analysis
     cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
     cover, text = flat(cover), flat("\n".join(pages))
-    theme = a.probe[a.probe.unit_code != TOTAL].groupby("measure_name").unit_code.nunique()
-    assert "2. Force-wide themes — " + "; ".join(f"{m} ({n} units)" for m, n in theme[theme >= 3].items()) in cover
     leaves = a.probe[a.probe.unit_code != TOTAL]
-    host = leaves.sort_values("score", ascending=False).iloc[0]
-    assert "3. Host unit deep dive — " in cover
-    assert f"({host.unit_code}): top concern {host.measure_name}" in cover
-    probe = section(text, "5. What to probe", "6. Recognition")
+    probe = section(text, "6. What to probe", "7. Recognition")
     for r in leaves.sort_values("rank").itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", probe)
-    recognition = section(text, "6. Recognition", "7. Units on the intervention ladder")
+    recognition = section(text, "7. Recognition", "8. Units on the intervention ladder")
     for r in a.recognition[a.recognition.unit_code != TOTAL].itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", recognition)
-    ladder = section(text, "7. Units on the intervention ladder", "8. Data-quality summary")
+    ladder = section(text, "8. Units on the intervention ladder", "9. Data-quality summary")
     # Hill & Vale and Brookside: burglary in special-cause concern, not answered by an action: level 1
     concern = "burglary in special-cause concern with no open action"
-    assert [(r.unit_name, r.level, r.label, r.reason) for r in chair_pack(cycle_data).findings.ladder] == [
+    assert [(r.unit_name, r.level, r.label, r.reason) for r in chair_pack(cycle_data).ladder.rows] == [
         ("Northtown", 3, "formal intervention", unit_pack(cycle_data, cycle_data.config.leaf_units[0]
                                                           ).accountability.level_reason),
         ("Hill & Vale", 1, "increased challenge", concern), ("Brookside", 1, "increased challenge", concern)]
@@ -836,7 +842,144 @@ def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]
                    "met", ladder) and printed("Northtown intervention", ladder)
     assert printed(f"Hill & Vale 1 increased {concern}", ladder) and printed(f"Brookside 1 increased {concern}", ladder)
     assert ladder.index("Northtown") < ladder.index("Hill & Vale") < ladder.index("Brookside")
-    quality = section(text, "8. Data-quality summary", None)
+    quality = section(text, "9. Data-quality summary", None)
     assert "1 blocking · 1 warning · 1 info" in quality
     assert "blocking N2 sent 12 duplicate rows" in quality and "warning Northtown data arrived 2 days late" in quality
     assert "no location" not in quality
+
+
+def own_history_units(findings: pd.DataFrame, measure_id: str) -> list[str]:
+    """Leaf units whose finding on the measure rests on a significant change or an SPC special cause."""
+    rows = findings[(findings.unit_code != TOTAL) & (findings.measure_id == measure_id)]
+    return sorted({r.unit_code for r in rows.itertuples() if {"change", "spc"} & set(str(r.evidence).split(","))})
+
+
+def test_force_wide_themes_count_only_own_history(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
+    """Burglary surged in all three units (planted): a theme; each theme row names its units and the force's figures."""
+    assert cycle_data.analysis is not None
+    a = cycle_data.analysis
+    worse = own_history_units(a.probe, "burglary")
+    assert worse == ["N1", "N2", "N3/B"]
+    cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
+    assert "2. Force-wide themes — Burglary (3 units)" in flat(cover)
+    themes = section(flat("\n".join(pages)), "2. Force-wide themes", "3. Force-wide performance")
+    force = table_row(cycle_data, TOTAL, "burglary", "28d")
+    sig = a.significance.query("unit_code == @TOTAL and measure_id == 'burglary' and window == '28d' "
+                               "and basis == 'last_year'").iloc[0]
+    spc = a.spc.query("unit_code == @TOTAL and measure_id == 'burglary'").iloc[0]
+    assert spc.variation == "special_cause_concern"
+    burglary = section(themes, "Burglary", "Robbery")  # wrapped cells interleave: check each cell's words
+    for cell in ("3: Northtown (N1), Hill & Vale (N2), Brookside (N3/B)", "▲ theme",
+                 f"{fmt_pct(force.pct_change)} {fmt_count(force.current)} vs {fmt_count(force.previous)}",
+                 str(sig.label), "▲ special cause — concern"):
+        assert printed(cell, burglary), cell
+    assert themes.count("▲ theme") == 1
+    for m, end in (("robbery", "Solved rate"), ("solved_rate", None)):
+        name = cycle_data.config.measure(m).name
+        n = len(own_history_units(a.probe, m))
+        assert n < 3 and section(themes, name, end).startswith(f"{name} {n}")
+
+
+def test_a_trajectory_only_concern_is_not_a_theme(cycle_data: CycleData) -> None:
+    """The audit's case: concerns resting on a missed trajectory or peers alone do not count."""
+    assert cycle_data.analysis is not None
+    probe = cycle_data.analysis.probe
+    fake = pd.concat([probe[probe.measure_id != "robbery"], pd.DataFrame([
+        {**probe.iloc[0].to_dict(), "unit_code": code, "measure_id": "robbery", "measure_name": "Robbery",
+         "evidence": evidence, "rank": 90 + i}
+        for i, (code, evidence) in enumerate([("N1", "trajectory"), ("N2", "peers"), ("N3/B", "spc,peers")])])])
+    data = replace(cycle_data, analysis=replace(cycle_data.analysis, probe=fake))
+    rows = {r.measure_id: r for r in chair_pack(data).themes.rows}
+    assert rows["robbery"].n_worsening == 1 and rows["robbery"].worsening == "Brookside (N3/B)"
+    assert rows["robbery"].theme_label == "" and rows["burglary"].theme_label == "▲ theme"
+
+
+def test_host_unit_rotates_each_meeting_unless_named(cycle_data: CycleData) -> None:
+    leaves = [u.code for u in cycle_data.config.leaf_units]
+    hosts = []
+    for week in range(10, 16):
+        period = parse_period(f"2026-W{week}", cycle_data.config.cadence)
+        host = chair_pack(replace(cycle_data, period=period)).agenda.host
+        assert host is not None
+        hosts.append(host.unit_code)
+    first = leaves.index(hosts[0])
+    assert hosts == [leaves[(first + i) % 3] for i in range(6)]  # each unit in turn, in config order
+    named = cycle_data.config.model_copy(update={"meeting": MeetingSettings(host={"2026-W10": "N2"})})
+    pack = chair_pack(replace(cycle_data, config=named))
+    assert pack.agenda.host is not None and pack.agenda.host.unit_code == "N2"
+    assert pack.agenda.items[2].detail.startswith("Hill & Vale (N2), named in the config (meeting.host)")
+
+
+def ratio(x: float) -> str:
+    """Two significant figures and ×, written out here (not through fmt_ratio)."""
+    return f"{x:,.0f}×" if x >= 10 else f"{float(f'{x:.2g}'):g}×"
+
+
+def test_unit_against_similar_units(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
+    """The peer chart and the key-measure words carry each measure's value, interval and the peer mean
+    (the test units have no population, so only the rate is compared)."""
+    assert cycle_data.analysis is not None
+    peers = cycle_data.analysis.peers.query("unit_code == 'N1' and window == '28d' and label != ''")
+    assert list(peers.measure_id) == ["solved_rate"]
+    pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
+    chart = pack.charts.peers
+    assert chart is not None and chart.title == "Against similar units, last 28 days"
+    assert png_size(chart.png, "L") == (round(WIDTH_IN * DPI), round((1 * PEER_ROW_IN + 0.62) * DPI))
+    performance = flat(section(pdf_body(_unit_pdf(rendered, "N1")), "2. Performance", CHARTS_HEADING))
+    for r in peers.itertuples():
+        name = cycle_data.config.measure(r.measure_id).name
+        assert (f"{name} {float(f'{r.value:.3g}'):g}" in chart.alt
+                and f"interval {float(f'{r.ci_low:.3g}'):g} to {float(f'{r.ci_high:.3g}'):g}" in chart.alt)
+        assert f"against {float(f'{r.peer_mean:.3g}'):g} for similar units" in chart.alt
+        words = (f"peers: {r.label} ({ratio(r.value / r.peer_mean)} their average; 95% interval "
+                 f"{ratio(r.ci_low / r.peer_mean)} to {ratio(r.ci_high / r.peer_mean)})")
+        assert words in performance, words
+    assert "Hill & Vale (N2), Brookside (N3/B)" in pack.charts.peers_caption
+    text = flat(pdf_body(_unit_pdf(rendered, "N1")))
+    assert "Against similar units, last 28 days" in text and pack.charts.peers_caption in text
+
+
+def test_caveat_marks_and_footnotes(cycle_data: CycleData) -> None:
+    """Each marked comparison shows ‡ (not like-for-like) or § (fragile) and one footnote per reason."""
+    assert cycle_data.quality is not None
+    marks = pd.DataFrame([
+        ("N1", "burglary", "28d", False, False, "spans the boundary change of 2026-02-20 (Elm estate moved to N1)"),
+        ("N1", "burglary", "ytd", False, False, "spans the boundary change of 2026-02-20 (Elm estate moved to N1)"),
+        ("N1", "robbery", "period", True, True, "the change (+1) is no bigger than one week's late recording (+2)"),
+        ("N2", "burglary", "28d", True, True, "the change (-3) is no bigger than one week's late recording (+4)"),
+    ], columns=COMPARISON_COLUMNS)  # unit, measure, window, fragile, like for like, reason
+    data = replace(cycle_data, quality=replace(cycle_data.quality, comparisons=marks))
+    table = unit_pack(data, data.config.leaf_units[0]).table
+    cells = {(r.measure_id, w.key): c.mark for r in table.rows for w, c in zip(table.windows, r.cells, strict=True)}
+    assert {k: v for k, v in cells.items() if v} == {("burglary", "28d"): "‡", ("burglary", "ytd"): "‡",
+                                                     ("robbery", "period"): "§"}
+    assert table.footnotes[-2:] == (
+        "‡ not like-for-like (Burglary: 28 days and year to date): spans the boundary change of 2026-02-20 "
+        "(Elm estate moved to N1)",
+        "§ fragile (Robbery: week): the change (+1) is no bigger than one week's late recording (+2)")
+    glance = chair_pack(data).glance
+    assert [c.mark for r in glance.rows for c in r.cells if c.mark] == ["‡", "§"]
+    assert glance.footnotes[-2:] == (
+        "‡ not like-for-like (Burglary: N1): spans the boundary change of 2026-02-20 (Elm estate moved to N1)",
+        "§ fragile (Burglary: N2): the change (-3) is no bigger than one week's late recording (+4)")
+    html = render_html("unit_pack.html", templates_dir(), pack=unit_pack(data, data.config.leaf_units[0]))
+    assert html.count("‡</td>") == 2 and html.count("§</td>") == 1
+
+
+@pytest.mark.parametrize(("host", "message"), [
+    ({"2026-W10": "D1"}, "meeting.host.2026-W10: 'D1' is not an accountable unit"),
+    ({"2026-10": "N1"}, "meeting.host: '2026-10' is not a weekly period label (such as 2026-W48)"),
+])
+def test_meeting_host_must_name_an_accountable_unit_and_a_period(tmp_path: Path, host: dict[str, str],
+                                                                 message: str) -> None:
+    raw = make_config(tmp_path).model_dump(exclude={"base_dir"})
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Config.model_validate({**raw, "meeting": {"host": host}, "base_dir": tmp_path})
+
+
+def test_png_bytes_round_trip_through_pillow() -> None:
+    rng = np.random.default_rng(3)
+    for pixels in (rng.integers(0, 256, (7, 5, 3), dtype=np.uint8), rng.integers(0, 256, (4, 9), dtype=np.uint8)):
+        with Image.open(io.BytesIO(png_bytes(pixels))) as image:
+            assert image.mode == ("RGB" if pixels.ndim == 3 else "L")
+            assert np.array_equal(np.asarray(image), pixels)

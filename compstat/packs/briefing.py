@@ -12,7 +12,11 @@ from typing import Any
 
 import pandas as pd
 
+from compstat.actions import CLOSED
+from compstat.actions.effect import NOT_ASSESSED, TOO_EARLY
+
 HEADLINE_PROBES = 3
+UNMEASURED = (TOO_EARLY, NOT_ASSESSED)  # effect verdicts that say nothing yet
 SUPPORT_PLAN_LEVEL = 2
 
 
@@ -62,7 +66,11 @@ def unit_briefing(unit_code: str, probe: pd.DataFrame | None, recognition: pd.Da
 
     mine = _unit_actions(actions, unit_code)
     questions = [_action_question(a) for a in mine if a.get("carried") and a.get("overdue")]
-    questions += [Question(str(r["measure_name"]), str(r["question"]), str(r["reason"])) for r in concerns]
+    for r in concerns:
+        questions.append(Question(str(r["measure_name"]), str(r["question"]), str(r["reason"])))
+        questions += [_working_question(a, str(r["measure_name"])) for a in mine
+                      if a.get("carried") and not a.get("overdue") and _text(a.get("status")) not in CLOSED
+                      and _text(a.get("measure_id")) == _text(r.get("measure_id")) != ""]
     if recognise is not None:
         questions.append(Question(recognise.measure, str(improvements[0]["question"]), recognise.reason))
 
@@ -78,6 +86,30 @@ def unit_briefing(unit_code: str, probe: pd.DataFrame | None, recognition: pd.Da
                                     f"The unit is at escalation level {level} ({label})"
                                     + (f": {reason}" if reason else "")))
     return Briefing(probes, recognise, tuple(questions), tuple(support))
+
+
+def _working_question(action: dict[str, Any], measure_name: str) -> Question:
+    """For a concern with an open action on the same measure: is that action working? Cites the
+    action's measured effect when there is one, else its status and age."""
+    effect, text = _text(action.get("effect")), _text(action.get("effect_text"))
+    raised = _text(action.get("raised_on"))
+    carried = 0 if _text(action.get("meetings_carried")) == "" else int(action["meetings_carried"])
+    age = f"raised {pd.Timestamp(raised).strftime('%-d %b %Y')}, " if raised else ""
+    age += f"carried {carried} meeting{'' if carried == 1 else 's'}"
+    if effect and effect not in UNMEASURED:
+        evidence = f"Action {action['id']} ({action['description']}): {text or effect}"
+    else:
+        evidence = f"Action {action['id']} ({action['description']}): {_text(action.get('status')) or 'open'}, {age}"
+        if effect in UNMEASURED:
+            evidence += f"; effect on {measure_name.lower()}: {effect}"
+    return Question(f"{measure_name}: action {action['id']}",
+                    f"Action {action['id']} was agreed for this: is it working, and what changes if it is not?",
+                    evidence)
+
+
+def _text(value: object) -> str:
+    """A cell as text: empty for None, NaN and NaT."""
+    return "" if value is None or (not isinstance(value, str) and bool(pd.isna(value))) else str(value)  # type: ignore[call-overload]
 
 
 def _action_question(action: dict[str, Any]) -> Question:

@@ -9,15 +9,16 @@ ticks are few and placed here rather than by date locators, and the PNG is RGB (
 channel for WeasyPrint to split off) at 120 dpi, the printed size.
 
 Every chart is drawn inside ``chart_style()`` (DejaVu Sans, Okabe-Ito colours). Lines
-differ by style and marker as well as colour, and shading uses a colour map that darkens
-monotonically, so a greyscale print still reads. Titles and legends that the pack can set
+differ by style and marker as well as colour, so a greyscale print still reads; the map and
+the peer chart use only black and greys and are greyscale PNGs. Titles and legends that the pack can set
 as text are left to the HTML around the image.
 """
 
 from __future__ import annotations
 
-import io
 import math
+import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,10 +29,10 @@ import matplotlib
 import numpy as np
 import numpy.typing as npt
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
-from PIL import Image
 
 # Okabe & Ito (2008), colour-blind safe.
 OKABE_ITO = {
@@ -41,7 +42,7 @@ OKABE_ITO = {
 WIDTH_IN, HEIGHT_IN, DPI = 7.0, 1.9, 120
 THIS_YEAR = {"color": OKABE_ITO["blue"], "linestyle": "-", "linewidth": 1.4}
 LAST_YEAR = {"color": OKABE_ITO["vermillion"], "linestyle": (0, (4, 2)), "linewidth": 1.1}
-HOTSPOT_CMAP = "cividis_r"  # light → dark as the excess grows; monotone in lightness
+HOTSPOT_CMAP = "Greys"  # light → dark as the excess grows: the map is drawn in greys only
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -52,6 +53,7 @@ _RC: dict[RcKeyType, Any] = {
     "axes.titleweight": "bold",
     "axes.titlelocation": "left",
     "axes.titlepad": 3,
+    "axes.titley": 1.0,  # a fixed title position: the automatic one measures every tick label first
     "axes.edgecolor": "#555555",
     "axes.linewidth": 0.6,
     "axes.spines.top": False,
@@ -95,6 +97,11 @@ def _layout(name: str, width_in: float, height_in: float, rects: Sequence[Rect])
             FigureCanvasAgg(fig)
             axes = [fig.add_axes((left / width_in, bottom / height_in, width / width_in, height / height_in))
                     for left, bottom, width, height in rects]
+            for ax, (_, _, width, height) in zip(axes, rects, strict=True):
+                # Axis labels at fixed offsets (0.3 in out from the axes): placed automatically,
+                # matplotlib would measure every tick label on every draw.
+                ax.xaxis.set_label_coords(0.5, -0.3 / height)
+                ax.yaxis.set_label_coords(-0.3 / width, 0.5)
             _LAYOUTS[key] = (fig, axes)
         fig, axes = _LAYOUTS[key]
         try:
@@ -125,15 +132,34 @@ def _figure(width_in: float, height_in: float) -> Iterator[Figure]:
         yield fig
 
 
-def _png(fig: Figure) -> bytes:
-    """Draw ``fig`` and encode it as an 8-bit RGB PNG (no metadata, so the bytes are reproducible)."""
+def _png(fig: Figure, grey: bool = False) -> bytes:
+    """Draw ``fig`` and encode it as an 8-bit PNG: RGB or, with ``grey`` (charts drawn in black, greys
+    and white only), greyscale, a third of the bytes for the PDF writer, which decodes and re-encodes
+    every image anyway."""
     canvas = fig.canvas
     assert isinstance(canvas, FigureCanvasAgg)
     canvas.draw()  # type: ignore[no-untyped-call]
     rgb = np.asarray(canvas.buffer_rgba())[:, :, :3]  # type: ignore[no-untyped-call]
-    out = io.BytesIO()
-    Image.fromarray(rgb).save(out, format="PNG", compress_level=1)
-    return out.getvalue()
+    if grey:  # ITU-R 601 luma, as Pillow converts RGB to L
+        return png_bytes(((rgb.astype(np.uint32) @ np.array([19595, 38470, 7471], dtype=np.uint32) + 0x8000) >> 16)
+                         .astype(np.uint8))
+    return png_bytes(rgb)
+
+
+def png_bytes(pixels: npt.NDArray[np.uint8]) -> bytes:
+    """A PNG of 8-bit pixels (height × width greys, or height × width × 3 RGB): every row unfiltered,
+    deflated at level 1 (three times faster than Pillow's adaptive filters, and as small for charts,
+    which are mostly flat colour); no metadata, so the bytes are reproducible."""
+    height, width = pixels.shape[:2]
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    rows = np.concatenate([np.zeros((height, 1), np.uint8), pixels.reshape(height, width * channels)], axis=1)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if channels == 1 else 2, 0, 0, 0)
+    return b"".join([b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", header), _chunk(b"IDAT", zlib.compress(rows.tobytes(), 1)),
+                     _chunk(b"IEND", b"")])
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 # --- time axes ----------------------------------------------------------------------
@@ -180,32 +206,43 @@ class TrendLine:
     title: str
     starts: Sequence[date]
     values: Sequence[float]
-    periods_per_year: int
     y_label: str = ""
     integer: bool = True
 
 
-def trend_chart(line: TrendLine) -> bytes:
-    """A two-year trend: every period as a solid line with circles and, over the latest year,
-    the same periods one year earlier as a dashed line with triangles (latest year shaded).
-    The title is left to the pack's caption. Returns PNG bytes."""
-    rect = (0.42, 0.32, WIDTH_IN - 0.5, HEIGHT_IN - 0.4)
-    with _layout("trend", WIDTH_IN, HEIGHT_IN, [rect]) as (fig, (ax,)):
-        x = np.array([d.toordinal() for d in line.starts], dtype=float)
-        values = np.array(line.values, dtype=float)
-        ax.plot(x, values, marker="o", markersize=2.2, **THIS_YEAR)
-        lag = line.periods_per_year
-        if len(values) > lag:
-            ax.plot(x[lag:], values[:-lag], marker="^", markersize=2.4, markevery=4, **LAST_YEAR)
-            ax.axvspan(x[lag], x[-1], color="#F0F0F0", zorder=0, linewidth=0)
-        if len(x):
-            _date_axis(ax, line.starts[0], line.starts[-1])
-        else:
-            ax.set_xticks([])
-            ax.set_xlim(0, 1)
-        ax.set_ylabel(line.y_label)
-        _value_axis(ax, values, line.integer)
+TREND_PANEL_IN = 1.5
+
+
+def trend_panels(lines: Sequence[TrendLine], columns: int = 2) -> bytes:
+    """Small multiples of two-year trends, one titled panel per measure: every period as a solid
+    line with small circles (the year-to-date chart compares this year with last, so the panels
+    stay uncluttered). Returns PNG bytes."""
+    rows = max(1, math.ceil(len(lines) / columns))
+    height = round(rows * TREND_PANEL_IN + 0.05, 2)
+    cell_w = WIDTH_IN / columns
+    rects = [(col * cell_w + 0.4, height - (row + 1) * TREND_PANEL_IN + 0.32, cell_w - 0.52, TREND_PANEL_IN - 0.6)
+             for row in range(rows) for col in range(columns)]
+    with _layout(f"trends-{columns}-{rows}", WIDTH_IN, height, rects) as (fig, axes):
+        for i, ax in enumerate(axes):
+            if i < len(lines):
+                _trend_panel(ax, lines[i])
+            else:
+                ax.set_visible(False)
         return _png(fig)
+
+
+def _trend_panel(ax: Any, line: TrendLine) -> None:
+    x = np.array([d.toordinal() for d in line.starts], dtype=float)
+    values = np.array(line.values, dtype=float)
+    ax.plot(x, values, marker="o", markersize=1.5, color=THIS_YEAR["color"], linewidth=0.9)
+    if len(x):
+        _date_axis(ax, line.starts[0], line.starts[-1], max_ticks=5)
+    else:
+        ax.set_xticks([])
+        ax.set_xlim(0, 1)
+    ax.set_title(line.title)
+    ax.set_ylabel(line.y_label)
+    _value_axis(ax, values, line.integer, nbins=3)
 
 
 # --- cumulative: this year against last year -----------------------------------------
@@ -297,7 +334,7 @@ class HotspotGrid:
 
 
 MAP_WIDTH_IN = 7.0
-MAP_MAX_IN = (5.4, 5.6)  # the map itself at most this wide and tall; the figure is as tall as the map
+MAP_MAX_IN = (5.2, 4.3)  # the map itself at most this wide and tall; the figure is as tall as the map
 MAP_MIN_HEIGHT_IN = 2.8
 
 
@@ -341,7 +378,7 @@ def hotspot_map(grid: HotspotGrid) -> bytes:
         ax.set_aspect("equal", adjustable="box")
         _scale_bar(ax, float(grid.x_edges[-1] - grid.x_edges[0]))
         if not (grid.excess >= 0.5).any():
-            return _png(fig)
+            return _png(fig, grey=True)
         bar_h = min(map_h * 0.6, 2.4)
         cax = fig.add_axes(((map_w + 0.45) / MAP_WIDTH_IN, (height - bar_h) / 2 / height, 0.16 / MAP_WIDTH_IN,
                             bar_h / height))
@@ -352,7 +389,7 @@ def hotspot_map(grid: HotspotGrid) -> bytes:
         cax.grid(False)
         cax.tick_params(size=2, labelsize=7)
         cax.set_title("more incidents\nthan usual", fontsize=7.5, loc="left", pad=6, fontweight="bold")
-        return _png(fig)
+        return _png(fig, grey=True)
 
 
 def _scale_bar(ax: Any, span_km: float) -> None:
@@ -367,14 +404,14 @@ def _scale_bar(ax: Any, span_km: float) -> None:
 
 # --- SPC: an XmR chart of one unit × measure ------------------------------------------
 
-SPC_HEIGHT_IN = 2.1
-# point type → (legend label, marker, colour, size): shape carries the meaning, colour repeats it.
+SPC_HEIGHT_IN = 1.85
+# point type → (marker, colour, size): shape carries the meaning, colour repeats it.
 SPC_MARKERS = {
-    "common_cause": ("common cause", "o", "#777777", 2.2),
-    "special_cause_concern": ("special cause: concern", "^", OKABE_ITO["vermillion"], 5.0),
-    "special_cause_improvement": ("special cause: improvement", "s", OKABE_ITO["blue"], 4.2),
-    "neutral_high": ("special cause: high", "D", OKABE_ITO["black"], 3.8),
-    "neutral_low": ("special cause: low", "D", OKABE_ITO["black"], 3.8),
+    "common_cause": ("o", "#777777", 2.2),
+    "special_cause_concern": ("^", OKABE_ITO["vermillion"], 5.0),
+    "special_cause_improvement": ("s", OKABE_ITO["blue"], 4.2),
+    "neutral_high": ("D", OKABE_ITO["black"], 3.8),
+    "neutral_low": ("D", OKABE_ITO["black"], 3.8),
 }
 
 
@@ -395,27 +432,25 @@ class SpcSeries:
 def spc_chart(series: SpcSeries) -> bytes:
     """The values as a thin line; the mean solid and the process limits dashed (they step at a
     rebase); special-cause points marked by shape (triangle concern, square improvement, diamond
-    neutral) with a legend of only the shapes present. Returns PNG bytes."""
-    rect = (0.42, 0.32, WIDTH_IN - 0.5, SPC_HEIGHT_IN - 0.62)
+    neutral). The pack's caption is the legend (a drawn legend costs a third of the chart's
+    drawing). Returns PNG bytes."""
+    rect = (0.42, 0.32, WIDTH_IN - 0.5, SPC_HEIGHT_IN - 0.42)
     with _layout("spc", WIDTH_IN, SPC_HEIGHT_IN, [rect]) as (fig, (ax,)):
         x = np.array([d.toordinal() for d in series.starts], dtype=float)
         values = np.array(series.values, dtype=float)
         ax.plot(x, values, color="#555555", linewidth=0.9)
-        ax.plot(x, np.array(series.mean, dtype=float), color=OKABE_ITO["black"], linewidth=1.0, label="mean")
+        ax.plot(x, np.array(series.mean, dtype=float), color=OKABE_ITO["black"], linewidth=1.0)
         ax.plot(x, np.array(series.lower, dtype=float), color=OKABE_ITO["black"], linewidth=0.8,
-                linestyle=(0, (4, 2)), label="process limits")
+                linestyle=(0, (4, 2)))
         ax.plot(x, np.array(series.upper, dtype=float), color=OKABE_ITO["black"], linewidth=0.8,
                 linestyle=(0, (4, 2)))
         types = np.array([str(t) for t in series.point_types], dtype=object)
-        for point_type, (label, marker, colour, size) in SPC_MARKERS.items():
+        for point_type, (marker, colour, size) in SPC_MARKERS.items():
             mask = types == point_type
             if mask.any():
-                ax.plot(x[mask], values[mask], linestyle="none", marker=marker, markersize=size, color=colour,
-                        label=label)
+                ax.plot(x[mask], values[mask], linestyle="none", marker=marker, markersize=size, color=colour)
         if len(x):
             _date_axis(ax, series.starts[0], series.starts[-1])
-            ax.legend(loc="lower left", ncols=5, bbox_to_anchor=(0, 1.0), handlelength=1.6, columnspacing=1.2,
-                      borderaxespad=0.2)
         else:
             ax.set_xticks([])
             ax.set_xlim(0, 1)
@@ -423,3 +458,95 @@ def spc_chart(series: SpcSeries) -> bytes:
         finite = [v for v in (*series.values, *series.upper) if v == v]
         _value_axis(ax, np.array(finite, dtype=float), series.integer)
         return _png(fig)
+
+
+# --- peers: the unit against its similar units ------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    """One measure: the unit's value with its interval, its similar units' average and each
+    similar unit's value, all on the same basis (a rate per 1,000 residents, say)."""
+
+    label: str
+    value: float
+    low: float
+    high: float
+    peer_mean: float
+    peers: Sequence[float]
+    verdict: str = ""
+
+
+PEER_ROW_IN = 0.3
+PEER_LEFT_IN, PEER_RIGHT_IN = 1.55, 1.25
+PEER_MAX_STEPS = 3  # the axis runs at most to 8× and 1/8× the average
+
+
+def peer_chart(rows: Sequence[PeerRow]) -> bytes:
+    """One row per measure, on a shared log scale of the ratio to the similar units' average
+    (the vertical line at 1×): the unit as a black dot with its interval as a line, each similar
+    unit as a hollow grey circle, and the verdict in words at the right. Values beyond the axis
+    sit at its edge as arrow heads. Returns PNG bytes."""
+    n = max(len(rows), 1)
+    height = round(n * PEER_ROW_IN + 0.62, 2)
+    rect = (PEER_LEFT_IN, 0.45, WIDTH_IN - PEER_LEFT_IN - PEER_RIGHT_IN, height - 0.55)
+    with _layout(f"peers-{n}", WIDTH_IN, height, [rect]) as (fig, (ax,)):
+        ratios = [_log2_ratios(r) for r in rows]
+        finite = np.concatenate([r[np.isfinite(r)] for r in ratios]) if ratios else np.zeros(0)
+        reach = float(np.abs(finite).max()) if finite.size else 1.0
+        steps = int(min(max(math.ceil(reach + 0.05), 1), PEER_MAX_STEPS))
+        edge = steps + 0.25
+        ax.axvline(0.0, color=OKABE_ITO["black"], linewidth=0.9, zorder=1)
+        # One artist per kind of mark, not per row: drawing cost grows with artists.
+        marks: dict[str, tuple[list[float], list[float]]] = {"<": ([], []), ">": ([], []), "o": ([], [])}
+        ends: dict[str, tuple[list[float], list[float]]] = {"<": ([], []), ">": ([], [])}
+        lines, peer_x, peer_y = [], [], []
+        for y, (row, values) in enumerate(zip(rows, ratios, strict=True)):
+            level = float(n - 1 - y)
+            value, low, high, *peers = np.clip(values, -edge, edge)
+            if np.isfinite(low) and np.isfinite(high):
+                lines.append(((low, level), (high, level)))
+                for end, clipped, marker in ((low, values[1] < -edge, "<"), (high, values[2] > edge, ">")):
+                    if clipped:
+                        ends[marker][0].append(end)
+                        ends[marker][1].append(level)
+            shown = [x for x in peers if np.isfinite(x)]
+            peer_x += shown
+            peer_y += [level] * len(shown)
+            if not np.isnan(values[0]):
+                beyond = "<" if values[0] < -edge else ">" if values[0] > edge else "o"
+                marks[beyond][0].append(value)
+                marks[beyond][1].append(level)
+            ax.text(edge + 0.12, level, row.verdict, va="center", ha="left", fontsize=7.5, clip_on=False)
+        ax.add_collection(LineCollection(lines, colors=OKABE_ITO["black"], linewidths=1.6, capstyle="butt", zorder=2))
+        for marker, (xs, ys) in ends.items():
+            ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, color=OKABE_ITO["black"], zorder=3)
+        ax.plot(peer_x, peer_y, linestyle="none", marker="o", markersize=3.6, markerfacecolor="white",
+                markeredgecolor="#666666", markeredgewidth=0.8, zorder=3)
+        for marker, (xs, ys) in marks.items():
+            ax.plot(xs, ys, linestyle="none", marker=marker, markersize=5.2, color=OKABE_ITO["black"], zorder=4)
+        ticks = list(range(-steps, steps + 1))
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.set_xticklabels([_ratio_label(t) for t in ticks])
+        ax.set_xlim(-edge, edge)
+        ax.yaxis.set_major_locator(FixedLocator(list(range(n))))
+        ax.set_yticklabels([r.label for r in reversed(rows)] if rows else [""])
+        ax.set_ylim(-0.6, n - 0.4)
+        ax.tick_params(axis="y", length=0)
+        ax.grid(False, axis="y")
+        ax.grid(True, axis="x")
+        ax.set_xlabel("times the similar units' average (log scale)", fontsize=7.5, labelpad=2)
+        return _png(fig, grey=True)
+
+
+def _log2_ratios(row: PeerRow) -> FloatArray:
+    """log2 of (value, low, high, *peers) over the peer mean; -inf for zeros, NaN if there is no mean."""
+    values = np.array([row.value, row.low, row.high, *row.peers], dtype=float)
+    if not row.peer_mean > 0:
+        return np.full(values.size, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.log2(values / row.peer_mean)
+
+
+def _ratio_label(step: int) -> str:
+    return f"{2 ** step:g}×" if step >= 0 else f"1/{2 ** -step:g}×"

@@ -8,7 +8,6 @@ Figures stay unformatted numbers; the filters in ``filters.py`` format them.
 
 from __future__ import annotations
 
-import base64
 import math
 import re
 from collections.abc import Hashable
@@ -21,33 +20,37 @@ import pandas as pd
 from compstat.actions import CLOSED, AgreementLine, judged_agreements
 from compstat.analysis.measures import TOTAL
 from compstat.config import SEVERITY_NAMES, Config, Measure, Unit, iter_units
-from compstat.packs.briefing import Briefing, Headline, unit_briefing
+from compstat.packs.briefing import Headline, Question, SupportOffer, unit_briefing
+from compstat.packs.caveats import caveat_footnotes, comparison_caveats, marks
 from compstat.packs.charts import (
     CumulativePanel,
+    PeerRow,
     SpcSeries,
     TrendLine,
     cumulative_chart,
     hotspot_map,
+    peer_chart,
     spc_chart,
-    trend_chart,
+    trend_panels,
 )
 from compstat.packs.cumulative import year_lines
-from compstat.packs.filters import fmt_count, fmt_date, fmt_value
+from compstat.packs.filters import fmt_count, fmt_date, fmt_ratio, fmt_value
+from compstat.packs.lookup import unit_records, unit_rows
 from compstat.packs.maps import RECENT_DAYS, hotspots, map_windows, unit_outlines
+from compstat.packs.themes import Themes, force_themes
 from compstat.results import CycleData
 
 OVERDUE_LABEL = "⚠ OVERDUE"
 STALE_LABEL = "◷ STALE"
+CHART_SCHEME = "chart"
 NO_COMPARISON = "*"
 CAUTION = "†"
 TOTAL_NAME = "All units"
-PERIODS_PER_YEAR = {"weekly": 52, "monthly": 12}
 PERIOD_NOUN = {"weekly": "week", "monthly": "month"}
 DIRECTIONS = {1: "▲ up", -1: "▼ down", 0: "= same"}
 NO_FINDINGS = "No findings beyond normal variation"
 NO_RECOGNITION = "No improvement beyond normal variation to recognise"
 SPC_CHARTS_MAX = 3
-THEME_UNITS = 3  # a measure that is a concern in this many units is a force-wide theme
 CHAIR_FINDINGS = 10
 
 
@@ -182,7 +185,8 @@ class TableCell:
     """One measure in one window: this year, last year, change and % change.
 
     ``pct_missing`` is what to show when there is no % change (``*`` when last year was 0);
-    ``caution`` is ``†`` when both values are small numbers.
+    ``caution`` is ``†`` when both values are small numbers; ``mark`` holds the quality step's
+    caveats (``‡`` not like-for-like, ``§`` fragile), explained in the table's footnotes.
     """
 
     current: float
@@ -191,6 +195,7 @@ class TableCell:
     pct_change: float
     pct_missing: str
     caution: str
+    mark: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,12 +213,14 @@ class TableRow:
 
 @dataclass(frozen=True)
 class PeriodTable:
-    """The CompStat table for one unit, with only the footnotes its markers need."""
+    """The CompStat table for one unit, with only the footnotes its markers need; ``columns`` is
+    the table's width in cells (an assessment row spans it)."""
 
     unit_code: str
     windows: tuple[WindowHeading, ...]
     rows: tuple[TableRow, ...]
     footnotes: tuple[str, ...]
+    columns: int
 
 
 @dataclass(frozen=True)
@@ -223,6 +230,7 @@ class GlanceCell:
     pct_change: float
     pct_missing: str
     caution: str
+    mark: str
     direction: str
     current: float
     previous: float
@@ -252,9 +260,10 @@ class GlanceColumn:
 
 @dataclass(frozen=True)
 class Glance:
-    """Chair's matrix: units × reported measures, % change in one window."""
+    """Chair's matrix: units × reported measures, % change in one window, with the sentence saying how to read it."""
 
     window: WindowHeading
+    lead: str
     columns: tuple[GlanceColumn, ...]
     rows: tuple[GlanceRow, ...]
     footnotes: tuple[str, ...]
@@ -262,26 +271,36 @@ class Glance:
 
 @dataclass(frozen=True)
 class Chart:
-    """A chart embedded as a ``data:`` URI, with its title (set as text above it) and a text alternative."""
+    """A chart's PNG with its title (set as text above it) and a text alternative. The page refers
+    to it as ``src`` (``chart:<name>``, unique within the pack), which the renderer's URL fetcher
+    serves from ``png``: no base64 in the HTML, and nothing else can be fetched under that name."""
 
     measure_id: str
     title: str
     alt: str
-    data_uri: str
+    name: str
+    png: bytes
+
+    @property
+    def src(self) -> str:
+        return f"{CHART_SCHEME}:{self.name}"
 
 
 @dataclass(frozen=True)
 class ChartSection:
-    """Year to date against last year (small multiples, one image) and a two-year trend per measure.
+    """An SPC chart per priority measure, year to date against last year (small multiples, one
+    image), the unit against its similar units, and a two-year trend for each other measure.
 
-    Each caption says how to read the lines without colour (style and marker)."""
+    Each caption says how to read the chart without colour (style, marker and shape)."""
 
     year_to_date: Chart | None
     year_to_date_caption: str
-    trends: tuple[Chart, ...]
+    trends: Chart | None
     trend_caption: str
     spc: tuple[Chart, ...] = ()
     spc_caption: str = ""
+    peers: Chart | None = None
+    peers_caption: str = ""
 
 
 @dataclass(frozen=True)
@@ -375,6 +394,22 @@ class QualitySummary:
 
 
 @dataclass(frozen=True)
+class Findings:
+    """A ranked list of findings across units (what to probe, or what to recognise)."""
+
+    rows: tuple[FindingRow, ...]
+    empty_message: str
+
+
+@dataclass(frozen=True)
+class Ladder:
+    """Units on the intervention ladder (escalation level 1 or above)."""
+
+    rows: tuple[LadderRow, ...]
+    empty_message: str
+
+
+@dataclass(frozen=True)
 class AgendaItem:
     number: int
     title: str
@@ -382,17 +417,49 @@ class AgendaItem:
 
 
 @dataclass(frozen=True)
-class ChairFindings:
-    """The chair's view of the analysis: agenda, what to probe, recognition, the ladder, data quality."""
+class HostUnit:
+    """The unit whose deep dive this meeting holds: by rotation through the accountable units in
+    config order (one per period), unless ``meeting.host`` names one for the period."""
 
-    agenda: tuple[AgendaItem, ...]
-    probe: tuple[FindingRow, ...]
-    probe_message: str
-    recognition: tuple[FindingRow, ...]
-    recognition_message: str
-    ladder: tuple[LadderRow, ...]
-    ladder_message: str
-    quality: QualitySummary
+    unit_code: str
+    unit_name: str
+    chosen_by: str
+    concerns: tuple[Headline, ...]
+
+
+@dataclass(frozen=True)
+class Agenda:
+    """The chair's fixed agenda: actions first, force-wide themes, the host unit, recognition."""
+
+    items: tuple[AgendaItem, ...]
+    host: HostUnit | None
+
+
+@dataclass(frozen=True)
+class ActionGroup:
+    """Actions of one kind for the chair (overdue, or not yet due), each unit's together."""
+
+    title: str
+    rows: tuple[ActionRow, ...]
+
+
+@dataclass(frozen=True)
+class ChairActions:
+    """Section 1 of the chair's pack: the action log with the overdue actions across units first."""
+
+    log: ActionLog
+    groups: tuple[ActionGroup, ...]
+
+
+@dataclass(frozen=True)
+class Questions:
+    """Suggested challenge questions and support offers, each citing its evidence, with the
+    sentences shown when there are none."""
+
+    questions: tuple[Question, ...]
+    support: tuple[SupportOffer, ...]
+    questions_message: str
+    support_message: str
 
 
 # --- packs --------------------------------------------------------------------------
@@ -414,7 +481,7 @@ class UnitPack:
     charts: ChartSection
     map: MapSection | None
     headline: UnitHeadline
-    briefing: Briefing
+    questions: Questions
     quality: QualityNotes
     accountability: Accountability
 
@@ -430,11 +497,16 @@ class ChairPack:
     frame: PageFrame
     contents: Contents
     cover: ChairCover
-    actions: ActionLog
+    actions: ChairActions
     table: PeriodTable
     glance: Glance
     charts: ChartSection
-    findings: ChairFindings
+    agenda: Agenda
+    themes: Themes
+    probe: Findings
+    recognition: Findings
+    ladder: Ladder
+    quality: QualitySummary
 
 
 PackContext = UnitPack | ChairPack
@@ -480,33 +552,37 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     actions = action_log(data, unit.code)
     hotspot = map_section(data, unit.code)
     analysis = data.analysis
-    briefing = unit_briefing(unit.code, analysis.probe if analysis else None,
-                             analysis.recognition if analysis else None, _briefing_actions(data.actions),
+    briefing = unit_briefing(unit.code, unit_rows(data, "analysis.probe", unit.code) if analysis else None,
+                             unit_rows(data, "analysis.recognition", unit.code) if analysis else None,
+                             _briefing_actions(unit_rows(data, "actions", unit.code)),
                              _escalation(data, unit.code), config.accountability.escalation.support_level)
     headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
                             recognise_message=NO_RECOGNITION)
+    questions = Questions(
+        questions=briefing.questions, support=briefing.support,
+        questions_message=f"No questions: {NO_FINDINGS.lower()}, and no overdue actions.",
+        support_message="No support suggested this cycle.",
+    )
     quality = quality_notes(data, unit.code)
     accountable = accountability(data, unit.code)
-    # The sections in pack order; numbering and the cover's contents follow this list. Issue #6
-    # adds, in order: the headline on the cover, key measures (significance, SPC icon, peers,
-    # delivery confidence) with the period table, the SPC and peer charts, then challenge
-    # questions and support, data-quality notes and accountability after the map.
+    charts = chart_section(data, unit.code, spc_measures(data, unit.code), peers=True)
+    # The sections in pack order; numbering and the cover's contents follow this list.
     contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
         ("actions", "Actions from the last meeting", _actions_detail(actions)),
         ("performance", "Performance against last year", ""),
-        ("charts", "Year to date and trends", ""),
+        ("charts", "Charts: variation, year to date, similar units", _charts_detail(charts)),
         *([("map", f"Map: where the last {RECENT_DAYS} days ran above usual", "")] if hotspot else []),
         ("questions", "Suggested challenge questions and support",
-         f"{len(briefing.questions)} questions, {len(briefing.support)} offers"),
-        ("quality", "Data-quality notes", f"{len(quality.notes)} findings" if quality.notes else "none"),
+         f"{_plural(len(questions.questions), 'question')}, {_plural(len(questions.support), 'offer')}"),
+        ("quality", "Data-quality notes", _plural(len(quality.notes), "finding") if quality.notes else "none"),
         ("accountability", "Accountability", f"escalation level {accountable.level}"),
     ], start=1)))
     return UnitPack(
         template="unit_pack.html", filename=pack_filenames(config)[unit.code], unit_code=unit.code,
         title=f"{unit.name} ({unit.code}) — briefing pack {period.label}", frame=frame, contents=contents,
         cover=cover, actions=actions, table=period_table_section(data, unit.code, assess=True),
-        charts=chart_section(data, unit.code, spc_measures(data, unit.code)), map=hotspot,
-        headline=headline, briefing=briefing, quality=quality, accountability=accountable,
+        charts=charts, map=hotspot, headline=headline, questions=questions, quality=quality,
+        accountability=accountable,
     )
 
 
@@ -523,24 +599,43 @@ def chair_pack(data: CycleData) -> ChairPack:
     )
     frame = PageFrame(organisation=org, header=f"{org} · chair's pack",
                       footer=f"{org} · {_period_text(data)}", created=_w3c(data.run_at))
-    actions = action_log(data, None)
-    findings = chair_findings(data, actions)
+    actions = chair_actions(action_log(data, None))
+    themes = themes_section(data)
+    names = unit_names(config)
+    analysis = data.analysis
+    probe = Findings(_finding_rows(analysis.probe if analysis is not None else None, names), NO_FINDINGS)
+    recognition = Findings(_finding_rows(analysis.recognition if analysis is not None else None, names),
+                           NO_RECOGNITION)
+    ladder = ladder_section(data)
+    agenda = agenda_section(data, actions.log, themes, recognition)
     contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
-        ("actions", "Actions from the last meeting", _actions_detail(actions)),
+        ("actions", "Actions from the last meeting", _actions_detail(actions.log)),
+        ("themes", "Force-wide themes", themes.summary if any(r.theme_label for r in themes.rows) else "none"),
         ("performance", "Force-wide performance", ""),
         ("glance", "Units at a glance", ""),
         ("trends", "Force-wide year to date and trends", ""),
-        ("probe", "What to probe", f"{len(findings.probe)} findings"),
-        ("recognition", "Recognition", f"{len(findings.recognition)} findings"),
-        ("ladder", "Units on the intervention ladder", f"{len(findings.ladder)} units"),
+        ("probe", "What to probe", _plural(len(probe.rows), "finding")),
+        ("recognition", "Recognition", _plural(len(recognition.rows), "finding")),
+        ("ladder", "Units on the intervention ladder", _plural(len(ladder.rows), "unit")),
         ("quality", "Data-quality summary", ""),
     ], start=1)))
     return ChairPack(
         template="chair_pack.html", filename="chair-pack.pdf", unit_code=None,
         title=f"{org} — chair's pack {data.period.label}", frame=frame, contents=contents, cover=cover,
-        actions=actions, table=period_table_section(data, TOTAL),
-        glance=glance(data), charts=chart_section(data, TOTAL), findings=findings,
+        actions=actions, table=period_table_section(data, TOTAL), glance=glance(data),
+        charts=chart_section(data, TOTAL), agenda=agenda, themes=themes, probe=probe, recognition=recognition,
+        ladder=ladder, quality=quality_summary(data),
     )
+
+
+def chair_actions(log: ActionLog) -> ChairActions:
+    """The chair's action log: every unit's overdue actions first (units in config order, as
+    ``action_log`` sorts them), then those not yet due."""
+    overdue = tuple(r for r in log.carried if r.overdue)
+    later = tuple(r for r in log.carried if not r.overdue)
+    groups = tuple(ActionGroup(title, rows) for title, rows in (
+        (f"Overdue ({len(overdue)})", overdue), (f"Open, not yet due ({len(later)})", later)) if rows)
+    return ChairActions(log=log, groups=groups)
 
 
 def _briefing_actions(actions: pd.DataFrame) -> pd.DataFrame:
@@ -688,17 +783,23 @@ def period_table_section(data: CycleData, unit_code: str, assess: bool = False) 
     """Section 2: the unit's rows of ``data.table``, one per reported measure; with ``assess``,
     each row also carries the analysis' words (significance, SPC, peers, delivery confidence)."""
     config = data.config
-    rows_by_key = _table_lookup(data.table, unit_code)
+    rows_by_key = _table_lookup(data, unit_code)
     windows = window_headings(data)
     words = assessments(data, unit_code) if assess else {}
-    rows = []
+    caveats = comparison_caveats(data)
+    rows, marked = [], []
     for m in config.reported_measures:
         label, note = _labels(m)
-        cells = tuple(_cell(rows_by_key.get((m.id, w.key))) for w in windows)
+        cells = []
+        for w in windows:
+            found = caveats.get((unit_code, m.id, w.key), ())
+            cells.append(_cell(rows_by_key.get((m.id, w.key)), marks(found)))
+            marked.append((m.name, w.label.lower(), found))
         rows.append(TableRow(measure_id=m.id, name=m.name, kind=m.kind, value_label=label, note=note,
-                             cells=cells, assessment=words.get(m.id, ())))
+                             cells=tuple(cells), assessment=words.get(m.id, ())))
     return PeriodTable(unit_code=unit_code, windows=windows, rows=tuple(rows),
-                       footnotes=_footnotes([c for r in rows for c in r.cells], config))
+                       footnotes=_footnotes([c for r in rows for c in r.cells], config) + caveat_footnotes(marked),
+                       columns=1 + 4 * len(windows))
 
 
 POLARITY_NOTES = {"lower": "lower is better", "higher": "higher is better",
@@ -717,20 +818,20 @@ def _labels(measure: Measure) -> tuple[str, str]:
 Record = dict[Hashable, Any]
 
 
-def _table_lookup(table: pd.DataFrame, unit_code: str) -> dict[tuple[str, str], Record]:
-    rows = table[table["unit_code"] == unit_code].to_dict(orient="records")
+def _table_lookup(data: CycleData, unit_code: str) -> dict[tuple[str, str], Record]:
+    rows = unit_records(data, "table", unit_code)
     return {(str(r["measure_id"]), str(r["window"])): r for r in rows}
 
 
-def _cell(row: Record | None) -> TableCell:
+def _cell(row: Record | None, mark: str = "") -> TableCell:
     if row is None:
         nan = math.nan
-        return TableCell(nan, nan, nan, nan, "–", "")
+        return TableCell(nan, nan, nan, nan, "–", "", mark)
     previous = _float(row["previous"])
     return TableCell(
         current=_float(row["current"]), previous=previous, change=_float(row["change"]),
         pct_change=_float(row["pct_change"]), pct_missing=NO_COMPARISON if previous == 0 else "–",
-        caution=CAUTION if bool(row["small_numbers"]) else "",
+        caution=CAUTION if bool(row["small_numbers"]) else "", mark=mark,
     )
 
 
@@ -758,22 +859,30 @@ def glance(data: CycleData) -> Glance:
     measures = config.reported_measures
     columns = tuple(GlanceColumn(m.id, m.name, _labels(m)[1]) for m in measures)
     names = unit_names(config)
-    rows = []
+    caveats = comparison_caveats(data)
+    rows, marked = [], []
     for code in [u.code for u in config.leaf_units] + [TOTAL]:
-        lookup = _table_lookup(data.table, code)
-        cells = tuple(_glance_cell(lookup.get((m.id, window.key)), m) for m in measures)
-        rows.append(GlanceRow(code, names[code], "" if code == TOTAL else code, code == TOTAL, cells))
-    return Glance(window=window, columns=columns, rows=tuple(rows),
-                  footnotes=_footnotes([c for r in rows for c in r.cells], config))
+        lookup = _table_lookup(data, code)
+        cells = []
+        for m in measures:
+            found = caveats.get((code, m.id, window.key), ())
+            cells.append(_glance_cell(lookup.get((m.id, window.key)), m, marks(found)))
+            marked.append((m.name, code if code != TOTAL else TOTAL_NAME.lower(), found))
+        rows.append(GlanceRow(code, names[code], "" if code == TOTAL else code, code == TOTAL, tuple(cells)))
+    lead = (f"% change on last year over {window.label} ({fmt_date(window.start)} – {fmt_date(window.end)} against "
+            f"{fmt_date(window.prev_start)} – {fmt_date(window.prev_end)}). ▲ up, ▼ down, = same as last year; "
+            "below each: this year vs last year.")
+    return Glance(window=window, lead=lead, columns=columns, rows=tuple(rows),
+                  footnotes=_footnotes([c for r in rows for c in r.cells], config) + caveat_footnotes(marked))
 
 
-def _glance_cell(row: Record | None, measure: Measure) -> GlanceCell:
+def _glance_cell(row: Record | None, measure: Measure, mark: str) -> GlanceCell:
     cell = _cell(row)
     if math.isnan(cell.change):
         direction = ""
     else:
         direction = DIRECTIONS[(cell.change > 0) - (cell.change < 0)]
-    return GlanceCell(pct_change=cell.pct_change, pct_missing=cell.pct_missing, caution=cell.caution,
+    return GlanceCell(pct_change=cell.pct_change, pct_missing=cell.pct_missing, caution=cell.caution, mark=mark,
                       direction=direction, current=cell.current, previous=cell.previous, kind=measure.kind,
                       value_label=_labels(measure)[0])
 
@@ -781,25 +890,30 @@ def _glance_cell(row: Record | None, measure: Measure) -> GlanceCell:
 # --- charts -------------------------------------------------------------------------
 
 
-def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = ()) -> ChartSection:
-    """The year-to-date small multiples, one two-year trend per reported measure and an SPC
-    chart per measure in ``spc_ids``."""
+def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = (), peers: bool = False) -> ChartSection:
+    """An SPC chart per measure in ``spc_ids``, the year-to-date small multiples, with ``peers``
+    the unit against its similar units, and a two-year trend for each other reported measure
+    (an SPC chart already shows its measure's series)."""
     noun = PERIOD_NOUN[data.config.cadence.period]
     year_to_date, steps = year_to_date_chart(data, unit_code)
+    spc = spc_charts(data, unit_code, spc_ids)
+    peer, peer_caption = peer_section(data, unit_code) if peers else (None, "")
+    charted = {c.measure_id for c in spc}
     return ChartSection(
-        spc=spc_charts(data, unit_code, spc_ids),
-        spc_caption=(f"Each {noun}'s value (grey line) with the mean (solid) and process limits (dashed): "
-                     "points between the limits are normal variation. Special causes are marked by shape: "
-                     "triangle, a concern; square, an improvement; diamond, a change in a measure with no "
-                     "better direction."),
+        peers=peer, peers_caption=peer_caption,
+        spc=spc,
+        spc_caption=(f"Each {noun}'s value (grey line, small circles) with the mean (solid black line) and the "
+                     "process limits (dashed): points between the limits are normal variation. Special causes are "
+                     "marked by shape: ▲ triangle, a concern; ■ square, an improvement; ◆ diamond, a change in a "
+                     "measure with no better direction."),
         year_to_date=year_to_date,
         year_to_date_caption=(
             f"Running total since the start of the year to {fmt_date(data.period.end)}. Solid line, circle: this "
             "year. Dashed line, triangle: last year to the same day; dotted: the rest of last year. Rates are "
             f"the running rate. {steps}"),
-        trends=trend_charts(data, unit_code),
-        trend_caption=(f"Solid line with circles: each {noun}. Dashed line with triangles: the same {noun} one "
-                       "year earlier, over the latest year (shaded)."),
+        trends=trend_chart(data, unit_code, skip=charted),
+        trend_caption=(f"Each {noun}'s value over two years, oldest on the left; the year to date chart compares "
+                       "this year with last."),
     )
 
 
@@ -824,32 +938,84 @@ def year_to_date_chart(data: CycleData, unit_code: str) -> tuple[Chart | None, s
         return None, steps
     alt = "Running totals this year against last year to the same day: " + "; ".join(phrases) + "."
     chart = Chart(measure_id="", title="Year to date against last year", alt=alt,
-                  data_uri=_data_uri(cumulative_chart(panels)))
+                  name="year-to-date.png", png=cumulative_chart(panels))
     return chart, steps
 
 
-def trend_charts(data: CycleData, unit_code: str) -> tuple[Chart, ...]:
-    """One two-year trend chart per reported measure for the unit."""
+def trend_chart(data: CycleData, unit_code: str, skip: set[str] | None = None) -> Chart | None:
+    """Two-year trends of the unit's reported measures, except those in ``skip``, as small
+    multiples in one image; None when every measure is skipped."""
     cadence = data.config.cadence.period
     noun = PERIOD_NOUN[cadence]
-    series = data.series[data.series["unit_code"] == unit_code]
-    charts = []
+    series = unit_rows(data, "series", unit_code)
+    lines, phrases = [], []
     for m in data.config.reported_measures:
+        if skip and m.id in skip:
+            continue
         rows = series[series["measure_id"] == m.id].sort_values("period_start")
         starts = [pd.Timestamp(s).date() for s in rows["period_start"]]
         values = [float(v) for v in rows["value"]]
-        title = f"{m.name} per {noun}" + (f" ({m.unit_label})" if m.unit_label else "")
-        line = TrendLine(title=title, starts=starts, values=values, periods_per_year=PERIODS_PER_YEAR[cadence],
-                         y_label=m.unit_label if len(m.unit_label) <= 3 else "", integer=m.kind == "count")
-        span = f"{fmt_date(starts[0])} to {fmt_date(starts[-1])}" if starts else "no periods"
-        alt = (f"Line chart of {m.name} per {noun}, {len(starts)} {noun}s from {span}; dashed line: "
-               f"the same {noun} a year earlier.")
-        charts.append(Chart(measure_id=m.id, title=title, alt=alt, data_uri=_data_uri(trend_chart(line))))
-    return tuple(charts)
+        lines.append(TrendLine(title=m.name + (f" ({m.unit_label})" if m.unit_label else ""), starts=starts,
+                               values=values,
+                               y_label=m.unit_label if len(m.unit_label) <= 3 else "", integer=m.kind == "count"))
+        span = f"{len(starts)} {noun}s from {fmt_date(starts[0])} to {fmt_date(starts[-1])}" if starts else "no data"
+        phrases.append(f"{m.name}, {span}")
+    if not lines:
+        return None
+    alt = f"Line charts per {noun}: " + "; ".join(phrases) + "."
+    return Chart(measure_id="", title=f"Two-year trend per {noun}" + (", other measures" if skip else ""), alt=alt,
+                 name="trends.png", png=trend_panels(lines))
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
+    """The unit against its similar units in the headline window (``analysis.peers``): one row per
+    measure with a comparison, and the caption naming the similar units; (None, "") without any."""
+    if data.analysis is None or data.analysis.peers.empty:
+        return None, ""
+    window = headline_window(data)
+    peers = data.analysis.peers
+    peers = peers[peers["window"] == window]
+    by_key = {(str(r["unit_code"]), str(r["measure_id"])): r for r in peers.to_dict(orient="records")}
+    names = unit_names(data.config)
+    level = f"{data.config.analysis.confidence * 100:g}%"
+    rows, phrases, group = [], [], ""
+    for m in data.config.reported_measures:
+        r = by_key.get((unit_code, m.id))
+        if r is None or not _text(r["label"]) or not _float(r["peer_mean"]) > 0:
+            continue
+        codes = [c for c in _text(r["peers"]).split(",") if c]
+        others = [_float(by_key[(c, m.id)]["value"]) for c in codes if (c, m.id) in by_key]
+        group = group or f"{_text(r['peer_group'])}: " + ", ".join(f"{names.get(c, c)} ({c})" for c in codes)
+        rows.append(PeerRow(label=m.name, value=_float(r["value"]), low=_float(r["ci_low"]),
+                            high=_float(r["ci_high"]), peer_mean=_float(r["peer_mean"]), peers=others,
+                            verdict=_text(r["label"])))
+        basis = _text(r["basis"])
+        unit_label = basis if basis not in ("rate", "value") else m.unit_label
+        unit_label = unit_label if unit_label == "%" else f" {unit_label}".rstrip()
+        phrases.append(f"{m.name} {_sig(r['value'])}{unit_label} ({level} interval {_sig(r['ci_low'])} to "
+                       f"{_sig(r['ci_high'])}) against {_sig(r['peer_mean'])} for similar units "
+                       f"({fmt_ratio(_float(r['value']) / _float(r['peer_mean']))}): {_text(r['label'])}")
+    if not rows:
+        return None, ""
+    label = next((w.label for w in data.windows if w.key == window), window).lower()
+    chart = Chart(measure_id="", title=f"Against similar units, last {label}" if window != "ytd"
+                  else "Against similar units, year to date",
+                  alt="The unit against the average of its similar units: " + "; ".join(phrases) + ".",
+                  name="peers.png", png=peer_chart(rows))
+    caption = (f"This unit's rate (black dot) as a multiple of the average of its similar units (the vertical line "
+               f"at 1×), with its {level} interval (black line); hollow circles: each similar unit ({group}). Counts "
+               f"are rates per {data.config.analysis.per_population:,.0f} residents. A line wholly right of 1× is "
+               "significantly above the similar units, wholly left significantly below, crossing 1× within; arrow "
+               "heads: beyond the axis.")
+    return chart, caption
+
+
+def _sig(value: object) -> str:
+    """Three significant figures: 0.0978, 12.3, 1,234."""
+    number = _float(value)
+    if math.isnan(number):
+        return "–"
+    return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.3g}"
 
 
 # --- map ----------------------------------------------------------------------------
@@ -861,7 +1027,7 @@ def map_section(data: CycleData, unit_code: str) -> MapSection | None:
         return None
     windows = map_windows(data.period.end)
     recent = f"{fmt_date(windows.recent_start)} – {fmt_date(windows.recent_end)}"
-    points = data.points[(data.points["unit_code"] == unit_code).to_numpy()]
+    points = unit_rows(data, "points", unit_code)
     outlines = unit_outlines(data.config, unit_code)
     spots = hotspots(points, windows, outlines)
     if spots is None or spots.n_recent == 0:
@@ -888,8 +1054,13 @@ def map_section(data: CycleData, unit_code: str) -> MapSection | None:
                + (" Black line: the unit boundary." if outlines else ""))
     alt = (f"Map of {unit_code}: {summary[0]} {summary[1]}")
     chart = Chart(measure_id="", title="Where the last 28 days ran above the usual pattern", alt=alt,
-                  data_uri=_data_uri(hotspot_map(spots.grid)))
+                  name="map.png", png=hotspot_map(spots.grid))
     return MapSection(chart=chart, summary=tuple(summary), caption=caption, notes=notes)
+
+
+def _charts_detail(charts: ChartSection) -> str:
+    count = len(charts.spc) + sum(c is not None for c in (charts.trends, charts.year_to_date, charts.peers))
+    return _plural(count, "chart")
 
 
 def _plural(n: int, word: str) -> str:
@@ -931,27 +1102,46 @@ def assessments(data: CycleData, unit_code: str) -> dict[str, tuple[str, ...]]:
     window = headline_window(data)
     label = next((w.label for w in data.windows if w.key == window), window)
     out: dict[str, list[str]] = {}
-    sig = analysis.significance
-    sig = sig[(sig["unit_code"] == unit_code) & (sig["window"] == window) & (sig["basis"] == "last_year")]
-    for r in sig.to_dict(orient="records"):
+    for r in unit_records(data, "analysis.significance", unit_code):
+        if r["window"] != window or r["basis"] != "last_year":
+            continue
         word = _text(r["label"]) + (" (small numbers)" if bool(r["small_numbers"]) else "")
         out.setdefault(str(r["measure_id"]), []).append(f"{label} vs last year: {word}")
-    spc = analysis.spc[analysis.spc["unit_code"] == unit_code]
-    for r in spc.to_dict(orient="records"):
+    noun = PERIOD_NOUN[data.config.cadence.period]
+    labels = {m.id: _labels(m)[0] for m in data.config.measures}
+    for r in unit_records(data, "analysis.spc", unit_code):
         if _is_missing(r["variation"]):
             continue
         above = not _is_missing(r["y"]) and not _is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
-        out.setdefault(str(r["measure_id"]), []).append(f"SPC: {spc_word(r['variation'], above)}")
-    peers = analysis.peers
-    peers = peers[(peers["unit_code"] == unit_code) & (peers["window"] == window)]
-    for r in peers.to_dict(orient="records"):
-        if _text(r["label"]):
-            out.setdefault(str(r["measure_id"]), []).append(f"peers: {_text(r['label'])}")
-    trajectory = analysis.trajectory[analysis.trajectory["unit_code"] == unit_code]
-    for r in trajectory.to_dict(orient="records"):
+        words = out.setdefault(str(r["measure_id"]), [])
+        words.append(f"SPC: {spc_word(r['variation'], above)}")
+        if _text(r.get("assurance")) in ASSURANCE_WORDS and not _is_missing(r.get("target")):
+            target = fmt_value(float(r["target"]), "rate", labels.get(str(r["measure_id"]), ""))
+            words.append(f"target: {ASSURANCE_WORDS[_text(r['assurance'])]} ({target} a {noun})")
+    level = f"{data.config.analysis.confidence * 100:g}%"
+    for r in unit_records(data, "analysis.peers", unit_code):
+        if r["window"] == window and _text(r["label"]):
+            out.setdefault(str(r["measure_id"]), []).append(f"peers: {_text(r['label'])}{_peer_ratio(r, level)}")
+    for r in unit_records(data, "analysis.trajectory", unit_code):
         if _text(r["confidence"]):
             out.setdefault(str(r["measure_id"]), []).append(f"delivery confidence: {_text(r['confidence'])}")
     return {k: tuple(v) for k, v in out.items()}
+
+
+ASSURANCE_WORDS = {
+    "consistently_passing": "✓ consistently meets",
+    "consistently_failing": "✗ consistently misses",
+    "inconsistent": "~ hit and miss",
+}
+
+
+def _peer_ratio(row: Record, level: str) -> str:
+    """`` (2.6× their average; 95% interval 1.4× to 4.4×)``, or nothing without a peer average above 0."""
+    mean = _float(row.get("peer_mean"))
+    if not mean > 0:
+        return ""
+    ratio, low, high = (_float(row.get(k)) / mean for k in ("value", "ci_low", "ci_high"))
+    return f" ({fmt_ratio(ratio)} their average; {level} interval {fmt_ratio(low)} to {fmt_ratio(high)})"
 
 
 def spc_measures(data: CycleData, unit_code: str) -> tuple[str, ...]:
@@ -965,7 +1155,7 @@ def spc_measures(data: CycleData, unit_code: str) -> tuple[str, ...]:
     probe = data.analysis.probe
     ids: list[str] = []
     if not probe.empty:
-        mine = probe[probe["unit_code"] == unit_code].sort_values("rank")
+        mine = unit_rows(data, "analysis.probe", unit_code).sort_values("rank")
         ids = [m for m in dict.fromkeys(str(x) for x in mine["measure_id"]) if m in reported]
     return tuple(ids[:SPC_CHARTS_MAX] or reported[:SPC_CHARTS_MAX])
 
@@ -974,11 +1164,10 @@ def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) ->
     """One XmR chart per measure from ``analysis.spc_points``."""
     if data.analysis is None or not measure_ids:
         return ()
-    points = data.analysis.spc_points
-    points = points[points["unit_code"] == unit_code]
+    points = unit_rows(data, "analysis.spc_points", unit_code)
     measures = {m.id: m for m in data.config.measures}
     noun = PERIOD_NOUN[data.config.cadence.period]
-    charts = []
+    charts: list[Chart] = []
     for measure_id in measure_ids:
         m = measures[measure_id]
         rows = points[points["measure_id"] == measure_id].sort_values("x")
@@ -996,7 +1185,7 @@ def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) ->
         alt = (f"SPC chart of {m.name} per {noun}, {len(starts)} {noun}s from {fmt_date(starts[0])} to "
                f"{fmt_date(starts[-1])}; {special} special-cause points; latest {noun}: {word}.")
         charts.append(Chart(measure_id=measure_id, title=f"{m.name}: SPC chart per {noun} (latest: {word})",
-                            alt=alt, data_uri=_data_uri(spc_chart(series))))
+                            alt=alt, name=f"spc-{len(charts) + 1}.png", png=spc_chart(series)))
     return tuple(charts)
 
 
@@ -1054,46 +1243,86 @@ def _finding_rows(frame: pd.DataFrame | None, names: dict[str, str]) -> tuple[Fi
                             str(r["measure_name"]), str(r["reason"])) for r in rows)
 
 
-def chair_findings(data: CycleData, actions: ActionLog) -> ChairFindings:
-    """The agenda, the top concerns and improvements across units, the ladder and data quality."""
+def ladder_section(data: CycleData) -> Ladder:
+    """Units at escalation level 1 or above for this meeting, highest first (config order within a level)."""
     names = unit_names(data.config)
-    analysis = data.analysis
-    probe = analysis.probe if analysis is not None else None
-    leaves = {u.code for u in data.config.leaf_units}
     ladder = []
     for code in [u.code for u in data.config.leaf_units]:
         level, label, reason = _escalation(data, code)
         if level >= 1:
             ladder.append(LadderRow(code, names[code], level, label or f"level {level}", reason))
     ladder.sort(key=lambda r: -r.level)  # highest first; config order within a level
-    themes, host = [], ""
-    if probe is not None and not probe.empty:
-        units = probe[probe["unit_code"].isin(leaves)]
-        counts = units.groupby("measure_name")["unit_code"].nunique()
-        themes = [f"{m} ({n} units)" for m, n in counts.sort_values(ascending=False).items() if n >= THEME_UNITS]
-        if not units.empty:
-            top = units.sort_values(["score", "rank"], ascending=[False, True]).iloc[0]
-            host = (f"{names.get(str(top['unit_code']), top['unit_code'])} ({top['unit_code']}): "
-                    f"top concern {top['measure_name']}")
-    findings = _findings(data)
-    counts_by = tuple(SeverityCount(s, sum(f.severity == s for f in findings)) for s in SEVERITY_NAMES)
-    recognition = _finding_rows(analysis.recognition if analysis is not None else None, names)
-    agenda = (
+    return Ladder(rows=tuple(ladder), empty_message="No unit has actions escalated to level 1 or above.")
+
+
+def themes_section(data: CycleData) -> Themes:
+    """Force-wide themes (``themes.force_themes``) in the headline window, with the organisation's SPC words."""
+    window = headline_window(data)
+    label = next((w.label for w in data.windows if w.key == window), window)
+    words: dict[str, str] = {}
+    if data.analysis is not None:
+        spc = data.analysis.spc
+        for r in spc[spc["unit_code"] == TOTAL].to_dict(orient="records"):
+            if not _is_missing(r["variation"]):
+                above = not _is_missing(r["y"]) and not _is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
+                words[str(r["measure_id"])] = spc_word(r["variation"], above)
+    labels = {m.id: _labels(m)[0] for m in data.config.reported_measures}
+    return force_themes(data, window, label, words, labels)
+
+
+def host_unit(data: CycleData) -> HostUnit | None:
+    """This meeting's host: ``meeting.host`` for the period if set, else the next accountable unit in
+    config order, one per period (the period's ordinal modulo the number of units)."""
+    leaves = data.config.leaf_units
+    if not leaves:
+        return None
+    chosen = data.config.meeting.host.get(data.period.label)
+    if chosen is not None:
+        unit = next(u for u in leaves if u.code == chosen)
+        how = "named in the config (meeting.host)"
+    else:
+        index = period_ordinal(data) % len(leaves)
+        unit = leaves[index]
+        how = f"in rotation ({index + 1} of {len(leaves)})"
+    concerns: tuple[Headline, ...] = ()
+    if data.analysis is not None and not data.analysis.probe.empty:
+        probe = data.analysis.probe
+        mine = probe[probe["unit_code"] == unit.code].sort_values("rank").head(2)
+        concerns = tuple(Headline(str(r["measure_name"]), str(r["reason"])) for r in mine.to_dict(orient="records"))
+    return HostUnit(unit_code=unit.code, unit_name=unit.name, chosen_by=how, concerns=concerns)
+
+
+def period_ordinal(data: CycleData) -> int:
+    """Consecutive periods have consecutive ordinals: weeks since day 1, or months since year 0."""
+    start = data.period.start
+    if data.config.cadence.period == "monthly":
+        return start.year * 12 + start.month - 1
+    return start.toordinal() // 7
+
+
+def agenda_section(data: CycleData, actions: ActionLog, themes: Themes, recognition: Findings) -> Agenda:
+    """The fixed agenda: actions, force-wide themes, the host unit's deep dive, good practice and recognition."""
+    host = host_unit(data)
+    if host is None:
+        host_detail = "no accountable units"
+    else:
+        top = host.concerns[0].measure if host.concerns else NO_FINDINGS.lower()
+        host_detail = f"{host.unit_name} ({host.unit_code}), {host.chosen_by}; top concern: {top}"
+    return Agenda(items=(
         AgendaItem(1, "Actions from the last meeting", _actions_detail(actions)),
-        AgendaItem(2, "Force-wide themes", "; ".join(themes) if themes else
-                   f"No measure is a concern in {THEME_UNITS} or more units"),
-        AgendaItem(3, "Host unit deep dive", host or NO_FINDINGS),
+        AgendaItem(2, "Force-wide themes", themes.summary),
+        AgendaItem(3, "Host unit deep dive", host_detail),
         AgendaItem(4, "Good practice and recognition",
-                   "; ".join(f"{r.unit_name}: {r.measure_name}" for r in recognition[:3]) or NO_RECOGNITION),
-    )
-    return ChairFindings(
-        agenda=agenda, probe=_finding_rows(probe, names), probe_message=NO_FINDINGS,
-        recognition=recognition, recognition_message=NO_RECOGNITION, ladder=tuple(ladder),
-        ladder_message="No unit has actions escalated to level 1 or above.",
-        quality=QualitySummary(
-            counts=counts_by,
-            notes=tuple(QualityNote(f.severity, f.message) for f in findings if f.severity in ("blocking", "warning")),
-            empty_message=("Data-quality checks were not run for this cycle." if data.quality is None
-                           else "No blocking or warning findings."),
-        ),
+                   "; ".join(f"{r.unit_name}: {r.measure_name}" for r in recognition.rows[:3]) or NO_RECOGNITION),
+    ), host=host)
+
+
+def quality_summary(data: CycleData) -> QualitySummary:
+    """Counts of quality findings by severity, with the blocking and warning messages."""
+    findings = _findings(data)
+    return QualitySummary(
+        counts=tuple(SeverityCount(s, sum(f.severity == s for f in findings)) for s in SEVERITY_NAMES),
+        notes=tuple(QualityNote(f.severity, f.message) for f in findings if f.severity in ("blocking", "warning")),
+        empty_message=("Data-quality checks were not run for this cycle." if data.quality is None
+                       else "No blocking or warning findings."),
     )

@@ -17,6 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from compstat.config import Measure
+from compstat.packs.lookup import per_cycle, unit_rows
 from compstat.results import CycleData
 
 
@@ -57,7 +58,9 @@ def year_lines(data: CycleData, unit_code: str, measure: Measure) -> YearLines |
     this_start = year_start(end, data.config.cadence.year_start_month)
     last_start = date(this_start.year - 1, this_start.month, 1)
     if data.daily is not None:
-        days, num, den = _daily(data.daily, unit_code, measure, last_start, end)
+        by_day = per_cycle(data, ("daily totals", unit_code, last_start, end),
+                           lambda: _daily_totals(unit_rows(data, "daily", unit_code), last_start, end))
+        days, num, den = _daily(by_day, measure)
         daily = True
     else:
         days, num, den = _periodic(data, unit_code, measure, last_start, end)
@@ -81,28 +84,34 @@ def year_lines(data: CycleData, unit_code: str, measure: Measure) -> YearLines |
 Arrays = tuple[npt.NDArray[np.datetime64], npt.NDArray[np.float64], npt.NDArray[np.float64]]
 
 
-def _daily(daily: pd.DataFrame, unit_code: str, measure: Measure, first: date, last: date) -> Arrays:
-    """Every day from ``first`` to ``last`` with the measure's (or the rate's parts') daily totals."""
-    mine = daily[daily["unit_code"] == unit_code]
+def _daily_totals(mine: pd.DataFrame, first: date, last: date) -> pd.DataFrame:
+    """Every day from ``first`` to ``last`` (rows) by measure id (columns): the unit's daily totals,
+    0 on days without any (``mine``: the unit's rows of ``CycleData.daily``)."""
     index = pd.date_range(first, last, freq="D")
+    wide = mine.pivot_table(index=pd.to_datetime(mine["date"]), columns="measure_id", values="total",
+                            aggfunc="sum", observed=True)
+    return wide.reindex(index, fill_value=0.0).fillna(0.0)
 
+
+def _daily(by_day: pd.DataFrame, measure: Measure) -> Arrays:
+    """The measure's (or the rate's parts') daily totals from ``_daily_totals``."""
     def totals(measure_id: str | None) -> npt.NDArray[np.float64]:
-        rows = mine[mine["measure_id"] == measure_id]
-        summed = rows.groupby(pd.to_datetime(rows["date"]))["total"].sum()
-        return summed.reindex(index, fill_value=0.0).to_numpy(dtype=float)
+        if measure_id not in by_day.columns:
+            return np.zeros(len(by_day))
+        return by_day[measure_id].to_numpy(dtype=float)
 
     if measure.kind == "rate":
         num, den = totals(measure.numerator), totals(measure.denominator)
     else:
         num = totals(measure.id)
         den = np.ones_like(num)
-    return index.to_numpy().astype("datetime64[D]"), num, den
+    return by_day.index.to_numpy().astype("datetime64[D]"), num, den
 
 
 def _periodic(data: CycleData, unit_code: str, measure: Measure, first: date, last: date) -> Arrays:
     """Each period's last day (up to ``last``) with its value, or its numerator and denominator."""
-    series = data.series
-    rows = series[(series["unit_code"] == unit_code) & (series["measure_id"] == measure.id)]
+    series = unit_rows(data, "series", unit_code)
+    rows = series[series["measure_id"] == measure.id]
     rows = rows.sort_values("period_start")
     starts = pd.to_datetime(rows["period_start"])
     if data.config.cadence.period == "monthly":

@@ -57,6 +57,18 @@ def fmt_pct(value: float | None, missing: str = "*") -> str:
     return text.lstrip("+-") if text.lstrip("+-") == "0.0%" else text
 
 
+def fmt_ratio(value: float | None) -> str:
+    """A ratio with two significant figures and ``×``: ``2.6×``, ``0.48×``, ``12×``; NaN → en dash."""
+    if _missing(value):
+        return MISSING
+    assert value is not None
+    if value >= 10:
+        return f"{value:,.0f}×"
+    if 0 < value < 0.01:
+        return "<0.01×"
+    return f"{value:.2g}×"
+
+
 def fmt_date(value: date | datetime | None, with_time: bool = False) -> str:
     """``17 Nov 2026`` (``17 Nov 2026 09:30`` with time); None → en dash."""
     if value is None:
@@ -73,4 +85,5 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "fmt_change": fmt_change,
     "fmt_pct": fmt_pct,
     "fmt_date": fmt_date,
+    "fmt_ratio": fmt_ratio,
 }

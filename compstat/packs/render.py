@@ -4,9 +4,10 @@ The cycle's data is pickled once and handed to each worker process when it start
 worker then builds each pack's context (``context.py``, charts included), fills the
 template and lays it out with WeasyPrint, so the parent does no per-pack work and every
 core draws and lays out. Each process parses ``pack.css`` and sets up fonts once and
-reuses them for every pack. The fetcher lets a pack load ``data:`` URLs and files inside
-the templates folder, and nothing else: text from the data is autoescaped, and even
-markup that slipped through could not read local files or reach the network.
+reuses them for every pack. The fetcher lets a pack load its own charts (``chart:<name>``,
+served from memory), ``data:`` URLs and files inside the templates folder, and nothing else:
+text from the data is autoescaped, and even markup that slipped through could not read local
+files or reach the network.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import os
 import pickle
 import posixpath
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -32,7 +33,7 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from compstat.packs.context import PackContext, chair_pack, pack_filenames, unit_pack
+from compstat.packs.context import Chart, PackContext, chair_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.results import CycleData
 
@@ -54,17 +55,21 @@ def templates_dir() -> Path:
 
 
 class TemplatesOnlyFetcher(URLFetcher):  # type: ignore[misc]
-    """A WeasyPrint URL fetcher that serves ``data:`` URLs and files under ``root`` only.
+    """A WeasyPrint URL fetcher that serves the pack's own charts (``images``: URL → PNG bytes),
+    ``data:`` URLs and files under ``root`` only.
 
     Anything else raises ``ValueError`` before any file or network access; WeasyPrint logs
     the refusal and renders the pack without that resource.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, images: Mapping[str, bytes] | None = None) -> None:
         super().__init__(allowed_protocols=("data", "file"), allow_redirects=False)
         self.root = Path(os.path.abspath(root))
+        self.images = dict(images or {})
 
     def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+        if url in self.images:
+            return URLFetcherResponse(url, self.images[url], {"Content-Type": "image/png"})
         scheme = url.split(":", 1)[0].lower()
         if scheme == "data":
             return super().fetch(url, headers)
@@ -117,11 +122,12 @@ def _stylesheet(folder: Path, stamp: int) -> tuple[CSS, FontConfiguration]:
     return css, fonts
 
 
-def html_to_pdf(html: str, target: Path, folder: Path) -> None:
+def html_to_pdf(html: str, target: Path, folder: Path, images: Mapping[str, bytes] | None = None) -> None:
     """Lay out ``html`` with WeasyPrint and the templates' ``pack.css``; relative URLs resolve
-    against the templates folder and only go through ``TemplatesOnlyFetcher``."""
+    against the templates folder and only go through ``TemplatesOnlyFetcher``, which also
+    serves ``images`` (the pack's charts by their ``src``)."""
     css, fonts = _stylesheet(folder, (folder / STYLESHEET).stat().st_mtime_ns)
-    document = HTML(string=html, base_url=f"{folder}/", url_fetcher=TemplatesOnlyFetcher(folder))
+    document = HTML(string=html, base_url=f"{folder}/", url_fetcher=TemplatesOnlyFetcher(folder, images))
     document.write_pdf(target, stylesheets=[css], font_config=fonts)
 
 
@@ -154,6 +160,20 @@ def _start_worker(payload: bytes) -> None:
     _DATA = pickle.loads(payload)
 
 
+def pack_images(context: object) -> dict[str, bytes]:
+    """Every chart in a pack context (found through its dataclass fields and tuples), by ``src``."""
+    found: dict[str, bytes] = {}
+    if isinstance(context, Chart):
+        found[context.src] = context.png
+    elif is_dataclass(context) and not isinstance(context, type):
+        for f in fields(context):
+            found.update(pack_images(getattr(context, f.name)))
+    elif isinstance(context, tuple):
+        for item in context:
+            found.update(pack_images(item))
+    return found
+
+
 def build_pack(data: CycleData, unit_code: str | None) -> PackContext:
     """The context of one unit's pack, or of the chair's pack when ``unit_code`` is None."""
     if unit_code is None:
@@ -167,7 +187,7 @@ def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
     assert data is not None, "render worker started without the cycle's data"
     pack = build_pack(data, job.unit_code)
     with _source_date_epoch(data.run_at):
-        html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder)
+        html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder, pack_images(pack))
     return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=round(time.perf_counter() - start, 3),
                         cpu_seconds=round(time.process_time() - cpu, 3))
 

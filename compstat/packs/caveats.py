@@ -1,0 +1,69 @@
+"""Comparison caveats from the quality step: which table cells carry a mark, and the footnote saying why.
+
+``QualityResult.comparisons`` lists each unit × measure × window whose comparison with last year
+spans a structure or definition change (``like_for_like`` False) or is no bigger than one
+cycle's late recording (``fragile`` True), with the reason. Every such cell of a period table
+or of the chair's glance gets a mark (``‡`` not like-for-like, ``§`` fragile), and the table
+gets one footnote per mark and reason naming the cells it applies to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pandas as pd
+
+from compstat.quality.findings import listed
+from compstat.results import CycleData
+
+NOT_LIKE_FOR_LIKE = "‡"
+FRAGILE = "§"
+MARK_WORDS = {NOT_LIKE_FOR_LIKE: "not like-for-like", FRAGILE: "fragile"}
+
+Key = tuple[str, str, str]  # unit code, measure id, window key
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """One caveat on one comparison: its mark and the quality step's reason."""
+
+    mark: str
+    reason: str
+
+
+def comparison_caveats(data: CycleData) -> dict[Key, tuple[Caveat, ...]]:
+    """Every marked comparison of the cycle, keyed by (unit, measure, window); a comparison both
+    not like-for-like and fragile gets both marks, not like-for-like first."""
+    if data.quality is None or data.quality.comparisons.empty:
+        return {}
+    out: dict[Key, list[Caveat]] = {}
+    frame = data.quality.comparisons
+    for r in frame.to_dict(orient="records"):
+        key = (str(r["unit_code"]), str(r["measure_id"]), str(r["window"]))
+        reason = "" if pd.isna(r["reason"]) else str(r["reason"])
+        caveats = out.setdefault(key, [])
+        if not bool(r["like_for_like"]):
+            caveats.append(Caveat(NOT_LIKE_FOR_LIKE, reason))
+        if bool(r["fragile"]):
+            caveats.append(Caveat(FRAGILE, reason))
+    return {k: tuple(sorted(dict.fromkeys(v), key=lambda c: c.mark != NOT_LIKE_FOR_LIKE)) for k, v in out.items()}
+
+
+def marks(caveats: Iterable[Caveat]) -> str:
+    """The marks of a cell, each once: ``‡``, ``§`` or ``‡§``."""
+    return "".join(dict.fromkeys(c.mark for c in caveats))
+
+
+def caveat_footnotes(cells: Iterable[tuple[str, str, tuple[Caveat, ...]]]) -> tuple[str, ...]:
+    """One footnote per mark and reason, naming the cells it applies to as (group, item) pairs in
+    order of appearance: ``‡ not like-for-like (Robbery: 28 days and year to date): spans …``."""
+    grouped: dict[tuple[str, str], dict[str, list[str]]] = {}
+    for group, item, caveats in cells:
+        for c in caveats:
+            items = grouped.setdefault((c.mark, c.reason), {}).setdefault(group, [])
+            if item not in items:
+                items.append(item)
+    ordered = sorted(grouped.items(), key=lambda kv: kv[0][0] != NOT_LIKE_FOR_LIKE)
+    return tuple(f"{mark} {MARK_WORDS[mark]} ({'; '.join(f'{g}: {listed(i)}' for g, i in places.items())}): "
+                 f"{reason or 'see the data-quality notes'}" for (mark, reason), places in ordered)
