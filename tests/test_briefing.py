@@ -103,3 +103,16 @@ def test_no_working_question_for_other_measures_closed_or_overdue_actions() -> N
                 {"measure_id": "robbery", "overdue": True}, {"measure_id": None, "overdue": False}):
         brief = unit_briefing("A", concern("robbery"), None, actions(**row))
         assert all("is it working" not in q.question for q in brief.questions), row
+
+
+def test_support_offers_come_from_the_findings_when_the_analysis_gives_them() -> None:
+    probe = concern("robbery").assign(support="An introduction to the similar units doing better")
+    recognition = pd.DataFrame([{"rank": 1, "unit_code": "A", "measure_name": "Burglary", "reason": "Burglary down 30%",
+                                 "question": "What made the difference?", "support": "Help to write it up"}])
+    brief = unit_briefing("A", probe, recognition, actions(overdue=False, carried=False))
+    assert [(s.offer, s.because) for s in brief.support] == [
+        ("An introduction to the similar units doing better", "Robbery up 50% on last year's 28 days (15 vs 10)"),
+        ("Help to write it up", "Burglary down 30%")]
+    generic = unit_briefing("A", concern("robbery"), None, actions(overdue=False, carried=False)).support
+    assert [s.offer for s in generic] == [
+        "Analyst support: a problem profile of robbery (where, when, who) before the next meeting"]

@@ -831,6 +831,7 @@ def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]
     recognition = section(text, "7. Recognition", "8. Units on the intervention ladder")
     for r in a.recognition[a.recognition.unit_code != TOTAL].itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", recognition)
+        assert r.kind and printed(f"{r.measure_name} {r.kind}", recognition)  # most improved, best, or both
     ladder = section(text, "8. Units on the intervention ladder", "9. Data-quality summary")
     # Hill & Vale and Brookside: burglary in special-cause concern, not answered by an action: level 1
     concern = "burglary in special-cause concern with no open action"

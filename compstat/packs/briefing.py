@@ -74,8 +74,9 @@ def unit_briefing(unit_code: str, probe: pd.DataFrame | None, recognition: pd.Da
     if recognise is not None:
         questions.append(Question(recognise.measure, str(improvements[0]["question"]), recognise.reason))
 
-    support = [SupportOffer(f"Analyst support: a problem profile of {str(r['measure_name']).lower()} "
-                            "(where, when, who) before the next meeting", str(r["reason"])) for r in concerns[:2]]
+    support = [SupportOffer(_support_for(r), str(r["reason"])) for r in concerns[:2]]
+    if recognise is not None and _text(improvements[0].get("support")):
+        support.append(SupportOffer(_text(improvements[0]["support"]), recognise.reason))
     for action in _unit_actions(actions, unit_code):
         if action.get("carried") and str(action.get("support_requested") or "").strip():
             support.append(SupportOffer(f"Respond to the support asked for: {action['support_requested']}",
@@ -86,6 +87,13 @@ def unit_briefing(unit_code: str, probe: pd.DataFrame | None, recognition: pd.Da
                                     f"The unit is at escalation level {level} ({label})"
                                     + (f": {reason}" if reason else "")))
     return Briefing(probes, recognise, tuple(questions), tuple(support))
+
+
+def _support_for(finding: dict[str, Any]) -> str:
+    """The support the analysis offers for the finding's evidence, else a problem profile of the measure."""
+    return _text(finding.get("support")) or (f"Analyst support: a problem profile of "
+                                             f"{str(finding['measure_name']).lower()} (where, when, who) before the "
+                                             "next meeting")
 
 
 def _working_question(action: dict[str, Any], measure_name: str) -> Question:

@@ -358,13 +358,15 @@ class Accountability:
 
 @dataclass(frozen=True)
 class FindingRow:
-    """One ranked finding for the chair."""
+    """One ranked finding for the chair; ``kind`` says why a recognition candidate is one (most
+    improved, best, or both; empty for concerns)."""
 
     rank: int
     unit_code: str
     unit_name: str
     measure_name: str
     reason: str
+    kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -1240,7 +1242,7 @@ def _finding_rows(frame: pd.DataFrame | None, names: dict[str, str]) -> tuple[Fi
     frame = frame[frame["unit_code"] != TOTAL]
     rows = frame.sort_values("rank").head(CHAIR_FINDINGS).to_dict(orient="records")
     return tuple(FindingRow(int(r["rank"]), str(r["unit_code"]), names.get(str(r["unit_code"]), str(r["unit_code"])),
-                            str(r["measure_name"]), str(r["reason"])) for r in rows)
+                            str(r["measure_name"]), str(r["reason"]), _text(r.get("kind"))) for r in rows)
 
 
 def ladder_section(data: CycleData) -> Ladder:
