@@ -984,3 +984,16 @@ def test_png_bytes_round_trip_through_pillow() -> None:
         with Image.open(io.BytesIO(png_bytes(pixels))) as image:
             assert image.mode == ("RGB" if pixels.ndim == 3 else "L")
             assert np.array_equal(np.asarray(image), pixels)
+
+
+def test_caveat_footnotes_name_measures_with_the_same_windows_together(cycle_data: CycleData) -> None:
+    assert cycle_data.quality is not None
+    reason = "missing data in 2026-W08"
+    rows = [("N2", m, w, False, False, reason) for m in ("burglary", "robbery", "solved_rate") for w in ("28d", "ytd")]
+    data = replace(cycle_data, quality=replace(cycle_data.quality, comparisons=pd.DataFrame(
+        rows, columns=COMPARISON_COLUMNS)))
+    assert unit_pack(data, data.config.leaf_units[1]).table.footnotes[-1] == (
+        "‡ not like-for-like (every measure: 28 days and year to date): missing data in 2026-W08")
+    data = replace(data, quality=replace(data.quality, comparisons=pd.DataFrame(rows[:4], columns=COMPARISON_COLUMNS)))
+    assert unit_pack(data, data.config.leaf_units[1]).table.footnotes[-1] == (
+        "‡ not like-for-like (Burglary and Robbery: 28 days and year to date): missing data in 2026-W08")

@@ -9,7 +9,7 @@ gets one footnote per mark and reason naming the cells it applies to.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -55,15 +55,23 @@ def marks(caveats: Iterable[Caveat]) -> str:
     return "".join(dict.fromkeys(c.mark for c in caveats))
 
 
-def caveat_footnotes(cells: Iterable[tuple[str, str, tuple[Caveat, ...]]]) -> tuple[str, ...]:
+def caveat_footnotes(cells: Iterable[tuple[str, str, tuple[Caveat, ...]]],
+                     every: Sequence[str] = ()) -> tuple[str, ...]:
     """One footnote per mark and reason, naming the cells it applies to as (group, item) pairs in
-    order of appearance: ``‡ not like-for-like (Robbery: 28 days and year to date): spans …``."""
+    order of appearance; groups with the same items are named together, and as ``every measure``
+    when they are all of ``every``: ``‡ not like-for-like (Robbery: 28 days and year to date): spans …``."""
     grouped: dict[tuple[str, str], dict[str, list[str]]] = {}
     for group, item, caveats in cells:
         for c in caveats:
             items = grouped.setdefault((c.mark, c.reason), {}).setdefault(group, [])
             if item not in items:
                 items.append(item)
-    ordered = sorted(grouped.items(), key=lambda kv: kv[0][0] != NOT_LIKE_FOR_LIKE)
-    return tuple(f"{mark} {MARK_WORDS[mark]} ({'; '.join(f'{g}: {listed(i)}' for g, i in places.items())}): "
-                 f"{reason or 'see the data-quality notes'}" for (mark, reason), places in ordered)
+    notes = []
+    for (mark, reason), places in sorted(grouped.items(), key=lambda kv: kv[0][0] != NOT_LIKE_FOR_LIKE):
+        by_items: dict[tuple[str, ...], list[str]] = {}
+        for group, items in places.items():
+            by_items.setdefault(tuple(items), []).append(group)
+        where = "; ".join(f"{'every measure' if every and groups == list(every) else listed(groups)}: "
+                          f"{listed(list(items))}" for items, groups in by_items.items())
+        notes.append(f"{mark} {MARK_WORDS[mark]} ({where}): {reason or 'see the data-quality notes'}")
+    return tuple(notes)

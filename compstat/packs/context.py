@@ -800,7 +800,8 @@ def period_table_section(data: CycleData, unit_code: str, assess: bool = False) 
         rows.append(TableRow(measure_id=m.id, name=m.name, kind=m.kind, value_label=label, note=note,
                              cells=tuple(cells), assessment=words.get(m.id, ())))
     return PeriodTable(unit_code=unit_code, windows=windows, rows=tuple(rows),
-                       footnotes=_footnotes([c for r in rows for c in r.cells], config) + caveat_footnotes(marked),
+                       footnotes=_footnotes([c for r in rows for c in r.cells], config)
+                       + caveat_footnotes(marked, every=[m.name for m in config.reported_measures]),
                        columns=1 + 4 * len(windows))
 
 
