@@ -288,3 +288,34 @@ def test_force_wide_themes_count_units_worsening_on_their_own_history(demo_run: 
 
         assert row.startswith(f"{m.name} {listed(len(worse), worse)} {listed(len(better), better)} "), m.name
     assert "▲ theme" not in themes
+
+
+def test_each_unit_pack_shows_its_own_data_quality_notes(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Exact copies and coordinates outside the area, counted per unit from the CSV: a unit's pack shows
+    a finding only when some of its rows are affected, with its share; other units' findings stay out."""
+    config, csv, folder, _ = demo_run
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    copies = raw[raw.duplicated()].groupby("unit").size()
+    area = config.quality.area
+    assert area is not None
+    lat, lon = pd.to_numeric(raw["latitude"], errors="coerce"), pd.to_numeric(raw["longitude"], errors="coerce")
+    day = raw["recorded_at"].str[:10]
+    outside = raw[lat.notna() & lon.notna() & (day >= "2025-01-01") & (day <= END.isoformat())
+                  & ~(lat.between(area.min_lat, area.max_lat) & lon.between(area.min_lon, area.max_lon))]
+    outside = outside[~outside.duplicated()].groupby("unit").size()
+    assert copies.sum() >= 2 and outside.sum() >= 2  # the demo plants both, in more than one unit
+    for unit in config.leaf_units:
+        text = pdf_text(folder / pack_name(unit.code))
+        notes = flat(between(text[text.rindex("Data-quality notes"):], "Data-quality notes", "Accountability"))
+        mine = between(notes, "About this unit", "About the organisation")
+        if unit.code in copies:
+            rows = int(copies[unit.code])
+            assert ("exact copies of earlier rows (same crime_ref and every other column): quarantined and not "
+                    "counted") in mine and f"this unit: {rows} row{'s' if rows > 1 else ''} of {copies.sum()}" in mine
+        else:
+            assert "exact copies" not in notes, unit.code
+        assert ("coordinates outside the area" in mine) == (unit.code in outside), unit.code
+
+
+def pack_name(unit_code: str) -> str:
+    return f"pack-{unit_code}.pdf"

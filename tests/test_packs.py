@@ -43,7 +43,7 @@ from compstat.packs.charts import (
     png_bytes,
     trend_panels,
 )
-from compstat.packs.context import chair_pack, pack_filenames, unit_pack
+from compstat.packs.context import chair_pack, pack_filenames, quality_notes, unit_pack
 from compstat.packs.cumulative import year_lines
 from compstat.packs.filters import fmt_change, fmt_count, fmt_date, fmt_pct, fmt_value
 from compstat.packs.maps import read_boundaries
@@ -789,9 +789,11 @@ def test_questions_support_quality_and_accountability(cycle_data: CycleData, ren
         assert printed(o.offer, questions) and printed(o.because, questions)
     assert "nan" not in questions.split()
     quality = section(text, "6. Data-quality notes", "7. Accountability")
-    assert "warning Northtown data arrived 2 days late" in quality
-    assert "info 3 incidents across the force have no location" in quality
-    assert "duplicate" not in quality
+    assert "About this unit Severity Finding warning Northtown data arrived 2 days late" in quality
+    assert ("About the organisation's data as a whole Severity Finding info 3 incidents across the force have no "
+            "location") in quality
+    assert "duplicate" not in quality  # N2's finding
+    assert "1 finding about other units only is in the chair's pack." in quality
     accountability = section(text, "7. Accountability", None)
     # By hand: N1's burglary over 28 days against its agreement (support above +20, intervene above +50)
     burglary = table_row(cycle_data, "N1", "burglary", "28d")
@@ -816,7 +818,30 @@ def test_questions_support_quality_and_accountability(cycle_data: CycleData, ren
     assert "Agree a support plan" not in n3
     quiet = replace(cycle_data, quality=replace(cycle_data.quality, findings=()))
     html = render_html("unit_pack.html", templates_dir(), pack=unit_pack(quiet, cycle_data.config.leaf_units[0]))
-    assert "No data-quality issues found for this unit" in html
+    assert "No data-quality finding concerns this unit." in html
+
+
+def test_quality_notes_are_the_units_own(cycle_data: CycleData) -> None:
+    """A finding about several units shows in each of their packs with that unit's share, and in no other."""
+    findings = (
+        Finding("validity", "warning", "5 rows have coordinates outside the area: N1 2, N2 3", rows=5,
+                units={"N1": 2, "N2": 3}),
+        Finding("changes", "warning", "Definition change for N2 and N3/B", units={"N2": 0, "N3/B": 0}),
+        Finding("consistency", "warning", "The supplied force total differs from the sum of the units"),
+    )
+    data = replace(cycle_data, quality=replace(cycle_data.quality, findings=findings))
+    units = {u.code: u for u in cycle_data.config.leaf_units}
+    n1, n2, n3 = (quality_notes(data, code) for code in ("N1", "N2", "N3/B"))
+    assert [(n.message[:7], n.here) for n in n1.notes] == [("5 rows ", "this unit: 2 rows of 5")]
+    assert [(n.message[:10], n.here) for n in n2.notes] == [("5 rows hav", "this unit: 3 rows of 5"),
+                                                           ("Definition", "")]  # a change has no rows to share
+    assert [n.message[:10] for n in n3.notes] == ["Definition"]
+    for notes in (n1, n2, n3):
+        assert [n.message for n in notes.force_notes] == [findings[2].message]
+    assert n1.others_message == "1 finding about other units only is in the chair's pack."
+    assert n2.others_message == ""
+    html = render_html("unit_pack.html", templates_dir(), pack=unit_pack(data, units["N3/B"]))
+    assert "Definition change for N2 and N3/B" in html and "coordinates outside the area" not in html
 
 
 def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:

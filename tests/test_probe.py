@@ -276,3 +276,17 @@ def test_monthly_cadence_leads_with_three_months(small_config: Config) -> None:
     only_month = evidence([change("B", "robbery", 40, 25, 0.001, "worse", window="period")])
     assert rank_findings(*only_month, config)[0].iloc[0]["reason"].startswith(
         "Robbery up 60% on the same month last year (40 vs 25)")
+
+
+def test_no_recognition_on_a_comparison_that_is_not_like_for_like(small_config: Config) -> None:
+    """A's burglary fell significantly, but its 28 days miss a week of data (not like-for-like): it is no
+    recognition candidate. B's identical fall is only fragile: it stays, marked, at half the score."""
+    frames = evidence([change("A", "burglary", 40, 80, 0.01, "better"),
+                       change("B", "burglary", 40, 80, 0.01, "better")])
+    marks = pd.DataFrame([("A", "burglary", "28d", False, False, "missing data in 2026-W08"),
+                          ("B", "burglary", "28d", True, True, "a change one cycle of revisions could erase")],
+                         columns=["unit_code", "measure_id", "window", "like_for_like", "fragile", "reason"])
+    _, recognition = rank_findings(*frames, small_config, quality=marks)
+    assert recognition["unit_code"].tolist() == ["B"]
+    assert recognition["caveat"].tolist() == ["fragile"]
+    assert recognition["score"].iloc[0] == pytest.approx(math.log(2) * 0.99 * 0.5, abs=1e-4)

@@ -41,6 +41,8 @@ findings.
   when it is fragile, 0.125 when both (``QUALITY_WEIGHTS``, from the quality step's
   ``comparisons``), else 1: such a finding stays visible, marked in ``caveat`` and its reason,
   but ranks below findings on sound comparisons, so the chair is not sent to probe an artefact.
+  An improvement on a comparison that is not like-for-like is not a recognition candidate at all
+  (a fragile one is, marked): no one is thanked for a fall that may be missing data.
 
 **Reasons** lead with the headline comparison and say whether it is significant: "Robbery up
 50% on last year's 28 days (15 vs 10, within normal variation); significantly above similar
@@ -276,6 +278,8 @@ def _finding(unit: str, measure_id: str, direction: str, evidence: dict[str, lis
     priority = float(context.config.analysis.measure_priority.get(measure_id, 1.0))
     window = str(shown["window"]) if shown else ""
     caveats, caveat_reason = context.marks.get((unit, measure_id, window), ([], ""))
+    if not worse and NOT_LIKE_FOR_LIKE in caveats:
+        return None  # no recognition for what may be a change in the data, not in what happened
     quality = float(np.prod([QUALITY_WEIGHTS[c] for c in caveats])) if caveats else 1.0
     score = priority * size * certainty * (1 + math.log1p(persistence)) * lens * quality
     small = bool(shown["small_numbers"]) if shown is not None else False

@@ -329,18 +329,28 @@ class UnitHeadline:
 
 @dataclass(frozen=True)
 class QualityNote:
-    """One data-quality finding, in words."""
+    """One data-quality finding, in words; ``here`` says what of a finding about several units
+    is this unit's (``"this unit: 1 row"``), empty otherwise."""
 
     severity: str
     message: str
+    here: str = ""
 
 
 @dataclass(frozen=True)
 class QualityNotes:
-    """Data-quality findings for one unit (or organisation-wide), most serious first."""
+    """The data-quality findings a unit's pack shows, most serious first: those about this unit
+    (``notes``), those about the whole organisation or an input with no unit to point at
+    (``force_notes``), and a count of those about other units only (shown in the chair's pack)."""
 
     notes: tuple[QualityNote, ...]
+    force_notes: tuple[QualityNote, ...]
     empty_message: str
+    others_message: str
+
+    @property
+    def count(self) -> int:
+        return len(self.notes) + len(self.force_notes)
 
 
 @dataclass(frozen=True)
@@ -576,7 +586,7 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
         *([("map", f"Map: where the last {RECENT_DAYS} days ran above usual", "")] if hotspot else []),
         ("questions", "Suggested challenge questions and support",
          f"{_plural(len(questions.questions), 'question')}, {_plural(len(questions.support), 'offer')}"),
-        ("quality", "Data-quality notes", _plural(len(quality.notes), "finding") if quality.notes else "none"),
+        ("quality", "Data-quality notes", _plural(quality.count, "finding") if quality.count else "none"),
         ("accountability", "Accountability", f"escalation level {accountable.level}"),
     ], start=1)))
     return UnitPack(
@@ -1203,12 +1213,28 @@ def _findings(data: CycleData) -> list[Any]:
 
 
 def quality_notes(data: CycleData, unit_code: str) -> QualityNotes:
-    """Findings about this unit or the whole organisation (no unit), most serious first."""
-    notes = tuple(QualityNote(f.severity, f.message) for f in _findings(data)
-                  if f.unit_code in (None, unit_code))
+    """The unit's own findings (``Finding.units`` names it), the organisation-wide ones (no unit
+    named), and how many concern other units only; most serious first."""
+    findings = _findings(data)
+    mine = [f for f in findings if unit_code in f.units]
+    force = [f for f in findings if not f.units]
+    others = len(findings) - len(mine) - len(force)
     empty = ("Data-quality checks were not run for this cycle." if data.quality is None
-             else "No data-quality issues found for this unit")
-    return QualityNotes(notes=notes, empty_message=empty)
+             else "No data-quality finding concerns this unit.")
+    others_message = (f"{_plural(others, 'finding')} about other units only {'is' if others == 1 else 'are'} "
+                      "in the chair's pack." if others else "")
+    return QualityNotes(notes=tuple(QualityNote(f.severity, f.message, _share_here(f, unit_code)) for f in mine),
+                        force_notes=tuple(QualityNote(f.severity, f.message) for f in force),
+                        empty_message=empty, others_message=others_message)
+
+
+def _share_here(finding: Any, unit_code: str) -> str:
+    """What of a finding about several units is this unit's, in words (empty when it is only this unit's
+    or is about missing data or a change rather than rows)."""
+    rows = finding.units[unit_code]
+    if len(finding.units) == 1 or not rows:
+        return ""
+    return f"this unit: {_plural(rows, 'row')}" + (f" of {fmt_count(finding.rows)}" if finding.rows else "")
 
 
 def _escalation(data: CycleData, unit_code: str) -> tuple[int, str, str]:
