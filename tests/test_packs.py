@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pdfplumber
 import pytest
+from matplotlib.figure import Figure
 from PIL import Image
 from pypdf import PdfReader
 
@@ -37,6 +38,7 @@ from compstat.packs.charts import (
     CumulativePanel,
     PeerRow,
     TrendLine,
+    _value_axis,
     cumulative_chart,
     month_ticks,
     peer_chart,
@@ -1022,3 +1024,17 @@ def test_caveat_footnotes_name_measures_with_the_same_windows_together(cycle_dat
     data = replace(data, quality=replace(data.quality, comparisons=pd.DataFrame(rows[:4], columns=COMPARISON_COLUMNS)))
     assert unit_pack(data, data.config.leaf_units[1]).table.footnotes[-1] == (
         "‡ not like-for-like (Burglary and Robbery: 28 days and year to date): missing data in 2026-W08")
+
+
+def test_spc_axis_fits_the_variation_and_counts_start_from_zero() -> None:
+    """A percentage near 85 gets an axis over its range (83 to 90 with 8% margins), not 0 to 90; a
+    count whose range comes near zero starts at zero; a negative lower limit of a count is cut at zero."""
+    def limits(values: list[float], from_zero: bool) -> tuple[float, float]:
+        ax = Figure().add_subplot()
+        _value_axis(ax, np.array(values, dtype=float), integer=False, from_zero=from_zero)
+        return ax.get_ylim()
+
+    assert limits([83.0, 85.0, 90.0], from_zero=False) == pytest.approx((83 - 0.56, 90 + 0.56))
+    assert limits([83.0, 85.0, 90.0], from_zero=True) == pytest.approx((0, 90 * 1.08))
+    assert limits([1.0, 3.0, 7.0], from_zero=False) == pytest.approx((0, 7 + 0.48))
+    assert limits([-2.0, 1.0, 4.0], from_zero=False) == pytest.approx((-2 - 0.48, 4 + 0.48))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import struct
+import textwrap
 import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -188,11 +189,23 @@ def _date_axis(ax: Any, first: date, last: date, max_ticks: int = 9) -> None:
     ax.set_xlim(first.toordinal() - 2, last.toordinal() + 2)
 
 
-def _value_axis(ax: Any, values: FloatArray, integer: bool, nbins: int = 4) -> None:
+def _value_axis(ax: Any, values: FloatArray, integer: bool, nbins: int = 4, from_zero: bool = True) -> None:
+    """A y axis over ``values`` from zero, or (``from_zero=False``, for SPC charts, whose variation is
+    the point) over their range with a margin, still from zero when that range comes close to it
+    and never below zero for values that cannot be negative."""
     finite = values[np.isfinite(values)]
     top = float(finite.max()) if finite.size else 1.0
-    bottom = min(0.0, float(finite.min())) if finite.size else 0.0
-    ax.set_ylim(bottom, top * 1.08 if top > 0 else 1.0)
+    low = float(finite.min()) if finite.size else 0.0
+    bottom = min(0.0, low)
+    if not from_zero and finite.size and top > low:
+        margin = 0.08 * (top - low)
+        bottom = low - margin
+        if low >= 0 and bottom < 0.4 * top:
+            bottom = 0.0
+        top += margin
+    else:
+        top = top * 1.08 if top > 0 else 1.0
+    ax.set_ylim(bottom, top)
     ax.yaxis.set_major_locator(MaxNLocator(nbins=nbins, steps=[1, 2, 2.5, 5, 10], integer=integer))
 
 
@@ -282,6 +295,17 @@ def cumulative_chart(panels: Sequence[CumulativePanel], columns: int = 3) -> byt
         return _png(fig)
 
 
+SMALL_TITLE_CHARS = 27  # what fits on one line over a third of the page's width
+
+
+def _small_multiple_title(ax: Any, title: str) -> None:
+    """A panel title, on two smaller lines when it would not fit on one."""
+    if len(title) <= SMALL_TITLE_CHARS:
+        ax.set_title(title)
+    else:
+        ax.set_title("\n".join(textwrap.wrap(title, SMALL_TITLE_CHARS + 6)[:2]), fontsize=7.5, linespacing=1.0)
+
+
 def _cumulative_panel(ax: Any, panel: CumulativePanel) -> None:
     origin = panel.year_start.toordinal()
     this_x = np.array(panel.this_days, dtype=float) + origin
@@ -298,7 +322,7 @@ def _cumulative_panel(ax: Any, panel: CumulativePanel) -> None:
     if so_far.any():
         ax.plot(last_x[so_far][-1:], last_y[so_far][-1:], marker="^", markersize=4.5, color=LAST_YEAR["color"],
                 linestyle="none")
-    ax.set_title(panel.title)
+    _small_multiple_title(ax, panel.title)
     year_end = date(panel.year_start.year + 1, panel.year_start.month, 1).toordinal() - 1
     positions, labels = [], []
     for k in range(0, 12, 3):
@@ -455,8 +479,10 @@ def spc_chart(series: SpcSeries) -> bytes:
             ax.set_xticks([])
             ax.set_xlim(0, 1)
         ax.set_ylabel(series.y_label)
-        finite = [v for v in (*series.values, *series.upper) if v == v]
-        _value_axis(ax, np.array(finite, dtype=float), series.integer)
+        nonnegative = all(v >= 0 for v in series.values if v == v)
+        lower = [max(v, 0.0) if nonnegative else v for v in series.lower]  # a count's limit below 0 is 0
+        finite = [v for v in (*series.values, *series.upper, *lower) if v == v]
+        _value_axis(ax, np.array(finite, dtype=float), series.integer, from_zero=False)
         return _png(fig)
 
 
