@@ -25,16 +25,16 @@ from matplotlib.typing import RcKeyType
 from compstat.analysis.spc import CONCERN, IMPROVEMENT, NEUTRAL_HIGH, NEUTRAL_LOW
 
 # Okabe & Ito (2008), colour-blind safe.
-BLACK, ORANGE, GREEN, BLUE, VERMILLION, PURPLE, GREY = (
-    "#000000", "#E69F00", "#009E73", "#0072B2", "#D55E00", "#CC79A7", "#7F7F7F",
-)
-# point type → (legend label, marker, colour, size)
-_MARKERS = {
-    IMPROVEMENT: ("Special cause: improvement", "D", BLUE, 30),
-    CONCERN: ("Special cause: concern", "s", ORANGE, 30),
-    NEUTRAL_HIGH: ("Special cause: high", "^", PURPLE, 34),
-    NEUTRAL_LOW: ("Special cause: low", "v", PURPLE, 34),
+BLACK, GREEN, BLUE, VERMILLION, GREY = "#000000", "#009E73", "#0072B2", "#D55E00", "#7F7F7F"
+# point type → (legend label, marker, colour): the one set of marks, also used by the packs' charts
+# (``compstat.packs.charts``), so a triangle means a concern wherever an analyst meets it.
+SPC_MARKS = {
+    CONCERN: ("Special cause: concern", "^", VERMILLION),
+    IMPROVEMENT: ("Special cause: improvement", "s", BLUE),
+    NEUTRAL_HIGH: ("Special cause: high", "D", BLACK),
+    NEUTRAL_LOW: ("Special cause: low", "D", BLACK),
 }
+MARKER_AREA = {"^": 36, "s": 28, "D": 24}  # scatter sizes (points²) that look alike
 _RC: dict[RcKeyType, Any] = {
     "font.family": "DejaVu Sans",
     "font.size": 8.5,
@@ -70,10 +70,11 @@ def spc_chart(result: pd.DataFrame, title: str, y_label: str = "", *, width_in: 
             ax.axhline(float(target.iloc[0]), color=GREEN, linewidth=1.3, linestyle=(0, (1, 1.5)),
                        label="Target", zorder=1)
         drawn = {"points": int(np.isfinite(y).sum())}
-        for point_type, (label, marker, colour, size) in _MARKERS.items():
+        for point_type, (label, marker, colour) in SPC_MARKS.items():
             mask = (result["point_type"] == point_type).to_numpy(dtype=bool, na_value=False)
             if mask.any():
-                markers = ax.scatter(x[mask], y[mask], marker=marker, s=size, color=colour, edgecolors=BLACK,
+                markers = ax.scatter(x[mask], y[mask], marker=marker, s=MARKER_AREA[marker], color=colour,
+                                     edgecolors=BLACK,
                                      linewidths=0.5, label=label, zorder=3)
                 drawn[point_type] = int(np.asarray(markers.get_offsets()).shape[0])
         ax.set_title(title)

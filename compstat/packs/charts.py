@@ -35,6 +35,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
 
+from compstat.analysis.spc_chart import SPC_MARKS
+
 # Okabe & Ito (2008), colour-blind safe.
 OKABE_ITO = {
     "black": "#000000", "orange": "#E69F00", "sky_blue": "#56B4E9", "green": "#009E73",
@@ -430,13 +432,10 @@ def _scale_bar(ax: Any, span_km: float) -> None:
 
 SPC_HEIGHT_IN = 1.85
 # point type → (marker, colour, size): shape carries the meaning, colour repeats it.
-SPC_MARKERS = {
-    "common_cause": ("o", "#777777", 2.2),
-    "special_cause_concern": ("^", OKABE_ITO["vermillion"], 5.0),
-    "special_cause_improvement": ("s", OKABE_ITO["blue"], 4.2),
-    "neutral_high": ("D", OKABE_ITO["black"], 3.8),
-    "neutral_low": ("D", OKABE_ITO["black"], 3.8),
-}
+SPC_MARKER_SIZE = {"^": 5.0, "s": 4.2, "D": 3.8}  # marks that look alike in size
+# point type → (marker, colour, size): common cause small and grey, special causes as ``compstat spc`` draws them
+SPC_MARKERS = {"common_cause": ("o", "#777777", 2.2)} | {
+    point_type: (marker, colour, SPC_MARKER_SIZE[marker]) for point_type, (_, marker, colour) in SPC_MARKS.items()}
 
 
 @dataclass(frozen=True)
