@@ -43,7 +43,7 @@ def daily_measures(by_category: pd.DataFrame, config: Config) -> pd.DataFrame:
     for m in config.measures:
         if m.kind == "rate":
             continue
-        rows = by_category[_matches(by_category, m)]
+        rows = by_category[matches_filter(by_category, m)]
         part = rows.groupby(["unit_code", "date"], as_index=False)[["total", "n"]].sum()
         parts.append(part.assign(measure_id=m.id))
     if not parts:
@@ -53,7 +53,8 @@ def daily_measures(by_category: pd.DataFrame, config: Config) -> pd.DataFrame:
     return pd.concat([daily, total], ignore_index=True)[DAILY_COLUMNS]
 
 
-def _matches(frame: pd.DataFrame, measure: Measure) -> pd.Series:
+def matches_filter(frame: pd.DataFrame, measure: Measure) -> pd.Series:
+    """Which rows (with category and subcategory columns) the measure's filter counts."""
     mask = pd.Series(True, index=frame.index)
     if measure.filter.category:
         mask &= frame["category"].isin(measure.filter.category)

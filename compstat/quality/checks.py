@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from compstat.analysis.measures import TOTAL, bucket_start
-from compstat.config import Config, DataChange, Measure, Source
+from compstat.analysis.measures import TOTAL, bucket_start, matches_filter
+from compstat.config import Config, DataChange, Source
 from compstat.ingest.mapping import EXACT_COPY, TOTAL_ROW, record_key, resolve_units
 from compstat.periods import Window, period_containing
 from compstat.quality.context import MAX_KEY_GROUPS, QualityContext, leaf_codes_of, window_figures
@@ -224,7 +224,7 @@ def completeness_gaps(ctx: QualityContext) -> _Gaps:
     counted = pd.Series(False, index=by_category.index)
     for m in config.measures:
         if m.kind == "count":
-            counted |= _matches(by_category, m)
+            counted |= matches_filter(by_category, m)
     volume = by_category[counted].groupby(["unit_code", "date"], as_index=False)["total"].sum()
     daily = ctx.measures_daily
     daily = daily[daily["unit_code"].isin(leaves) & daily["measure_id"].isin(counts)]
@@ -578,7 +578,7 @@ class Validity:
         counted = pd.Series(False, index=streams.index)
         for m in ctx.config.measures:
             if m.kind != "rate":
-                counted |= _matches(streams, m)
+                counted |= matches_filter(streams, m)
         findings = []
         for source, rows in streams[~counted].groupby("source", sort=False):
             per_category = rows.groupby("category", sort=False)["n"].sum().sort_values(ascending=False)
@@ -636,15 +636,6 @@ def _rejected_units(ctx: QualityContext, rows: pd.DataFrame) -> dict[str, int]:
         for code, n in codes.value_counts().sort_index().items():
             out[str(code)] = out.get(str(code), 0) + int(n)
     return out
-
-
-def _matches(frame: pd.DataFrame, measure: Measure) -> pd.Series:
-    mask = pd.Series(True, index=frame.index)
-    if measure.filter.category:
-        mask &= frame["category"].isin(measure.filter.category)
-    if measure.filter.subcategory:
-        mask &= frame["subcategory"].isin(measure.filter.subcategory)
-    return mask
 
 
 def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
@@ -1121,7 +1112,7 @@ def _replacements(ctx: QualityContext, streams: pd.DataFrame, found: dict[tuple[
 
     def measures_of(rows: list[int]) -> set[str]:
         part = streams.loc[rows]
-        return {m.id for m in measures if _matches(part, m).any()}
+        return {m.id for m in measures if matches_filter(part, m).any()}
 
     by_unit: dict[str, list[tuple[str, int, set[str]]]] = {}
     for (code, kind, when), rows in found.items():
@@ -1151,7 +1142,7 @@ def _stream_effect(ctx: QualityContext, codes: list[str], kind: str, event_strea
     for m in config.measures:
         if m.kind == "rate":
             continue
-        counted = _matches(mine, m).to_numpy()
+        counted = matches_filter(mine, m).to_numpy()
         if not (counted & in_event).any():
             continue
         for w in windows:
@@ -1209,7 +1200,7 @@ class Consistency:
             return []
         config = ctx.config
         measures = [m for m in config.measures if (m.kind == "count" or (m.kind == "value" and m.aggregate == "sum"))
-                    and _matches(supplied, m).any()]  # only measures the totals supply
+                    and matches_filter(supplied, m).any()]  # only measures the totals supply
         figures = ctx.current_figures
         org_rows = figures[(figures["unit_code"] == TOTAL) & (figures["side"] == "current")]
         org = dict(zip(zip(org_rows["measure_id"], org_rows["window"], strict=True), org_rows["value"], strict=True))
@@ -1220,7 +1211,7 @@ class Consistency:
                 continue
             inside = supplied[(supplied["date"] >= pd.Timestamp(w.start)) & (supplied["date"] <= pd.Timestamp(w.end))]
             for m in measures:
-                given = float(inside.loc[_matches(inside, m), "total"].sum())
+                given = float(inside.loc[matches_filter(inside, m), "total"].sum())
                 summed = float(org[(m.id, w.key)])
                 if math.isclose(given, summed, abs_tol=0.5):
                     continue
