@@ -1,7 +1,7 @@
 """HTML → PDF: the Jinja environment, a locked-down URL fetcher, and parallel rendering.
 
 The cycle's data is pickled once and handed to each worker process when it starts; a
-worker then builds each pack's context (``context.py``, charts included), fills the
+worker then builds each pack's context (``context/``, charts included), fills the
 template and lays it out with WeasyPrint, so the parent does no per-pack work and every
 core draws and lays out. Each process parses ``pack.css`` and sets up fonts once and
 reuses them for every pack. The fetcher lets a pack load its own charts (``chart:<name>``,

@@ -1,0 +1,97 @@
+"""Data-quality sections: the findings a unit's pack shows (its own, the organisation-wide ones,
+a count of the others) and the chair's summary of findings by severity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from compstat.config import SEVERITY_NAMES
+from compstat.packs.context.common import _plural
+from compstat.packs.filters import fmt_count
+from compstat.results import CycleData
+
+
+@dataclass(frozen=True)
+class QualityNote:
+    """One data-quality finding, in words; ``here`` says what of a finding about several units
+    is this unit's (``"this unit: 1 row"``), empty otherwise."""
+
+    severity: str
+    message: str
+    here: str = ""
+
+
+@dataclass(frozen=True)
+class QualityNotes:
+    """The data-quality findings a unit's pack shows, most serious first: those about this unit
+    (``notes``), those about the whole organisation or an input with no unit to point at
+    (``force_notes``), and a count of those about other units only (shown in the chair's pack)."""
+
+    notes: tuple[QualityNote, ...]
+    force_notes: tuple[QualityNote, ...]
+    empty_message: str
+    others_message: str
+
+    @property
+    def count(self) -> int:
+        return len(self.notes) + len(self.force_notes)
+
+
+@dataclass(frozen=True)
+class SeverityCount:
+    severity: str
+    count: int
+
+
+@dataclass(frozen=True)
+class QualitySummary:
+    """Counts of findings by severity and the blocking and warning messages."""
+
+    counts: tuple[SeverityCount, ...]
+    notes: tuple[QualityNote, ...]
+    empty_message: str
+
+
+def _findings(data: CycleData) -> list[Any]:
+    if data.quality is None:
+        return []
+    order = {s: i for i, s in enumerate(SEVERITY_NAMES)}
+    return sorted(data.quality.findings, key=lambda f: order.get(f.severity, len(order)))
+
+
+def quality_notes(data: CycleData, unit_code: str) -> QualityNotes:
+    """The unit's own findings (``Finding.units`` names it), the organisation-wide ones (no unit
+    named), and how many concern other units only; most serious first."""
+    findings = _findings(data)
+    mine = [f for f in findings if unit_code in f.units]
+    force = [f for f in findings if not f.units]
+    others = len(findings) - len(mine) - len(force)
+    empty = ("Data-quality checks were not run for this cycle." if data.quality is None
+             else "No data-quality finding concerns this unit.")
+    others_message = (f"{_plural(others, 'finding')} about other units only {'is' if others == 1 else 'are'} "
+                      "in the chair's pack." if others else "")
+    return QualityNotes(notes=tuple(QualityNote(f.severity, f.message, _share_here(f, unit_code)) for f in mine),
+                        force_notes=tuple(QualityNote(f.severity, f.message) for f in force),
+                        empty_message=empty, others_message=others_message)
+
+
+def _share_here(finding: Any, unit_code: str) -> str:
+    """What of a finding about several units is this unit's, in words (empty when it is only this unit's
+    or is about missing data or a change rather than rows)."""
+    rows = finding.units[unit_code]
+    if len(finding.units) == 1 or not rows:
+        return ""
+    return f"this unit: {_plural(rows, 'row')}" + (f" of {fmt_count(finding.rows)}" if finding.rows else "")
+
+
+def quality_summary(data: CycleData) -> QualitySummary:
+    """Counts of quality findings by severity, with the blocking and warning messages."""
+    findings = _findings(data)
+    return QualitySummary(
+        counts=tuple(SeverityCount(s, sum(f.severity == s for f in findings)) for s in SEVERITY_NAMES),
+        notes=tuple(QualityNote(f.severity, f.message) for f in findings if f.severity in ("blocking", "warning")),
+        empty_message=("Data-quality checks were not run for this cycle." if data.quality is None
+                       else "No blocking or warning findings."),
+    )

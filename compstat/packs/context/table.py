@@ -1,0 +1,215 @@
+"""The CompStat tables: a unit's (or the organisation's) period table, one row per reported
+measure across the windows, and the chair's glance matrix of units × measures in one window; each
+cell with its caveat marks (``*`` no comparison, ``†`` small numbers, the quality step's ``‡`` and
+``§``) and only the footnotes those marks need.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+
+from compstat.analysis.measures import TOTAL
+from compstat.config import Config, Measure
+from compstat.packs.caveats import caveat_footnotes, comparison_caveats, marks
+from compstat.packs.context.assessments import assessments
+from compstat.packs.context.common import TOTAL_NAME, Record, _float, _labels, unit_names
+from compstat.packs.filters import fmt_date
+from compstat.packs.lookup import unit_records
+from compstat.results import CycleData
+
+NO_COMPARISON = "*"
+CAUTION = "†"
+DIRECTIONS = {1: "▲ up", -1: "▼ down", 0: "= same"}
+
+
+@dataclass(frozen=True)
+class WindowHeading:
+    """One column group of the period table and its date ranges."""
+
+    key: str
+    label: str
+    start: date
+    end: date
+    prev_start: date
+    prev_end: date
+
+
+@dataclass(frozen=True)
+class TableCell:
+    """One measure in one window: this year, last year, change and % change.
+
+    ``pct_missing`` is what to show when there is no % change (``*`` when last year was 0);
+    ``caution`` is ``†`` when both values are small numbers; ``mark`` holds the quality step's
+    caveats (``‡`` not like-for-like, ``§`` fragile), explained in the table's footnotes.
+    """
+
+    current: float
+    previous: float
+    change: float
+    pct_change: float
+    pct_missing: str
+    caution: str
+    mark: str = ""
+
+
+@dataclass(frozen=True)
+class TableRow:
+    """One reported measure across all windows."""
+
+    measure_id: str
+    name: str
+    kind: str
+    value_label: str
+    note: str
+    cells: tuple[TableCell, ...]
+    assessment: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PeriodTable:
+    """The CompStat table for one unit, with only the footnotes its markers need; ``columns`` is
+    the table's width in cells (an assessment row spans it)."""
+
+    unit_code: str
+    windows: tuple[WindowHeading, ...]
+    rows: tuple[TableRow, ...]
+    footnotes: tuple[str, ...]
+    columns: int
+
+
+@dataclass(frozen=True)
+class GlanceCell:
+    """A unit's % change on one measure in the glance window, with its direction in words."""
+
+    pct_change: float
+    pct_missing: str
+    caution: str
+    mark: str
+    direction: str
+    current: float
+    previous: float
+    kind: str
+    value_label: str
+
+
+@dataclass(frozen=True)
+class GlanceRow:
+    """One unit (or the organisation, last) across the reported measures."""
+
+    unit_code: str
+    unit_name: str
+    code_label: str
+    is_total: bool
+    cells: tuple[GlanceCell, ...]
+
+
+@dataclass(frozen=True)
+class GlanceColumn:
+    """A measure heading in the glance matrix, with its polarity."""
+
+    measure_id: str
+    name: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Glance:
+    """Chair's matrix: units × reported measures, % change in one window, with the sentence saying how to read it."""
+
+    window: WindowHeading
+    lead: str
+    columns: tuple[GlanceColumn, ...]
+    rows: tuple[GlanceRow, ...]
+    footnotes: tuple[str, ...]
+
+
+def window_headings(data: CycleData) -> tuple[WindowHeading, ...]:
+    return tuple(WindowHeading(w.key, w.label, w.start, w.end, w.prev_start, w.prev_end) for w in data.windows)
+
+
+def period_table_section(data: CycleData, unit_code: str, assess: bool = False) -> PeriodTable:
+    """Section 2: the unit's rows of ``data.table``, one per reported measure; with ``assess``,
+    each row also carries the analysis' words (significance, SPC, peers, delivery confidence)."""
+    config = data.config
+    rows_by_key = _table_lookup(data, unit_code)
+    windows = window_headings(data)
+    words = assessments(data, unit_code) if assess else {}
+    caveats = comparison_caveats(data)
+    rows, marked = [], []
+    for m in config.reported_measures:
+        label, note = _labels(m)
+        cells = []
+        for w in windows:
+            found = caveats.get((unit_code, m.id, w.key), ())
+            cells.append(_cell(rows_by_key.get((m.id, w.key)), marks(found)))
+            marked.append((m.name, w.label.lower(), found))
+        rows.append(TableRow(measure_id=m.id, name=m.name, kind=m.kind, value_label=label, note=note,
+                             cells=tuple(cells), assessment=words.get(m.id, ())))
+    return PeriodTable(unit_code=unit_code, windows=windows, rows=tuple(rows),
+                       footnotes=_footnotes([c for r in rows for c in r.cells], config)
+                       + caveat_footnotes(marked, every=[m.name for m in config.reported_measures]),
+                       columns=1 + 4 * len(windows))
+
+
+def _table_lookup(data: CycleData, unit_code: str) -> dict[tuple[str, str], Record]:
+    rows = unit_records(data, "table", unit_code)
+    return {(str(r["measure_id"]), str(r["window"])): r for r in rows}
+
+
+def _cell(row: Record | None, mark: str = "") -> TableCell:
+    if row is None:
+        nan = math.nan
+        return TableCell(nan, nan, nan, nan, "–", "", mark)
+    previous = _float(row["previous"])
+    return TableCell(
+        current=_float(row["current"]), previous=previous, change=_float(row["change"]),
+        pct_change=_float(row["pct_change"]), pct_missing=NO_COMPARISON if previous == 0 else "–",
+        caution=CAUTION if bool(row["small_numbers"]) else "", mark=mark,
+    )
+
+
+def _footnotes(cells: list[TableCell] | list[GlanceCell], config: Config) -> tuple[str, ...]:
+    notes = []
+    if any(math.isnan(c.pct_change) and c.pct_missing == NO_COMPARISON for c in cells):
+        notes.append(f"{NO_COMPARISON} no comparison: last year was 0")
+    if any(c.caution for c in cells):
+        notes.append(f"{CAUTION} fewer than {config.small_number} in both periods: treat the change with caution")
+    return tuple(notes)
+
+
+def glance(data: CycleData) -> Glance:
+    """Units × measures in the second window (28 days or 3 months), the organisation last."""
+    config = data.config
+    windows = window_headings(data)
+    window = windows[1] if len(windows) > 1 else windows[0]
+    measures = config.reported_measures
+    columns = tuple(GlanceColumn(m.id, m.name, _labels(m)[1]) for m in measures)
+    names = unit_names(config)
+    caveats = comparison_caveats(data)
+    rows, marked = [], []
+    for code in [u.code for u in config.leaf_units] + [TOTAL]:
+        lookup = _table_lookup(data, code)
+        cells = []
+        for m in measures:
+            found = caveats.get((code, m.id, window.key), ())
+            cells.append(_glance_cell(lookup.get((m.id, window.key)), m, marks(found)))
+            marked.append((m.name, code if code != TOTAL else TOTAL_NAME.lower(), found))
+        rows.append(GlanceRow(code, names[code], "" if code == TOTAL else code, code == TOTAL, tuple(cells)))
+    lead = (f"% change on last year over {window.label} ({fmt_date(window.start)} – {fmt_date(window.end)} against "
+            f"{fmt_date(window.prev_start)} – {fmt_date(window.prev_end)}). ▲ up, ▼ down, = same as last year; "
+            "below each: this year vs last year.")
+    return Glance(window=window, lead=lead, columns=columns, rows=tuple(rows),
+                  footnotes=_footnotes([c for r in rows for c in r.cells], config) + caveat_footnotes(marked))
+
+
+def _glance_cell(row: Record | None, measure: Measure, mark: str) -> GlanceCell:
+    cell = _cell(row)
+    if math.isnan(cell.change):
+        direction = ""
+    else:
+        direction = DIRECTIONS[(cell.change > 0) - (cell.change < 0)]
+    return GlanceCell(pct_change=cell.pct_change, pct_missing=cell.pct_missing, caution=cell.caution, mark=mark,
+                      direction=direction, current=cell.current, previous=cell.previous, kind=measure.kind,
+                      value_label=_labels(measure)[0])
