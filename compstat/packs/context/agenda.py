@@ -10,7 +10,7 @@ from compstat.packs.briefing import Headline
 from compstat.packs.context.actions import ActionLog, _actions_detail
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION
 from compstat.packs.context.findings import Findings
-from compstat.packs.themes import Themes
+from compstat.packs.context.themes import Themes
 from compstat.results import CycleData
 
 

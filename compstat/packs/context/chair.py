@@ -16,7 +16,7 @@ from compstat.packs.context.cover import ChairCover, Contents, ContentsEntry, Pa
 from compstat.packs.context.findings import Findings, _finding_rows, themes_section
 from compstat.packs.context.quality import QualitySummary, quality_summary
 from compstat.packs.context.table import Glance, PeriodTable, glance, period_table_section
-from compstat.packs.themes import Themes
+from compstat.packs.context.themes import Themes
 from compstat.results import CycleData
 
 

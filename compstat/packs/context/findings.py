@@ -10,7 +10,7 @@ import pandas as pd
 
 from compstat.analysis.measures import TOTAL
 from compstat.packs.context.common import _is_missing, _labels, _text, headline_window, spc_word
-from compstat.packs.themes import Themes, force_themes
+from compstat.packs.context.themes import Themes, force_themes
 from compstat.results import CycleData
 
 CHAIR_FINDINGS = 10

@@ -12,8 +12,8 @@ from datetime import date
 
 from compstat.analysis.measures import TOTAL
 from compstat.config import Config, Measure
-from compstat.packs.caveats import caveat_footnotes, comparison_caveats, marks
 from compstat.packs.context.assessments import assessments
+from compstat.packs.context.caveats import caveat_footnotes, comparison_caveats, marks
 from compstat.packs.context.common import TOTAL_NAME, Record, _float, _labels, unit_names
 from compstat.packs.filters import fmt_date
 from compstat.packs.lookup import unit_records
