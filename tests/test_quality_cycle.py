@@ -310,11 +310,11 @@ def test_a_stopped_cycle_points_to_the_export_of_its_quarantined_rows(tmp_path: 
 
 
 def test_key_groups_beyond_the_limit_are_reported_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import compstat.quality.checks as checks_module
+    import compstat.quality.checks.duplicates as duplicates_module
     import compstat.quality.context as context_module
 
     monkeypatch.setattr(context_module, "MAX_KEY_GROUPS", 2)
-    monkeypatch.setattr(checks_module, "MAX_KEY_GROUPS", 2)
+    monkeypatch.setattr(duplicates_module, "MAX_KEY_GROUPS", 2)
     _, config = config_with(tmp_path)
     lines = incidents(last="2026-03-08").splitlines()
     same_refs = [line.replace(",A,", ",B,") for line in lines[-10:] if ",A," in line][:3]  # 3 refs in two units
