@@ -76,7 +76,7 @@ def parse_period(label: str, cadence: Cadence) -> Period:
     if not m or not 1 <= int(m[2]) <= 12:
         raise UsageError(f"period '{label}': expected a month such as 2026-11")
     start = date(int(m[1]), int(m[2]), 1)
-    return Period(label, start, _month_end(start))
+    return Period(label, start, month_end(start))
 
 
 def period_containing(day: date, cadence: Cadence) -> Period:
@@ -113,7 +113,7 @@ def comparison_windows(period: Period, cadence: Cadence) -> list[Window]:
     end = period.end
     ys = period_year_start(period, cadence)
     ytd_end = min(end, _add_months(ys, 12) - timedelta(days=1))
-    ytd = Window("ytd", "Year to date", ys, ytd_end, _years_back(ys), _years_back(ytd_end))
+    ytd = Window("ytd", "Year to date", ys, ytd_end, shift_years(ys), shift_years(ytd_end))
     if cadence.period == "weekly":
         return [
             Window("period", "Week", period.start, end, period.start - SHIFT_52_WEEKS, end - SHIFT_52_WEEKS),
@@ -123,8 +123,8 @@ def comparison_windows(period: Period, cadence: Cadence) -> list[Window]:
         ]
     three = _add_months(period.start, -2)
     return [
-        Window("period", "Month", period.start, end, _years_back(period.start), _month_end(_years_back(period.start))),
-        Window("3m", "3 months", three, end, _years_back(three), _month_end(_years_back(period.start))),
+        Window("period", "Month", period.start, end, shift_years(period.start), month_end(shift_years(period.start))),
+        Window("3m", "3 months", three, end, shift_years(three), month_end(shift_years(period.start))),
         ytd,
     ]
 
@@ -140,7 +140,7 @@ def year_start(day: date, start_month: int) -> date:
     return date(year, start_month, 1)
 
 
-def _years_back(day: date, years: int = 1) -> date:
+def shift_years(day: date, years: int = 1) -> date:
     try:
         return day.replace(year=day.year - years)
     except ValueError:  # 29 February
@@ -152,5 +152,5 @@ def _add_months(day: date, months: int) -> date:
     return date(index // 12, index % 12 + 1, 1)
 
 
-def _month_end(first: date) -> date:
+def month_end(first: date) -> date:
     return _add_months(first, 1) - timedelta(days=1)

@@ -29,7 +29,7 @@ import pandas as pd
 
 from compstat.analysis.measures import TOTAL, measure_values
 from compstat.config import Cadence, Config
-from compstat.periods import Window, _month_end, _years_back
+from compstat.periods import Window, month_end, shift_years
 
 GRACE_DAYS = 28
 COMPARISON_COLUMNS = [
@@ -45,12 +45,12 @@ def years_back(window: Window, years: int, cadence: Cadence) -> tuple[date, date
     if years == 0:
         return window.start, window.end
     if window.key == "ytd":
-        return _years_back(window.start, years), _years_back(window.end, years)
+        return shift_years(window.start, years), shift_years(window.end, years)
     if cadence.period == "weekly":
-        calendar_days = (window.start - _years_back(window.start, years)).days
+        calendar_days = (window.start - shift_years(window.start, years)).days
         shift = timedelta(days=7 * round(calendar_days / 7))
         return window.start - shift, window.end - shift
-    return _years_back(window.start, years), _month_end(_years_back(window.end.replace(day=1), years))
+    return shift_years(window.start, years), month_end(shift_years(window.end.replace(day=1), years))
 
 
 def unit_history_start(daily: pd.DataFrame, data_start: date | None, loaded_from: date | None = None,
@@ -162,5 +162,5 @@ def analysis_start(config: Config, windows: list[Window], spc_start: date) -> da
     starts = [spc_start] + [years_back(w, k, config.cadence)[0] for w in windows for k in range(1, depth + 1)]
     year = [w for w in windows if w.key == "ytd"]
     if year:  # the trajectory's baseline years run from the year's start
-        starts.append(_years_back(year[0].start, depth))
+        starts.append(shift_years(year[0].start, depth))
     return min(starts)

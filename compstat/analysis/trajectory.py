@@ -51,7 +51,7 @@ from scipy import stats
 
 from compstat.analysis.measures import TOTAL, measure_values
 from compstat.config import Config, Measure, Target
-from compstat.periods import Period, _years_back, period_containing, period_year_start
+from compstat.periods import Period, period_containing, period_year_start, shift_years
 
 GREEN, AMBER_GREEN, AMBER_RED, RED = "green", "amber-green", "amber-red", "red"
 RATINGS = (GREEN, AMBER_GREEN, AMBER_RED, RED)
@@ -120,7 +120,7 @@ def target_plans(daily: pd.DataFrame, config: Config, period: Period,
     rows = []
     year_days = (last - first).days + 1
     per_period = 7 / year_days if config.cadence.period == "weekly" else 1 / 12
-    sliced = {k: _year_values(daily, config, _years_back(first, k), _years_back(last, k)) for k in range(1, depth + 1)}
+    sliced = {k: _year_values(daily, config, shift_years(first, k), shift_years(last, k)) for k in range(1, depth + 1)}
     for m in measures:
         target = m.target
         assert target is not None
@@ -128,7 +128,7 @@ def target_plans(daily: pd.DataFrame, config: Config, period: Period,
         baselines: dict[str, tuple[float, int]] = {}
         for unit in [*leaves, TOTAL]:
             start = unit_starts.get(unit, pd.NaT)
-            covered = [k for k in years if pd.notna(start) and start <= pd.Timestamp(_years_back(first, k))]
+            covered = [k for k in years if pd.notna(start) and start <= pd.Timestamp(shift_years(first, k))]
             levels = [sliced[k].get((unit, m.id), np.nan) for k in covered]
             baseline = float(np.nanmean(levels)) if levels and not np.all(np.isnan(levels)) else np.nan
             baselines[unit] = (baseline, len(covered))
@@ -297,7 +297,7 @@ def trajectory_table(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.
     latest = {(str(r["unit_code"]), str(r["measure_id"])): r for r in spc_latest.to_dict("records")}
     count_ids = sorted(set(plans.loc[(plans["kind"] == "count") & (plans["target_kind"] != "floor"), "measure_id"]))
     depth = settings.baseline_years
-    cumulative = {k: _Cumulative(daily, count_ids, _years_back(first, k), _years_back(last, k))
+    cumulative = {k: _Cumulative(daily, count_ids, shift_years(first, k), shift_years(last, k))
                   for k in range(1, depth + 1)}
     this_year = _Cumulative(daily, count_ids, first, min(period.end, last))
     values_by_key = {(str(k[0]), str(k[1])): g.sort_values("period_start")
@@ -429,7 +429,7 @@ class _BaselineShape:
         """Mean baseline count from the year's start to the same date (NaN without a baseline)."""
         if not self.covered:
             return np.nan
-        return _mean([self.cumulative[k].total(self.key, _years_back(self.first, k), _years_back(day, k))
+        return _mean([self.cumulative[k].total(self.key, shift_years(self.first, k), shift_years(day, k))
                       for k in self.covered])
 
     def share(self, day: date) -> float:

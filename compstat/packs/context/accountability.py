@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compstat.actions import AgreementLine, judged_agreements
-from compstat.packs.context.common import _text, unit_names
+from compstat.packs.context.common import text_of, unit_names
 from compstat.results import CycleData
 
 
@@ -43,7 +43,7 @@ class Ladder:
     empty_message: str
 
 
-def _escalation(data: CycleData, unit_code: str) -> tuple[int, str, str]:
+def unit_escalation(data: CycleData, unit_code: str) -> tuple[int, str, str]:
     """The unit's escalation level for this meeting, its label and reason (``CycleData.escalation``,
     worked out once by the cycle: open actions, unanswered concerns, met agreement triggers)."""
     frame = data.escalation
@@ -53,11 +53,11 @@ def _escalation(data: CycleData, unit_code: str) -> tuple[int, str, str]:
     if mine.empty:
         return 0, "", ""
     r = mine.iloc[0]
-    return int(r["escalation_level"]), _text(r["escalation_label"]), _text(r["escalation_reason"])
+    return int(r["escalation_level"]), text_of(r["escalation_label"]), text_of(r["escalation_reason"])
 
 
 def accountability(data: CycleData, unit_code: str) -> Accountability:
-    level, label, reason = _escalation(data, unit_code)
+    level, label, reason = unit_escalation(data, unit_code)
     return Accountability(
         lines=tuple(judged_agreements(data.config, unit_code, data.triggers)),
         empty_message="No accountability agreement is recorded for this unit.",
@@ -71,7 +71,7 @@ def ladder_section(data: CycleData) -> Ladder:
     names = unit_names(data.config)
     ladder = []
     for code in [u.code for u in data.config.leaf_units]:
-        level, label, reason = _escalation(data, code)
+        level, label, reason = unit_escalation(data, code)
         if level >= 1:
             ladder.append(LadderRow(code, names[code], level, label or f"level {level}", reason))
     ladder.sort(key=lambda r: -r.level)  # highest first; config order within a level

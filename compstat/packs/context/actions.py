@@ -11,7 +11,7 @@ from datetime import date, datetime
 import pandas as pd
 
 from compstat.actions import CLOSED
-from compstat.packs.context.common import Record, _float, _is_missing, _text, unit_names
+from compstat.packs.context.common import Record, float_of, is_missing, text_of, unit_names
 from compstat.results import CycleData
 
 OVERDUE_LABEL = "⚠ OVERDUE"
@@ -110,20 +110,20 @@ def action_log(data: CycleData, unit_code: str | None) -> ActionLog:
 
 
 def _action_row(row: Record, names: dict[str, str], measures: dict[str, str]) -> ActionRow:
-    status = _text(row.get("status"))
+    status = text_of(row.get("status"))
     closed = status in CLOSED
     overdue = not closed and _flag(row.get("overdue"))
     stale = not closed and _flag(row.get("stale"))
-    measure_id = _text(row.get("measure_id"))
+    measure_id = text_of(row.get("measure_id"))
     measure_name = measures.get(measure_id, measure_id)
-    level = 0 if closed or _is_missing(row.get("escalation_level")) else int(row["escalation_level"])
-    label = _text(row.get("escalation_label"))
+    level = 0 if closed or is_missing(row.get("escalation_level")) else int(row["escalation_level"])
+    label = text_of(row.get("escalation_label"))
     days = row.get("days_since_update")
-    last_note, closing_note, drop_reason = (_text(row.get(k)) for k in ("last_note", "closing_note", "drop_reason"))
-    requested, offered = _text(row.get("support_requested")), _text(row.get("support_offered"))
-    effect = _effect_words(_text(row.get("effect")), _text(row.get("effect_text")))
+    last_note, closing_note, drop_reason = (text_of(row.get(k)) for k in ("last_note", "closing_note", "drop_reason"))
+    requested, offered = text_of(row.get("support_requested")), text_of(row.get("support_offered"))
+    effect = _effect_words(text_of(row.get("effect")), text_of(row.get("effect_text")))
     details = [("Measure", measure_name)] if measure_name else []
-    reason = _text(row.get("escalation_reason"))
+    reason = text_of(row.get("escalation_reason"))
     if not closed and label:
         details.append(("Escalation", f"level {level} {label}" + (f": {reason}" if reason else "")))
     if closed:
@@ -136,14 +136,14 @@ def _action_row(row: Record, names: dict[str, str], measures: dict[str, str]) ->
     return ActionRow(
         id=int(row["id"]), unit_code=str(row["unit_code"]),
         unit_name=names.get(str(row["unit_code"]), str(row["unit_code"])),
-        measure_name=measure_name, description=_text(row.get("description")),
-        owner=_text(row.get("owner")), due_date=_as_date(row.get("due_date")),
+        measure_name=measure_name, description=text_of(row.get("description")),
+        owner=text_of(row.get("owner")), due_date=_as_date(row.get("due_date")),
         status=status.capitalize(),
-        meetings_carried=0 if _is_missing(row.get("meetings_carried")) else int(row["meetings_carried"]),
+        meetings_carried=0 if is_missing(row.get("meetings_carried")) else int(row["meetings_carried"]),
         overdue=overdue, overdue_label=OVERDUE_LABEL if overdue else "",
         last_note=last_note, closed=closed, closed_on=_as_date(row.get("closed_on")),
-        level=level, stale=stale, stale_label=(f"{STALE_LABEL}: no update for {int(_float(days))} days"
-                                  if stale and not _is_missing(days) else STALE_LABEL if stale else ""),
+        level=level, stale=stale, stale_label=(f"{STALE_LABEL}: no update for {int(float_of(days))} days"
+                                  if stale and not is_missing(days) else STALE_LABEL if stale else ""),
         support_requested=requested, support_offered=offered, effect=effect, closing_note=closing_note,
         drop_reason=drop_reason, details=tuple(details),
     )
@@ -155,11 +155,11 @@ def _effect_words(verdict: str, text: str) -> str:
 
 
 def _flag(value: object) -> bool:
-    return not _is_missing(value) and bool(value)
+    return not is_missing(value) and bool(value)
 
 
 def _as_date(value: object) -> date | None:
-    if _is_missing(value):
+    if is_missing(value):
         return None
     if isinstance(value, pd.Timestamp):
         return value.date()
@@ -180,5 +180,5 @@ def chair_actions(log: ActionLog) -> ChairActions:
     return ChairActions(log=log, groups=groups)
 
 
-def _actions_detail(log: ActionLog) -> str:
+def actions_detail(log: ActionLog) -> str:
     return f"{log.n_open} open, {log.n_overdue} overdue, {log.n_completed} completed"

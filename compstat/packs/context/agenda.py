@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from compstat.packs.briefing import Headline
-from compstat.packs.context.actions import ActionLog, _actions_detail
+from compstat.packs.context.actions import ActionLog, actions_detail
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION
 from compstat.packs.context.findings import Findings
 from compstat.packs.context.themes import Themes
@@ -79,7 +79,7 @@ def agenda_section(data: CycleData, actions: ActionLog, themes: Themes, recognit
         top = host.concerns[0].measure if host.concerns else NO_FINDINGS.lower()
         host_detail = f"{host.unit_name} ({host.unit_code}), {host.chosen_by}; top concern: {top}"
     return Agenda(items=(
-        AgendaItem(1, "Actions from the last meeting", _actions_detail(actions)),
+        AgendaItem(1, "Actions from the last meeting", actions_detail(actions)),
         AgendaItem(2, "Force-wide themes", themes.summary),
         AgendaItem(3, "Host unit deep dive", host_detail),
         AgendaItem(4, "Good practice and recognition",

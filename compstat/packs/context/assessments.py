@@ -8,12 +8,12 @@ from __future__ import annotations
 from compstat.packs.context.common import (
     PERIOD_NOUN,
     Record,
-    _float,
-    _is_missing,
-    _labels,
-    _text,
+    float_of,
     headline_window,
+    is_missing,
+    measure_labels,
     spc_word,
+    text_of,
 )
 from compstat.packs.filters import fmt_ratio, fmt_value
 from compstat.packs.lookup import unit_records
@@ -38,33 +38,33 @@ def assessments(data: CycleData, unit_code: str) -> dict[str, tuple[str, ...]]:
     for r in unit_records(data, "analysis.significance", unit_code):
         if r["window"] != window or r["basis"] != "last_year":
             continue
-        word = _text(r["label"]) + (" (small numbers)" if bool(r["small_numbers"]) else "")
+        word = text_of(r["label"]) + (" (small numbers)" if bool(r["small_numbers"]) else "")
         out.setdefault(str(r["measure_id"]), []).append(f"{label} vs last year: {word}")
     noun = PERIOD_NOUN[data.config.cadence.period]
-    labels = {m.id: _labels(m)[0] for m in data.config.measures}
+    labels = {m.id: measure_labels(m)[0] for m in data.config.measures}
     for r in unit_records(data, "analysis.spc", unit_code):
-        if _is_missing(r["variation"]):
+        if is_missing(r["variation"]):
             continue
-        above = not _is_missing(r["y"]) and not _is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
+        above = not is_missing(r["y"]) and not is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
         words = out.setdefault(str(r["measure_id"]), [])
         words.append(f"SPC: {spc_word(r['variation'], above)}")
-        if _text(r.get("assurance")) in ASSURANCE_WORDS and not _is_missing(r.get("target")):
+        if text_of(r.get("assurance")) in ASSURANCE_WORDS and not is_missing(r.get("target")):
             target = fmt_value(float(r["target"]), "rate", labels.get(str(r["measure_id"]), ""))
-            words.append(f"target: {ASSURANCE_WORDS[_text(r['assurance'])]} ({target} a {noun})")
+            words.append(f"target: {ASSURANCE_WORDS[text_of(r['assurance'])]} ({target} a {noun})")
     level = f"{data.config.analysis.confidence * 100:g}%"
     for r in unit_records(data, "analysis.peers", unit_code):
-        if r["window"] == window and _text(r["label"]):
-            out.setdefault(str(r["measure_id"]), []).append(f"peers: {_text(r['label'])}{_peer_ratio(r, level)}")
+        if r["window"] == window and text_of(r["label"]):
+            out.setdefault(str(r["measure_id"]), []).append(f"peers: {text_of(r['label'])}{_peer_ratio(r, level)}")
     for r in unit_records(data, "analysis.trajectory", unit_code):
-        if _text(r["confidence"]):
-            out.setdefault(str(r["measure_id"]), []).append(f"delivery confidence: {_text(r['confidence'])}")
+        if text_of(r["confidence"]):
+            out.setdefault(str(r["measure_id"]), []).append(f"delivery confidence: {text_of(r['confidence'])}")
     return {k: tuple(v) for k, v in out.items()}
 
 
 def _peer_ratio(row: Record, level: str) -> str:
     """`` (2.6× their average; 95% interval 1.4× to 4.4×)``, or nothing without a peer average above 0."""
-    mean = _float(row.get("peer_mean"))
+    mean = float_of(row.get("peer_mean"))
     if not mean > 0:
         return ""
-    ratio, low, high = (_float(row.get(k)) / mean for k in ("value", "ci_low", "ci_high"))
+    ratio, low, high = (float_of(row.get(k)) / mean for k in ("value", "ci_low", "ci_high"))
     return f" ({fmt_ratio(ratio)} their average; {level} interval {fmt_ratio(low)} to {fmt_ratio(high)})"

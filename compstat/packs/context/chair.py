@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 from compstat.analysis.measures import TOTAL
 from compstat.packs.context.accountability import Ladder, ladder_section
-from compstat.packs.context.actions import ChairActions, _actions_detail, action_log, chair_actions
+from compstat.packs.context.actions import ChairActions, action_log, actions_detail, chair_actions
 from compstat.packs.context.agenda import Agenda, agenda_section
 from compstat.packs.context.charts import ChartSection, chart_section
-from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, _plural, unit_names
-from compstat.packs.context.cover import ChairCover, Contents, ContentsEntry, PageFrame, _period_text, _w3c
-from compstat.packs.context.findings import Findings, _finding_rows, themes_section
+from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, plural, unit_names
+from compstat.packs.context.cover import ChairCover, Contents, ContentsEntry, PageFrame, period_text, w3c_date
+from compstat.packs.context.findings import Findings, finding_rows, themes_section
 from compstat.packs.context.quality import QualitySummary, quality_summary
 from compstat.packs.context.table import Glance, PeriodTable, glance, period_table_section
 from compstat.packs.context.themes import Themes
@@ -55,25 +55,25 @@ def chair_pack(data: CycleData) -> ChairPack:
         oldest_data_as_of=min(dates) if dates else None, run_at=data.run_at,
     )
     frame = PageFrame(organisation=org, header=f"{org} · chair's pack",
-                      footer=f"{org} · {_period_text(data)}", created=_w3c(data.run_at))
+                      footer=f"{org} · {period_text(data)}", created=w3c_date(data.run_at))
     actions = chair_actions(action_log(data, None))
     themes = themes_section(data)
     names = unit_names(config)
     analysis = data.analysis
-    probe = Findings(_finding_rows(analysis.probe if analysis is not None else None, names), NO_FINDINGS)
-    recognition = Findings(_finding_rows(analysis.recognition if analysis is not None else None, names),
+    probe = Findings(finding_rows(analysis.probe if analysis is not None else None, names), NO_FINDINGS)
+    recognition = Findings(finding_rows(analysis.recognition if analysis is not None else None, names),
                            NO_RECOGNITION)
     ladder = ladder_section(data)
     agenda = agenda_section(data, actions.log, themes, recognition)
     contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
-        ("actions", "Actions from the last meeting", _actions_detail(actions.log)),
+        ("actions", "Actions from the last meeting", actions_detail(actions.log)),
         ("themes", "Force-wide themes", themes.summary if any(r.theme_label for r in themes.rows) else "none"),
         ("performance", "Force-wide performance", ""),
         ("glance", "Units at a glance", ""),
         ("trends", "Force-wide year to date and trends", ""),
-        ("probe", "What to probe", _plural(len(probe.rows), "finding")),
-        ("recognition", "Recognition", _plural(len(recognition.rows), "finding")),
-        ("ladder", "Units on the intervention ladder", _plural(len(ladder.rows), "unit")),
+        ("probe", "What to probe", plural(len(probe.rows), "finding")),
+        ("recognition", "Recognition", plural(len(recognition.rows), "finding")),
+        ("ladder", "Units on the intervention ladder", plural(len(ladder.rows), "unit")),
         ("quality", "Data-quality summary", ""),
     ], start=1)))
     return ChairPack(

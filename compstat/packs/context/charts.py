@@ -22,12 +22,12 @@ from compstat.packs.charts import (
 )
 from compstat.packs.context.common import (
     PERIOD_NOUN,
-    _float,
-    _labels,
-    _plural,
-    _text,
+    float_of,
     headline_window,
+    measure_labels,
+    plural,
     spc_word,
+    text_of,
     unit_names,
 )
 from compstat.packs.cumulative import year_lines
@@ -108,7 +108,7 @@ def year_to_date_chart(data: CycleData, unit_code: str) -> tuple[Chart | None, s
         if lines is None or not (lines.this_days or lines.last_days):
             continue
         daily = lines.daily
-        label = _labels(m)[0]
+        label = measure_labels(m)[0]
         panels.append(CumulativePanel(
             title=m.name, year_start=lines.year_start, this_days=lines.this_days, this_values=lines.this_values,
             last_days=lines.last_days, last_values=lines.last_values, integer=m.kind == "count"))
@@ -164,20 +164,20 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
     rows, phrases, group = [], [], ""
     for m in data.config.reported_measures:
         r = by_key.get((unit_code, m.id))
-        if r is None or not _text(r["label"]) or not _float(r["peer_mean"]) > 0:
+        if r is None or not text_of(r["label"]) or not float_of(r["peer_mean"]) > 0:
             continue
-        codes = [c for c in _text(r["peers"]).split(",") if c]
-        others = [_float(by_key[(c, m.id)]["value"]) for c in codes if (c, m.id) in by_key]
-        group = group or f"{_text(r['peer_group'])}: " + ", ".join(f"{names.get(c, c)} ({c})" for c in codes)
-        rows.append(PeerRow(label=m.name, value=_float(r["value"]), low=_float(r["ci_low"]),
-                            high=_float(r["ci_high"]), peer_mean=_float(r["peer_mean"]), peers=others,
-                            verdict=_text(r["label"])))
-        basis = _text(r["basis"])
+        codes = [c for c in text_of(r["peers"]).split(",") if c]
+        others = [float_of(by_key[(c, m.id)]["value"]) for c in codes if (c, m.id) in by_key]
+        group = group or f"{text_of(r['peer_group'])}: " + ", ".join(f"{names.get(c, c)} ({c})" for c in codes)
+        rows.append(PeerRow(label=m.name, value=float_of(r["value"]), low=float_of(r["ci_low"]),
+                            high=float_of(r["ci_high"]), peer_mean=float_of(r["peer_mean"]), peers=others,
+                            verdict=text_of(r["label"])))
+        basis = text_of(r["basis"])
         unit_label = basis if basis not in ("rate", "value") else m.unit_label
         unit_label = unit_label if unit_label == "%" else f" {unit_label}".rstrip()
         phrases.append(f"{m.name} {_sig(r['value'])}{unit_label} ({level} interval {_sig(r['ci_low'])} to "
                        f"{_sig(r['ci_high'])}) against {_sig(r['peer_mean'])} for similar units "
-                       f"({fmt_ratio(_float(r['value']) / _float(r['peer_mean']))}): {_text(r['label'])}")
+                       f"({fmt_ratio(float_of(r['value']) / float_of(r['peer_mean']))}): {text_of(r['label'])}")
     if not rows:
         return None, ""
     label = next((w.label for w in data.windows if w.key == window), window).lower()
@@ -195,7 +195,7 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
 
 def _sig(value: object) -> str:
     """Three significant figures: 0.0978, 12.3, 1,234."""
-    number = _float(value)
+    number = float_of(value)
     if math.isnan(number):
         return "–"
     return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.3g}"
@@ -231,13 +231,13 @@ def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) ->
         if rows.empty:
             continue
         starts = [pd.Timestamp(x).date() for x in rows["x"]]
-        types = [_text(t) for t in rows["point_type"]]
-        series = SpcSeries(starts=starts, values=[_float(v) for v in rows["y"]],
-                           mean=[_float(v) for v in rows["mean"]], lower=[_float(v) for v in rows["lpl"]],
-                           upper=[_float(v) for v in rows["upl"]], point_types=types,
+        types = [text_of(t) for t in rows["point_type"]]
+        series = SpcSeries(starts=starts, values=[float_of(v) for v in rows["y"]],
+                           mean=[float_of(v) for v in rows["mean"]], lower=[float_of(v) for v in rows["lpl"]],
+                           upper=[float_of(v) for v in rows["upl"]], point_types=types,
                            y_label=m.unit_label if len(m.unit_label) <= 3 else "", integer=m.kind == "count")
         last = rows.iloc[-1]
-        word = spc_word(last["point_type"], _float(last["y"]) > _float(last["mean"]))
+        word = spc_word(last["point_type"], float_of(last["y"]) > float_of(last["mean"]))
         special = sum(t not in ("", "common_cause") for t in types)
         alt = (f"SPC chart of {m.name} per {noun}, {len(starts)} {noun}s from {fmt_date(starts[0])} to "
                f"{fmt_date(starts[-1])}; {special} special-cause points; latest {noun}: {word}.")
@@ -246,6 +246,6 @@ def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) ->
     return tuple(charts)
 
 
-def _charts_detail(charts: ChartSection) -> str:
+def charts_detail(charts: ChartSection) -> str:
     count = len(charts.spc) + sum(c is not None for c in (charts.trends, charts.year_to_date, charts.peers))
-    return _plural(count, "chart")
+    return plural(count, "chart")

@@ -36,7 +36,7 @@ def unit_names(config: Config) -> dict[str, str]:
     return {u.code: u.name for u in iter_units(config.units)} | {TOTAL: TOTAL_NAME}
 
 
-def _labels(measure: Measure) -> tuple[str, str]:
+def measure_labels(measure: Measure) -> tuple[str, str]:
     """Short unit labels go beside each value; long ones under the measure's name."""
     polarity = POLARITY_NOTES[measure.polarity]
     label = measure.unit_label
@@ -45,7 +45,7 @@ def _labels(measure: Measure) -> tuple[str, str]:
     return "", f"{label}; {polarity}"
 
 
-def _plural(n: int, word: str) -> str:
+def plural(n: int, word: str) -> str:
     return f"{fmt_count(n)} {word}{'' if n == 1 else 's'}"
 
 
@@ -57,20 +57,20 @@ def headline_window(data: CycleData) -> str:
 
 def spc_word(variation: object, above_mean: bool) -> str:
     """The SPC variation in words with a symbol (never colour alone): ``▲ special cause — concern``."""
-    text = _text(variation)
+    text = text_of(variation)
     word = SPC_WORDS.get(text, text.replace("_", " "))
     if text in ("special_cause_concern", "special_cause_improvement"):
         word = ("▲ " if above_mean else "▼ ") + word
     return word
 
 
-def _is_missing(value: object) -> bool:
+def is_missing(value: object) -> bool:
     return value is None or (not isinstance(value, str) and bool(pd.isna(value)))  # type: ignore[call-overload]
 
 
-def _text(value: object) -> str:
-    return "" if _is_missing(value) else str(value)
+def text_of(value: object) -> str:
+    return "" if is_missing(value) else str(value)
 
 
-def _float(value: object) -> float:
-    return math.nan if _is_missing(value) else float(value)  # type: ignore[arg-type]
+def float_of(value: object) -> float:
+    return math.nan if is_missing(value) else float(value)  # type: ignore[arg-type]

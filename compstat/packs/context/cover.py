@@ -76,10 +76,10 @@ class ChairCover:
     run_at: datetime
 
 
-def _w3c(when: datetime) -> str:
+def w3c_date(when: datetime) -> str:
     """A W3C date-time with its UTC offset, as PDF metadata needs (a naive time is local time)."""
     return (when if when.tzinfo else when.astimezone()).isoformat(timespec="seconds")
 
 
-def _period_text(data: CycleData) -> str:
+def period_text(data: CycleData) -> str:
     return f"{data.period.label} ({fmt_date(data.period.start)} – {fmt_date(data.period.end)})"

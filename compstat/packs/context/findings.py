@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from compstat.analysis.measures import TOTAL
-from compstat.packs.context.common import _is_missing, _labels, _text, headline_window, spc_word
+from compstat.packs.context.common import headline_window, is_missing, measure_labels, spc_word, text_of
 from compstat.packs.context.themes import Themes, force_themes
 from compstat.results import CycleData
 
@@ -37,13 +37,13 @@ class Findings:
     empty_message: str
 
 
-def _finding_rows(frame: pd.DataFrame | None, names: dict[str, str]) -> tuple[FindingRow, ...]:
+def finding_rows(frame: pd.DataFrame | None, names: dict[str, str]) -> tuple[FindingRow, ...]:
     if frame is None or frame.empty:
         return ()
     frame = frame[frame["unit_code"] != TOTAL]
     rows = frame.sort_values("rank").head(CHAIR_FINDINGS).to_dict(orient="records")
     return tuple(FindingRow(int(r["rank"]), str(r["unit_code"]), names.get(str(r["unit_code"]), str(r["unit_code"])),
-                            str(r["measure_name"]), str(r["reason"]), _text(r.get("kind"))) for r in rows)
+                            str(r["measure_name"]), str(r["reason"]), text_of(r.get("kind"))) for r in rows)
 
 
 def themes_section(data: CycleData) -> Themes:
@@ -54,8 +54,8 @@ def themes_section(data: CycleData) -> Themes:
     if data.analysis is not None:
         spc = data.analysis.spc
         for r in spc[spc["unit_code"] == TOTAL].to_dict(orient="records"):
-            if not _is_missing(r["variation"]):
-                above = not _is_missing(r["y"]) and not _is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
+            if not is_missing(r["variation"]):
+                above = not is_missing(r["y"]) and not is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
                 words[str(r["measure_id"])] = spc_word(r["variation"], above)
-    labels = {m.id: _labels(m)[0] for m in data.config.reported_measures}
+    labels = {m.id: measure_labels(m)[0] for m in data.config.reported_measures}
     return force_themes(data, window, label, words, labels)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from compstat.packs.charts import hotspot_map
 from compstat.packs.context.charts import Chart
-from compstat.packs.context.common import _plural
+from compstat.packs.context.common import plural
 from compstat.packs.filters import fmt_count, fmt_date
 from compstat.packs.lookup import unit_rows
 from compstat.packs.maps import RECENT_DAYS, hotspots, map_windows, unit_outlines
@@ -41,16 +41,16 @@ def map_section(data: CycleData, unit_code: str) -> MapSection | None:
         return MapSection(chart=None, caption="", notes=(), summary=(
             f"No incidents with a location in the last {RECENT_DAYS} days ({recent}): there is nothing to map.",))
     cell = f"{spots.cell_km:g} km" if spots.cell_km >= 1 else f"{spots.cell_km * 1000:g} m"
-    summary = [f"{_plural(spots.n_recent, 'incident')} with a location in the last {RECENT_DAYS} days ({recent}), "
+    summary = [f"{plural(spots.n_recent, 'incident')} with a location in the last {RECENT_DAYS} days ({recent}), "
                f"against {fmt_count(spots.n_usual)} in the 52 weeks before."]
     if spots.n_hot_cells:
-        summary.append(f"{_plural(spots.n_hot_cells, 'area')} ran clearly above the usual pattern, by up to "
+        summary.append(f"{plural(spots.n_hot_cells, 'area')} ran clearly above the usual pattern, by up to "
                        f"{fmt_count(spots.max_excess)} incidents (shaded).")
     else:
         summary.append("No area ran clearly above the usual pattern: the differences are within normal variation.")
     notes: tuple[str, ...] = ()
     if spots.n_outside:
-        notes = (f"{_plural(spots.n_outside, 'incident')} in the last {RECENT_DAYS} days "
+        notes = (f"{plural(spots.n_outside, 'incident')} in the last {RECENT_DAYS} days "
                  f"{'lies' if spots.n_outside == 1 else 'lie'} far outside the unit's usual area and "
                  f"{'is' if spots.n_outside == 1 else 'are'} not shown: check the coordinates.",)
     caption = (f"Square cells of {cell}. Shading (darker = more): incidents in the last {RECENT_DAYS} days above "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from compstat.config import SEVERITY_NAMES
-from compstat.packs.context.common import _plural
+from compstat.packs.context.common import plural
 from compstat.packs.filters import fmt_count
 from compstat.results import CycleData
 
@@ -70,7 +70,7 @@ def quality_notes(data: CycleData, unit_code: str) -> QualityNotes:
     others = len(findings) - len(mine) - len(force)
     empty = ("Data-quality checks were not run for this cycle." if data.quality is None
              else "No data-quality finding concerns this unit.")
-    others_message = (f"{_plural(others, 'finding')} about other units only {'is' if others == 1 else 'are'} "
+    others_message = (f"{plural(others, 'finding')} about other units only {'is' if others == 1 else 'are'} "
                       "in the chair's pack." if others else "")
     return QualityNotes(notes=tuple(QualityNote(f.severity, f.message, _share_here(f, unit_code)) for f in mine),
                         force_notes=tuple(QualityNote(f.severity, f.message) for f in force),
@@ -83,7 +83,7 @@ def _share_here(finding: Any, unit_code: str) -> str:
     rows = finding.units[unit_code]
     if len(finding.units) == 1 or not rows:
         return ""
-    return f"this unit: {_plural(rows, 'row')}" + (f" of {fmt_count(finding.rows)}" if finding.rows else "")
+    return f"this unit: {plural(rows, 'row')}" + (f" of {fmt_count(finding.rows)}" if finding.rows else "")
 
 
 def quality_summary(data: CycleData) -> QualitySummary:

@@ -33,7 +33,7 @@ class Questions:
     support_message: str
 
 
-def _briefing_actions(actions: pd.DataFrame) -> pd.DataFrame:
+def briefing_actions(actions: pd.DataFrame) -> pd.DataFrame:
     """The action log with a missing escalation level read as 0 and missing text as empty (the
     briefing takes the level as an int and any non-empty text as given)."""
     if actions.empty:

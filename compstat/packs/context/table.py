@@ -14,7 +14,7 @@ from compstat.analysis.measures import TOTAL
 from compstat.config import Config, Measure
 from compstat.packs.context.assessments import assessments
 from compstat.packs.context.caveats import caveat_footnotes, comparison_caveats, marks
-from compstat.packs.context.common import TOTAL_NAME, Record, _float, _labels, unit_names
+from compstat.packs.context.common import TOTAL_NAME, Record, float_of, measure_labels, unit_names
 from compstat.packs.filters import fmt_date
 from compstat.packs.lookup import unit_records
 from compstat.results import CycleData
@@ -139,7 +139,7 @@ def period_table_section(data: CycleData, unit_code: str, assess: bool = False) 
     caveats = comparison_caveats(data)
     rows, marked = [], []
     for m in config.reported_measures:
-        label, note = _labels(m)
+        label, note = measure_labels(m)
         cells = []
         for w in windows:
             found = caveats.get((unit_code, m.id, w.key), ())
@@ -162,10 +162,10 @@ def _cell(row: Record | None, mark: str = "") -> TableCell:
     if row is None:
         nan = math.nan
         return TableCell(nan, nan, nan, nan, "–", "", mark)
-    previous = _float(row["previous"])
+    previous = float_of(row["previous"])
     return TableCell(
-        current=_float(row["current"]), previous=previous, change=_float(row["change"]),
-        pct_change=_float(row["pct_change"]), pct_missing=NO_COMPARISON if previous == 0 else "–",
+        current=float_of(row["current"]), previous=previous, change=float_of(row["change"]),
+        pct_change=float_of(row["pct_change"]), pct_missing=NO_COMPARISON if previous == 0 else "–",
         caution=CAUTION if bool(row["small_numbers"]) else "", mark=mark,
     )
 
@@ -185,7 +185,7 @@ def glance(data: CycleData) -> Glance:
     windows = window_headings(data)
     window = windows[1] if len(windows) > 1 else windows[0]
     measures = config.reported_measures
-    columns = tuple(GlanceColumn(m.id, m.name, _labels(m)[1]) for m in measures)
+    columns = tuple(GlanceColumn(m.id, m.name, measure_labels(m)[1]) for m in measures)
     names = unit_names(config)
     caveats = comparison_caveats(data)
     rows, marked = [], []
@@ -212,4 +212,4 @@ def _glance_cell(row: Record | None, measure: Measure, mark: str) -> GlanceCell:
         direction = DIRECTIONS[(cell.change > 0) - (cell.change < 0)]
     return GlanceCell(pct_change=cell.pct_change, pct_missing=cell.pct_missing, caution=cell.caution, mark=mark,
                       direction=direction, current=cell.current, previous=cell.previous, kind=measure.kind,
-                      value_label=_labels(measure)[0])
+                      value_label=measure_labels(measure)[0])

@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 from compstat.config import Config, Unit
 from compstat.packs.briefing import unit_briefing
-from compstat.packs.context.accountability import Accountability, _escalation, accountability
-from compstat.packs.context.actions import ActionLog, _actions_detail, action_log
-from compstat.packs.context.charts import ChartSection, _charts_detail, chart_section, spc_measures
-from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, _plural, unit_names
-from compstat.packs.context.cover import Contents, ContentsEntry, PageFrame, UnitCover, _period_text, _w3c
+from compstat.packs.context.accountability import Accountability, accountability, unit_escalation
+from compstat.packs.context.actions import ActionLog, action_log, actions_detail
+from compstat.packs.context.charts import ChartSection, chart_section, charts_detail, spc_measures
+from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, plural, unit_names
+from compstat.packs.context.cover import Contents, ContentsEntry, PageFrame, UnitCover, period_text, w3c_date
 from compstat.packs.context.map import MapSection, map_section
 from compstat.packs.context.quality import QualityNotes, quality_notes
-from compstat.packs.context.questions import Questions, UnitHeadline, _briefing_actions
+from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
 from compstat.packs.context.table import PeriodTable, period_table_section
 from compstat.packs.lookup import unit_rows
 from compstat.packs.maps import RECENT_DAYS
@@ -72,8 +72,8 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     frame = PageFrame(
         organisation=config.organisation.name,
         header=f"{unit.name} ({unit.code}) · briefing pack",
-        footer=f"{config.organisation.name} · {_period_text(data)}",
-        created=_w3c(data.run_at),
+        footer=f"{config.organisation.name} · {period_text(data)}",
+        created=w3c_date(data.run_at),
     )
     cover = UnitCover(
         organisation=config.organisation.name, unit_name=unit.name, unit_code=unit.code,
@@ -86,8 +86,8 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     analysis = data.analysis
     briefing = unit_briefing(unit.code, unit_rows(data, "analysis.probe", unit.code) if analysis else None,
                              unit_rows(data, "analysis.recognition", unit.code) if analysis else None,
-                             _briefing_actions(unit_rows(data, "actions", unit.code)),
-                             _escalation(data, unit.code), config.accountability.escalation.support_level)
+                             briefing_actions(unit_rows(data, "actions", unit.code)),
+                             unit_escalation(data, unit.code), config.accountability.escalation.support_level)
     headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
                             recognise_message=NO_RECOGNITION)
     questions = Questions(
@@ -100,13 +100,13 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     charts = chart_section(data, unit.code, spc_measures(data, unit.code), peers=True)
     # The sections in pack order; numbering and the cover's contents follow this list.
     contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
-        ("actions", "Actions from the last meeting", _actions_detail(actions)),
+        ("actions", "Actions from the last meeting", actions_detail(actions)),
         ("performance", "Performance against last year", ""),
-        ("charts", "Charts: variation, year to date, similar units", _charts_detail(charts)),
+        ("charts", "Charts: variation, year to date, similar units", charts_detail(charts)),
         *([("map", f"Map: where the last {RECENT_DAYS} days ran above usual", "")] if hotspot else []),
         ("questions", "Suggested challenge questions and support",
-         f"{_plural(len(questions.questions), 'question')}, {_plural(len(questions.support), 'offer')}"),
-        ("quality", "Data-quality notes", _plural(quality.count, "finding") if quality.count else "none"),
+         f"{plural(len(questions.questions), 'question')}, {plural(len(questions.support), 'offer')}"),
+        ("quality", "Data-quality notes", plural(quality.count, "finding") if quality.count else "none"),
         ("accountability", "Accountability", f"escalation level {accountable.level}"),
     ], start=1)))
     return UnitPack(

@@ -57,12 +57,12 @@ def rejection_kind(reason: str) -> str:
     return "other"
 
 
-def _hint(ctx: QualityContext) -> str:
+def quarantine_hint(ctx: QualityContext) -> str:
     """Where the quarantined rows can be seen: in the store, or (nothing stored) by exporting them."""
     return f"{QUARANTINE_STORED_HINT if ctx.stored else QUARANTINE_CHECK_HINT}."
 
 
-def _rejected_units(ctx: QualityContext, rows: pd.DataFrame) -> dict[str, int]:
+def rejected_units(ctx: QualityContext, rows: pd.DataFrame) -> dict[str, int]:
     """Quarantined rows per unit, where the row's unit value is one of the config's units."""
     out: dict[str, int] = {}
     for source in ctx.config.sources:
@@ -76,9 +76,9 @@ def _rejected_units(ctx: QualityContext, rows: pd.DataFrame) -> dict[str, int]:
     return out
 
 
-def _name(path: str) -> str:
+def file_name(path: str) -> str:
     return path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
-def _signed(value: float) -> str:
+def signed_text(value: float) -> str:
     return ("+" if value > 0 else "") + fmt_number(float(value))

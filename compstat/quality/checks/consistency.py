@@ -10,7 +10,14 @@ from typing import Any
 import pandas as pd
 
 from compstat.analysis.measures import TOTAL, matches_filter
-from compstat.quality.checks.common import NOT_A_NUMBER, _hint, _name, _rejected_units, _signed, rejection_kind
+from compstat.quality.checks.common import (
+    NOT_A_NUMBER,
+    file_name,
+    quarantine_hint,
+    rejected_units,
+    rejection_kind,
+    signed_text,
+)
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import Finding, fmt_number, listed, plural
 
@@ -49,7 +56,8 @@ class Consistency:
                 findings.append(Finding(
                     self.name, self.default_severity,
                     f"{m.name}: the organisation total supplied for the {w.label.lower()} {w.start} to {w.end} is "
-                    f"{fmt_number(given)} but the units add up to {fmt_number(summed)} ({_signed(summed - given)}): "
+                    f"{fmt_number(given)} but the units add up to {fmt_number(summed)} "
+                    f"({signed_text(summed - given)}): "
                     "rows for units outside the config, or a unit's figures are incomplete",
                     measure_id=m.id, period=ctx.period.label, rows=int(round(abs(summed - given)))))
         return findings
@@ -63,11 +71,11 @@ class Consistency:
             lines = listed([str(n) for n in sorted(rows["source_row"].astype(int))], 8)
             findings.append(Finding(
                 self.name, self.default_severity,
-                f"{plural(len(rows), 'row')} of {_name(str(path))} (line{'s' if len(rows) > 1 else ''} {lines}) "
+                f"{plural(len(rows), 'row')} of {file_name(str(path))} (line{'s' if len(rows) > 1 else ''} {lines}) "
                 f"give{'s' if len(rows) == 1 else ''} "
                 f"{listed([repr(w) for w in words])} where a number is expected — probably a zero written as text. "
-                f"They were quarantined, so these counts are missing, not 0: fix the extract. {_hint(ctx)}",
-                rows=len(rows), source=str(source), units=_rejected_units(ctx, rows)))
+                f"They were quarantined, so these counts are missing, not 0: fix the extract. {quarantine_hint(ctx)}",
+                rows=len(rows), source=str(source), units=rejected_units(ctx, rows)))
         return findings
 
     def _column_drift(self, ctx: QualityContext) -> list[Finding]:
@@ -84,7 +92,7 @@ class Consistency:
                 findings.append(Finding(
                     self.name, self.default_severity,
                     f"the inputs of {source} do not all have the same columns: "
-                    + "; ".join(f"{_name(path)}: {', '.join(cols)}" for path, cols in inputs),
+                    + "; ".join(f"{file_name(path)}: {', '.join(cols)}" for path, cols in inputs),
                     source=source))
         previous = ctx.previous
         if previous is None:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from compstat.config import Source
 from compstat.ingest.mapping import record_key
-from compstat.quality.checks.common import _hint, _name, _rejected_units, rejection_kind
+from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
 from compstat.quality.context import MAX_KEY_GROUPS, QualityContext
 from compstat.quality.findings import Finding, listed, plural
 
@@ -28,9 +28,10 @@ class Duplicates:
             same = rows["reason"].iloc[0].split("(same ", 1)[-1].split(" and every", 1)[0]
             findings.append(Finding(
                 self.name, self.default_severity,
-                f"{plural(len(rows), 'row')} of {_name(str(path))} are exact copies of earlier rows (same {same} and "
-                f"every other column): quarantined and not counted, so each record counts once. {_hint(ctx)}",
-                rows=len(rows), source=str(source), units=_rejected_units(ctx, rows)))
+                f"{plural(len(rows), 'row')} of {file_name(str(path))} are exact copies of earlier rows "
+                f"(same {same} and every other column): quarantined and not counted, so each record counts once. "
+                f"{quarantine_hint(ctx)}",
+                rows=len(rows), source=str(source), units=rejected_units(ctx, rows)))
         for source in ctx.config.sources:
             found = ctx.duplicates[ctx.duplicates["source"] == source.name]
             if found.empty:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from compstat.analysis.measures import TOTAL
-from compstat.quality.checks.common import PERIOD_NOUN, _signed
+from compstat.quality.checks.common import PERIOD_NOUN, signed_text
 from compstat.quality.context import QualityContext, window_figures
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding, fmt_number, measure_label, plural, unit_label
 
@@ -42,7 +42,7 @@ class Revisions:
                 self.name, self.default_severity,
                 f"{unit_label(config, str(code))}: {measure_label(config, str(measure_id))} for {_figure(top)} was "
                 f"{fmt_number(top['shown'])} in {shown_in} and is now {fmt_number(top['now'])} "
-                f"({_signed(top['delta'])}): late recording or reclassification{others}",
+                f"({signed_text(top['delta'])}): late recording or reclassification{others}",
                 unit_code=None if code == TOTAL else str(code), measure_id=str(measure_id),
                 period=ctx.previous.period.label, rows=int(round(abs(float(top["delta"]))))))
         small = revised[~notable]
@@ -55,7 +55,7 @@ class Revisions:
                 self.name, "info",
                 f"Since {shown_in}, {plural(len(small), 'figure')} for {units} changed within the "
                 f"tolerance (at most ±{fmt_number(tol.count)} or {fmt_number(tol.percent)}%; largest "
-                f"{_signed(small['delta'].iloc[small['delta'].abs().argmax()])}): normal late recording",
+                f"{signed_text(small['delta'].iloc[small['delta'].abs().argmax()])}): normal late recording",
                 period=ctx.previous.period.label, rows=len(small),
                 units={str(code): int(n) for code, n in per_unit.sort_index().items()}))
         return findings
@@ -71,8 +71,8 @@ class Revisions:
         joined = table.join(size.rename("revision"), on=["unit_code", "measure_id"], how="inner")
         fragile = joined[joined["change"].abs() <= joined["revision"].abs()]
         noun = PERIOD_NOUN[ctx.config.cadence.period]
-        reasons = [f"the change ({_signed(c)}) is no bigger than one {noun}'s late recording "
-                   f"({_signed(r)} to the {ctx.previous.period.label} figure)"
+        reasons = [f"the change ({signed_text(c)}) is no bigger than one {noun}'s late recording "
+                   f"({signed_text(r)} to the {ctx.previous.period.label} figure)"
                    for c, r in zip(fragile["change"], fragile["revision"], strict=True)]
         return fragile.assign(fragile=True, like_for_like=True, reason=reasons)[COMPARISON_COLUMNS]
 

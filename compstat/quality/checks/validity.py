@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from compstat.analysis.measures import matches_filter
-from compstat.quality.checks.common import _hint, _name, _rejected_units, rejection_kind
+from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import Finding, fmt_number, listed, measure_label, plural, unit_label
 
@@ -36,8 +36,8 @@ class Validity:
             detail = "; ".join(f"{n} in '{fld}' (e.g. {first})" for fld, (n, first) in by_field.iterrows())
             findings.append(Finding(
                 self.name, self.default_severity,
-                f"{plural(len(rows), 'row')} of {_name(str(path))} quarantined, not counted: {detail}. "
-                f"{_hint(ctx)}", rows=len(rows), source=str(source), units=_rejected_units(ctx, rows)))
+                f"{plural(len(rows), 'row')} of {file_name(str(path))} quarantined, not counted: {detail}. "
+                f"{quarantine_hint(ctx)}", rows=len(rows), source=str(source), units=rejected_units(ctx, rows)))
         return findings
 
     def _unknown_units(self, ctx: QualityContext) -> list[Finding]:
@@ -72,14 +72,14 @@ class Validity:
                     self.name, self.default_severity if not in_span.empty else "info",
                     f"'{unit}' in '{source.columns.unit}' ({source.name}) is not a unit in the config: "
                     f"{plural(len(group), 'row')}{totalling}{dates} quarantined with the reason; {effect}. "
-                    f"Add the unit, map it with unit_map, or leave it out knowingly. {_hint(ctx)}",
+                    f"Add the unit, map it with unit_map, or leave it out knowingly. {quarantine_hint(ctx)}",
                     rows=len(group), source=source.name, units={str(unit): len(group)}))
         return findings
 
     def _skipped(self, ctx: QualityContext) -> list[Finding]:
         skipped = ctx.inputs[ctx.inputs["rows_skipped"] > 0]
         return [Finding(self.name, "info",
-                        f"{plural(int(n), 'row')} of {_name(str(path))} are for units outside the config and were "
+                        f"{plural(int(n), 'row')} of {file_name(str(path))} are for units outside the config and were "
                         "skipped, as the source's other_units says", rows=int(n), source=str(source))
                 for n, path, source in zip(skipped["rows_skipped"], skipped["path"], skipped["source"], strict=True)]
 
