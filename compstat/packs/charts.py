@@ -232,15 +232,23 @@ def trend_panels(lines: Sequence[TrendLine], columns: int = 2) -> bytes:
     """Small multiples of two-year trends, one titled panel per measure: every period as a solid
     line with small circles (the year-to-date chart compares this year with last, so the panels
     stay uncluttered). Returns PNG bytes."""
-    rows = max(1, math.ceil(len(lines) / columns))
-    height = round(rows * TREND_PANEL_IN + 0.05, 2)
+    return _small_multiples("trends", lines, _trend_panel, columns, TREND_PANEL_IN, (0.4, 0.32, 0.52, 0.6))
+
+
+def _small_multiples(name: str, panels: Sequence[Any], draw: Any, columns: int, panel_h: float,
+                     margins: tuple[float, float, float, float]) -> bytes:
+    """One panel per item, ``columns`` to a row, each ``panel_h`` inches tall; ``margins`` are the
+    left and bottom offsets of each panel's axes and the width and height they leave out."""
+    left, bottom, less_w, less_h = margins
+    rows = max(1, math.ceil(len(panels) / columns))
+    height = round(rows * panel_h + 0.05, 2)
     cell_w = WIDTH_IN / columns
-    rects = [(col * cell_w + 0.4, height - (row + 1) * TREND_PANEL_IN + 0.32, cell_w - 0.52, TREND_PANEL_IN - 0.6)
+    rects = [(col * cell_w + left, height - (row + 1) * panel_h + bottom, cell_w - less_w, panel_h - less_h)
              for row in range(rows) for col in range(columns)]
-    with _layout(f"trends-{columns}-{rows}", WIDTH_IN, height, rects) as (fig, axes):
+    with _layout(f"{name}-{columns}", WIDTH_IN, height, rects) as (fig, axes):
         for i, ax in enumerate(axes):
-            if i < len(lines):
-                _trend_panel(ax, lines[i])
+            if i < len(panels):
+                draw(ax, panels[i])
             else:
                 ax.set_visible(False)
         return _png(fig)
@@ -283,20 +291,11 @@ class CumulativePanel:
 def cumulative_chart(panels: Sequence[CumulativePanel], columns: int = 3) -> bytes:
     """Small multiples, one panel per measure: this year's running total (solid, circle at the
     latest value) against last year's (dashed, triangle on the same day, fainter after it)."""
-    rows = max(1, math.ceil(len(panels) / columns))
-    panel_h, height = 1.45, round(rows * 1.45 + 0.05, 2)
-    cell_w = WIDTH_IN / columns
-    rects = [(col * cell_w + 0.42, height - (row + 1) * panel_h + 0.3, cell_w - 0.55, panel_h - 0.55)
-             for row in range(rows) for col in range(columns)]
-    with _layout(f"cumulative-{columns}", WIDTH_IN, height, rects) as (fig, axes):
-        for i, ax in enumerate(axes):
-            if i < len(panels):
-                _cumulative_panel(ax, panels[i])
-            else:
-                ax.set_visible(False)
-        return _png(fig)
+    return _small_multiples("cumulative", panels, _cumulative_panel, columns, CUMULATIVE_PANEL_IN,
+                            (0.42, 0.3, 0.55, 0.55))
 
 
+CUMULATIVE_PANEL_IN = 1.45
 SMALL_TITLE_CHARS = 27  # what fits on one line over a third of the page's width
 
 
