@@ -319,3 +319,9 @@ def test_each_unit_pack_shows_its_own_data_quality_notes(demo_run: tuple[Config,
 
 def pack_name(unit_code: str) -> str:
     return f"pack-{unit_code}.pdf"
+
+
+def test_peer_caption_says_counts_are_rates_per_residents(demo_run: tuple[Config, Path, Path, str]) -> None:
+    config, _, folder, _ = demo_run
+    text = flat(pdf_text(folder / pack_name("N4")))
+    assert f"Counts are rates per {config.analysis.per_population:,.0f} residents." in text

@@ -952,6 +952,7 @@ def test_unit_against_similar_units(cycle_data: CycleData, rendered: list[Render
     pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
     chart = pack.charts.peers
     assert chart is not None and chart.title == "Against similar units, last 28 days"
+    assert "Counts are rates per" not in pack.charts.peers_caption  # only a rate is compared here
     assert png_size(chart.png, "L") == (round(WIDTH_IN * DPI), round((1 * PEER_ROW_IN + 0.62) * DPI))
     performance = flat(section(pdf_body(_unit_pdf(rendered, "N1")), "2. Performance", CHARTS_HEADING))
     for r in peers.itertuples():

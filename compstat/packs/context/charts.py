@@ -161,7 +161,7 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
     by_key = {(str(r["unit_code"]), str(r["measure_id"])): r for r in peers.to_dict(orient="records")}
     names = unit_names(data.config)
     level = f"{data.config.analysis.confidence * 100:g}%"
-    rows, phrases, group = [], [], ""
+    rows, phrases, group, any_count = [], [], "", False
     for m in data.config.reported_measures:
         r = by_key.get((unit_code, m.id))
         if r is None or not text_of(r["label"]) or not float_of(r["peer_mean"]) > 0:
@@ -173,6 +173,7 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
                             high=float_of(r["ci_high"]), peer_mean=float_of(r["peer_mean"]), peers=others,
                             verdict=text_of(r["label"])))
         basis = text_of(r["basis"])
+        any_count = any_count or basis not in ("rate", "value")
         unit_label = basis if basis not in ("rate", "value") else m.unit_label
         unit_label = unit_label if unit_label == "%" else f" {unit_label}".rstrip()
         phrases.append(f"{m.name} {_sig(r['value'])}{unit_label} ({level} interval {_sig(r['ci_low'])} to "
@@ -186,10 +187,10 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
                   alt="The unit against the average of its similar units: " + "; ".join(phrases) + ".",
                   name="peers.png", png=peer_chart(rows))
     caption = (f"This unit's rate (black dot) as a multiple of the average of its similar units (the vertical line "
-               f"at 1×), with its {level} interval (black line); hollow circles: each similar unit ({group}). Counts "
-               f"are rates per {data.config.analysis.per_population:,.0f} residents. A line wholly right of 1× is "
-               "significantly above the similar units, wholly left significantly below, crossing 1× within; arrow "
-               "heads: beyond the axis.")
+               f"at 1×), with its {level} interval (black line); hollow circles: each similar unit ({group}). "
+               + (f"Counts are rates per {data.config.analysis.per_population:,.0f} residents. " if any_count else "")
+               + "A line wholly right of 1× is significantly above the similar units, wholly left significantly "
+               "below, crossing 1× within; arrow heads: beyond the axis.")
     return chart, caption
 
 
