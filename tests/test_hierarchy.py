@@ -4,7 +4,8 @@ quality marks rolled up; peers among divisions."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,7 +22,10 @@ from compstat.analysis.hierarchy import (
 from compstat.analysis.measures import TOTAL, analysis_units, daily_measures
 from compstat.analysis.period_table import period_table
 from compstat.config import Config
+from compstat.errors import DataError
 from compstat.periods import comparison_windows, parse_period
+from compstat.reissue import same_figures
+from compstat.store import Cycle, CycleResult, connect, transaction
 
 # Two areas; area A holds two boroughs of precincts, area Z one borough (so Z and its borough B3 hold
 # the same precincts). Precinct P5 has no population, so B3's and Z's come from their own config.
@@ -218,3 +222,28 @@ def test_a_division_alone_at_its_level_has_no_peers(config: Config) -> None:
     one_level = Config.model_validate({**LEVELS, "units": [
         LEVELS["units"][0], {"code": "P9", "name": "Precinct 9", "population": 1000}]})
     assert division_peer_groups(one_level).keys() == {"B1", "B2"}  # A is the only division at level 1
+
+
+def test_a_cycle_recorded_before_divisions_can_still_be_re_issued(tmp_path: Path) -> None:
+    """Re-issue checks every recomputed figure against the stored ones: a division's rows, which an
+    older cycle did not store, are left out; a division whose rows were stored is checked."""
+    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+    stored = [("P1", "robbery", "28d", 10.0, 8.0), ("P2", "robbery", "28d", 5.0, 4.0)]
+    with transaction(engine) as session:
+        cycle = Cycle(org="metro", period="2026-W48", period_start=date(2026, 11, 23), period_end=END,
+                      run_at=datetime(2026, 11, 30, 7), output_dir="x", manifest="{}")
+        session.add(cycle)
+        session.flush()
+        session.add_all(CycleResult(cycle_id=cycle.id, unit_code=u, measure_id=m, window=w, current=c, previous=p)
+                        for u, m, w, c, p in stored)
+        session.flush()
+        recomputed = pd.DataFrame(stored + [("B1", "robbery", "28d", 15.0, 12.0)],
+                                  columns=["unit_code", "measure_id", "window", "current", "previous"])
+        same_figures(session, cycle.id, recomputed, "2026-W48", ["B1"])  # B1 was never stored: not compared
+        with pytest.raises(DataError, match="B1 robbery 28d current: stored nan"):
+            same_figures(session, cycle.id, recomputed, "2026-W48")  # as if B1 were a unit
+        session.add(CycleResult(cycle_id=cycle.id, unit_code="B1", measure_id="robbery", window="28d", current=16.0,
+                                previous=12.0))
+        session.flush()
+        with pytest.raises(DataError, match="B1 robbery 28d current: stored 16.0, now 15.0"):
+            same_figures(session, cycle.id, recomputed, "2026-W48", ["B1"])  # stored, so checked

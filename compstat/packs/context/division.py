@@ -32,7 +32,8 @@ UNIT_FINDINGS = 10  # findings of its units listed in a division's pack, each wa
 
 @dataclass(frozen=True)
 class DivisionCover:
-    """The division pack's first page: who is accountable, its units, the period, how fresh the data is."""
+    """The division pack's first page: who is accountable, its units, the period, how fresh the data is;
+    ``part_of`` names the division above it (empty for a division directly under the organisation)."""
 
     organisation: str
     name: str
@@ -89,7 +90,7 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
     cover = DivisionCover(
         organisation=config.organisation.name, name=division.name, code=division.code,
         commander=division.commander or "not recorded",
-        part_of=names.get(parent, parent) if parent else config.organisation.name,
+        part_of=names.get(parent, parent) if parent else "",
         units=", ".join(f"{names[c]} ({c})" for c in children), n_units=len(children),
         period_label=period.label, period_start=period.start, period_end=period.end,
         meeting_date=data.meeting_date, data_as_of=min(as_of) if as_of else None, run_at=data.run_at,
