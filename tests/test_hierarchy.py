@@ -4,6 +4,7 @@ quality marks rolled up; peers among divisions."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -247,3 +248,44 @@ def test_a_cycle_recorded_before_divisions_can_still_be_re_issued(tmp_path: Path
         session.flush()
         with pytest.raises(DataError, match="B1 robbery 28d current: stored 16.0, now 15.0"):
             same_figures(session, cycle.id, recomputed, "2026-W48", ["B1"])  # stored, so checked
+
+
+def test_a_division_with_divisions_below_it_gets_a_pack(config: Config, raw: pd.DataFrame, tmp_path: Path) -> None:
+    """Area A's pack (three levels: area → boroughs → precincts) lists its boroughs side by side with
+    their figures and its own row, and its period table; a ‡ on a precinct's comparison reaches the
+    area and the borough, with a footnote naming the precinct."""
+    from compstat.packs.render import build_pack, html_to_pdf, pack_images, render_html, templates_dir
+    from compstat.quality import QualityResult
+    from compstat.results import CycleData
+    from tests.packtext import pdf_text
+
+    period = parse_period("2026-W48", config.cadence)
+    windows = comparison_windows(period, config.cadence)
+    daily = daily_measures(raw, config)
+    table = period_table(daily, config, windows)
+    marks = pd.DataFrame([{"unit_code": "P3", "measure_id": "robbery", "window": "28d", "fragile": False,
+                           "like_for_like": False, "reason": "spans the boundary change of 2026-11-10"}])
+    quality = QualityResult(period=period, findings=(), comparisons=marks, data_as_of={}, data_as_of_by_source={})
+    data = CycleData(config=config, period=period, windows=windows, meeting_date=END + timedelta(days=3),
+                     run_at=datetime(2026, 11, 30, 7), table=table,
+                     series=pd.DataFrame(columns=["unit_code", "measure_id", "period_start", "value"]),
+                     actions=pd.DataFrame(), data_as_of=dict.fromkeys(PRECINCTS, END), daily=daily,
+                     analysis=analyse_cycle(daily, config, period, windows, quality=marks), quality=quality)
+    pack = build_pack(data, "A")
+    target = tmp_path / pack.filename
+    assert pack.filename == "pack-A.pdf"
+    folder = templates_dir()
+    html_to_pdf(render_html(pack.template, folder, pack=pack), target, folder, pack_images(pack))
+    text = pdf_text(target)
+    flat = " ".join(text.split())
+    assert "Area A A Division pack for the accountability meeting · 2026-W48" in flat
+    assert "Commander Cmdr A" in flat and "Units 2: Borough One (B1), Borough Two (B2)" in flat
+    side = text[text.index("1. Its units side by side: 28 days"):text.index("2. The division against last year")]
+    robbery = table[(table["measure_id"] == "robbery") & (table["window"] == "28d")].set_index("unit_code")
+    for name, code in (("Borough One", "B1"), ("Borough Two", "B2"), ("Area A", "A")):
+        pair = re.search(r"(\d+) vs (\d+)", side[side.index(f"{name}\n{code}\n"):])  # robbery: the first column
+        assert pair is not None
+        assert (int(pair[1]), int(pair[2])) == (robbery.loc[code, "current"], robbery.loc[code, "previous"]), code
+    assert robbery.loc["A", "current"] == robbery.loc["B1", "current"] + robbery.loc["B2", "current"]
+    assert "‡ not like-for-like (Robbery: B2 and A): in Precinct 3 (P3): spans the boundary change of 2026-11-10" in (
+        " ".join(side.split()))

@@ -109,6 +109,8 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
     )
     window = next(w for w in window_headings(data) if w.key == headline_window(data))
     side_by_side = units_glance(data, children, division.code, window)
+    side_by_side = replace(side_by_side, lead=f"{side_by_side.lead} The division's row (last) combines its units: "
+                           "counts are their sum; rates and averages are worked out over all their records.")
     actions = _actions(data, leaves)
     probe = _unit_findings(data, "analysis.probe", children, names, "No unit of this division has a finding "
                            "beyond normal variation.")
