@@ -107,7 +107,8 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
         questions_message=f"No questions about the division's own figures: {NO_FINDINGS.lower()}.",
         support_message="No support suggested for the division as a whole this cycle.",
     )
-    window = next(w for w in window_headings(data) if w.key == headline_window(data))
+    headings = window_headings(data)
+    window = next((w for w in headings if w.key == headline_window(data)), headings[min(1, len(headings) - 1)])
     side_by_side = units_glance(data, children, division.code, window)
     side_by_side = replace(side_by_side, lead=f"{side_by_side.lead} The division's row (last) combines its units: "
                            "counts are their sum; rates and averages are worked out over all their records.")
