@@ -45,6 +45,7 @@ import pandas as pd
 from scipy import special
 
 from compstat.analysis.hierarchy import divisions
+from compstat.analysis.measures import TOTAL
 from compstat.config import Config
 
 FloatArray = npt.NDArray[np.float64]
@@ -190,7 +191,7 @@ def dispersion_table(series: pd.DataFrame, config: Config) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["unit_code", "measure_id", "raw", "dispersion_pairs"])
     enough = (out["dispersion_pairs"] >= MIN_PAIRS) & out["raw"].notna()
     own = out["raw"].where(enough).clip(lower=1.0)
-    leaf = out["unit_code"].isin([u.code for u in config.leaf_units])
+    leaf = ~out["unit_code"].isin([TOTAL, *(u.code for u in divisions(config))])  # the accountable units
     median = own[leaf].groupby(out.loc[leaf, "measure_id"]).median()
     fallback = out["measure_id"].map(median)
     value_kind = out["measure_id"].map(lambda m: kinds[str(m)].kind == "value")
