@@ -520,19 +520,19 @@ def spc_command(
 def analyse_command(
     config: ConfigOpt,
     period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
-    unit: Annotated[str | None, typer.Option(help="Only this unit's findings (a unit code, or _total).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only this unit's or division's findings (or _total).")] = None,
     db: DbOpt = None,
     top: Annotated[int | None, typer.Option(min=1, help="Findings per table (default: analysis.top).")] = None,
     today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
 ) -> None:
     """Ingest and analyse a period, then print what to probe and what to recognise. Records nothing."""
     from compstat.analysis.analyse import check_settings
-    from compstat.analysis.measures import TOTAL
+    from compstat.analysis.measures import TOTAL, analysis_units
     from compstat.analysis.preview import preview_analysis
 
     cfg = load_config(config)
-    if unit is not None and unit not in {u.code for u in cfg.leaf_units} | {TOTAL}:
-        raise UsageError(f"--unit '{unit}' is not an accountable unit in the config (or {TOTAL})")
+    if unit is not None and unit not in analysis_units(cfg):
+        raise UsageError(f"--unit '{unit}' is not an accountable unit or division in the config (or {TOTAL})")
     for note in check_settings(cfg):
         err_console.print(f"[yellow]Warning:[/] {escape(note)}", markup=True)
     data = preview_analysis(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"))

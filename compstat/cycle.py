@@ -29,10 +29,11 @@ from compstat.actions import carry_forward_actions, check_agreements, meeting_es
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.analyse import store_rows as analysis_store_rows
 from compstat.analysis.analyse import write_csvs as write_analysis_csvs
+from compstat.analysis.hierarchy import divisions
 from compstat.analysis.measures import daily_by_category, daily_measures, period_series
 from compstat.analysis.period_table import period_table
 from compstat.analysis.spc import CONCERN
-from compstat.config import Config
+from compstat.config import Config, iter_units
 from compstat.errors import DataError
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
@@ -240,8 +241,6 @@ def sync_reference(session: Session, config: Config) -> None:
     session.execute(delete(MeasureRow).where(MeasureRow.org == org))
     parents = config.parents()
     leaves = {u.code for u in config.leaf_units}
-    from compstat.config import iter_units
-
     session.add_all(UnitRow(org=org, code=u.code, name=u.name, parent_code=parents[u.code],
                             commander=u.commander, is_leaf=u.code in leaves) for u in iter_units(config.units))
     session.add_all(MeasureRow(org=org, measure_id=m.id, name=m.name, kind=m.kind, polarity=m.polarity)
@@ -280,7 +279,7 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
 def write_outputs(out: Path, config: Config, period: Period, data: CycleData, reports: list[IngestReport],
                   findings: list[Finding], timings: dict[str, float], store_url: str) -> dict[str, object]:
     """The period table as CSV and manifest.json (inputs, versions, timings, quality); returns the manifest."""
-    names = {u.code: u.name for u in config.leaf_units} | {"_total": config.organisation.name}
+    names = {u.code: u.name for u in iter_units(config.units)} | {"_total": config.organisation.name}
     measures = {m.id: m.name for m in config.measures}
     table = data.table.assign(unit_name=data.table["unit_code"].map(names),
                               measure_name=data.table["measure_id"].map(measures))
@@ -300,6 +299,7 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
         "data_as_of": {k: v.isoformat() for k, v in sorted(data.data_as_of.items())},
         "quality": data.quality.manifest() if data.quality is not None else None,
         "units": {u.code: u.name for u in config.leaf_units},
+        "divisions": {u.code: u.name for u in divisions(config)},
         "outputs": sorted(p.name for p in out.iterdir()) + ["manifest.json"],
         "timings_seconds": timings,
         "software": _versions(),

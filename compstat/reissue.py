@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ import pandas as pd
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
+from compstat.analysis.hierarchy import divisions
 from compstat.config import Config
 from compstat.cycle import CycleOutcome, Progress, Steps, assemble, staged_output, write_outputs
 from compstat.errors import DataError
@@ -70,7 +72,7 @@ def reissue_cycle(config: Config, store_url: str, period_label: str, *, out_dir:
                 quality = QualityResult.from_manifest(period, manifest)
                 data = assemble(session, config, period, quality, today=date.today(), steps=steps,
                                 rows_rejected=int(manifest.get("rows_rejected") or 0), run_at=cycle.run_at)
-                same_figures(session, cycle.id, data.table, period.label)
+                same_figures(session, cycle.id, data.table, period.label, [u.code for u in divisions(config)])
                 with steps("packs"):
                     rendered = render_packs(data, work_dir, workers=workers)
                 with steps("record"):
@@ -131,13 +133,19 @@ def restore_versions(session: Session, org: str, label: str, versions: object) -
         session.execute(update(IngestedFile).where(IngestedFile.id.in_(back)).values(superseded=False))
 
 
-def same_figures(session: Session, cycle_id: int, table: pd.DataFrame, label: str) -> None:
-    """Every figure recomputed for the re-issue equals the one stored with the cycle, or DataError."""
+def same_figures(session: Session, cycle_id: int, table: pd.DataFrame, label: str,
+                 divisions: Sequence[str] = ()) -> None:
+    """Every figure recomputed for the re-issue equals the one stored with the cycle, or DataError.
+
+    Rows of ``divisions`` are left out when the cycle stored none for them (it was recorded before
+    compstat rolled divisions up): their figures are sums of the units' figures checked here."""
     keys = ["unit_code", "measure_id", "window"]
     stored = pd.DataFrame(list(map(tuple, session.execute(
         select(CycleResult.unit_code, CycleResult.measure_id, CycleResult.window, CycleResult.current,
                CycleResult.previous).where(CycleResult.cycle_id == cycle_id)).all())),
         columns=[*keys, "current", "previous"])
+    unstored = set(divisions) - set(stored["unit_code"])
+    table = table[~table["unit_code"].isin(unstored)]
     merged = stored.merge(table[[*keys, "current", "previous"]], on=keys, how="outer", suffixes=("_stored", ""),
                           indicator=True)
     differences = []

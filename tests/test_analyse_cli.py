@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from compstat.analysis.analyse import (
+    FINDING_RESULT_COLUMNS,
     AnalysisResult,
     analyse_cycle,
     check_settings,
@@ -24,7 +25,6 @@ from compstat.analysis.analyse import (
 from compstat.analysis.baselines import COMPARISON_COLUMNS
 from compstat.analysis.measures import daily_measures
 from compstat.analysis.peers import PEER_COLUMNS
-from compstat.analysis.probe import FINDING_COLUMNS
 from compstat.analysis.significance import SIGNIFICANCE_COLUMNS
 from compstat.analysis.spc_series import SPC_LATEST_COLUMNS, SPC_POINT_COLUMNS
 from compstat.analysis.trajectory import PATH_COLUMNS, TRAJECTORY_COLUMNS
@@ -94,13 +94,15 @@ def test_result_frames_have_their_columns(demo_result: tuple[Config, AnalysisRes
     config, result = demo_result
     expected = {"comparisons": COMPARISON_COLUMNS, "significance": SIGNIFICANCE_COLUMNS, "spc": SPC_LATEST_COLUMNS,
                 "spc_points": SPC_POINT_COLUMNS, "peers": PEER_COLUMNS, "trajectory": TRAJECTORY_COLUMNS,
-                "trajectory_path": PATH_COLUMNS, "probe": FINDING_COLUMNS, "recognition": FINDING_COLUMNS}
+                "trajectory_path": PATH_COLUMNS, "probe": FINDING_RESULT_COLUMNS,
+                "recognition": FINDING_RESULT_COLUMNS}
     assert result_fields() == list(expected)
     for name, columns in expected.items():
         assert getattr(result, name).columns.tolist() == columns, name
     units = len(config.leaf_units) + 1
-    assert len(result.spc) == units * 5 and len(result.significance) == units * 5 * 3 * 2
-    assert len(result.trajectory) == units  # burglary has the demo's only target
+    analysed = units + 3  # and the three divisions (N, S, E)
+    assert len(result.spc) == analysed * 5 and len(result.significance) == analysed * 5 * 3 * 2
+    assert len(result.trajectory) == units  # burglary has the demo's only target; divisions get none
     assert set(result.significance["label"]) <= {"significant increase", "significant decrease",
                                                  "within normal variation", "no events"}
 
@@ -109,7 +111,8 @@ def test_store_rows_one_per_unit_measure_and_section(demo_result: tuple[Config, 
     _, result = demo_result
     rows = store_rows(result)
     counts = rows.groupby("section").size()
-    assert counts["spc"] == counts["significance"] == counts["comparisons"] == 13 * 5
+    # 12 units, 3 divisions and the force, 5 measures each
+    assert counts["spc"] == counts["significance"] == counts["comparisons"] == (12 + 3 + 1) * 5
     assert counts["probe"] == len(result.probe) and counts["recognition"] == len(result.recognition)
     chart = json.loads(rows[(rows["section"] == "spc") & (rows["unit_code"] == "N4")
                             & (rows["measure_id"] == "robbery")]["payload"].iloc[0])

@@ -98,8 +98,39 @@ def between(text: str, start: str, end: str | None) -> str:
 def test_demo_writes_a_pack_per_unit_and_the_chair_pack(demo_run: tuple[Config, Path, Path, str]) -> None:
     config, _, folder, _ = demo_run
     pdfs = sorted(p.name for p in folder.glob("*.pdf"))
-    assert len(pdfs) == 13 and "chair-pack.pdf" in pdfs
-    assert {f"pack-{u.code}.pdf" for u in config.leaf_units} <= set(pdfs)
+    assert len(pdfs) == 16 and "chair-pack.pdf" in pdfs  # 12 units, 3 divisions and the chair
+    divisions = {"pack-N.pdf", "pack-S.pdf", "pack-E.pdf"}
+    assert {f"pack-{u.code}.pdf" for u in config.leaf_units} | divisions <= set(pdfs)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert divisions <= set(manifest["outputs"])
+    assert manifest["divisions"] == {"N": "North Division", "S": "South Division", "E": "East Division"}
+
+
+def test_division_packs_show_their_units_side_by_side_and_their_sums(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Each division's pack: its commander, each unit's 28 days (the headline window) against last
+    year measure by measure, the division's row and period table equal to the sums of its units'
+    independent counts."""
+    config, csv, folder, _ = demo_run
+    expected = independent_counts(csv, config)
+    measures = len(config.reported_measures)
+    for division in config.units:
+        text = pdf_text(folder / f"pack-{division.code}.pdf")
+        assert f"Commander {division.commander}" in flat(text)
+        side = between(text, "1. Its units side by side: 28 days", "2. The division against last year")
+        mine = expected[expected["unit"].isin([c.code for c in division.children])]
+        rows = [(u.code, u.name, mine.loc[mine["unit"] == u.code, "figures"].tolist()) for u in division.children]
+        sums = [[sum(c) for c in zip(*mine.loc[mine["measure"] == m.name, "figures"], strict=True)]
+                for m in config.reported_measures]
+        for code, name, figures in [*rows, (division.code, division.name, sums)]:
+            block = side[side.index(f"{name}\n{code}\n"):]
+            pairs = [(int(a.replace(",", "")), int(b.replace(",", "")))
+                     for a, b in re.findall(r"(\d[\d,]*) vs (\d[\d,]*)", block)[:measures]]
+            assert pairs == [(f[2], f[3]) for f in figures], (division.code, code)  # 28 days: this year, last
+        performance = between(text, "2. The division against last year\n", "3. Charts")
+        for measure, group in mine.groupby("measure"):
+            total = [sum(column) for column in zip(*group["figures"], strict=True)]
+            assert counts(table_row(performance, str(measure))) == total, (division.code, measure)
 
 
 def test_every_pack_figure_equals_an_independent_count(demo_run: tuple[Config, Path, Path, str]) -> None:

@@ -72,7 +72,12 @@ def test_london(shared_dir: Path, tmp_path: Path) -> None:
         fy_to_date, last_fy)
     row = table_row(pdf_text(outcome.out_dir / "pack-WM.pdf"), "Burglary")
     assert int(row[0].replace(",", "")) == this_month and int(row[9].replace(",", "")) == last_fy
-    assert len(outcome.packs) == 33
+    area = next(u for u in config.units if any(c.code == "WM" for c in u.children))  # West Area
+    january = raw[(raw["majortext"] == "BURGLARY") & (raw["month"] == "2026-01-01")]
+    boroughs = january[january["boroughname"].isin([c.name for c in area.children])]
+    assert boroughs["boroughname"].nunique() == len(area.children)
+    assert value(outcome, area.code, "burglary", "period") == boroughs["count"].sum()  # the area: its boroughs' sum
+    assert len(outcome.packs) == 37  # 32 boroughs, 4 areas and the chair
 
 
 @pytest.mark.slow

@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from compstat.analysis.baselines import analysis_start, comparison_table, unit_history_start
+from compstat.analysis.hierarchy import roll_up_marks, unit_levels
 from compstat.analysis.measures import TOTAL, period_series
 from compstat.analysis.peers import peer_plan, peer_table
-from compstat.analysis.probe import rank_findings
+from compstat.analysis.probe import FINDING_COLUMNS, rank_findings
 from compstat.analysis.significance import dispersion_table, significance_table
 from compstat.analysis.spc_series import chart_start, history_only, series_start, spc_table
 from compstat.analysis.trajectory import target_plans, trajectory_table
@@ -32,6 +33,7 @@ CSV_FILES = {
     "peers": "analysis_peers.csv", "trajectory": "analysis_trajectory.csv",
     "comparisons": "analysis_comparisons.csv",
 }
+FINDING_RESULT_COLUMNS = [*FINDING_COLUMNS, "level"]  # each finding's level: unit, division or organisation
 SPC_SERIES_FIELDS = ["x", "y", "mean", "lpl", "upl", "point_type", "special_cause_rule", "rebase_group"]
 
 
@@ -50,7 +52,8 @@ class AnalysisResult:
     - ``trajectory``: targets, projection, delivery rating and its rule (``trajectory.TRAJECTORY_COLUMNS``);
       ``trajectory_path``: planned and actual per period of the year (``trajectory.PATH_COLUMNS``).
     - ``probe`` and ``recognition``: ranked concerns and improvements with plain-English
-      reasons (``probe.FINDING_COLUMNS``).
+      reasons (``FINDING_RESULT_COLUMNS``: ``probe.FINDING_COLUMNS``, then ``level``: ``unit``,
+      ``division`` or ``organisation``).
     - ``notes``: warnings about the settings (``check_settings``), e.g. units left without a
       peer comparison; not a frame.
     """
@@ -78,10 +81,14 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
 
     ``data_start`` is the organisation's first record (default: the first day in ``daily``).
     ``quality`` is the quality step's comparison marks (``QualityResult.comparisons``): findings
-    resting on a comparison marked not like-for-like or fragile are marked and down-weighted.
+    resting on a comparison marked not like-for-like or fragile are marked and down-weighted (a
+    division's comparison is not like-for-like when one of its units' is, ``hierarchy.roll_up_marks``).
+    Divisions are analysed as units are; ``probe`` and ``recognition`` say each finding's ``level``
+    (``unit``, ``division``, ``organisation``).
     Raises ConfigError when the ``analysis`` settings name unknown units, measures or variables.
     """
     notes = tuple(check_settings(config))
+    quality = roll_up_marks(quality, config)
     first_chart_day = chart_start(config, period)
     starts = unit_history_start(daily, data_start, first_day_needed(config, period, windows))
     comparisons = comparison_table(daily, config, windows, starts)
@@ -101,6 +108,8 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     peers = peer_table(comparisons, dispersion, config)
     trajectory, path = trajectory_table(daily, series, comparisons, plans, spc_latest, dispersion, config, period)
     probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config, quality)
+    levels = unit_levels(config, TOTAL)
+    probe, recognition = (f.assign(level=f["unit_code"].map(levels)) for f in (probe, recognition))
     return AnalysisResult(comparisons, significance, spc_latest, spc_points, peers, trajectory, path, probe,
                           recognition, notes)
 
@@ -185,7 +194,7 @@ def store_rows(result: AnalysisResult) -> pd.DataFrame:
 
 def write_csvs(result: AnalysisResult, out: Path, config: Config) -> list[Path]:
     """The analyst's CSVs (``CSV_FILES``), with unit and measure names; findings hold concerns then improvements."""
-    names = {u.code: u.name for u in config.leaf_units} | {TOTAL: config.organisation.name}
+    names = {u.code: u.name for u in iter_units(config.units)} | {TOTAL: config.organisation.name}
     measures = {m.id: m.name for m in config.measures}
     frames: dict[str, pd.DataFrame] = {
         "probe": pd.concat([result.probe, result.recognition], ignore_index=True),

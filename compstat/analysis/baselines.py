@@ -16,7 +16,8 @@ before. The multi-year baseline is the mean of the last ``analysis.baseline_year
 (default 3) that the unit's history covers; ``baseline_years`` says how many it rests on.
 
 **Rates.** Count measures also get a rate per ``analysis.per_population`` residents (the
-unit's configured population; the organisation's is the sum of its units'). Rate measures
+unit's configured population; a division's its own or the sum of its children's; the
+organisation's is the sum of its units'). Rate measures
 are already per their denominator.
 """
 
@@ -27,7 +28,8 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL, measure_values
+from compstat.analysis.hierarchy import division_populations
+from compstat.analysis.measures import TOTAL, analysis_units, measure_values
 from compstat.config import Cadence, Config
 from compstat.periods import Window, month_end, shift_years
 
@@ -78,7 +80,7 @@ class _DailyIndex:
         self.frame = daily.sort_values("date", kind="stable").reset_index(drop=True)
         self.dates = self.frame["date"].to_numpy()
         self.config = config
-        units = [u.code for u in config.leaf_units] + [TOTAL]
+        units = analysis_units(config)
         self.grid = pd.MultiIndex.from_product([units, [m.id for m in config.reported_measures]],
                                                names=["unit_code", "measure_id"])
         self.counts = self.grid.get_level_values("measure_id").map(
@@ -97,11 +99,12 @@ class _DailyIndex:
 
 
 def populations(config: Config) -> dict[str, float]:
-    """Each leaf unit's population and the organisation's (sum of its units', if all are known)."""
+    """Each leaf unit's population, each division's (``hierarchy.division_populations``) and the
+    organisation's (sum of its units', if all are known)."""
     pops = {u.code: float(u.population) if u.population else np.nan for u in config.leaf_units}
     known = [p for p in pops.values() if not np.isnan(p)]
-    pops[TOTAL] = float(sum(known)) if known and len(known) == len(pops) else np.nan
-    return pops
+    total = float(sum(known)) if known and len(known) == len(pops) else np.nan
+    return pops | division_populations(config) | {TOTAL: total}
 
 
 def comparison_table(daily: pd.DataFrame, config: Config, windows: list[Window],

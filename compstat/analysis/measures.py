@@ -1,7 +1,8 @@
 """From stored observations to measure values: daily totals, then any bucketing.
 
 ``daily_totals`` is the only function here that reads the store; the rest are pure
-(DataFrame in, DataFrame out). The organisation as a whole appears as unit ``TOTAL``.
+(DataFrame in, DataFrame out). The organisation as a whole appears as unit ``TOTAL``, and each
+division (a unit with units below it, ``hierarchy``) under its own code: the sum of its units.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from compstat.analysis.hierarchy import divisions, roll_up
 from compstat.config import WEEKDAYS, Config, Measure
 from compstat.store import Observation
 
@@ -37,8 +39,14 @@ def daily_by_category(session: Session, org: str, start: date, end: date) -> pd.
     return frame
 
 
+def analysis_units(config: Config) -> list[str]:
+    """The codes every table covers: the accountable units, the divisions, then ``TOTAL``."""
+    return [u.code for u in config.leaf_units] + [u.code for u in divisions(config)] + [TOTAL]
+
+
 def daily_measures(by_category: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Daily total and row count per unit and non-rate measure, plus the organisation total."""
+    """Daily total and row count per unit and non-rate measure, plus each division's (the sum of
+    its accountable units, ``hierarchy.roll_up``) and the organisation total (every unit code held)."""
     parts = []
     for m in config.measures:
         if m.kind == "rate":
@@ -49,8 +57,9 @@ def daily_measures(by_category: pd.DataFrame, config: Config) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=DAILY_COLUMNS)
     daily = pd.concat(parts, ignore_index=True)
+    daily = daily[DAILY_COLUMNS]
     total = daily.groupby(["measure_id", "date"], as_index=False)[["total", "n"]].sum().assign(unit_code=TOTAL)
-    return pd.concat([daily, total], ignore_index=True)[DAILY_COLUMNS]
+    return pd.concat([daily, roll_up(daily, config), total[DAILY_COLUMNS]], ignore_index=True)[DAILY_COLUMNS]
 
 
 def matches_filter(frame: pd.DataFrame, measure: Measure) -> pd.Series:
@@ -112,7 +121,7 @@ def period_series(daily: pd.DataFrame, config: Config, first: date, last: date) 
     values = measure_values(totals, config, ["period_start"])
     starts = pd.Series(pd.date_range(pd.Timestamp(first), pd.Timestamp(last), freq="D"))
     all_starts = pd.Index(bucket_start(starts, config).unique(), name="period_start")
-    units = [u.code for u in config.leaf_units] + [TOTAL]
+    units = analysis_units(config)
     grid = pd.MultiIndex.from_product([units, [m.id for m in config.measures], all_starts],
                                       names=["unit_code", "measure_id", "period_start"])
     out = values.set_index(["unit_code", "measure_id", "period_start"]).reindex(grid).reset_index()

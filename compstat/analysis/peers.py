@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from compstat.analysis.hierarchy import division_peer_groups, divisions
 from compstat.analysis.measures import TOTAL
 from compstat.config import Config
 
@@ -238,14 +239,17 @@ def unit_intervals(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: 
 
 
 def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Each leaf unit × reported measure × window against its peers' average (``PEER_COLUMNS``).
+    """Each leaf unit × reported measure × window against its peers' average (``PEER_COLUMNS``);
+    each division against the other divisions at its depth (``hierarchy.division_peer_groups``).
 
     ``label`` is ``significantly above``, ``significantly below``, ``within``, or empty where no
     comparison is possible; ``judgement`` reads it with the polarity (``worse``, ``better``,
     ``similar``; empty for neutral measures).
     """
     plan = peer_plan(config)
-    groups = plan.groups
+    groups = {**plan.groups, **division_peer_groups(config)}
+    alone = {u.code: "the only division at its level: no similar divisions to compare with"
+             for u in divisions(config) if u.code not in groups}
     values = unit_intervals(comparisons, dispersion, config)
     values = values[values["unit_code"] != TOTAL]
     rows = values.copy()
@@ -272,7 +276,7 @@ def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Conf
     better = ((rows["label"] == ABOVE) & (polarity == "higher")) | ((rows["label"] == BELOW) & (polarity == "lower"))
     rows["judgement"] = np.select([polarity == "neutral", ~comparable, worse, better],
                                   ["", "", "worse", "better"], "similar")
-    unit_note = rows["unit_code"].map(lambda c: plan.notes.get(c, "")).astype(object)
+    unit_note = rows["unit_code"].map(lambda c: plan.notes.get(c, alone.get(c, ""))).astype(object)
     no_population = rows["basis"].str.startswith("per ") & rows["population"].isna()
     rows["note"] = np.select(
         [rows["basis"] == "value", rows["peers"] == "", no_population, rows["value"].isna(), rows["peer_mean"].isna()],

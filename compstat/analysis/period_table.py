@@ -7,7 +7,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL, measure_values
+from compstat.analysis.measures import analysis_units, measure_values
 from compstat.config import Config
 from compstat.periods import Window
 
@@ -35,7 +35,7 @@ def period_table(daily: pd.DataFrame, config: Config, windows: list[Window],
         parts.append(merged.assign(window=w.key, window_label=w.label, start=w.start, end=w.end,
                                    prev_start=w.prev_start, prev_end=w.prev_end))
     table = pd.concat(parts, ignore_index=True)
-    units = [u.code for u in config.leaf_units] + [TOTAL]
+    units = analysis_units(config)
     measures = [m.id for m in config.reported_measures]
     grid = pd.MultiIndex.from_product([units, measures, [w.key for w in windows]],
                                       names=["unit_code", "measure_id", "window"])

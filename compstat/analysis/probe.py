@@ -70,7 +70,7 @@ from compstat.analysis.peers import ABOVE
 from compstat.analysis.significance import NO_EVENTS, NORMAL_VARIATION, NOT_TESTED
 from compstat.analysis.spc import CONCERN, CONSISTENTLY_PASSING, IMPROVEMENT
 from compstat.analysis.trajectory import AMBER_RED, GREEN, RED
-from compstat.config import Config, Measure
+from compstat.config import Config, Measure, iter_units
 
 Record = dict[Any, Any]
 CONCERN_DIRECTION = "concern"
@@ -205,7 +205,7 @@ class _Context:
         settings = config.analysis
         self.config = config
         self.measures = {m.id: m for m in config.reported_measures}
-        self.names = {u.code: u.name for u in config.leaf_units} | {TOTAL: config.organisation.name}
+        self.names = {u.code: u.name for u in iter_units(config.units)} | {TOTAL: config.organisation.name}
         self.weekly = config.cadence.period == "weekly"
         self.period_word = "week" if self.weekly else "month"
         self.headline = settings.headline_window or ("28d" if self.weekly else "3m")

@@ -32,7 +32,9 @@ incomplete beta function, which equals the exact test when ``φ = 1``. With fewe
 **Many comparisons.** Across units, measures, windows and comparisons the p-values are
 adjusted by Benjamini–Hochberg (q-values); a change is called significant only where
 ``q ≤ fdr`` (default 0.05), so at most about 1 in 20 of the changes called significant in a
-cycle is expected to be noise.
+cycle is expected to be noise. The divisions' tests (``hierarchy``) form a family of their own,
+adjusted apart from the accountable units' and the organisation's: a division's figures are
+sums of its units', so adding them to the units' family would only move the units' q-values.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special
 
+from compstat.analysis.hierarchy import divisions
 from compstat.analysis.measures import TOTAL
 from compstat.config import Config
 
@@ -188,7 +191,7 @@ def dispersion_table(series: pd.DataFrame, config: Config) -> pd.DataFrame:
     out = pd.DataFrame(rows, columns=["unit_code", "measure_id", "raw", "dispersion_pairs"])
     enough = (out["dispersion_pairs"] >= MIN_PAIRS) & out["raw"].notna()
     own = out["raw"].where(enough).clip(lower=1.0)
-    leaf = out["unit_code"] != TOTAL
+    leaf = ~out["unit_code"].isin([TOTAL, *(u.code for u in divisions(config))])  # the accountable units
     median = own[leaf].groupby(out.loc[leaf, "measure_id"]).median()
     fallback = out["measure_id"].map(median)
     value_kind = out["measure_id"].map(lambda m: kinds[str(m)].kind == "value")
@@ -227,7 +230,11 @@ def significance_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, conf
                            table["current_days"], table["comparison_days"], table["dispersion"].fillna(1.0),
                            settings.confidence)
     table = pd.concat([table, test], axis=1)
-    table["q_value"] = benjamini_hochberg(table["p_value"])
+    middle = table["unit_code"].isin([u.code for u in divisions(config)]).to_numpy()
+    q_value = np.full(len(table), np.nan)
+    for family in (~middle, middle):
+        q_value[family] = benjamini_hochberg(table["p_value"].to_numpy(dtype=float)[family])
+    table["q_value"] = q_value
     significant = table["q_value"] <= settings.fdr
     up = table["rate_ratio"] > 1
     table["label"] = np.select(

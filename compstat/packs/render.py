@@ -33,7 +33,8 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from compstat.packs.context import Chart, PackContext, chair_pack, pack_filenames, unit_pack
+from compstat.analysis.hierarchy import divisions
+from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.results import CycleData
 
@@ -43,7 +44,7 @@ TEMPLATES_ENV = "COMPSTAT_TEMPLATES"
 @dataclass(frozen=True)
 class RenderedPack:
     path: Path
-    unit_code: str | None  # None for the chair's pack
+    unit_code: str | None  # a unit's or division's code; None for the chair's pack
     seconds: float  # wall time in the worker: context, charts, HTML and PDF
     cpu_seconds: float = 0.0  # the worker's CPU time for the pack (steadier than wall time on a busy machine)
 
@@ -175,10 +176,14 @@ def pack_images(context: object) -> dict[str, bytes]:
 
 
 def build_pack(data: CycleData, unit_code: str | None) -> PackContext:
-    """The context of one unit's pack, or of the chair's pack when ``unit_code`` is None."""
+    """The context of one unit's or division's pack, or of the chair's pack when ``unit_code`` is None."""
     if unit_code is None:
         return chair_pack(data)
-    return unit_pack(data, next(u for u in data.config.leaf_units if u.code == unit_code))
+    leaf = next((u for u in data.config.leaf_units if u.code == unit_code), None)
+    if leaf is not None:
+        return unit_pack(data, leaf)
+    division = next(u for u in divisions(data.config) if u.code == unit_code)
+    return division_pack(data, division, pack_filenames(data.config)[unit_code])
 
 
 def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
@@ -193,12 +198,12 @@ def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
 
 
 def render_packs(data: CycleData, out_dir: Path, workers: int = 2) -> list[RenderedPack]:
-    """One PDF per leaf unit (`pack-<unit_code>.pdf`, code made filename-safe) and `chair-pack.pdf`,
-    returned in that order."""
+    """One PDF per leaf unit and per division (`pack-<unit_code>.pdf`, code made filename-safe) and
+    `chair-pack.pdf`, returned in that order."""
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
     names = pack_filenames(data.config)
-    jobs = [_Job(u.code, out_dir / names[u.code], folder) for u in data.config.leaf_units]
+    jobs = [_Job(u.code, out_dir / names[u.code], folder) for u in [*data.config.leaf_units, *divisions(data.config)]]
     jobs.append(_Job(None, out_dir / "chair-pack.pdf", folder))
     if workers <= 1:
         return [_render(job, data) for job in jobs]

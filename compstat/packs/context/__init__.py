@@ -9,16 +9,17 @@ One module per section, in pack order: ``cover`` (page frame, contents, covers),
 ``table`` (period table and the chair's glance, with ``assessments`` for the key measures'
 words), ``charts``, ``map``, ``questions``, ``quality``, ``accountability`` (with the chair's
 ladder), ``findings``, ``themes`` and ``agenda`` (the chair's); ``caveats`` turns the quality
-step's marks into the tables' markers and footnotes; ``unit`` and ``chair`` assemble the two
-packs, ``common`` holds the wording helpers they share.
+step's marks into the tables' markers and footnotes; ``unit``, ``division`` and ``chair``
+assemble the three packs, ``common`` holds the wording helpers they share.
 """
 
 from compstat.packs.context.chair import ChairPack, chair_pack
 from compstat.packs.context.charts import Chart
+from compstat.packs.context.division import DivisionPack, division_pack
 from compstat.packs.context.quality import quality_notes
 from compstat.packs.context.unit import UnitPack, pack_filenames, unit_pack
 
-PackContext = UnitPack | ChairPack
+PackContext = UnitPack | DivisionPack | ChairPack
 
-__all__ = ["Chart", "ChairPack", "PackContext", "UnitPack", "chair_pack", "pack_filenames", "quality_notes",
-           "unit_pack"]
+__all__ = ["Chart", "ChairPack", "DivisionPack", "PackContext", "UnitPack", "chair_pack", "division_pack",
+           "pack_filenames", "quality_notes", "unit_pack"]

@@ -4,7 +4,8 @@
 spans a structure or definition change (``like_for_like`` False) or is no bigger than one
 cycle's late recording (``fragile`` True), with the reason. Every such cell of a period table
 or of the chair's glance gets a mark (``‡`` not like-for-like, ``§`` fragile), and the table
-gets one footnote per mark and reason naming the cells it applies to.
+gets one footnote per mark and reason naming the cells it applies to. A division's comparison
+carries ``‡`` when one of its units' does (``analysis.hierarchy.roll_up_marks``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from compstat.analysis.hierarchy import roll_up_marks
 from compstat.quality.findings import listed
 from compstat.results import CycleData
 
@@ -38,7 +40,8 @@ def comparison_caveats(data: CycleData) -> dict[Key, tuple[Caveat, ...]]:
     if data.quality is None or data.quality.comparisons.empty:
         return {}
     out: dict[Key, list[Caveat]] = {}
-    frame = data.quality.comparisons
+    frame = roll_up_marks(data.quality.comparisons, data.config)
+    assert frame is not None
     for r in frame.to_dict(orient="records"):
         key = (str(r["unit_code"]), str(r["measure_id"]), str(r["window"]))
         reason = "" if pd.isna(r["reason"]) else str(r["reason"])

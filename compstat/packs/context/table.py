@@ -181,22 +181,27 @@ def _footnotes(cells: list[TableCell] | list[GlanceCell], config: Config) -> tup
 
 def glance(data: CycleData) -> Glance:
     """Units × measures in the second window (28 days or 3 months), the organisation last."""
-    config = data.config
     windows = window_headings(data)
     window = windows[1] if len(windows) > 1 else windows[0]
+    return units_glance(data, [u.code for u in data.config.leaf_units], TOTAL, window)
+
+
+def units_glance(data: CycleData, codes: list[str], total: str, window: WindowHeading) -> Glance:
+    """``codes`` × measures in ``window``, then ``total``'s row (the organisation's or a division's)."""
+    config = data.config
     measures = config.reported_measures
     columns = tuple(GlanceColumn(m.id, m.name, measure_labels(m)[1]) for m in measures)
     names = unit_names(config)
     caveats = comparison_caveats(data)
     rows, marked = [], []
-    for code in [u.code for u in config.leaf_units] + [TOTAL]:
+    for code in [*codes, total]:
         lookup = _table_lookup(data, code)
         cells = []
         for m in measures:
             found = caveats.get((code, m.id, window.key), ())
             cells.append(_glance_cell(lookup.get((m.id, window.key)), m, marks(found)))
             marked.append((m.name, code if code != TOTAL else TOTAL_NAME.lower(), found))
-        rows.append(GlanceRow(code, names[code], "" if code == TOTAL else code, code == TOTAL, tuple(cells)))
+        rows.append(GlanceRow(code, names[code], "" if code == TOTAL else code, code == total, tuple(cells)))
     lead = (f"% change on last year over {window.label} ({fmt_date(window.start)} – {fmt_date(window.end)} against "
             f"{fmt_date(window.prev_start)} – {fmt_date(window.prev_end)}). ▲ up, ▼ down, = same as last year; "
             "below each: this year vs last year.")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from compstat.analysis.hierarchy import divisions
 from compstat.config import Config, Unit
 from compstat.packs.briefing import unit_briefing
 from compstat.packs.context.accountability import Accountability, accountability, unit_escalation
@@ -50,10 +51,11 @@ def safe_filename(code: str) -> str:
 
 
 def pack_filenames(config: Config) -> dict[str, str]:
-    """``pack-<code>.pdf`` per leaf unit; codes that clash once made safe get a numeric suffix."""
+    """``pack-<code>.pdf`` per leaf unit, then per division (``analysis.hierarchy.divisions``); codes
+    that clash once made safe get a numeric suffix."""
     out: dict[str, str] = {}
     used: set[str] = {"chair-pack.pdf"}
-    for unit in config.leaf_units:
+    for unit in [*config.leaf_units, *divisions(config)]:
         stem = f"pack-{safe_filename(unit.code)}"
         name, n = f"{stem}.pdf", 2
         while name.lower() in used:
