@@ -45,6 +45,9 @@ class Cadence(_Model):
     week_start: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
     year_start_month: int = Field(1, ge=1, le=12)
     meeting_lag_days: int = Field(3, ge=0, le=60)
+    prior_year: Literal["same_weekday", "same_dates"] = Field(
+        "same_weekday", description="last year's week and 28 days: 364 days back (weekdays line up) or the same "
+                                    "calendar dates one year back (29 February as 28 February)")
 
 
 class Unit(_Model):
