@@ -408,6 +408,7 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
                     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
     """List rows quarantined at ingest with the field and reason (all of them with --export)."""
     from compstat.ingest import export_quarantine, quarantined_rows
+    from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES
 
     cfg = load_config(config)
     if source is not None and source not in {s.name for s in cfg.sources}:
@@ -416,11 +417,14 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
         _check_export(export, "--export")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         rows = quarantined_rows(session, cfg.organisation.slug, source)
+    counted = int(rows["reason"].str.endswith(COUNTED_WITHOUT_COORDINATES).sum())
+    title = f"{len(rows) - counted} rejected rows" + (
+        f" and {counted} counted without their unreadable coordinates" if counted else "")
     if export:
         export_quarantine(rows, export)
-        console.print(f"{len(rows)} rejected rows written to {export}", markup=False)
+        console.print(f"{title} written to {export}", markup=False)
         return
-    table = Table("file", "row", "field", "reason", title=f"{len(rows)} rejected rows")
+    table = Table("file", "row", "field", "reason", title=title)
     for r in rows.head(limit).itertuples():
         table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
     console.print(table)

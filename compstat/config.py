@@ -102,7 +102,7 @@ class Measure(_Model):
 
 
 class Columns(_Model):
-    unit: str
+    unit: str | None = None  # or a source-wide sources[].unit
     date: str
     category: str | None = None
     subcategory: str | None = None
@@ -120,9 +120,14 @@ class Source(_Model):
     url: str | None = None
     sheet: str | int | None = 0
     delimiter: str | None = None
+    decimal: Literal[".", ","] = Field(".", description="the decimal mark of numbers (values, coordinates)")
+    date_is: Literal["day", "week"] = Field(
+        "day", description="day: each row counts on its date; week: each row is a total for the configured week "
+                           "holding its date, counted on that week's middle day (so in the year its week belongs to)")
     columns: Columns
     values: dict[str, str] = Field(default_factory=dict)
     category: str | None = None
+    unit: str | None = Field(None, description="the one unit code of every row, for a file without a unit column")
     date_format: str | None = None
     unit_map: dict[str, str] = Field(default_factory=dict)
     other_units: Literal["reject", "skip"] = "reject"
@@ -137,6 +142,9 @@ class Source(_Model):
             raise ValueError("a file source needs 'path'")
         if self.values and self.columns.value:
             raise ValueError("give either columns.value or values, not both")
+        if (self.columns.unit is None) == (self.unit is None):
+            raise ValueError("give either columns.unit (the column holding each row's unit) or unit (one unit "
+                             "code for every row), not both")
         return self
 
     @property
@@ -423,6 +431,14 @@ class Config(_Model):
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError("source names must be unique")
+        leaf_codes = {u.code for u in self.leaf_units}
+        for s in self.sources:
+            if s.unit is not None and s.unit not in leaf_codes:
+                raise ValueError(f"source '{s.name}': unit '{s.unit}' is not an accountable unit (one without "
+                                 "children)")
+        weekly_totals = [s.name for s in self.sources if s.date_is == "week"]
+        if weekly_totals and self.cadence.period != "weekly":
+            raise ValueError(f"source '{weekly_totals[0]}': date_is: week needs cadence.period: weekly")
         from compstat.periods import MONTH_LABEL, WEEK_LABEL  # periods imports this module
 
         leaves = {u.code for u in self.leaf_units}
