@@ -166,3 +166,90 @@ def test_a_source_wide_unit_must_be_an_accountable_unit(tmp_path: Path) -> None:
     path.write_text(both, encoding="utf-8")
     with pytest.raises(ConfigError, match="give either columns.unit .* or unit"):
         load_config(path)
+
+
+# --- pre-aggregated weekly totals across 1 January -------------------------------------------------
+
+WEEKLY_CONFIG = """\
+organisation: {name: Testshire Police, slug: testshire}
+units:
+  - {code: A, name: Alpha}
+measures:
+  - {id: burglary, name: Burglary, filter: {category: burglary}}
+sources:
+  - name: weekly
+    path: weekly.csv
+    date_is: DATE_IS
+    columns: {unit: unit, date: week, category: offence, value: count}
+"""
+# Monday weeks: 2025-W01 = 30 Dec 2024 - 5 Jan 2025; 2026-W01 = 29 Dec 2025 - 4 Jan 2026; 2026-W02 = 5-11 Jan;
+# 2026-W53 = 28 Dec 2026 - 3 Jan 2027; 2027-W01 = 4-10 Jan 2027. (week start, week end, total)
+WEEKS = [("2024-12-30", "2025-01-05", 5), ("2025-12-29", "2026-01-04", 7), ("2026-01-05", "2026-01-11", 2),
+         ("2026-12-28", "2027-01-03", 11), ("2027-01-04", "2027-01-10", 3)]
+
+
+def weekly_table(tmp_path: Path, date_is: str, dated_by: str, period: str) -> pd.DataFrame:
+    from compstat.analysis.measures import daily_by_category, daily_measures
+    from compstat.analysis.period_table import period_table
+    from compstat.periods import comparison_windows, parse_period
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    path = tmp_path / "weekly.yaml"
+    path.write_text(WEEKLY_CONFIG.replace("DATE_IS", date_is), encoding="utf-8")
+    lines = ["unit,week,offence,count"] + [f"A,{start if dated_by == 'start' else end},burglary,{n}"
+                                           for start, end, n in WEEKS]
+    (tmp_path / "weekly.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = load_config(path)
+    url = f"sqlite:///{tmp_path / 'weekly.db'}"
+    engine = connect(url)
+    when = parse_period(period, config.cadence)
+    with transaction(engine) as session:
+        ingest_all(session, config, date(2027, 1, 20), url)
+        daily = daily_measures(daily_by_category(session, "testshire", date(2024, 1, 1), when.end), config)
+    engine.dispose()
+    table = period_table(daily, config, comparison_windows(when, config.cadence))
+    return table[table["unit_code"] == "A"].set_index("window")[["current", "previous"]]
+
+
+# (date_is, the file dates each week by its start or end) -> {period: (week, ytd current, ytd last year)}
+STRADDLE = {
+    ("day", "end"): {"2026-W01": (7, 7, 0), "2026-W53": (11, 9, 5), "2027-W01": (3, 14, 7)},
+    ("day", "start"): {"2026-W01": (7, 0, 0), "2026-W53": (11, 13, 7), "2027-W01": (3, 3, 2)},
+    ("week", "end"): {"2026-W01": (7, 7, 5), "2026-W53": (11, 20, 5), "2027-W01": (3, 3, 9)},
+    ("week", "start"): {"2026-W01": (7, 7, 5), "2026-W53": (11, 20, 5), "2027-W01": (3, 3, 9)},
+}
+
+
+@pytest.mark.parametrize(("date_is", "dated_by"), list(STRADDLE))
+def test_weekly_totals_across_1_january(tmp_path: Path, date_is: str, dated_by: str) -> None:
+    """Worked by hand. ``date_is: day``: a weekly total counts in the year to date of the year its date falls
+    in. Dated by week end, 2026-W01's 7 (dated 4 Jan 2026) counts in 2026, but 2025-W01's 5 (dated 5 Jan 2025)
+    is after last year's 1-4 January, so 7 against 0; 2026-W53's 11 (dated 3 Jan 2027) is left out of 2026
+    (7 + 2 = 9) and counted in 2027-W01's year to date (11 + 3 = 14, against 7 on 4 Jan 2026). Dated by week
+    start, 2026-W01's 7 (29 Dec 2025) falls in 2025: 2026-W01's year to date is 0, and 2026's is 2 + 11 = 13
+    against the 7 in the whole of 2025.
+    ``date_is: week``: each total counts on its week's Thursday, in the year its week belongs to, whichever
+    day dates it: 2026-W01 7 against 5; 2026 is 7 + 2 + 11 = 20 against 5; 2027-W01 3 against 7 + 2 = 9.
+    The week itself is the weekly total in every case."""
+    for period, (week, ytd, last_ytd) in STRADDLE[(date_is, dated_by)].items():
+        table = weekly_table(tmp_path / period, date_is, dated_by, period)
+        assert table.loc["period", "current"] == week, period
+        assert (table.loc["ytd", "current"], table.loc["ytd", "previous"]) == (ytd, last_ytd), period
+
+
+def test_week_totals_are_counted_on_the_middle_of_their_week() -> None:
+    from compstat.ingest.mapping import week_middle
+
+    days = pd.Series(pd.to_datetime(["2025-12-29 00:00", "2026-01-04 23:00", "2027-01-03 00:00", "2026-01-01 00:00"]))
+    assert week_middle(days, 0).dt.strftime("%Y-%m-%d").tolist() == [
+        "2026-01-01", "2026-01-01", "2026-12-31", "2026-01-01"]
+    sunday = week_middle(days, 6)  # Sunday weeks: 28 Dec 2025 - 3 Jan 2026 holds 29 Dec and 1 Jan
+    assert sunday.dt.strftime("%Y-%m-%d").tolist() == ["2025-12-31", "2026-01-07", "2027-01-06", "2025-12-31"]
+
+
+def test_date_is_week_needs_a_weekly_cadence(tmp_path: Path) -> None:
+    path = tmp_path / "monthly.yaml"
+    path.write_text(WEEKLY_CONFIG.replace("DATE_IS", "week").replace("units:", "cadence: {period: monthly}\nunits:"),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="source 'weekly': date_is: week needs cadence.period: weekly"):
+        load_config(path)

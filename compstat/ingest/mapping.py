@@ -184,7 +184,7 @@ def week_middle(when: pd.Series, week_start: int) -> pd.Series:
     """The middle day (start + 3 days) of the week starting on weekday ``week_start`` (0 = Monday) that holds
     each date: where a weekly total counts, so that it falls in the year its week belongs to."""
     day = when.dt.normalize()
-    shift: pd.Series = pd.to_timedelta((day.dt.weekday - week_start) % 7 - 3, unit="D")
+    shift: pd.Series = pd.to_timedelta((day.dt.day_of_week - week_start) % 7 - 3, unit="D")
     return pd.Series(day - shift, index=when.index)
 
 
