@@ -536,10 +536,13 @@ def target_unit_problems(config: Config) -> list[tuple[list[Any], str]]:
 
 
 def _describe(path: Path, exc: ValidationError, node: yaml.Node | None) -> str:
+    """One line per problem; text written as a number (``code: 001`` unquoted) is one line with a hint and a
+    count of the other keys like it, not one unexplained error each."""
     lines = []
+    numbers: list[tuple[str, int | None]] = []  # (key, line) of each text value YAML read as a number
     for err in exc.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = ".".join(str(p) for p in loc).replace(".[key]", " (a key)") or "(top level)"
         line = _line_of(node, loc)
         where = f"{path}:{line}" if line else str(path)
         message = err["msg"].removeprefix("Value error, ")
@@ -547,8 +550,62 @@ def _describe(path: Path, exc: ValidationError, node: yaml.Node | None) -> str:
             message = "unknown key (check the spelling; see README 'Configuration')"
         elif err["type"] == "missing":
             message = "required key is missing"
+        elif _is_number(err):
+            numbers.append((key, line))
+            if len(numbers) > 1:
+                continue
+            message = _number_hint(err["input"], _node_at(node, loc))
         lines.append(f"{where}: {key}: {message}")
+    if len(numbers) > 1:
+        more = [f"{key} (line {line})" if line else key for key, line in numbers[1:]]
+        lines.append(f"{path}: and {len(more)} more text value{'s' if len(more) > 1 else ''} written as "
+                     f"number{'s' if len(more) > 1 else ''}, quote each: {', '.join(more[:5])}"
+                     + (f" and {len(more) - 5} more" if len(more) > 5 else ""))
     return "invalid config\n  " + "\n  ".join(lines)
+
+
+def _is_number(err: Any) -> bool:
+    """A text field given a YAML number (``code: 001`` → 1)."""
+    value = err.get("input")
+    return err["type"] == "string_type" and isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number_hint(value: float, node: yaml.Node | None) -> str:
+    """``1 is a number; quote it ('001') if the code has leading zeros``, from the YAML text as written."""
+    written = str(node.value) if isinstance(node, yaml.ScalarNode) else str(value)
+    if written.lstrip("+-").startswith("0") and len(written.lstrip("+-")) > 1 and written != str(value):
+        how = f" (YAML reads {written} as {value})" if written.lstrip("0") != str(value) else ""
+        return f"{value} is a number{how}; quote it ('{written}') if the code has leading zeros"
+    return f"{value} is a number; quote it ('{written}'): codes and names are text"
+
+
+def _node_at(node: yaml.Node | None, loc: list[Any]) -> yaml.Node | None:
+    """The YAML node at a pydantic error location (a mapping's key node for ``[key]``), if found."""
+    for i, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if _key_is(k, part)), None)
+            if pair is None:
+                return None
+            node = pair[0] if i + 1 < len(loc) and loc[i + 1] == "[key]" else pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        elif part == "[key]":
+            continue
+        else:
+            return None
+    return node
+
+
+def _key_is(key: yaml.Node, part: Any) -> bool:
+    """Whether a mapping's key node is the key ``part`` (as YAML reads it: ``001`` is the key 1)."""
+    if key.value == part:
+        return True
+    if isinstance(part, str) or not isinstance(key, yaml.ScalarNode):
+        return False
+    try:
+        return bool(yaml.safe_load(key.value) == part) and key.tag != "tag:yaml.org,2002:str"
+    except yaml.YAMLError:
+        return False
 
 
 def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
@@ -556,12 +613,12 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == part), None)
+            match = next((v for k, v in node.value if _key_is(k, part)), None)
             if match is None:
-                key_node = next((k for k, _ in node.value if k.value == part), None)
+                key_node = next((k for k, _ in node.value if _key_is(k, part)), None)
                 return key_node.start_mark.line + 1 if key_node else line
             if isinstance(part, str):
-                key_node = next(k for k, _ in node.value if k.value == part)
+                key_node = next(k for k, _ in node.value if _key_is(k, part))
                 line = key_node.start_mark.line + 1
             node = match
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):

@@ -253,3 +253,62 @@ def test_date_is_week_needs_a_weekly_cadence(tmp_path: Path) -> None:
                     encoding="utf-8")
     with pytest.raises(ConfigError, match="source 'weekly': date_is: week needs cadence.period: weekly"):
         load_config(path)
+
+
+# --- codes written as numbers in the config --------------------------------------------------------
+
+NUMBER_CODES = """\
+organisation: {name: X, slug: x}
+units:
+  - code: D1
+    name: D
+    children:
+      - {code: "000", name: Zero}
+      - {code: 001, name: One}
+      - {code: 002, name: Two}
+      - {code: 010, name: Ten}
+      - {code: 12, name: Twelve}
+measures:
+  - {id: burglary, name: Burglary, target: {value: 5, units: {001: 3}}}
+sources:
+  - {name: s, path: x.csv, columns: {unit: u, date: d}, unit_map: {Central: "001"}}
+"""
+
+
+def test_codes_written_as_numbers_are_one_error_with_a_hint(tmp_path: Path) -> None:
+    """``001`` unquoted is the number 1 to YAML (``010`` is octal 8): the first such value is named with the
+    hint, the others are counted on one line, not one unexplained 'valid string' error each."""
+    path = tmp_path / "codes.yaml"
+    path.write_text(NUMBER_CODES, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "invalid config"
+    assert lines[1].strip() == (f"{path}:7: units.0.children.1.code: 1 is a number; quote it ('001') if the "
+                                "code has leading zeros")
+    assert lines[2].strip() == (f"{path}: and 4 more text values written as numbers, quote each: "
+                                "units.0.children.2.code (line 8), units.0.children.3.code (line 9), "
+                                "units.0.children.4.code (line 10), measures.0.target.units.1 (a key) (line 12)")
+    assert len(lines) == 3 and "valid string" not in str(caught.value)
+
+
+def test_a_number_read_in_octal_is_explained(tmp_path: Path) -> None:
+    path = tmp_path / "octal.yaml"
+    path.write_text(NUMBER_CODES.replace("{code: 001, name: One}", "{code: \"001\", name: One}").replace(
+        "{code: 002, name: Two}", "{code: \"002\", name: Two}"), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"units.0.children.3.code: 8 is a number \(YAML reads 010 as 8\); "
+                                          r"quote it \('010'\) if the code has leading zeros"):
+        load_config(path)
+
+
+def test_cli_exits_2_with_the_hint(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from compstat.cli import app
+
+    path = tmp_path / "codes.yaml"
+    path.write_text(NUMBER_CODES, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", "--config", str(path)])
+    assert result.exit_code == 2
+    assert "1 is a number; quote it ('001') if the code has leading zeros" in result.output
+    assert "Traceback" not in result.output and result.output.count("is a number") == 1
