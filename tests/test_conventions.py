@@ -312,3 +312,76 @@ def test_cli_exits_2_with_the_hint(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "1 is a number; quote it ('001') if the code has leading zeros" in result.output
     assert "Traceback" not in result.output and result.output.count("is a number") == 1
+
+
+# --- warnings grouped by check ---------------------------------------------------------------------
+
+
+def test_findings_are_grouped_by_check_with_counts() -> None:
+    from compstat.quality import Finding
+    from compstat.quality.summary import finding_sections, settings_lines
+
+    many = [Finding("completeness", "warning", f"N{i}: burglary is low", unit_code=f"N{i}") for i in range(1, 12)]
+    few = [Finding("validity", "warning", "3 rows of x.csv quarantined", units={"A": 3}),
+           Finding("validity", "info", "2 rows have no coordinates")]
+    sections = finding_sections(many + few)
+    assert [(s.heading, s.summarised) for s in sections] == [("Quality warning (12)", 11), ("Quality info (1)", 0)]
+    assert sections[0].lines == (
+        "completeness: 11 warnings (units N1, N2, N3, N4, N5, N6, N7, N8 and 3 more); e.g. N1: burglary is low",
+        "validity: 3 rows of x.csv quarantined")
+    assert sections[1].lines == ("validity: 2 rows have no coordinates",)
+    verbose = finding_sections(many + few, verbose=True)
+    assert len(verbose[0].lines) == 12 and verbose[0].summarised == 0
+    notes = [f"analysis.peer_variables: unit U{i} has no population: x" for i in range(4)] + ["units[].population: y"]
+    assert settings_lines(notes) == ["analysis.peer_variables: 4 warnings; e.g. unit U0 has no population: x",
+                                     "units[].population: y"]
+    assert settings_lines(notes, verbose=True) == notes
+
+
+UNKNOWN_UNITS = "".join(f"R{40 + i},Z{i},2026-03-0{i},burglary,53.2,-2.2\n" for i in range(1, 6))
+
+
+def test_check_prints_findings_grouped_and_every_line_with_verbose(small_config_path: Path, small_config: Config,
+                                                                    tmp_path: Path) -> None:
+    """Five more unknown units (Z1-Z5) make eight validity warnings (the quarantined rows, the two rows counted
+    without coordinates, and one per unknown unit Z, Z1-Z5): one line with the count, or all with --verbose."""
+    from typer.testing import CliRunner
+
+    from compstat.cli import app
+    from tests.test_ingest import INCIDENTS, write_incidents
+
+    write_incidents(small_config, INCIDENTS + UNKNOWN_UNITS)
+    args = ["check", "--config", str(small_config_path), "--db", f"sqlite:///{tmp_path / 'c.db'}", "--period",
+            "2026-W10", "--today", "2026-03-10", "--out", str(tmp_path / "q.html")]
+    grouped = CliRunner().invoke(app, args)
+    assert grouped.exit_code in (0, 1), grouped.output
+    summary = next(line for line in grouped.output.splitlines() if "validity: " in line and " warnings (" in line)
+    assert summary.strip().startswith("validity: 8 warnings (units B, Z, Z1, Z2, Z3, Z4 and Z5); e.g. 2 rows of ")
+    assert "findings summarised by check: run with --verbose for every line" in grouped.output
+    assert "'Z3' in 'unit'" not in grouped.output.replace(summary, "")
+    verbose = CliRunner().invoke(app, [*args, "--verbose"])
+    assert all(f"'Z{i}' in 'unit' (incidents) is not a unit in the config" in verbose.output for i in range(1, 6))
+    warnings = verbose.output.split("Quality warning")[1].split("Quality info")[0].splitlines()
+    assert sum(line.startswith("  validity: ") for line in warnings) == 8
+    assert "summarised" not in verbose.output
+
+
+def test_run_cycle_prints_the_settings_warnings(tmp_path: Path) -> None:
+    """Bravo has no population while Alpha has one: the analysis warns that its counts are not compared with
+    peers; run-cycle stored that warning but did not print it."""
+    from typer.testing import CliRunner
+
+    from compstat.cli import app
+    from tests.conftest import SMALL_CONFIG
+    from tests.test_ingest import write_incidents
+
+    path = tmp_path / "testshire.yaml"
+    path.write_text(SMALL_CONFIG.replace(", population: 80000", ""), encoding="utf-8")
+    write_incidents(load_config(path))
+    result = CliRunner().invoke(app, [
+        "run-cycle", "--config", str(path), "--db", f"sqlite:///{tmp_path / 'r.db'}", "--period", "2026-W10",
+        "--out", str(tmp_path / "out"), "--today", "2026-03-10", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Settings warnings (1)" in result.output
+    assert "  units[].population: unit B has no population: their counts are not compared with peers" in (
+        result.output)
