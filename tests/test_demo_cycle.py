@@ -57,8 +57,8 @@ def independent_counts(csv: Path, config: Config) -> pd.DataFrame:
     raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
     raw = raw[~raw.duplicated()]  # exact copies (same crime_ref and all) are quarantined at ingest, not counted
     raw["day"] = pd.to_datetime(raw["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").dt.normalize()
-    latitude_ok = pd.to_numeric(raw["latitude"], errors="coerce").notna() | raw["latitude"].eq("")
-    valid = raw[raw["day"].notna() & raw["unit"].isin([u.code for u in config.leaf_units]) & latitude_ok]
+    # a row whose latitude cannot be read is counted (without coordinates)
+    valid = raw[raw["day"].notna() & raw["unit"].isin([u.code for u in config.leaf_units])]
     end = pd.Timestamp(END)
     last_year = end - timedelta(days=364)
     windows = {
