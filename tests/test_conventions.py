@@ -385,3 +385,37 @@ def test_run_cycle_prints_the_settings_warnings(tmp_path: Path) -> None:
     assert "Settings warnings (1)" in result.output
     assert "  units[].population: unit B has no population: their counts are not compared with peers" in (
         result.output)
+
+
+# --- cadence.prior_year everywhere the windows are read --------------------------------------------
+
+
+def test_same_dates_in_the_period_table_and_the_quality_windows(small_config: Config, tmp_path: Path) -> None:
+    """tests/test_ingest.py's rows, 2026-W10 (Mon 2 - Sun 8 Mar 2026). Alpha's burglaries last year: R7 on
+    Tue 4 Mar 2025, R8 on Sun 9 Mar 2025, R9-R12 on 1 Feb 2025. By weekday last year's week is 3-9 Mar 2025
+    (R7, R8: 2) and its 28 days 10 Feb - 9 Mar 2025 (2); by the same dates the week is 2-8 Mar 2025 (R7: 1)
+    and the 28 days 9 Feb - 8 Mar 2025 (1). The year to date is by dates either way (5)."""
+    from compstat.analysis.measures import daily_by_category, daily_measures
+    from compstat.analysis.period_table import period_table
+    from compstat.periods import comparison_windows, parse_period
+    from tests.test_ingest import write_incidents
+
+    write_incidents(small_config)
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = connect(url)
+    with transaction(engine) as session:
+        ingest_all(session, small_config, TODAY, url)
+        by_category = daily_by_category(session, "testshire", date(2024, 1, 1), date(2026, 3, 8))
+    engine.dispose()
+    previous = {}
+    for rule in ("same_weekday", "same_dates"):
+        cadence = small_config.cadence.model_copy(update={"prior_year": rule})
+        config = small_config.model_copy(update={"cadence": cadence})
+        windows = comparison_windows(parse_period("2026-W10", cadence), cadence)
+        table = period_table(daily_measures(by_category, config), config, windows)
+        alpha = table[(table["unit_code"] == "A") & (table["measure_id"] == "burglary")].set_index("window")
+        previous[rule] = alpha["previous"].to_dict()
+        ctx = context(config, records())
+        assert [(w.prev_start, w.prev_end) for w in ctx.windows] == [(w.prev_start, w.prev_end) for w in windows]
+    assert previous == {"same_weekday": {"period": 2, "28d": 2, "ytd": 5},
+                        "same_dates": {"period": 1, "28d": 1, "ytd": 5}}
