@@ -120,7 +120,7 @@ class Source(_Model):
     url: str | None = None
     sheet: str | int | None = 0
     delimiter: str | None = None
-    decimal: Literal[".", ","] = Field(".", description="the decimal mark of numbers (values, coordinates)")
+    decimal: Literal[".", ","] = Field(".", description="the decimal mark of a CSV's numbers (values, coordinates)")
     date_is: Literal["day", "week"] = Field(
         "day", description="day: each row counts on its date; week: each row is a total for the configured week "
                            "holding its date, counted on that week's middle day (so in the year its week belongs to)")
@@ -146,6 +146,11 @@ class Source(_Model):
             raise ValueError("give either columns.unit (the column holding each row's unit) or unit (one unit "
                              "code for every row), not both")
         return self
+
+    @property
+    def text_decimal(self) -> str:
+        """The decimal mark of the numbers as read: a CSV's own; Excel, Parquet and SQL give numbers ('.')."""
+        return self.decimal if self.resolved_format == "csv" else "."
 
     @property
     def resolved_format(self) -> str:

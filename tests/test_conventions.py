@@ -91,6 +91,17 @@ def test_decimal_comma_file_is_read_with_semicolons(comma_config: Config) -> Non
     assert json.loads(mapped.flagged["raw"].iloc[0])["lat"] == "NA"
 
 
+def test_decimal_applies_to_text_files_only(comma_config: Config, tmp_path: Path) -> None:
+    """An Excel sheet gives numbers, not text in the file's decimal mark: 2.5 stays 2.5 under decimal ','."""
+    path = tmp_path / "counts.xlsx"
+    pd.DataFrame({"unidad": ["A"], "fecha": ["2026-03-02"], "delito": ["burglary"], "total": [2.5],
+                  "lat": [6.25], "lon": [-75.5]}).to_excel(path, index=False)
+    source = comma_config.sources[0].model_copy(update={"path": str(path)})
+    raw = read_file(source, path)
+    mapped = map_rows(raw.frame, source, comma_config, raw.location, raw.first_line, TODAY)
+    assert mapped.observations[["value", "latitude", "longitude"]].values.tolist() == [[2.5, 6.25, -75.5]]
+
+
 def test_flagged_coordinates_are_stored_and_reported_but_counted(comma_config: Config, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'comma.db'}"
     engine = connect(url)

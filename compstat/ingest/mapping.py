@@ -105,10 +105,12 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     if source.date_is == "week":
         when = week_middle(when, WEEKDAYS.index(config.cadence.week_start))
 
-    # values: one observation per row, or one per configured value expression
+    # values: one observation per row, or one per configured value expression; a CSV's numbers are text in the
+    # source's decimal mark, while Excel, Parquet and SQL numbers arrive as numbers (written with '.')
+    decimal = source.text_decimal
     value_frames: list[tuple[str | None, pd.Series]] = []
     if source.values:
-        numeric = {c: parse_numbers(text[c], source.decimal)
+        numeric = {c: parse_numbers(text[c], decimal)
                    for c in required_columns(source) if c in _expression_columns(source)}
         for c, series in numeric.items():
             reject(series.isna(), c, "'{}' in '" + c + "' is not a number", text[c])
@@ -117,7 +119,7 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
             value_frames.append((category, pd.Series(env.eval(expression), index=frame.index, dtype=float)))
     else:
         if cols.value:
-            value = parse_numbers(text[cols.value], source.decimal)
+            value = parse_numbers(text[cols.value], decimal)
             reject(value.isna(), cols.value, "value '{}' is not a number", text[cols.value])
         else:
             value = pd.Series(1.0, index=frame.index)
@@ -128,8 +130,8 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     lat = lon = pd.Series(np.nan, index=frame.index)
     flags: list[pd.DataFrame] = []
     if cols.latitude and cols.longitude:
-        lat = parse_numbers(text[cols.latitude], source.decimal, thousands=False)
-        lon = parse_numbers(text[cols.longitude], source.decimal, thousands=False)
+        lat = parse_numbers(text[cols.latitude], decimal, thousands=False)
+        lon = parse_numbers(text[cols.longitude], decimal, thousands=False)
         unreadable = pd.Series(False, index=frame.index)
 
         def flag(mask: pd.Series, column: str, message: str, shown: pd.Series) -> None:

@@ -71,7 +71,7 @@ class Validity:
                 continue
             raw = pd.DataFrame([json.loads(r) for r in rows["raw"]], index=rows.index).astype(str)
             when = _parse_dates(raw[source.columns.date], source.date_format)
-            value = (parse_numbers(raw[source.columns.value], source.decimal)
+            value = (parse_numbers(raw[source.columns.value], source.text_decimal)
                      if source.columns.value else pd.Series(np.nan, index=raw.index))
             frame = pd.DataFrame({"unit": raw[source.columns.unit].str.strip(), "when": when, "value": value})
             for unit, group in frame.groupby("unit", sort=False):
