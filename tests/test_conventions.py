@@ -343,8 +343,8 @@ def test_findings_are_grouped_by_check_with_counts() -> None:
     assert sections[1].lines == ("validity: 2 rows have no coordinates",)
     verbose = finding_sections(many + few, verbose=True)
     assert len(verbose[0].lines) == 12 and verbose[0].summarised == 0
-    notes = [f"analysis.peer_variables: unit U{i} has no population: x" for i in range(4)] + ["units[].population: y"]
-    assert settings_lines(notes) == ["analysis.peer_variables: 4 warnings; e.g. unit U0 has no population: x",
+    notes = [f"analysis.peer_variables: unit U{i} has no population: x" for i in range(6)] + ["units[].population: y"]
+    assert settings_lines(notes) == ["analysis.peer_variables: 6 warnings; e.g. unit U0 has no population: x",
                                      "units[].population: y"]
     assert settings_lines(notes, verbose=True) == notes
 

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 from compstat.quality.findings import SEVERITIES, Finding, listed
 
-SHOWN_PER_CHECK = 3  # a check with more findings of one severity is summarised on one line
+SHOWN_PER_CHECK = 5  # a check with more findings of one severity is summarised on one line
 EXAMPLE_CHARS = 160
 NOUNS = {"blocking": ("blocking finding", "blocking findings"), "warning": ("warning", "warnings"),
          "info": ("note", "notes")}
