@@ -142,7 +142,10 @@ class Source(_Model):
             raise ValueError("a file source needs 'path'")
         if self.values and self.columns.value:
             raise ValueError("give either columns.value or values, not both")
-        if (self.columns.unit is None) == (self.unit is None):
+        if self.columns.unit is None and self.unit is None:
+            raise ValueError("columns.unit is missing: name the column holding each row's unit (or give unit: "
+                             "CODE, one unit for every row of a file without a unit column)")
+        if self.columns.unit is not None and self.unit is not None:
             raise ValueError("give either columns.unit (the column holding each row's unit) or unit (one unit "
                              "code for every row), not both")
         return self

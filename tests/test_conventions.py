@@ -177,6 +177,10 @@ def test_a_source_wide_unit_must_be_an_accountable_unit(tmp_path: Path) -> None:
     path.write_text(both, encoding="utf-8")
     with pytest.raises(ConfigError, match="give either columns.unit .* or unit"):
         load_config(path)
+    neither = MEDELLIN_CONFIG.replace("{path}", "x.csv").replace("    unit: MED\n", "")
+    path.write_text(neither, encoding="utf-8")
+    with pytest.raises(ConfigError, match="sources.0: columns.unit is missing: name the column"):
+        load_config(path)
 
 
 # --- pre-aggregated weekly totals across 1 January -------------------------------------------------
