@@ -87,7 +87,7 @@ def test_failed_run_leaves_store_and_outputs(small_config: Config, store_url: st
     assert [p.name for p in (out / "testshire").iterdir()] == ["2026-W10"]  # no temporary folder left
     engine = connect(store_url)
     with transaction(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Observation)) == 16  # the new row was rolled back
+        assert session.scalar(select(func.count()).select_from(Observation)) == 18  # the new row was rolled back
     engine.dispose()
 
 
