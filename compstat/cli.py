@@ -38,6 +38,8 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The cycle's YAML config.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Store URL (default: COMPSTAT_DB, then the config's store).")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Print every quality finding (default: grouped by check with counts).")]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -90,6 +92,7 @@ def run_cycle_command(
         "--accept-warnings", help="Go ahead despite blocking quality findings (recorded in the manifest).")] = False,
     go_ahead: Annotated[bool, typer.Option(
         "--go-ahead", help="Go ahead although some units' data for the period has not arrived (recorded).")] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run one cycle: ingest, quality, analysis, actions, packs. Blocking quality findings stop it (exit 1)."""
     from compstat.cycle import run_cycle
@@ -108,7 +111,7 @@ def run_cycle_command(
     console.print(f"Period {outcome.period.label} ({outcome.period.start} to {outcome.period.end}); "
                   f"{len(loaded)} new input(s), {sum(r.rows_loaded for r in loaded):,} rows loaded, "
                   f"{sum(r.rows_rejected for r in loaded):,} rejected")
-    _print_findings(outcome.findings)
+    _print_findings(outcome.findings, verbose, outcome.settings_warnings)
     quality = outcome.quality
     if quality is not None and quality.accepted:
         console.print(f"[bold red]Went ahead despite {len(quality.accepted)} blocking finding(s)[/] "
@@ -119,19 +122,26 @@ def run_cycle_command(
     console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
 
 
-def _print_findings(findings: list[Any]) -> None:
-    """The quality findings grouped by severity, most serious first; messages printed verbatim."""
-    from compstat.quality import SEVERITIES
+def _print_findings(findings: list[Any], verbose: bool = False, settings: tuple[str, ...] = ()) -> None:
+    """The quality findings by severity, most serious first, grouped by check with counts (every line with
+    ``verbose``), then the analysis settings' warnings; messages printed verbatim."""
+    from compstat.quality.summary import VERBOSE_HINT, finding_sections, settings_lines
 
     colours = {"blocking": "red", "warning": "yellow", "info": "cyan"}
     if not findings:
         console.print("Quality: no findings")
-    for severity in SEVERITIES:
-        group = [f for f in findings if f.severity == severity]
-        if group:
-            console.print(f"[bold {colours[severity]}]Quality {severity} ({len(group)})[/]", markup=True)
-        for f in group:
-            console.print(f"  {f.check}: {f.message}", markup=False)
+    sections = finding_sections(findings, verbose)
+    for section in sections:
+        console.print(f"[bold {colours[section.severity]}]{section.heading}[/]", markup=True)
+        for line in section.lines:
+            console.print(f"  {line}", markup=False)
+    summarised = sum(s.summarised for s in sections)
+    if summarised:
+        console.print(f"({summarised} findings summarised by check: {VERBOSE_HINT})", markup=False)
+    if settings:
+        console.print(f"[bold yellow]Settings warnings ({len(settings)})[/]", markup=True)
+        for line in settings_lines(settings, verbose):
+            console.print(f"  {line}", markup=False)
 
 
 @app.command()
@@ -146,6 +156,7 @@ def check(
     quarantine: Annotated[Path | None, typer.Option(
         help="Also write every quarantined row (this run's too, which is not stored) to this .csv or .xlsx.")]
     = None,
+    verbose: VerboseOpt = False,
 ) -> None:
     """Run ingest and the quality checks alone, store nothing, and write the quality report.
 
@@ -162,7 +173,7 @@ def check(
     result = check_data(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"), quarantine)
     console.print(f"[bold]{escape(cfg.organisation.name)}[/]: data quality for {result.period.label} "
                   f"({result.period.start} to {result.period.end}); nothing was stored", markup=True)
-    _print_findings(list(result.findings))
+    _print_findings(list(result.findings), verbose)
     target = out or Path(cfg.output_dir) / cfg.organisation.slug / f"quality-{result.period.label}.html"
     write_report(result, cfg, target)
     console.print(f"Quality report written to [bold]{escape(str(target))}[/]", markup=True)
@@ -408,6 +419,7 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
                     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
     """List rows quarantined at ingest with the field and reason (all of them with --export)."""
     from compstat.ingest import export_quarantine, quarantined_rows
+    from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES
 
     cfg = load_config(config)
     if source is not None and source not in {s.name for s in cfg.sources}:
@@ -416,11 +428,14 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
         _check_export(export, "--export")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         rows = quarantined_rows(session, cfg.organisation.slug, source)
+    counted = int(rows["reason"].str.endswith(COUNTED_WITHOUT_COORDINATES).sum())
+    title = f"{len(rows) - counted} rejected rows" + (
+        f" and {counted} counted without their unreadable coordinates" if counted else "")
     if export:
         export_quarantine(rows, export)
-        console.print(f"{len(rows)} rejected rows written to {export}", markup=False)
+        console.print(f"{title} written to {export}", markup=False)
         return
-    table = Table("file", "row", "field", "reason", title=f"{len(rows)} rejected rows")
+    table = Table("file", "row", "field", "reason", title=title)
     for r in rows.head(limit).itertuples():
         table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
     console.print(table)

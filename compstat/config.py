@@ -45,6 +45,9 @@ class Cadence(_Model):
     week_start: Literal[WEEKDAYS] = "monday"  # type: ignore[valid-type]
     year_start_month: int = Field(1, ge=1, le=12)
     meeting_lag_days: int = Field(3, ge=0, le=60)
+    prior_year: Literal["same_weekday", "same_dates"] = Field(
+        "same_weekday", description="last year's week and 28 days: 364 days back (weekdays line up) or the same "
+                                    "calendar dates one year back (29 February as 28 February)")
 
 
 class Unit(_Model):
@@ -99,7 +102,7 @@ class Measure(_Model):
 
 
 class Columns(_Model):
-    unit: str
+    unit: str | None = None  # or a source-wide sources[].unit
     date: str
     category: str | None = None
     subcategory: str | None = None
@@ -117,9 +120,14 @@ class Source(_Model):
     url: str | None = None
     sheet: str | int | None = 0
     delimiter: str | None = None
+    decimal: Literal[".", ","] = Field(".", description="the decimal mark of a CSV's numbers (values, coordinates)")
+    date_is: Literal["day", "week"] = Field(
+        "day", description="day: each row counts on its date; week: each row is a total for the configured week "
+                           "holding its date, counted on that week's middle day (so in the year its week belongs to)")
     columns: Columns
     values: dict[str, str] = Field(default_factory=dict)
     category: str | None = None
+    unit: str | None = Field(None, description="the one unit code of every row, for a file without a unit column")
     date_format: str | None = None
     unit_map: dict[str, str] = Field(default_factory=dict)
     other_units: Literal["reject", "skip"] = "reject"
@@ -134,7 +142,18 @@ class Source(_Model):
             raise ValueError("a file source needs 'path'")
         if self.values and self.columns.value:
             raise ValueError("give either columns.value or values, not both")
+        if self.columns.unit is None and self.unit is None:
+            raise ValueError("columns.unit is missing: name the column holding each row's unit (or give unit: "
+                             "CODE, one unit for every row of a file without a unit column)")
+        if self.columns.unit is not None and self.unit is not None:
+            raise ValueError("give either columns.unit (the column holding each row's unit) or unit (one unit "
+                             "code for every row), not both")
         return self
+
+    @property
+    def text_decimal(self) -> str:
+        """The decimal mark of the numbers as read: a CSV's own; Excel, Parquet and SQL give numbers ('.')."""
+        return self.decimal if self.resolved_format == "csv" else "."
 
     @property
     def resolved_format(self) -> str:
@@ -420,6 +439,14 @@ class Config(_Model):
         names = [s.name for s in self.sources]
         if len(set(names)) != len(names):
             raise ValueError("source names must be unique")
+        leaf_codes = {u.code for u in self.leaf_units}
+        for s in self.sources:
+            if s.unit is not None and s.unit not in leaf_codes:
+                raise ValueError(f"source '{s.name}': unit '{s.unit}' is not an accountable unit (one without "
+                                 "children)")
+        weekly_totals = [s.name for s in self.sources if s.date_is == "week"]
+        if weekly_totals and self.cadence.period != "weekly":
+            raise ValueError(f"source '{weekly_totals[0]}': date_is: week needs cadence.period: weekly")
         from compstat.periods import MONTH_LABEL, WEEK_LABEL  # periods imports this module
 
         leaves = {u.code for u in self.leaf_units}
@@ -517,10 +544,13 @@ def target_unit_problems(config: Config) -> list[tuple[list[Any], str]]:
 
 
 def _describe(path: Path, exc: ValidationError, node: yaml.Node | None) -> str:
+    """One line per problem; text written as a number (``code: 001`` unquoted) is one line with a hint and a
+    count of the other keys like it, not one unexplained error each."""
     lines = []
+    numbers: list[tuple[str, int | None]] = []  # (key, line) of each text value YAML read as a number
     for err in exc.errors():
         loc = [p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "literal[")))]
-        key = ".".join(str(p) for p in loc) or "(top level)"
+        key = ".".join(str(p) for p in loc).replace(".[key]", " (a key)") or "(top level)"
         line = _line_of(node, loc)
         where = f"{path}:{line}" if line else str(path)
         message = err["msg"].removeprefix("Value error, ")
@@ -528,8 +558,62 @@ def _describe(path: Path, exc: ValidationError, node: yaml.Node | None) -> str:
             message = "unknown key (check the spelling; see README 'Configuration')"
         elif err["type"] == "missing":
             message = "required key is missing"
+        elif _is_number(err):
+            numbers.append((key, line))
+            if len(numbers) > 1:
+                continue
+            message = _number_hint(err["input"], _node_at(node, loc))
         lines.append(f"{where}: {key}: {message}")
+    if len(numbers) > 1:
+        more = [f"{key} (line {line})" if line else key for key, line in numbers[1:]]
+        lines.append(f"{path}: and {len(more)} more text value{'s' if len(more) > 1 else ''} written as "
+                     f"number{'s' if len(more) > 1 else ''}, quote each: {', '.join(more[:5])}"
+                     + (f" and {len(more) - 5} more" if len(more) > 5 else ""))
     return "invalid config\n  " + "\n  ".join(lines)
+
+
+def _is_number(err: Any) -> bool:
+    """A text field given a YAML number (``code: 001`` → 1)."""
+    value = err.get("input")
+    return err["type"] == "string_type" and isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _number_hint(value: float, node: yaml.Node | None) -> str:
+    """``1 is a number; quote it ('001') if the code has leading zeros``, from the YAML text as written."""
+    written = str(node.value) if isinstance(node, yaml.ScalarNode) else str(value)
+    if written.lstrip("+-").startswith("0") and len(written.lstrip("+-")) > 1 and written != str(value):
+        how = f" (YAML reads {written} as {value})" if written.lstrip("0") != str(value) else ""
+        return f"{value} is a number{how}; quote it ('{written}') if the code has leading zeros"
+    return f"{value} is a number; quote it ('{written}'): codes and names are text"
+
+
+def _node_at(node: yaml.Node | None, loc: list[Any]) -> yaml.Node | None:
+    """The YAML node at a pydantic error location (a mapping's key node for ``[key]``), if found."""
+    for i, part in enumerate(loc):
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if _key_is(k, part)), None)
+            if pair is None:
+                return None
+            node = pair[0] if i + 1 < len(loc) and loc[i + 1] == "[key]" else pair[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        elif part == "[key]":
+            continue
+        else:
+            return None
+    return node
+
+
+def _key_is(key: yaml.Node, part: Any) -> bool:
+    """Whether a mapping's key node is the key ``part`` (as YAML reads it: ``001`` is the key 1)."""
+    if key.value == part:
+        return True
+    if isinstance(part, str) or not isinstance(key, yaml.ScalarNode):
+        return False
+    try:
+        return bool(yaml.safe_load(key.value) == part) and key.tag != "tag:yaml.org,2002:str"
+    except yaml.YAMLError:
+        return False
 
 
 def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
@@ -537,12 +621,12 @@ def _line_of(node: yaml.Node | None, loc: list[Any]) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == part), None)
+            match = next((v for k, v in node.value if _key_is(k, part)), None)
             if match is None:
-                key_node = next((k for k, _ in node.value if k.value == part), None)
+                key_node = next((k for k, _ in node.value if _key_is(k, part)), None)
                 return key_node.start_mark.line + 1 if key_node else line
             if isinstance(part, str):
-                key_node = next(k for k, _ in node.value if k.value == part)
+                key_node = next(k for k, _ in node.value if _key_is(k, part))
                 line = key_node.start_mark.line + 1
             node = match
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):

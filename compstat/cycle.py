@@ -70,6 +70,7 @@ class CycleOutcome:
     timings: dict[str, float] = field(default_factory=dict)
     pack_seconds: list[float] = field(default_factory=list)
     quality: QualityResult | None = None
+    settings_warnings: tuple[str, ...] = ()  # the analysis settings' warnings (``AnalysisResult.notes``)
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -120,7 +121,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
         engine.dispose()
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
-                        [p.seconds for p in rendered], quality)
+                        [p.seconds for p in rendered], quality, data.analysis.notes if data.analysis else ())
 
 
 class Steps:

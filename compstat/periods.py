@@ -5,7 +5,9 @@ configured weekday (a Sunday-start week begins the day before the ISO Monday). A
 period is labelled ``2026-11``.
 
 Comparison windows and their "same period last year":
-- week and 28 days: shifted back 364 days (52 weeks), so weekdays line up;
+- week and 28 days: shifted back 364 days (52 weeks), so weekdays line up (``cadence.prior_year:
+  same_weekday``, the default), or the same calendar dates one year back (``same_dates``, as NYPD-style
+  tables do; 29 February maps to 28 February, so last year's span may be a day shorter or longer);
 - month and 3 months: the same calendar months one year back;
 - year to date: from the start of the (configurable) year to the period end, against the
   same calendar dates one year back (29 February maps to 28 February).
@@ -115,10 +117,10 @@ def comparison_windows(period: Period, cadence: Cadence) -> list[Window]:
     ytd_end = min(end, _add_months(ys, 12) - timedelta(days=1))
     ytd = Window("ytd", "Year to date", ys, ytd_end, shift_years(ys), shift_years(ytd_end))
     if cadence.period == "weekly":
+        d28 = end - timedelta(days=27)
         return [
-            Window("period", "Week", period.start, end, period.start - SHIFT_52_WEEKS, end - SHIFT_52_WEEKS),
-            Window("28d", "28 days", end - timedelta(days=27), end,
-                   end - timedelta(days=27) - SHIFT_52_WEEKS, end - SHIFT_52_WEEKS),
+            Window("period", "Week", period.start, end, *prior_year_span(period.start, end, cadence)),
+            Window("28d", "28 days", d28, end, *prior_year_span(d28, end, cadence)),
             ytd,
         ]
     three = _add_months(period.start, -2)
@@ -127,6 +129,18 @@ def comparison_windows(period: Period, cadence: Cadence) -> list[Window]:
         Window("3m", "3 months", three, end, shift_years(three), month_end(shift_years(period.start))),
         ytd,
     ]
+
+
+def prior_year_span(start: date, end: date, cadence: Cadence, years: int = 1) -> tuple[date, date]:
+    """The span ``years`` years before a weekly window ``start``–``end`` (week, 28 days), as
+    ``cadence.prior_year`` says: whole weeks back (364 days for one year: the number of weeks nearest to
+    the calendar years, so weekdays line up), or the same calendar dates (29 February as 28 February)."""
+    if cadence.prior_year == "same_dates":
+        return shift_years(start, years), shift_years(end, years)
+    if years == 1:
+        return start - SHIFT_52_WEEKS, end - SHIFT_52_WEEKS
+    shift = timedelta(days=7 * round((start - shift_years(start, years)).days / 7))
+    return start - shift, end - shift
 
 
 def period_year_start(period: Period, cadence: Cadence) -> date:

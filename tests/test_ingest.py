@@ -53,18 +53,20 @@ def test_map_rows_keeps_every_bad_row_with_its_reason(small_config: Config) -> N
     frame = pd.read_csv(pd.io.common.StringIO(INCIDENTS), dtype=str, keep_default_na=False)
     mapped = map_rows(frame, small_config.sources[0], small_config, "incidents.csv", 2, TODAY)
     assert mapped.rows_read == 21
-    assert len(mapped.observations) == 16
-    rejected = mapped.rejected.set_index("source_row")
+    assert len(mapped.observations) == 18  # R19 and R21 are counted without their unreadable coordinates
+    rejected = pd.concat([mapped.rejected, mapped.flagged]).set_index("source_row")
     assert rejected.loc[18, "reason"] == "unit 'Z' is not in the config (add it, or map it with unit_map)"
     assert rejected.loc[18, "field"] == "unit"
     assert rejected.loc[19, "field"] == "when" and "'yesterday' is not a date" in rejected.loc[19, "reason"]
-    assert rejected.loc[20, "reason"] == "latitude 'abc' is not a number"
+    assert rejected.loc[20, "reason"] == "latitude 'abc' is not a number: counted, without coordinates (not on maps)"
+    assert list(mapped.rejected["source_row"]) == [18, 19, 21] and list(mapped.flagged["source_row"]) == [20, 22]
     assert rejected.loc[21, "reason"] == "date '2027-01-01' is in the future"
-    assert rejected.loc[22, "reason"] == "latitude 95.0 is outside -90..90"
+    assert rejected.loc[22, "reason"] == "latitude 95.0 is outside -90..90: counted, without coordinates (not on maps)"
     assert json.loads(rejected.loc[18, "raw"])["ref"] == "R17"
     obs = mapped.observations.set_index("record_id")
     assert obs.loc["R3", "unit_code"] == "A"  # matched by unit name
     assert pd.isna(obs.loc["R3", "latitude"])  # blank coordinates are allowed
+    assert obs.loc["R19", "unit_code"] == "B" and pd.isna(obs.loc["R19", "longitude"])  # the pair is dropped
     assert obs.loc["R1", "occurred_at"] == "2026-03-03 10:00:00"
     assert obs.loc["R1", "source_row"] == 2
 
@@ -80,17 +82,17 @@ def test_ingest_is_idempotent_and_replaces_changed_file(small_config: Config, st
     engine = connect(store_url)
     with transaction(engine) as session:
         first = ingest_all(session, small_config, TODAY, store_url)
-    assert [(r.status, r.rows_loaded, r.rows_rejected) for r in first] == [("loaded", 16, 5)]
+    assert [(r.status, r.rows_loaded, r.rows_rejected) for r in first] == [("loaded", 18, 3)]
     with transaction(engine) as session:
         again = ingest_all(session, small_config, TODAY, store_url)
         assert again[0].status == "unchanged"
-        assert session.scalar(select(func.count()).select_from(Observation)) == 16
-        assert session.scalar(select(func.count()).select_from(RejectedRow)) == 5
+        assert session.scalar(select(func.count()).select_from(Observation)) == 18
+        assert session.scalar(select(func.count()).select_from(RejectedRow)) == 5  # 3 rejected, 2 flagged
     path.write_text(INCIDENTS + "R22,B,2026-03-07,robbery,53.2,-2.2\n", encoding="utf-8")
     with transaction(engine) as session:
         changed = ingest_all(session, small_config, TODAY, store_url)
-        assert changed[0].rows_loaded == 17
-        assert session.scalar(select(func.count()).select_from(Observation)) == 17
+        assert changed[0].rows_loaded == 19
+        assert session.scalar(select(func.count()).select_from(Observation)) == 19
         assert session.scalar(select(func.count()).select_from(IngestedFile).where(
             IngestedFile.superseded.is_(True))) == 1
     engine.dispose()
@@ -105,7 +107,7 @@ def test_unreadable_file_changes_nothing(small_config: Config, store_url: str) -
     with pytest.raises(SourceError, match="cannot be read as csv"), transaction(engine) as session:
         ingest_all(session, small_config, TODAY, store_url)
     with transaction(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Observation)) == 16
+        assert session.scalar(select(func.count()).select_from(Observation)) == 18
         assert session.scalar(select(func.count()).select_from(IngestedFile)) == 1
     engine.dispose()
 
@@ -124,7 +126,7 @@ def test_excel_and_parquet(small_config: Config, tmp_path: Path, fmt: str) -> No
 
     raw = read_file(source, path)
     mapped = map_rows(raw.frame, source, config, raw.location, raw.first_line, TODAY)
-    assert (len(mapped.observations), len(mapped.rejected)) == (16, 5)
+    assert (len(mapped.observations), len(mapped.rejected), len(mapped.flagged)) == (18, 3, 2)
 
 
 def test_sql_source(small_config: Config, store_url: str, tmp_path: Path) -> None:
@@ -143,7 +145,7 @@ def test_sql_source(small_config: Config, store_url: str, tmp_path: Path) -> Non
     engine = connect(store_url)
     with transaction(engine) as session:
         reports = ingest_all(session, config, TODAY, store_url)
-    assert (reports[0].rows_loaded, reports[0].rows_rejected) == (16, 5)
+    assert (reports[0].rows_loaded, reports[0].rows_rejected) == (18, 3)
     with transaction(engine) as session:
         assert ingest_all(session, config, TODAY, store_url)[0].status == "unchanged"
     engine.dispose()
@@ -188,15 +190,15 @@ def test_a_replaced_version_is_kept_and_can_be_put_back(small_config: Config, st
         ingest_all(session, small_config, TODAY, store_url)
         units = session.execute(select(Observation.unit_code, func.count()).group_by(Observation.unit_code)
                                 .order_by(Observation.unit_code)).all()
-        assert [tuple(u) for u in units] == [("A", 14), ("B", 2)]  # R2 now in Bravo
-        assert session.scalar(select(func.count()).select_from(SupersededObservation)) == 16
+        assert [tuple(u) for u in units] == [("A", 14), ("B", 4)]  # R2 now in Bravo
+        assert session.scalar(select(func.count()).select_from(SupersededObservation)) == 18
     with transaction(engine) as session:
         restore_versions(session, "testshire", "2026-W10", [{"file_id": first, "sha256": session.scalar(
             select(IngestedFile.sha256).where(IngestedFile.id == first))}])
         units = session.execute(select(Observation.unit_code, func.count()).group_by(Observation.unit_code)
                                 .order_by(Observation.unit_code)).all()
-        assert [tuple(u) for u in units] == [("A", 15), ("B", 1)]  # as the first version had it
+        assert [tuple(u) for u in units] == [("A", 15), ("B", 3)]  # as the first version had it
         session.rollback()
     with transaction(engine) as session:
-        assert session.scalar(select(func.count()).select_from(Observation).where(Observation.unit_code == "B")) == 2
+        assert session.scalar(select(func.count()).select_from(Observation).where(Observation.unit_code == "B")) == 4
     engine.dispose()

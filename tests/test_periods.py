@@ -79,3 +79,63 @@ def test_recent_and_previous() -> None:
     p = parse_period("2026-W02", WEEKLY)
     assert previous_period(p, WEEKLY).label == "2026-W01"
     assert [q.label for q in recent_periods(p, WEEKLY, 3)] == ["2025-W52", "2026-W01", "2026-W02"]
+
+
+SAME_DATES = Cadence(period="weekly", week_start="monday", prior_year="same_dates")
+TUESDAY_SAME_DATES = Cadence(period="weekly", week_start="tuesday", prior_year="same_dates")
+
+
+def test_same_dates_week_holding_29_february() -> None:
+    """2024-W09 is Mon 26 Feb – Sun 3 Mar 2024 (holding 29 Feb). Same dates a year back: 26 Feb – 3 Mar
+    2023, six days (2023 has no 29 Feb); 364 days back it is Mon 27 Feb – Sun 5 Mar 2023. The 28 days
+    (5 Feb – 3 Mar 2024) go to 5 Feb – 3 Mar 2023 (27 days), or Mon 6 Feb – Sun 5 Mar 2023 by weekday."""
+    period = parse_period("2024-W09", SAME_DATES)
+    assert (period.start, period.end) == (date(2024, 2, 26), date(2024, 3, 3))
+    week, d28, ytd = comparison_windows(period, SAME_DATES)
+    assert (week.prev_start, week.prev_end) == (date(2023, 2, 26), date(2023, 3, 3))
+    assert (week.prev_end - week.prev_start).days + 1 == 6
+    assert (d28.start, d28.prev_start, d28.prev_end) == (date(2024, 2, 5), date(2023, 2, 5), date(2023, 3, 3))
+    assert (ytd.prev_start, ytd.prev_end) == (date(2023, 1, 1), date(2023, 3, 3))  # unchanged: always same dates
+    week_364, d28_364, _ = comparison_windows(period, WEEKLY)
+    assert (week_364.prev_start, week_364.prev_end) == (date(2023, 2, 27), date(2023, 3, 5))
+    assert (d28_364.prev_start, d28_364.prev_end) == (date(2023, 2, 6), date(2023, 3, 5))
+
+
+def test_same_dates_28_days_ending_3_march_2025() -> None:
+    """A Tuesday week: Tue 25 Feb – Mon 3 Mar 2025. Its 28 days are 4 Feb – 3 Mar 2025; the same dates of
+    2024 are 4 Feb – 3 Mar 2024, 29 days because they hold 29 Feb 2024; the week goes to 25 Feb – 3 Mar 2024
+    (8 days). 364 days back the 28 days are Tue 6 Feb – Mon 4 Mar 2024 and the week Tue 27 Feb – Mon 4 Mar."""
+    period = period_containing(date(2025, 3, 3), TUESDAY_SAME_DATES)
+    assert (period.start, period.end) == (date(2025, 2, 25), date(2025, 3, 3))
+    week, d28, _ = comparison_windows(period, TUESDAY_SAME_DATES)
+    assert (d28.start, d28.end, d28.prev_start, d28.prev_end) == (
+        date(2025, 2, 4), date(2025, 3, 3), date(2024, 2, 4), date(2024, 3, 3))
+    assert (d28.prev_end - d28.prev_start).days + 1 == 29
+    assert (week.prev_start, week.prev_end) == (date(2024, 2, 25), date(2024, 3, 3))
+    tuesday = Cadence(period="weekly", week_start="tuesday")
+    week_364, d28_364, _ = comparison_windows(period, tuesday)
+    assert (d28_364.prev_start, d28_364.prev_end) == (date(2024, 2, 6), date(2024, 3, 4))
+    assert (week_364.prev_start, week_364.prev_end) == (date(2024, 2, 27), date(2024, 3, 4))
+
+
+def test_same_dates_29_february_maps_to_28_february() -> None:
+    """A Thursday week starting on 29 Feb 2024 (29 Feb – 6 Mar) goes to 28 Feb – 6 Mar 2023, like the year
+    to date's rule; two years back (the baselines) 28 Feb – 6 Mar 2022."""
+    from compstat.analysis.baselines import years_back
+
+    thursday = Cadence(period="weekly", week_start="thursday", prior_year="same_dates")
+    period = period_containing(date(2024, 2, 29), thursday)
+    assert (period.start, period.end) == (date(2024, 2, 29), date(2024, 3, 6))
+    week = comparison_windows(period, thursday)[0]
+    assert (week.prev_start, week.prev_end) == (date(2023, 2, 28), date(2023, 3, 6))
+    assert years_back(week, 1, thursday) == (week.prev_start, week.prev_end)
+    assert years_back(week, 2, thursday) == (date(2022, 2, 28), date(2022, 3, 6))
+    # 364 days (52 weeks) and 728 days (104 weeks) back by default
+    default = Cadence(period="weekly", week_start="thursday")
+    assert years_back(week, 2, default) == (date(2022, 3, 3), date(2022, 3, 9))
+
+
+def test_same_dates_across_1_january() -> None:
+    """2026-W01 is Mon 29 Dec 2025 – Sun 4 Jan 2026: same dates a year back 29 Dec 2024 – 4 Jan 2025."""
+    week = comparison_windows(parse_period("2026-W01", SAME_DATES), SAME_DATES)[0]
+    assert (week.prev_start, week.prev_end) == (date(2024, 12, 29), date(2025, 1, 4))

@@ -95,7 +95,8 @@ def test_every_planted_defect_is_found(planted: tuple[QualityResult, pd.DataFram
     checks = {
         0: lambda: one(found, "2 in 'recorded_at' (e.g. date 'not recorded' is not a date"),
         1: lambda: one(found, "'Z9' in 'unit' (incidents) is not a unit in the config: 2 rows"),
-        2: lambda: one(found, "3 rows of incidents from 2025-01-01 to 2026-11-22 have no coordinates"),
+        # the 3 blank ones and the 'abc' latitude, now counted without coordinates
+        2: lambda: one(found, "4 rows of incidents from 2025-01-01 to 2026-11-22 have no coordinates"),
         3: lambda: one(found, "1 in 'latitude' (e.g. latitude 'abc' is not a number)"),
         4: lambda: one(found, "3 rows of incidents.csv are exact copies of earlier rows (same crime_ref"),
         5: lambda: one(found, "2 rows of incidents from 2025-01-01 to 2026-11-22 have coordinates outside the area"),
@@ -133,7 +134,9 @@ def test_planted_defects_are_the_only_warnings(planted: tuple[QualityResult, pd.
     assert result.blocking == []  # `make demo` goes ahead
     assert {f.check for f in result.of("warning")} == {"validity", "duplicates", "completeness", "structure",
                                                         "consistency", "changes"}
-    assert len(result.of("warning")) == 9  # 4 validity and duplicates, completeness, structure, 2 consistency, changes
+    # 5 validity (the 'abc' latitude is now its own finding: counted without coordinates) and duplicates,
+    # completeness, structure, 2 consistency, changes
+    assert len(result.of("warning")) == 10
 
 
 def test_planted_late_unit_blocks_the_cycle(tmp_path: Path) -> None:

@@ -2,11 +2,13 @@
 
 **Same period k years back.** Weekly windows (the week, 28 days) move back by whole weeks, so
 weekdays line up: by the number of weeks nearest to k calendar years (52 weeks for one year,
-104 for two, 156 or 157 for three). A week is compared by calendar, not by week number: ISO
+104 for two, 156 or 157 for three); with ``cadence.prior_year: same_dates`` they move back to the
+same calendar dates instead (``periods.prior_year_span``). A week is compared by calendar, not by week number: ISO
 week 53 of a 53-week year (28 Dec 2026 – 3 Jan 2027) is compared with 29 Dec 2025 – 4 Jan
 2026, and 2027-W01 with 5–11 January 2026. Months and the year to date move back by calendar
 years (29 February → 28 February); the year to date of a week that straddles 1 January counts
-only the days from 1 January, against the same calendar days a year earlier. One year back is
+the rows dated from 1 January, against the same calendar days a year earlier (a pre-aggregated weekly
+total counts by its date, or by its week with ``sources[].date_is: week``). One year back is
 always exactly the period table's comparison.
 
 **History.** A unit's history starts at its first record (or with the organisation's, if its
@@ -23,7 +25,7 @@ are already per their denominator.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -31,7 +33,7 @@ import pandas as pd
 from compstat.analysis.hierarchy import division_populations
 from compstat.analysis.measures import TOTAL, analysis_units, measure_values
 from compstat.config import Cadence, Config
-from compstat.periods import Window, month_end, shift_years
+from compstat.periods import Window, month_end, prior_year_span, shift_years
 
 GRACE_DAYS = 28
 COMPARISON_COLUMNS = [
@@ -49,9 +51,7 @@ def years_back(window: Window, years: int, cadence: Cadence) -> tuple[date, date
     if window.key == "ytd":
         return shift_years(window.start, years), shift_years(window.end, years)
     if cadence.period == "weekly":
-        calendar_days = (window.start - shift_years(window.start, years)).days
-        shift = timedelta(days=7 * round(calendar_days / 7))
-        return window.start - shift, window.end - shift
+        return prior_year_span(window.start, window.end, cadence, years)
     return shift_years(window.start, years), month_end(shift_years(window.end.replace(day=1), years))
 
 

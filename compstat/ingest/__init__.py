@@ -112,7 +112,9 @@ def load_input(session: Session, config: Config, source: Source, raw: RawInput, 
         supersede(session, list(session.scalars(earlier)), record.id)
     conn = session.connection()
     bulk_insert(conn, Observation.__table__, mapped.observations.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
-    bulk_insert(conn, RejectedRow.__table__, mapped.rejected.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
+    kept_aside = pd.concat([mapped.rejected, mapped.flagged], ignore_index=True) if len(mapped.flagged) else \
+        mapped.rejected  # flagged rows are counted; their unreadable field is kept with its reason
+    bulk_insert(conn, RejectedRow.__table__, kept_aside.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
     return IngestReport(source.name, raw.location, raw.sha256, "loaded", record.rows_read,
                         record.rows_loaded, record.rows_rejected, record.rows_skipped, columns)
 

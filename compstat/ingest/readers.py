@@ -53,7 +53,8 @@ def read_file(source: Source, path: Path, sha256: str | None = None) -> RawInput
     sha = sha256 or file_sha256(path)
     try:
         if fmt == "csv":
-            sep = source.delimiter or ("\t" if path.suffix.lower() in {".tsv", ".tab"} else ",")
+            sep = source.delimiter or ("\t" if path.suffix.lower() in {".tsv", ".tab"}
+                                       else ";" if source.decimal == "," else ",")
             frame = pd.read_csv(path, dtype=str, keep_default_na=False, sep=sep, encoding="utf-8-sig")
             first_line = 2
         elif fmt == "excel":

@@ -10,7 +10,7 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from compstat.ingest.mapping import EXACT_COPY, TOTAL_ROW, resolve_units
+from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, EXACT_COPY, TOTAL_ROW, resolve_units
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import QUARANTINE_CHECK_HINT, QUARANTINE_STORED_HINT, Finding, fmt_number
 
@@ -44,7 +44,10 @@ class MarksComparisons(Protocol):
 
 
 def rejection_kind(reason: str) -> str:
-    """Which check explains a quarantined row: unknown_unit, total, exact_copy, zero_text or other."""
+    """Which check explains a quarantined row: unknown_unit, total, exact_copy, zero_text, coordinates (a
+    row counted without its unreadable coordinates) or other."""
+    if reason.endswith(COUNTED_WITHOUT_COORDINATES):
+        return "coordinates"
     if UNKNOWN_UNIT.match(reason):
         return "unknown_unit"
     if reason == TOTAL_ROW:
@@ -69,7 +72,8 @@ def rejected_units(ctx: QualityContext, rows: pd.DataFrame) -> dict[str, int]:
         mine = rows[rows["source"] == source.name]
         if mine.empty:
             continue
-        raw = pd.Series([json.loads(r).get(source.columns.unit, "") for r in mine["raw"]], index=mine.index)
+        raw = pd.Series([source.unit or json.loads(r).get(source.columns.unit or "", "") for r in mine["raw"]],
+                        index=mine.index)
         codes = resolve_units(raw.fillna("").astype(str), source, ctx.config).dropna()
         for code, n in codes.value_counts().sort_index().items():
             out[str(code)] = out.get(str(code), 0) + int(n)

@@ -1,5 +1,6 @@
-"""Validity: quarantined rows, units not in the config, coordinates outside the area and rates without
-a denominator (warning); unknown units outside the comparisons, rows skipped as ``other_units`` says,
+"""Validity: quarantined rows, rows counted without their unreadable coordinates, units not in the config,
+coordinates outside the area and rates without a denominator (warning); unknown units outside the
+comparisons, rows skipped as ``other_units`` says,
 rows without coordinates and categories no measure counts are notes (info)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from compstat.analysis.measures import matches_filter
+from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, parse_numbers
 from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import Finding, fmt_number, listed, measure_label, plural, unit_label
@@ -24,7 +26,8 @@ class Validity:
                         "config, coordinates outside the area, rates without a denominator")
 
     def run(self, ctx: QualityContext) -> list[Finding]:
-        return (self._quarantined(ctx) + self._unknown_units(ctx) + self._skipped(ctx) + self._coordinates(ctx)
+        return (self._quarantined(ctx) + self._unreadable_coordinates(ctx) + self._unknown_units(ctx)
+                + self._skipped(ctx) + self._coordinates(ctx)
                 + self._unmeasured_categories(ctx) + self._rates_without_denominator(ctx))
 
     def _quarantined(self, ctx: QualityContext) -> list[Finding]:
@@ -40,17 +43,35 @@ class Validity:
                 f"{quarantine_hint(ctx)}", rows=len(rows), source=str(source), units=rejected_units(ctx, rows)))
         return findings
 
+    def _unreadable_coordinates(self, ctx: QualityContext) -> list[Finding]:
+        """Rows kept and counted although a coordinate could not be read: they are missing from maps."""
+        flagged = ctx.rejected[ctx.rejected["reason"].map(rejection_kind).eq("coordinates")]
+        findings = []
+        for (source, path), rows in flagged.groupby(["source", "path"], sort=False):
+            by_field = rows.groupby("field", sort=False)["reason"].agg(["size", "first"])
+            detail = "; ".join(f"{n} in '{fld}' (e.g. {first.removesuffix(COUNTED_WITHOUT_COORDINATES)})"
+                               for fld, (n, first) in by_field.iterrows())
+            lines = listed([str(n) for n in sorted(rows["source_row"].astype(int))], 8)
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{plural(len(rows), 'row')} of {file_name(str(path))} (line{'s' if len(rows) > 1 else ''} {lines}) "
+                f"{'have' if len(rows) > 1 else 'has'} a coordinate that cannot be read: {detail}. "
+                f"{'They are' if len(rows) > 1 else 'It is'} counted in the figures, without coordinates, so "
+                f"missing from the maps. {quarantine_hint(ctx)}",
+                rows=len(rows), source=str(source), units=rejected_units(ctx, rows)))
+        return findings
+
     def _unknown_units(self, ctx: QualityContext) -> list[Finding]:
         rejected = ctx.rejected[ctx.rejected["reason"].map(rejection_kind).eq("unknown_unit")]
         first_start = min(w.prev_start for w in ctx.windows)
         findings = []
         for source in ctx.config.sources:
             rows = rejected[rejected["source"] == source.name]
-            if rows.empty:
+            if rows.empty or source.columns.unit is None:  # a source-wide unit is always a unit of the config
                 continue
             raw = pd.DataFrame([json.loads(r) for r in rows["raw"]], index=rows.index).astype(str)
             when = _parse_dates(raw[source.columns.date], source.date_format)
-            value = (pd.to_numeric(raw[source.columns.value].str.replace(",", ""), errors="coerce")
+            value = (parse_numbers(raw[source.columns.value], source.text_decimal)
                      if source.columns.value else pd.Series(np.nan, index=raw.index))
             frame = pd.DataFrame({"unit": raw[source.columns.unit].str.strip(), "when": when, "value": value})
             for unit, group in frame.groupby("unit", sort=False):
