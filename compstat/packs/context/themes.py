@@ -81,6 +81,12 @@ class ThemeRow:
     improving_groups: tuple[UnitGroup, ...] = ()
 
     @property
+    def sides(self) -> tuple[tuple[str, int, tuple[UnitGroup, ...]], ...]:
+        """(label, count, units by parent) for the worsening and the improving units, for the appendix."""
+        return (("Worsening", self.n_worsening, self.worsening_groups),
+                ("Improving", self.n_improving, self.improving_groups))
+
+    @property
     def listed_in_appendix(self) -> bool:
         return max(self.n_worsening, self.n_improving) > LISTED_UNITS
 
