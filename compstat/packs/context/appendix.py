@@ -12,7 +12,7 @@ from compstat.analysis.measures import TOTAL
 from compstat.config import Config
 from compstat.packs.context.accountability import Ladder, LadderRow
 from compstat.packs.context.common import unit_names
-from compstat.packs.context.table import Glance, GlanceCell, GlanceColumn, GlanceRow
+from compstat.packs.context.table import Glance, GlanceColumn, GlanceRow
 
 GLANCE_COLUMNS = 7  # measures per part of the glance matrix: what fits across A4 portrait
 
@@ -43,7 +43,7 @@ class LadderGroup:
 
 
 def column_slices(n: int, size: int = GLANCE_COLUMNS) -> list[slice]:
-    """``n`` columns in as few parts of at most ``size`` as possible, as even as possible (19 → 7, 6, 6)."""
+    """``n`` columns in as few parts of at most ``size`` as possible, as even as possible (19 → 6, 7, 6)."""
     parts = max(1, -(-n // size))
     bounds = [round(i * n / parts) for i in range(parts + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:], strict=False) if b > a] or [slice(0, 0)]
@@ -96,12 +96,14 @@ def ladder_by_parent(ladder: Ladder, config: Config) -> tuple[LadderGroup, ...]:
     parents = config.parents()
     names = unit_names(config)
     order = {code: i for i, code in enumerate(names)}
+    above = set(parents.values())
     grouped: dict[str, list[LadderRow]] = {}
-    for row in ladder.rows:
-        grouped.setdefault(parents.get(row.unit_code) or "", []).append(row)
+    for row in ladder.rows:  # a parent on the ladder heads its own group
+        group = row.unit_code if row.unit_code in above else parents.get(row.unit_code) or ""
+        grouped.setdefault(group, []).append(row)
     return tuple(LadderGroup(names.get(parent, parent) if parent else "", tuple(rows))
                  for parent, rows in sorted(grouped.items(), key=lambda kv: order.get(kv[0], -1)))
 
 
-__all__ = ["GLANCE_COLUMNS", "GlanceCell", "GlanceLine", "GlancePart", "LadderGroup", "column_slices",
+__all__ = ["GLANCE_COLUMNS", "GlanceLine", "GlancePart", "LadderGroup", "column_slices",
            "glance_parts", "ladder_by_parent"]

@@ -84,17 +84,19 @@ def top_findings(frame: pd.DataFrame | None, names: dict[str, str], empty_messag
 
 def findings_by_parent(frame: pd.DataFrame | None, config: Config,
                        per_unit: int = APPENDIX_PER_UNIT) -> tuple[FindingGroup, ...]:
-    """Each leaf unit's top ``per_unit`` findings, grouped under the unit's parent (parents in config
-    order), in rank order within a parent; each unit's own pack lists the rest."""
+    """Each unit's top ``per_unit`` findings, grouped under the unit's parent (a parent's own findings,
+    if the analysis has any, in its group), parents in config order, rank order within."""
     names = unit_names(config)
     parents = config.parents()
     order = {code: i for i, code in enumerate(names)}
+    above = set(parents.values())
     grouped: dict[str, list[FindingRow]] = {}
     shown: dict[str, int] = {}
     for row in finding_rows(frame, names, None):
         shown[row.unit_code] = shown.get(row.unit_code, 0) + 1
-        if shown[row.unit_code] <= per_unit:
-            grouped.setdefault(parents.get(row.unit_code) or "", []).append(row)
+        if shown[row.unit_code] <= per_unit:  # a parent's own findings head its group
+            group = row.unit_code if row.unit_code in above else parents.get(row.unit_code) or ""
+            grouped.setdefault(group, []).append(row)
     return tuple(FindingGroup(names.get(parent, parent) if parent else "", tuple(rows))
                  for parent, rows in sorted(grouped.items(), key=lambda kv: order.get(kv[0], -1)))
 
