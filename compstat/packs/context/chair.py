@@ -52,7 +52,7 @@ CONTENTS_THEMES = 3  # themes named in the contents and on the agenda
 
 @dataclass(frozen=True)
 class ChairAppendix:
-    """What the appendix holds; an empty tuple or None leaves that part out.
+    """What the appendix holds; an empty tuple leaves that part out (the glance is always there).
 
     ``probe``/``recognition`` are every finding by parent when the body shows only the top ones;
     ``ladder`` the whole ladder by parent when the body shows only its top; ``actions_not_due`` the
@@ -96,12 +96,7 @@ class ChairPack:
     appendix: ChairAppendix
     actions_more: str = ""  # where the open actions not yet due are, when the appendix holds them
     ladder_more: str = ""  # how many more units the appendix's ladder holds, and where
-    quality_more: str = ""
-
-    @property
-    def appendix_anchor(self) -> str:
-        """The first appendix section's anchor: where the appendix starts."""
-        return next(e.anchor for e in self.contents.entries if isinstance(e.number, str))
+    quality_more: str = ""  # how many more quality findings the appendix holds, and where
 
 
 def chair_pack(data: CycleData) -> ChairPack:
