@@ -114,8 +114,9 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     assert ("E4", "burglary") in concern
     e4, _ = hand_level(table, agreements, "E4", concern, set(), 0)
     assert e4 == 1
-    for unit, level, figure in (("N4", 2, "robbery: support trigger met"), ("S2", 3, "vehicle: intervene trigger met"),
-                                ("E4", 1, "burglary in special-cause concern with no open action")):
+    for unit, level, figure in (("N4", 2, "Robbery: support trigger met"),
+                                ("S2", 3, "Vehicle crime: intervene trigger met"),
+                                ("E4", 1, "Residential burglary in special-cause concern with no open action")):
         text = pack_text(folder, unit)
         assert f"Current escalation level: {level} ({LEVELS[level]}): " in text, unit
         assert figure in text[text.index("Current escalation level"):], unit
@@ -125,9 +126,9 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     assert "met: 15 against 10 last year over 28 days, +50.0%" in accountability
     assert "not met: 15 against 10 last year over 28 days, +50.0%" in accountability
     chair = pack_text(folder, None)
-    ladder = chair[chair.index("8. Units on the intervention ladder", chair.index("Page 1 of")):]
+    ladder = chair[chair.index("6. Units on the intervention ladder", chair.index("Page 1 of")):]
     assert ladder.index("Castleton Moor") < ladder.index("Bramley Park")  # S2 (3) above N4 (2)
     written = run("minutes", *base, "--period", "2026-W48", "--out", str(folder.parents[1]))
     assert "12 follow-up notes" in written
     note = (folder / "minutes" / "N4.md").read_text(encoding="utf-8")
-    assert "- Escalation level: **support plan** (robbery: support trigger met" in note
+    assert "- Escalation level: **support plan** (Robbery: support trigger met" in note

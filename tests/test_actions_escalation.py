@@ -106,11 +106,11 @@ def test_concern_raises_an_overdue_action_and_a_unit_without_one(config: Config,
     assert action not in not_due.index  # raised at this meeting: carried from the next one
     at_w11 = log_at(engine, config, "2026-W11", concerns)
     assert int(at_w11.loc[action, "escalation_level"]) == 2  # 1 missed meeting, +1 for the concern
-    assert at_w11.loc[action, "escalation_reason"].endswith("burglary is in special-cause concern")
+    assert at_w11.loc[action, "escalation_reason"].endswith("Burglary is in special-cause concern")
     levels = unit_levels(at_w11.reset_index(), config, concerns=concerns).set_index("unit_code")
     assert levels.loc["A", "escalation_level"] == 2  # the concern is answered by an open action
     assert levels.loc["B", "escalation_level"] == 1
-    assert levels.loc["B", "escalation_reason"] == "robbery in special-cause concern with no open action"
+    assert levels.loc["B", "escalation_reason"] == "Robbery in special-cause concern with no open action"
     quiet = config.model_copy(update={"accountability": config.accountability.model_copy(update={
         "escalation": config.accountability.escalation.model_copy(update={"concern_without_action": False})})})
     assert unit_levels(at_w11.reset_index(), quiet, concerns=concerns).set_index("unit_code").loc[
@@ -168,7 +168,7 @@ def test_agreement_triggers_raise_the_unit(config: Config) -> None:
     assert again.equals(triggers)
     assert levels.set_index("unit_code").loc["A", "escalation_label"] == "formal intervention"
     assert levels.set_index("unit_code").loc["A", "escalation_reason"] == (
-        "burglary: intervene trigger met (the year to date: % change on last year above +50; "
+        "Burglary: intervene trigger met (the year to date: % change on last year above +50; "
         "128 against 80 last year over the year to date, +60.0%)")
     table["pct_change"] = math.nan  # no comparison: a % bound is never crossed
     assert not agreement_triggers(table, config)["met"].any()

@@ -161,21 +161,21 @@ def test_list_and_minutes_judge_levels_on_the_stored_cycle(config_path: Path, co
     base = ["--config", str(config_path), "--db", db, "--period", "2026-W10"]
     listed_a = runner.invoke(app, ["actions", "list", *base, "--unit", "A"])
     assert listed_a.exit_code == 0, listed_a.output
-    assert ("Unit A: level 2 support plan (action 1: due 2026-03-10, not done at 1 meeting; burglary: support "
+    assert ("Unit A: level 2 support plan (action 1: due 2026-03-10, not done at 1 meeting; Burglary: support "
             "trigger met (28 days: % change on last year above +20; 36 against 24 last year over 28 days, +50.0%))"
             ) in listed_a.output
     assert "has not run yet" not in listed_a.output
     listed_b = runner.invoke(app, ["actions", "list", *base, "--unit", "B"])
-    assert "Unit B: level 1 increased challenge (robbery in special-cause concern with no open action)" in (
+    assert "Unit B: level 1 increased challenge (Robbery in special-cause concern with no open action)" in (
         listed_b.output)
     written = runner.invoke(app, ["minutes", *base, "--out", str(tmp_path / "out")])
     assert written.exit_code == 0, written.output
     folder = tmp_path / "out" / "testshire" / "2026-W10" / "minutes"
     note_a, note_b = ((folder / f"{u}.md").read_text(encoding="utf-8") for u in ("A", "B"))
-    assert "- Escalation level: **support plan** (action 1: due 2026-03-10, not done at 1 meeting; burglary:" in note_a
+    assert "- Escalation level: **support plan** (action 1: due 2026-03-10, not done at 1 meeting; Burglary:" in note_a
     assert ("| 28 days: % change on last year above +20 | met: 36 against 24 last year over 28 days, +50.0% | 28 days: "
             "% change on last year above +50 | not met: 36 against 24 last year over 28 days, +50.0% |") in note_a
-    assert "- Escalation level: **increased challenge** (robbery in special-cause concern with no open action)" in (
+    assert "- Escalation level: **increased challenge** (Robbery in special-cause concern with no open action)" in (
         note_b)
     not_run = runner.invoke(app, ["actions", "list", "--config", str(config_path), "--db", db,
                                   "--period", "2026-W11", "--unit", "A"])

@@ -401,7 +401,8 @@ def test_chair_pack(cycle_data: CycleData, rendered: list[RenderedPack]) -> None
     cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
     text = "\n".join(pages)
     headings = ["1. Actions from the last meeting\n", "2. Force-wide themes", "3. Force-wide performance",
-                "4. Units at a glance", "5. Force-wide year to date and trends"]
+                "4. What to probe", "5. Recognition", "6. Units on the intervention ladder", "7. Data-quality summary",
+                "A. Units at a glance", "B. Force-wide year to date and trends"]
     positions = [text.index(h) for h in headings]
     assert positions == sorted(positions)
     assert "Units 3" in cover
@@ -415,11 +416,11 @@ def test_chair_pack(cycle_data: CycleData, rendered: list[RenderedPack]) -> None
     r = table_row(cycle_data, TOTAL, "burglary", "28d")
     line = next(ln for ln in performance.splitlines() if ln.startswith("Burglary"))
     assert f"{fmt_count(r.current)} {fmt_count(r.previous)} {fmt_change(r.change)} {fmt_pct(r.pct_change)}" in line
-    glance = section(text, headings[3], headings[4])
+    glance = section(text, headings[7], headings[8])
     for code in ("N1", "N2"):
         r = table_row(cycle_data, code, "burglary", "28d")
-        word = "▲ up" if r.change > 0 else "▼ down" if r.change < 0 else "= same"
-        assert word in glance
+        symbol = "▲" if r.change > 0 else "▼" if r.change < 0 else "="
+        assert f"{symbol}{fmt_pct(r.pct_change)}" in glance.replace(" ", "")
         assert f"{fmt_count(r.current)} vs {fmt_count(r.previous)}" in glance
     assert "* no comparison: last year was 0" in glance
     assert "All units" in glance
@@ -804,7 +805,7 @@ def test_questions_support_quality_and_accountability(cycle_data: CycleData, ren
     figure = (f"{fmt_count(burglary.current)} against {fmt_count(burglary.previous)} last year over 28 days, "
               f"{burglary.pct_change:+.1f}%")
     assert (f"Current escalation level: 3 (formal intervention): action 1: carried 4 meetings without progress; "
-            f"burglary: intervene trigger met (28 days: % change on last year above +50; {figure})") in accountability
+            f"Burglary: intervene trigger met (28 days: % change on last year above +50; {figure})") in accountability
     assert printed(f"Burglary Insp C. Patel 28 days: % change on last year above +20 met: {figure}", accountability)
     assert printed(f"28 days: % change on last year above +50 met: {figure}", accountability)
     assert printed("Elm estate focus", accountability)
@@ -815,7 +816,7 @@ def test_questions_support_quality_and_accountability(cycle_data: CycleData, ren
     assert "No accountability agreement is recorded for this unit." in n3
     spc = cycle_data.analysis.spc.set_index(["unit_code", "measure_id"])  # type: ignore[union-attr]
     assert spc.loc[("N3/B", "burglary"), "variation"] == "special_cause_concern"  # and N3/B has no action
-    assert ("Current escalation level: 1 (increased challenge): burglary in special-cause concern with no open "
+    assert ("Current escalation level: 1 (increased challenge): Burglary in special-cause concern with no open "
             "action") in n3
     assert "Agree a support plan" not in n3
     quiet = replace(cycle_data, quality=replace(cycle_data.quality, findings=()))
@@ -852,25 +853,25 @@ def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]
     cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
     cover, text = flat(cover), flat("\n".join(pages))
     leaves = a.probe[a.probe.unit_code != TOTAL]
-    probe = section(text, "6. What to probe", "7. Recognition")
+    probe = section(text, "4. What to probe", "5. Recognition")
     for r in leaves.sort_values("rank").itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", probe)
-    recognition = section(text, "7. Recognition", "8. Units on the intervention ladder")
+    recognition = section(text, "5. Recognition", "6. Units on the intervention ladder")
     for r in a.recognition[a.recognition.unit_code != TOTAL].itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", recognition)
         assert r.kind and printed(f"{r.measure_name} {r.kind}", recognition)  # most improved, best, or both
-    ladder = section(text, "8. Units on the intervention ladder", "9. Data-quality summary")
+    ladder = section(text, "6. Units on the intervention ladder", "7. Data-quality summary")
     # Hill & Vale and Brookside: burglary in special-cause concern, not answered by an action: level 1
-    concern = "burglary in special-cause concern with no open action"
+    concern = "Burglary in special-cause concern with no open action"
     assert [(r.unit_name, r.level, r.label, r.reason) for r in chair_pack(cycle_data).ladder.rows] == [
         ("Northtown", 3, "formal intervention", unit_pack(cycle_data, cycle_data.config.leaf_units[0]
                                                           ).accountability.level_reason),
         ("Hill & Vale", 1, "increased challenge", concern), ("Brookside", 1, "increased challenge", concern)]
-    assert printed("Northtown 3 formal action 1: carried 4 meetings without progress; burglary: intervene trigger "
+    assert printed("Northtown 3 formal action 1: carried 4 meetings without progress; Burglary: intervene trigger "
                    "met", ladder) and printed("Northtown intervention", ladder)
     assert printed(f"Hill & Vale 1 increased {concern}", ladder) and printed(f"Brookside 1 increased {concern}", ladder)
     assert ladder.index("Northtown") < ladder.index("Hill & Vale") < ladder.index("Brookside")
-    quality = section(text, "9. Data-quality summary", None)
+    quality = section(text, "7. Data-quality summary", "A. Units at a glance")
     assert "1 blocking · 1 warning · 1 info" in quality
     assert "blocking N2 sent 12 duplicate rows" in quality and "warning Northtown data arrived 2 days late" in quality
     assert "no location" not in quality
@@ -889,7 +890,7 @@ def test_force_wide_themes_count_only_own_history(cycle_data: CycleData, rendere
     worse = own_history_units(a.probe, "burglary")
     assert worse == ["N1", "N2", "N3/B"]
     cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
-    assert "2. Force-wide themes — Burglary (3 units)" in flat(cover)
+    assert "Force-wide themes — Burglary (3 units)" in flat(cover) and "2. Force-wide themes — Burglary" in flat(cover)
     themes = section(flat("\n".join(pages)), "2. Force-wide themes", "3. Force-wide performance")
     force = table_row(cycle_data, TOTAL, "burglary", "28d")
     sig = a.significance.query("unit_code == @TOTAL and measure_id == 'burglary' and window == '28d' "

@@ -93,7 +93,7 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
             "days_since_update": since_update, "stale": is_open and since_update > stale_days,
         })
     log = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c not in _COMPUTED])
-    log = action_levels(log, config.accountability.escalation, concerns)
+    log = action_levels(log, config.accountability.escalation, concerns, {m.id: m.name for m in config.measures})
     log = pd.concat([log, _effects(session, config, log, period, meeting, daily)], axis=1)
     return log[ACTION_COLUMNS]
 

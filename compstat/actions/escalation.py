@@ -20,7 +20,7 @@ packs), ``compstat actions list`` and ``compstat minutes`` all call it, so they 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import pandas as pd
 
@@ -52,8 +52,11 @@ def level_for_missed(missed: int, ladder: EscalationLadder) -> int:
     return sum(missed >= n for n in ladder.missed_meetings)
 
 
-def action_levels(log: pd.DataFrame, ladder: EscalationLadder, concerns: Concerns | None = None) -> pd.DataFrame:
+def action_levels(log: pd.DataFrame, ladder: EscalationLadder, concerns: Concerns | None = None,
+                  measure_names: Mapping[str, str] | None = None) -> pd.DataFrame:
     """``log`` with escalation_level, escalation_label and escalation_reason for each action.
+
+    Reasons name measures by ``measure_names`` (id → name; the id where none is given).
 
     Needs the columns status, carried (open), missed_meetings, unit_code, measure_id, due_date.
     Closed actions are at level 0 with the reason "closed".
@@ -75,7 +78,7 @@ def action_levels(log: pd.DataFrame, ladder: EscalationLadder, concerns: Concern
         measure = row["measure_id"]
         if missed and isinstance(measure, str) and (row["unit_code"], measure) in concerns:
             level += 1
-            why += f"; {measure} is in special-cause concern"
+            why += f"; {(measure_names or {}).get(measure, measure)} is in special-cause concern"
         levels.append(min(level, top))
         reasons.append(why)
     out = log.copy()
@@ -96,6 +99,7 @@ def unit_levels(log: pd.DataFrame, config: Config, units: Iterable[str] | None =
     ladder = config.accountability.escalation
     top = len(ladder.levels) - 1
     concerns = concerns or set()
+    names = {m.id: m.name for m in config.measures}
     codes = list(units) if units is not None else [u.code for u in config.leaf_units]
     rows = []
     for code in codes:
@@ -107,7 +111,8 @@ def unit_levels(log: pd.DataFrame, config: Config, units: Iterable[str] | None =
         unanswered = sorted(m for u, m in concerns if u == code and m not in answered)
         if unanswered and ladder.concern_without_action:
             level = min(level + 1, top)
-            reasons.append(f"{', '.join(unanswered)} in special-cause concern with no open action")
+            reasons.append(f"{', '.join(names.get(m, m) for m in unanswered)} in special-cause concern with no "
+                           "open action")
         if triggered is not None and not triggered.empty:
             reported: set[str] = set()
             mine_met = triggered[(triggered["unit_code"] == code) & triggered["met"].astype(bool)]
@@ -115,8 +120,8 @@ def unit_levels(log: pd.DataFrame, config: Config, units: Iterable[str] | None =
                 level = max(level, top if t["trigger"] == "intervene" else ladder.support_level)
                 if t["measure_id"] not in reported:  # the intervention trigger says enough
                     reported.add(str(t["measure_id"]))
-                    reasons.append(f"{t['measure_id']}: {t['trigger']} trigger met ({t['rule']}; "
-                                   f"{t['judged_on']})")
+                    name = names.get(str(t["measure_id"]), str(t["measure_id"]))
+                    reasons.append(f"{name}: {t['trigger']} trigger met ({t['rule']}; {t['judged_on']})")
         rows.append({"unit_code": code, "escalation_level": level, "escalation_label": ladder.levels[level],
                      "escalation_reason": "; ".join(reasons) or "no open action has missed a meeting"})
     return pd.DataFrame(rows, columns=UNIT_LEVEL_COLUMNS)

@@ -8,8 +8,8 @@ Figures stay unformatted numbers; the filters in ``filters.py`` format them.
 One module per section, in pack order: ``cover`` (page frame, contents, covers), ``actions``,
 ``table`` (period table and the chair's glance, with ``assessments`` for the key measures'
 words), ``charts``, ``map``, ``questions``, ``quality``, ``accountability`` (with the chair's
-ladder), ``findings``, ``themes`` and ``agenda`` (the chair's); ``caveats`` turns the quality
-step's marks into the tables' markers and footnotes; ``unit``, ``division`` and ``chair``
+ladder), ``findings``, ``themes``, ``agenda`` and ``appendix`` (the chair's); ``caveats`` turns the
+quality step's marks into the tables' markers and footnotes; ``unit``, ``division`` and ``chair``
 assemble the three packs, ``common`` holds the wording helpers they share.
 """
 

@@ -37,6 +37,7 @@ from compstat.results import CycleData
 
 CHART_SCHEME = "chart"
 SPC_CHARTS_MAX = 3
+TREND_TWO_COLUMNS = 8  # more trend panels than this go three to a row, so the chart fits on a page
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class ChartSection:
     spc_caption: str = ""
     peers: Chart | None = None
     peers_caption: str = ""
+    not_drawn: tuple[str, ...] = ()  # a chart the pack should hold but cannot draw, and why
 
 
 def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = (), peers: bool = False) -> ChartSection:
@@ -82,7 +84,16 @@ def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = ()
     spc = spc_charts(data, unit_code, spc_ids)
     peer, peer_caption = peer_section(data, unit_code) if peers else (None, "")
     charted = {c.measure_id for c in spc}
+    names = {m.id: m.name for m in data.config.measures}
+    not_drawn = [f"{names[m]}: no SPC chart — no {noun}ly values to chart for this unit" for m in spc_ids
+                 if m not in charted]
+    if year_to_date is None:
+        not_drawn.append("Year to date against last year: no chart — no count or rate measure has values this "
+                         "year or last")
+    if peers and peer is None:
+        not_drawn.append(f"Similar units: no comparison — {no_peers_reason(data, unit_code)}")
     return ChartSection(
+        not_drawn=tuple(not_drawn),
         peers=peer, peers_caption=peer_caption,
         spc=spc,
         spc_caption=(f"Each {noun}'s value (grey line, small circles) with the mean (solid black line) and the "
@@ -147,7 +158,7 @@ def trend_chart(data: CycleData, unit_code: str, skip: set[str] | None = None) -
         return None
     alt = f"Line charts per {noun}: " + "; ".join(phrases) + "."
     return Chart(measure_id="", title=f"Two-year trend per {noun}" + (", other measures" if skip else ""), alt=alt,
-                 name="trends.png", png=trend_panels(lines))
+                 name="trends.png", png=trend_panels(lines, columns=2 if len(lines) <= TREND_TWO_COLUMNS else 3))
 
 
 def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
@@ -192,6 +203,24 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
                + "A line wholly right of 1× is significantly above the similar units, wholly left significantly "
                "below, crossing 1× within; arrow heads: beyond the axis.")
     return chart, caption
+
+
+def no_peers_reason(data: CycleData, unit_code: str) -> str:
+    """Why a unit has no similar-units comparison to chart, from the analysis' notes (``peers.note``)."""
+    if data.analysis is None:
+        return "the analysis was not run for this cycle"
+    peers = data.analysis.peers
+    if peers.empty:
+        return "no unit could be compared with similar units in this cycle"
+    window = headline_window(data)
+    mine = peers[(peers["unit_code"] == unit_code) & (peers["window"] == window)]
+    notes = list(dict.fromkeys(text_of(n) for n in mine["note"] if text_of(n)))
+    if not notes:
+        return "no similar units to compare with"
+    if any(n.startswith("no population") for n in notes):
+        return ("no population given for this unit (a count is compared with similar units per resident)"
+                + "".join(f"; {n}" for n in notes if not n.startswith("no population")))
+    return "; ".join(notes)
 
 
 def _sig(value: object) -> str:

@@ -25,10 +25,11 @@ class PageFrame:
 
 @dataclass(frozen=True)
 class ContentsEntry:
-    """One numbered section: its anchor (the HTML id), number, title and a line of detail."""
+    """One numbered section: its anchor (the HTML id), number (a letter in an appendix), title and a
+    line of detail."""
 
     anchor: str
-    number: int
+    number: int | str
     title: str
     detail: str = ""
 
@@ -39,6 +40,16 @@ class Contents:
     the layout) and every section heading, so adding a section renumbers the rest."""
 
     entries: tuple[ContentsEntry, ...]
+
+    @property
+    def body(self) -> tuple[ContentsEntry, ...]:
+        """The numbered sections (before any appendix)."""
+        return tuple(e for e in self.entries if isinstance(e.number, int))
+
+    @property
+    def appendix(self) -> tuple[ContentsEntry, ...]:
+        """The lettered sections of the appendix, if any."""
+        return tuple(e for e in self.entries if isinstance(e.number, str))
 
     def heading(self, anchor: str) -> str:
         entry = next(e for e in self.entries if e.anchor == anchor)
