@@ -297,3 +297,48 @@ def test_medellin_t_chart_on_real_event_dates(medellin: tuple[Config, Any, Perio
     facts = result.rare_events.set_index(["unit_code", "measure_id"]).loc[("MED", "blunt")]
     in_2019 = day[(raw["modalidad"] == "Contundente") & (day.dt.year == 2019) & (day <= pd.Timestamp(period.end))]
     assert facts["ytd"] == len(in_2019) and facts["period_count"] == (blunt >= pd.Timestamp(period.start)).sum()
+
+
+def london_daily(config: Config, shared_dir: Path) -> pd.DataFrame:
+    """The London file's borough rows as ``measures.daily_measures`` reads them from the store (each
+    monthly count on the month's first day; the Unknown and airport rows are not boroughs)."""
+    raw = pd.read_csv(shared_dir / "data" / "london_borough_crime_monthly.csv.gz")
+    codes = {u.name: u.code for u in config.leaf_units}
+    raw = raw[raw["boroughname"].isin(codes)]
+    by_category = pd.DataFrame({"unit_code": raw["boroughname"].map(codes), "category": raw["majortext"],
+                                "subcategory": raw["minortext"], "date": pd.to_datetime(raw["month"]),
+                                "total": raw["count"].astype(float), "n": 1})
+    by_category = by_category.groupby(["unit_code", "category", "subcategory", "date"], as_index=False)[
+        ["total", "n"]].sum()
+    return daily_measures(by_category, config)
+
+
+@pytest.mark.parametrize("label", ["2025-06", "2026-01"])
+def test_london_every_category_no_finding_rests_on_small_numbers(shared_dir: Path, label: str) -> None:
+    """config/london_all.yaml: 32 boroughs × 30 measures (every major category and the rare minor ones).
+    No probe or recognition rests on counts below small_number in both periods; homicide and death by
+    illegal driving are rare in every borough, violent disorder in nearly all (long window: monthly
+    counts, no event dates), and no XmR chart has collapsed limits."""
+    config = load_config(CONFIG / "london_all.yaml")
+    assert len(config.measures) == 30 and len(config.leaf_units) == 32
+    raw_majors = set(pd.read_csv(shared_dir / "data" / "london_borough_crime_monthly.csv.gz",
+                                 usecols=["majortext"])["majortext"])
+    assert raw_majors == {c for m in config.measures if not m.filter.subcategory for c in m.filter.category}
+    daily = london_daily(config, shared_dir)
+    period = parse_period(label, config.cadence)
+    windows = comparison_windows(period, config.cadence)
+    daily = daily[daily["date"] >= pd.Timestamp(first_day_needed(config, period, windows))]
+    result = analyse_cycle(daily[daily["date"] <= pd.Timestamp(period.end)], config, period, windows,
+                           date(2010, 4, 1))
+    for findings in (result.probe, result.recognition):
+        assert not findings.empty
+        small = (findings["current"] < config.small_number) & (findings["comparison"] < config.small_number)
+        assert not small.any(), findings[small][["unit_code", "measure_id", "current", "comparison"]]
+        assert not findings["measure_id"].isin(["homicide", "death_driving"]).any()
+    methods = result.spc.set_index(["unit_code", "measure_id"])["method"]
+    for measure in ("homicide", "death_driving"):
+        assert (methods.xs(measure, level="measure_id").drop("_total") == METHOD_LONG).all(), measure
+    assert (methods.xs("violent_disorder", level="measure_id") == METHOD_LONG).sum() >= 30  # Westminster: ~1 a month
+    assert methods[("_total", "burglary")] == METHOD_XMR
+    xmr = result.spc[result.spc["method"] == METHOD_XMR]
+    assert not (xmr["upl"] == xmr["lpl"]).any()  # the issue: 352 charts with lpl = upl = mean
