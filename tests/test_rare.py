@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.measures import daily_by_category, daily_measures
@@ -25,10 +26,11 @@ from compstat.analysis.rare import (
 )
 from compstat.analysis.spc import CONCERN, IMPROVEMENT, SpcOptions, spc
 from compstat.config import Config, load_config
-from compstat.cycle import sync_reference
+from compstat.cycle import run_cycle, sync_reference
 from compstat.ingest import ingest_all
 from compstat.periods import Period, comparison_windows, parse_period
 from compstat.store import connect, transaction
+from tests.packtext import pdf_text
 from tests.test_probe import SIGNIFICANCE, SPC, chart, evidence, peer
 
 CONFIG = Path(__file__).resolve().parents[1] / "config"
@@ -342,3 +344,29 @@ def test_london_every_category_no_finding_rests_on_small_numbers(shared_dir: Pat
     assert methods[("_total", "burglary")] == METHOD_XMR
     xmr = result.spc[result.spc["method"] == METHOD_XMR]
     assert not (xmr["upl"] == xmr["lpl"]).any()  # the issue: 352 charts with lpl = upl = mean
+
+
+@pytest.mark.slow
+def test_medellin_pack_lists_rare_events_and_draws_the_t_chart(shared_dir: Path, tmp_path: Path) -> None:
+    """The unit pack for Medellín with the blunt-object and other-means homicides charted first: the
+    facts and the method for each rare series in the period table's judgement lines, a t-chart (never an
+    XmR chart of weekly counts) for the blunt object, and a note saying why other means have no chart."""
+    raw = yaml.safe_load((CONFIG / "medellin.yaml").read_text(encoding="utf-8"))
+    first = [m for m in raw["measures"] if m["id"] in ("blunt", "other_method")]
+    raw["measures"] = first + [m for m in raw["measures"] if m not in first]
+    raw["sources"][0]["path"] = str(shared_dir / "data" / "medellin_homicides.csv")
+    path = tmp_path / "medellin.yaml"
+    path.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    config = load_config(path)
+    outcome = run_cycle(config, f"sqlite:///{tmp_path / 'store.db'}", "2019-W50", out_root=tmp_path / "cycles",
+                        today=date(2020, 1, 10), workers=1, accept_warnings=True)
+    text = " ".join(pdf_text(outcome.out_dir / "pack-MED.pdf").split())
+    assert ("rare event: 1 this week; 14 this year to date against 25 last year · t-chart: 11 days between the "
+            "last two events (usually 11, upper limit 170): ● common cause") in text
+    assert ("long window: 0 in the last 52 weeks against 5 in the 52 weeks before, within normal variation"
+            in text)
+    assert "Homicides by blunt object: days between events, t-chart (latest: ● common cause)" in text
+    assert "Homicides by blunt object: SPC chart" not in text
+    assert ("Homicides by other means (explosive, poison, drowning, fall) (5 dated events in the charted span, "
+            "fewer than 10; long window:") in text
+    assert "SPC: ▼ special cause — improvement" in text  # all homicides: an XmR chart, not rare

@@ -657,7 +657,7 @@ def _reason(measure: Measure, shown: Record | None, significant: bool, found: _E
 
 def _t_gap(chart: Record) -> str:
     """The judged gap in words: "95 days since the last event" or "2 days between the last two events"."""
-    what = "since the last event" if chart.get("judged") == "open" else "between the last two events"
+    what = "between the last two events" if chart.get("judged") == "latest" else "since the last event"
     return f"{_number(chart['gap'])} days {what}"
 
 

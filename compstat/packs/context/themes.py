@@ -1,5 +1,8 @@
 """Force-wide themes for the chair: measures worsening on their own history in many units.
 
+A finding on counts below ``small_number`` in both periods never counts towards a theme (the same
+guard as ``probe.rests_on_few_events``, which drops such findings before they get here).
+
 A unit counts towards a measure's theme only when its concern rests on its own history: a
 significant change or an SPC special cause (``evidence`` ``change`` or ``spc`` in
 ``AnalysisResult.probe``). A unit that is only off its target's trajectory, or only worse than
@@ -64,7 +67,8 @@ def units_by_measure(findings: pd.DataFrame | None, leaves: list[str]) -> dict[s
         return {}
     own = findings["evidence"].fillna("").astype(str).str.split(",").map(lambda kinds: any(k in OWN_HISTORY
                                                                                             for k in kinds))
-    mine = findings[own & findings["unit_code"].isin(leaves)]
+    few = findings["small_numbers"].fillna(False).astype(bool) if "small_numbers" in findings else False
+    mine = findings[own & ~few & findings["unit_code"].isin(leaves)]  # never a theme from a handful of events
     order = {code: i for i, code in enumerate(leaves)}
     out: dict[str, list[str]] = {}
     for measure_id, rows in mine.groupby("measure_id"):
