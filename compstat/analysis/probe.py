@@ -30,7 +30,8 @@ has both counts below ``small_number`` (so never "0 against 0" or "1 against 0")
 is one whose cited comparison differs by at most ``analysis.rare.min_events_difference`` events
 (2: never "13 against 11") when that comparison is its evidence (a significant change) or the series
 is rare. A comparison that is only context (beside an SPC, peer or target finding on a series that
-is not rare) is held to the first rule only.
+is not rare) is held to the first rule only, and is the first window, in the usual order, whose counts
+are not both small (the year to date for a small unit whose 28 days are).
 
 A rare-event series (``rare``) is judged by its method instead of an XmR chart: its SPC
 evidence is its t-chart's judgement (the time between events; ``prompt_key`` ``t_chart`` for a
@@ -339,7 +340,7 @@ def _finding(unit: str, measure_id: str, direction: str, evidence: dict[str, lis
     order = {w: i for i, w in enumerate(windows)}
     headline = min(found.changes, key=lambda r: (order.get(r["window"], 9), r["basis"] != "last_year"),
                    default=None)
-    shown = headline or _context_row(tests, context, windows)
+    shown = headline or _context_row(tests, context, windows, sizeable=True) or _context_row(tests, context, windows)
     cited = shown or _latest_as_comparison(found.chart or found.best_chart)
     if measure.kind == "count" and _too_few(cited, headline is not None, bool(evidence.get("rare")), context):
         return None  # a handful of events is a case to discuss, not a finding
@@ -556,12 +557,17 @@ def _first(rows: list[Record] | None) -> Record | None:
     return rows[0] if rows else None
 
 
-def _context_row(tests: list[Record], context: _Context, windows: list[str] | None = None) -> Record | None:
+def _context_row(tests: list[Record], context: _Context, windows: list[str] | None = None,
+                 sizeable: bool = False) -> Record | None:
     """The comparison to show when no change is significant: the headline window against last year
-    (``windows``: the order to try, default the context's)."""
+    (``windows``: the order to try, default the context's); with ``sizeable``, the first whose counts are
+    not both below ``small_number`` (a longer window, such as the year to date, for a small unit)."""
+    limit = context.config.small_number
     for window in windows or context.window_order:
         for row in tests:
             if row["window"] == window and row["basis"] == "last_year" and not pd.isna(row["comparison"]):
+                if sizeable and row["current"] < limit and row["comparison"] < limit:
+                    continue
                 return row
     return None
 
