@@ -313,6 +313,15 @@ class SpcSettings(_Model):
         return value
 
 
+class RareSettings(_Model):
+    """The `analysis.rare:` section: how rare-event series (murder, shootings) are judged (issue #10)."""
+
+    max_mean: float = Field(1.0, ge=0, description="a count series averaging below this many a period is rare")
+    min_events: int = Field(10, ge=3, description="events in the charted span a t-chart needs")
+    min_events_difference: int = Field(
+        2, ge=0, description="no finding rests on a difference of this many events or fewer in its comparison")
+
+
 class AnalysisSettings(_Model):
     """The `analysis:` section: significance, SPC, peer groups and targets (issue #4)."""
 
@@ -322,6 +331,7 @@ class AnalysisSettings(_Model):
     per_population: float = Field(1000, gt=0, description="count rates are per this many residents")
     overdispersion: bool = True
     spc: SpcSettings = Field(default_factory=SpcSettings)
+    rare: RareSettings = Field(default_factory=RareSettings)
     peer_groups: dict[str, list[str]] = Field(default_factory=dict)
     peers_k: int = Field(5, ge=1)
     peer_variables: list[str] = Field(default_factory=list, description="default: population and every context key")

@@ -25,8 +25,9 @@ from compstat.analysis.analyse import (
 from compstat.analysis.baselines import COMPARISON_COLUMNS
 from compstat.analysis.measures import daily_measures
 from compstat.analysis.peers import PEER_COLUMNS
+from compstat.analysis.rare import RARE_COLUMNS, RARE_EVENT_COLUMNS, SPC_METHOD_COLUMNS, T_POINT_COLUMNS
 from compstat.analysis.significance import SIGNIFICANCE_COLUMNS
-from compstat.analysis.spc_series import SPC_LATEST_COLUMNS, SPC_POINT_COLUMNS
+from compstat.analysis.spc_series import SPC_POINT_COLUMNS
 from compstat.analysis.trajectory import PATH_COLUMNS, TRAJECTORY_COLUMNS
 from compstat.cli import app
 from compstat.config import Config, load_config
@@ -92,10 +93,11 @@ def test_demo_story_is_found(demo_result: tuple[Config, AnalysisResult]) -> None
 
 def test_result_frames_have_their_columns(demo_result: tuple[Config, AnalysisResult]) -> None:
     config, result = demo_result
-    expected = {"comparisons": COMPARISON_COLUMNS, "significance": SIGNIFICANCE_COLUMNS, "spc": SPC_LATEST_COLUMNS,
+    expected = {"comparisons": COMPARISON_COLUMNS, "significance": SIGNIFICANCE_COLUMNS, "spc": SPC_METHOD_COLUMNS,
                 "spc_points": SPC_POINT_COLUMNS, "peers": PEER_COLUMNS, "trajectory": TRAJECTORY_COLUMNS,
                 "trajectory_path": PATH_COLUMNS, "probe": FINDING_RESULT_COLUMNS,
-                "recognition": FINDING_RESULT_COLUMNS}
+                "recognition": FINDING_RESULT_COLUMNS,
+                "rare": RARE_COLUMNS, "rare_points": T_POINT_COLUMNS, "rare_events": RARE_EVENT_COLUMNS}
     assert result_fields() == list(expected)
     for name, columns in expected.items():
         assert getattr(result, name).columns.tolist() == columns, name

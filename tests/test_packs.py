@@ -391,8 +391,10 @@ def test_template_escapes_every_data_field(cycle_data: CycleData) -> None:
     assert "Hill &amp; Vale" in html
     assert "<script" not in html and 'src="file:' not in html and "<b>" not in html
     assert pack.charts.year_to_date is not None and pack.map is not None and pack.map.chart is not None
-    assert pack.charts.trends is None and pack.charts.peers is not None and len(pack.charts.spc) == 3
-    assert html.count("<img ") == len(pack.charts.spc) + 3  # the SPC charts, year to date, peers and the map
+    assert pack.charts.peers is not None and len(pack.charts.spc) == 2  # robbery is rare: no XmR chart, but
+    assert pack.charts.trends is not None and "Robbery" in pack.charts.trends.alt  # its trend and a note
+    assert pack.charts.rare_note.count("Robbery (counts per period, without the date of each event; long window") == 1
+    assert html.count("<img ") == len(pack.charts.spc) + 4  # the SPC charts, year to date, peers, trends and the map
     assert set(re.findall(r'<img src="([^"]*)"', html)) == set(pack_images(pack)) and all(
         src.startswith("chart:") and png.startswith(b"\x89PNG") for src, png in pack_images(pack).items())
 
@@ -761,6 +763,13 @@ def test_key_measures_carry_significance_spc_and_peers(cycle_data: CycleData, re
                                    "and basis == 'last_year'").iloc[0]
         spc = a.spc.query("unit_code == 'N1' and measure_id == @m.id").iloc[0]
         row = section(performance, m.name, None)
+        if spc.method == "long window":  # robbery is rare: its facts and the long window, no SPC words
+            facts = a.rare_events.query("unit_code == 'N1' and measure_id == @m.id").iloc[0]
+            assert row.index(f"28 days vs last year: {sig.label}") < row.index(
+                f"rare event: {facts.period_count:.0f} this week; {facts.ytd:.0f} this year to date against "
+                f"{facts.last_year_ytd:.0f} last year · long window: ") < 400
+            assert "SPC: " not in row[:row.index("long window: ")]
+            continue
         assert row.index(f"28 days vs last year: {sig.label}") < row.index("SPC: ") < 400
         assert words[spc.variation] in row[:400]
         peer = a.peers.query("unit_code == 'N1' and measure_id == @m.id and window == '28d'").iloc[0]
@@ -772,7 +781,10 @@ def test_key_measures_carry_significance_spc_and_peers(cycle_data: CycleData, re
 def test_spc_charts_for_each_priority_measure(cycle_data: CycleData) -> None:
     assert cycle_data.analysis is not None
     pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
-    assert [c.measure_id for c in pack.charts.spc] == [m.id for m in cycle_data.config.reported_measures]
+    rare = set(cycle_data.analysis.rare.query("unit_code == 'N1'")["measure_id"])
+    assert rare == {"robbery"}  # judged over a long window: no chart (see test_template_escapes_every_data_field)
+    assert [c.measure_id for c in pack.charts.spc] == [m.id for m in cycle_data.config.reported_measures
+                                                       if m.id not in rare]
     points = cycle_data.analysis.spc_points.query("unit_code == 'N1' and measure_id == 'burglary'")
     burglary = pack.charts.spc[0]
     special = int((points.point_type != "common_cause").sum())

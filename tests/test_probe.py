@@ -67,11 +67,12 @@ def test_scores_reasons_and_ranking(small_config: Config) -> None:
     (a shift); red trajectory. Score = 2 × ln(112/79) × 0.99 × (1 + ln 4).
     B burglary: SPC improvement this week only (2 against a mean of 5), the 28 days down 20 vs 30 but not
     significant: score = 2 × ln(5/2) × 0.95 × (1 + ln 2) — a recognition candidate (most improved).
-    B robbery: only significantly above its peers (3 vs 1.5): 1 × ln 2 × 0.95 × 0.5, on small numbers."""
+    B robbery: only significantly above its peers (3 vs 1.5): 1 × ln 2 × 0.95 × 0.5, on 14 robberies against 9
+    (at 5 against 4 it would rest on a handful of events and give no finding: ``test_rare``)."""
     config = configured(small_config, {"measure_priority": {"burglary": 2}})
     frames = evidence(
         [change("A", "burglary", 112, 79, 0.01, "worse"), change("B", "burglary", 20, 30, 0.4),
-         change("B", "robbery", 5, 4, 1.0, small=True), change("A", "burglary", 112, 100, 0.3, window="ytd")],
+         change("B", "robbery", 14, 9, 1.0), change("A", "burglary", 112, 100, 0.3, window="ytd")],
         spc=[chart("A", "burglary", 30, 20, "special_cause_concern", 3, "shift"),
              chart("B", "burglary", 2, 5, "special_cause_improvement", 1, "outside_limits")],
         peers=[peer("B", "robbery", 3.0, 1.5, "worse")],
@@ -94,10 +95,9 @@ def test_scores_reasons_and_ranking(small_config: Config) -> None:
     assert first["support"] == "An analyst's problem profile of burglary (where, when, who) before the next meeting"
     peer_only = probe.iloc[1]
     assert peer_only["score"] == pytest.approx(math.log(2) * 0.95 * 0.5, abs=1e-4)
-    assert peer_only["reason"] == ("Robbery 5 against 4 for last year's 28 days (small numbers, within normal "
-                                   "variation); significantly above similar units (3 vs 1.5 per 1,000 residents a "
-                                   "year)")
-    assert peer_only["explanation"].endswith(EXPLANATIONS["small_numbers"])
+    assert peer_only["reason"] == ("Robbery up 56% on last year's 28 days (14 vs 9, within normal variation); "
+                                   "significantly above similar units (3 vs 1.5 per 1,000 residents a year)")
+    assert peer_only["explanation"].endswith(EXPLANATIONS["peers"])
     assert recognition["unit_code"].tolist() == ["B"]
     improved = recognition.iloc[0]
     assert improved["score"] == pytest.approx(2 * math.log(5 / 2) * 0.95 * (1 + math.log(2)), abs=1e-4)

@@ -21,6 +21,7 @@ from compstat.analysis.hierarchy import roll_up_marks, unit_levels
 from compstat.analysis.measures import TOTAL, period_series
 from compstat.analysis.peers import peer_plan, peer_table
 from compstat.analysis.probe import FINDING_COLUMNS, rank_findings
+from compstat.analysis.rare import METHOD_XMR, SPC_METHOD_COLUMNS, rare_analysis
 from compstat.analysis.significance import dispersion_table, significance_table
 from compstat.analysis.spc_series import chart_start, history_only, series_start, spc_table
 from compstat.analysis.trajectory import target_plans, trajectory_table
@@ -31,7 +32,7 @@ from compstat.periods import Period, Window
 CSV_FILES = {
     "probe": "analysis_findings.csv", "significance": "analysis_significance.csv", "spc": "analysis_spc.csv",
     "peers": "analysis_peers.csv", "trajectory": "analysis_trajectory.csv",
-    "comparisons": "analysis_comparisons.csv",
+    "comparisons": "analysis_comparisons.csv", "rare": "analysis_rare.csv", "rare_events": "analysis_rare_events.csv",
 }
 FINDING_RESULT_COLUMNS = [*FINDING_COLUMNS, "level"]  # each finding's level: unit, division or organisation
 SPC_SERIES_FIELDS = ["x", "y", "mean", "lpl", "upl", "point_type", "special_cause_rule", "rebase_group"]
@@ -45,12 +46,17 @@ class AnalysisResult:
       multi-year mean, as values and (counts) rates (``baselines.COMPARISON_COLUMNS``).
     - ``significance``: each count's rate-ratio test against last year and the baseline, with
       dispersion, q-value, label and small-numbers flag (``significance.SIGNIFICANCE_COLUMNS``).
-    - ``spc``: the latest period of each unit × measure's XmR chart, with the variation and
-      assurance icons and how many periods the signal has run (``spc_series.SPC_LATEST_COLUMNS``).
-    - ``spc_points``: every point of every chart, for drawing (``spc_series.SPC_POINT_COLUMNS``).
+    - ``spc``: the latest period of each unit × measure's chart, with the variation and
+      assurance icons, how many periods the signal has run and the ``method`` that judged it:
+      ``xmr``, or for a rare-event series ``t-chart`` or ``long window`` (``rare.SPC_METHOD_COLUMNS``;
+      a rare series has no XmR limits and no assurance).
+    - ``spc_points``: every point of every XmR chart, for drawing (``spc_series.SPC_POINT_COLUMNS``).
     - ``peers``: each unit against its similar units' average (``peers.PEER_COLUMNS``).
     - ``trajectory``: targets, projection, delivery rating and its rule (``trajectory.TRAJECTORY_COLUMNS``);
       ``trajectory_path``: planned and actual per period of the year (``trajectory.PATH_COLUMNS``).
+    - ``rare``: each rare-event series' method, t-chart judgement and 12-month test (``rare.RARE_COLUMNS``);
+      ``rare_points``: the t-charts' points (``rare.T_POINT_COLUMNS``); ``rare_events``: the
+      factual list of rare series' counts (``rare.RARE_EVENT_COLUMNS``).
     - ``probe`` and ``recognition``: ranked concerns and improvements with plain-English
       reasons (``FINDING_RESULT_COLUMNS``: ``probe.FINDING_COLUMNS``, then ``level``: ``unit``,
       ``division`` or ``organisation``).
@@ -67,6 +73,9 @@ class AnalysisResult:
     trajectory_path: pd.DataFrame
     probe: pd.DataFrame
     recognition: pd.DataFrame
+    rare: pd.DataFrame
+    rare_points: pd.DataFrame
+    rare_events: pd.DataFrame
     notes: tuple[str, ...] = ()
 
 
@@ -104,14 +113,21 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     plans = target_plans(daily, config, period, starts)
     targets = {(str(u), str(m)): float(t) for u, m, t in plans[["unit_code", "measure_id", "period_target"]]
                .itertuples(index=False)}
-    spc_points, spc_latest = spc_table(spc_series, config, targets, first_chart_day)
+    rare = rare_analysis(daily, series, comparisons, dispersion, config, period, starts)
+    keys = pd.MultiIndex.from_frame(spc_series[["unit_code", "measure_id"]].astype(str))
+    xmr_series = spc_series[~keys.isin(list(rare.keys))] if rare.keys else spc_series
+    spc_points, spc_latest = spc_table(xmr_series, config, targets, first_chart_day)
+    parts = [frame for frame in (spc_latest.assign(method=METHOD_XMR), rare.spc_rows) if not frame.empty]
+    spc_latest = pd.concat(parts, ignore_index=True)[SPC_METHOD_COLUMNS] if parts else pd.DataFrame(
+        columns=SPC_METHOD_COLUMNS)
+    spc_latest = spc_latest.sort_values(["unit_code", "measure_id"], kind="stable").reset_index(drop=True)
     peers = peer_table(comparisons, dispersion, config)
     trajectory, path = trajectory_table(daily, series, comparisons, plans, spc_latest, dispersion, config, period)
-    probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config, quality)
+    probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config, quality, rare.judgement)
     levels = unit_levels(config, TOTAL)
     probe, recognition = (f.assign(level=f["unit_code"].map(levels)) for f in (probe, recognition))
     return AnalysisResult(comparisons, significance, spc_latest, spc_points, peers, trajectory, path, probe,
-                          recognition, notes)
+                          recognition, rare.judgement, rare.points, rare.events, notes)
 
 
 def check_settings(config: Config) -> list[str]:
@@ -163,7 +179,7 @@ def store_rows(result: AnalysisResult) -> pd.DataFrame:
     one row per settings warning for notes (no unit or measure; payload ``{"note": ...}``).
     """
     parts = []
-    for section in ("comparisons", "significance", "peers", "trajectory", "trajectory_path"):
+    for section in ("comparisons", "significance", "peers", "trajectory", "trajectory_path", "rare"):
         frame: pd.DataFrame = getattr(result, section)
         if frame.empty:
             continue
@@ -173,9 +189,11 @@ def store_rows(result: AnalysisResult) -> pd.DataFrame:
     if not result.spc.empty:
         points = dict(list(result.spc_points.groupby(["unit_code", "measure_id"], sort=False)))
         payloads = []
+        rare_points = dict(list(result.rare_points.groupby(["unit_code", "measure_id"], sort=False)))
+        empty = pd.DataFrame(columns=SPC_SERIES_FIELDS)
         for line, key in zip(_json_lines(result.spc), result.spc[["unit_code", "measure_id"]].itertuples(
                 index=False, name=None), strict=True):
-            chart = points[key][SPC_SERIES_FIELDS]
+            chart = points.get(key, rare_points.get(key, empty)).reindex(columns=SPC_SERIES_FIELDS)
             series = json.loads(chart.to_json(orient="columns", date_format="iso", double_precision=10))
             payloads.append(json.dumps({**json.loads(line), "series": {k: list(v.values()) for k, v in series.items()}},
                                        separators=(",", ":")))
@@ -199,7 +217,8 @@ def write_csvs(result: AnalysisResult, out: Path, config: Config) -> list[Path]:
     frames: dict[str, pd.DataFrame] = {
         "probe": pd.concat([result.probe, result.recognition], ignore_index=True),
         "significance": result.significance, "spc": result.spc, "peers": result.peers,
-        "trajectory": result.trajectory, "comparisons": result.comparisons,
+        "trajectory": result.trajectory, "comparisons": result.comparisons, "rare": result.rare,
+        "rare_events": result.rare_events,
     }
     written = []
     for section, frame in frames.items():

@@ -24,6 +24,21 @@ Improvements (the recognition candidates) are of two kinds (``kind``):
 A finding with both kinds is ``most improved and best``. Neutral measures (activity) give no
 findings.
 
+**Rare events and small numbers.** No finding on a count measure may rest on a handful of
+events (``rests_on_few_events``), concern and recognition alike: a finding whose cited comparison
+has both counts below ``small_number`` (so never "0 against 0" or "1 against 0") is dropped, and so
+is one whose cited comparison differs by at most ``analysis.rare.min_events_difference`` events
+(2: never "13 against 11") when that comparison is its evidence (a significant change) or the series
+is rare. A comparison that is only context (beside an SPC, peer or target finding on a series that
+is not rare) is held to the first rule only, and is the first window, in the usual order, whose counts
+are not both small (the year to date for a small unit whose 28 days are).
+
+A rare-event series (``rare``) is judged by its method instead of an XmR chart: its SPC
+evidence is its t-chart's judgement (the time between events; ``prompt_key`` ``t_chart`` for a
+concern), never the period's count against a collapsed mean; its comparisons are the long ones
+(the last 12 months against the 12 before, the year to date, 28 days or 3 months — not the
+period alone), led by the 12 months.
+
 **Score** = priority × size × certainty × (1 + ln(1 + persistence)) × lens × quality, where
 
 - priority: ``analysis.measure_priority`` for the measure (default 1);
@@ -67,6 +82,7 @@ import pandas as pd
 
 from compstat.analysis.measures import TOTAL
 from compstat.analysis.peers import ABOVE
+from compstat.analysis.rare import LONG_WINDOW, METHOD_T
 from compstat.analysis.significance import NO_EVENTS, NORMAL_VARIATION, NOT_TESTED
 from compstat.analysis.spc import CONCERN, CONSISTENTLY_PASSING, IMPROVEMENT
 from compstat.analysis.trajectory import AMBER_RED, GREEN, RED
@@ -160,6 +176,10 @@ PROMPTS: dict[str, Prompt] = {
         ("{Measure} is on course for its target ({projection} projected against {target}, {rating}): what will "
          "keep it there to the year end?",),
         "Recognition at the meeting, and the resources or partners that protect the result"),
+    "t_chart": Prompt(
+        ("{Measure}: events have come closer together than usual ({gap} days between the last two, against a "
+         "usual {gap_mean}): are they linked, and what is being done to stop the next one?",),
+        "A case review of the recent {measure} events with the analyst, to see whether they are linked"),
     "consistently_passing": Prompt(
         ("{Measure} meets its target of {target} every {period} (normal range {lpl} to {upl}): what keeps it so "
          "reliable?",),
@@ -177,18 +197,24 @@ _LABEL_TEXT = {NORMAL_VARIATION: "within normal variation", NO_EVENTS: "no event
 
 def rank_findings(significance: pd.DataFrame, spc_latest: pd.DataFrame, peers: pd.DataFrame,
                   trajectory: pd.DataFrame, config: Config,
-                  quality: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+                  quality: pd.DataFrame | None = None,
+                  rare: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(concerns, improvements), each ranked by score with ``FINDING_COLUMNS`` (see the module docstring).
 
     ``quality``: the quality step's comparison marks (unit_code, measure_id, window,
-    like_for_like, fragile, reason); None or empty: every comparison is sound.
+    like_for_like, fragile, reason); None or empty: every comparison is sound. ``rare``: the
+    rare-event series' judgement (``rare.RARE_COLUMNS``); None: no series is rare.
     """
     context = _Context(config, quality)
     by_key: dict[tuple[str, str], dict[str, list[Record]]] = defaultdict(lambda: defaultdict(list))
-    for name, frame in (("significance", significance), ("spc", spc_latest), ("peers", peers),
-                        ("trajectory", trajectory)):
+    frames = (("significance", significance), ("spc", spc_latest), ("peers", peers), ("trajectory", trajectory),
+              ("rare", rare if rare is not None else pd.DataFrame(columns=["unit_code", "measure_id"])))
+    for name, frame in frames:
         for record in frame.to_dict("records"):
             by_key[(str(record["unit_code"]), str(record["measure_id"]))][name].append(record)
+    for evidence in by_key.values():
+        if evidence.get("rare"):
+            _rare_evidence(evidence)
     found: dict[str, list[dict[str, Any]]] = {CONCERN_DIRECTION: [], IMPROVEMENT_DIRECTION: []}
     for (unit, measure_id), evidence in by_key.items():
         if measure_id not in context.measures or context.measures[measure_id].polarity == "neutral":
@@ -200,6 +226,44 @@ def rank_findings(significance: pd.DataFrame, spc_latest: pd.DataFrame, peers: p
     return _ranked(found[CONCERN_DIRECTION]), _ranked(found[IMPROVEMENT_DIRECTION])
 
 
+def rests_on_few_events(current: Any, comparison: Any, small_number: int, min_difference: int,
+                        difference_matters: bool = True) -> bool:
+    """Whether a comparison of two counts is too thin to carry a finding: both below ``small_number``
+    (0 against 0, 1 against 0 included), or — where ``difference_matters`` — at most ``min_difference``
+    events apart. False without both counts (nothing to compare)."""
+    if current is None or comparison is None or pd.isna(current) or pd.isna(comparison):
+        return False
+    if current < small_number and comparison < small_number:
+        return True
+    return difference_matters and abs(float(current) - float(comparison)) <= min_difference
+
+
+def _too_few(cited: Record | None, is_change: bool, rare: bool, context: _Context) -> bool:
+    """The guard on a count finding's cited comparison (``rests_on_few_events``): both counts below
+    ``small_number``; or a difference of ``min_events_difference`` events or fewer when that comparison is
+    the evidence itself (a significant change) or the series is rare. A rare series needs a comparison of
+    counts; any other series' latest period against its SPC mean is judged by the XmR rules, not here."""
+    if cited is None:
+        return rare
+    if cited["basis"] == "spc":
+        return rare
+    return rests_on_few_events(cited["current"], cited["comparison"], context.config.small_number,
+                               context.config.analysis.rare.min_events_difference, is_change or rare)
+
+
+def _rare_evidence(evidence: dict[str, list[Record]]) -> None:
+    """A rare series' evidence: the long comparisons only (the 12 months first), and its t-chart's
+    judgement in place of the SPC row (no SPC evidence from a long-window series, whose row has none)."""
+    rare = evidence["rare"][0]
+    long = {k: rare[k] for k in ("window", "current", "comparison", "rate_ratio", "pct_change", "q_value", "label",
+                                 "judgement", "small_numbers")} | {"basis": "last_year"}
+    evidence["significance"] = [long] + [r for r in evidence.get("significance", []) if r["window"] != "period"]
+    if evidence.get("spc"):
+        chart = evidence["spc"][0]
+        evidence["spc"] = [{**chart, **{k: rare[k] for k in ("gap", "gap_mean", "gap_lpl", "gap_upl", "open_gap",
+                                                             "judged")}}]
+
+
 class _Context:
     def __init__(self, config: Config, quality: pd.DataFrame | None) -> None:
         settings = config.analysis
@@ -208,9 +272,11 @@ class _Context:
         self.names = {u.code: u.name for u in iter_units(config.units)} | {TOTAL: config.organisation.name}
         self.weekly = config.cadence.period == "weekly"
         self.period_word = "week" if self.weekly else "month"
-        self.headline = settings.headline_window or ("28d" if self.weekly else "3m")
-        self.window_order = [self.headline] + [w for w in ("period", "28d", "3m", "ytd") if w != self.headline]
+        self.headline: str = settings.headline_window or ("28d" if self.weekly else "3m")
+        self.window_order: list[str] = [self.headline, *(w for w in ("period", "28d", "3m", "ytd")
+                                                         if w != self.headline)]
         # the headline window first, then from the shortest: the most recent evidence leads
+        self.rare_order = [LONG_WINDOW, "ytd", *(w for w in self.window_order if w not in ("ytd", "period"))]
         self.years = settings.baseline_years
         self.marks: dict[tuple[str, str, str], tuple[list[str], str]] = {}
         if quality is not None and not quality.empty:
@@ -223,6 +289,8 @@ class _Context:
 
     def basis_phrase(self, window: str, label: str, basis: str) -> str:
         """How a comparison reads: "last year's 28 days", "the 3-year average for the same week"."""
+        if window == LONG_WINDOW:
+            return "the 52 weeks before" if self.weekly else "the 12 months before"
         span = f"the same {self.period_word}" if window == "period" else f"the same {label.lower()}"
         if basis == "baseline":
             return f"the {self.years}-year average for {span}"
@@ -230,7 +298,12 @@ class _Context:
 
     def window_label(self, window: str) -> str:
         return {"period": self.period_word.capitalize(), "28d": "28 days", "3m": "3 months",
-                "ytd": "year to date"}.get(window, window)
+                "ytd": "year to date", LONG_WINDOW: "last 52 weeks" if self.weekly else "last 12 months",
+                }.get(window, window)
+
+    def order(self, evidence: dict[str, list[Record]]) -> list[str]:
+        """The windows a finding's comparison is chosen from, first first (the long ones for a rare series)."""
+        return self.rare_order if evidence.get("rare") else self.window_order
 
 
 @dataclass(frozen=True)
@@ -259,14 +332,18 @@ def _finding(unit: str, measure_id: str, direction: str, evidence: dict[str, lis
     measure = context.measures[measure_id]
     rising = worse == (measure.polarity == "lower")
     tests = evidence.get("significance", [])
-    found = _gather(evidence, tests, worse, rising, context)
+    windows = context.order(evidence)
+    found = _gather(evidence, tests, worse, rising, context, windows)
     kinds = found.kinds
     if not kinds:
         return None
-    order = {w: i for i, w in enumerate(context.window_order)}
+    order = {w: i for i, w in enumerate(windows)}
     headline = min(found.changes, key=lambda r: (order.get(r["window"], 9), r["basis"] != "last_year"),
                    default=None)
-    shown = headline or _context_row(tests, context)
+    shown = headline or _context_row(tests, context, windows, sizeable=True) or _context_row(tests, context, windows)
+    cited = shown or _latest_as_comparison(found.chart or found.best_chart)
+    if measure.kind == "count" and _too_few(cited, headline is not None, bool(evidence.get("rare")), context):
+        return None  # a handful of events is a case to discuss, not a finding
     own = bool(found.changes) or found.chart is not None
     size = _size(headline, found)
     certainties = [1 - headline["q_value"]] if headline is not None else []
@@ -287,8 +364,7 @@ def _finding(unit: str, measure_id: str, direction: str, evidence: dict[str, lis
     key = _prompt_key(kinds, found, worse)
     figures = _figures(measure, shown, found, context, rising)
     prompt = PROMPTS[key]
-    reason = _reason(measure, shown or _latest_as_comparison(found.chart or found.best_chart), headline is not None,
-                     found, context, rising=rising)
+    reason = _reason(measure, cited, headline is not None, found, context, rising=rising)
     if caveats:
         reason += _caveat_text(caveats, caveat_reason)
     explained = [k for k in kinds if k in EXPLANATIONS] + (["small_numbers"] if small else []) + (
@@ -312,7 +388,7 @@ def _finding(unit: str, measure_id: str, direction: str, evidence: dict[str, lis
 
 
 def _gather(evidence: dict[str, list[Record]], tests: list[Record], worse: bool, rising: bool,
-            context: _Context) -> _Evidence:
+            context: _Context, windows: list[str]) -> _Evidence:
     """The evidence in one direction (see the module docstring)."""
     changes = [r for r in tests if r["judgement"] == ("worse" if worse else "better")]
     chart = _first(evidence.get("spc"))
@@ -320,7 +396,7 @@ def _gather(evidence: dict[str, list[Record]], tests: list[Record], worse: bool,
     peer_rows = [r for r in evidence.get("peers", []) if r["window"] == context.headline]
     peer = peer_rows[0] if peer_rows else None
     spc_hit = chart is not None and chart["point_type"] == (CONCERN if worse else IMPROVEMENT) and _same_way(
-        _context_row(tests, context), rising)
+        _context_row(tests, context, windows), rising)
     if worse:
         off_track = plan is not None and plan["confidence"] in (RED, AMBER_RED)
         worse_peer = peer is not None and peer["judgement"] == "worse"
@@ -353,6 +429,8 @@ def _size(headline: Record | None, found: _Evidence) -> float:
     if headline is not None:
         return _log_ratio(headline["rate_ratio"])
     chart, plan, peer = found.chart, found.plan, found.peer
+    if chart is not None and chart.get("method") == METHOD_T:
+        return _log_ratio(_ratio(chart["gap"], chart["gap_mean"]))
     if chart is not None:
         return _log_ratio(_ratio(chart["y"], chart["mean"]))
     if plan is not None:
@@ -382,6 +460,8 @@ def _prompt_key(kinds: list[str], found: _Evidence, worse: bool) -> str:
     lead = kinds[0]
     if not worse:
         return "improvement" if lead in ("change", "spc") else lead
+    if lead == "spc" and found.chart is not None and found.chart.get("method") == METHOD_T:
+        return "t_chart"
     if lead == "spc" and found.chart is not None:
         rule = str(found.chart["special_cause_rule"])
         return f"spc_{rule}" if f"spc_{rule}" in PROMPTS else "spc_shift"
@@ -406,7 +486,7 @@ def _figures(measure: Measure, shown: Record | None, found: _Evidence, context: 
            "lpl": "n/a", "upl": "n/a", "run": "n/a", "side": "above" if rising else "below",
            "moved": "risen" if rising else "fallen", "movement": "rise" if rising else "fall",
            "projection": "n/a", "target": "n/a", "rating": "n/a", "peer_side": "n/a", "value": "n/a",
-           "peer_mean": "n/a", "per": ""}
+           "peer_mean": "n/a", "per": "", "gap": "n/a", "gap_mean": "n/a"}
     if shown is not None:
         out["change"] = _headline(measure, shown, context)[len(measure.name) + 1:]
     if chart is not None:
@@ -420,6 +500,9 @@ def _figures(measure: Measure, shown: Record | None, found: _Evidence, context: 
             out["target"] = _number(chart.get("target", np.nan), label)
     spc_phrase = (f"{out['latest']} this {period} against an average of {out['mean']}, beyond normal variation"
                   if found.chart is not None else "")
+    if found.chart is not None and found.chart.get("method") == METHOD_T:
+        out.update(gap=_number(found.chart["gap"]), gap_mean=_number(found.chart["gap_mean"]))
+        spc_phrase = f"{_t_gap(found.chart)}, beyond normal variation on its t-chart"
     out["improved"] = out["change"] if found.changes else spc_phrase or out["change"]
     if plan is not None:
         out.update(projection=_number(plan["projection"], label), target=_number(plan["target_level"], label),
@@ -474,11 +557,17 @@ def _first(rows: list[Record] | None) -> Record | None:
     return rows[0] if rows else None
 
 
-def _context_row(tests: list[Record], context: _Context) -> Record | None:
-    """The comparison to show when no change is significant: the headline window against last year."""
-    for window in context.window_order:
+def _context_row(tests: list[Record], context: _Context, windows: list[str] | None = None,
+                 sizeable: bool = False) -> Record | None:
+    """The comparison to show when no change is significant: the headline window against last year
+    (``windows``: the order to try, default the context's); with ``sizeable``, the first whose counts are
+    not both below ``small_number`` (a longer window, such as the year to date, for a small unit)."""
+    limit = context.config.small_number
+    for window in windows or context.window_order:
         for row in tests:
             if row["window"] == window and row["basis"] == "last_year" and not pd.isna(row["comparison"]):
+                if sizeable and row["current"] < limit and row["comparison"] < limit:
+                    continue
                 return row
     return None
 
@@ -535,7 +624,11 @@ def _reason(measure: Measure, shown: Record | None, significant: bool, found: _E
     if significant and shown is not None:
         evidence.append(f"a {shown['label']}")
     chart, plan, peer = found.chart, found.plan, found.peer
-    if chart is not None:
+    if chart is not None and chart.get("method") == METHOD_T:
+        evidence.append(f"the time between events beyond normal variation (t-chart: {_t_gap(chart)}; usually "
+                        f"{_number(chart['gap_mean'])}, limits {_number(chart['gap_lpl'])} to "
+                        f"{_number(chart['gap_upl'])} days)")
+    elif chart is not None:
         running = int(chart["periods_running"])
         when = f"for {running} {context.period_word}s running" if running > 1 else f"this {context.period_word}"
         detail = _RULE_TEXT.get(str(chart["special_cause_rule"]), "").format(
@@ -566,6 +659,12 @@ def _reason(measure: Measure, shown: Record | None, significant: bool, found: _E
     if not evidence:
         return headline
     return headline + ("; " if label else ", ") + "; ".join(evidence)
+
+
+def _t_gap(chart: Record) -> str:
+    """The judged gap in words: "95 days since the last event" or "2 days between the last two events"."""
+    what = "between the last two events" if chart.get("judged") == "latest" else "since the last event"
+    return f"{_number(chart['gap'])} days {what}"
 
 
 def _ranked(findings: list[dict[str, Any]]) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """The analysis in words for the period table's key measures: significance against last year
-in the headline window, the SPC variation and target assurance, the comparison with similar units
+in the headline window, the SPC variation and target assurance (for a rare-event series: its
+facts and its t-chart's or long window's judgement instead), the comparison with similar units
 and the delivery confidence, each where the analysis has one.
 """
 
@@ -15,6 +16,7 @@ from compstat.packs.context.common import (
     spc_word,
     text_of,
 )
+from compstat.packs.context.rare import rare_words
 from compstat.packs.filters import fmt_ratio, fmt_value
 from compstat.packs.lookup import unit_records
 from compstat.results import CycleData
@@ -42,8 +44,9 @@ def assessments(data: CycleData, unit_code: str) -> dict[str, tuple[str, ...]]:
         out.setdefault(str(r["measure_id"]), []).append(f"{label} vs last year: {word}")
     noun = PERIOD_NOUN[data.config.cadence.period]
     labels = {m.id: measure_labels(m)[0] for m in data.config.measures}
+    rare = rare_words(data, unit_code)
     for r in unit_records(data, "analysis.spc", unit_code):
-        if is_missing(r["variation"]):
+        if is_missing(r["variation"]) or str(r["measure_id"]) in rare:  # a rare series: its own method's words
             continue
         above = not is_missing(r["y"]) and not is_missing(r["mean"]) and float(r["y"]) > float(r["mean"])
         words = out.setdefault(str(r["measure_id"]), [])
@@ -51,6 +54,8 @@ def assessments(data: CycleData, unit_code: str) -> dict[str, tuple[str, ...]]:
         if text_of(r.get("assurance")) in ASSURANCE_WORDS and not is_missing(r.get("target")):
             target = fmt_value(float(r["target"]), "rate", labels.get(str(r["measure_id"]), ""))
             words.append(f"target: {ASSURANCE_WORDS[text_of(r['assurance'])]} ({target} a {noun})")
+    for measure_id, lines in rare.items():
+        out.setdefault(measure_id, []).extend(lines)
     level = f"{data.config.analysis.confidence * 100:g}%"
     for r in unit_records(data, "analysis.peers", unit_code):
         if r["window"] == window and text_of(r["label"]):

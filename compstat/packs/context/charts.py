@@ -30,6 +30,14 @@ from compstat.packs.context.common import (
     text_of,
     unit_names,
 )
+from compstat.packs.context.rare import (
+    T_CHART_CAPTION,
+    long_window_note,
+    rare_records,
+    t_chart_alt,
+    t_chart_png,
+    t_chart_series,
+)
 from compstat.packs.cumulative import year_lines
 from compstat.packs.filters import fmt_date, fmt_ratio, fmt_value
 from compstat.packs.lookup import unit_rows
@@ -73,6 +81,7 @@ class ChartSection:
     peers: Chart | None = None
     peers_caption: str = ""
     not_drawn: tuple[str, ...] = ()  # a chart the pack should hold but cannot draw, and why
+    rare_note: str = ""
 
 
 def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = (), peers: bool = False) -> ChartSection:
@@ -82,6 +91,7 @@ def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = ()
     noun = PERIOD_NOUN[data.config.cadence.period]
     year_to_date, steps = year_to_date_chart(data, unit_code)
     spc = spc_charts(data, unit_code, spc_ids)
+    t_charts = any(c.name.startswith("t-chart") for c in spc)
     peer, peer_caption = peer_section(data, unit_code) if peers else (None, "")
     charted = {c.measure_id for c in spc}
     names = {m.id: m.name for m in data.config.measures}
@@ -99,7 +109,8 @@ def chart_section(data: CycleData, unit_code: str, spc_ids: tuple[str, ...] = ()
         spc_caption=(f"Each {noun}'s value (grey line, small circles) with the mean (solid black line) and the "
                      "process limits (dashed): points between the limits are normal variation. Special causes are "
                      "marked by shape: ▲ triangle, a concern; ■ square, an improvement; ◆ diamond, a change in a "
-                     "measure with no better direction."),
+                     "measure with no better direction." + (f" {T_CHART_CAPTION}" if t_charts else "")),
+        rare_note=long_window_note(data, unit_code, spc_ids),
         year_to_date=year_to_date,
         year_to_date_caption=(
             f"Running total since the start of the year to {fmt_date(data.period.end)}. Solid line, circle: this "
@@ -248,15 +259,27 @@ def spc_measures(data: CycleData, unit_code: str) -> tuple[str, ...]:
 
 
 def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) -> tuple[Chart, ...]:
-    """One XmR chart per measure from ``analysis.spc_points``."""
+    """One XmR chart per measure from ``analysis.spc_points``; a rare-event series' t-chart from
+    ``analysis.rare_points`` instead, and none for one judged over a long window (``long_window_note``)."""
     if data.analysis is None or not measure_ids:
         return ()
     points = unit_rows(data, "analysis.spc_points", unit_code)
     measures = {m.id: m for m in data.config.measures}
     noun = PERIOD_NOUN[data.config.cadence.period]
+    rare = rare_records(data, unit_code)
     charts: list[Chart] = []
     for measure_id in measure_ids:
         m = measures[measure_id]
+        if measure_id in rare:
+            series = t_chart_series(data, unit_code, measure_id)
+            if series is not None:
+                row = rare[measure_id]
+                word = spc_word(row["point_type"], float_of(row["gap"]) > float_of(row["gap_mean"]))
+                charts.append(Chart(measure_id=measure_id, title=f"{m.name}: days between events, t-chart "
+                                    f"(latest: {word})",
+                                    alt=t_chart_alt(m.name, series, row, noun),
+                                    name=f"t-chart-{len(charts) + 1}.png", png=t_chart_png(series)))
+            continue
         rows = points[points["measure_id"] == measure_id].sort_values("x")
         if rows.empty:
             continue

@@ -1,6 +1,6 @@
 """Force-wide themes for the chair: measures worsening on their own history in many units.
 
-A unit counts towards a measure's theme only when its finding rests on its own history: a
+A unit counts towards a measure's theme only when its concern rests on its own history: a
 significant change or an SPC special cause (``evidence`` ``change`` or ``spc`` in
 ``AnalysisResult.probe``). A unit that is only off its target's trajectory, or only worse than
 its peers, is not worsening, so it does not count (a falling count can be off trajectory).
@@ -159,7 +159,8 @@ def theme_units(data: CycleData) -> tuple[dict[str, list[str]], dict[str, list[s
                          (analysis.recognition if analysis is not None else None, False)):
         if frame is None or frame.empty:
             continue
-        mine = frame[_own_history(frame) & frame["unit_code"].isin(leaves)]
+        few = frame["small_numbers"].fillna(False).astype(bool) if "small_numbers" in frame else False
+        mine = frame[_own_history(frame) & ~few & frame["unit_code"].isin(leaves)]  # never from a handful of events
         for r in mine.to_dict(orient="records"):
             if not (_moved(data, r, worse) and beyond_noise(counts_compared(data, r), data.config.small_number)):
                 continue
