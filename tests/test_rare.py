@@ -336,10 +336,12 @@ def test_london_every_category_no_finding_rests_on_small_numbers(shared_dir: Pat
         assert not findings.empty
         small = (findings["current"] < config.small_number) & (findings["comparison"] < config.small_number)
         assert not small.any(), findings[small][["unit_code", "measure_id", "current", "comparison"]]
-        assert not findings["measure_id"].isin(["homicide", "death_driving"]).any()
+        boroughs = findings[findings["level"] == "unit"]  # an area (8 boroughs) may have homicides enough to judge
+        assert not boroughs["measure_id"].isin(["homicide", "death_driving"]).any()
     methods = result.spc.set_index(["unit_code", "measure_id"])["method"]
+    borough_codes = [u.code for u in config.leaf_units]
     for measure in ("homicide", "death_driving"):
-        assert (methods.xs(measure, level="measure_id").drop("_total") == METHOD_LONG).all(), measure
+        assert (methods.xs(measure, level="measure_id").loc[borough_codes] == METHOD_LONG).all(), measure
     assert (methods.xs("violent_disorder", level="measure_id") == METHOD_LONG).sum() >= 30  # Westminster: ~1 a month
     assert methods[("_total", "burglary")] == METHOD_XMR
     xmr = result.spc[result.spc["method"] == METHOD_XMR]
