@@ -1,0 +1,206 @@
+"""Collection gaps recorded as zeros (issue #10): runs of zeros a series' own rate cannot explain, many units
+dropping to zero together, a unit's history starting with zeros and a series that stops before the period;
+their findings, severity and marks, and the marks explained in the unit's pack."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compstat.analysis.baselines import unit_history_start
+from compstat.analysis.measures import daily_measures
+from compstat.config import Config, load_config
+from compstat.errors import BlockedError
+from compstat.quality import assess, gate
+from compstat.quality.checks import Completeness, Structure
+from compstat.quality.checks.gaps import zero_runs
+from compstat.periods import parse_period
+from compstat.quality.context import QualityContext, first_day_needed
+from tests.test_quality_checks import context, with_config
+
+UNITS = ["P1", "P2", "P3", "P4", "P5", "P6"]
+RATES = {"burglary": 8.0, "robbery": 4.0, "assault": 6.0, "murder": 0.05}  # a week, per unit
+GAPS_CONFIG = """\
+organisation: {name: Gapford Police, slug: gapford}
+store: sqlite:///unused.db
+cadence: {period: weekly, week_start: monday, year_start_month: 1, meeting_lag_days: 2}
+small_number: 10
+units:
+  - code: B1
+    name: Borough One
+    children:
+""" + "".join(f"      - {{code: {u}, name: Precinct {u[1]}, commander: Capt {u}, population: 50000}}\n"
+              for u in UNITS) + """\
+measures:
+  - {id: burglary, name: Burglary, filter: {category: burglary}}
+  - {id: robbery, name: Robbery, filter: {category: robbery}}
+  - {id: assault, name: Felony assault, filter: {category: assault}}
+  - {id: murder, name: Murder, filter: {category: murder}}
+sources:
+  - name: weekly_counts
+    path: weekly.csv
+    columns: {unit: precinct, date: week, category: offence, value: count}
+"""
+
+
+@pytest.fixture
+def gaps_config(tmp_path: Path) -> Config:
+    path = tmp_path / "gapford.yaml"
+    path.write_text(GAPS_CONFIG, encoding="utf-8")
+    return load_config(path)
+
+
+def weekly(start: str = "2023-01-02", end: str = "2026-10-04", seed: int = 10) -> pd.DataFrame:
+    """Pre-aggregated weekly counts: one row per precinct, offence and week (dated its Monday), zeros
+    included, Poisson at ``RATES``."""
+    rng = np.random.default_rng(seed)
+    weeks = pd.date_range(start, end, freq="W-MON")
+    rows = [(u, week, offence, float(rng.poisson(rate))) for u in UNITS for offence, rate in RATES.items()
+            for week in weeks]
+    return pd.DataFrame(rows, columns=["unit_code", "date", "category", "value"]).assign(subcategory="")
+
+
+def zeroed(rows: pd.DataFrame, first: str, last: str, units: list[str] | None = None,
+           offences: list[str] | None = None) -> pd.DataFrame:
+    """The rows with their counts set to 0 between two dates (a collection gap recorded as zeros)."""
+    mask = rows["date"].between(pd.Timestamp(first), pd.Timestamp(last))
+    if units:
+        mask &= rows["unit_code"].isin(units)
+    if offences:
+        mask &= rows["category"].isin(offences)
+    return rows.assign(value=rows["value"].where(~mask, 0.0))
+
+
+def loaded(config: Config, rows: pd.DataFrame, period: str) -> QualityContext:
+    """The quality context as the loader reads it: rows from the first day any check needs."""
+    first = first_day_needed(config, parse_period(period, config.cadence))
+    return context(config, rows[rows["date"] >= pd.Timestamp(first)], period=period)
+
+
+def chance_by_hand(k: int, events: float, periods: int) -> float:
+    """P(k zero periods) for Poisson counts with ``events`` in ``periods`` before: (n / (n + k))^s."""
+    return float((periods / (periods + k)) ** events)
+
+
+def test_zero_runs_chance_is_the_predictive_poisson_one() -> None:
+    """Worked by hand: steady 10 a week (φ = 1) with 3 zero weeks is a gap, (12/15)^120 = 2.5e-12; a rare
+    series (2 events in the 12 weeks either side) with 12 zero weeks is not, (12/24)^2 = 0.25."""
+    busy = np.array([[10.0] * 12 + [0.0] * 3 + [10.0] * 12])
+    rare = np.array([[0.0] * 5 + [1.0] + [0.0] * 5 + [1.0] + [0.0] * 12 + [1.0, 0, 0, 0, 0, 1.0] + [0.0] * 6])
+    judged = np.ones(busy.shape[1], dtype=bool)
+    runs = zero_runs(busy, np.ones_like(busy, dtype=bool), judged, 12, 2, 1e-4, 20)
+    assert len(runs) == 1 and (runs["first"].iloc[0], runs["last"].iloc[0]) == (12, 14)
+    assert math.isclose(runs["chance"].iloc[0], chance_by_hand(3, 120, 12), rel_tol=1e-9)
+    assert bool(runs["flagged"].iloc[0]) and not bool(runs["stopped"].iloc[0])
+    judged = np.ones(rare.shape[1], dtype=bool)
+    runs = zero_runs(rare, np.ones_like(rare, dtype=bool), judged, 12, 2, 1e-4, 20)
+    long = runs[runs["periods"] == 12].iloc[0]
+    # before: weeks 0-11 hold 2 events; after: weeks 24-35 hold 2; pairs inside the run are left out of φ,
+    # and the others give φ = Σ Δ² / Σ (y_t + y_t-1) = 1 (every step is 0→1 or 1→0), so Poisson
+    assert math.isclose(long["chance"], chance_by_hand(12, 2, 12), rel_tol=1e-9) and not long["flagged"]
+    # a series that stops: only the side before counts, judged at the period's own probability
+    stops = np.array([[4.0] * 20 + [0.0] * 4])
+    runs = zero_runs(stops, np.ones_like(stops, dtype=bool), np.ones(24, dtype=bool), 12, 2, 1e-4, 20)
+    assert bool(runs["stopped"].iloc[0]) and math.isclose(runs["chance"].iloc[0], chance_by_hand(4, 48, 12))
+    assert bool(runs["flagged"].iloc[0])  # (12/16)^48 = 1.0e-6 < 1e-4
+
+
+def test_clean_pre_aggregated_weeks_with_rare_zeros_raise_nothing(gaps_config: Config) -> None:
+    """Murder at 0.05 a week is zero for months at a time: its zeros are not a gap."""
+    for period in ("2026-W10", "2026-W40"):
+        ctx = loaded(gaps_config, weekly(), period)
+        assert Completeness().run(ctx) == [] and Structure().run(ctx) == []
+        assert assess(ctx).comparisons.empty
+
+
+def test_prior_year_gap_for_all_units_is_one_finding_and_marks_the_year_to_date(gaps_config: Config) -> None:
+    """Zeros for every precinct and offence for 28 weeks of last year (2025-W05 to W32): one finding naming
+    the input, the units, the periods and the measures; a warning, since only last year's year to date
+    reads it; every unit's (and the force's) year to date marked not like-for-like."""
+    rows = zeroed(weekly(), "2025-01-27", "2025-08-10")
+    result = assess(loaded(gaps_config, rows, "2026-W40"))
+    assert [(f.check, f.severity) for f in result.findings] == [("completeness", "warning")]
+    found = result.findings[0]
+    assert found.units == dict.fromkeys(UNITS, 0) and found.source == "incidents" and found.unit_code is None
+    assert found.message.startswith(
+        "Probable collection gap in incidents: 6 units (Precinct 1 (P1), Precinct 2 (P2), Precinct 3 (P3), "
+        "Precinct 4 (P4), Precinct 5 (P5) and Precinct 6 (P6)) have zeros or no rows for every measure in "
+        "2025-W05 to 2025-W32 (28 weeks)")
+    assert found.message.endswith("last year's year to date comparisons are marked not like-for-like")
+    marks = result.comparisons
+    assert set(marks["window"]) == {"ytd"} and not marks["like_for_like"].any()
+    assert set(zip(marks["unit_code"], marks["measure_id"], strict=True)) == {
+        (u, m) for u in [*UNITS, "_total"] for m in RATES}
+    assert set(marks["reason"]) == {"probable collection gap: no incidents data in 2025-W05 to 2025-W32 (28 weeks)"}
+
+
+def test_gap_in_the_headline_comparisons_of_many_units_blocks(gaps_config: Config) -> None:
+    """The same gap read by the 28 days and the week of last year (period 2026-W10) blocks: every unit's
+    headline comparison is wrong. Raising the bar above 6 units (and 100%) makes it a warning."""
+    rows = zeroed(weekly(), "2025-01-06", "2025-07-20")  # 2025-W02 to W29
+    result = assess(loaded(gaps_config, rows, "2026-W10"))
+    assert [(f.check, f.severity) for f in result.findings] == [("completeness", "blocking")]
+    assert "It changes the headline comparisons of 6 units, so it blocks the cycle" in result.findings[0].message
+    assert set(result.comparisons["window"]) == {"period", "28d", "ytd"}
+    with pytest.raises(BlockedError, match="Probable collection gap in incidents"):
+        gate(result)
+    assert gate(result, accept_warnings=True).accepted == result.findings
+    # two of six precincts (33%) in the headline: fewer than 3 units but at least a quarter, so blocking;
+    # with the share raised to a half, a warning
+    two = zeroed(weekly(), "2025-01-06", "2025-07-20", units=["P1", "P2"])
+    found = assess(loaded(gaps_config, two, "2026-W10")).findings
+    assert [(f.severity, sorted(f.units)) for f in found] == [("blocking", ["P1", "P2"])]
+    relaxed = with_config(gaps_config, gaps={"min_run": 2, "blocking_units": 3, "blocking_share": 0.5})
+    assert [f.severity for f in assess(loaded(relaxed, two, "2026-W10")).findings] == ["warning"]
+
+
+def test_a_units_history_starting_with_zeros_is_not_history(gaps_config: Config) -> None:
+    """P6's rows are all zeros until 2025-06-29 (padding before its data starts): its history starts on
+    2025-06-30 for the quality step and the analysis alike, so last year's year to date covers only part
+    of the span (structure, marked) and its leading zeros are no gap."""
+    rows = zeroed(weekly(), "2023-01-02", "2025-06-29", units=["P6"])
+    ctx = loaded(gaps_config, rows, "2026-W40")
+    assert ctx.first_seen == {"P6": date(2025, 6, 30)}
+    result = assess(ctx)
+    assert [(f.check, f.severity, f.unit_code) for f in result.findings] == [("structure", "warning", "P6")]
+    assert result.findings[0].message.startswith(
+        "Precinct 6 (P6): its first non-zero figure is on 2025-06-30; its rows from 2024-10-07 are all zeros, "
+        "which are not history, partway through last year's year to date")
+    p6 = result.comparisons[result.comparisons["unit_code"] == "P6"]
+    assert set(p6["window"]) == {"ytd"} and not p6["like_for_like"].any()
+    daily = daily_measures(ctx.by_category, gaps_config)
+    starts = unit_history_start(daily, ctx.data_start)
+    assert starts["P6"] == pd.Timestamp("2025-06-30") and starts["P1"] == pd.Timestamp(ctx.data_start)
+
+
+def test_one_series_stopping_before_the_period_is_found_and_marked(gaps_config: Config) -> None:
+    """P2's robbery (4 a week) is zero from 2026-W37: it stopped four weeks before the period (W40 included).
+    A warning (one series), and its comparisons this year are not like-for-like, so its fall is not read as
+    an improvement. P3's murders stopping too is no finding: at 0.05 a week, months of zeros are usual."""
+    rows = zeroed(weekly(), "2026-09-07", "2026-10-04", units=["P2"], offences=["robbery"])
+    rows = zeroed(rows, "2026-04-01", "2026-10-04", units=["P3"], offences=["murder"])
+    result = assess(loaded(gaps_config, rows, "2026-W40"))
+    assert [(f.check, f.severity, f.unit_code, f.measure_id) for f in result.findings] == [
+        ("completeness", "warning", "P2", "robbery")]
+    message = result.findings[0].message
+    assert message.startswith("Precinct 2 (P2): Robbery has been zero since 2026-W37 (4 weeks up to 2026-W40) "
+                              "although it averaged ")
+    assert message.endswith("this year's week, 28 days and year to date comparisons are marked not like-for-like")
+    marks = result.comparisons.set_index(["unit_code", "measure_id", "window"])
+    assert set(marks.index) == {(u, "robbery", w) for u in ("P2", "_total") for w in ("period", "28d", "ytd")}
+    assert set(marks["reason"]) == {"Robbery stopped: zero since 2026-W37"}
+
+
+def test_explore(gaps_config: Config) -> None:
+    rows = zeroed(weekly(), "2025-01-27", "2025-08-10")  # 2025-W05 to W32: 28 weeks, every unit and offence
+    ctx = loaded(gaps_config, rows, "2026-W40")
+    result = assess(ctx)
+    for f in result.findings:
+        print(f.severity, f.check, f.message)
+    print(result.comparisons.groupby(["window"]).size())
+    assert False
