@@ -452,6 +452,12 @@ def _find_gaps(ctx: QualityContext, y: np.ndarray, valid: np.ndarray, cells: pd.
         return []
     runs = runs.assign(kind=[labels[i][0] for i in runs["row"]], unit_code=[labels[i][1] for i in runs["row"]],
                        key=[labels[i][2] for i in runs["row"]])
+    # a unit with no rows at all since the run began has stopped sending data: the timeliness and structure
+    # checks and the per-period totals report that; zero rows that keep arriving are a gap
+    latest = runs["unit_code"].map(lambda c: pd.Timestamp(ctx.unit_latest.get(str(c), date.min)))
+    runs = runs[~(runs["stopped"] & (latest.to_numpy() < starts[runs["first"].to_numpy()]))]
+    if not runs["flagged"].any():
+        return []
     feeds = {s: _fed_by(config, daily[daily["source"] == s]) for s in sources}
     reported = [m.id for m in config.reported_measures]
     headline = config.analysis.headline_window or ("28d" if config.cadence.period == "weekly" else "3m")
