@@ -11,17 +11,20 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from pypdf import PdfReader
 
 from compstat.analysis.baselines import unit_history_start
 from compstat.analysis.measures import daily_measures
 from compstat.config import Config, load_config
+from compstat.cycle import CycleOutcome, run_cycle
 from compstat.errors import BlockedError
 from compstat.quality import assess, gate
 from compstat.quality.checks import Completeness, Structure
+from compstat.quality.checks.completeness import VOLUME, completeness_gaps
 from compstat.quality.checks.gaps import zero_runs
 from compstat.periods import parse_period
 from compstat.quality.context import QualityContext, first_day_needed
-from tests.test_quality_checks import context, with_config
+from tests.test_quality_checks import context, drop, records, with_config
 
 UNITS = ["P1", "P2", "P3", "P4", "P5", "P6"]
 RATES = {"burglary": 8.0, "robbery": 4.0, "assault": 6.0, "murder": 0.05}  # a week, per unit
@@ -196,11 +199,90 @@ def test_one_series_stopping_before_the_period_is_found_and_marked(gaps_config: 
     assert set(marks["reason"]) == {"Robbery stopped: zero since 2026-W37"}
 
 
-def test_explore(gaps_config: Config) -> None:
-    rows = zeroed(weekly(), "2025-01-27", "2025-08-10")  # 2025-W05 to W32: 28 weeks, every unit and offence
-    ctx = loaded(gaps_config, rows, "2026-W40")
-    result = assess(ctx)
-    for f in result.findings:
-        print(f.severity, f.check, f.message)
-    print(result.comparisons.groupby(["window"]).size())
-    assert False
+def flat(text: str) -> str:
+    """Text without whitespace: PDF extraction breaks lines where the layout does."""
+    return "".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def gap_cycle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, CycleOutcome]:
+    """One cycle (2026-W40) of a pre-aggregated weekly input with every planted case: the prior-year gap in
+    every unit but P6, P6's history starting with zeros, and P2's robbery stopping four weeks before."""
+    folder = tmp_path_factory.mktemp("gap_cycle")
+    (folder / "gapford.yaml").write_text(GAPS_CONFIG, encoding="utf-8")
+    config = load_config(folder / "gapford.yaml")
+    rows = zeroed(weekly(), "2025-01-27", "2025-08-10")
+    rows = zeroed(rows, "2023-01-02", "2025-09-28", units=["P6"])
+    rows = zeroed(rows, "2026-09-07", "2026-10-04", units=["P2"], offences=["robbery"])
+    rows.rename(columns={"unit_code": "precinct", "date": "week", "category": "offence", "value": "count"})[
+        ["precinct", "week", "offence", "count"]].to_csv(folder / "weekly.csv", index=False, date_format="%Y-%m-%d")
+    outcome = run_cycle(config, f"sqlite:///{folder / 'store.db'}", "2026-W40", out_root=folder / "cycles",
+                        today=date(2026, 10, 6), workers=1)
+    return folder / "cycles" / "gapford" / "2026-W40", outcome
+
+
+def pack_text(folder: Path, unit: str) -> str:
+    return "\n".join(page.extract_text() or "" for page in PdfReader(folder / f"pack-{unit}.pdf").pages)
+
+
+def test_planted_gaps_in_a_cycle_have_their_findings_and_marks_in_the_packs(
+        gap_cycle: tuple[Path, CycleOutcome]) -> None:
+    folder, outcome = gap_cycle
+    quality = outcome.quality
+    assert quality is not None and quality.blocking == []
+    by_start = {f.message[:40]: f for f in quality.findings if f.severity != "info"}
+    gap = next(f for f in quality.findings if f.message.startswith("Probable collection gap in weekly_counts"))
+    assert gap.severity == "warning" and sorted(gap.units) == ["P1", "P2", "P3", "P4", "P5"]
+    assert "2025-W05 to 2025-W32 (28 weeks)" in gap.message
+    stopped = next(f for f in quality.findings if f.message.startswith("Precinct 2 (P2): Robbery has been zero"))
+    starts = next(f for f in quality.findings if f.message.startswith("Precinct 6 (P6): its first non-zero figure"))
+    assert stopped.severity == starts.severity == "warning", by_start
+    cases = {"P1": [gap], "P2": [gap, stopped], "P6": [starts]}
+    reasons = {"P1": ["probable collection gap: no weekly_counts data in 2025-W05 to 2025-W32 (28 weeks)"],
+               "P2": ["Robbery stopped: zero since 2026-W37"], "P6": ["P6's data starts on 2025-09-29"]}
+    for unit, findings in cases.items():
+        text = flat(pack_text(folder, unit))
+        assert flat("‡ not like-for-like") in text, unit
+        for reason in reasons[unit]:
+            assert flat(reason) in text, (unit, reason)  # the footnote
+        for finding in findings:
+            assert flat(finding.message[:150]) in text, (unit, finding.message)  # the finding, in the same pack
+
+
+def test_every_mark_in_every_unit_pack_has_its_footnote_and_finding(gap_cycle: tuple[Path, CycleOutcome]) -> None:
+    """For each ‡ or § in a unit's pack: the footnote for that mark, the reason of each of the unit's marked
+    comparisons, and a finding about the unit (or the whole force) from the check that marked it."""
+    folder, outcome = gap_cycle
+    quality = outcome.quality
+    assert quality is not None
+    marks = quality.comparisons
+    for unit in [*UNITS]:
+        text = pack_text(folder, unit)
+        table = text.rsplit("Data-quality notes", 1)[0]
+        mine = marks[marks["unit_code"] == unit]
+        shown = [f for f in quality.findings if unit in f.units or not f.units]
+        for mark, words in (("‡", "not like-for-like"), ("§", "fragile")):
+            if mark in table:
+                assert flat(f"{mark} {words}") in flat(text), (unit, mark)
+        assert ("‡" in table) == bool((~mine["like_for_like"]).any()), unit
+        for reason in set(mine["reason"]):
+            for part in reason.split("; "):
+                assert flat(part) in flat(text), (unit, part)
+        if not mine.empty:
+            assert any(f.check in ("completeness", "structure") and flat(f.message[:120]) in flat(text)
+                       for f in shown), unit
+
+
+def test_a_unit_wide_low_total_explained_by_one_measure_marks_that_measure_only(small_config: Config) -> None:
+    """Alpha's burglaries (3 a day) are missing for 2026-W10 while its robberies arrive: its total is low too,
+    but the finding shown is Burglary's, so only Burglary's comparisons carry ‡ — not Robbery's, which are
+    right and would have a mark no finding in the pack explains."""
+    rows = records({"A": {"burglary": 3, "robbery": 1}, "B": {"burglary": 2}})
+    rows = drop(rows, "A", "2026-03-02", "2026-03-08", "burglary")
+    ctx = context(small_config, rows)
+    gaps = completeness_gaps(ctx)
+    assert set(gaps.flagged.loc[gaps.flagged["unit_code"] == "A", "measure_id"]) == {"burglary", VOLUME}
+    found = Completeness().run(ctx)
+    assert [(f.unit_code, f.measure_id) for f in found] == [("A", "burglary")]
+    marks = Completeness().marks(ctx)
+    assert set(marks.loc[marks["unit_code"] == "A", "measure_id"]) == {"burglary"}
