@@ -18,11 +18,11 @@ from compstat.analysis.measures import daily_measures
 from compstat.config import Config, load_config
 from compstat.cycle import CycleOutcome, run_cycle
 from compstat.errors import BlockedError
+from compstat.periods import parse_period
 from compstat.quality import assess, gate
 from compstat.quality.checks import Completeness, Structure
 from compstat.quality.checks.completeness import VOLUME, completeness_gaps
 from compstat.quality.checks.gaps import zero_runs
-from compstat.periods import parse_period
 from compstat.quality.context import QualityContext, first_day_needed
 from tests.test_quality_checks import context, drop, records, with_config
 
