@@ -286,3 +286,22 @@ def test_a_unit_wide_low_total_explained_by_one_measure_marks_that_measure_only(
     assert [(f.unit_code, f.measure_id) for f in found] == [("A", "burglary")]
     marks = Completeness().marks(ctx)
     assert set(marks.loc[marks["unit_code"] == "A", "measure_id"]) == {"burglary"}
+
+
+def test_the_chairs_summary_shows_the_note_behind_a_fragile_mark() -> None:
+    """A § (fragile) mark can rest on revisions within tolerance, an info finding: the chair's data-quality
+    summary, which otherwise lists blocking and warning findings only, shows it so the mark is explained."""
+    from types import SimpleNamespace
+
+    from compstat.packs.context.quality import quality_summary
+    from compstat.quality.findings import COMPARISON_COLUMNS, Finding
+
+    note = Finding("revisions", "info", "Since the 2026-W09 pack, 3 figures for 1 unit changed within the tolerance",
+                   units={"A": 3})
+    other = Finding("structure", "info", "'x' rows stop in 2026-W01: a reclassification", units={"A": 0})
+    marks = pd.DataFrame([("A", "burglary", "period", True, True, "the change (+1) is no bigger than …")],
+                         columns=COMPARISON_COLUMNS)
+    data = SimpleNamespace(quality=SimpleNamespace(findings=(note, other), comparisons=marks))
+    assert [n.message for n in quality_summary(data).notes] == [note.message]  # type: ignore[arg-type]
+    data.quality.comparisons = marks.assign(fragile=False, like_for_like=False)
+    assert quality_summary(data).notes == ()  # type: ignore[arg-type]
