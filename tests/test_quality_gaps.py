@@ -197,6 +197,11 @@ def test_one_series_stopping_before_the_period_is_found_and_marked(gaps_config: 
     marks = result.comparisons.set_index(["unit_code", "measure_id", "window"])
     assert set(marks.index) == {(u, "robbery", w) for u in ("P2", "_total") for w in ("period", "28d", "ytd")}
     assert set(marks["reason"]) == {"Robbery stopped: zero since 2026-W37"}
+    # the same with the rows missing rather than zero: the same finding
+    missing = rows[~((rows["unit_code"] == "P2") & (rows["category"] == "robbery")
+                     & (rows["date"] >= pd.Timestamp("2026-09-07")))]
+    again = assess(loaded(gaps_config, missing, "2026-W40"))
+    assert [f.message for f in again.findings] == [message]
 
 
 def flat(text: str) -> str:
