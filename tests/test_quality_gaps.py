@@ -23,7 +23,7 @@ from compstat.quality import assess, gate
 from compstat.quality.checks import Completeness, Structure
 from compstat.quality.checks.completeness import VOLUME, completeness_gaps
 from compstat.quality.checks.gaps import zero_runs
-from compstat.quality.context import QualityContext, first_day_needed
+from compstat.quality.context import QualityContext, first_day_needed, first_figures
 from tests.test_quality_checks import context, drop, records, with_config
 
 UNITS = ["P1", "P2", "P3", "P4", "P5", "P6"]
@@ -82,7 +82,8 @@ def zeroed(rows: pd.DataFrame, first: str, last: str, units: list[str] | None = 
 def loaded(config: Config, rows: pd.DataFrame, period: str) -> QualityContext:
     """The quality context as the loader reads it: rows from the first day any check needs."""
     first = first_day_needed(config, parse_period(period, config.cadence))
-    return context(config, rows[rows["date"] >= pd.Timestamp(first)], period=period)
+    seen = first_figures(rows.rename(columns={"value": "total"}), first)  # the store holds the earlier rows
+    return context(config, rows[rows["date"] >= pd.Timestamp(first)], period=period, first_seen=seen)
 
 
 def chance_by_hand(k: int, events: float, periods: int) -> float:
@@ -316,3 +317,18 @@ def test_the_chairs_summary_shows_the_note_behind_a_fragile_mark() -> None:
     assert [n.message for n in quality_summary(data).notes] == [note.message]  # type: ignore[arg-type]
     data.quality.comparisons = marks.assign(fragile=False, like_for_like=False)
     assert quality_summary(data).notes == ()  # type: ignore[arg-type]
+
+
+def test_a_gap_at_the_start_of_the_span_read_and_a_new_measure(gaps_config: Config) -> None:
+    """Every unit's input is zero from 2024-09-02 to 2025-02-02, a run that begins before the first period
+    loaded and reaches into last year's year to date: judged on the weeks after it, a gap (warning, year to
+    date marked). A measure that is zero everywhere until 2025-03-02 (a category added then) is not: that is
+    where its history starts (the structure check's reporting streams), so no gap is claimed for it."""
+    rows = zeroed(weekly(), "2024-09-02", "2025-02-02")
+    result = assess(loaded(gaps_config, rows, "2026-W10"))
+    gaps = [f for f in result.findings if f.check == "completeness"]
+    assert [(f.severity, sorted(f.units)) for f in gaps] == [("warning", UNITS)]
+    assert "have zeros or no rows for every measure in 2024-W41 to 2025-W05 (17 weeks)" in gaps[0].message
+    assert set(result.comparisons["window"]) == {"ytd"}
+    added = zeroed(weekly(), "2023-01-02", "2025-03-02", offences=["assault"])
+    assert Completeness().run(loaded(gaps_config, added, "2026-W10")) == []

@@ -419,7 +419,7 @@ def _find_gaps(ctx: QualityContext, y: np.ndarray, valid: np.ndarray, cells: pd.
     series = measure_of != VOLUME
     begin_of = dict(zip(units_of, unit_begin, strict=True))
 
-    # each input's rows of each unit (every row some count measure counts), from the input's first figure
+    # each input's rows of each unit (every row some count measure counts), from the input's first row
     daily = ctx.daily[ctx.daily["unit_code"].isin(ctx.leaf_codes) & (ctx.daily["date"] >= starts[0])]
     counted = pd.Series(False, index=daily.index)
     for m in config.measures:
@@ -431,8 +431,8 @@ def _find_gaps(ctx: QualityContext, y: np.ndarray, valid: np.ndarray, cells: pd.
     grid = (daily.assign(period_start=bucket_start(daily["date"], config))
             .groupby(["unit_code", "source", "period_start"])["total"].sum().unstack(fill_value=0))
     ys = grid.reindex(index=source_cells, columns=starts, fill_value=0.0).to_numpy(dtype=float)
-    nonzero = daily[daily["total"] != 0].groupby("source")["date"].min()
-    source_begin = np.array([nonzero.get(s, pd.Timestamp.max) for s in source_cells.get_level_values("source")],
+    arrived = daily.groupby("source")["date"].min()  # the input's first row, zeros included: it was delivering
+    source_begin = np.array([arrived.get(s, pd.Timestamp.max) for s in source_cells.get_level_values("source")],
                             dtype="datetime64[ns]")
     unit_rows = np.array([begin_of[u] for u in source_cells.get_level_values("unit_code")], dtype="datetime64[ns]")
     first = np.maximum(source_begin, unit_rows)
@@ -446,8 +446,13 @@ def _find_gaps(ctx: QualityContext, y: np.ndarray, valid: np.ndarray, cells: pd.
     use = np.vstack([valid[series], valid_s])
     labels = ([("measure", str(u), str(m)) for u, m in zip(units_of[series], measure_of[series], strict=True)]
               + [("source", str(u), str(s)) for u, s in source_cells])
+    # a measure whose zeros open the loaded span may be new (a category added): the structure check's;
+    # a unit's whole input at the span's start is a gap when the unit's history began before the span
+    open_start = np.concatenate([np.zeros(int(series.sum()), dtype=bool),
+                                 np.array([code not in ctx.first_seen for code in source_cells.get_level_values(
+                                     "unit_code")], dtype=bool)])
     runs = zero_runs(matrix, use, judged, q.lookback_periods, q.gaps.min_run, q.implausibly_low.probability,
-                     earlier)
+                     earlier, open_start)
     if runs.empty or not runs["flagged"].any():
         return []
     runs = runs.assign(kind=[labels[i][0] for i in runs["row"]], unit_code=[labels[i][1] for i in runs["row"]],

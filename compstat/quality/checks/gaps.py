@@ -30,11 +30,12 @@ RUN_COLUMNS = ["row", "first", "last", "periods", "rate", "chance", "stopped", "
 
 
 def zero_runs(y: np.ndarray, valid: np.ndarray, judged: np.ndarray, lookback: int, min_run: int,
-              probability: float, earlier: int) -> pd.DataFrame:
+              probability: float, earlier: int, open_start: np.ndarray | None = None) -> pd.DataFrame:
     """Every run of ``min_run`` or more zero periods of each row of ``y`` (series × periods, the last
     column the cycle's period) inside ``valid`` that overlaps a ``judged`` period and has a rate on at
     least one side: ``RUN_COLUMNS`` (``first`` and ``last`` are column positions, inclusive; ``flagged``:
-    the run is a gap)."""
+    the run is a gap). ``open_start``: the rows whose history began before the first column, so that a
+    run there is inside it (default all); for the others a run that opens the row is its start."""
     rows, cols = y.shape
     if rows == 0 or cols == 0:
         return pd.DataFrame(columns=RUN_COLUMNS)
@@ -76,7 +77,8 @@ def zero_runs(y: np.ndarray, valid: np.ndarray, judged: np.ndarray, lookback: in
     threshold = np.where(stopped, probability, probability / max(earlier, 1))
     # a run that opens a series' history (after the span's first period) is its start, not a gap in it
     opening = np.argmax(valid, axis=1)[r] == start
-    usable = overlaps & ~np.isnan(chance) & (np.nan_to_num(rate) > 0) & ~(opening & (start > 0))
+    before_span = np.ones(rows, dtype=bool) if open_start is None else np.asarray(open_start, dtype=bool)
+    usable = overlaps & ~np.isnan(chance) & (np.nan_to_num(rate) > 0) & ~(opening & ((start > 0) | ~before_span[r]))
     return pd.DataFrame({
         "row": r[usable], "first": start[usable], "last": stop[usable] - 1, "periods": length[usable],
         "rate": rate[usable], "chance": chance[usable], "stopped": stopped[usable],
