@@ -565,7 +565,9 @@ def gap_finding(ctx: QualityContext, gaps: _Gaps, gap: Gap, check: str) -> Findi
         head = (f". It changes the headline comparisons of {plural_units(len(gap.headline_units))}, so it blocks the "
                 "cycle: fix the input, or go ahead with --accept-warnings")
     elif gap.headline_units and gap.kind != "series":
-        head = f". It changes the headline comparisons of {plural_units(len(gap.headline_units))}"
+        whose = ("the unit's" if len(gap.units) == 1
+                 else f"the headline comparisons of {plural_units(len(gap.headline_units))}")
+        head = f". It changes {whose}" + (" headline comparisons" if len(gap.units) == 1 else "")
     units = dict.fromkeys(gap.units, 0)
     if gap.kind == "input" and len(gap.units) > 1:
         names_of = listed([unit_label(config, u) for u in gap.units], 8)
