@@ -229,6 +229,14 @@ class ImplausiblyLow(_Model):
     min_expected: float = Field(5.0, ge=0, description="only for units averaging at least this many a period")
 
 
+class GapSettings(_Model):
+    """Runs of zero (or missing) periods that a series' own rate cannot explain: collection gaps."""
+
+    min_run: int = Field(2, ge=2, description="periods in a row, at least, for a run of zeros to be judged as one")
+    blocking_units: int = Field(3, ge=1, description="a gap in the headline comparisons of this many units blocks")
+    blocking_share: float = Field(0.25, gt=0, le=1, description="or of this share of the units")
+
+
 class RevisionTolerance(_Model):
     """Revisions within both limits are summarised as info; larger ones are warnings."""
 
@@ -247,6 +255,7 @@ class QualitySettings(_Model):
         default_factory=dict, description="per source: the fields that identify a record (default: record_id)")
     lookback_periods: int = Field(12, ge=4, le=104, description="periods of a unit's own history used as normal")
     implausibly_low: ImplausiblyLow = Field(default_factory=ImplausiblyLow)
+    gaps: GapSettings = Field(default_factory=GapSettings)
     revision_tolerance: RevisionTolerance = Field(default_factory=RevisionTolerance)
     totals: dict[str, str] = Field(default_factory=dict, description="per source: the unit value of total rows")
     changes: list[DataChange] = Field(default_factory=list)

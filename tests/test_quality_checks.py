@@ -25,7 +25,13 @@ from compstat.quality.checks import (
     Timeliness,
     Validity,
 )
-from compstat.quality.context import DAILY_SOURCE_COLUMNS, DUPLICATE_COLUMNS, PreviousCycle, first_day_needed
+from compstat.quality.context import (
+    DAILY_SOURCE_COLUMNS,
+    DUPLICATE_COLUMNS,
+    PreviousCycle,
+    first_day_needed,
+    first_figures,
+)
 
 PERIOD = "2026-W10"  # Monday 2 March to Sunday 8 March 2026
 TODAY = date(2026, 3, 10)
@@ -61,8 +67,9 @@ def context(config: Config, rows: pd.DataFrame, period: str = PERIOD, **extra: A
                             "rows_skipped": extra.pop("rows_skipped", 0),
                             "columns": extra.pop("columns", ("ref", "unit", "when", "offence", "lat", "lon"))}])
     when = parse_period(period, config.cadence)
-    return QualityContext(config=config, period=when, today=TODAY,
-                          span_start=first_day_needed(config, when, extra.get("previous")),
+    span_start = first_day_needed(config, when, extra.get("previous"))
+    extra.setdefault("first_seen", first_figures(daily, span_start))
+    return QualityContext(config=config, period=when, today=TODAY, span_start=span_start,
                           data_start=daily["date"].min().date(), daily=daily, latest=latest, inputs=inputs, **extra)
 
 

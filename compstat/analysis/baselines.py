@@ -11,7 +11,7 @@ the rows dated from 1 January, against the same calendar days a year earlier (a 
 total counts by its date, or by its week with ``sources[].date_is: week``). One year back is
 always exactly the period table's comparison.
 
-**History.** A unit's history starts at its first record (or with the organisation's, if its
+**History.** A unit's history starts at its first non-zero figure (or with the organisation's, if its
 first record falls within ``GRACE_DAYS`` of the data's start). A span that starts before it has
 no value (NaN), not a count of 0: a unit with one year of data has no comparison with the year
 before. The multi-year baseline is the mean of the last ``analysis.baseline_years`` years
@@ -60,9 +60,12 @@ def unit_history_start(daily: pd.DataFrame, data_start: date | None, loaded_from
     """The first day of each unit's history (``TOTAL``: the organisation's); units without rows are absent.
 
     ``data_start`` is the organisation's first record; ``loaded_from`` the first day ``daily``
-    was read from (a unit whose rows begin near either started no later).
+    was read from (a unit whose rows begin near either started no later). Zero rows before a
+    unit's first non-zero figure (pre-aggregated data padded with zeros) are not history, as in
+    the quality step (``quality.context.first_figures``); a unit with only zeros starts at its rows.
     """
-    first = daily.groupby("unit_code")["date"].min()
+    first = daily[daily["total"] != 0].groupby("unit_code")["date"].min()
+    first = first.combine_first(daily.groupby("unit_code")["date"].min())
     org = pd.Timestamp(data_start) if data_start is not None else daily["date"].min()
     reference = max(org, pd.Timestamp(loaded_from)) if loaded_from is not None else org
     near = first <= reference + pd.Timedelta(days=grace_days)

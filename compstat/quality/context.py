@@ -70,8 +70,8 @@ class QualityContext:
       could not be read (``REJECTED_COLUMNS``: a count written as text, a bad date).
     - ``duplicate_groups``: per source, how many same-key groups exist when there are more than
       ``MAX_KEY_GROUPS`` (only the first ``MAX_KEY_GROUPS`` are classified row by row).
-    - ``first_seen``: each unit's first record in the store, for units whose data starts after
-      ``span_start`` (units with earlier data are absent).
+    - ``first_seen``: each unit's first non-zero figure in the store, for units whose figures start after
+      ``span_start`` (units with earlier figures are absent): zero rows before it are not history.
     - ``previous``: the last cycle of an earlier period, if any.
     - ``stored``: whether this run's ingest is kept (a cycle that goes ahead), or rolled back
       (``compstat check``): decides which command a finding points to for quarantined rows.
@@ -331,17 +331,28 @@ def _latest(session: Session, config: Config, daily: pd.DataFrame, sources: dict
     return latest
 
 
+def first_figures(daily: pd.DataFrame, span_start: date) -> dict[str, date]:
+    """Each unit's first non-zero figure in ``daily`` where that is after ``span_start``: zero rows before a
+    unit's first real figure (pre-aggregated data padded with zeros) are not history."""
+    real = daily[daily["total"] != 0]
+    first = real.groupby("unit_code")["date"].min()
+    for code in set(daily["unit_code"]) - set(first.index):  # only zeros: its rows are all it has
+        first[code] = daily.loc[daily["unit_code"] == code, "date"].min()
+    return {str(code): day.date() for code, day in first.items() if day.date() > span_start}
+
+
 def _first_seen(session: Session, org: str, daily: pd.DataFrame, span_start: date) -> dict[str, date]:
-    """The first record of each unit whose data in ``daily`` starts after ``span_start`` and that has
-    none before it (one indexed range query over the rows before ``span_start``)."""
-    first = daily.groupby("unit_code")["date"].min()
-    late = [str(code) for code, day in first.items() if day.date() > span_start]
+    """The first non-zero figure of each unit whose figures in ``daily`` start after ``span_start`` and that
+    has none before it (one indexed range query over the rows before ``span_start``)."""
+    first = first_figures(daily, span_start)
+    late = list(first)
     if not late:
         return {}
     stmt = (select(Observation.unit_code).where(Observation.org == org, Observation.occurred_on < span_start,
+                                                Observation.value != 0,
                                                 Observation.unit_code.in_(late)).distinct())
     earlier = set(session.scalars(stmt))
-    return {code: first[code].date() for code in late if code not in earlier}
+    return {code: first[code] for code in late if code not in earlier}
 
 
 def _rejected(session: Session, org: str) -> pd.DataFrame:

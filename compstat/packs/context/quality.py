@@ -87,11 +87,15 @@ def _share_here(finding: Any, unit_code: str) -> str:
 
 
 def quality_summary(data: CycleData) -> QualitySummary:
-    """Counts of quality findings by severity, with the blocking and warning messages."""
+    """Counts of quality findings by severity, with the blocking and warning messages, and the notes (info)
+    that explain a mark in the tables: the revisions within tolerance behind a ``§`` (fragile) mark."""
     findings = _findings(data)
+    fragile = data.quality is not None and bool(data.quality.comparisons["fragile"].astype(bool).any())
+    shown = [f for f in findings if f.severity in ("blocking", "warning")
+             or (fragile and f.severity == "info" and f.check == "revisions")]
     return QualitySummary(
         counts=tuple(SeverityCount(s, sum(f.severity == s for f in findings)) for s in SEVERITY_NAMES),
-        notes=tuple(QualityNote(f.severity, f.message) for f in findings if f.severity in ("blocking", "warning")),
+        notes=tuple(QualityNote(f.severity, f.message) for f in shown),
         empty_message=("Data-quality checks were not run for this cycle." if data.quality is None
                        else "No blocking or warning findings."),
     )

@@ -6,7 +6,7 @@ that chance explains is a note (info)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ from compstat.analysis.measures import TOTAL, bucket_start, matches_filter
 from compstat.config import Config
 from compstat.periods import period_containing
 from compstat.quality.checks.common import PERIOD_NOUN
+from compstat.quality.checks.gaps import intervals, zero_runs
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding, fmt_number, listed, measure_label, unit_label
 
@@ -35,6 +36,9 @@ class _Gaps:
     - ``means``: the expected total of every cell (rows: unit_code × measure_id) and period (columns).
     - ``current``: the start of the cycle's period.
     - ``records``: every counted row has value 1 (incident records), so totals are numbers of records.
+    - ``gaps``: runs of zero periods a series' own rate cannot explain (``gaps.zero_runs``), grouped into
+      one ``Gap`` per input (several units), per unit (several measures) or per series; the periods they
+      cover are left out of ``flagged``.
     """
 
     flagged: pd.DataFrame
@@ -43,6 +47,30 @@ class _Gaps:
     means: pd.DataFrame
     current: pd.Timestamp
     records: bool
+    gaps: tuple[Gap, ...] = ()
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Zero runs that make one finding: ``kind`` is ``input`` (one input's rows of one or more units),
+    ``unit`` (several measures of one unit) or ``series`` (one measure of one unit).
+
+    ``runs``: (unit code, first period start, last period start, periods, rate, chance) per series;
+    ``measures``: the reported measures (and rates built on them) whose figures the gap affects;
+    ``headline_units``: the units whose headline comparisons (the headline window and the period,
+    either side) include a period of the gap; ``blocking``: many units' headline comparisons."""
+
+    kind: str
+    source: str | None
+    units: tuple[str, ...]
+    measures: tuple[str, ...]
+    first: pd.Timestamp
+    last: pd.Timestamp
+    runs: tuple[tuple[str, pd.Timestamp, pd.Timestamp, int, float, float], ...]
+    stopped: bool
+    headline_units: tuple[str, ...]
+    blocking: bool
+    all_records: bool  # every input of the units is empty over the gap (not just this one)
 
 
 @dataclass(frozen=True)
@@ -55,20 +83,13 @@ class Completeness:
 
     def run(self, ctx: QualityContext) -> list[Finding]:
         gaps = completeness_gaps(ctx)
-        findings: list[Finding] = []
-        flagged = gaps.flagged
-        silent = flagged[(flagged["measure_id"] == VOLUME) & (flagged["value"] == 0)]
-        silent_keys = set(zip(silent["unit_code"], silent["period_start"], strict=True))
+        findings: list[Finding] = [gap_finding(ctx, gaps, g, self.name) for g in gaps.gaps]
+        silent, measures, volume = _shown(gaps.flagged)
         for code, rows in silent.groupby("unit_code", sort=True):
             findings.append(self._silent(ctx, gaps, str(code), rows))
-        measures = flagged[flagged["measure_id"] != VOLUME]
-        measures = measures[~_pairs_in(measures, silent_keys)]
-        low_keys = set(zip(measures["unit_code"], measures["period_start"], strict=True))
         for (unit, measure), rows in measures.groupby(["unit_code", "measure_id"], sort=True):
             findings.append(self._low(ctx, gaps, str(unit), measure_label(ctx.config, str(measure)), rows,
                                       str(measure)))
-        volume = flagged[(flagged["measure_id"] == VOLUME) & (flagged["value"] > 0)]
-        volume = volume[~_pairs_in(volume, low_keys)]
         for code, rows in volume.groupby("unit_code", sort=True):
             what = "records" if gaps.records else "rows counted by any measure, all together"
             findings.append(self._low(ctx, gaps, str(code), f"All {what}", rows, None))
@@ -82,7 +103,10 @@ class Completeness:
         config = ctx.config
         reported = [m.id for m in config.reported_measures]
         rows = []
-        for code, measure_id, start in gaps.flagged[["unit_code", "measure_id", "period_start"]].itertuples(
+        # only what a finding shows: a unit-wide low total whose measures are named in their own findings
+        # marks those measures alone (so every mark has its finding in the unit's pack)
+        shown = pd.concat(_shown(gaps.flagged), ignore_index=True)
+        for code, measure_id, start in shown[["unit_code", "measure_id", "period_start"]].itertuples(
                 index=False, name=None):
             measures = reported if measure_id == VOLUME else [m for m in _with_rates(config, str(measure_id))
                                                                if m in reported]
@@ -91,6 +115,14 @@ class Completeness:
                 for m in measures:
                     rows.append((code, m, window, False, False, f"missing data in {label}"))
                     rows.append((TOTAL, m, window, False, False, f"missing data in {label} ({code})"))
+        for gap in gaps.gaps:
+            reason = gap_reason(ctx, gap)
+            for code, first, last, *_ in gap.runs:
+                pairs = {pair for start, pairs in gaps.sides.items() if first <= start <= last for pair in pairs}
+                for window, _side in pairs:
+                    for m in gap.measures:
+                        rows.append((code, m, window, False, False, reason))
+                        rows.append((TOTAL, m, window, False, False, reason))
         frame = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
         return frame.drop_duplicates(["unit_code", "measure_id", "window", "reason"])
 
@@ -233,15 +265,24 @@ def completeness_gaps(ctx: QualityContext) -> _Gaps:
         "period_start": starts[j[hit]], "value": y[i[hit], j[hit]], "expected": expect[hit], "chance": chance[hit],
         "current": is_current[j[hit]]})
 
+    # runs of zero periods the series' own rate cannot explain: collection gaps (findings of their own)
+    found = _find_gaps(ctx, y, valid & ~after_end, cells, starts, sides, judged, earlier, unit_begin)
+    if found:
+        covered = _covered(found, starts)
+        keys = pd.Series(list(zip(flagged["unit_code"], flagged["measure_id"], flagged["period_start"],
+                                  strict=True)), index=flagged.index, dtype=object)
+        flagged = flagged[~keys.isin(covered)].reset_index(drop=True) if len(flagged) else flagged
+
     # nothing at all in the cycle's period: by chance (a note), or no data for longer than the lookback
     now = int(np.flatnonzero(is_current)[0]) if is_current.any() else len(starts) - 1
     vol = np.flatnonzero(measure_of == VOLUME)
     quiet = []
     flagged_units = set(flagged.loc[flagged["current"] & (flagged["measure_id"] == VOLUME), "unit_code"])
     lookback_start = ctx.periods(q.lookback_periods + 1)[0].start
+    gap_now = {code for g in found if g.stopped for code, *_ in g.runs}
     for row in vol:
         code = str(units_of[row])
-        if y[row, now] != 0 or code in flagged_units or after_end[row, now]:
+        if y[row, now] != 0 or code in flagged_units or after_end[row, now] or code in gap_now:
             continue
         expected = mean[row, now]
         latest = ctx.unit_latest.get(code)
@@ -253,9 +294,22 @@ def completeness_gaps(ctx: QualityContext) -> _Gaps:
                                                                    np.array([v]))[0])))
     rows_are_records = bool((ctx.by_category["total"] == ctx.by_category["n"]).all())
     gaps = _Gaps(flagged, pd.DataFrame(quiet, columns=["unit_code", "expected", "chance"]), sides,
-                 pd.DataFrame(mean, index=cells, columns=starts), current, rows_are_records)
+                 pd.DataFrame(mean, index=cells, columns=starts), current, rows_are_records, tuple(found))
     ctx.memo["completeness"] = gaps
     return gaps
+
+
+def _shown(flagged: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """The flagged totals that make findings: units with nothing at all (``silent``), low measures
+    (not in a silent unit-period) and low unit-wide totals (``volume``) where no measure of the
+    unit-period is low itself."""
+    silent = flagged[(flagged["measure_id"] == VOLUME) & (flagged["value"] == 0)]
+    silent_keys = set(zip(silent["unit_code"], silent["period_start"], strict=True))
+    measures = flagged[flagged["measure_id"] != VOLUME]
+    measures = measures[~_pairs_in(measures, silent_keys)]
+    low_keys = set(zip(measures["unit_code"], measures["period_start"], strict=True))
+    volume = flagged[(flagged["measure_id"] == VOLUME) & (flagged["value"] > 0)]
+    return silent, measures, volume[~_pairs_in(volume, low_keys)]
 
 
 def _pairs_in(frame: pd.DataFrame, keys: set[tuple[object, object]]) -> pd.Series:
@@ -353,3 +407,218 @@ def _lower_tail(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
 
 def _chance(p: float) -> str:
     return "less than 1 in 10,000" if p < 1e-4 else f"1 in {round(1 / p):,}"
+
+
+def _find_gaps(ctx: QualityContext, y: np.ndarray, valid: np.ndarray, cells: pd.MultiIndex,
+               starts: pd.DatetimeIndex, sides: dict[pd.Timestamp, list[tuple[str, str]]], judged: np.ndarray,
+               earlier: int, unit_begin: np.ndarray) -> list[Gap]:
+    """The zero runs of each unit's measures and of each unit's rows from each input, grouped into gaps."""
+    config, q = ctx.config, ctx.config.quality
+    measure_of = np.asarray(cells.get_level_values("measure_id"), dtype=object)
+    units_of = np.asarray(cells.get_level_values("unit_code"), dtype=object)
+    series = measure_of != VOLUME
+    begin_of = dict(zip(units_of, unit_begin, strict=True))
+
+    # each input's rows of each unit (every row some count measure counts), from the input's first row
+    daily = ctx.daily[ctx.daily["unit_code"].isin(ctx.leaf_codes) & (ctx.daily["date"] >= starts[0])]
+    counted = pd.Series(False, index=daily.index)
+    for m in config.measures:
+        if m.kind == "count":
+            counted |= matches_filter(daily, m)
+    daily = daily[counted]
+    sources = sorted(daily["source"].unique())
+    source_cells = pd.MultiIndex.from_product([list(ctx.leaf_codes), sources], names=["unit_code", "source"])
+    grid = (daily.assign(period_start=bucket_start(daily["date"], config))
+            .groupby(["unit_code", "source", "period_start"])["total"].sum().unstack(fill_value=0))
+    ys = grid.reindex(index=source_cells, columns=starts, fill_value=0.0).to_numpy(dtype=float)
+    arrived = daily.groupby("source")["date"].min()  # the input's first row, zeros included: it was delivering
+    source_begin = np.array([arrived.get(s, pd.Timestamp.max) for s in source_cells.get_level_values("source")],
+                            dtype="datetime64[ns]")
+    unit_rows = np.array([begin_of[u] for u in source_cells.get_level_values("unit_code")], dtype="datetime64[ns]")
+    first = np.maximum(source_begin, unit_rows)
+    ended = {code: pd.Timestamp(day) for code, day in ctx.ended.items()}
+    ends = np.array([pd.Timestamp(period_containing(s.date(), config.cadence).end) for s in starts])
+    alive = np.array([[code not in ended or end < ended[code] for end in ends]
+                      for code in source_cells.get_level_values("unit_code")], dtype=bool).reshape(ys.shape)
+    valid_s = (starts.to_numpy()[None, :] >= first[:, None]) & alive
+
+    matrix = np.vstack([y[series], ys])
+    use = np.vstack([valid[series], valid_s])
+    labels = ([("measure", str(u), str(m)) for u, m in zip(units_of[series], measure_of[series], strict=True)]
+              + [("source", str(u), str(s)) for u, s in source_cells])
+    # a measure whose zeros open the loaded span may be new (a category added): the structure check's;
+    # a unit's whole input at the span's start is a gap when the unit's history began before the span
+    open_start = np.concatenate([np.zeros(int(series.sum()), dtype=bool),
+                                 np.array([code not in ctx.first_seen for code in source_cells.get_level_values(
+                                     "unit_code")], dtype=bool)])
+    runs = zero_runs(matrix, use, judged, q.lookback_periods, q.gaps.min_run, q.implausibly_low.probability,
+                     earlier, open_start)
+    if runs.empty or not runs["flagged"].any():
+        return []
+    runs = runs.assign(kind=[labels[i][0] for i in runs["row"]], unit_code=[labels[i][1] for i in runs["row"]],
+                       key=[labels[i][2] for i in runs["row"]])
+    # a unit with no rows at all since the run began has stopped sending data: the timeliness and structure
+    # checks and the per-period totals report that; zero rows that keep arriving are a gap
+    latest = runs["unit_code"].map(lambda c: pd.Timestamp(ctx.unit_latest.get(str(c), date.min)))
+    runs = runs[~(runs["stopped"] & (latest.to_numpy() < starts[runs["first"].to_numpy()]))]
+    if not runs["flagged"].any():
+        return []
+    feeds = {s: _fed_by(config, daily[daily["source"] == s]) for s in sources}
+    reported = [m.id for m in config.reported_measures]
+    headline = config.analysis.headline_window or ("28d" if config.cadence.period == "weekly" else "3m")
+    head = np.array([any(w in (headline, "period") for w, _ in sides.get(s, [])) for s in starts])
+    gaps: list[Gap] = []
+
+    def make(kind: str, source: str | None, part: pd.DataFrame, measures: list[str]) -> Gap:
+        hit = [str(u) for u, a, b in zip(part["unit_code"], part["first"], part["last"], strict=True)
+               if head[int(a):int(b) + 1].any()]
+        heads = tuple(dict.fromkeys(hit))
+        units = tuple(dict.fromkeys(str(u) for u in part["unit_code"]))
+        many = len(heads) >= q.gaps.blocking_units or len(heads) >= q.gaps.blocking_share * len(ctx.leaf_codes)
+        blocking = kind != "series" and bool(heads) and many
+        every = ys[:, :].reshape(len(ctx.leaf_codes), len(sources), -1).sum(axis=1)  # all inputs per unit
+        unit_pos = {c: i for i, c in enumerate(ctx.leaf_codes)}
+        empty = all(not every[unit_pos[str(u)], int(a):int(b) + 1].any()
+                    for u, a, b in zip(part["unit_code"], part["first"], part["last"], strict=True))
+        rows = tuple((str(u), starts[int(a)], starts[int(b)], int(n), float(r), float(c))
+                     for u, a, b, n, r, c in part[["unit_code", "first", "last", "periods", "rate", "chance"]]
+                     .itertuples(index=False, name=None))
+        return Gap(kind, source, units, tuple(m for m in measures if m in reported),
+                   starts[int(part["first"].min())], starts[int(part["last"].max())], rows,
+                   bool(part["stopped"].any()), heads, blocking, empty)
+
+    # collection gaps of an input: its flagged runs that overlap, with the other units' runs that match them
+    flagged_sources = runs[(runs["kind"] == "source") & runs["flagged"]]
+    taken: list[tuple[str, int, int]] = []  # (unit, first, last) covered by an input's gap
+    for source, part in flagged_sources.groupby("key", sort=True):
+        cluster = intervals(part["first"].to_numpy(), part["last"].to_numpy())
+        for c in np.unique(cluster):
+            members = part[cluster == c]
+            lo, hi = int(members["first"].min()), int(members["last"].max())
+            if len(members) > 1:  # units dropping together: their companions' shorter-tailed runs too
+                same = runs[(runs["kind"] == "source") & (runs["key"] == source) & ~runs["flagged"]]
+                overlap = np.minimum(same["last"], hi) - np.maximum(same["first"], lo) + 1
+                joins = same[(overlap >= 0.5 * same["periods"]) & (overlap >= 0.5 * (hi - lo + 1))]
+                members = pd.concat([members, joins]).sort_values("unit_code")
+            gaps.append(make("input", str(source), members, _with_all_rates(config, feeds[str(source)])))
+            taken += [(str(u), int(a), int(b)) for u, a, b in zip(members["unit_code"], members["first"],
+                                                                  members["last"], strict=True)]
+    # measures of a unit: those not inside an input's gap of the unit, several together or one alone
+    flagged_measures = runs[(runs["kind"] == "measure") & runs["flagged"]]
+    inside = np.array([any(u == code and a <= hi_ and lo_ <= b for code, a, b in taken)
+                       for u, lo_, hi_ in zip(flagged_measures["unit_code"], flagged_measures["first"],
+                                              flagged_measures["last"], strict=True)], dtype=bool)
+    for _code, part in flagged_measures[~inside].groupby("unit_code", sort=True):
+        cluster = intervals(part["first"].to_numpy(), part["last"].to_numpy())
+        for c in np.unique(cluster):
+            members = part[cluster == c]
+            kind = "unit" if members["key"].nunique() > 1 else "series"
+            gaps.append(make(kind, None, members, _with_all_rates(config, list(dict.fromkeys(members["key"])))))
+    return gaps
+
+
+def _fed_by(config: Config, rows: pd.DataFrame) -> list[str]:
+    """The non-rate measures some of these rows count towards."""
+    return [m.id for m in config.measures if m.kind != "rate" and bool(matches_filter(rows, m).any())]
+
+
+def _with_all_rates(config: Config, measure_ids: list[str]) -> list[str]:
+    return list(dict.fromkeys(m for mid in measure_ids for m in _with_rates(config, mid)))
+
+
+def _covered(gaps: list[Gap], starts: pd.DatetimeIndex) -> set[tuple[str, str, pd.Timestamp]]:
+    """(unit, measure or ``VOLUME``, period start) of the per-period flags a gap's finding already covers."""
+    out: set[tuple[str, str, pd.Timestamp]] = set()
+    for gap in gaps:
+        for code, first, last, *_ in gap.runs:
+            for start in starts[(starts >= first) & (starts <= last)]:
+                out.add((code, VOLUME, start))
+                out.update((code, m, start) for m in gap.measures)
+    return out
+
+
+def gap_reason(ctx: QualityContext, gap: Gap) -> str:
+    """The footnote reason of a gap's marks: ``probable collection gap: no weekly_counts data in 2025-W02 to …``."""
+    when = _span_text(ctx, gap.first, gap.last)
+    if gap.kind == "input":
+        return f"probable collection gap: no {gap.source} data in {when}"
+    names = listed([measure_label(ctx.config, m) for m in gap.measures if m in _base_measures(ctx.config, gap)])
+    if gap.stopped:
+        return f"{names} stopped: zero since {_period_label(ctx, gap.first)}"
+    return f"probable missing data: {names} zero in {when}"
+
+
+def gap_finding(ctx: QualityContext, gaps: _Gaps, gap: Gap, check: str) -> Finding:
+    """One finding per gap, naming the periods, units, measures and input, and what is marked."""
+    config, noun = ctx.config, PERIOD_NOUN[ctx.config.cadence.period]
+    when = _span_text(ctx, gap.first, gap.last)
+    starts = [s for _, a, b, *_ in gap.runs for s in gaps.sides if a <= s <= b]
+    marked = _marked_text(ctx, gaps, pd.DataFrame({"period_start": starts}))
+    severity = "blocking" if gap.blocking else "warning"
+    names = [measure_label(config, m) for m in gap.measures]
+    every = len(gap.measures) == len(config.reported_measures)
+    what = "every measure" if every else listed(names, 8)
+    rate = sum(r[4] for r in gap.runs)
+    chance = max(r[5] for r in gap.runs)
+    head = ""
+    if gap.blocking:
+        head = (f". It changes the headline comparisons of {plural_units(len(gap.headline_units))}, so it blocks the "
+                "cycle: fix the input, or go ahead with --accept-warnings")
+    elif gap.headline_units and gap.kind != "series":
+        whose = ("the unit's" if len(gap.units) == 1
+                 else f"the headline comparisons of {plural_units(len(gap.headline_units))}")
+        head = f". It changes {whose}" + (" headline comparisons" if len(gap.units) == 1 else "")
+    units = dict.fromkeys(gap.units, 0)
+    if gap.kind == "input" and len(gap.units) > 1:
+        names_of = listed([unit_label(config, u) for u in gap.units], 8)
+        text = (f"Probable collection gap in {gap.source}: {len(gap.units)} units ({names_of}) "
+                f"have zeros or no rows for {what} in {when}, although their history before and after puts them "
+                f"at {_amount(rate)} a {noun} in all — probably data not collected (recorded as zeros), not a "
+                f"fall{marked}{head}")
+        return Finding(check, severity, text, period=ctx.period.label, source=gap.source, units=units)
+    code = gap.units[0]
+    label = unit_label(config, code)
+    odds = f"a run this long has a {_chance(chance)} chance"
+    if gap.kind == "input":
+        lead = (f"no records at all for {when}" if gap.all_records
+                else f"no {gap.source} data (zeros or no rows) for {when}")
+        text = (f"{label}: {lead} although it averages {_amount(rate)} a {noun} before and after ({odds}) — "
+                f"probably missing data (a collection gap), not a fall to zero{marked}{head}")
+        return Finding(check, severity, text, unit_code=code, period=ctx.period.label, source=gap.source,
+                       units=units)
+    base = [measure_label(config, m) for m in gap.measures if m in _base_measures(config, gap)]
+    if gap.stopped:
+        text = (f"{label}: {listed(base)} {'has' if len(base) == 1 else 'have'} been zero since "
+                f"{_period_label(ctx, gap.first)} ({gap.runs[0][3]} {noun}s up to {ctx.period.label}) although "
+                f"{'it' if len(base) == 1 else 'they'} averaged {_amount(rate)} a {noun} before ({odds}) — "
+                f"probably no longer recorded or supplied, not a real fall{marked}{head}")
+    else:
+        text = (f"{label}: {listed(base)} {'is' if len(base) == 1 else 'are'} zero for {when} although "
+                f"{'it averages' if len(base) == 1 else 'they average'} {_amount(rate)} a {noun} before and after "
+                f"({odds}) — probably missing data, not a real fall{marked}{head}")
+    measure = base and gap.measures[0] if len(base) == 1 else None
+    return Finding(check, severity, text, unit_code=code, period=ctx.period.label,
+                   measure_id=measure or None, units=units)
+
+
+def _base_measures(config: Config, gap: Gap) -> set[str]:
+    """The gap's measures that are not rates built on the others."""
+    return {m for m in gap.measures if next((x.kind for x in config.measures if x.id == m), "") != "rate"}
+
+
+def plural_units(n: int) -> str:
+    return f"{n} unit{'s' if n != 1 else ''}"
+
+
+def _span_text(ctx: QualityContext, first: pd.Timestamp, last: pd.Timestamp) -> str:
+    """``2026-W06 and 2026-W07``, or ``2025-W02 to 2025-W29 (28 weeks)`` for longer runs."""
+    cadence = ctx.config.cadence
+    labels = []
+    day = first.date()
+    while day <= last.date():
+        period = period_containing(day, cadence)
+        labels.append(period.label)
+        day = period.end + timedelta(days=1)
+    if len(labels) <= 3:
+        return listed(labels)
+    return f"{labels[0]} to {labels[-1]} ({len(labels)} {PERIOD_NOUN[cadence.period]}s)"

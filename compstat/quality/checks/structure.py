@@ -14,6 +14,7 @@ import pandas as pd
 from compstat.analysis.measures import TOTAL, bucket_start, matches_filter
 from compstat.config import DataChange
 from compstat.periods import Window, period_containing
+from compstat.quality.checks.completeness import completeness_gaps
 from compstat.quality.context import QualityContext, leaf_codes_of
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding, listed, measure_label, plural, unit_label
 
@@ -157,10 +158,11 @@ def _unit_events(ctx: QualityContext) -> list[_Event]:
     vanished: dict[str, list[Window]] = {}
     partial: dict[str, list[Window]] = {}
     daily = ctx.by_category
+    gapped = _gap_sides(ctx)
     for w in _comparable_windows(ctx):
         current = _rows_between(daily, w.start, w.end).reindex(ctx.leaf_codes, fill_value=0)
         before = _rows_between(daily, w.prev_start, w.prev_end).reindex(ctx.leaf_codes, fill_value=0)
-        explained = _declared_units(ctx, w)
+        explained = _declared_units(ctx, w) | {code for code, key, side in gapped if key == w.key}
         for code in current.index[(current > 0) & (before == 0)]:
             if code not in explained:
                 appeared.setdefault(code, []).append(w)
@@ -176,8 +178,15 @@ def _unit_events(ctx: QualityContext) -> list[_Event]:
     for code, windows in partial.items():
         labels = listed([w.label.lower() for w in windows])
         first = ctx.first_seen[code]
+        rows = daily[daily["unit_code"] == code]
+        padded = rows.loc[rows["date"] < pd.Timestamp(first), "date"]
+        if len(padded):  # zero rows before the first real figure: not history
+            starts = (f"its first non-zero figure is on {first}; its rows from {padded.min().date()} are all "
+                      "zeros, which are not history")
+        else:
+            starts = f"its data starts on {first} (none before)"
         events.append(_Event(
-            code, f"{unit_label(config, code)}: its data starts on {first} (none before), partway through last "
+            code, f"{unit_label(config, code)}: {starts}, partway through last "
             f"year's {labels}: last year's figures cover only part of the span, so these comparisons are not "
             "like-for-like", f"{code}'s data starts on {first}, partway through last year's span",
             [(m, w.key) for m in reported for w in windows], [code, TOTAL]))
@@ -198,8 +207,27 @@ def _unit_events(ctx: QualityContext) -> list[_Event]:
 
 
 def _rows_between(daily: pd.DataFrame, start: date, end: date) -> pd.Series:
-    mask = (daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))
+    """Each unit's rows with a non-zero figure between two dates (a zero row of pre-aggregated data is no
+    more data than a missing one: the completeness check judges runs of them)."""
+    mask = (daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end)) & (daily["total"] != 0)
     return daily[mask].groupby("unit_code")["n"].sum()
+
+
+def _gap_runs(ctx: QualityContext) -> dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """Each unit's periods (first and last period start) inside a collection gap the completeness check found."""
+    out: dict[str, list[tuple[pd.Timestamp, pd.Timestamp]]] = {}
+    for gap in completeness_gaps(ctx).gaps:
+        for code, first, last, *_ in gap.runs:
+            out.setdefault(code, []).append((first, last))
+    return out
+
+
+def _gap_sides(ctx: QualityContext) -> set[tuple[str, str, str]]:
+    """(unit, window key, side) that a collection gap found by the completeness check reaches: its finding
+    explains a side without data, so it is not a unit appearing or vanishing."""
+    gaps = completeness_gaps(ctx)
+    return {(code, window, side) for gap in gaps.gaps for code, first, last, *_ in gap.runs
+            for start, pairs in gaps.sides.items() if first <= start <= last for window, side in pairs}
 
 
 def _stream_events(ctx: QualityContext) -> tuple[list[_Event], list[_Moved]]:
@@ -252,10 +280,14 @@ def _stream_events(ctx: QualityContext) -> tuple[list[_Event], list[_Moved]]:
     replaced = _replacements(ctx, streams, found, position)
     events: list[_Event] = []
     moved: list[_Moved] = []
+    gapped = _gap_runs(ctx)
     for (code, kind, when), rows in found.items():
         day = when.date()
         if (code, kind, when) not in effects:
             continue
+        edge = when if kind == "stop" else periods[max(int(position[when]) - 1, 0)]
+        if any(first <= edge <= last for first, last in gapped.get(code, [])):
+            continue  # a collection gap (zeros) the completeness check reports
         broken, shifted = effects[(code, kind, when)]
         swapped = replaced.get((code, kind, when), set())  # another stream of the measure took over
         shifted = shifted | {m for m, _ in broken if m in swapped}
