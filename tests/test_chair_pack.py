@@ -154,7 +154,7 @@ def test_themes_name_a_unit_once_per_measure_and_rest_on_more_than_two_events(bi
     recognition = big.analysis.recognition
     zero = recognition[(recognition.measure_id == "murder") & (recognition.current == 0)
                        & (recognition.comparison == 0)]
-    assert not zero.empty  # the analysis does offer 'murder 0 against 0' ... the themes ignore it
+    assert zero.empty  # the analysis offers no 'murder 0 against 0' (probe.rests_on_few_events), nor do the themes
     # each unit in a list rests on a finding of its own history beyond the noise guard
     for frame, lists in ((big.analysis.probe, worse), (recognition, better)):
         for measure_id, units in lists.items():
