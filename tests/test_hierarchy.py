@@ -289,3 +289,11 @@ def test_a_division_with_divisions_below_it_gets_a_pack(config: Config, raw: pd.
     assert robbery.loc["A", "current"] == robbery.loc["B1", "current"] + robbery.loc["B2", "current"]
     assert "‡ not like-for-like (Robbery: B2 and A): in Precinct 3 (P3): spans the boundary change of 2026-11-10" in (
         " ".join(side.split()))
+
+
+def test_the_chairs_lists_mark_a_divisions_own_finding() -> None:
+    from compstat.packs.context.findings import finding_rows
+    frame = pd.DataFrame({"rank": [1, 2, 3], "unit_code": ["A", "B1", "_total"], "measure_name": ["Robbery"] * 3,
+                          "reason": ["r"] * 3, "kind": ["", "", ""], "level": ["division", "unit", "organisation"]})
+    rows = finding_rows(frame, {"A": "Area A", "B1": "Borough One"})
+    assert [(r.unit_name, r.level) for r in rows] == [("Area A", "division"), ("Borough One", "")]

@@ -38,6 +38,10 @@ class FindingRow:
     measure_name: str
     reason: str
     kind: str = ""
+    level: str = ""  # "division" for a division's own finding (its units' sum); empty for a unit's
+
+
+LEVEL_WORDS = {"division": "division"}
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,14 @@ class FindingGroup:
 
 def finding_rows(frame: pd.DataFrame | None, names: dict[str, str],
                  limit: int | None = CHAIR_FINDINGS) -> tuple[FindingRow, ...]:
-    """The leaf units' findings in rank order, the first ``limit`` (None: all)."""
+    """The units' and divisions' findings in rank order (not the organisation's), the first ``limit`` (None: all)."""
     if frame is None or frame.empty:
         return ()
     frame = frame[frame["unit_code"] != TOTAL].sort_values("rank")
     rows = (frame if limit is None else frame.head(limit)).to_dict(orient="records")
     return tuple(FindingRow(int(r["rank"]), str(r["unit_code"]), names.get(str(r["unit_code"]), str(r["unit_code"])),
-                            str(r["measure_name"]), str(r["reason"]), text_of(r.get("kind"))) for r in rows)
+                            str(r["measure_name"]), str(r["reason"]), text_of(r.get("kind")),
+                            LEVEL_WORDS.get(text_of(r.get("level")), "")) for r in rows)
 
 
 def top_findings(frame: pd.DataFrame | None, names: dict[str, str], empty_message: str, where: str) -> Findings:
