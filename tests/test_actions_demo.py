@@ -114,8 +114,10 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     assert ("E4", "burglary") in concern
     e4, _ = hand_level(table, agreements, "E4", concern, set(), 0)
     assert e4 == 1
+    # with the weekly measures E4 has other special-cause concerns too, named in the same sentence (ids, sorted)
+    e4_concerns = ", ".join(sorted(m for u, m in concern if u == "E4"))
     for unit, level, figure in (("N4", 2, "robbery: support trigger met"), ("S2", 3, "vehicle: intervene trigger met"),
-                                ("E4", 1, "burglary in special-cause concern with no open action")):
+                                ("E4", 1, f"{e4_concerns} in special-cause concern with no open action")):
         text = pack_text(folder, unit)
         assert f"Current escalation level: {level} ({LEVELS[level]}): " in text, unit
         assert figure in text[text.index("Current escalation level"):], unit
@@ -130,4 +132,6 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     written = run("minutes", *base, "--period", "2026-W48", "--out", str(folder.parents[1]))
     assert "12 follow-up notes" in written
     note = (folder / "minutes" / "N4.md").read_text(encoding="utf-8")
-    assert "- Escalation level: **support plan** (robbery: support trigger met" in note
+    unanswered = ", ".join(sorted(m for u, m in concern if u == "N4" and m != "robbery"))  # robbery has actions
+    reasons = f"{unanswered} in special-cause concern with no open action; " if unanswered else ""
+    assert f"- Escalation level: **support plan** ({reasons}robbery: support trigger met" in note
