@@ -314,7 +314,8 @@ def _small_multiple_title(ax: Any, title: str) -> None:
     if len(title) <= fits:
         ax.set_title(title)
     else:
-        ax.set_title("\n".join(textwrap.wrap(title, fits + 6)[:2]), fontsize=7.5, linespacing=1.0)
+        smaller = fits + (6 if fits >= SMALL_TITLE_CHARS else 2)  # at 7.5 pt; a narrow panel has no room to spare
+        ax.set_title("\n".join(textwrap.wrap(title, smaller)[:2]), fontsize=7.5, linespacing=1.0)
 
 
 def _cumulative_panel(ax: Any, panel: CumulativePanel) -> None:
