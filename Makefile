@@ -32,7 +32,7 @@ pytest: $(STAMP) system-deps ## The test suite (PostgreSQL too when COMPSTAT_TES
 
 test: lint pytest ## Lint, then the test suite
 
-bench: $(STAMP) system-deps ## 77 units x 3 years: rows/s, seconds per step and per pack, peak memory
+bench: $(STAMP) system-deps ## 77 units x 3 years of incidents, and 78 units x 19 weekly measures: seconds per step and per pack
 	$(BIN)/python -m compstat.bench
 
 clean: ## Remove the venv, demo data, outputs and the demo store

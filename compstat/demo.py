@@ -58,6 +58,32 @@ DEMO_STORY: dict[str, str] = {code: story for code, (_, _, story) in DEMO_TRENDS
 _IMPROVED_LEVEL = {"N2": 0.60, "S4": 0.62, "E1": 0.65}  # burglary multiplier reached 9 months before end
 _WORSENED_PEAK = {"N4": 4.0, "S2": 3.0}  # multiplier reached on the last day, from 1.0 twelve weeks before
 
+# The second, pre-aggregated source (weekly_counts.csv: unit, week_ending, offence, count, zeros
+# written): measure id, name, offence label, mean count per unit-week (a unit of average size),
+# yearly amplitude and peak day of year. From homicide (about one a unit every 20 weeks) to shoplifting.
+WEEKLY_OFFENCES: list[tuple[str, str, str, float, float, int]] = [
+    ("homicide", "Homicide", "Homicide", 0.05, 0.0, 200),
+    ("shootings", "Shootings", "Shooting incidents", 0.15, 0.2, 200),
+    ("fatal_collisions", "Fatal road collisions", "Fatal road traffic collisions", 0.04, 0.1, 340),
+    ("rape", "Rape", "Rape", 0.6, 0.1, 200),
+    ("sexual_offences", "Other sexual offences", "Other sexual offences", 1.2, 0.1, 200),
+    ("knife_crime", "Knife crime", "Knife crime", 1.0, 0.1, 210),
+    ("hate_crime", "Hate crime", "Hate crime", 0.8, 0.15, 190),
+    ("weapons", "Possession of weapons", "Possession of weapons", 0.7, 0.1, 210),
+    ("drugs", "Drug offences", "Drug offences", 3.0, 0.1, 180),
+    ("theft_person", "Theft from the person", "Theft from the person", 4.0, 0.15, 330),
+    ("bicycle", "Bicycle theft", "Bicycle theft", 3.0, 0.35, 200),
+    ("public_order", "Public order offences", "Public order offences", 6.0, 0.15, 200),
+    ("criminal_damage", "Criminal damage and arson", "Criminal damage and arson", 8.0, 0.1, 300),
+    ("shoplifting", "Shoplifting", "Shoplifting", 25.0, 0.12, 350),
+]
+WEEKLY_COLUMNS = ["unit", "week_ending", "offence", "count"]
+WEEKLY_SEED = SEED + 2  # the weekly source's own random stream: the incident records stay as they were
+WEEKLY_DISPERSION = 8.0  # gamma shape of the week-level multiplier
+GAP_WEEKS = 6  # the collection gap recorded as zeros, for every unit and weekly measure
+GAP_BACK = 9  # weeks from the gap's last week to the same week last year
+ZERO_START_UNIT, STOP_UNIT, STOP_MEASURE, STOP_WEEKS = "S3", "E2", "theft_person", 4
+
 PLANTED_DEFECTS: list[str] = [
     "2 rows with an unparseable date ('not recorded' and '31/02/2025'), at the end of the file",
     "2 rows for unit 'Z9', which is not in the config",
@@ -66,16 +92,26 @@ PLANTED_DEFECTS: list[str] = [
     "3 exact duplicate rows (copies of existing rows, crime_ref included)",
     "2 rows with valid coordinates outside the force area (one in London, one with latitude "
     "and longitude swapped)",
-    "every record of unit N1 in the week three weeks before the last removed: a unit-week with no data "
-    "(completeness)",
-    "unit E3's records start on 15 January of last year, partway through last year's year to date "
-    "(structure: a unit appearing)",
+    "every record of unit N1 in the week three weeks before the last removed, its weekly_counts.csv rows of "
+    "that week too: a unit-week with no data (completeness)",
+    "unit E3's records start on 15 January of last year, partway through last year's year to date, and its "
+    "weekly_counts.csv rows with the week ending 19 January (structure: a unit appearing)",
     "force_summary.csv, the force's own weekly totals per offence for the last 4 weeks: its burglary "
     "total for the last week is 3 more than the units' records (consistency)",
     "force_summary.csv gives 'nil' for firearms offences in the last week: a zero written as text "
     "(consistency)",
     "a declared definition change: South Division records anti-social behaviour per call, not per "
     "location, from 1 October 2026 (quality.changes in the config; changes)",
+    "weekly_counts.csv, a collection gap recorded as zeros: every unit's count of every weekly measure is 0 for "
+    f"the {GAP_WEEKS} weeks ending {GAP_BACK} to {GAP_BACK + GAP_WEEKS - 1} weeks before the same week last year "
+    "(``planted_gap_weeks``: 2025-08-11 to 2025-09-21 for a demo ending 2026-11-22), inside last year's year to "
+    "date but not its 28 days (completeness: a warning, the cycle goes ahead)",
+    "weekly_counts.csv, unit S3 (Millbrook) reported nothing before the first Monday of April last year "
+    "(``planted_zero_start``: 2025-04-07): its history of every weekly measure starts with zero rows, partway "
+    "through last year's year to date (structure: a unit's history starting with zeros)",
+    "weekly_counts.csv, unit E2 (Harbour Quay)'s theft from the person stops: 0 in the 4 weeks before the "
+    "period and in the period itself (``planted_stop_weeks``: 2026-10-19 to 2026-11-22), while its other "
+    "measures carry on (structure: a series that stops)",
 ]
 PLANTED_BLOCKING: list[str] = [  # only with plant_defects(..., late=True): never in `compstat demo`
     "unit N3's records of the last 5 days removed: its data for the last week has not arrived (timeliness: "
@@ -143,11 +179,12 @@ _DISPERSION = 3.0  # gamma shape of the day-level multiplier: variance = mean + 
 FloatArray = npt.NDArray[np.float64]
 
 
-def _layout(n_units: int) -> list[int]:
-    """Units per division: about sqrt(n / 1.6) divisions of near-equal size (12: 3 x 4, 77: 7 x 11)."""
+def _layout(n_units: int, n_divisions: int | None = None) -> list[int]:
+    """Units per division: ``n_divisions``, by default about sqrt(n / 1.6), of near-equal size (12: 3 x 4,
+    77: 7 x 11; 78 in 8: 6 x 10 and 2 x 9)."""
     if n_units < 1:
         raise ValueError("n_units must be at least 1")
-    n_div = max(1, round(math.sqrt(n_units / 1.6)))
+    n_div = min(n_units, n_divisions or max(1, round(math.sqrt(n_units / 1.6))))
     return [n_units // n_div + (1 if i < n_units % n_div else 0) for i in range(n_div)]
 
 
@@ -160,11 +197,11 @@ def _person(k: int, rank: str) -> str:
     return f"{rank} {_FIRST[k % 30]} {_LAST[(7 * k + k // 30) % 30]}"
 
 
-def demo_units(n_units: int = 12) -> list[dict[str, Any]]:
+def demo_units(n_units: int = 12, n_divisions: int | None = None) -> list[dict[str, Any]]:
     """The unit hierarchy as config dicts: divisions of neighbourhood units with context."""
     divisions: list[dict[str, Any]] = []
     k = 0
-    for i, size in enumerate(_layout(n_units)):
+    for i, size in enumerate(_layout(n_units, n_divisions)):
         name, code = _division(i)
         children: list[dict[str, Any]] = []
         for j in range(size):
@@ -197,9 +234,15 @@ def _leaves(units: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "demo",
-                name: str = "Demo Constabulary", summary: bool = True) -> dict[str, Any]:
-    """The demo force's full config as a dict matching ``compstat.config.Config``; ``summary``: with the
-    second source, the force's own weekly totals (``force_summary.csv``, written by ``write_demo``)."""
+                name: str = "Demo Constabulary", summary: bool = True, weekly: bool = True,
+                incidents: bool = True, n_divisions: int | None = None) -> dict[str, Any]:
+    """The demo force's full config as a dict matching ``compstat.config.Config``.
+
+    Sources: ``incidents`` (incidents.csv, the five ``OFFENCES`` measures' records); ``summary``: the
+    force's own weekly totals (``force_summary.csv``); ``weekly``: the pre-aggregated weekly counts of the
+    ``WEEKLY_OFFENCES`` measures (``weekly_counts.csv``). Without ``incidents`` the five are counted from
+    weekly_counts.csv too (``incident_offences_weekly``), as for a force whose every figure is weekly.
+    """
     measures: list[dict[str, Any]] = []
     for measure_id, label, categories, _ in OFFENCES:
         measure: dict[str, Any] = {
@@ -210,7 +253,14 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
         if measure_id == "burglary":
             measure["target"] = {"kind": "reduction", "value": 10}
         measures.append(measure)
-    units = demo_units(n_units)
+    if weekly:
+        measures += [{"id": m, "name": label, "kind": "count", "filter": {"category": category},
+                      "polarity": "lower"} for m, label, category, *_ in WEEKLY_OFFENCES]
+    if not incidents:
+        for measure in measures[:len(OFFENCES)]:
+            category = measure["filter"]["category"]
+            measure["filter"]["category"] = category[0] if isinstance(category, list) else category
+    units = demo_units(n_units, n_divisions)
     commanders = {u["code"]: u["commander"] for u in _leaves(units)}
     agreements = {  # the story units: who answers for the measure, and when support or intervention follows
         code: {measure_id: {"officer": commanders[code], "support_if": {"change_pct_above": support},
@@ -225,12 +275,16 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
         "cadence": {"period": "weekly", "week_start": "monday", "year_start_month": 1, "meeting_lag_days": 3},
         "units": units,
         "measures": measures,
-        "sources": [{
+        "sources": ([{
             "name": "incidents",
             "path": f"{data_dir.rstrip('/')}/incidents.csv",
             "columns": {"unit": "unit", "date": "recorded_at", "category": "offence",
                         "latitude": "latitude", "longitude": "longitude", "record_id": "crime_ref"},
-        }] + ([{
+        }] if incidents else []) + ([{
+            "name": "weekly_counts",
+            "path": f"{data_dir.rstrip('/')}/weekly_counts.csv",
+            "columns": {"unit": "unit", "date": "week_ending", "category": "offence", "value": "count"},
+        }] if weekly or not incidents else []) + ([{
             "name": "force_summary",
             "path": f"{data_dir.rstrip('/')}/force_summary.csv",
             "columns": {"unit": "area", "date": "week_ending", "category": "offence", "value": "count"},
@@ -259,9 +313,9 @@ def write_config(path: Path, config: dict[str, Any], header: str) -> None:
     path.write_text(comment + body, encoding="utf-8")
 
 
-def _tiles(n_units: int) -> FloatArray:
+def _tiles(n_units: int, n_divisions: int | None = None) -> FloatArray:
     """Each unit's rectangle (south, north, west, east): divisions are rows, North at the top."""
-    sizes = _layout(n_units)
+    sizes = _layout(n_units, n_divisions)
     codes = [_division(i)[1] for i in range(len(sizes))]
     rows = sorted(range(len(sizes)), key=lambda i: (codes[i] == "S", codes[i] != "N", i))
     south, north, west, east = FORCE_BOX
@@ -406,6 +460,97 @@ def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate:
         "latitude": lat,
         "longitude": lon,
     })
+
+
+WeeklyOffence = tuple[str, str, str, float, float, int]
+
+
+def incident_offences_weekly(daily_rate: float) -> list[WeeklyOffence]:
+    """The five incident measures as weekly-count offences (first category label, mean per unit-week at
+    ``daily_rate`` incidents per unit per day): for a force whose every measure is pre-aggregated."""
+    return [(m, name, cats[0], daily_rate * share * 7, _YEARLY[m][0], _YEARLY[m][1])
+            for m, name, cats, share in OFFENCES]
+
+
+def week_endings(end: date, years: int = 3) -> list[date]:
+    """The last day of each whole week from 1 January of ``end.year - years`` to ``end``, in order."""
+    start = date(end.year - years, 1, 1)
+    count = ((end - start).days + 1) // 7
+    return [end - timedelta(days=7 * k) for k in range(count - 1, -1, -1)]
+
+
+def weekly_counts(end: date, n_units: int = 12, years: int = 3, seed: int = WEEKLY_SEED,
+                  offences: list[WeeklyOffence] | None = None, n_divisions: int | None = None) -> pd.DataFrame:
+    """Pre-aggregated weekly counts per unit and offence, zeros written, weeks ending on ``end`` and each
+    7 days before it back to 1 January of ``end.year - years``; its own random stream (``WEEKLY_SEED``).
+
+    Each count is Poisson with a gamma week-level multiplier around ``rate × unit scale × season``
+    (``WEEKLY_OFFENCES``, or ``offences``). Columns: unit, week_ending (YYYY-MM-DD), offence, count.
+    """
+    specs = WEEKLY_OFFENCES if offences is None else offences
+    rng = np.random.default_rng(seed)
+    leaves = _leaves(demo_units(n_units, n_divisions))
+    weeks = week_endings(end, years)
+    middle = pd.DatetimeIndex([w - timedelta(days=3) for w in weeks])
+    doy = np.asarray(middle.day_of_year, dtype=np.float64)
+    scale = _unit_scale(leaves)
+    lam = np.empty((len(weeks), len(leaves), len(specs)), dtype=np.float64)
+    for k, (_, _, _, rate, amplitude, peak) in enumerate(specs):
+        season = 1 + amplitude * np.cos(2 * np.pi * (doy - peak) / 365.25)
+        lam[:, :, k] = rate * season[:, None] * scale[None, :]
+    lam *= rng.gamma(WEEKLY_DISPERSION, 1 / WEEKLY_DISPERSION, size=lam.shape)
+    grid = rng.poisson(lam)
+    w, u, o = np.indices(grid.shape).reshape(3, -1)
+    return pd.DataFrame({
+        "unit": np.array([x["code"] for x in leaves], dtype=object)[u],
+        "week_ending": np.array([d.isoformat() for d in weeks], dtype=object)[w],
+        "offence": np.array([label for _, _, label, *_ in specs], dtype=object)[o],
+        "count": grid.ravel().astype(np.int64),
+    })[WEEKLY_COLUMNS]
+
+
+def planted_gap_weeks(end: date) -> tuple[date, date]:
+    """First and last day of the collection gap in weekly_counts.csv (zeros for every unit and measure):
+    ``GAP_WEEKS`` weeks, the last ending ``GAP_BACK`` weeks before the end of the same week last year."""
+    final = end - timedelta(days=364 + 7 * GAP_BACK)
+    return final - timedelta(days=7 * GAP_WEEKS - 1), final
+
+
+def planted_zero_start(end: date) -> date:
+    """The first day ``ZERO_START_UNIT`` reports in weekly_counts.csv: the first Monday of April last year
+    (its rows before are zeros)."""
+    first = date(end.year - 1, 4, 1)
+    return first + timedelta(days=(7 - first.weekday()) % 7)
+
+
+def planted_stop_weeks(end: date) -> tuple[date, date]:
+    """First and last day of ``STOP_UNIT``'s ``STOP_MEASURE`` zeros: the ``STOP_WEEKS`` weeks before the
+    week ending ``end`` and that week."""
+    return end - timedelta(days=7 * (STOP_WEEKS + 1) - 1), end
+
+
+def plant_weekly_defects(frame: pd.DataFrame, end: date) -> pd.DataFrame:
+    """A copy of a weekly-count frame with its three ``PLANTED_DEFECTS`` (the last three) set to zero: the
+    collection gap (every unit, every offence of the frame), ``ZERO_START_UNIT``'s history starting
+    with zeros and ``STOP_UNIT``'s ``STOP_MEASURE`` stopping. The unit-level defects of the incident file
+    hold here too, as rows absent (not zeros): ``PLANTED_UNITS['empty_week']`` has no rows in its empty
+    week and ``PLANTED_UNITS['appears']`` none before ``planted_first_day``. Units the force lacks are
+    skipped."""
+    out = frame.copy()
+    week = pd.to_datetime(out["week_ending"], format="%Y-%m-%d").dt.date
+    gap_first, gap_last = planted_gap_weeks(end)
+    zero = week.between(gap_first, gap_last)
+    zero |= (out["unit"] == ZERO_START_UNIT) & (week < planted_zero_start(end))
+    stop_first, stop_last = planted_stop_weeks(end)
+    stop_label = next(label for m, _, label, *_ in WEEKLY_OFFENCES if m == STOP_MEASURE)
+    zero |= (out["unit"] == STOP_UNIT) & (out["offence"] == stop_label) & week.between(stop_first, stop_last)
+    out.loc[zero, "count"] = 0
+    # the incident files' unit-level defects, where the whole unit's data is absent: no rows at all
+    missing = pd.Series(False, index=out.index)
+    empty_first, empty_last = planted_empty_week(end)
+    missing |= (out["unit"] == PLANTED_UNITS["empty_week"]) & week.between(empty_first, empty_last)
+    missing |= (out["unit"] == PLANTED_UNITS["appears"]) & (week < planted_first_day(end))
+    return out[~missing].reset_index(drop=True)
 
 
 def _planted_unit(codes: list[str], role: str) -> str | None:
@@ -564,18 +709,20 @@ def demo_minutes(end: date, units: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def write_demo(out_dir: Path, end: date, n_units: int = 12, daily_rate: float = 2.0) -> dict[str, Path]:
-    """Write ``incidents.csv`` (with planted defects), ``force_summary.csv`` and ``minutes.csv`` into
-    ``out_dir``. Every planted defect is at most a warning, so the demo's cycle goes ahead."""
+    """Write ``incidents.csv`` (with planted defects), ``force_summary.csv``, ``weekly_counts.csv`` (with
+    planted defects) and ``minutes.csv`` into ``out_dir``. Every planted defect is at most a warning, so
+    the demo's cycle goes ahead."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     frame = plant_defects(generate_incidents(end, n_units=n_units, daily_rate=daily_rate), seed=SEED + 1)
     dated = pd.to_datetime(frame["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").notna()
     frame = pd.concat([frame[dated].sort_values("recorded_at", kind="stable"), frame[~dated]])
     paths = {"incidents": out_dir / "incidents.csv", "force_summary": out_dir / "force_summary.csv",
-             "minutes": out_dir / "minutes.csv"}
+             "weekly_counts": out_dir / "weekly_counts.csv", "minutes": out_dir / "minutes.csv"}
     frame.to_csv(paths["incidents"], index=False)
     codes = [u["code"] for u in _leaves(demo_units(n_units))]
     force_summary(frame, end, codes).to_csv(paths["force_summary"], index=False)
+    plant_weekly_defects(weekly_counts(end, n_units), end).to_csv(paths["weekly_counts"], index=False)
     demo_minutes(end, demo_units(n_units)).to_csv(paths["minutes"], index=False)
     return paths
 

@@ -114,9 +114,12 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     assert ("E4", "burglary") in concern
     e4, _ = hand_level(table, agreements, "E4", concern, set(), 0)
     assert e4 == 1
+    # with the weekly measures E4 has other special-cause concerns too, named in one sentence (sorted by id)
+    names = {m["id"]: m["name"] for m in raw["measures"]}  # type: ignore[index]
+    e4_concerns = ", ".join(names[m] for m in sorted(m for u, m in concern if u == "E4"))
     for unit, level, figure in (("N4", 2, "Robbery: support trigger met"),
                                 ("S2", 3, "Vehicle crime: intervene trigger met"),
-                                ("E4", 1, "Residential burglary in special-cause concern with no open action")):
+                                ("E4", 1, f"{e4_concerns} in special-cause concern with no open action")):
         text = pack_text(folder, unit)
         assert f"Current escalation level: {level} ({LEVELS[level]}): " in text, unit
         assert figure in text[text.index("Current escalation level"):], unit
@@ -131,4 +134,6 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     written = run("minutes", *base, "--period", "2026-W48", "--out", str(folder.parents[1]))
     assert "12 follow-up notes" in written
     note = (folder / "minutes" / "N4.md").read_text(encoding="utf-8")
-    assert "- Escalation level: **support plan** (Robbery: support trigger met" in note
+    unanswered = ", ".join(names[m] for m in sorted(m for u, m in concern if u == "N4" and m != "robbery"))
+    reasons = f"{unanswered} in special-cause concern with no open action; " if unanswered else ""
+    assert f"- Escalation level: **support plan** ({reasons}Robbery: support trigger met" in note

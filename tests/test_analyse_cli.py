@@ -45,7 +45,7 @@ TODAY = date(2026, 3, 10)
 def demo_daily() -> tuple[Config, pd.DataFrame]:
     """The 12-unit demo force's daily totals to 22 November 2026 (its story: N4 robbery and S2 vehicle crime
     rising over the last 12 weeks; burglary down about a third in N2, S4 and E1 over the last year)."""
-    config = Config.model_validate(demo_config(12))
+    config = Config.model_validate(demo_config(12, weekly=False))  # the five incident measures
     incidents = generate_incidents(date(2026, 11, 22), n_units=12)
     by_category = (pd.DataFrame({"unit_code": incidents["unit"], "category": incidents["offence"], "subcategory": "",
                                  "date": pd.to_datetime(incidents["recorded_at"].str[:10])})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,13 +17,20 @@ from compstat.demo import (
     FORCE_BOX,
     OFFENCES,
     PLANTED_DEFECTS,
+    WEEKLY_OFFENCES,
     demo_config,
     demo_minutes,
     demo_units,
     generate_incidents,
+    incident_offences_weekly,
     plant_defects,
+    plant_weekly_defects,
     planted_empty_week,
     planted_first_day,
+    planted_gap_weeks,
+    planted_stop_weeks,
+    planted_zero_start,
+    weekly_counts,
     write_demo,
 )
 
@@ -140,7 +148,7 @@ def test_coordinates_inside_force_area(incidents: pd.DataFrame, planted: pd.Data
 
 
 def test_each_planted_defect_present(incidents: pd.DataFrame, planted: pd.DataFrame) -> None:
-    assert len(PLANTED_DEFECTS) == 11
+    assert len(PLANTED_DEFECTS) == 14  # 11 in the incident files, 3 in weekly_counts.csv (tested below)
     clean_day = _day(incidents)
     first, last = planted_empty_week(END)
     emptied = (incidents["unit"] == "N1") & clean_day.between(pd.Timestamp(first), pd.Timestamp(last))
@@ -163,7 +171,7 @@ def test_each_planted_defect_present(incidents: pd.DataFrame, planted: pd.DataFr
 
 def test_write_demo_files(tmp_path: Path) -> None:
     paths = write_demo(tmp_path / "out", END)
-    assert set(paths) == {"incidents", "force_summary", "minutes"}
+    assert set(paths) == {"incidents", "force_summary", "weekly_counts", "minutes"}
     summary = pd.read_csv(paths["force_summary"], dtype=str, keep_default_na=False)
     assert list(summary.columns) == ["week_ending", "area", "offence", "count"] and set(summary["area"]) == {"FORCE"}
     assert sorted(set(summary["week_ending"])) == ["2026-11-01", "2026-11-08", "2026-11-15", "2026-11-22"]
@@ -207,12 +215,108 @@ def test_demo_config_validates(tmp_path: Path) -> None:
     config = Config.model_validate({**demo_config(), "base_dir": tmp_path})
     assert len(config.leaf_units) == 12 and len(config.units) == 3
     assert config.measure("burglary").target is not None
+    assert len(config.measures) == 19 and [s.name for s in config.sources] == ["incidents", "weekly_counts",
+                                                                             "force_summary"]
+    weekly = config.sources[1]
+    assert weekly.path == "../demo-data/weekly_counts.csv" and weekly.columns.value == "count"
+    assert [m.id for m in config.measures[5:]] == [m for m, *_ in WEEKLY_OFFENCES]
+    assert config.measure("homicide").filter.category == ["Homicide"]
 
 
 def test_benchmark_config_validates(tmp_path: Path) -> None:
-    raw = demo_config(77, "../bench-data", slug="bench", name="Benchmark Constabulary")
+    raw = demo_config(77, "../bench-data", slug="bench", name="Benchmark Constabulary", weekly=False)
     config = Config.model_validate({**raw, "base_dir": tmp_path})
     assert config.organisation.slug == "bench"
     assert len(config.leaf_units) == 77 and len(config.units) == 7
     assert len({u.name for u in config.leaf_units}) == 77
-    assert config.sources[0].path == "../bench-data/incidents.csv"
+    assert config.sources[0].path == "../bench-data/incidents.csv" and len(config.measures) == 5
+
+
+def test_weekly_benchmark_config_has_every_measure_from_weekly_counts(tmp_path: Path) -> None:
+    raw = demo_config(78, "data", slug="bench-weekly", name="Benchmark Metropolitan", summary=False,
+                      incidents=False, n_divisions=8)
+    config = Config.model_validate({**raw, "base_dir": tmp_path})
+    assert len(config.leaf_units) == 78 and [len(d.children) for d in config.units] == [10] * 6 + [9] * 2
+    assert [s.name for s in config.sources] == ["weekly_counts"] and len(config.measures) == 19
+    counts = weekly_counts(date(2026, 11, 22), 78, years=1, n_divisions=8,
+                           offences=incident_offences_weekly(4.0) + WEEKLY_OFFENCES)
+    categories = {c for m in config.measures for c in m.filter.category}
+    assert set(counts["offence"]) == categories  # every measure counts one offence of the file
+    assert set(counts["unit"]) == {u.code for u in config.leaf_units}
+    burglary = counts.loc[counts["offence"] == "Burglary - residential", "count"].mean()
+    assert burglary == pytest.approx(4.0 * 0.14 * 7, rel=0.1)
+
+
+# --- the second source: pre-aggregated weekly counts ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def weekly() -> pd.DataFrame:
+    return weekly_counts(END)
+
+
+def test_weekly_counts_every_unit_week_and_offence_with_zeros_written(weekly: pd.DataFrame) -> None:
+    assert list(weekly.columns) == ["unit", "week_ending", "offence", "count"]
+    weeks = sorted(set(weekly["week_ending"]))
+    assert weeks[0] == "2023-01-08" and weeks[-1] == "2026-11-22" and len(weeks) == 203
+    gaps = {(date.fromisoformat(b) - date.fromisoformat(a)).days for a, b in zip(weeks[:-1], weeks[1:], strict=True)}
+    assert gaps == {7}
+    assert len(weekly) == 203 * 12 * 14 and not weekly.duplicated(["unit", "week_ending", "offence"]).any()
+    assert weekly_counts(END).equals(weekly)  # deterministic
+
+
+def test_weekly_rates_from_rare_to_frequent(weekly: pd.DataFrame) -> None:
+    """Each offence's mean per unit-week is its configured rate (the unit scale has mean 1), within
+    what chance allows over 203 weeks x 12 units; homicide is 0 in about 95% of unit-weeks."""
+    mean = weekly.groupby("offence")["count"].mean()
+    for _, _, label, rate, _, _ in WEEKLY_OFFENCES:
+        # a gamma-Poisson mean over 2,436 unit-weeks: 4 standard errors, plus the unit scales' spread
+        se = ((rate + rate**2 / 8) / len(weekly[weekly["offence"] == label])) ** 0.5
+        assert abs(mean[label] - rate) < 4 * se + 0.08 * rate, (label, mean[label], rate)
+    zero = weekly.groupby("offence")["count"].apply(lambda c: (c == 0).mean())
+    assert zero["Homicide"] > 0.9 and zero["Shooting incidents"] > 0.8 and zero["Shoplifting"] == 0
+
+
+def test_incident_records_do_not_depend_on_the_weekly_source(incidents: pd.DataFrame) -> None:
+    """The weekly counts draw from their own random stream: the incident records are byte for byte
+    those of the five-measure demo (the SHA-256 of their CSV, pinned before the weekly source)."""
+    text = incidents.to_csv(index=False).encode()
+    assert len(incidents) == 34044 and incidents["crime_ref"].iloc[-1] == "DC/2026/007766"
+    assert hashlib.sha256(text).hexdigest() == "4b3eac9db3625179d51326d0e185ed0e5f29a5dfe33029edeee7e4b92caaa202"
+
+
+def test_planted_weekly_defects(weekly: pd.DataFrame) -> None:
+    kept = plant_weekly_defects(weekly, END)
+    planted = weekly.merge(kept, on=["unit", "week_ending", "offence"], how="left", suffixes=("_clean", ""))
+    clean = planted["count_clean"]  # row for row
+    week = pd.to_datetime(planted["week_ending"]).dt.date
+    # N1's empty week (planted_empty_week) and E3's weeks before 15 January last year have no rows at all
+    first, last = planted_empty_week(END)
+    absent = ((planted["unit"] == "N1") & week.between(first, last)) | (
+        (planted["unit"] == "E3") & (week < planted_first_day(END)))
+    assert planted["count"].isna().equals(absent) and absent.sum() == 14 + 14 * 106
+    planted = planted.fillna({"count": 0}).astype({"count": int})
+    changed = planted["count"] != clean
+    # (a) the collection gap: 6 weeks, every unit and offence 0, inside last year's year to date
+    # (2025-01-01 to 2025-11-23) and before last year's 28 days (from 2025-10-27)
+    first, last = planted_gap_weeks(END)
+    assert (first, last) == (date(2025, 8, 11), date(2025, 9, 21))
+    gap = week.between(first, last)
+    assert gap.sum() == 6 * 12 * 14 and (planted.loc[gap, "count"] == 0).all()
+    assert clean[gap].sum() > 1000
+    # (b) S3 reports nothing before 2025-04-07: its rows before are zeros, every offence
+    start = planted_zero_start(END)
+    assert start == date(2025, 4, 7) and start.weekday() == 0
+    early = (planted["unit"] == "S3") & (week < start)
+    assert (planted.loc[early, "count"] == 0).all() and clean[early].sum() > 1000
+    assert planted.loc[(planted["unit"] == "S3") & (week >= start) & ~gap, "count"].sum() > 0
+    # (c) E2's theft from the person: 0 in the 4 weeks before the period and in it, not before
+    stop_first, stop_last = planted_stop_weeks(END)
+    assert (stop_first, stop_last) == (date(2026, 10, 19), END)
+    series = (planted["unit"] == "E2") & (planted["offence"] == "Theft from the person")
+    stopped = series & week.between(stop_first, stop_last)
+    assert stopped.sum() == 5 and (planted.loc[stopped, "count"] == 0).all()
+    assert clean[stopped].sum() >= 5
+    assert planted.loc[series & week.between(date(2026, 8, 1), date(2026, 10, 18)), "count"].sum() > 10
+    # nothing else changed
+    assert (changed & ~(gap | early | stopped | absent)).sum() == 0

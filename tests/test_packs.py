@@ -31,6 +31,7 @@ from compstat.cycle import special_cause_concerns
 from compstat.packs import RenderedPack, render_packs
 from compstat.packs.charts import (
     DPI,
+    MAX_IMAGE_IN,
     PEER_ROW_IN,
     SPC_HEIGHT_IN,
     TREND_PANEL_IN,
@@ -573,6 +574,21 @@ def test_reused_figures_leak_nothing_between_charts() -> None:
     three = cumulative_chart([panel] * 3)
     cumulative_chart([panel] * 2)  # same layout, one panel hidden
     assert cumulative_chart([panel] * 3) == three
+
+
+@pytest.mark.parametrize(("n", "trend_rows", "cumulative_rows"), [(5, 3, 2), (10, 5, 4), (14, 5, 5), (19, 5, 5),
+                                                                   (30, 5, 5)])
+def test_small_multiples_of_many_measures_fit_a_page(n: int, trend_rows: int, cumulative_rows: int) -> None:
+    """Up to 5 rows of panels (7.6 in: with title and caption within an A4 page's 10.2 in), more columns
+    when needed: 19 measures' trends in 4 columns (5 rows, not 10 rows in 2), year to date in 4 (not 7 in 3)."""
+    starts = [date(2024, 3, 4) + timedelta(weeks=i) for i in range(104)]
+    line = TrendLine("Criminal damage and arson", starts, [float(i % 9) for i in range(104)])
+    assert png_size(trend_panels([line] * n)) == (round(WIDTH_IN * DPI),
+                                                  round((trend_rows * TREND_PANEL_IN + 0.05) * DPI))
+    panel = CumulativePanel("Theft from the person", date(2026, 1, 1), (0, 30, 60), (1.0, 40.0, 90.0),
+                            (0, 30, 60, 364), (2.0, 35.0, 70.0, 400.0))
+    assert png_size(cumulative_chart([panel] * n))[1] == round((cumulative_rows * 1.45 + 0.05) * DPI)
+    assert trend_rows * TREND_PANEL_IN <= MAX_IMAGE_IN and cumulative_rows * 1.45 <= MAX_IMAGE_IN
 
 
 @pytest.mark.parametrize("n", [1, 3, 5, 6])

@@ -21,6 +21,7 @@ from compstat.demo import (
     PLANTED_BLOCKING,
     PLANTED_DEFECTS,
     SEED,
+    WEEKLY_OFFENCES,
     counted,
     daily_counts,
     demo_config,
@@ -28,6 +29,7 @@ from compstat.demo import (
     generate_incidents,
     late_recording,
     plant_defects,
+    weekly_counts,
     write_config,
     write_demo,
 )
@@ -42,6 +44,7 @@ from compstat.store import connect
 END = date(2026, 11, 22)  # a Sunday: period 2026-W47 is 16-22 Nov 2026
 TODAY = date(2026, 11, 23)
 CODES = [f"{d}{i}" for d in "NSE" for i in range(1, 5)]
+Planted = tuple[QualityResult, pd.DataFrame, pd.DataFrame, pd.DataFrame]  # result, incidents, summary, weekly
 
 
 def demo_copy(root: Path, raw: dict[str, Any]) -> Config:
@@ -50,21 +53,25 @@ def demo_copy(root: Path, raw: dict[str, Any]) -> Config:
     return load_config(path)
 
 
-def write_data(root: Path, frame: pd.DataFrame, summary: pd.DataFrame | None = None) -> None:
+def write_data(root: Path, frame: pd.DataFrame, summary: pd.DataFrame | None = None,
+               weekly: pd.DataFrame | None = None) -> None:
     (root / "demo-data").mkdir(parents=True, exist_ok=True)
     frame.to_csv(root / "demo-data" / "incidents.csv", index=False)
     if summary is not None:
         summary.to_csv(root / "demo-data" / "force_summary.csv", index=False)
+    if weekly is not None:
+        weekly.to_csv(root / "demo-data" / "weekly_counts.csv", index=False)
 
 
 @pytest.fixture(scope="module")
-def planted(tmp_path_factory: pytest.TempPathFactory) -> tuple[QualityResult, pd.DataFrame, pd.DataFrame]:
+def planted(tmp_path_factory: pytest.TempPathFactory) -> Planted:
     root = tmp_path_factory.mktemp("planted")
     paths = write_demo(root / "demo-data", END)
     config = demo_copy(root, yaml.safe_load(Path("config/demo.yaml").read_text(encoding="utf-8")))
     return (check_data(config, config.store, "2026-W47", TODAY),
             pd.read_csv(paths["incidents"], dtype=str, keep_default_na=False),
-            pd.read_csv(paths["force_summary"], dtype=str, keep_default_na=False))
+            pd.read_csv(paths["force_summary"], dtype=str, keep_default_na=False),
+            pd.read_csv(paths["weekly_counts"], dtype=str, keep_default_na=False))
 
 
 def one(findings: tuple[Finding, ...] | list[Finding], text: str) -> Finding:
@@ -73,8 +80,8 @@ def one(findings: tuple[Finding, ...] | list[Finding], text: str) -> Finding:
     return matching[0]
 
 
-def test_every_planted_defect_is_found(planted: tuple[QualityResult, pd.DataFrame, pd.DataFrame]) -> None:
-    result, raw, summary = planted
+def test_every_planted_defect_is_found(planted: Planted) -> None:
+    result, raw, summary, weekly = planted
     found = result.findings
     lat = pd.to_numeric(raw["latitude"], errors="coerce")
     lon = pd.to_numeric(raw["longitude"], errors="coerce")
@@ -82,8 +89,12 @@ def test_every_planted_defect_is_found(planted: tuple[QualityResult, pd.DataFram
     outside = raw[lat.notna() & ~(lat.between(south, north) & lon.between(west, east))]
     day = pd.to_datetime(raw["recorded_at"].str[:10], format="%Y-%m-%d", errors="coerce")
     n1 = day[raw["unit"] == "N1"]
-    usual = n1.between("2026-08-03", "2026-10-25").sum() / 12  # the 12 weeks before 2026-W44
     assert not n1.between("2026-10-26", "2026-11-01").any()
+    # its largest measure, shoplifting (weekly_counts.csv), over the 12 weeks before 2026-W44
+    n1_weekly = weekly[weekly["unit"].eq("N1")]
+    assert not n1_weekly["week_ending"].eq("2026-11-01").any()
+    usual = n1_weekly.loc[n1_weekly["offence"].eq("Shoplifting") & n1_weekly["week_ending"].between(
+        "2026-08-09", "2026-10-25"), "count"].astype(int).mean()
     e3_first = day[raw["unit"] == "E3"].min()
     loaded = counted(raw, CODES)
     loaded_day = pd.to_datetime(loaded["recorded_at"].str[:10], format="%Y-%m-%d")
@@ -101,7 +112,7 @@ def test_every_planted_defect_is_found(planted: tuple[QualityResult, pd.DataFram
         4: lambda: one(found, "3 rows of incidents.csv are exact copies of earlier rows (same crime_ref"),
         5: lambda: one(found, "2 rows of incidents from 2025-01-01 to 2026-11-22 have coordinates outside the area"),
         6: lambda: one(found, f"Northgate (N1): no records at all for 2026-W44 although it averages {usual:.1f} "
-                              "records a week"),
+                              "Shoplifting a week"),
         7: lambda: one(found, f"Greystone (E3): its data starts on {e3_first:%Y-%m-%d} (none before), partway "
                               "through last year's year to date"),
         8: lambda: one(found, f"Residential burglary: the organisation total supplied for the week 2026-11-16 to "
@@ -112,7 +123,8 @@ def test_every_planted_defect_is_found(planted: tuple[QualityResult, pd.DataFram
                                "comparisons of Anti-social behaviour for Southgate (S1), Castleton Moor (S2), "
                                "Millbrook (S3) and Kingsmead (S4)"),
     }
-    assert len(checks) == len(PLANTED_DEFECTS)
+    # the last three, in weekly_counts.csv, are for the zero-run checks of issue #10 (tested with them)
+    assert len(checks) == len(PLANTED_DEFECTS) - 3 and all("weekly_counts.csv" in d for d in PLANTED_DEFECTS[11:])
     assert supplied == burglaries + 3 and e3_first == pd.Timestamp("2025-01-15")
     severities = {i: check().severity for i, check in checks.items()}
     assert severities == {i: "info" if i == 2 else "warning" for i in checks}
@@ -129,20 +141,31 @@ def test_every_planted_defect_is_found(planted: tuple[QualityResult, pd.DataFram
     assert not marks.loc[("S1", "asb", "period"), "like_for_like"] and ("S1", "burglary", "period") not in marks.index
 
 
-def test_planted_defects_are_the_only_warnings(planted: tuple[QualityResult, pd.DataFrame, pd.DataFrame]) -> None:
-    result, _, _ = planted
+def test_planted_defects_are_the_only_warnings(planted: Planted) -> None:
+    result, _, _, _ = planted
     assert result.blocking == []  # `make demo` goes ahead
     assert {f.check for f in result.of("warning")} == {"validity", "duplicates", "completeness", "structure",
                                                         "consistency", "changes"}
-    # 5 validity (the 'abc' latitude is now its own finding: counted without coordinates) and duplicates,
-    # completeness, structure, 2 consistency, changes
-    assert len(result.of("warning")) == 10
+    # 5 validity (the 'abc' latitude is its own finding: counted without coordinates) and duplicates,
+    # completeness, structure, 2 consistency, changes; then those that concern the planted weekly_counts.csv
+    # defects: a unit's total in the collection gap (2025-W33 to W38), S3's rows starting with zeros, E2's
+    # theft from the person stopping
+    incident_level = [f for f in result.of("warning") if not _about_weekly_defects(f)]
+    assert len(incident_level) == 10, [f.message for f in incident_level]
+
+
+def _about_weekly_defects(finding: Finding) -> bool:
+    gap_weeks = {f"2025-W{w}" for w in range(33, 39)}
+    return (any(week in finding.message for week in gap_weeks)
+            or (finding.unit_code == "S3" and finding.measure_id in {m for m, *_ in WEEKLY_OFFENCES})
+            or (finding.unit_code == "E2" and finding.measure_id == "theft_person"))
 
 
 def test_planted_late_unit_blocks_the_cycle(tmp_path: Path) -> None:
     frame = plant_defects(generate_incidents(END), seed=SEED + 1, late=True)
     write_data(tmp_path, frame, force_summary(frame, END, CODES, planted=False))
-    config = demo_copy(tmp_path, {**demo_config(), "quality": {**demo_config()["quality"], "changes": []}})
+    raw = demo_config(weekly=False)
+    config = demo_copy(tmp_path, {**raw, "quality": {**raw["quality"], "changes": []}})
     result = check_data(config, config.store, "2026-W47", TODAY)
     assert len(PLANTED_BLOCKING) == 1
     last = pd.to_datetime(frame.loc[frame["unit"] == "N3", "recorded_at"].str[:10]).max()
@@ -156,7 +179,7 @@ def test_planted_late_unit_blocks_the_cycle(tmp_path: Path) -> None:
 
 
 def test_planted_revision_between_two_cycles(tmp_path: Path) -> None:
-    raw = demo_config(summary=False)
+    raw = demo_config(summary=False, weekly=False)
     raw["quality"] = {**raw["quality"], "changes": []}
     config = demo_copy(tmp_path, raw)
     full = plant_defects(generate_incidents(END), seed=SEED + 1)
@@ -189,7 +212,7 @@ def test_planted_revision_between_two_cycles(tmp_path: Path) -> None:
 def test_clean_data_raises_no_false_alarm(tmp_path: Path, units: int) -> None:
     frame = generate_incidents(END, n_units=units, daily_rate=2.0)
     codes = sorted(set(frame["unit"]))
-    write_data(tmp_path, frame, force_summary(frame, END, codes, planted=False))
+    write_data(tmp_path, frame, force_summary(frame, END, codes, planted=False), weekly_counts(END, units))
     raw = demo_config(units)
     config = demo_copy(tmp_path, {**raw, "quality": {**raw["quality"], "changes": []}})
     result = check_data(config, config.store, "2026-W47", TODAY)

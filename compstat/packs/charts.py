@@ -226,6 +226,7 @@ class TrendLine:
 
 
 TREND_PANEL_IN = 1.5
+MAX_IMAGE_IN = 7.6  # the tallest small-multiples image: with its title and caption, within an A4 page's 10.2 in
 
 
 def trend_panels(lines: Sequence[TrendLine], columns: int = 2) -> bytes:
@@ -237,9 +238,12 @@ def trend_panels(lines: Sequence[TrendLine], columns: int = 2) -> bytes:
 
 def _small_multiples(name: str, panels: Sequence[Any], draw: Any, columns: int, panel_h: float,
                      margins: tuple[float, float, float, float]) -> bytes:
-    """One panel per item, ``columns`` to a row, each ``panel_h`` inches tall; ``margins`` are the
-    left and bottom offsets of each panel's axes and the width and height they leave out."""
+    """One panel per item, ``columns`` to a row (more when that would make the image taller than
+    ``MAX_IMAGE_IN``: 19 measures' panels still fit on one page), each ``panel_h`` inches tall;
+    ``margins`` are the left and bottom offsets of each panel's axes and the width and height they
+    leave out."""
     left, bottom, less_w, less_h = margins
+    columns = max(columns, math.ceil(len(panels) / max(1, int(MAX_IMAGE_IN // panel_h))))
     rows = max(1, math.ceil(len(panels) / columns))
     height = round(rows * panel_h + 0.05, 2)
     cell_w = WIDTH_IN / columns
@@ -251,6 +255,10 @@ def _small_multiples(name: str, panels: Sequence[Any], draw: Any, columns: int, 
                 draw(ax, panels[i])
             else:
                 ax.set_visible(False)
+        for i, ax in enumerate(axes[:len(panels)]):
+            # a time axis shared with the panel below is labelled only there (a third less text to draw)
+            below = axes[i + columns] if i + columns < len(panels) else None
+            ax.xaxis.set_tick_params(labelbottom=below is None or below.get_xlim() != ax.get_xlim())
         return _png(fig)
 
 
@@ -263,7 +271,7 @@ def _trend_panel(ax: Any, line: TrendLine) -> None:
     else:
         ax.set_xticks([])
         ax.set_xlim(0, 1)
-    ax.set_title(line.title)
+    _small_multiple_title(ax, line.title)
     ax.set_ylabel(line.y_label)
     _value_axis(ax, values, line.integer, nbins=3)
 
@@ -297,14 +305,17 @@ def cumulative_chart(panels: Sequence[CumulativePanel], columns: int = 3) -> byt
 
 CUMULATIVE_PANEL_IN = 1.45
 SMALL_TITLE_CHARS = 27  # what fits on one line over a third of the page's width
+_THIRD_AXES_IN = WIDTH_IN / 3 - 0.55  # the width of a cumulative panel's axes, three to a row
 
 
 def _small_multiple_title(ax: Any, title: str) -> None:
-    """A panel title, on two smaller lines when it would not fit on one."""
-    if len(title) <= SMALL_TITLE_CHARS:
+    """A panel title, on two smaller lines when it would not fit on one over the panel's width."""
+    fits = int(SMALL_TITLE_CHARS * ax.get_position().width * WIDTH_IN / _THIRD_AXES_IN)
+    if len(title) <= fits:
         ax.set_title(title)
     else:
-        ax.set_title("\n".join(textwrap.wrap(title, SMALL_TITLE_CHARS + 6)[:2]), fontsize=7.5, linespacing=1.0)
+        smaller = fits + (6 if fits >= SMALL_TITLE_CHARS else 2)  # at 7.5 pt; a narrow panel has no room to spare
+        ax.set_title("\n".join(textwrap.wrap(title, smaller)[:2]), fontsize=7.5, linespacing=1.0)
 
 
 def _cumulative_panel(ax: Any, panel: CumulativePanel) -> None:
