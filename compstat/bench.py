@@ -154,13 +154,17 @@ def run_one(config_path: Path, today: date, workers: int) -> dict[str, object]:
                         workers=workers, progress=lambda step, seconds: steps.__setitem__(step, seconds))
     total = time.perf_counter() - started
     rows = sum(r.rows_read for r in outcome.ingest)
-    unit_packs, chair = outcome.pack_seconds[:-1], outcome.pack_seconds[-1:]
+    leaves = len(config.leaf_units)  # render_packs' order: the units, the divisions, the chair's
+    unit_packs, division_packs = outcome.pack_seconds[:leaves], outcome.pack_seconds[leaves:-1]
+    chair = outcome.pack_seconds[-1:]
     return {
         "period": outcome.period.label, "rows_ingested": rows, "cycle_seconds": round(total, 1),
         "ingest_rows_per_second": round(rows / steps["ingest"]) if rows and steps.get("ingest") else None,
         "step_seconds": steps, "packs": len(outcome.packs),
         "seconds_per_pack": round(sum(outcome.pack_seconds) / max(len(outcome.pack_seconds), 1), 2),
         "seconds_per_unit_pack": round(sum(unit_packs) / max(len(unit_packs), 1), 2),
+        "division_packs": len(division_packs),
+        "seconds_per_division_pack": round(sum(division_packs) / max(len(division_packs), 1), 2),
         "chair_pack_seconds": round(chair[0], 2) if chair else None,
         "pack_wall_seconds": steps.get("packs"),
         "load_average": [round(x, 2) for x in os.getloadavg()],
@@ -188,7 +192,8 @@ def _print_force(results: dict[str, object]) -> None:
         if run["ingest_rows_per_second"]:
             print(f"  ingest                   {run['ingest_rows_per_second']:>8,} rows/s")
         print(f"  packs                    {run['packs']} PDFs, {run['seconds_per_pack']} s each in a worker "
-              f"(unit packs {run['seconds_per_unit_pack']} s, the chair's {run['chair_pack_seconds']} s)")
+              f"(unit packs {run['seconds_per_unit_pack']} s, {run['division_packs']} division packs "
+              f"{run['seconds_per_division_pack']} s, the chair's {run['chair_pack_seconds']} s)")
         print(f"  peak memory (main)       {run['peak_memory_mb']:>8,} MB")
 
 

@@ -82,7 +82,7 @@ WEEKLY_SEED = SEED + 2  # the weekly source's own random stream: the incident re
 WEEKLY_DISPERSION = 8.0  # gamma shape of the week-level multiplier
 GAP_WEEKS = 6  # the collection gap recorded as zeros, for every unit and weekly measure
 GAP_BACK = 9  # weeks from the gap's last week to the same week last year
-ZERO_START_UNIT, STOP_UNIT, STOP_MEASURE, STOP_WEEKS = "S3", "E2", "theft_person", 4
+ZERO_START_UNIT, STOP_UNIT, STOP_MEASURE, STOP_WEEKS = "S3", "E2", "criminal_damage", 4
 
 PLANTED_DEFECTS: list[str] = [
     "2 rows with an unparseable date ('not recorded' and '31/02/2025'), at the end of the file",
@@ -109,7 +109,7 @@ PLANTED_DEFECTS: list[str] = [
     "weekly_counts.csv, unit S3 (Millbrook) reported nothing before the first Monday of April last year "
     "(``planted_zero_start``: 2025-04-07): its history of every weekly measure starts with zero rows, partway "
     "through last year's year to date (structure: a unit's history starting with zeros)",
-    "weekly_counts.csv, unit E2 (Harbour Quay)'s theft from the person stops: 0 in the 4 weeks before the "
+    "weekly_counts.csv, unit E2 (Harbour Quay)'s criminal damage and arson stops: 0 in the 4 weeks before the "
     "period and in the period itself (``planted_stop_weeks``: 2026-10-19 to 2026-11-22), while its other "
     "measures carry on (structure: a series that stops)",
 ]

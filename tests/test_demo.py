@@ -310,10 +310,10 @@ def test_planted_weekly_defects(weekly: pd.DataFrame) -> None:
     early = (planted["unit"] == "S3") & (week < start)
     assert (planted.loc[early, "count"] == 0).all() and clean[early].sum() > 1000
     assert planted.loc[(planted["unit"] == "S3") & (week >= start) & ~gap, "count"].sum() > 0
-    # (c) E2's theft from the person: 0 in the 4 weeks before the period and in it, not before
+    # (c) E2's criminal damage and arson: 0 in the 4 weeks before the period and in it, not before
     stop_first, stop_last = planted_stop_weeks(END)
     assert (stop_first, stop_last) == (date(2026, 10, 19), END)
-    series = (planted["unit"] == "E2") & (planted["offence"] == "Theft from the person")
+    series = (planted["unit"] == "E2") & (planted["offence"] == "Criminal damage and arson")
     stopped = series & week.between(stop_first, stop_last)
     assert stopped.sum() == 5 and (planted.loc[stopped, "count"] == 0).all()
     assert clean[stopped].sum() >= 5

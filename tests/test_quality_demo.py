@@ -21,7 +21,10 @@ from compstat.demo import (
     PLANTED_BLOCKING,
     PLANTED_DEFECTS,
     SEED,
+    STOP_MEASURE,
+    STOP_UNIT,
     WEEKLY_OFFENCES,
+    ZERO_START_UNIT,
     counted,
     daily_counts,
     demo_config,
@@ -122,9 +125,13 @@ def test_every_planted_defect_is_found(planted: Planted) -> None:
                                "call, not per location) falls inside this cycle's week, 28 days and year to date "
                                "comparisons of Anti-social behaviour for Southgate (S1), Castleton Moor (S2), "
                                "Millbrook (S3) and Kingsmead (S4)"),
+        # weekly_counts.csv: the collection gap, a unit's history starting with zeros, a series that stops
+        11: lambda: one(found, "Probable collection gap in weekly_counts: 12 units"),
+        12: lambda: one(found, f"({ZERO_START_UNIT}): 'Shoplifting' rows start in 2025-W15"),
+        13: lambda: one(found, f"({STOP_UNIT}): Criminal damage and arson has been zero since 2026-W43 (5 weeks up "
+                               "to 2026-W47)"),
     }
-    # the last three, in weekly_counts.csv, are for the zero-run checks of issue #10 (tested with them)
-    assert len(checks) == len(PLANTED_DEFECTS) - 3 and all("weekly_counts.csv" in d for d in PLANTED_DEFECTS[11:])
+    assert len(checks) == len(PLANTED_DEFECTS) and all("weekly_counts.csv" in d for d in PLANTED_DEFECTS[11:])
     assert supplied == burglaries + 3 and e3_first == pd.Timestamp("2025-01-15")
     severities = {i: check().severity for i, check in checks.items()}
     assert severities == {i: "info" if i == 2 else "warning" for i in checks}
@@ -139,6 +146,10 @@ def test_every_planted_defect_is_found(planted: Planted) -> None:
     assert ("N1", "burglary", "period") not in marks.index
     assert not marks.loc[("E3", "robbery", "ytd"), "like_for_like"] and ("E3", "robbery", "28d") not in marks.index
     assert not marks.loc[("S1", "asb", "period"), "like_for_like"] and ("S1", "burglary", "period") not in marks.index
+    # the collection gap is in last year's year to date, not its 28 days; the stopped series in this year's 28 days
+    assert not marks.loc[("N2", "shoplifting", "ytd"), "like_for_like"]
+    assert ("N2", "shoplifting", "28d") not in marks.index
+    assert not marks.loc[(STOP_UNIT, STOP_MEASURE, "28d"), "like_for_like"]
 
 
 def test_planted_defects_are_the_only_warnings(planted: Planted) -> None:
@@ -149,7 +160,7 @@ def test_planted_defects_are_the_only_warnings(planted: Planted) -> None:
     # 5 validity (the 'abc' latitude is its own finding: counted without coordinates) and duplicates,
     # completeness, structure, 2 consistency, changes; then those that concern the planted weekly_counts.csv
     # defects: a unit's total in the collection gap (2025-W33 to W38), S3's rows starting with zeros, E2's
-    # theft from the person stopping
+    # criminal damage stopping
     incident_level = [f for f in result.of("warning") if not _about_weekly_defects(f)]
     assert len(incident_level) == 10, [f.message for f in incident_level]
 
@@ -158,7 +169,7 @@ def _about_weekly_defects(finding: Finding) -> bool:
     gap_weeks = {f"2025-W{w}" for w in range(33, 39)}
     return (any(week in finding.message for week in gap_weeks)
             or (finding.unit_code == "S3" and finding.measure_id in {m for m, *_ in WEEKLY_OFFENCES})
-            or (finding.unit_code == "E2" and finding.measure_id == "theft_person"))
+            or (finding.unit_code == "E2" and finding.measure_id == STOP_MEASURE))
 
 
 def test_planted_late_unit_blocks_the_cycle(tmp_path: Path) -> None:

@@ -162,7 +162,8 @@ def _unit_events(ctx: QualityContext) -> list[_Event]:
     for w in _comparable_windows(ctx):
         current = _rows_between(daily, w.start, w.end).reindex(ctx.leaf_codes, fill_value=0)
         before = _rows_between(daily, w.prev_start, w.prev_end).reindex(ctx.leaf_codes, fill_value=0)
-        explained = _declared_units(ctx, w) | {code for code, key, side in gapped if key == w.key}
+        declared = _declared_units(ctx, w)
+        explained = declared | {code for code, key, side in gapped if key == w.key}
         for code in current.index[(current > 0) & (before == 0)]:
             if code not in explained:
                 appeared.setdefault(code, []).append(w)
@@ -172,7 +173,8 @@ def _unit_events(ctx: QualityContext) -> list[_Event]:
         whole_period_in = period_containing(w.prev_start, config.cadence).end  # a period of last year's side
         for code in current.index[(current > 0) & (before > 0)]:
             first = ctx.first_seen.get(str(code))
-            if first is not None and first > whole_period_in and code not in explained:
+            # a gap elsewhere in the span does not explain a late start: only a declared change does
+            if first is not None and first > whole_period_in and code not in declared:
                 partial.setdefault(str(code), []).append(w)
     events = []
     for code, windows in partial.items():
