@@ -127,10 +127,17 @@ def test_division_packs_show_their_units_side_by_side_and_their_sums(
         rows = [(u.code, u.name, mine.loc[mine["unit"] == u.code, "figures"].tolist()) for u in division.children]
         sums = [[sum(c) for c in zip(*mine.loc[mine["measure"] == m.name, "figures"], strict=True)]
                 for m in config.reported_measures]
+        side = side.replace(" \n", "\n")
         for code, name, figures in [*rows, (division.code, division.name, sums)]:
-            block = side[side.index(f"{name}\n{code}\n"):]
-            pairs = [(int(a.replace(",", "")), int(b.replace(",", "")))
-                     for a, b in re.findall(r"(\d[\d,]*) vs (\d[\d,]*)", block)[:measures]]
+            pairs = []  # the row's cells in each part of the table (at most 7 measures a part), in order
+            for header in re.finditer(re.escape(f"{name}\n{code}\n"), side):
+                for line in side[header.end():].split("\n"):
+                    pair = re.fullmatch(r"(\d[\d,]*) vs (\d[\d,]*)", line)
+                    if pair:
+                        pairs.append((int(pair[1].replace(",", "")), int(pair[2].replace(",", ""))))
+                    elif line[:1] not in ("▲", "▼", "="):
+                        break
+            assert len(pairs) == measures, (division.code, code)
             assert pairs == [(f[2], f[3]) for f in figures], (division.code, code)  # 28 days: this year, last
         performance = between(text, "2. The division against last year\n", "3. Charts")
         for measure, group in mine.groupby("measure"):

@@ -17,6 +17,7 @@ from compstat.analysis.hierarchy import division_leaves
 from compstat.config import Unit
 from compstat.packs.briefing import unit_briefing
 from compstat.packs.context.actions import ActionLog, action_log, actions_detail
+from compstat.packs.context.appendix import GlancePart, glance_parts
 from compstat.packs.context.charts import ChartSection, chart_section, charts_detail, spc_measures
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, headline_window, plural, unit_names
 from compstat.packs.context.cover import Contents, ContentsEntry, PageFrame, period_text, w3c_date
@@ -63,6 +64,7 @@ class DivisionPack:
     cover: DivisionCover
     headline: UnitHeadline
     units: Glance
+    unit_parts: tuple[GlancePart, ...]  # ``units`` in parts of at most ``appendix.GLANCE_COLUMNS`` measures
     table: PeriodTable
     charts: ChartSection
     probe: Findings
@@ -134,6 +136,7 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
         template="division_pack.html", filename=filename, unit_code=division.code,
         title=f"{division.name} ({division.code}) — division pack {period.label}", frame=frame, contents=contents,
         cover=cover, headline=headline, units=side_by_side,
+        unit_parts=glance_parts(side_by_side, config),
         table=period_table_section(data, division.code, assess=True), charts=charts, probe=probe,
         recognition=recognition, actions=actions, questions=questions, quality=quality,
     )
