@@ -146,6 +146,8 @@ def test_every_planted_defect_is_found(planted: Planted) -> None:
     assert ("N1", "burglary", "period") not in marks.index
     assert not marks.loc[("E3", "robbery", "ytd"), "like_for_like"] and ("E3", "robbery", "28d") not in marks.index
     assert not marks.loc[("S1", "asb", "period"), "like_for_like"] and ("S1", "burglary", "period") not in marks.index
+    # weekly_counts.csv maps no coordinates, so none of its rows is 'missing' them
+    assert not [f for f in found if "of weekly_counts" in f.message and "no coordinates" in f.message]
     # the collection gap is in last year's year to date, not its 28 days; the stopped series in this year's 28 days
     assert not marks.loc[("N2", "shoplifting", "ytd"), "like_for_like"]
     assert ("N2", "shoplifting", "28d") not in marks.index

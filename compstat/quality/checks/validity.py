@@ -122,6 +122,9 @@ class Validity:
                     unit_code=str(outside["unit_code"].iloc[0]) if len(outside) == 1 else None,
                     rows=n, source=str(source), units=_per_unit(outside, "outside")))
             blank = int(rows["blank"].sum())
+            mapped = next((s for s in ctx.config.sources if s.name == source), None)
+            if mapped is not None and not (mapped.columns.latitude or mapped.columns.longitude):
+                blank = 0  # a source that maps no coordinates (pre-aggregated counts) is not missing any
             if blank:
                 findings.append(Finding(
                     self.name, "info",
