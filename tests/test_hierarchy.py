@@ -280,7 +280,8 @@ def test_a_division_with_divisions_below_it_gets_a_pack(config: Config, raw: pd.
     flat = " ".join(text.split())
     assert "Area A A Division pack for the accountability meeting · 2026-W48" in flat
     assert "Commander Cmdr A" in flat and "Units 2: Borough One (B1), Borough Two (B2)" in flat
-    side = text[text.index("1. Its units side by side: 28 days"):text.index("2. The division against last year")].replace(" \n", "\n")
+    side = text[text.index("1. Its units side by side: 28 days"):text.index("2. The division against last year")]
+    side = side.replace(" \n", "\n")
     robbery = table[(table["measure_id"] == "robbery") & (table["window"] == "28d")].set_index("unit_code")
     for name, code in (("Borough One", "B1"), ("Borough Two", "B2"), ("Area A", "A")):
         pair = re.search(r"(\d+) vs (\d+)", side[side.index(f"{name}\n{code}\n"):])  # robbery: the first column
