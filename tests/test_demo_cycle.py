@@ -111,6 +111,18 @@ def test_demo_writes_a_pack_per_unit_and_the_chair_pack(demo_run: tuple[Config, 
     assert manifest["divisions"] == {"N": "North Division", "S": "South Division", "E": "East Division"}
 
 
+def test_no_cover_leaves_its_contents_alone_on_the_next_page(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Every pack's contents list ends on its cover: page 2 starts the first section, not a stray
+    contents line on an otherwise empty page."""
+    import pypdf
+
+    _, _, folder, _ = demo_run
+    for pdf in sorted(folder.glob("*.pdf")):
+        second = pypdf.PdfReader(pdf).pages[1].extract_text()
+        body = [line for line in second.splitlines()[1:-1] if line.strip()]  # without running header and footer
+        assert re.match(r"(1|A)\. ", body[0]) and len(second) > 300, (pdf.name, second[:200])
+
+
 def test_division_packs_show_their_units_side_by_side_and_their_sums(
         demo_run: tuple[Config, Path, Path, str]) -> None:
     """Each division's pack: its commander, each unit's 28 days (the headline window) against last

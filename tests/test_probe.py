@@ -290,3 +290,17 @@ def test_no_recognition_on_a_comparison_that_is_not_like_for_like(small_config: 
     assert recognition["unit_code"].tolist() == ["B"]
     assert recognition["caveat"].tolist() == ["fragile"]
     assert recognition["score"].iloc[0] == pytest.approx(math.log(2) * 0.99 * 0.5, abs=1e-4)
+
+
+def test_no_probe_rests_on_a_comparison_that_may_be_missing_data(small_config: Config) -> None:
+    """A's burglary rose significantly, but its 28 days hold a collection gap in last year's span: the
+    quality finding says so, and no concern is made of it. B's rise across a boundary change stays, marked."""
+    frames = evidence([change("A", "burglary", 112, 79, 0.01, "worse"), change("B", "burglary", 112, 79, 0.01, "worse"),
+                       change("C", "burglary", 112, 79, 0.01, "worse")])
+    marks = pd.DataFrame([("A", "burglary", "28d", False, False,
+                           "probable collection gap: no weekly_counts data in 2025-W05 to 2025-W32 (28 weeks)"),
+                          ("B", "burglary", "28d", False, False, "unit B's boundary changed on 1 Feb 2026"),
+                          ("C", "burglary", "28d", False, False, "missing data in 2026-W08")],
+                         columns=["unit_code", "measure_id", "window", "like_for_like", "fragile", "reason"])
+    probe, _ = rank_findings(*frames, small_config, quality=marks)
+    assert probe["unit_code"].tolist() == ["B"] and probe["caveat"].tolist() == ["not like-for-like"]

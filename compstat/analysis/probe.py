@@ -57,7 +57,10 @@ period alone), led by the 12 months.
   ``comparisons``), else 1: such a finding stays visible, marked in ``caveat`` and its reason,
   but ranks below findings on sound comparisons, so the chair is not sent to probe an artefact.
   An improvement on a comparison that is not like-for-like is not a recognition candidate at all
-  (a fragile one is, marked): no one is thanked for a fall that may be missing data.
+  (a fragile one is, marked): no one is thanked for a fall that may be missing data. Nor is a concern
+  made of a comparison marked for missing data (a missing period, a collection gap recorded as zeros, a
+  series that stopped: ``MISSING_DATA_WORDS``): the quality step's finding says what is missing, and the
+  chair is not sent to probe it; a concern across a boundary or definition change stays, marked.
 
 **Reasons** lead with the headline comparison and say whether it is significant: "Robbery up
 50% on last year's 28 days (15 vs 10, within normal variation); significantly above similar
@@ -97,6 +100,9 @@ JUDGED_CERTAINTY = 0.95
 PEER_LENS = 0.5
 NOT_LIKE_FOR_LIKE, FRAGILE = "not like-for-like", "fragile"
 QUALITY_WEIGHTS = {NOT_LIKE_FOR_LIKE: 0.25, FRAGILE: 0.5}
+# the completeness check's reasons for a comparison that may be missing data (a missing period, a collection
+# gap recorded as zeros, a series that stopped): no finding rests on such a comparison
+MISSING_DATA_WORDS = ("missing data", "collection gap", "stopped: zero since")
 FINDING_COLUMNS = [
     "rank", "unit_code", "unit_name", "measure_id", "measure_name", "direction", "kind", "score", "priority", "size",
     "certainty", "persistence", "quality", "evidence", "window", "basis", "current", "comparison", "pct_change",
@@ -355,8 +361,8 @@ def _finding(unit: str, measure_id: str, direction: str, evidence: dict[str, lis
     priority = float(context.config.analysis.measure_priority.get(measure_id, 1.0))
     window = str(shown["window"]) if shown else ""
     caveats, caveat_reason = context.marks.get((unit, measure_id, window), ([], ""))
-    if not worse and NOT_LIKE_FOR_LIKE in caveats:
-        return None  # no recognition for what may be a change in the data, not in what happened
+    if NOT_LIKE_FOR_LIKE in caveats and (not worse or missing_data(caveat_reason)):
+        return None  # no recognition for what may be a change in the data, and no probe of data that may be missing
     quality = float(np.prod([QUALITY_WEIGHTS[c] for c in caveats])) if caveats else 1.0
     score = priority * size * certainty * (1 + math.log1p(persistence)) * lens * quality
     small = bool(shown["small_numbers"]) if shown is not None else False
@@ -519,6 +525,11 @@ def _figures(measure: Measure, shown: Record | None, found: _Evidence, context: 
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def missing_data(reason: str) -> bool:
+    """Whether a comparison's quality mark says its data may be missing (``MISSING_DATA_WORDS``)."""
+    return any(words in reason for words in MISSING_DATA_WORDS)
 
 
 def _caveat_text(caveats: list[str], why: str) -> str:
