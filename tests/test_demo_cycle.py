@@ -119,8 +119,8 @@ def test_no_cover_leaves_its_contents_alone_on_the_next_page(demo_run: tuple[Con
     _, _, folder, _ = demo_run
     for pdf in sorted(folder.glob("*.pdf")):
         second = pypdf.PdfReader(pdf).pages[1].extract_text()
-        body = [line for line in second.splitlines()[1:-1] if line.strip()]  # without running header and footer
-        assert re.match(r"(1|A)\. ", body[0]) and len(second) > 300, (pdf.name, second[:200])
+        top = [line for line in second.splitlines() if line.strip()][:2]  # a running header, if any, then the body
+        assert any(re.match(r"(1|A)\. ", line) for line in top) and len(second) > 300, (pdf.name, second[:200])
 
 
 def test_division_packs_show_their_units_side_by_side_and_their_sums(
