@@ -401,3 +401,31 @@ def test_peer_caption_says_counts_are_rates_per_residents(demo_run: tuple[Config
     config, _, folder, _ = demo_run
     text = flat(pdf_text(folder / pack_name("N4")))
     assert f"Counts are rates per {config.analysis.per_population:,.0f} residents." in text
+
+
+def _figure_alts(node: object, out: list[str]) -> None:
+    """The /Alt of every /Figure element under a structure tree node."""
+    node = node.get_object() if hasattr(node, "get_object") else node
+    if isinstance(node, dict):
+        if node.get("/S") == "/Figure":
+            out.append(str(node.get("/Alt") or ""))
+        kids = node.get("/K")
+        for kid in kids if isinstance(kids, list) else [kids] if kids is not None else []:
+            _figure_alts(kid, out)
+
+
+def test_every_pack_is_tagged_and_each_chart_has_alternative_text(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Screen readers: each PDF carries a structure tree (Tagged: yes), and every figure in it has
+    alternative text that states what the chart shows."""
+    import pypdf
+
+    _, _, folder, _ = demo_run
+    charts = 0
+    for pdf in sorted(folder.glob("*.pdf")):
+        root = pypdf.PdfReader(pdf).trailer["/Root"]
+        assert root["/MarkInfo"]["/Marked"] and "/StructTreeRoot" in root, pdf.name
+        alts: list[str] = []
+        _figure_alts(root["/StructTreeRoot"], alts)
+        assert all(len(alt) > 20 for alt in alts), (pdf.name, alts)
+        charts += len(alts)
+    assert charts >= 16 * 2  # every pack has charts

@@ -126,10 +126,11 @@ def _stylesheet(folder: Path, stamp: int) -> tuple[CSS, FontConfiguration]:
 def html_to_pdf(html: str, target: Path, folder: Path, images: Mapping[str, bytes] | None = None) -> None:
     """Lay out ``html`` with WeasyPrint and the templates' ``pack.css``; relative URLs resolve
     against the templates folder and only go through ``TemplatesOnlyFetcher``, which also
-    serves ``images`` (the pack's charts by their ``src``)."""
+    serves ``images`` (the pack's charts by their ``src``). The PDF is tagged (a structure tree
+    with headings, tables and each chart's alternative text), so screen readers can read it."""
     css, fonts = _stylesheet(folder, (folder / STYLESHEET).stat().st_mtime_ns)
     document = HTML(string=html, base_url=f"{folder}/", url_fetcher=TemplatesOnlyFetcher(folder, images))
-    document.write_pdf(target, stylesheets=[css], font_config=fonts)
+    document.write_pdf(target, stylesheets=[css], font_config=fonts, pdf_tags=True)
 
 
 @contextmanager
