@@ -429,3 +429,24 @@ def test_every_pack_is_tagged_and_each_chart_has_alternative_text(demo_run: tupl
         assert all(len(alt) > 20 for alt in alts), (pdf.name, alts)
         charts += len(alts)
     assert charts >= 16 * 2  # every pack has charts
+
+
+def test_each_unit_cover_shows_its_escalation_level_and_overdue_actions(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """The cover says where the unit stands before anyone turns a page: its level for this meeting
+    (as the accountability section has it) and its open actions past their due date, counted from the
+    store with plain SQL."""
+    config, _, folder, store = demo_run
+    actions = stored_actions(store)
+    meeting = pd.Timestamp("2026-12-02")  # 2026-W48 ends 29 Nov; meetings are 3 days later
+    # overdue: still open at a meeting held on or after its due date (README, "Follow-up between meetings")
+    late = actions[actions["status"].isin(["open", "in progress"]) & (pd.to_datetime(actions["due_date"]) <= meeting)]
+    overdue = late["unit_code"].value_counts()
+    assert overdue.get("S2") == 1  # the demo's story: S2 has an overdue action
+    for unit in config.leaf_units:
+        text = pdf_text(folder / f"pack-{unit.code}.pdf")
+        cover = flat(text[:text.index("Contents")])
+        level = re.search(r"Current escalation level: (\d) \(([a-z ]+)\)", flat(text))
+        assert level is not None, unit.code
+        assert f"Escalation level {level[1]} ({level[2]})" in cover, unit.code
+        assert f"Overdue actions {overdue.get(unit.code, 0)} " in cover, unit.code

@@ -71,6 +71,8 @@ class UnitCover:
     meeting_date: date
     data_as_of: date | None
     run_at: datetime
+    escalation: str = ""  # "2 (support plan): why", the unit's level for this meeting
+    overdue: int = 0  # open actions past their due date
 
 
 @dataclass(frozen=True)

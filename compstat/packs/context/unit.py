@@ -77,12 +77,6 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
         footer=f"{config.organisation.name} · {period_text(data)}",
         created=w3c_date(data.run_at),
     )
-    cover = UnitCover(
-        organisation=config.organisation.name, unit_name=unit.name, unit_code=unit.code,
-        commander=unit.commander or "not recorded", division=names.get(parent, parent) if parent else "—",
-        period_label=period.label, period_start=period.start, period_end=period.end,
-        meeting_date=data.meeting_date, data_as_of=data.data_as_of.get(unit.code), run_at=data.run_at,
-    )
     actions = action_log(data, unit.code)
     hotspot = map_section(data, unit.code)
     analysis = data.analysis
@@ -99,6 +93,15 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     )
     quality = quality_notes(data, unit.code)
     accountable = accountability(data, unit.code)
+    cover = UnitCover(
+        organisation=config.organisation.name, unit_name=unit.name, unit_code=unit.code,
+        commander=unit.commander or "not recorded", division=names.get(parent, parent) if parent else "—",
+        period_label=period.label, period_start=period.start, period_end=period.end,
+        meeting_date=data.meeting_date, data_as_of=data.data_as_of.get(unit.code), run_at=data.run_at,
+        escalation=f"{accountable.level} ({accountable.level_label})" + (
+            f": {accountable.level_reason}" if accountable.level_reason else ""),
+        overdue=actions.n_overdue,
+    )
     charts = chart_section(data, unit.code, spc_measures(data, unit.code), peers=True)
     # The sections in pack order; numbering and the cover's contents follow this list.
     contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
