@@ -34,10 +34,10 @@ from compstat.analysis.measures import daily_by_category, daily_measures, period
 from compstat.analysis.period_table import period_table
 from compstat.analysis.spc import CONCERN
 from compstat.config import Config, iter_units
-from compstat.errors import DataError
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
 from compstat.quality import Finding, QualityResult, gate, run_quality
+from compstat.quality.run import require_data
 from compstat.results import CycleData
 from compstat.store import (
     AnalysisRow,
@@ -102,8 +102,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
             with steps("ingest"):
                 reports = ingest_all(session, config, today, store_url)
             with steps("quality"):
-                if not _rows_per_unit(session, org, period):
-                    raise DataError(_no_data_message(session, org, period))
+                require_data(session, org, period)
                 quality = gate(run_quality(session, config, period, reports, today),
                                accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
                 findings = list(quality.findings)
@@ -312,22 +311,6 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
 def _versions() -> dict[str, str]:
     packages = ["pandas", "numpy", "SQLAlchemy", "alembic", "WeasyPrint", "matplotlib", "Jinja2", "pydantic"]
     return {"compstat": __version__, "python": platform.python_version(), **{p: version(p) for p in packages}}
-
-
-def _rows_per_unit(session: Session, org: str, period: Period) -> dict[str, int]:
-    stmt = (select(Observation.unit_code, func.count()).where(
-        Observation.org == org, Observation.occurred_on >= period.start, Observation.occurred_on <= period.end)
-        .group_by(Observation.unit_code))
-    return {unit: int(n) for unit, n in session.execute(stmt).all()}
-
-
-def _no_data_message(session: Session, org: str, period: Period) -> str:
-    first, last = session.execute(select(func.min(Observation.occurred_on), func.max(Observation.occurred_on))
-                                  .where(Observation.org == org)).one()
-    if last is None:
-        return f"no data in the store for {org}: check the sources in the config"
-    return (f"no data for {period.label} ({period.start} to {period.end}); the store holds {first} to {last}. "
-            "Pass --period for a period with data.")
 
 
 def _replace_dir(new: Path, final: Path) -> None:

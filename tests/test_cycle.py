@@ -108,6 +108,11 @@ def test_cli_run_cycle(small_config_path: Path, small_config: Config, tmp_path: 
     assert "3 packs written to" in result.output
     bad = CliRunner().invoke(app, [*args[:-6], "--period", "2026-W30", "--today", "2026-08-01"])
     assert bad.exit_code == 1 and "no data for 2026-W30" in bad.output
+    # `check` stops on a period with no data as `run-cycle` does (exit 1, the same message)
+    checked = CliRunner().invoke(app, ["check", "--config", str(small_config_path), "--db", db, "--period", "2030-W01",
+                                       "--today", "2030-01-10", "--out", str(tmp_path / "q.html")])
+    assert checked.exit_code == 1 and "no data for 2030-W01" in checked.output, checked.output
+    assert "the store holds 2025-02-01 to" in " ".join(checked.output.split())
     wrong = CliRunner().invoke(app, [*args[:-6], "--period", "last week"])
     assert wrong.exit_code == 2 and "expected an ISO week" in wrong.output
     listed = CliRunner().invoke(app, ["quarantine", "list", "--config", str(small_config_path), "--db", db])

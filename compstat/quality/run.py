@@ -11,10 +11,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compstat.config import Config
-from compstat.errors import BlockedError
+from compstat.errors import BlockedError, DataError
 from compstat.ingest import IngestReport, check_export_path, export_quarantine, ingest_all, quarantined_rows
 from compstat.periods import Period, last_complete_period, parse_period
 from compstat.quality.checks import CHECKS, Check, MarksComparisons
@@ -28,6 +29,7 @@ from compstat.quality.findings import (
     severity_rank,
 )
 from compstat.store import connect
+from compstat.store.models import Observation
 
 MAX_LISTED = 12  # blocking findings listed in the error message
 
@@ -212,6 +214,22 @@ def blocked_message(period: Period, blocking: list[Finding]) -> str:
             + f"\n{how} (the override is recorded in the manifest). Earlier outputs are unchanged.")
 
 
+def require_data(session: Session, org: str, period: Period) -> None:
+    """Raise DataError (exit 1) when the store holds no record for ``period``: ``run-cycle`` and
+    ``check`` stop alike, saying which dates the store does hold."""
+    rows = session.execute(select(func.count()).select_from(Observation).where(
+        Observation.org == org, Observation.occurred_on >= period.start, Observation.occurred_on <= period.end)
+    ).scalar_one()
+    if rows:
+        return
+    first, last = session.execute(select(func.min(Observation.occurred_on), func.max(Observation.occurred_on))
+                                  .where(Observation.org == org)).one()
+    if last is None:
+        raise DataError(f"no data in the store for {org}: check the sources in the config")
+    raise DataError(f"no data for {period.label} ({period.start} to {period.end}); the store holds {first} to "
+                    f"{last}. Pass --period for a period with data.")
+
+
 def check_data(config: Config, store_url: str, period_label: str | None = None,
                today: date | None = None, quarantine: Path | None = None) -> QualityResult:
     """Ingest and run the checks alone, then roll back: the store is left exactly as it was.
@@ -230,6 +248,7 @@ def check_data(config: Config, store_url: str, period_label: str | None = None,
             session.begin()
             try:
                 reports = ingest_all(session, config, today, store_url)
+                require_data(session, config.organisation.slug, period)
                 result = run_quality(session, config, period, reports, today, stored=False)
                 if quarantine is not None:
                     export_quarantine(quarantined_rows(session, config.organisation.slug), quarantine)
