@@ -316,6 +316,8 @@ def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
     """Write a unit's open actions to an XLSX for its commander to fill in (✎ columns editable)."""
     from compstat.actions.spreadsheet import export_actions
 
+    if out is not None and out.suffix.lower() != ".xlsx":
+        raise UsageError(f"--out '{out}': the export is a spreadsheet for the commander, written as .xlsx")
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
     path = out or Path(f"actions-{unit}-{when.label}.xlsx")

@@ -217,5 +217,7 @@ def test_cli_export_import_and_exit_codes(small_config_path: Path, tmp_path: Pat
     assert "Traceback" not in missing.output
     history = runner.invoke(app, ["actions", "history", *base, "1"])
     assert history.exit_code == 0 and "spreadsheet a.xlsx" in history.output
+    as_csv = runner.invoke(app, ["actions", "export", *base, "--unit", "A", "--out", str(tmp_path / "S2.csv")])
+    assert as_csv.exit_code == 2 and "written as .xlsx" in as_csv.output and not (tmp_path / "S2.csv").exists()
     wrong_unit = runner.invoke(app, ["actions", "export", *base, "--unit", "Q"])
     assert wrong_unit.exit_code == 2 and "unit 'Q' is not in the config" in wrong_unit.output
