@@ -264,6 +264,10 @@ def actions_add(config: ConfigOpt, unit: Annotated[str, typer.Option()], action:
     cfg = _load(config)
     raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
     due_date = _parse_date(due, "--due") or action_log.next_meeting_date(cfg, raised)
+    held = action_log.meeting_date(cfg, raised)
+    if due_date < held:
+        raise UsageError(f"--due {due_date} is before the meeting that raises the action ({raised.label}, held "
+                         f"{held}): an action is due on or after the meeting that agrees it")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         new = action_log.add_action(session, cfg, raised, action_log.NewAction(
             unit, action, owner, due_date, measure, kind, support_requested, support_offered), by)

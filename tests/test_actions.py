@@ -161,6 +161,11 @@ def test_actions_cli(small_config_path: Path, tmp_path: Path) -> None:
     added = runner.invoke(app, ["actions", "add", *base, "--unit", "A", "--action", "Visit hotspots",
                                 "--owner", "Insp A", "--by", "chair", "--period", "2026-W10"])
     assert added.exit_code == 0 and "Action 1 raised for A, due 2026-03-17" in added.output
+    # 2026-W10's meeting is held on 2026-03-10 (3 days after the week): an action it agrees is not due before it
+    early = runner.invoke(app, ["actions", "add", *base, "--unit", "A", "--action", "Too late already", "--owner",
+                                "Insp A", "--by", "chair", "--period", "2026-W10", "--due", "2026-03-09"])
+    assert early.exit_code == 2 and "--due 2026-03-09 is before the meeting that raises the action" in early.output
+    assert "Traceback" not in early.output
     updated = runner.invoke(app, ["actions", "update", *base, "1", "--by", "Insp A", "--status", "in progress"])
     assert updated.exit_code == 0 and "Action 1 is in progress" in updated.output
     wrong = runner.invoke(app, ["actions", "update", *base, "1", "--by", "Insp A", "--status", "finished"])
