@@ -170,15 +170,5 @@ def _as_date(value: object) -> date | None:
     return pd.Timestamp(str(value)).date()
 
 
-def chair_actions(log: ActionLog) -> ChairActions:
-    """The chair's action log: every unit's overdue actions first (units in config order, as
-    ``action_log`` sorts them), then those not yet due."""
-    overdue = tuple(r for r in log.carried if r.overdue)
-    later = tuple(r for r in log.carried if not r.overdue)
-    groups = tuple(ActionGroup(title, rows) for title, rows in (
-        (f"Overdue ({len(overdue)})", overdue), (f"Open, not yet due ({len(later)})", later)) if rows)
-    return ChairActions(log=log, groups=groups)
-
-
 def actions_detail(log: ActionLog) -> str:
     return f"{log.n_open} open, {log.n_overdue} overdue, {log.n_completed} completed"
