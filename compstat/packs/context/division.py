@@ -22,7 +22,7 @@ from compstat.packs.context.charts import ChartSection, chart_section, charts_de
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, headline_window, plural, unit_names
 from compstat.packs.context.cover import Contents, ContentsEntry, PageFrame, period_text, w3c_date
 from compstat.packs.context.findings import FindingRow, Findings
-from compstat.packs.context.quality import QualityNote, QualityNotes, _findings
+from compstat.packs.context.quality import QualityNotes, division_quality_notes
 from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
 from compstat.packs.context.table import Glance, PeriodTable, period_table_section, units_glance, window_headings
 from compstat.packs.lookup import unit_rows
@@ -119,7 +119,7 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
                            "beyond normal variation.")
     recognition = _unit_findings(data, "analysis.recognition", children, names,
                                  "No unit of this division has an improvement beyond normal variation to recognise.")
-    quality = _quality(data, leaves, names)
+    quality = division_quality_notes(data, leaves, names)
     charts = chart_section(data, division.code, spc_measures(data, division.code), peers=True)
     contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
         ("units", f"Its units side by side: {window.label.lower()}", plural(len(children), "unit")),
@@ -166,26 +166,3 @@ def _unit_findings(data: CycleData, name: str, children: list[str], names: dict[
     rows.sort(key=lambda f: f.rank)
     ranked = tuple(replace(f, rank=i) for i, f in enumerate(rows[:UNIT_FINDINGS], start=1))
     return Findings(rows=ranked, empty_message=empty)
-
-
-def _quality(data: CycleData, leaves: list[str], names: dict[str, str]) -> QualityNotes:
-    """The quality findings naming any of the division's units (saying which), and the organisation-wide ones."""
-    findings = _findings(data)
-    mine = set(leaves)
-    notes, force, others = [], [], 0
-    for f in findings:
-        here = [c for c in leaves if c in f.units]
-        if here:
-            note = "" if set(f.units) <= mine and len(here) == 1 else "its units: " + ", ".join(
-                f"{names.get(c, c)} ({c})" for c in here)
-            notes.append(QualityNote(f.severity, f.message, note))
-        elif not f.units:
-            force.append(QualityNote(f.severity, f.message))
-        else:
-            others += 1
-    empty = ("Data-quality checks were not run for this cycle." if data.quality is None
-             else "No data-quality finding concerns the division's units.")
-    others_message = (f"{plural(others, 'finding')} about units outside this division "
-                      f"{'is' if others == 1 else 'are'} in the chair's pack." if others else "")
-    return QualityNotes(notes=tuple(notes), force_notes=tuple(force), empty_message=empty,
-                        others_message=others_message)

@@ -77,6 +77,29 @@ def quality_notes(data: CycleData, unit_code: str) -> QualityNotes:
                         empty_message=empty, others_message=others_message)
 
 
+def division_quality_notes(data: CycleData, leaves: list[str], names: dict[str, str]) -> QualityNotes:
+    """The quality findings naming any of the division's units (saying which), and the organisation-wide ones."""
+    findings = _findings(data)
+    mine = set(leaves)
+    notes, force, others = [], [], 0
+    for f in findings:
+        here = [c for c in leaves if c in f.units]
+        if here:
+            note = "" if set(f.units) <= mine and len(here) == 1 else "its units: " + ", ".join(
+                f"{names.get(c, c)} ({c})" for c in here)
+            notes.append(QualityNote(f.severity, f.message, note))
+        elif not f.units:
+            force.append(QualityNote(f.severity, f.message))
+        else:
+            others += 1
+    empty = ("Data-quality checks were not run for this cycle." if data.quality is None
+             else "No data-quality finding concerns the division's units.")
+    others_message = (f"{plural(others, 'finding')} about units outside this division "
+                      f"{'is' if others == 1 else 'are'} in the chair's pack." if others else "")
+    return QualityNotes(notes=tuple(notes), force_notes=tuple(force), empty_message=empty,
+                        others_message=others_message)
+
+
 def _share_here(finding: Any, unit_code: str) -> str:
     """What of a finding about several units is this unit's, in words (empty when it is only this unit's
     or is about missing data or a change rather than rows)."""
