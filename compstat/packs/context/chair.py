@@ -29,7 +29,13 @@ from compstat.packs.context.agenda import Agenda, agenda_section
 from compstat.packs.context.appendix import GlancePart, LadderGroup, glance_parts, ladder_by_parent
 from compstat.packs.context.charts import ChartSection, chart_section
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, plural, unit_names
-from compstat.packs.context.cover import ChairCover, Contents, ContentsEntry, PageFrame, period_text, w3c_date
+from compstat.packs.context.cover import (
+    ChairCover,
+    Contents,
+    ContentsEntry,
+    PageFrame,
+    page_frame,
+)
 from compstat.packs.context.findings import (
     APPENDIX_PER_UNIT,
     CHAIR_FINDINGS,
@@ -110,8 +116,7 @@ def chair_pack(data: CycleData) -> ChairPack:
         period_end=data.period.end, meeting_date=data.meeting_date, n_units=len(leaves),
         oldest_data_as_of=min(dates) if dates else None, run_at=data.run_at,
     )
-    frame = PageFrame(organisation=org, header=f"{org} · chair's pack",
-                      footer=f"{org} · {period_text(data)}", created=w3c_date(data.run_at))
+    frame = page_frame(data, f"{org} · chair's pack")
     names = unit_names(config)
     analysis = data.analysis
 

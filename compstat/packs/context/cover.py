@@ -94,5 +94,12 @@ def w3c_date(when: datetime) -> str:
     return (when if when.tzinfo else when.astimezone()).isoformat(timespec="seconds")
 
 
+def page_frame(data: CycleData, header: str) -> PageFrame:
+    """A pack's page frame: ``header`` on every page, the organisation and period in the footer."""
+    org = data.config.organisation.name
+    return PageFrame(organisation=org, header=header, footer=f"{org} · {period_text(data)}",
+                     created=w3c_date(data.run_at))
+
+
 def period_text(data: CycleData) -> str:
     return f"{data.period.label} ({fmt_date(data.period.start)} – {fmt_date(data.period.end)})"

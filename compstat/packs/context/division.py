@@ -20,7 +20,7 @@ from compstat.packs.context.actions import ActionLog, action_log, actions_detail
 from compstat.packs.context.appendix import GlancePart, glance_parts
 from compstat.packs.context.charts import ChartSection, chart_section, charts_detail, spc_measures
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, headline_window, plural, unit_names
-from compstat.packs.context.cover import Contents, ContentsEntry, PageFrame, period_text, w3c_date
+from compstat.packs.context.cover import Contents, ContentsEntry, PageFrame, page_frame
 from compstat.packs.context.findings import FindingRow, Findings
 from compstat.packs.context.quality import QualityNotes, division_quality_notes
 from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
@@ -82,12 +82,7 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
     children = [c.code for c in division.children]
     parent = config.parents().get(division.code)
     period = data.period
-    frame = PageFrame(
-        organisation=config.organisation.name,
-        header=f"{division.name} ({division.code}) · division pack",
-        footer=f"{config.organisation.name} · {period_text(data)}",
-        created=w3c_date(data.run_at),
-    )
+    frame = page_frame(data, f"{division.name} ({division.code}) · division pack")
     as_of = [data.data_as_of[c] for c in leaves if c in data.data_as_of]
     cover = DivisionCover(
         organisation=config.organisation.name, name=division.name, code=division.code,

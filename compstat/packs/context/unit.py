@@ -14,7 +14,13 @@ from compstat.packs.context.accountability import Accountability, accountability
 from compstat.packs.context.actions import ActionLog, action_log, actions_detail
 from compstat.packs.context.charts import ChartSection, chart_section, charts_detail, spc_measures
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, plural, unit_names
-from compstat.packs.context.cover import Contents, ContentsEntry, PageFrame, UnitCover, period_text, w3c_date
+from compstat.packs.context.cover import (
+    Contents,
+    ContentsEntry,
+    PageFrame,
+    UnitCover,
+    page_frame,
+)
 from compstat.packs.context.map import MapSection, map_section
 from compstat.packs.context.quality import QualityNotes, quality_notes
 from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
@@ -71,12 +77,7 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     names = unit_names(config)
     parent = config.parents().get(unit.code)
     period = data.period
-    frame = PageFrame(
-        organisation=config.organisation.name,
-        header=f"{unit.name} ({unit.code}) · briefing pack",
-        footer=f"{config.organisation.name} · {period_text(data)}",
-        created=w3c_date(data.run_at),
-    )
+    frame = page_frame(data, f"{unit.name} ({unit.code}) · briefing pack")
     actions = action_log(data, unit.code)
     hotspot = map_section(data, unit.code)
     analysis = data.analysis
