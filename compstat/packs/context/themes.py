@@ -32,6 +32,7 @@ from typing import Any
 import pandas as pd
 
 from compstat.analysis.measures import TOTAL
+from compstat.analysis.probe import rests_on_few_events
 from compstat.analysis.significance import NOT_TESTED
 from compstat.config import Config, iter_units
 from compstat.results import CycleData
@@ -134,7 +135,7 @@ def beyond_noise(counts: tuple[float, float] | None, small_number: int) -> bool:
     current, previous = counts
     if math.isnan(current) or math.isnan(previous):
         return False
-    return abs(current - previous) > MIN_EVENTS and not (current < small_number and previous < small_number)
+    return not rests_on_few_events(current, previous, small_number, MIN_EVENTS)
 
 
 def _moved(data: CycleData, finding: dict[Hashable, Any], worse: bool) -> bool:
