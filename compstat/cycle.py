@@ -98,16 +98,9 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     engine = connect(store_url)
     try:
         with staged_output(final_dir) as work_dir, transaction(engine) as session:
-            sync_reference(session, config)
-            with steps("ingest"):
-                reports = ingest_all(session, config, today, store_url)
-            with steps("quality"):
-                require_data(session, org, period)
-                quality = gate(run_quality(session, config, period, reports, today),
-                               accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
-                findings = list(quality.findings)
-            data = assemble(session, config, period, quality, today=today, steps=steps,
-                            rows_rejected=sum(r.rows_rejected for r in reports))
+            data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
+                                        accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+            findings = list(data.quality.findings) if data.quality is not None else []
             with steps("packs"):
                 rendered = render_packs(data, work_dir, workers=workers)
             with steps("record"):
@@ -120,7 +113,34 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
         engine.dispose()
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
-                        [p.seconds for p in rendered], quality, data.analysis.notes if data.analysis else ())
+                        [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else ())
+
+
+def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
+                preview: bool = False, accept_warnings: bool = False, go_ahead_if_stale: bool = False,
+                steps: Steps | None = None) -> tuple[CycleData, list[IngestReport]]:
+    """The one judgement of ``period`` that the packs, ``analyse``, ``actions list`` and ``minutes`` show.
+
+    In the caller's session: ingest every source, stop on a period with no data (``DataError``,
+    exit 1, as ``check`` does), run the quality checks, analyse with their comparison caveats
+    (recognition leaves out comparisons that are not like-for-like or fragile) and follow up the
+    action log ("did it work" windows clipped to each unit's data as of date). ``preview``: a
+    look that will be rolled back (no gate: blocking findings are kept, not raised; no map points;
+    quarantine hints point to ``compstat check --quarantine``). Otherwise the quality gate applies
+    (``accept_warnings``, ``go_ahead_if_stale``) as in ``run-cycle``.
+    """
+    steps = steps or Steps()
+    sync_reference(session, config)
+    with steps("ingest"):
+        reports = ingest_all(session, config, today, store_url)
+    with steps("quality"):
+        require_data(session, config.organisation.slug, period)
+        quality = run_quality(session, config, period, reports, today, stored=not preview)
+        if not preview:
+            quality = gate(quality, accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+    data = assemble(session, config, period, quality, today=today, steps=steps,
+                    rows_rejected=sum(r.rows_rejected for r in reports), points=not preview)
+    return data, reports
 
 
 class Steps:
@@ -153,14 +173,15 @@ def staged_output(final_dir: Path) -> Iterator[Path]:
 
 
 def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,
-             steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None) -> CycleData:
+             steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None, points: bool = True) -> CycleData:
     """Everything the packs show for a period whose data and quality are settled: the analysis,
-    the map points and the meeting's action log with escalation (timed as three steps)."""
+    the map points (unless not ``points``) and the meeting's action log with escalation (timed steps)."""
     with steps("analysis"):
         data = analyse(session, config, period, today, quality.data_as_of, quality.comparisons)
         data = replace(data, rows_rejected=rows_rejected, quality=quality, run_at=run_at or data.run_at)
-    with steps("maps"):
-        data = replace(data, points=load_points(session, config, period))
+    if points:
+        with steps("maps"):
+            data = replace(data, points=load_points(session, config, period))
     with steps("actions"):
         data = follow_up(session, config, period, data)
     return data
@@ -170,7 +191,8 @@ def follow_up(session: Session, config: Config, period: Period, data: CycleData)
     """``data`` with the meeting's action log, each unit's escalation level and every agreement
     trigger, judged on this cycle's period table and special-cause concerns (the packs read these)."""
     concerns = special_cause_concerns(data)
-    log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at, daily=data.daily)
+    log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at, daily=data.daily,
+                                data_as_of=data.data_as_of)
     levels, triggers = meeting_escalation(log, data.table, config, concerns)
     return replace(data, actions=log, escalation=levels, triggers=triggers)
 

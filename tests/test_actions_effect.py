@@ -96,6 +96,7 @@ def test_action_effects_from_daily_totals(config: Config) -> None:
 
 RAISED_ON = date(2026, 3, 8)  # the end of 2026-W10; the log is for 2026-W12 (ends 22 March): 14 days each side
 PERIOD_END, MEETING = date(2026, 3, 22), date(2026, 3, 24)
+AS_OF = {"A": PERIOD_END, "B": PERIOD_END}  # every unit's data is in to the period's end
 
 
 def counts(unit: str, measure: str, before: int, after: int) -> list[dict[str, object]]:
@@ -115,11 +116,11 @@ def test_benjamini_hochberg_across_the_actions_of_a_meeting(config: Config) -> N
     flat = config.model_copy(update={"analysis": config.analysis.model_copy(update={"overdispersion": False})})
     daily = pd.DataFrame(counts("A", "burglary", 20, 8) + counts("B", "burglary", 12, 8)
                          + counts("A", "robbery", 12, 8))
-    alone = action_effects(log_of(("A", "burglary")), daily, flat, PERIOD_END, MEETING)
+    alone = action_effects(log_of(("A", "burglary")), daily, flat, PERIOD_END, MEETING, data_as_of=AS_OF)
     assert alone.loc[0, "effect"] == "improved" and alone.loc[0, "effect_q"] == pytest.approx(
         2 * 4_791_323 / 268_435_456, rel=1e-9)  # a family of one: q = p
     three = action_effects(log_of(("A", "burglary"), ("B", "burglary"), ("A", "robbery")), daily, flat,
-                           PERIOD_END, MEETING)
+                           PERIOD_END, MEETING, data_as_of=AS_OF)
     p1, p2 = 2 * 4_791_323 / 268_435_456, 2 * 263_950 / 1_048_576
     assert list(three["effect_p"]) == pytest.approx([p1, p2, p2], rel=1e-9)
     assert list(three["effect_q"]) == pytest.approx([3 * p1, p2, p2], rel=1e-9)
@@ -127,7 +128,7 @@ def test_benjamini_hochberg_across_the_actions_of_a_meeting(config: Config) -> N
     assert three.loc[0, "effect_text"].endswith("(rate ratio 0.40, p = 0.036, q = 0.107)")
     loose = flat.model_copy(update={"analysis": flat.analysis.model_copy(update={"fdr": 0.2})})
     assert action_effects(log_of(("A", "burglary"), ("B", "burglary"), ("A", "robbery")), daily, loose,
-                          PERIOD_END, MEETING).loc[0, "effect"] == "improved"
+                          PERIOD_END, MEETING, data_as_of=AS_OF).loc[0, "effect"] == "improved"
 
 
 def test_a_unit_with_little_history_takes_the_median_dispersion_of_the_others(config: Config) -> None:
@@ -146,5 +147,31 @@ def test_a_unit_with_little_history_takes_the_median_dispersion_of_the_others(co
     daily = pd.DataFrame(b + a_history + counts("A", "burglary", 20, 8))
     phi = unit_dispersions(daily, config, "burglary", RAISED_ON)
     assert phi["B"] == pytest.approx(4.0) and phi["A"] == pytest.approx(4.0)
-    effect = action_effects(log_of(("A", "burglary")), daily, config, PERIOD_END, MEETING).loc[0]
+    effect = action_effects(log_of(("A", "burglary")), daily, config, PERIOD_END, MEETING, data_as_of=AS_OF).loc[0]
     assert (effect["effect"], effect["effect_p"]) == ("no significant change", pytest.approx(58 / 128, rel=1e-9))
+
+
+def test_windows_end_at_the_data_as_of_date() -> None:
+    """The after-window ends at the last day with data, and the before-window is as long; before the
+    first record the before-window is cut as well."""
+    assert effect_days(date(2026, 3, 8), date(2026, 3, 22), 84, data_as_of=date(2026, 3, 15)) == 7
+    assert effect_days(date(2026, 3, 8), date(2026, 3, 22), 84, data_as_of=date(2026, 3, 30)) == 14
+    assert effect_days(date(2026, 3, 8), date(2026, 3, 22), 84, data_as_of=date(2026, 3, 1)) == 0
+    assert effect_days(date(2026, 3, 8), date(2026, 3, 22), 84, data_start=date(2026, 3, 1)) == 8
+
+
+def test_too_early_to_tell_until_the_after_window_has_seven_days_of_data(config: Config) -> None:
+    """Raised on 8 March, judged for the meeting on the week to 22 March (14 days), but A's data is in
+    only to 12 March: 4 days of data, so too early to tell — not "improved" on 20 before against the
+    8 of the days that have data. B's data ends where the period does; without a data as of date
+    for A its last day in ``daily`` is used."""
+    daily = pd.DataFrame(counts("A", "burglary", 20, 8) + counts("B", "burglary", 20, 8)
+                         + [{"unit_code": "B", "measure_id": "burglary", "date": pd.Timestamp(PERIOD_END),
+                             "total": 0.0, "n": 0}])
+    log = log_of(("A", "burglary"), ("B", "burglary"))
+    effects = action_effects(log, daily, config, PERIOD_END, MEETING, data_as_of={"A": date(2026, 3, 12)})
+    assert (effects.loc[0, "effect"], effects.loc[0, "effect_days"]) == ("too early", 4)
+    assert effects.loc[0, "effect_text"] == "too early to tell: 4 days of data since it was raised (at least 7 needed)"
+    assert effects.loc[1, "effect_days"] == 14 and effects.loc[1, "effect"] != "too early"
+    fallback = action_effects(log, daily, config, PERIOD_END, MEETING)  # A's last day in daily: 9 March
+    assert (fallback.loc[0, "effect"], fallback.loc[0, "effect_days"]) == ("too early", 1)

@@ -44,7 +44,8 @@ def latest_meeting_period(config: Config, today: date) -> Period:
 
 def carry_forward_actions(session: Session, config: Config, period: Period,
                           concerns: Concerns | None = None, *, as_of: datetime | None = None,
-                          daily: pd.DataFrame | None = None) -> pd.DataFrame:
+                          daily: pd.DataFrame | None = None, data_as_of: dict[str, date] | None = None
+                          ) -> pd.DataFrame:
     """The action log for the meeting on ``period`` (``ACTION_COLUMNS``).
 
     Rows: every action raised before ``period`` that is still open, and those whose closing
@@ -58,6 +59,8 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
     whether the linked measure moved (``effect.action_effects``). ``as_of``: the time of the
     pack being made (the cycle's run time); see ``closure_window``. ``daily``: daily measure
     totals already read (the cycle's), used for the effects when they reach back far enough.
+    ``data_as_of``: the last day each unit's data is in (the quality step's); the effects' windows
+    end there (default: the meeting's stored cycle's, else each unit's last day of data).
     """
     org = config.organisation.slug
     meeting = meeting_date(config, period)
@@ -94,7 +97,9 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
         })
     log = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c not in _COMPUTED])
     log = action_levels(log, config.accountability.escalation, concerns, {m.id: m.name for m in config.measures})
-    log = pd.concat([log, _effects(session, config, log, period, meeting, daily)], axis=1)
+    if data_as_of is None:
+        data_as_of = stored_data_as_of(session, config, period)
+    log = pd.concat([log, _effects(session, config, log, period, meeting, daily, data_as_of)], axis=1)
     return log[ACTION_COLUMNS]
 
 
@@ -130,6 +135,17 @@ def stored_concerns(session: Session, config: Config, period: Period) -> Concern
                    AnalysisRow.payload.contains(CONCERN)))
     return {(str(unit), str(measure)) for unit, measure, payload in session.execute(stmt)
             if json.loads(payload).get("variation") == CONCERN}
+
+
+def stored_data_as_of(session: Session, config: Config, period: Period) -> dict[str, date] | None:
+    """Each unit's data as of date recorded by the stored cycle for ``period`` (its manifest), which
+    its packs' "did it work" windows ended at; None when that cycle has not run."""
+    manifest = session.scalar(select(Cycle.manifest).where(Cycle.org == config.organisation.slug,
+                                                           Cycle.period == period.label))
+    if manifest is None:
+        return None
+    recorded = json.loads(manifest or "{}").get("data_as_of") or {}
+    return {str(unit): date.fromisoformat(str(day)) for unit, day in recorded.items()}
 
 
 def stored_cycle_ran(session: Session, config: Config, period: Period) -> bool:
@@ -176,7 +192,7 @@ def _meetings_after(raised: Period, period: Period, config: Config) -> list[date
 
 
 def _effects(session: Session, config: Config, log: pd.DataFrame, period: Period, meeting: date,
-             read: pd.DataFrame | None) -> pd.DataFrame:
+             read: pd.DataFrame | None, data_as_of: dict[str, date] | None = None) -> pd.DataFrame:
     """Effect columns, reading only the daily totals the linked, due actions need (``read``, if
     it reaches back to the first day needed)."""
     measures = {m.id for m in config.measures}
@@ -193,4 +209,4 @@ def _effects(session: Session, config: Config, log: pd.DataFrame, period: Period
             daily = read[(read["date"] >= pd.Timestamp(first)) & (read["date"] <= pd.Timestamp(period.end))]
         else:
             daily = daily_measures(daily_by_category(session, config.organisation.slug, first, period.end), config)
-    return action_effects(log, daily, config, period.end, meeting, data_start)
+    return action_effects(log, daily, config, period.end, meeting, data_start, data_as_of)

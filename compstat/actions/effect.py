@@ -2,8 +2,11 @@
 
 Once an action linked to a count measure is due, its unit's count in the ``days`` after the
 meeting period that raised it is compared with the same number of days up to and including
-that period's end (``days`` = the days since then, at most ``accountability.effect_max_days``,
-at least 7). The rules are the analysis's own (``compstat.analysis.significance``), imported:
+that period's end. ``days`` = the days since then that have data for the unit — up to the
+period's end and no later than the unit's data as of date (the quality step's: all of its
+sources in), at most ``accountability.effect_max_days`` — so both windows are the same length
+and fully covered by data; with fewer than ``MIN_DAYS`` (7) such days the verdict is
+"too early" ("too early to tell", with the days of data there are). The rules are the analysis's own (``compstat.analysis.significance``), imported:
 
 - the exact Poisson rate-ratio test (``rate_ratio_test``) at ``analysis.confidence``;
 - the over-dispersion φ the analysis would have used for the unit and measure at the meeting
@@ -56,7 +59,10 @@ class Effect:
 
     @property
     def text(self) -> str:
-        if self.verdict in (TOO_EARLY, NOT_ASSESSED, ""):
+        if self.verdict == TOO_EARLY:
+            return (f"too early to tell: {self.days} day{'' if self.days == 1 else 's'} of data since it was "
+                    f"raised (at least {MIN_DAYS} needed)")
+        if self.verdict in (NOT_ASSESSED, ""):
             return self.verdict
         counts = f"{self.after:g} in the {self.days} days after vs {self.before:g} in the {self.days} days before"
         if self.verdict == NO_EVENTS:
@@ -66,9 +72,16 @@ class Effect:
                 f"q = {self.q_value:.3f}{caveat})")
 
 
-def effect_days(raised_on: date, period_end: date, max_days: int) -> int:
-    """Days in each of the before and after windows: the days since ``raised_on``, capped."""
-    return max(0, min((period_end - raised_on).days, max_days))
+def effect_days(raised_on: date, period_end: date, max_days: int, data_as_of: date | None = None,
+                data_start: date | None = None) -> int:
+    """Days in each of the before and after windows: the days since ``raised_on`` up to ``period_end``
+    and, when given, no later than ``data_as_of`` (the last day with data) and no more than the days
+    of data up to ``raised_on`` since ``data_start``; capped at ``max_days``."""
+    last = period_end if data_as_of is None else min(period_end, data_as_of)
+    days = min((last - raised_on).days, max_days)
+    if data_start is not None:
+        days = min(days, (raised_on - data_start).days + 1)
+    return max(0, days)
 
 
 def judge_effect(before: float, after: float, days: int, polarity: str, *, confidence: float = 0.95,
@@ -107,21 +120,26 @@ class _Counts:
 
 
 def action_effects(log: pd.DataFrame, daily: pd.DataFrame, config: Config, period_end: date,
-                   meeting: date, data_start: date | None = None) -> pd.DataFrame:
+                   meeting: date, data_start: date | None = None,
+                   data_as_of: dict[str, date] | None = None) -> pd.DataFrame:
     """``EFFECT_COLUMNS`` for each action in ``log`` (same index), from daily measure totals.
 
     ``daily`` holds unit_code, measure_id, date, total (``analysis.measures.daily_measures``),
     for every unit (the dispersion falls back on the other units) from ``history_start``;
     ``data_start`` is the organisation's first record (default: the first day in ``daily``).
+    ``data_as_of``: the last day each unit's data is complete to (``QualityResult.data_as_of``);
+    for a unit not in it, the last day ``daily`` holds for that unit. The after-window ends there.
     Blank for actions with no measure or not yet due.
     """
     measures = {m.id: m for m in config.measures}
     settings = config.accountability
+    first_record = data_start  # the before-window starts no earlier (when known)
     if data_start is None and not daily.empty:
         data_start = pd.Timestamp(daily["date"].min()).date()
     counted: dict[object, _Counts] = {}
     fixed: dict[object, Effect] = {}
     dispersions: dict[tuple[date, str], dict[str, float]] = {}
+    last_days: dict[str, date | None] = {}
     for index, row in zip(log.index, log.to_dict(orient="records"), strict=True):
         measure = measures.get(str(row["measure_id"])) if isinstance(row["measure_id"], str) else None
         if measure is None or pd.Timestamp(row["due_date"]).date() > meeting:
@@ -131,7 +149,10 @@ def action_effects(log: pd.DataFrame, daily: pd.DataFrame, config: Config, perio
             fixed[index] = Effect(NOT_ASSESSED)
             continue
         raised_on = pd.Timestamp(row["raised_on"]).date()
-        days = effect_days(raised_on, period_end, settings.effect_max_days)
+        unit = str(row["unit_code"])
+        if unit not in last_days:
+            last_days[unit] = unit_data_as_of(daily, unit, data_as_of)
+        days = effect_days(raised_on, period_end, settings.effect_max_days, last_days[unit], first_record)
         mine = daily[(daily["unit_code"] == row["unit_code"]) & (daily["measure_id"] == measure.id)]
         before = _total(mine, raised_on - timedelta(days=days - 1), raised_on)
         after = _total(mine, raised_on + timedelta(days=1), raised_on + timedelta(days=days))
@@ -165,6 +186,15 @@ def action_effects(log: pd.DataFrame, daily: pd.DataFrame, config: Config, perio
         "effect_days": [e.days for e in rows], "effect_ratio": [e.ratio for e in rows],
         "effect_p": [e.p_value for e in rows], "effect_q": [e.q_value for e in rows],
     }, index=log.index, columns=EFFECT_COLUMNS)
+
+
+def unit_data_as_of(daily: pd.DataFrame, unit: str, data_as_of: dict[str, date] | None = None) -> date | None:
+    """The last day ``unit``'s data is in: ``data_as_of[unit]`` when given, else its last day in ``daily``
+    (None when it has none)."""
+    if data_as_of is not None and unit in data_as_of:
+        return data_as_of[unit]
+    days = daily.loc[daily["unit_code"] == unit, "date"]
+    return None if days.empty else pd.Timestamp(days.max()).date()
 
 
 def unit_dispersions(daily: pd.DataFrame, config: Config, measure_id: str, raised_on: date,

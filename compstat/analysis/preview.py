@@ -1,30 +1,30 @@
-"""``compstat analyse``: ingest and analyse one period without recording anything.
+"""``compstat analyse`` (and ``actions list`` / ``minutes`` before a cycle has run): the cycle's judgement
+of one period, without recording anything.
 
-The sources are ingested and analysed inside one transaction that is always rolled back, so
-an analyst can look at the findings before (or without) running the cycle; ``run-cycle``
-is what records data, results and packs.
+The sources are ingested, checked, analysed and the actions followed up by ``cycle.judge_cycle`` —
+the same function ``run-cycle`` uses, so the findings carry the same quality caveats and
+recognition exclusions as the packs — inside one transaction that is always rolled back;
+``run-cycle`` is what records data, results and packs.
 """
 
 from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compstat.config import Config
-from compstat.cycle import analyse, resolve_period, sync_reference
-from compstat.errors import DataError
-from compstat.ingest import ingest_all
+from compstat.cycle import judge_cycle, resolve_period
+from compstat.periods import Period
 from compstat.results import CycleData
-from compstat.store import Observation, connect
+from compstat.store import connect
 
 
-def preview_analysis(config: Config, store_url: str, period_label: str | None = None,
-                     today: date | None = None) -> CycleData:
-    """Ingest every source, analyse ``period_label`` (default: the last complete period), roll back.
+def preview_cycle(config: Config, store_url: str, period: Period, today: date | None = None) -> CycleData:
+    """``judge_cycle`` for ``period`` as a preview (no quality gate, no map points), then roll back.
 
-    Raises DataError when the store holds no data for the period.
+    Raises DataError (exit 1) when the store holds no data for the period, as ``run-cycle`` and
+    ``check`` do.
     """
     today = today or date.today()
     engine = connect(store_url)
@@ -32,18 +32,16 @@ def preview_analysis(config: Config, store_url: str, period_label: str | None = 
         with Session(engine) as session:
             session.begin()
             try:
-                sync_reference(session, config)
-                ingest_all(session, config, today, store_url)
-                period = resolve_period(config, period_label, today)
-                org = config.organisation.slug
-                rows = session.scalar(select(func.count()).select_from(Observation).where(
-                    Observation.org == org, Observation.occurred_on >= period.start,
-                    Observation.occurred_on <= period.end))
-                if not rows:
-                    raise DataError(f"no data for {period.label} ({period.start} to {period.end}): "
-                                    "pass --period for a period with data")
-                return analyse(session, config, period, today, {})
+                data, _ = judge_cycle(session, config, period, today, store_url, preview=True)
+                return data
             finally:
                 session.rollback()
     finally:
         engine.dispose()
+
+
+def preview_analysis(config: Config, store_url: str, period_label: str | None = None,
+                     today: date | None = None) -> CycleData:
+    """The judgement of ``period_label`` (default: the last complete period) without recording it."""
+    today = today or date.today()
+    return preview_cycle(config, store_url, resolve_period(config, period_label, today), today)

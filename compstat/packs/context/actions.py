@@ -150,7 +150,10 @@ def _action_row(row: Record, names: dict[str, str], measures: dict[str, str]) ->
 
 
 def _effect_words(verdict: str, text: str) -> str:
-    """"Did it work?" in words: the verdict with its counts and test, or why there is none."""
+    """"Did it work?" in words: the verdict with its counts and test, or why there is none (too early:
+    the days of data there are, as the action log and the minutes say it)."""
+    if verdict == "too early" and text.startswith("too early to tell"):
+        return text
     return EFFECT_WORDS.get(verdict, text)
 
 
