@@ -220,14 +220,15 @@ def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] 
                  ) -> None:
     """List the action log as it stands for a meeting: level, overdue, stale, did it work.
 
-    Levels are judged on the meeting's stored cycle (its period table and special-cause
-    concerns), as in its packs."""
+    Judged as in the meeting's packs: on its stored cycle once it has run, else on the data held
+    now by the cycle's own judgement (exit 1 when there is no data for the period)."""
+    from compstat.analysis.preview import meeting_judgement
+
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
     _check_unit(cfg, unit)
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
-        log, levels, _ = action_log.meeting_log(session, cfg, when)
-        ran = action_log.stored_cycle_ran(session, cfg, when)
+    judged = meeting_judgement(cfg, resolve_url(db, cfg.store), when)
+    log, levels = judged.log, judged.levels
     if unit:
         log = log[log["unit_code"] == unit]
     meeting = action_log.meeting_date(cfg, when)
@@ -238,15 +239,15 @@ def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] 
         table.add_row(*_cells(row.id, row.unit_code, row.description, row.owner, row.due_date, row.status,
                               row.meetings_carried,
                               f"{row.escalation_level} {row.escalation_label}" if row.carried else "", flags,
-                              row.effect))
+                              row.effect_text))
     console.print(table)
     if unit:
         level = levels.set_index("unit_code").loc[unit]
         console.print(f"Unit {unit}: level {level.escalation_level} {level.escalation_label} "
                       f"({level.escalation_reason})", markup=False)
-    if not ran:
-        console.print(f"The {when.label} cycle has not run yet: agreement triggers and special-cause concerns "
-                      "are checked once it has.", markup=False)
+    if not judged.recorded:
+        console.print(f"The {when.label} cycle has not run yet: levels and \"did it work\" are judged on the data "
+                      "held now, as its packs would show them (nothing was recorded).", markup=False)
 
 
 @actions_app.command("add")
@@ -403,10 +404,15 @@ def minutes(config: ConfigOpt,
     """Write each unit's follow-up note after a meeting: commitments, owners, dates, data requested."""
     from compstat.actions.minutes import write_minutes
 
+    from compstat.analysis.preview import meeting_judgement
+
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
-        paths = write_minutes(session, cfg, when, out_root=out)
+    url = resolve_url(db, cfg.store)
+    judged = meeting_judgement(cfg, url, when)
+    with transaction(connect(url)) as session:
+        paths = write_minutes(session, cfg, when, out_root=out,
+                              judged=(judged.log, judged.levels, judged.triggers))
     folder = paths[0].parent if paths else "nowhere"
     console.print(f"{len(paths)} follow-up notes for the {when.label} meeting written to {folder}", markup=False)
 

@@ -118,7 +118,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
 
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
                 preview: bool = False, accept_warnings: bool = False, go_ahead_if_stale: bool = False,
-                steps: Steps | None = None) -> tuple[CycleData, list[IngestReport]]:
+                steps: Steps | None = None, run_at: datetime | None = None) -> tuple[CycleData, list[IngestReport]]:
     """The one judgement of ``period`` that the packs, ``analyse``, ``actions list`` and ``minutes`` show.
 
     In the caller's session: ingest every source, stop on a period with no data (``DataError``,
@@ -127,7 +127,8 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
     action log ("did it work" windows clipped to each unit's data as of date). ``preview``: a
     look that will be rolled back (no gate: blocking findings are kept, not raised; no map points;
     quarantine hints point to ``compstat check --quarantine``). Otherwise the quality gate applies
-    (``accept_warnings``, ``go_ahead_if_stale``) as in ``run-cycle``.
+    (``accept_warnings``, ``go_ahead_if_stale``) as in ``run-cycle``. ``run_at``: when the pack is
+    made (default now): actions closed after it are not "completed since last meeting".
     """
     steps = steps or Steps()
     sync_reference(session, config)
@@ -139,7 +140,7 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
         if not preview:
             quality = gate(quality, accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
     data = assemble(session, config, period, quality, today=today, steps=steps,
-                    rows_rejected=sum(r.rows_rejected for r in reports), points=not preview)
+                    rows_rejected=sum(r.rows_rejected for r in reports), run_at=run_at, points=not preview)
     return data, reports
 
 

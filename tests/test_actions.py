@@ -23,6 +23,7 @@ from compstat.config import Config
 from compstat.errors import SourceError, UsageError
 from compstat.periods import Period, parse_period
 from compstat.store import ActionUpdate, Cycle, connect, transaction
+from tests.test_quality_cycle import incidents
 
 # Weekly, Monday start, meetings 2 days after each week: W08 (16-22 Feb 2026) meets Tue 24 Feb,
 # W09 on 3 March, W10 on 10 March, W11 on 17 March.
@@ -156,6 +157,7 @@ def test_done_on_is_only_for_closing(small_config: Config, tmp_path: Path) -> No
 
 def test_actions_cli(small_config_path: Path, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'cli.db'}"
+    (tmp_path / "incidents.csv").write_text(incidents("2026-03-22"), encoding="utf-8")  # the list judges on data
     base = ["--config", str(small_config_path), "--db", db]
     runner = CliRunner()
     added = runner.invoke(app, ["actions", "add", *base, "--unit", "A", "--action", "Visit hotspots",
@@ -183,6 +185,7 @@ MARKUP = "[/]"
 def test_text_that_looks_like_rich_markup_is_printed_literally(small_config_path: Path, tmp_path: Path) -> None:
     """Descriptions, notes, owners, statuses and error messages are data: printed as written."""
     db = f"sqlite:///{tmp_path / 'cli.db'}"
+    (tmp_path / "incidents.csv").write_text(incidents("2026-03-22"), encoding="utf-8")
     base = ["--config", str(small_config_path), "--db", db]
     runner = CliRunner()
 

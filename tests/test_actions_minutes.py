@@ -16,6 +16,7 @@ from compstat.config import Config, load_config
 from compstat.periods import parse_period
 from compstat.store import AnalysisRow, Cycle, CycleResult, connect, transaction
 from tests.conftest import SMALL_CONFIG
+from tests.test_quality_cycle import incidents
 
 AGREEMENTS = """\
 accountability:
@@ -98,6 +99,7 @@ def test_markdown_text_escapes_markup() -> None:
 def test_minutes_and_agreements_cli(config_path: Path, config: Config, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'store.db'}"
     record_two_meetings(config, db)
+    (tmp_path / "incidents.csv").write_text(incidents("2026-03-22"), encoding="utf-8")  # no stored cycle: judged now
     runner = CliRunner()
     base = ["--config", str(config_path), "--db", db]
     written = runner.invoke(app, ["minutes", *base, "--period", "2026-W10", "--out", str(tmp_path / "cycles")])
@@ -177,6 +179,16 @@ def test_list_and_minutes_judge_levels_on_the_stored_cycle(config_path: Path, co
             "% change on last year above +50 | not met: 36 against 24 last year over 28 days, +50.0% |") in note_a
     assert "- Escalation level: **increased challenge** (Robbery in special-cause concern with no open action)" in (
         note_b)
+    no_data = runner.invoke(app, ["actions", "list", "--config", str(config_path), "--db", db,
+                                  "--period", "2026-W11", "--unit", "A"])
+    assert no_data.exit_code == 2 and "source 'incidents': no file matches" in no_data.output  # nothing to judge on
+    (tmp_path / "incidents.csv").write_text(incidents("2026-03-22"), encoding="utf-8")
     not_run = runner.invoke(app, ["actions", "list", "--config", str(config_path), "--db", db,
                                   "--period", "2026-W11", "--unit", "A"])
-    assert "The 2026-W11 cycle has not run yet" in not_run.output
+    assert not_run.exit_code == 0, not_run.output
+    assert "The 2026-W11 cycle has not run yet: levels and \"did it work\" are judged on the data held now" in (
+        not_run.output)
+    future = runner.invoke(app, ["actions", "list", "--config", str(config_path), "--db", db, "--period", "2030-W01"])
+    assert future.exit_code == 1 and "Traceback" not in future.output
+    assert future.output.startswith("Error: no data for 2030-W01 (2029-12-31 to 2030-01-06); the store holds 2025-01-01 "
+                                    "to 2026-03-22")

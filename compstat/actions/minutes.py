@@ -83,10 +83,16 @@ def markdown_text(value: object) -> str:
     return re.sub(r"&(?=[A-Za-z#])", r"\\&", text)
 
 
-def follow_up_notes(session: Session, config: Config, period: Period) -> list[FollowUpNote]:
-    """The follow-up note of every accountable unit for the meeting on ``period``."""
+Judged = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]  # the action log, unit levels and triggers
+
+
+def follow_up_notes(session: Session, config: Config, period: Period, judged: Judged | None = None
+                    ) -> list[FollowUpNote]:
+    """The follow-up note of every accountable unit for the meeting on ``period``. ``judged``: the
+    meeting's log, levels and triggers (``analysis.preview.meeting_judgement``, as the packs show
+    them); default: as the meeting's stored cycle showed them (``meeting_log``)."""
     check_agreements(config)
-    log, unit_levels, triggers = meeting_log(session, config, period)
+    log, unit_levels, triggers = judged if judged is not None else meeting_log(session, config, period)
     levels = unit_levels.set_index("unit_code")
     raised = list(session.scalars(select(Action).where(
         Action.org == config.organisation.slug, Action.raised_period == period.label).order_by(Action.id)))
@@ -116,13 +122,14 @@ def follow_up_notes(session: Session, config: Config, period: Period) -> list[Fo
     return notes
 
 
-def write_minutes(session: Session, config: Config, period: Period, out_root: Path | None = None) -> list[Path]:
-    """Write each unit's follow-up note as Markdown; returns the paths written."""
+def write_minutes(session: Session, config: Config, period: Period, out_root: Path | None = None,
+                  judged: Judged | None = None) -> list[Path]:
+    """Write each unit's follow-up note as Markdown (``judged`` as in ``follow_up_notes``); returns the paths."""
     folder = (out_root or Path(config.output_dir)) / config.organisation.slug / period.label / "minutes"
     folder.mkdir(parents=True, exist_ok=True)
     template = _environment().get_template(TEMPLATE)
     paths = []
-    for note in follow_up_notes(session, config, period):
+    for note in follow_up_notes(session, config, period, judged):
         path = folder / f"{_safe(note.unit_code)}.md"
         path.write_text(template.render(note=note), encoding="utf-8")
         paths.append(path)
