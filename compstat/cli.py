@@ -432,6 +432,7 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
     """List rows quarantined at ingest with the field and reason (all of them with --export)."""
     from compstat.ingest import export_quarantine, quarantined_rows
     from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES
+    from compstat.quality.context import quarantine_listing
 
     cfg = load_config(config)
     if source is not None and source not in {s.name for s in cfg.sources}:
@@ -439,10 +440,11 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
     if export is not None:
         _check_export(export, "--export")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
-        rows = quarantined_rows(session, cfg.organisation.slug, source)
+        rows, totals = quarantine_listing(quarantined_rows(session, cfg.organisation.slug, source), cfg, date.today())
     counted = int(rows["reason"].str.endswith(COUNTED_WITHOUT_COORDINATES).sum())
     title = f"{len(rows) - counted} rejected rows" + (
-        f" and {counted} counted without their unreadable coordinates" if counted else "")
+        f" and {counted} counted without their unreadable coordinates" if counted else "") + (
+        f" ({totals} organisation-total rows kept aside for the consistency check are not listed)" if totals else "")
     if export:
         export_quarantine(rows, export)
         console.print(f"{title} written to {export}", markup=False)
@@ -451,7 +453,7 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
     for r in rows.head(limit).itertuples():
         table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
     console.print(table)
-    if rows.empty:
+    if rows.empty and not totals:
         console.print("Nothing is quarantined in the store. A `compstat check`, or a run-cycle that stopped, stores "
                       "nothing: `compstat check --quarantine FILE.csv` exports the rows such a run quarantined.",
                       markup=False)

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from compstat.config import Config, load_config  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+DEMO_END = "2026-11-29"  # a Sunday: the demo's data ends with 2026-W48; the 2026-W47 meeting was on 25 November
 
 SMALL_CONFIG = """\
 organisation: {name: Testshire Police, slug: testshire}
@@ -95,3 +96,27 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         with admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def demo_w48(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, str, dict[str, object]]:
+    """``compstat demo`` (data to ``DEMO_END``) then the 2026-W48 cycle of ``config/demo.yaml``, in a scratch
+    store, once per session: (config args, the cycle's folder, the demo command's output, the raw config)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from compstat.cli import app
+    from compstat.demo import write_config
+
+    root = tmp_path_factory.mktemp("demo-w48")
+    config = root / "config" / "demo.yaml"
+    raw = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("config", "demo.yaml").read_text(
+        encoding="utf-8"))
+    raw["store"] = f"sqlite:///{root / 'demo.db'}"
+    write_config(config, raw, header="test copy of config/demo.yaml")
+    base = ["--config", str(config)]
+    made = CliRunner().invoke(app, ["demo", *base, "--out", str(root / "demo-data"), "--end", DEMO_END])
+    assert made.exit_code == 0, made.output
+    ran = CliRunner().invoke(app, ["run-cycle", *base, "--out", str(root / "cycles"), "--today", "2026-11-30"])
+    assert ran.exit_code == 0, ran.output
+    return base, root / "cycles" / "demo" / "2026-W48", made.output, raw

@@ -9,33 +9,21 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from typer.testing import CliRunner
 
 from compstat.cli import app
-from compstat.demo import write_config
+from tests.conftest import DEMO_END as END
 from tests.packtext import pdf_text
 
-END = "2026-11-29"  # a Sunday: the data ends with 2026-W48; the 2026-W47 meeting was on 25 November
 SHARE = "Share robbery suspect descriptions with the night-time economy partners"
 PLAN = "Set up a problem-solving plan for the street robbery series around Bramley Park precinct"
 LEVELS = ["challenge", "increased challenge", "support plan", "formal intervention"]
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, str, dict[str, object]]:
-    """``compstat demo`` then the W48 cycle, in a scratch store: (config args, cycle folder, demo output, config)."""
-    root = tmp_path_factory.mktemp("demo")
-    config = root / "config" / "demo.yaml"
-    raw = yaml.safe_load(Path("config/demo.yaml").read_text(encoding="utf-8"))
-    raw["store"] = f"sqlite:///{root / 'demo.db'}"
-    write_config(config, raw, header="test copy of config/demo.yaml")
-    base = ["--config", str(config)]
-    made = CliRunner().invoke(app, ["demo", *base, "--out", str(root / "demo-data"), "--end", END])
-    assert made.exit_code == 0, made.output
-    ran = CliRunner().invoke(app, ["run-cycle", *base, "--out", str(root / "cycles"), "--today", "2026-11-30"])
-    assert ran.exit_code == 0, ran.output
-    return base, root / "cycles" / "demo" / "2026-W48", made.output, raw
+def demo(demo_w48: tuple[list[str], Path, str, dict[str, object]]) -> tuple[list[str], Path, str, dict[str, object]]:
+    """``compstat demo`` then the W48 cycle, in a scratch store (the session's ``demo_w48``)."""
+    return demo_w48
 
 
 def run(*args: str) -> str:

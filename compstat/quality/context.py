@@ -505,3 +505,22 @@ def supplied_totals(rejected: pd.DataFrame, config: Config, today: date) -> tupl
     totals = pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
     failed_rows = pd.concat(bad, ignore_index=True) if bad else pd.DataFrame(columns=REJECTED_COLUMNS)
     return totals, failed_rows
+
+
+TOTAL_NOT_CHECKED = " (an organisation total: left out of the consistency check)"
+
+
+def quarantine_listing(rows: pd.DataFrame, config: Config, today: date) -> tuple[pd.DataFrame, int]:
+    """What ``compstat quarantine list`` lists: the quarantined rows (``ingest.QUARANTINE_COLUMNS``) that
+    are rejects, and how many organisation-total rows (``quality.totals``) were kept aside whole for the
+    consistency check — those are not rejects. A total row that fails validation as a total (a count
+    written 'nil') is a reject: listed with that reason, where the consistency finding points."""
+    is_total = rows["reason"] == TOTAL_ROW
+    as_rejected = rows[is_total].rename(columns={"file": "path", "row": "source_row"})
+    _, failed = supplied_totals(as_rejected, config, today)
+    failed = failed.rename(columns={"path": "file", "source_row": "row"})
+    failed = failed.assign(reason=failed["reason"].astype(str) + TOTAL_NOT_CHECKED)[list(rows.columns)]
+    listed = pd.concat([rows[~is_total], failed], ignore_index=True) if not failed.empty else rows[~is_total]
+    listed = listed.sort_values(["file", "row"], kind="stable").reset_index(drop=True)
+    kept = int(is_total.sum()) - failed[["file", "row"]].drop_duplicates().shape[0]
+    return listed, kept
