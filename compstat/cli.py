@@ -403,7 +403,6 @@ def minutes(config: ConfigOpt,
             db: DbOpt = None) -> None:
     """Write each unit's follow-up note after a meeting: commitments, owners, dates, data requested."""
     from compstat.actions.minutes import write_minutes
-
     from compstat.analysis.preview import meeting_judgement
 
     cfg = _load(config)

@@ -190,5 +190,5 @@ def test_list_and_minutes_judge_levels_on_the_stored_cycle(config_path: Path, co
         not_run.output)
     future = runner.invoke(app, ["actions", "list", "--config", str(config_path), "--db", db, "--period", "2030-W01"])
     assert future.exit_code == 1 and "Traceback" not in future.output
-    assert future.output.startswith("Error: no data for 2030-W01 (2029-12-31 to 2030-01-06); the store holds 2025-01-01 "
-                                    "to 2026-03-22")
+    assert future.output.startswith("Error: no data for 2030-W01 (2029-12-31 to 2030-01-06); the store holds "
+                                    "2025-01-01 to 2026-03-22")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,7 @@ from compstat.cli import app
 from compstat.config import Config, load_config
 from compstat.periods import parse_period
 from compstat.quality import check_data
+from compstat.results import CycleData
 from compstat.store import connect
 from tests.packtext import pdf_text
 
@@ -34,6 +36,18 @@ def demo(demo_w48: Demo) -> tuple[Config, str, Path, list[str]]:
     return load_config(Path(base[1])), str(raw["store"]), folder, base
 
 
+@pytest.fixture(scope="module")
+def preview(demo: tuple[Config, str, Path, list[str]]) -> CycleData:
+    """What `analyse` computes for 2026-W48 (``preview_analysis``), once for the module."""
+    config, store, _, _ = demo
+    return preview_analysis(config, store, "2026-W48", TODAY)
+
+
+@cache
+def pack(path: Path) -> str:
+    return flat(pdf_text(path))
+
+
 def invoke(*args: str) -> tuple[int, str]:
     result = CliRunner().invoke(app, list(args))
     assert "Traceback" not in result.output
@@ -44,9 +58,10 @@ def flat(text: str) -> str:
     return " ".join(text.split())
 
 
-def test_analyse_finds_what_the_packs_found_in_the_same_order(demo: tuple[Config, str, Path, list[str]]) -> None:
-    config, store, folder, base = demo
-    data = preview_analysis(config, store, "2026-W48", TODAY)
+def test_analyse_finds_what_the_packs_found_in_the_same_order(demo: tuple[Config, str, Path, list[str]],
+                                                              preview: CycleData) -> None:
+    _, _, folder, base = demo
+    data = preview
     assert data.analysis is not None
     packs = pd.read_csv(folder / "analysis_findings.csv")
     for direction, frame in (("concern", data.analysis.probe), ("improvement", data.analysis.recognition)):
@@ -58,17 +73,18 @@ def test_analyse_finds_what_the_packs_found_in_the_same_order(demo: tuple[Config
     assert code == 0, output
     assert f"What to probe: 2026-W48 ({(packs['direction'] == 'concern').sum()} found)" in output
     assert f"What to recognise: 2026-W48 ({(packs['direction'] == 'improvement').sum()} found)" in output
-    chair = flat(pdf_text(folder / "chair-pack.pdf"))
+    chair = pack(folder / "chair-pack.pdf")
     top = data.analysis.probe.iloc[0]
     assert str(top["unit_name"]) in chair and str(top["measure_name"]) in chair
 
 
-def test_analyse_recognises_nothing_the_quality_step_caveated(demo: tuple[Config, str, Path, list[str]]) -> None:
+def test_analyse_recognises_nothing_the_quality_step_caveated(demo: tuple[Config, str, Path, list[str]],
+                                                              preview: CycleData) -> None:
     """Before one judgement, `analyse` skipped the quality step: it recognised Castleton Moor's (S2)
     anti-social behaviour across the definition change of 1 October, and Eastgate's (E1) drug
     offences on a year to date the checks mark not like-for-like, which the packs leave out."""
-    config, store, folder, _ = demo
-    data = preview_analysis(config, store, "2026-W48", TODAY)
+    _, _, folder, _ = demo
+    data = preview
     assert data.analysis is not None and data.quality is not None
     caveated = data.quality.comparisons
     marked = caveated[~caveated["like_for_like"].astype(bool) | caveated["fragile"].astype(bool)]
@@ -100,14 +116,13 @@ def test_levels_and_did_it_work_agree_in_the_list_the_minutes_and_the_packs(
         # the after-window ends at the unit's data as of date, and the before-window is as long
         assert int(row.effect_days) <= (as_of[unit] - pd.Timestamp(row.raised_on).date()).days, row
         text = str(row.effect_text)
-        assert flat(text) in flat(pdf_text(folder / f"pack-{unit}.pdf")), (unit, text)
+        assert flat(text) in pack(folder / f"pack-{unit}.pdf"), (unit, text)
         note = (folder / "minutes" / f"{unit}.md").read_text(encoding="utf-8")
         assert text in note, (unit, text)
         assert " ".join(text.split()[:3]) in flat(listed), (unit, text)
     for level in judged.levels.itertuples():
         unit, number = str(level.unit_code), int(level.escalation_level)
-        pack = flat(pdf_text(folder / f"pack-{unit}.pdf"))
-        assert f"Current escalation level: {number} ({LEVELS[number]})" in pack, unit
+        assert f"Current escalation level: {number} ({LEVELS[number]})" in pack(folder / f"pack-{unit}.pdf"), unit
         note = (folder / "minutes" / f"{unit}.md").read_text(encoding="utf-8")
         assert f"- Escalation level: **{LEVELS[number]}**" in note, unit
     code, one = invoke("actions", "list", *base, "--period", "2026-W48", "--unit", "S2")

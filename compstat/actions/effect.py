@@ -6,7 +6,8 @@ that period's end. ``days`` = the days since then that have data for the unit �
 period's end and no later than the unit's data as of date (the quality step's: all of its
 sources in), at most ``accountability.effect_max_days`` — so both windows are the same length
 and fully covered by data; with fewer than ``MIN_DAYS`` (7) such days the verdict is
-"too early" ("too early to tell", with the days of data there are). The rules are the analysis's own (``compstat.analysis.significance``), imported:
+"too early" ("too early to tell", with the days of data there are). The rules are the
+analysis's own (``compstat.analysis.significance``), imported:
 
 - the exact Poisson rate-ratio test (``rate_ratio_test``) at ``analysis.confidence``;
 - the over-dispersion φ the analysis would have used for the unit and measure at the meeting
