@@ -159,8 +159,11 @@ def test_check_finds_what_run_cycle_found(demo: tuple[Config, str, Path, list[st
     assert [(f["check"], f["severity"]) for f in manifest["findings"]] == [(f.check, f.severity)
                                                                           for f in result.findings]
     code, output = invoke("check", *base, "--period", "2026-W48", "--today", TODAY.isoformat(),
-                          "--out", str(tmp_path / "quality.html"))
+                          "--out", str(tmp_path / "quality.html"), "--quarantine", str(tmp_path / "q.csv"))
     assert code == 0, output
+    exported = pd.read_csv(tmp_path / "q.csv", dtype=str)  # as `quarantine list` lists them
+    totals = exported[exported["file"].str.endswith("force_summary.csv")]
+    assert list(totals["row"]) == ["26"] and totals["reason"].str.startswith("value 'nil' is not a number").all()
 
 
 def test_every_command_refuses_a_period_with_no_data(demo: tuple[Config, str, Path, list[str]],

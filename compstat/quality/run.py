@@ -19,7 +19,7 @@ from compstat.errors import BlockedError, DataError
 from compstat.ingest import IngestReport, check_export_path, export_quarantine, ingest_all, quarantined_rows
 from compstat.periods import Period, last_complete_period, parse_period
 from compstat.quality.checks import CHECKS, Check, MarksComparisons
-from compstat.quality.context import QualityContext, load_context
+from compstat.quality.context import QualityContext, load_context, quarantine_listing
 from compstat.quality.findings import (
     COMPARISON_COLUMNS,
     QUARANTINE_CHECK_HINT,
@@ -235,7 +235,8 @@ def check_data(config: Config, store_url: str, period_label: str | None = None,
     """Ingest and run the checks alone, then roll back: the store is left exactly as it was.
 
     ``quarantine``: also write every quarantined row of the inputs in use (those of this run
-    included, which are not stored) to this ``.csv`` or ``.xlsx`` file.
+    included, which are not stored) to this ``.csv`` or ``.xlsx`` file, as ``compstat quarantine list``
+    lists them (``context.quarantine_listing``: organisation totals kept aside are not rejects).
     """
     today = today or date.today()
     period = parse_period(period_label, config.cadence) if period_label else last_complete_period(
@@ -251,7 +252,8 @@ def check_data(config: Config, store_url: str, period_label: str | None = None,
                 require_data(session, config.organisation.slug, period)
                 result = run_quality(session, config, period, reports, today, stored=False)
                 if quarantine is not None:
-                    export_quarantine(quarantined_rows(session, config.organisation.slug), quarantine)
+                    listed, _ = quarantine_listing(quarantined_rows(session, config.organisation.slug), config, today)
+                    export_quarantine(listed, quarantine)  # what `quarantine list` lists: totals kept aside are not
                 return result
             finally:
                 session.rollback()
