@@ -572,6 +572,15 @@ def analyse_command(
         if unit is not None:
             frame = frame[frame["unit_code"] == unit]
         console.print(_findings_table(frame.head(limit), f"{title} ({len(frame)} found)"))
+    if data.quality is not None:
+        counts, marks = data.quality.counts(), data.quality.comparisons
+        unlike = int((~marks["like_for_like"].astype(bool)).sum())
+        console.print(f"Quality, as in the packs: {counts['blocking']} blocking, {counts['warning']} warning and "
+                      f"{counts['info']} info finding(s) (`compstat check` lists them); {unlike} comparisons not "
+                      "like-for-like (nothing is recognised on them; findings that cite them are marked).",
+                      markup=False)
+        if counts["blocking"]:
+            err_console.print(f"run-cycle would stop for {data.period.label}: see `compstat check`.", markup=False)
     console.print("Score = priority × size × certainty × (1 + ln(1 + periods running)) × lens × quality; see "
                   "README 'How compstat judges a change'. Nothing was recorded: run-cycle records the cycle.")
 

@@ -73,6 +73,9 @@ def test_analyse_finds_what_the_packs_found_in_the_same_order(demo: tuple[Config
     assert code == 0, output
     assert f"What to probe: 2026-W48 ({(packs['direction'] == 'concern').sum()} found)" in output
     assert f"What to recognise: 2026-W48 ({(packs['direction'] == 'improvement').sum()} found)" in output
+    counts = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["quality"]["counts"]
+    assert (f"Quality, as in the packs: {counts['blocking']} blocking, {counts['warning']} warning and "
+            f"{counts['info']} info finding(s)") in flat(output)
     chair = pack(folder / "chair-pack.pdf")
     top = data.analysis.probe.iloc[0]
     assert str(top["unit_name"]) in chair and str(top["measure_name"]) in chair
