@@ -123,7 +123,8 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
 
     In the caller's session: ingest every source, stop on a period with no data (``DataError``,
     exit 1, as ``check`` does), run the quality checks, analyse with their comparison caveats
-    (recognition leaves out comparisons that are not like-for-like or fragile) and follow up the
+    (nothing recognised on a comparison that is not like-for-like; findings on caveated comparisons
+    marked and ranked lower: ``analysis.probe``) and follow up the
     action log ("did it work" windows clipped to each unit's data as of date). ``preview``: a
     look that will be rolled back (no gate: blocking findings are kept, not raised; no map points;
     quarantine hints point to ``compstat check --quarantine``). Otherwise the quality gate applies
