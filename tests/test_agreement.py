@@ -128,9 +128,8 @@ def test_levels_and_did_it_work_agree_in_the_list_the_minutes_and_the_packs(
         assert f"Current escalation level: {number} ({LEVELS[number]})" in pack(folder / f"pack-{unit}.pdf"), unit
         note = (folder / "minutes" / f"{unit}.md").read_text(encoding="utf-8")
         assert f"- Escalation level: **{LEVELS[number]}**" in note, unit
-    code, one = invoke("actions", "list", *base, "--period", "2026-W48", "--unit", "S2")
-    s2 = judged.levels.set_index("unit_code").loc["S2"]
-    assert code == 0 and f"Unit S2: level {s2['escalation_level']} {s2['escalation_label']} (" in flat(one)
+        code, one = invoke("actions", "list", *base, "--period", "2026-W48", "--unit", unit)
+        assert code == 0 and f"Unit {unit}: level {number} {LEVELS[number]} (" in flat(one), one
 
 
 def test_did_it_work_waits_for_the_data(demo: tuple[Config, str, Path, list[str]]) -> None:
