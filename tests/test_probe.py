@@ -333,3 +333,14 @@ def test_recognition_never_contradicts_the_units_recent_figures(small_config: Co
     rising_better = configured(small_config, {}, polarity={"robbery": "higher"})  # up is the right way for D now
     raised = evidence([change("D", "robbery", 10, 14, 1.0)], peers=[peer("D", "robbery", 4.0, 2.0, "better")])
     assert rank_findings(*raised, rising_better)[1].empty  # 10 vs 14: 4 fewer where more is better
+
+
+def test_a_peer_average_without_like_for_like_peers_is_said_in_the_reason(small_config: Config) -> None:
+    """The peer table's caveat (peers not like-for-like left out of the average) is in the reason."""
+    frames = evidence([change("B", "robbery", 14, 9, 1.0)], peers=[peer("B", "robbery", 3.0, 1.5, "worse")])
+    frames[2]["caveat"] = "average of 4 of 5 similar units: Northgate (N1) left out, not like-for-like"
+    probe, _ = rank_findings(*frames, small_config)
+    assert probe.iloc[0]["reason"] == (
+        "Robbery up 56% on last year's 28 days (14 vs 9, within normal variation); significantly above similar units "
+        "(3 vs 1.5 per 1,000 residents a year; average of 4 of 5 similar units: Northgate (N1) left out, not "
+        "like-for-like)")

@@ -137,14 +137,15 @@ def stored_evidence(session: Session, config: Config, period: Period) -> Evidenc
     on (``escalation.evidence_from``); None if that cycle has not run."""
     if not stored_cycle_ran(session, config, period):
         return None
-    stmt = (select(AnalysisRow.section, AnalysisRow.payload)
+    stmt = (select(AnalysisRow.section, AnalysisRow.unit_code, AnalysisRow.measure_id, AnalysisRow.payload)
             .join(Cycle, Cycle.id == AnalysisRow.cycle_id)
             .where(Cycle.org == config.organisation.slug, Cycle.period == period.label,
                    AnalysisRow.section.in_(("significance", "spc"))))
     rows: dict[str, list[dict[str, object]]] = {"significance": [], "spc": []}
-    for section, payload in session.execute(stmt):
+    for section, unit, measure, payload in session.execute(stmt):
         value = json.loads(payload)
-        rows[str(section)].extend(value if isinstance(value, list) else [value])
+        rows[str(section)].extend({**r, "unit_code": unit, "measure_id": measure}
+                                  for r in (value if isinstance(value, list) else [value]))
     spc = pd.DataFrame(rows["spc"], columns=["unit_code", "measure_id", "variation"]) if rows["spc"] else None
     significance = pd.DataFrame(rows["significance"]) if rows["significance"] else None
     return evidence_from(significance, spc, config)

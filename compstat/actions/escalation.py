@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import pandas as pd
 
@@ -231,11 +231,21 @@ def trigger_direction(trigger: Trigger) -> str:
     return UP if up and not down else DOWN if down and not up else ""
 
 
-def judge_evidence(trigger: Trigger, key: tuple[str, str, str], evidence: Evidence | None) -> tuple[bool, bool, str]:
-    """(significant, special cause, the evidence in words) for a trigger on ``key`` (unit, measure,
-    window); ``evidence`` None: the analysis has not run, so neither holds."""
+class Judged(NamedTuple):
+    """What the analysis says of one trigger's change: ``significant`` and ``special`` (a special cause)
+    the way the trigger points, ``known`` (a test or a chart judged it at all) and ``words``."""
+
+    significant: bool
+    special: bool
+    known: bool
+    words: str
+
+
+def judge_evidence(trigger: Trigger, key: tuple[str, str, str], evidence: Evidence | None) -> Judged:
+    """The evidence for a trigger on ``key`` (unit, measure, window); ``evidence`` None: the analysis
+    has not run, so nothing is known and neither holds."""
     if evidence is None:
-        return False, False, "no significance test or SPC chart for this meeting (the cycle has not run)"
+        return Judged(False, False, False, "no significance test or SPC chart for this meeting (the cycle has not run)")
     way = trigger_direction(trigger)
     label, q = evidence.significance.get(key, ("", math.nan))
     variation, side = evidence.spc.get(key[:2], ("", ""))
@@ -247,7 +257,8 @@ def judge_evidence(trigger: Trigger, key: tuple[str, str, str], evidence: Eviden
         words.append(label + ("" if math.isnan(q) else f" (q = {_q(q)})"))
     if variation:
         words.append(SPC_WORDS.get(variation, variation.replace("_", " ")) + " on its SPC chart")
-    return significant, special, ", ".join(words) or "no significance test or SPC chart for this change"
+    return Judged(significant, special, bool(label or variation),
+                  ", ".join(words) or "no significance test or SPC chart for this change")
 
 
 def requirement_holds(trigger: Trigger, significant: bool, special: bool) -> bool:
@@ -304,18 +315,19 @@ def agreement_triggers(table: pd.DataFrame, config: Config, concerns: Concerns |
                 pct = _number(row["pct_change"]) if row else math.nan
                 in_concern = (unit_code, measure_id) in concerns
                 raw = trigger_met(trigger, current, pct, in_concern)
-                significant, special, found = judge_evidence(trigger, (unit_code, measure_id, window), evidence)
-                met = raw and requirement_holds(trigger, significant, special)
+                judged = judge_evidence(trigger, (unit_code, measure_id, window), evidence)
+                met = raw and requirement_holds(trigger, judged.significant, judged.special)
                 note = evidence_note(trigger, names.get(measure_id, measure_id), name, window, current, previous,
-                                     pct, raw=raw, met=met, beyond_noise=significant or special,
-                                     assessed=evidence is not None)
+                                     pct, raw=raw, met=met, beyond_noise=judged.significant or judged.special,
+                                     assessed=judged.known)
                 rows.append({"unit_code": unit_code, "measure_id": measure_id, "officer": agreement.officer,
                              "trigger": name, "rule": describe_trigger(trigger, cadence), "window": window,
                              "current": current, "previous": previous, "pct_change": pct, "in_concern": in_concern,
                              "met": met,
                              "judged_on": describe_figure(trigger, window, current, previous, pct, in_concern,
                                                           found=row is not None),
-                             "requires": trigger.requires, "raw_met": raw, "evidence": found, "note": note})
+                             "requires": trigger.requires, "raw_met": raw, "evidence": judged.words,
+                             "note": note})
     return pd.DataFrame(rows, columns=TRIGGER_COLUMNS).astype({"met": bool, "in_concern": bool, "raw_met": bool})
 
 
@@ -330,7 +342,7 @@ def evidence_note(trigger: Trigger, measure: str, name: str, window: str, curren
     if met:  # requires: none, and the analysis sees nothing beyond normal variation
         return "escalated by the agreement's raw trigger; the change is within normal variation"
     figure = _short_figure(window, current, previous, pct_change)
-    why = "within normal variation" if assessed else "not confirmed (no significance test or SPC chart yet)"
+    why = "within normal variation" if assessed else "not confirmed (no significance test or SPC chart of it)"
     return f"{measure}: raw {name} trigger{figure} met, but {why}: not escalated"
 
 

@@ -694,8 +694,10 @@ def _reason(measure: Measure, shown: Record | None, significant: bool, found: _E
     if peer is not None:
         side = "above" if peer["label"] == ABOVE else "below"
         per = "" if peer["basis"] in ("rate", "value") else f" {peer['basis']}"
+        caveat = peer.get("caveat")  # peers not like-for-like: left out of the average, or kept and said
         evidence.append(f"significantly {side} similar units ({_number(peer['value'], label_unit)} vs "
-                        f"{_number(peer['peer_mean'], label_unit)}{per})")
+                        f"{_number(peer['peer_mean'], label_unit)}{per}"
+                        + (f"; {caveat}" if isinstance(caveat, str) and caveat else "") + ")")
     best_plan, best_chart = found.best_plan, found.best_chart
     if "on_track" in found.best and best_plan is not None:
         projected, target = _numbers(best_plan["projection"], best_plan["target_level"], label_unit)
