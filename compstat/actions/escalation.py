@@ -317,8 +317,8 @@ def agreement_triggers(table: pd.DataFrame, config: Config, concerns: Concerns |
                 raw = trigger_met(trigger, current, pct, in_concern)
                 judged = judge_evidence(trigger, (unit_code, measure_id, window), evidence)
                 met = raw and requirement_holds(trigger, judged.significant, judged.special)
-                note = evidence_note(trigger, names.get(measure_id, measure_id), name, window, current, previous,
-                                     pct, raw=raw, met=met, beyond_noise=judged.significant or judged.special,
+                note = evidence_note(names.get(measure_id, measure_id), name, window, current, previous, pct,
+                                     raw=raw, met=met, beyond_noise=judged.significant or judged.special,
                                      assessed=judged.known)
                 rows.append({"unit_code": unit_code, "measure_id": measure_id, "officer": agreement.officer,
                              "trigger": name, "rule": describe_trigger(trigger, cadence), "window": window,
@@ -331,8 +331,8 @@ def agreement_triggers(table: pd.DataFrame, config: Config, concerns: Concerns |
     return pd.DataFrame(rows, columns=TRIGGER_COLUMNS).astype({"met": bool, "in_concern": bool, "raw_met": bool})
 
 
-def evidence_note(trigger: Trigger, measure: str, name: str, window: str, current: float, previous: float,
-                  pct_change: float, *, raw: bool, met: bool, beyond_noise: bool, assessed: bool = True) -> str:
+def evidence_note(measure: str, name: str, window: str, current: float, previous: float, pct_change: float, *,
+                  raw: bool, met: bool, beyond_noise: bool, assessed: bool = True) -> str:
     """The sentence beside the level when a raw figure crosses its bound on a change within normal
     variation: "Vehicle crime: raw intervene trigger (+87%, 28 vs 15 over 28 days) met, but within normal
     variation: not escalated" (the trigger required evidence), or "escalated by the agreement's raw
