@@ -281,6 +281,14 @@ def test_trigger_requirement_is_validated(tmp_path: Path) -> None:
     assert "accountability.agreements.A.burglary.support_if.requires" in message
     assert "requires must be one of none, significant, spc, either (got 'sometimes')" in message
     assert _requiring(tmp_path, "SPC").accountability.agreements["A"]["burglary"].support_if.requires == "spc"
+    rate = tmp_path / "rate.yaml"  # a rate is judged by its SPC chart, never by a significance test
+    rate.write_text(SMALL_CONFIG.replace("measures:\n", "measures:\n  - {id: share, name: Share, kind: rate, "
+                                         "numerator: burglary, denominator: robbery, polarity: lower}\n")
+                    + "accountability:\n  agreements:\n    A:\n      share: {officer: X, intervene_if: "
+                    "{value_above: 2, requires: significant}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"accountability.agreements.A.share.intervene_if.requires: 'share' is a "
+                       r"rate, which is never tested for significance \(only counts are\): use spc or either"):
+        check_agreements(load_config(rate))
 
 
 def test_agreements_must_name_known_units_and_measures(tmp_path: Path) -> None:

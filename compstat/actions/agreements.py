@@ -32,15 +32,23 @@ class AgreementLine:
 
 
 def agreement_problems(config: Config) -> list[str]:
-    """Agreements naming a unit or measure that is not in the config."""
+    """Agreements naming a unit or measure that is not in the config, and triggers requiring a
+    significance test their measure never gets (only counts are tested: a rate or value has ``spc``)."""
     units = {u.code for u in config.leaf_units}
-    measures = {m.id for m in config.measures}
+    measures = {m.id: m for m in config.measures}
     problems = []
     for unit_code, by_measure in config.accountability.agreements.items():
         if unit_code not in units:
             problems.append(f"accountability.agreements.{unit_code}: unit '{unit_code}' is not an accountable unit")
         problems += [f"accountability.agreements.{unit_code}.{m}: measure '{m}' is not in the config"
                      for m in by_measure if m not in measures]
+        for m, agreement in by_measure.items():
+            kind = measures[m].kind if m in measures else "count"
+            for key in ("support_if", "intervene_if"):
+                trigger = getattr(agreement, key)
+                if trigger is not None and trigger.requires == "significant" and kind != "count":
+                    problems.append(f"accountability.agreements.{unit_code}.{m}.{key}.requires: '{m}' is a {kind}, "
+                                    "which is never tested for significance (only counts are): use spc or either")
     return problems
 
 
