@@ -358,8 +358,16 @@ class AnalysisSettings(_Model):
         return value
 
 
+Requirement = Literal["none", "significant", "spc", "either"]
+TRIGGER_REQUIREMENTS: tuple[Requirement, ...] = ("none", "significant", "spc", "either")
+
+
 class Trigger(_Model):
-    """A threshold on one measure in one comparison window; met when every bound given is crossed."""
+    """A threshold on one measure in one comparison window; met when every bound given is crossed and
+    the evidence it ``requires`` holds: ``none`` (the raw figure alone), ``significant`` (the analysis
+    calls the change against last year in that window significant, after the false discovery rate,
+    the way the bound points), ``spc`` (the latest period is a special cause on the unit's SPC chart,
+    that way) or ``either``."""
 
     window: Literal["period", "28d", "3m", "ytd"] | None = None  # None: 28 days (weekly) or 3 months (monthly)
     change_pct_above: float | None = None
@@ -367,6 +375,18 @@ class Trigger(_Model):
     value_above: float | None = None
     value_below: float | None = None
     concern: bool = False
+    requires: Requirement = "none"
+
+    @field_validator("requires", mode="before")
+    @classmethod
+    def _known_requirement(cls, value: object) -> object:
+        if value is None or value is False:  # YAML reads `requires: no` as false
+            return "none"
+        if not isinstance(value, str) or value.strip().lower() not in TRIGGER_REQUIREMENTS:
+            raise ValueError(f"requires must be one of none, significant, spc, either (got {value!r}): "
+                             "'significant' fires only on a significant change against last year, 'spc' only "
+                             "on an SPC special cause, 'either' on one or the other, 'none' on the raw figure")
+        return value.strip().lower()
 
     @model_validator(mode="after")
     def _some_bound(self) -> Trigger:

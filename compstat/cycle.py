@@ -25,7 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from compstat import __version__
-from compstat.actions import carry_forward_actions, check_agreements, meeting_escalation
+from compstat.actions import carry_forward_actions, check_agreements, evidence_from, meeting_escalation
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.analyse import store_rows as analysis_store_rows
 from compstat.analysis.analyse import write_csvs as write_analysis_csvs
@@ -195,7 +195,8 @@ def follow_up(session: Session, config: Config, period: Period, data: CycleData)
     concerns = special_cause_concerns(data)
     log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at, daily=data.daily,
                                 data_as_of=data.data_as_of)
-    levels, triggers = meeting_escalation(log, data.table, config, concerns)
+    evidence = evidence_from(data.analysis.significance, data.analysis.spc, config) if data.analysis else None
+    levels, triggers = meeting_escalation(log, data.table, config, concerns, evidence)
     return replace(data, actions=log, escalation=levels, triggers=triggers)
 
 

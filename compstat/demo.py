@@ -263,8 +263,10 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
     units = demo_units(n_units, n_divisions)
     commanders = {u["code"]: u["commander"] for u in _leaves(units)}
     agreements = {  # the story units: who answers for the measure, and when support or intervention follows
-        code: {measure_id: {"officer": commanders[code], "support_if": {"change_pct_above": support},
-                            "intervene_if": {"change_pct_above": intervene}}}
+        # (only on a change beyond normal variation: significant, or a special cause on the SPC chart)
+        code: {measure_id: {"officer": commanders[code],
+                            "support_if": {"change_pct_above": support, "requires": "either"},
+                            "intervene_if": {"change_pct_above": intervene, "requires": "either"}}}
         for code, measure_id, support, intervene in [("N4", "robbery", 25, 75), ("S2", "vehicle", 25, 75),
                                                      ("N2", "burglary", 0, 20)]
         if code in commanders

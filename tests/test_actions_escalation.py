@@ -14,12 +14,14 @@ from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from compstat.actions import (
+    Evidence,
     NewAction,
     add_action,
     agreement_triggers,
     carry_forward_actions,
     check_agreements,
     describe_rule,
+    evidence_from,
     meeting_escalation,
     unit_levels,
     update_action,
@@ -191,6 +193,102 @@ def test_concern_triggers_are_judged_on_the_concerns(tmp_path: Path) -> None:
     assert (bool(judged.loc["support", "met"]), bool(judged.loc["intervene", "met"])) == (True, False)
     assert judged.loc["intervene", "judged_on"] == (
         "9 against 6 last year over 28 days, +50.0%; in special-cause concern")
+
+
+def _requiring(tmp_path: Path, requires: str) -> Config:
+    path = tmp_path / f"requires-{requires}.yaml"
+    path.write_text(SMALL_CONFIG + "accountability:\n  agreements:\n    A:\n      burglary: {officer: Supt Alpha, "
+                    f"support_if: {{change_pct_above: 20, requires: {requires}}}}}\n", encoding="utf-8")
+    return load_config(path)
+
+
+RAISED_28D = pd.DataFrame([{"unit_code": "A", "measure_id": "burglary", "window": "28d", "current": 30.0,
+                            "previous": 24.0, "pct_change": 25.0}])
+EMPTY_LOG = pd.DataFrame(columns=["id", "unit_code", "measure_id", "carried", "escalation_level", "escalation_reason"])
+
+
+def _tested(label: str, q: float) -> pd.DataFrame:
+    return pd.DataFrame([{"unit_code": "A", "measure_id": "burglary", "window": "28d", "basis": "last_year",
+                          "label": label, "q_value": q},
+                         {"unit_code": "A", "measure_id": "burglary", "window": "28d", "basis": "baseline",
+                          "label": "significant increase", "q_value": 0.001}])  # the baseline is not what it asks
+
+
+def _chart(variation: str) -> pd.DataFrame:
+    return pd.DataFrame([{"unit_code": "A", "measure_id": "burglary", "variation": variation}])
+
+
+def test_a_trigger_that_requires_evidence_fires_only_with_it(tmp_path: Path) -> None:
+    """+25% over 28 days crosses a +20 bound; with ``requires`` the trigger escalates only when the
+    significance test (against last year, upwards) or the SPC chart (a special cause upwards) agrees."""
+    significant, spc, either = (_requiring(tmp_path, r) for r in ("significant", "spc", "either"))
+    within = evidence_from(_tested("within normal variation", 0.84), _chart("common_cause"), significant)
+    rise = evidence_from(_tested("significant increase", 0.003), _chart("common_cause"), significant)
+    fall = evidence_from(_tested("significant decrease", 0.003), _chart("special_cause_improvement"), significant)
+    concern = evidence_from(_tested("within normal variation", 0.84), _chart("special_cause_concern"), significant)
+    cases = [(significant, None, False), (significant, within, False), (significant, rise, True),
+             (significant, fall, False), (significant, concern, False), (spc, concern, True), (spc, rise, False),
+             (spc, fall, False), (either, rise, True), (either, concern, True), (either, within, False)]
+    for config, evidence, fires in cases:
+        row = agreement_triggers(RAISED_28D, config, evidence=evidence).iloc[0]
+        assert bool(row["raw_met"]) and bool(row["met"]) == fires, (config.accountability.agreements, evidence)
+        level = unit_levels(EMPTY_LOG, config, triggered=agreement_triggers(RAISED_28D, config, evidence=evidence))
+        assert level.set_index("unit_code").loc["A", "escalation_label"] == ("support plan" if fires else "challenge")
+    row = agreement_triggers(RAISED_28D, significant, evidence=within).iloc[0]
+    assert row["evidence"] == "within normal variation (q = 0.84), common cause variation on its SPC chart"
+    assert row["note"] == ("Burglary: raw support trigger (+25%, 30 vs 24 over 28 days) met, but within normal "
+                           "variation: not escalated")
+    assert row["rule"] == "28 days: % change on last year above +20, only if significant"
+    levels = unit_levels(EMPTY_LOG, significant, triggered=agreement_triggers(RAISED_28D, significant,
+                                                                                  evidence=within))
+    assert levels.set_index("unit_code").loc["A", "escalation_reason"] == row["note"]
+    confirmed = agreement_triggers(RAISED_28D, significant, evidence=rise)
+    assert confirmed.iloc[0]["note"] == ""
+    assert unit_levels(EMPTY_LOG, significant, triggered=confirmed).set_index("unit_code").loc[
+        "A", "escalation_reason"] == ("Burglary: support trigger met (28 days: % change on last year above +20, only "
+                                      "if significant; 30 against 24 last year over 28 days, +25.0%; significant "
+                                      "increase (q = 0.003), common cause variation on its SPC chart)")
+    unassessed = agreement_triggers(RAISED_28D, significant).iloc[0]  # the cycle has not run: nothing confirms it
+    assert not unassessed["met"] and "not confirmed" in unassessed["note"]
+    below = RAISED_28D.assign(current=25.0, pct_change=4.2)  # the raw figure does not cross: nothing to say
+    assert agreement_triggers(below, significant, evidence=rise).iloc[0]["note"] == ""
+    assert isinstance(within, Evidence)
+
+
+def test_a_raw_trigger_within_normal_variation_escalates_and_says_so(config: Config) -> None:
+    """``requires: none`` (the default): the raw figure escalates, and the reason says the change is
+    within normal variation when the analysis finds nothing beyond it (and nothing when it does)."""
+    within = evidence_from(_tested("within normal variation", 0.84), _chart("common_cause"), config)
+    levels, triggers = meeting_escalation(EMPTY_LOG, RAISED_28D, config, evidence=within)
+    support = triggers.set_index("trigger").loc["support"]
+    assert (bool(support["met"]), support["requires"]) == (True, "none")
+    assert support["note"] == "escalated by the agreement's raw trigger; the change is within normal variation"
+    assert levels.set_index("unit_code").loc["A", "escalation_reason"] == (
+        "Burglary: support trigger met (28 days: % change on last year above +20; 30 against 24 last year over 28 "
+        "days, +25.0%), escalated by the agreement's raw trigger; the change is within normal variation")
+    rise = evidence_from(_tested("significant increase", 0.003), _chart("common_cause"), config)
+    assert meeting_escalation(EMPTY_LOG, RAISED_28D, config, evidence=rise)[1].set_index("trigger").loc[
+        "support", "note"] == ""
+
+
+def test_trigger_requirement_is_validated(tmp_path: Path) -> None:
+    path = tmp_path / "bad-requires.yaml"
+    path.write_text(SMALL_CONFIG + "accountability:\n  agreements:\n    A:\n      burglary:\n        officer: X\n"
+                    "        support_if: {change_pct_above: 20, requires: sometimes}\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    message = str(err.value)
+    assert "accountability.agreements.A.burglary.support_if.requires" in message
+    assert "requires must be one of none, significant, spc, either (got 'sometimes')" in message
+    assert _requiring(tmp_path, "SPC").accountability.agreements["A"]["burglary"].support_if.requires == "spc"
+    rate = tmp_path / "rate.yaml"  # a rate is judged by its SPC chart, never by a significance test
+    rate.write_text(SMALL_CONFIG.replace("measures:\n", "measures:\n  - {id: share, name: Share, kind: rate, "
+                                         "numerator: burglary, denominator: robbery, polarity: lower}\n")
+                    + "accountability:\n  agreements:\n    A:\n      share: {officer: X, intervene_if: "
+                    "{value_above: 2, requires: significant}}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"accountability.agreements.A.share.intervene_if.requires: 'share' is a "
+                       r"rate, which is never tested for significance \(only counts are\): use spc or either"):
+        check_agreements(load_config(rate))
 
 
 def test_agreements_must_name_known_units_and_measures(tmp_path: Path) -> None:

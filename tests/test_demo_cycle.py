@@ -450,3 +450,36 @@ def test_each_unit_cover_shows_its_escalation_level_and_overdue_actions(
         assert level is not None, unit.code
         assert f"Escalation level {level[1]} ({level[2]})" in cover, unit.code
         assert f"Overdue actions {overdue.get(unit.code, 0)} " in cover, unit.code
+
+
+def test_recognition_trajectories_and_peer_averages_agree_with_the_figures(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11 on the demo. Kingsmead (S4): burglary up 9 vs 5 over 28 days (and 4 vs 0 in the week) is
+    not recognised, though on course for its target. Northgate (N1): a burglary projection and target that
+    round alike are shown with a decimal. Similar units: Northgate (N1) has no records for 2026-W45, so its
+    28 days are not like-for-like and it is left out of the other units' peer averages, which say so."""
+    _, _, folder, _ = demo_run
+    tests = pd.read_csv(folder / "analysis_significance.csv")
+    s4 = tests[(tests["unit_code"] == "S4") & (tests["measure_id"] == "burglary") & (tests["basis"] == "last_year")
+               ].set_index("window")
+    assert (s4.loc["28d", "current"], s4.loc["28d", "comparison"]) == (9, 5)
+    findings = pd.read_csv(folder / "analysis_findings.csv")
+    recognised = findings[findings["direction"] == "improvement"]
+    assert recognised[(recognised["unit_code"] == "S4") & (recognised["measure_id"] == "burglary")].empty
+    s4_cover = flat(pdf_text(folder / "pack-S4.pdf"))
+    assert "Recognise Residential burglary" not in s4_cover
+    trajectory = pd.read_csv(folder / "analysis_trajectory.csv").set_index(["unit_code", "measure_id"])
+    n1 = trajectory.loc[("N1", "burglary")]
+    projection, target = float(n1["projection"]), float(n1["target_level"])
+    assert f"{projection:.0f}" == f"{target:.0f}" and projection != target  # 103.7 against 103.5
+    assert n1["rule"].startswith(f"projected {projection:.1f} (") and f"against a target of {target:.1f}:" in n1["rule"]
+    peers = pd.read_csv(folder / "analysis_peers.csv", keep_default_na=False)
+    n4 = peers[(peers["unit_code"] == "N4") & (peers["measure_id"] == "robbery") & (peers["window"] == "28d")].iloc[0]
+    group = n4["peers"].split(",")
+    assert "N1" in group and n4["left_out"] == "N1" and int(n4["n_peers"]) == len(group) - 1
+    values = peers[(peers["measure_id"] == "robbery") & (peers["window"] == "28d")].set_index("unit_code")["value"]
+    assert float(n4["peer_mean"]) == pytest.approx(values[[c for c in group if c != "N1"]].astype(float).mean())
+    assert n4["caveat"] == (f"average of {len(group) - 1} of {len(group)} similar units: Northgate (N1) left out, "
+                            "not like-for-like")
+    n4_pack = flat(pdf_text(folder / "pack-N4.pdf"))
+    assert f"average of {len(group) - 1} of {len(group)} similar units: Northgate (N1) left out" in n4_pack

@@ -236,3 +236,35 @@ def test_notes_for_value_measures_and_peers_without_values() -> None:
     table = peer_table(frame, dispersion, config).set_index("unit_code")
     assert table.loc["S1", "note"] == "none of its peers has a value for this window"
     assert peer_plan(force(units({"T1": 1e4, "T2": 2e4}))).warnings == []
+
+
+def test_peers_not_like_for_like_are_left_out_of_the_average() -> None:
+    """As ``test_peer_table_labels``, but P4's 28 days miss a week (the quality step marks them not
+    like-for-like): P1's average is P2 and P3's, (4 + 5.5)/2, and the caveat names P4. P2's peers would be
+    P1, P3 and P4: P4 out, (10 + 5.5)/2. In a group of three where two are marked (Q1's peers Q2 and Q3),
+    too few would be left: both stay in and the caveat says so. Without marks nothing changes."""
+    config = force(units({"P1": 1e4, "P2": 1e4, "P3": 1e4, "P4": 1e4, "Q1": 1e4, "Q2": 1e4, "Q3": 1e4}),
+                   {"peer_groups": {"inner": ["P1", "P2", "P3", "P4"], "outer": ["Q1", "Q2", "Q3"]}})
+    figures = {"P1": 100, "P2": 40, "P3": 55, "P4": 60, "Q1": 50, "Q2": 30, "Q3": 70}
+    frame = comparisons([(c, "burglary", n, np.nan, np.nan, 1e4) for c, n in figures.items()])
+    dispersion = pd.DataFrame({"unit_code": list(figures), "measure_id": "burglary", "dispersion": 1.0})
+    marks = pd.DataFrame([("P4", "burglary", "28d", False, False, "missing data in 2026-W45"),
+                          ("Q2", "burglary", "28d", False, False, "stopped"),
+                          ("Q3", "burglary", "28d", False, False, "stopped"),
+                          ("P3", "burglary", "28d", True, True, "revisions")],  # fragile only: stays in
+                         columns=["unit_code", "measure_id", "window", "like_for_like", "fragile", "reason"])
+    plain = peer_table(frame, dispersion, config).set_index("unit_code")
+    table = peer_table(frame, dispersion, config, marks).set_index("unit_code")
+    assert plain.loc["P1", "peer_mean"] == pytest.approx(15.5 / 3 * YEAR) and plain.loc["P1", "caveat"] == ""
+    p1 = table.loc["P1"]
+    assert p1["peer_mean"] == pytest.approx(9.5 / 2 * YEAR) and p1["n_peers"] == 2 and p1["left_out"] == "P4"
+    assert p1["caveat"] == "average of 2 of 3 similar units: P4 (P4) left out, not like-for-like"
+    assert p1["peers"] == "P2,P3,P4"  # the group is still the group
+    assert table.loc["P2", "peer_mean"] == pytest.approx(15.5 / 2 * YEAR)
+    q1 = table.loc["Q1"]
+    assert q1["peer_mean"] == pytest.approx(10.0 / 2 * YEAR) and q1["n_peers"] == 2 and q1["left_out"] == ""
+    assert q1["caveat"] == ("average of both similar units, including Q2 (Q2), Q3 (Q3), not like-for-like (too few "
+                            "without them): read with caution")
+    assert table.loc["P4", "caveat"] == "" and table.loc["P4", "n_peers"] == 3  # its own mark is its cell's caveat
+    assert (plain.drop(columns=["left_out", "caveat"]).loc[["P4", "Q2"]].equals(
+        table.drop(columns=["left_out", "caveat"]).loc[["P4", "Q2"]]))

@@ -304,3 +304,43 @@ def test_no_probe_rests_on_a_comparison_that_may_be_missing_data(small_config: C
                          columns=["unit_code", "measure_id", "window", "like_for_like", "fragile", "reason"])
     probe, _ = rank_findings(*frames, small_config, quality=marks)
     assert probe["unit_code"].tolist() == ["B"] and probe["caveat"].tolist() == ["not like-for-like"]
+
+
+def test_recognition_never_contradicts_the_units_recent_figures(small_config: Config) -> None:
+    """The issue's case: Kingsmead's burglary on course for its target (green) and its year to date down
+    (53 vs 74), but its last 28 days up 9 vs 5 (+4 events, more than the 2 that are noise) and its week 4 vs 0:
+    no recognition, neither "best" nor "most improved". B: the same green plan, 28 days 7 vs 5 (+2, noise)
+    and the week 2 vs 2: recognised. C: a significant fall over the year to date, but its week up 6 vs 1
+    (+5): no recognition. D: below similar units with 28 days up only 11 vs 10: recognised."""
+    frames = evidence(
+        [change("A", "burglary", 53, 74, 0.78, window="ytd"), change("A", "burglary", 9, 5, 1.0, small=True),
+         change("A", "burglary", 4, 1e-9, 1.0, window="period", small=True),
+         change("B", "burglary", 53, 74, 0.78, window="ytd"), change("B", "burglary", 7, 5, 1.0, small=True),
+         change("B", "burglary", 2, 2, 1.0, window="period", small=True),
+         change("C", "robbery", 40, 80, 0.01, "better", window="ytd"), change("C", "robbery", 8, 8, 1.0),
+         change("C", "robbery", 6, 1, 0.3, window="period"),
+         change("D", "robbery", 11, 10, 1.0)],
+        peers=[peer("D", "robbery", 2.0, 4.0, "better")],
+        trajectory=[plan("A", "burglary", "green", 57.0, 72.0), plan("B", "burglary", "green", 57.0, 72.0)],
+    )
+    frames[0].loc[frames[0]["current"] == 4, "comparison"] = 0.0  # the week: 4 against none last year
+    _, recognition = rank_findings(*frames, small_config)
+    assert sorted(map(tuple, recognition[["unit_code", "measure_id"]].values.tolist())) == [
+        ("B", "burglary"), ("D", "robbery")]
+    only_28d = [f.copy() for f in frames]  # without the week's rise, the 28 days alone still hold A back
+    only_28d[0] = only_28d[0][~((only_28d[0]["unit_code"] == "A") & (only_28d[0]["window"] == "period"))]
+    assert "A" not in set(rank_findings(*only_28d, small_config)[1]["unit_code"])
+    rising_better = configured(small_config, {}, polarity={"robbery": "higher"})  # up is the right way for D now
+    raised = evidence([change("D", "robbery", 10, 14, 1.0)], peers=[peer("D", "robbery", 4.0, 2.0, "better")])
+    assert rank_findings(*raised, rising_better)[1].empty  # 10 vs 14: 4 fewer where more is better
+
+
+def test_a_peer_average_without_like_for_like_peers_is_said_in_the_reason(small_config: Config) -> None:
+    """The peer table's caveat (peers not like-for-like left out of the average) is in the reason."""
+    frames = evidence([change("B", "robbery", 14, 9, 1.0)], peers=[peer("B", "robbery", 3.0, 1.5, "worse")])
+    frames[2]["caveat"] = "average of 4 of 5 similar units: Northgate (N1) left out, not like-for-like"
+    probe, _ = rank_findings(*frames, small_config)
+    assert probe.iloc[0]["reason"] == (
+        "Robbery up 56% on last year's 28 days (14 vs 9, within normal variation); significantly above similar units "
+        "(3 vs 1.5 per 1,000 residents a year; average of 4 of 5 similar units: Northgate (N1) left out, not "
+        "like-for-like)")

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from compstat.analysis.probe import rank_findings
 from compstat.analysis.trajectory import (
     AMBER_GREEN,
     AMBER_RED,
     GREEN,
     RED,
     count_projection,
+    distinct_figures,
     rate_delivery,
     target_plans,
     trajectory_table,
@@ -381,3 +383,26 @@ def test_monthly_trajectory() -> None:
     a_path = path[path["unit_code"] == "A"]
     assert len(a_path) == 12 and a_path["planned"].iloc[0] == pytest.approx(328.5 * 31 / 365)
     assert a_path["actual"].tolist()[:3] == [31, 59, 90] and a_path["actual"].iloc[3:].isna().all()
+
+
+def test_a_projection_and_target_that_round_alike_are_told_apart() -> None:
+    """The issue's case: "off track: projected 104 against 104" for 103.7 against 103.5. A: one burglary a
+    day in 2025 and 2026 (projection 365) against a 0.1% reduction (364.635): both round to 365, so the rule
+    and the probe's reason and question show one decimal, 365.0 against 364.6. Equal figures stay as they are."""
+    assert distinct_figures(103.725, 103.5) == ("103.7", "103.5")
+    assert distinct_figures(103.5, 103.5) == ("104", "104")
+    assert distinct_figures(2_000.04, 2_000.01) == ("2,000.04", "2,000.01")
+    assert distinct_figures(0.123451, 0.123459, ".4g") == ("0.12345", "0.12346")
+    assert distinct_figures(110.0, 90.0) == ("110", "90")
+    config = force({"burglary": {"kind": "reduction", "value": 0.1}})
+    daily = burglary_daily({("A", 2025): 1, ("A", 2026): 1})
+    _, trajectory, _ = run(config, daily, {"A": pd.Timestamp("2025-01-01")})
+    a = trajectory.loc[("A", "burglary")]
+    assert (a["projection"], a["target_level"], a["confidence"]) == (pytest.approx(365), pytest.approx(364.635),
+                                                                     AMBER_RED)
+    assert a["rule"].startswith("projected 365.0 (95% interval 286 to 444) against a target of 364.6: ")
+    empty = pd.DataFrame(columns=["unit_code", "measure_id", "window", "basis"])
+    probe, _ = rank_findings(empty, empty, empty, trajectory.reset_index(), config)
+    row = probe.set_index(["unit_code", "measure_id"]).loc[("A", "burglary")]
+    assert "off track for its target (amber-red: projected 365.0 against 364.6)" in row["reason"]
+    assert "projected to end the year at 365.0 against a target of 364.6" in row["question"]

@@ -27,16 +27,19 @@ from compstat.actions.carry_forward import (
     meeting_log,
     stored_concerns,
     stored_cycle_ran,
+    stored_evidence,
     stored_period_table,
     upcoming_period,
 )
 from compstat.actions.escalation import (
     TRIGGER_COLUMNS,
     UNIT_LEVEL_COLUMNS,
+    Evidence,
     action_levels,
     agreement_triggers,
     describe_rule,
     describe_trigger,
+    evidence_from,
     meeting_escalation,
     unit_levels,
 )
@@ -63,10 +66,11 @@ from compstat.actions.log import (
 
 __all__ = [
     "ACTION_COLUMNS", "CLOSED", "KINDS", "MINUTES_COLUMNS", "STATUSES", "TRANSITIONS", "TRIGGER_COLUMNS",
-    "UNIT_LEVEL_COLUMNS", "ActionChange", "AgreementLine", "ConflictError", "MinutesImport", "NewAction",
+    "UNIT_LEVEL_COLUMNS", "ActionChange", "AgreementLine", "ConflictError", "Evidence", "MinutesImport", "NewAction",
     "action_history", "action_levels", "add_action", "agreement_problems", "agreement_triggers",
     "carry_forward_actions", "check_agreements", "closure_window", "describe_rule", "describe_trigger",
-    "describe_update", "get_action", "import_minutes", "judged_agreements", "latest_meeting_period",
+    "describe_update", "evidence_from", "get_action", "import_minutes", "judged_agreements", "latest_meeting_period",
     "meeting_date", "meeting_escalation", "meeting_log", "next_meeting_date", "normalise_kind", "stored_concerns",
-    "stored_cycle_ran", "stored_period_table", "unit_agreements", "unit_levels", "upcoming_period", "update_action",
+    "stored_cycle_ran", "stored_evidence", "stored_period_table", "unit_agreements", "unit_levels", "upcoming_period",
+    "update_action",
 ]

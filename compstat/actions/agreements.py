@@ -3,8 +3,10 @@ thresholds that trigger support or intervention (``accountability.agreements`` i
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -30,15 +32,23 @@ class AgreementLine:
 
 
 def agreement_problems(config: Config) -> list[str]:
-    """Agreements naming a unit or measure that is not in the config."""
+    """Agreements naming a unit or measure that is not in the config, and triggers requiring a
+    significance test their measure never gets (only counts are tested: a rate or value has ``spc``)."""
     units = {u.code for u in config.leaf_units}
-    measures = {m.id for m in config.measures}
+    measures = {m.id: m for m in config.measures}
     problems = []
     for unit_code, by_measure in config.accountability.agreements.items():
         if unit_code not in units:
             problems.append(f"accountability.agreements.{unit_code}: unit '{unit_code}' is not an accountable unit")
         problems += [f"accountability.agreements.{unit_code}.{m}: measure '{m}' is not in the config"
                      for m in by_measure if m not in measures]
+        for m, agreement in by_measure.items():
+            kind = measures[m].kind if m in measures else "count"
+            for key in ("support_if", "intervene_if"):
+                trigger = getattr(agreement, key)
+                if trigger is not None and trigger.requires == "significant" and kind != "count":
+                    problems.append(f"accountability.agreements.{unit_code}.{m}.{key}.requires: '{m}' is a {kind}, "
+                                    "which is never tested for significance (only counts are): use spc or either")
     return problems
 
 
@@ -75,12 +85,31 @@ def unit_agreements(config: Config, unit_code: str) -> list[AgreementLine]:
 
 def judged_agreements(config: Config, unit_code: str, triggers: pd.DataFrame | None) -> list[AgreementLine]:
     """``unit_agreements`` with each trigger's state at the meeting: ``met: …`` or ``not met: …`` and
-    the figure it was judged on (``triggers``: ``escalation.agreement_triggers``' result)."""
+    the figure it was judged on, then what the analysis found when the trigger required evidence, and
+    the sentence for a raw figure on a change within normal variation (``triggers``:
+    ``escalation.agreement_triggers``' result)."""
     lines = unit_agreements(config, unit_code)
     if triggers is None or triggers.empty:
         return lines
     mine = triggers[triggers["unit_code"] == unit_code]
-    state = {(str(r["measure_id"]), str(r["trigger"])): f"{'met' if r['met'] else 'not met'}: {r['judged_on']}"
-             for r in mine.to_dict(orient="records")}
+    state = {(str(r["measure_id"]), str(r["trigger"])): _state(r) for r in mine.to_dict(orient="records")}
     return [replace(line, support_status=state.get((line.measure_id, "support"), ""),
                     intervene_status=state.get((line.measure_id, "intervene"), "")) for line in lines]
+
+
+def _state(row: dict[Hashable, Any]) -> str:
+    """``met: 28 against 15 last year over 28 days, +86.7%``, then what the analysis found where it
+    matters: the evidence of a met trigger that required it; for a raw figure that crossed its bound
+    on a change within normal variation, that it was not escalated (or the note that it was, by the
+    raw trigger alone)."""
+    met, raw = bool(row["met"]), bool(row.get("raw_met", row["met"]))
+    text = f"{'met' if met else 'not met'}: {row['judged_on']}"
+    evidence = row.get("evidence") if isinstance(row.get("evidence"), str) else ""
+    note = row.get("note") if isinstance(row.get("note"), str) else ""
+    if raw and not met:
+        return f"{text}; the raw figure crossed its bound, but {evidence or 'no evidence'}: not escalated"
+    if met and str(row.get("requires") or "none") != "none" and evidence:
+        return f"{text}; {evidence}"
+    if met and note:
+        return f"{text}; {note}"
+    return text

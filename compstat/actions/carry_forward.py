@@ -13,7 +13,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from compstat.actions.effect import EFFECT_COLUMNS, action_effects, history_start
-from compstat.actions.escalation import Concerns, action_levels, meeting_escalation
+from compstat.actions.escalation import Concerns, Evidence, action_levels, evidence_from, meeting_escalation
 from compstat.actions.log import CLOSED, meeting_date
 from compstat.analysis.measures import daily_by_category, daily_measures
 from compstat.analysis.spc import CONCERN
@@ -148,6 +148,25 @@ def stored_data_as_of(session: Session, config: Config, period: Period) -> dict[
     return {str(unit): date.fromisoformat(str(day)) for unit, day in recorded.items()}
 
 
+def stored_evidence(session: Session, config: Config, period: Period) -> Evidence | None:
+    """The significance and SPC results the stored cycle for ``period`` judged its agreement triggers
+    on (``escalation.evidence_from``); None if that cycle has not run."""
+    if not stored_cycle_ran(session, config, period):
+        return None
+    stmt = (select(AnalysisRow.section, AnalysisRow.unit_code, AnalysisRow.measure_id, AnalysisRow.payload)
+            .join(Cycle, Cycle.id == AnalysisRow.cycle_id)
+            .where(Cycle.org == config.organisation.slug, Cycle.period == period.label,
+                   AnalysisRow.section.in_(("significance", "spc"))))
+    rows: dict[str, list[dict[str, object]]] = {"significance": [], "spc": []}
+    for section, unit, measure, payload in session.execute(stmt):
+        value = json.loads(payload)
+        rows[str(section)].extend({**r, "unit_code": unit, "measure_id": measure}
+                                  for r in (value if isinstance(value, list) else [value]))
+    spc = pd.DataFrame(rows["spc"], columns=["unit_code", "measure_id", "variation"]) if rows["spc"] else None
+    significance = pd.DataFrame(rows["significance"]) if rows["significance"] else None
+    return evidence_from(significance, spc, config)
+
+
 def stored_cycle_ran(session: Session, config: Config, period: Period) -> bool:
     """Whether a cycle for ``period`` is in the store."""
     return session.scalar(select(Cycle.id).where(Cycle.org == config.organisation.slug,
@@ -160,7 +179,8 @@ def meeting_log(session: Session, config: Config, period: Period) -> tuple[pd.Da
     same as its packs. Without a stored cycle, only the actions count."""
     concerns = stored_concerns(session, config, period)
     log = carry_forward_actions(session, config, period, concerns)
-    levels, triggers = meeting_escalation(log, stored_period_table(session, config, period), config, concerns)
+    levels, triggers = meeting_escalation(log, stored_period_table(session, config, period), config, concerns,
+                                          stored_evidence(session, config, period))
     return log, levels, triggers
 
 

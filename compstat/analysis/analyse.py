@@ -121,7 +121,7 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     spc_latest = pd.concat(parts, ignore_index=True)[SPC_METHOD_COLUMNS] if parts else pd.DataFrame(
         columns=SPC_METHOD_COLUMNS)
     spc_latest = spc_latest.sort_values(["unit_code", "measure_id"], kind="stable").reset_index(drop=True)
-    peers = peer_table(comparisons, dispersion, config)
+    peers = peer_table(comparisons, dispersion, config, quality)
     trajectory, path = trajectory_table(daily, series, comparisons, plans, spc_latest, dispersion, config, period)
     probe, recognition = rank_findings(significance, spc_latest, peers, trajectory, config, quality, rare.judgement)
     levels = unit_levels(config, TOTAL)

@@ -18,6 +18,13 @@ Clopper–Pearson for proportions — widened for over-dispersion by using effec
 left out). As in iQuanta, the unit is "significantly above" its peers when its whole interval
 lies above the average, "significantly below" when it lies below, and "within" otherwise.
 
+**Like for like.** A peer whose figure for the measure and window the quality step marks not
+like-for-like (``QualityResult.comparisons``: a missing week, a series that stopped, a definition
+change) is left out of the average; ``left_out`` names it and ``caveat`` says "average of 4 of 5
+similar units: Northgate (N1) left out, not like-for-like". When
+that would leave fewer than ``MIN_PEERS`` (2) peers — and fewer than there are — every peer stays in
+and ``caveat`` says which of them are not like-for-like.
+
 **No comparison is silent.** Value measures, counts of units without a population, units
 without the variables to find similar units by, and units whose peers have no value are not
 compared: the row's ``note`` says why (and, for a unit in no configured group, how its peers
@@ -36,7 +43,7 @@ from scipy import special
 
 from compstat.analysis.hierarchy import division_peer_groups, divisions
 from compstat.analysis.measures import TOTAL
-from compstat.config import Config
+from compstat.config import Config, iter_units
 
 ABOVE = "significantly above"
 BELOW = "significantly below"
@@ -44,9 +51,10 @@ WITHIN = "within"
 ALL_UNITS = "all units"
 PEER_COLUMNS = [
     "unit_code", "measure_id", "window", "peer_group", "peers", "n_peers", "value", "ci_low", "ci_high",
-    "peer_mean", "pct_vs_peers", "label", "judgement", "basis", "note",
+    "peer_mean", "pct_vs_peers", "label", "judgement", "basis", "note", "left_out", "caveat",
 ]
 DAYS_A_YEAR = 365
+MIN_PEERS = 2  # peers left in the average when some are not like-for-like; fewer: all stay, with a caveat
 
 
 def peer_variables(config: Config) -> list[str]:
@@ -238,13 +246,16 @@ def unit_intervals(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: 
                                                                              basis=basis)
 
 
-def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Config) -> pd.DataFrame:
+def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Config,
+               quality: pd.DataFrame | None = None) -> pd.DataFrame:
     """Each leaf unit × reported measure × window against its peers' average (``PEER_COLUMNS``);
     each division against the other divisions at its depth (``hierarchy.division_peer_groups``).
 
     ``label`` is ``significantly above``, ``significantly below``, ``within``, or empty where no
     comparison is possible; ``judgement`` reads it with the polarity (``worse``, ``better``,
-    ``similar``; empty for neutral measures).
+    ``similar``; empty for neutral measures). ``quality``: the quality step's comparison marks
+    (unit_code, measure_id, window, like_for_like, ...; divisions' rolled up): peers not like-for-like
+    are left out of the average (``left_out``, ``caveat``; see the module docstring).
     """
     plan = peer_plan(config)
     groups = {**plan.groups, **division_peer_groups(config)}
@@ -261,10 +272,17 @@ def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Conf
         columns={"unit_code": "peer_code", "value": "peer_value"})
     linked = rows[["unit_code", "measure_id", "window"]].merge(pairs, on="unit_code").merge(
         peer_values, on=["peer_code", "measure_id", "window"])
-    summary = linked.groupby(["unit_code", "measure_id", "window"])["peer_value"].agg(["mean", "count"])
+    linked = linked[linked["peer_value"].notna()]
+    unsound = _not_like_for_like(quality)
+    linked = linked.assign(sound=[(str(p), str(m), str(w)) not in unsound for p, m, w in zip(
+        linked["peer_code"], linked["measure_id"], linked["window"], strict=True)])
+    used, left_out, caveats = _like_for_like_peers(linked, unit_names(config))
+    summary = used.groupby(["unit_code", "measure_id", "window"])["peer_value"].agg(["mean", "count"])
     keys = pd.MultiIndex.from_frame(rows[["unit_code", "measure_id", "window"]])
     rows["peer_mean"] = summary["mean"].reindex(keys).to_numpy()
     rows["n_peers"] = summary["count"].reindex(keys).fillna(0).astype(int).to_numpy()
+    rows["left_out"] = left_out.reindex(keys).fillna("").to_numpy(dtype=object)
+    rows["caveat"] = caveats.reindex(keys).fillna("").to_numpy(dtype=object)
     with np.errstate(divide="ignore", invalid="ignore"):
         pct = 100.0 * (rows["value"] / rows["peer_mean"] - 1)
     rows["pct_vs_peers"] = pct.where(rows["peer_mean"] > 0)
@@ -286,3 +304,51 @@ def peer_table(comparisons: pd.DataFrame, dispersion: pd.DataFrame, config: Conf
          "no value for this window", "none of its peers has a value for this window"],
         unit_note)
     return rows.reset_index(drop=True)[PEER_COLUMNS]
+
+
+def unit_names(config: Config) -> dict[str, str]:
+    """Unit code → "Name (code)", for the caveats."""
+    return {u.code: f"{u.name} ({u.code})" for u in iter_units(config.units)}
+
+
+def _not_like_for_like(quality: pd.DataFrame | None) -> set[tuple[str, str, str]]:
+    """(unit, measure, window) of every comparison the quality step marks not like-for-like."""
+    if quality is None or quality.empty:
+        return set()
+    marked = quality[~quality["like_for_like"].astype(bool)]
+    return set(zip(marked["unit_code"].astype(str), marked["measure_id"].astype(str), marked["window"].astype(str),
+                   strict=True))
+
+
+def _like_for_like_peers(linked: pd.DataFrame, names: dict[str, str]) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """The peer values each average is taken over, and per (unit, measure, window) the peers left out
+    (codes, comma-separated) and the caveat: the not like-for-like peers are left out unless fewer than
+    ``MIN_PEERS`` (and fewer than all) would remain, when all stay and the caveat says so."""
+    if linked.empty:
+        return linked, _keyed({}), _keyed({})
+    keep = pd.Series(True, index=linked.index)
+    left: dict[tuple[str, str, str], str] = {}
+    caveat: dict[tuple[str, str, str], str] = {}
+    for key, group in linked.groupby(["unit_code", "measure_id", "window"], sort=False):
+        unsound = group[~group["sound"].astype(bool)]
+        if unsound.empty:
+            continue
+        listed = ", ".join(names.get(str(c), str(c)) for c in unsound["peer_code"])
+        sound = len(group) - len(unsound)
+        k = (str(key[0]), str(key[1]), str(key[2]))
+        if sound >= min(MIN_PEERS, len(group)):
+            keep[unsound.index] = False
+            left[k] = ",".join(str(c) for c in unsound["peer_code"])
+            caveat[k] = f"average of {sound} of {len(group)} similar units: {listed} left out, not like-for-like"
+        else:
+            every = "both" if len(group) == 2 else f"all {len(group)}"
+            them = "it" if len(unsound) == 1 else "them"
+            caveat[k] = (f"average of {every} similar units, including {listed}, not like-for-like (too few "
+                         f"without {them}): read with caution")
+    return linked[keep], _keyed(left), _keyed(caveat)
+
+
+def _keyed(values: dict[tuple[str, str, str], str]) -> pd.Series:
+    """A (unit, measure, window)-indexed Series of ``values``."""
+    index = pd.MultiIndex.from_tuples(list(values) or [("", "", "")], names=["unit_code", "measure_id", "window"])
+    return pd.Series(list(values.values()) or [""], index=index, dtype=object)

@@ -24,6 +24,14 @@ Improvements (the recognition candidates) are of two kinds (``kind``):
 A finding with both kinds is ``most improved and best``. Neutral measures (activity) give no
 findings.
 
+**Recognition agrees with the unit's own recent figures.** No improvement of either kind is
+recognised on a measure whose recent windows against last year — the period and the last 28
+days (3 months for a monthly cadence) — moved the wrong way by more than noise (``recent_wrong_way``): for a
+count, by more than ``analysis.rare.min_events_difference`` events (2: "9 vs 5" over 28 days is 4
+more burglaries, so a green trajectory or a place below similar units does not make the unit
+"best" at burglary that month); for a rate or value, which has no events to judge noise by, at all.
+So a recognition's reason never sits beside figures that contradict it.
+
 **Rare events and small numbers.** No finding on a count measure may rest on a handful of
 events (``rests_on_few_events``), concern and recognition alike: a finding whose cited comparison
 has both counts below ``small_number`` (so never "0 against 0" or "1 against 0") is dropped, and so
@@ -88,7 +96,7 @@ from compstat.analysis.peers import ABOVE
 from compstat.analysis.rare import LONG_WINDOW, METHOD_T
 from compstat.analysis.significance import NO_EVENTS, NORMAL_VARIATION, NOT_TESTED
 from compstat.analysis.spc import CONCERN, CONSISTENTLY_PASSING, IMPROVEMENT
-from compstat.analysis.trajectory import AMBER_RED, GREEN, RED
+from compstat.analysis.trajectory import AMBER_RED, GREEN, RED, distinct_figures
 from compstat.config import Config, Measure, iter_units
 
 Record = dict[Any, Any]
@@ -244,6 +252,24 @@ def rests_on_few_events(current: Any, comparison: Any, small_number: int, min_di
     return difference_matters and abs(float(current) - float(comparison)) <= min_difference
 
 
+def recent_wrong_way(tests: list[Record], measure: Measure, rising: bool, windows: list[str],
+                     min_difference: int) -> Record | None:
+    """The first of ``windows`` (against last year) whose figures moved against an improvement by more
+    than noise, or None: for a count, more than ``min_difference`` events the wrong way; for a rate or
+    a value, any move the wrong way. ``rising``: the improvement is the measure going up."""
+    for window in windows:
+        for row in tests:
+            if row["window"] != window or row["basis"] != "last_year":
+                continue
+            current, comparison = row["current"], row["comparison"]
+            if current is None or comparison is None or pd.isna(current) or pd.isna(comparison):
+                continue
+            against = (float(comparison) - float(current)) if rising else (float(current) - float(comparison))
+            if against > (min_difference if measure.kind == "count" else 0):
+                return row
+    return None
+
+
 def _too_few(cited: Record | None, is_change: bool, rare: bool, context: _Context) -> bool:
     """The guard on a count finding's cited comparison (``rests_on_few_events``): both counts below
     ``small_number``; or a difference of ``min_events_difference`` events or fewer when that comparison is
@@ -281,6 +307,8 @@ class _Context:
         self.headline: str = settings.headline_window or ("28d" if self.weekly else "3m")
         self.window_order: list[str] = [self.headline, *(w for w in ("period", "28d", "3m", "ytd")
                                                          if w != self.headline)]
+        # the recent windows a recognition must agree with (``recent_wrong_way``)
+        self.recent_windows: list[str] = ["period", "28d" if self.weekly else "3m"]
         # the headline window first, then from the shortest: the most recent evidence leads
         self.rare_order = [LONG_WINDOW, "ytd", *(w for w in self.window_order if w not in ("ytd", "period"))]
         self.years = settings.baseline_years
@@ -343,6 +371,9 @@ def _finding(unit: str, measure_id: str, direction: str, evidence: dict[str, lis
     kinds = found.kinds
     if not kinds:
         return None
+    if not worse and recent_wrong_way(tests, measure, rising, context.recent_windows,
+                                      context.config.analysis.rare.min_events_difference) is not None:
+        return None  # recognition never contradicts the unit's own recent figures
     order = {w: i for i, w in enumerate(windows)}
     headline = min(found.changes, key=lambda r: (order.get(r["window"], 9), r["basis"] != "last_year"),
                    default=None)
@@ -511,8 +542,8 @@ def _figures(measure: Measure, shown: Record | None, found: _Evidence, context: 
         spc_phrase = f"{_t_gap(found.chart)}, beyond normal variation on its t-chart"
     out["improved"] = out["change"] if found.changes else spc_phrase or out["change"]
     if plan is not None:
-        out.update(projection=_number(plan["projection"], label), target=_number(plan["target_level"], label),
-                   rating=str(plan["confidence"]))
+        projection, target = _numbers(plan["projection"], plan["target_level"], label)
+        out.update(projection=projection, target=target, rating=str(plan["confidence"]))
         if chart is None:  # a floor: its interval is the SPC process limits
             out.update(lpl=_number(plan.get("projection_low", np.nan), label),
                        upl=_number(plan.get("projection_high", np.nan), label))
@@ -598,6 +629,17 @@ def _number(value: float, unit_label: str = "") -> str:
     return f"{text}{unit_label}"
 
 
+def _numbers(first: float, second: float, unit_label: str = "") -> tuple[str, str]:
+    """Two figures compared in one sentence (a projection and its target), as ``_number`` gives them, with
+    a decimal or more where they would otherwise read the same ("103.7 against 103.5", not "104 against
+    104"; ``trajectory.distinct_figures``)."""
+    texts = (_number(first, unit_label), _number(second, unit_label))
+    if texts[0] != texts[1] or first is None or second is None or pd.isna(first) or pd.isna(second):
+        return texts
+    shown = distinct_figures(float(first), float(second), ".0f" if abs(float(first)) >= 10 else ".3g")
+    return f"{shown[0]}{unit_label}", f"{shown[1]}{unit_label}"
+
+
 def _headline(measure: Measure, shown: Record, context: _Context) -> str:
     """The headline comparison: "Burglary up 42% on last year's 28 days (112 vs 79)"."""
     name, label_unit = measure.name, measure.unit_label
@@ -647,17 +689,19 @@ def _reason(measure: Measure, shown: Record | None, significant: bool, found: _E
             side="above" if rising else "below")
         evidence.append(f"beyond normal variation {when}" + (f" ({detail})" if detail else ""))
     if plan is not None:
-        projected, target = _number(plan["projection"], label_unit), _number(plan["target_level"], label_unit)
+        projected, target = _numbers(plan["projection"], plan["target_level"], label_unit)
         evidence.append(f"off track for its target ({plan['confidence']}: projected {projected} against {target})")
     if peer is not None:
         side = "above" if peer["label"] == ABOVE else "below"
         per = "" if peer["basis"] in ("rate", "value") else f" {peer['basis']}"
+        caveat = peer.get("caveat")  # peers not like-for-like: left out of the average, or kept and said
         evidence.append(f"significantly {side} similar units ({_number(peer['value'], label_unit)} vs "
-                        f"{_number(peer['peer_mean'], label_unit)}{per})")
+                        f"{_number(peer['peer_mean'], label_unit)}{per}"
+                        + (f"; {caveat}" if isinstance(caveat, str) and caveat else "") + ")")
     best_plan, best_chart = found.best_plan, found.best_chart
     if "on_track" in found.best and best_plan is not None:
-        evidence.append(f"on course for its target (green: projected {_number(best_plan['projection'], label_unit)} "
-                        f"against {_number(best_plan['target_level'], label_unit)})")
+        projected, target = _numbers(best_plan["projection"], best_plan["target_level"], label_unit)
+        evidence.append(f"on course for its target (green: projected {projected} against {target})")
     if "consistently_passing" in found.best:
         if best_chart is not None:
             evidence.append(f"meeting its target every {context.period_word} (process limits "

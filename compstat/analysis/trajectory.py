@@ -40,6 +40,7 @@ the projection misses but the better end meets it; red when even the better end 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -269,8 +270,29 @@ class _Year:
         return functools.partial(_linear, self.first, self.total_days, start, end)
 
     def interval_text(self, projection: float, low: float, high: float, level: float, digits: str) -> str:
-        return (f"projected {projection:,{digits}} ({self.config.analysis.confidence:.0%} interval {low:,{digits}} "
-                f"to {high:,{digits}}) against a target of {level:,{digits}}")
+        """``projected 104 (95% interval 96 to 111) against a target of 98``; the projection and the
+        target get the precision that tells them apart (``distinct_figures``: 103.7 against 103.5)."""
+        shown, target = distinct_figures(projection, level, digits)
+        return (f"projected {shown} ({self.config.analysis.confidence:.0%} interval {low:,{digits}} "
+                f"to {high:,{digits}}) against a target of {target}")
+
+
+MAX_EXTRA_DIGITS = 3
+
+
+def distinct_figures(first: float, second: float, spec: str = ".0f") -> tuple[str, str]:
+    """``first`` and ``second`` formatted by ``spec`` (``.0f``, ``.4g``; thousands separated), with as many
+    more digits (up to ``MAX_EXTRA_DIGITS``) as it takes for two different numbers not to read the same:
+    103.7 and 103.5 are "103.7" and "103.5", not "104" and "104". Equal numbers stay as ``spec`` gives them."""
+    kind, precision = spec[-1], int(spec[1:-1] or 0)
+    texts = (f"{first:,{spec}}", f"{second:,{spec}}")
+    if texts[0] != texts[1] or first == second or math.isnan(first) or math.isnan(second):
+        return texts
+    for extra in range(1, MAX_EXTRA_DIGITS + 1):
+        texts = (f"{first:,.{precision + extra}{kind}}", f"{second:,.{precision + extra}{kind}}")
+        if texts[0] != texts[1]:
+            break
+    return texts
 
 
 def _linear(first: date, total_days: int, start: float, end: float, day: date) -> float:

@@ -59,7 +59,9 @@ def assessments(data: CycleData, unit_code: str) -> dict[str, tuple[str, ...]]:
     level = f"{data.config.analysis.confidence * 100:g}%"
     for r in unit_records(data, "analysis.peers", unit_code):
         if r["window"] == window and text_of(r["label"]):
-            out.setdefault(str(r["measure_id"]), []).append(f"peers: {text_of(r['label'])}{_peer_ratio(r, level)}")
+            caveat = text_of(r.get("caveat"))  # peers not like-for-like left out of the average, or kept, marked
+            out.setdefault(str(r["measure_id"]), []).append(
+                f"peers: {text_of(r['label'])}{_peer_ratio(r, level)}" + (f"; {caveat}" if caveat else ""))
     for r in unit_records(data, "analysis.trajectory", unit_code):
         if text_of(r["confidence"]):
             out.setdefault(str(r["measure_id"]), []).append(f"delivery confidence: {text_of(r['confidence'])}")
