@@ -36,6 +36,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from compstat.analysis.hierarchy import divisions
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
+from compstat.parallel import usable_cores
 from compstat.results import CycleData
 
 TEMPLATES_ENV = "COMPSTAT_TEMPLATES"
@@ -198,9 +199,10 @@ def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
                         cpu_seconds=round(time.process_time() - cpu, 3))
 
 
-def render_packs(data: CycleData, out_dir: Path, workers: int = 2) -> list[RenderedPack]:
+def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> list[RenderedPack]:
     """One PDF per leaf unit and per division (`pack-<unit_code>.pdf`, code made filename-safe) and
-    `chair-pack.pdf`, returned in that order."""
+    `chair-pack.pdf`, returned in that order; ``workers`` processes (default: one per usable core)."""
+    workers = usable_cores() if workers is None else workers
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
     names = pack_filenames(data.config)
