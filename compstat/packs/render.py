@@ -112,6 +112,7 @@ def render_html(template: str, folder: Path, **context: Any) -> str:
 
 
 STYLESHEET = "pack.css"
+PDF_VARIANT = "pdf/ua-1"  # WeasyPrint's PDF/UA-1: PDF 1.7, tagged, with the pdfuaid XMP identifier
 
 
 @lru_cache(maxsize=4)
@@ -127,11 +128,13 @@ def _stylesheet(folder: Path, stamp: int) -> tuple[CSS, FontConfiguration]:
 def html_to_pdf(html: str, target: Path, folder: Path, images: Mapping[str, bytes] | None = None) -> None:
     """Lay out ``html`` with WeasyPrint and the templates' ``pack.css``; relative URLs resolve
     against the templates folder and only go through ``TemplatesOnlyFetcher``, which also
-    serves ``images`` (the pack's charts by their ``src``). The PDF is tagged (a structure tree
-    with headings, tables and each chart's alternative text), so screen readers can read it."""
+    serves ``images`` (the pack's charts by their ``src``). The PDF is PDF/UA-1 (``PDF_VARIANT``): tagged,
+    with a structure tree of headings, tables with header cells and each chart's alternative text, the
+    document's language and title, and the PDF/UA identifier in its XMP metadata, so screen readers
+    can read it. It costs no measurable time over tagging alone."""
     css, fonts = _stylesheet(folder, (folder / STYLESHEET).stat().st_mtime_ns)
     document = HTML(string=html, base_url=f"{folder}/", url_fetcher=TemplatesOnlyFetcher(folder, images))
-    document.write_pdf(target, stylesheets=[css], font_config=fonts, pdf_tags=True)
+    document.write_pdf(target, stylesheets=[css], font_config=fonts, pdf_variant=PDF_VARIANT)
 
 
 @contextmanager
