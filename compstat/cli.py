@@ -466,8 +466,9 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
                     export: Annotated[Path | None, typer.Option(
                         help="Write all the rows to this file: .csv or .xlsx.")] = None,
                     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
-    """List rows quarantined at ingest with the field and reason (all of them with --export)."""
-    from compstat.ingest import export_quarantine, quarantined_rows
+    """List rows quarantined at ingest with the field and reason (all of them with --export). Organisation
+    totals a source supplies (quality.totals) are counted, not listed: they are kept aside, not rejected."""
+    from compstat.ingest import export_quarantine, quarantined_rows, separate_totals
     from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES
 
     cfg = load_config(config)
@@ -477,17 +478,26 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
         _check_export(export, "--export")
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         rows = quarantined_rows(session, cfg.organisation.slug, source)
+    rows, totals = separate_totals(rows, cfg, date.today())
     counted = int(rows["reason"].str.endswith(COUNTED_WITHOUT_COORDINATES).sum())
     title = f"{len(rows) - counted} rejected rows" + (
         f" and {counted} counted without their unreadable coordinates" if counted else "")
     if export:
-        export_quarantine(rows, export)
-        console.print(f"{title} written to {export}", markup=False)
+        export_quarantine(pd.concat([rows, totals]), export)
+        with_totals = f", and {len(totals)} organisation totals kept aside (quality.totals)" if len(totals) else ""
+        console.print(f"{title}{with_totals} written to {export}", markup=False)
         return
+    kept = (f"{len(totals)} rows of organisation totals (quality.totals) are kept aside, not rejected: the "
+            "consistency check compares them with the sum of the units (--export writes them too)."
+            if len(totals) else "")
     table = _table("file", "row", "field", "reason", title=title)
     for r in rows.head(limit).itertuples():
         table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
     console.print(table)
+    if len(rows) > limit:
+        console.print(f"… and {len(rows) - limit} more (--limit, or --export for every row)", markup=False)
+    if kept:
+        console.print(kept, markup=False)
     if rows.empty:
         console.print("Nothing is quarantined in the store. A `compstat check`, or a run-cycle that stopped, stores "
                       "nothing: `compstat check --quarantine FILE.csv` exports the rows such a run quarantined.",

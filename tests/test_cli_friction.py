@@ -176,3 +176,57 @@ def test_a_table_that_fits_stays_a_table() -> None:
     assert re.search(r"┃ unit ┃ note +┃", text), text
     assert squeeze("word " * 40) in squeeze(text.replace("│", ""))
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+TOTALS_CONFIG = """\
+organisation: {name: Testshire Police, slug: testshire}
+units:
+  - {code: A, name: Alpha}
+  - {code: B, name: Bravo}
+measures:
+  - {id: burglary, name: Burglary, filter: {category: burglary}}
+sources:
+  - name: counts
+    path: counts.csv
+    columns: {unit: unit, date: day, category: offence, value: n}
+quality:
+  totals: {counts: ALL}
+"""
+
+
+def test_quarantine_list_keeps_organisation_totals_apart_from_rejects(tmp_path: Path) -> None:
+    """Organisation totals (quality.totals) are kept aside for the consistency check, not rejected: the
+    list counts them and shows the rows that were rejected, a total with 'nil' for its count among them
+    with that reason (where the quality finding sends the reader)."""
+    from datetime import date
+
+    from compstat.config import load_config
+    from compstat.ingest import ingest_all
+    from compstat.store import connect, transaction
+
+    path = tmp_path / "totals.yaml"
+    path.write_text(TOTALS_CONFIG, encoding="utf-8")
+    rows = ["unit,day,offence,n", "A,2026-03-02,burglary,2", "B,2026-03-02,burglary,1", "ALL,2026-03-02,burglary,3",
+            "A,2026-03-03,burglary,1", "ALL,2026-03-03,burglary,nil", "ALL,2026-03-04,burglary,0",
+            "B,2026-03-04,burglary,lots"]
+    (tmp_path / "counts.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'q.db'}"
+    engine = connect(db)
+    with transaction(engine) as session:
+        ingest_all(session, load_config(path), date(2026, 3, 9), db)
+    engine.dispose()
+    runner = CliRunner()
+    listed = runner.invoke(app, ["quarantine", "list", "--config", str(path), "--db", db])
+    assert listed.exit_code == 0, listed.output
+    text = " ".join(listed.output.split())
+    assert text.startswith("2 rejected rows")
+    assert "value 'nil' is not a number (an organisation total)" in text and "value 'lots' is not a number" in text
+    assert "a total for the whole organisation" not in text
+    assert "2 rows of organisation totals (quality.totals) are kept aside, not rejected" in text
+    exported = runner.invoke(app, ["quarantine", "list", "--config", str(path), "--db", db, "--export",
+                                   str(tmp_path / "q.csv")])
+    assert exported.exit_code == 0, exported.output
+    assert "2 rejected rows, and 2 organisation totals kept aside (quality.totals) written to" in exported.output
+    import pandas as pd
+
+    assert len(pd.read_csv(tmp_path / "q.csv")) == 4

@@ -154,6 +154,30 @@ def quarantined_rows(session: Session, org: str, source: str | None = None) -> p
     return pd.DataFrame(list(map(tuple, session.execute(stmt).all())), columns=QUARANTINE_COLUMNS)
 
 
+def separate_totals(rows: pd.DataFrame, config: Config, today: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Quarantined rows (``quarantined_rows``) as (rejected, kept aside): the organisation totals a source
+    supplies (``quality.totals``) are kept aside for the consistency check, not rejected, unless they fail
+    validation as totals, when they are rejected with that reason (``'nil' is not a number``), as the
+    quality step reports them."""
+    from compstat.ingest.mapping import TOTAL_ROW
+    from compstat.quality.context import supplied_totals
+
+    is_total = rows["reason"] == TOTAL_ROW
+    if not is_total.any():
+        return rows, rows.iloc[:0]
+    stored = rows.rename(columns={"file": "path", "row": "source_row"})
+    _, failed = supplied_totals(stored, config, today)
+    key = rows["file"].astype(str) + "\0" + rows["row"].astype(str)
+    failed_key = failed["path"].astype(str) + "\0" + failed["source_row"].astype(str)
+    unreadable = is_total & key.isin(failed_key)
+    rejected = rows[~is_total | unreadable].copy()
+    fixed = key[rejected.index][unreadable[rejected.index]]
+    rejected.loc[fixed.index, "field"] = fixed.map(dict(zip(failed_key, failed["field"].astype(str), strict=True)))
+    rejected.loc[fixed.index, "reason"] = fixed.map(
+        dict(zip(failed_key, failed["reason"].astype(str) + " (an organisation total)", strict=True)))
+    return rejected, rows[is_total & ~unreadable]
+
+
 def check_export_path(path: Path) -> None:
     """Quarantined rows are exported as .csv or .xlsx."""
     if path.suffix.lower() not in (".csv", ".xlsx"):
