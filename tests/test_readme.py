@@ -176,3 +176,16 @@ def test_readme_exit_codes_are_the_errors_own() -> None:
     assert "blocking quality finding" in codes["1"] and "no data" in codes["1"]
     assert "conflict" in codes["1"]
     assert "usage" in codes["2"] and "config" in codes["2"] and "unreadable" in codes["2"]
+
+
+# --- the first screen ---
+
+
+def test_readme_says_how_to_reach_the_command_before_using_it() -> None:
+    """`make demo` installs into .venv/: the first screen says how to call `compstat` from there, before
+    the README first runs it bare."""
+    text = README.read_text(encoding="utf-8")
+    first_screen = text[:text.index("\n---\n")]
+    assert ". .venv/bin/activate" in first_screen and ".venv/bin/compstat" in first_screen
+    first_bare = re.search(r"(?m)^compstat |`compstat [a-z]", text)
+    assert first_bare is not None and first_bare.start() > text.index(". .venv/bin/activate")
