@@ -275,7 +275,7 @@ def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] 
         log = log[log["unit_code"] == unit]
     meeting = action_log.meeting_date(cfg, when)
     table = _table("id", "unit", "action", "owner", "due", "status", "carried", "level", "flags", "did it work",
-                  title=f"Action log for the {when.label} meeting ({meeting})")
+                   title=f"Action log for the {when.label} meeting ({meeting})")
     for row in log.itertuples():
         flags = " ".join(f for f, on in (("OVERDUE", row.overdue), ("STALE", row.stale)) if on)
         table.add_row(*_cells(row.id, row.unit_code, row.description, row.owner, row.due_date, row.status,
@@ -420,7 +420,7 @@ def agreements_show(config: ConfigOpt,
     codes = [unit] if unit else [u.code for u in cfg.leaf_units]
     lines = [line for code in codes for line in action_log.unit_agreements(cfg, code)]
     table = _table("unit", "measure", "responsible officer", "support if", "intervention if", "note",
-                  title="Accountability agreements")
+                   title="Accountability agreements")
     for line in lines:
         table.add_row(*_cells(line.unit_code, line.measure_name, line.officer, line.support_if or "–",
                               line.intervene_if or "–", line.note))
