@@ -43,6 +43,7 @@ from compstat.demo import (
     weekly_counts,
     write_config,
 )
+from compstat.parallel import usable_cores
 from compstat.periods import last_complete_period
 
 TARGET_ROWS = 1_500_000
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--units", type=int, default=77)
     parser.add_argument("--rows", type=int, default=TARGET_ROWS, help="approximate incidents to generate")
     parser.add_argument("--out", type=Path, default=Path("bench-data"))
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--workers", type=int, default=usable_cores(),
+                        help="render processes (default: one per usable core)")
     parser.add_argument("--only", choices=["incidents", "weekly"], help="run one force only")
     args = parser.parse_args(argv)
 

@@ -14,22 +14,26 @@ from typing import Annotated, Any, TypeVar
 
 import pandas as pd
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.markup import escape
+from rich.rule import Rule
 from rich.table import Table
 
 from compstat import actions as action_log
 from compstat.config import Config, load_config
 from compstat.errors import CompstatError, UsageError
+from compstat.parallel import usable_cores
 from compstat.periods import last_complete_period, parse_period
 from compstat.store import connect, resolve_url, transaction
 
+# Plain help (rich_markup_mode=None): a switch shows as `--accept-warnings`, never `--accept-warnings <bool>`
+# (typer's rich help gives every option a type, switches too), and the help reads the same piped or in a terminal.
+HELP_STYLE: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None}
 app = typer.Typer(help="Compstat-style accountability cycles: ingest, assure, analyse, follow up, brief.",
-                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
-actions_app = typer.Typer(help="The action log: raise, list and update actions.", no_args_is_help=True)
-agreements_app = typer.Typer(help="Accountability agreements: named officers, triggers, escalation.",
-                             no_args_is_help=True)
-quarantine_app = typer.Typer(help="Rows rejected at ingest, with their reasons.", no_args_is_help=True)
+                  pretty_exceptions_enable=False, add_completion=False, **HELP_STYLE)
+actions_app = typer.Typer(help="The action log: raise, list and update actions.", **HELP_STYLE)
+agreements_app = typer.Typer(help="Accountability agreements: named officers, triggers, escalation.", **HELP_STYLE)
+quarantine_app = typer.Typer(help="Rows rejected at ingest, with their reasons.", **HELP_STYLE)
 app.add_typer(actions_app, name="actions")
 app.add_typer(agreements_app, name="agreements")
 app.add_typer(quarantine_app, name="quarantine")
@@ -40,6 +44,9 @@ ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The cycle's YAM
 DbOpt = Annotated[str | None, typer.Option("--db", help="Store URL (default: COMPSTAT_DB, then the config's store).")]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Print every quality finding (default: grouped by check with counts).")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    min=1, metavar="N",
+    help=f"Processes rendering packs in parallel (default: one per usable core, {usable_cores()} here).")]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -65,6 +72,42 @@ def _load(path: Path) -> Config:
     return cfg
 
 
+class WrappingTable(Table):
+    """A rich table that never cuts text off: a cell too long for its column wraps, and a word too long
+    folds onto the next line (no "…"). When the columns cannot all fit the console's width with each
+    text column at least ``MIN_TEXT`` characters wide (many columns at 80, the width of a pipe), each
+    row is printed as a block of "header  value" lines instead, so no column is squeezed to a few letters."""
+
+    MIN_TEXT = 16
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = [self._measure_column(console, options, c) for c in self.columns]
+        narrowest = sum(min(w.maximum, max(w.minimum, self.MIN_TEXT)) for w in widths)
+        if not self.columns or narrowest + self._extra_width <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        if self.title:
+            yield self.title
+        for row in range(self.row_count):
+            record = Table.grid(padding=(0, 2))
+            record.add_column(no_wrap=True, style="bold", min_width=max(len(str(c.header)) for c in self.columns))
+            record.add_column(overflow="fold")
+            for column in self.columns:
+                cell = column._cells[row]
+                if cell != "":
+                    record.add_row(column.header, cell)
+            yield Rule(style="dim")
+            yield record
+
+
+def _table(*headers: str, title: str, **options: Any) -> WrappingTable:
+    """A table whose columns wrap and fold rather than truncate (see ``WrappingTable``)."""
+    table = WrappingTable(title=title, **options)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
 def _cells(*values: object) -> list[str]:
     """Table cells from data: each value as text, escaped so rich prints it literally."""
     return [escape("" if v is None else str(v)) for v in values]
@@ -86,7 +129,7 @@ def run_cycle_command(
     period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
     db: DbOpt = None,
     out: Annotated[Path | None, typer.Option(help="Output root (default: the config's output_dir).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes rendering packs in parallel.")] = 2,
+    workers: WorkersOpt = None,
     today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
     accept_warnings: Annotated[bool, typer.Option(
         "--accept-warnings", help="Go ahead despite blocking quality findings (recorded in the manifest).")] = False,
@@ -232,8 +275,8 @@ def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] 
     if unit:
         log = log[log["unit_code"] == unit]
     meeting = action_log.meeting_date(cfg, when)
-    table = Table("id", "unit", "action", "owner", "due", "status", "carried", "level", "flags", "did it work",
-                  title=f"Action log for the {when.label} meeting ({meeting})")
+    table = _table("id", "unit", "action", "owner", "due", "status", "carried", "level", "flags", "did it work",
+                   title=f"Action log for the {when.label} meeting ({meeting})")
     for row in log.itertuples():
         flags = " ".join(f for f, on in (("OVERDUE", row.overdue), ("STALE", row.stale)) if on)
         table.add_row(*_cells(row.id, row.unit_code, row.description, row.owner, row.due_date, row.status,
@@ -304,7 +347,7 @@ def actions_history(config: ConfigOpt, action_id: Annotated[int, typer.Argument(
     cfg = _load(config)
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         rows = action_log.action_history(session, action_id, cfg.organisation.slug)
-        table = Table("at", "by", "field", "old", "new", "note", "via", title=f"History of action {action_id}")
+        table = _table("at", "by", "field", "old", "new", "note", "via", title=f"History of action {action_id}")
         for u in rows:
             table.add_row(*_cells(f"{u.at:%Y-%m-%d %H:%M}", u.by, u.field, u.old, u.new, u.note, u.via))
     console.print(table)
@@ -377,8 +420,8 @@ def agreements_show(config: ConfigOpt,
     _check_unit(cfg, unit)
     codes = [unit] if unit else [u.code for u in cfg.leaf_units]
     lines = [line for code in codes for line in action_log.unit_agreements(cfg, code)]
-    table = Table("unit", "measure", "responsible officer", "support if", "intervention if", "note",
-                  title="Accountability agreements")
+    table = _table("unit", "measure", "responsible officer", "support if", "intervention if", "note",
+                   title="Accountability agreements")
     for line in lines:
         table.add_row(*_cells(line.unit_code, line.measure_name, line.officer, line.support_if or "–",
                               line.intervene_if or "–", line.note))
@@ -428,7 +471,8 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
                     export: Annotated[Path | None, typer.Option(
                         help="Write all the rows to this file: .csv or .xlsx.")] = None,
                     limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
-    """List rows quarantined at ingest with the field and reason (all of them with --export)."""
+    """List rows quarantined at ingest with the field and reason (all of them with --export). Organisation
+    totals a source supplies (quality.totals) are counted, not listed: they are kept aside, not rejected."""
     from compstat.ingest import export_quarantine, quarantined_rows
     from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES
     from compstat.quality.context import quarantine_listing
@@ -448,10 +492,12 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
         export_quarantine(rows, export)
         console.print(f"{title} written to {export}", markup=False)
         return
-    table = Table("file", "row", "field", "reason", title=title)
+    table = _table("file", "row", "field", "reason", title=title)
     for r in rows.head(limit).itertuples():
         table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
     console.print(table)
+    if len(rows) > limit:
+        console.print(f"… and {len(rows) - limit} more (--limit, or --export for every row)", markup=False)
     if rows.empty and not totals:
         console.print("Nothing is quarantined in the store. A `compstat check`, or a run-cycle that stopped, stores "
                       "nothing: `compstat check --quarantine FILE.csv` exports the rows such a run quarantined.",
@@ -471,7 +517,7 @@ def reissue(
     db: DbOpt = None,
     out: Annotated[Path | None, typer.Option(
         help="Folder for the re-issued outputs (default: <output_dir>/<org>/<period>-reissued).")] = None,
-    workers: Annotated[int, typer.Option(min=1, help="Processes rendering packs in parallel.")] = 2,
+    workers: WorkersOpt = None,
 ) -> None:
     """Re-render a recorded cycle's outputs from exactly the data versions it used. Changes nothing stored."""
     from compstat.reissue import reissue_cycle
@@ -550,7 +596,8 @@ def analyse_command(
     period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
     unit: Annotated[str | None, typer.Option(help="Only this unit's or division's findings (or _total).")] = None,
     db: DbOpt = None,
-    top: Annotated[int | None, typer.Option(min=1, help="Findings per table (default: analysis.top).")] = None,
+    top: Annotated[int | None, typer.Option(
+        min=1, metavar="N", help="Findings per table (default: analysis.top).")] = None,
     today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
 ) -> None:
     """Ingest and analyse a period, then print what to probe and what to recognise. Records nothing."""
@@ -586,7 +633,8 @@ def analyse_command(
 
 
 def _findings_table(frame: pd.DataFrame, title: str) -> Table:
-    table = Table("#", "unit", "measure", "score", "evidence", "why", "ask", title=escape(title), title_justify="left")
+    table = _table("#", "unit", "measure", "score", "evidence", "why", "ask", title=escape(title),
+                   title_justify="left")
     for row in frame.itertuples():
         evidence, kind = str(row.evidence).replace(",", ", "), str(row.kind)
         if kind:
@@ -594,3 +642,7 @@ def _findings_table(frame: pd.DataFrame, title: str) -> Table:
         table.add_row(str(row.rank), escape(f"{row.unit_name} ({row.unit_code})"), escape(str(row.measure_name)),
                       f"{row.score:.2f}", escape(evidence), escape(str(row.reason)), escape(str(row.question)))
     return table
+
+
+if __name__ == "__main__":  # python -m compstat.cli, as .venv/bin/compstat
+    app()

@@ -78,7 +78,7 @@ def resolve_period(config: Config, label: str | None, today: date) -> Period:
 
 
 def run_cycle(config: Config, store_url: str, period_label: str | None = None, *,
-              out_root: Path | None = None, today: date | None = None, workers: int = 2,
+              out_root: Path | None = None, today: date | None = None, workers: int | None = None,
               progress: Progress | None = None, accept_warnings: bool = False,
               go_ahead_if_stale: bool = False) -> CycleOutcome:
     """Run the whole cycle for one period and write its outputs to ``<out_root>/<org>/<period>/``.
@@ -86,6 +86,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     A blocking quality finding stops the run before the packs (``BlockedError``, nothing
     changed) unless ``accept_warnings``; data that has not arrived for a unit blocks unless
     ``go_ahead_if_stale`` (or ``quality.on_stale: warn``). Overrides are recorded in the manifest.
+    ``workers`` processes render the packs (default: one per usable core).
     """
     from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
 

@@ -47,7 +47,7 @@ MAX_DIFFERENCES = 5  # differing figures named in the error
 
 
 def reissue_cycle(config: Config, store_url: str, period_label: str, *, out_dir: Path | None = None,
-                  workers: int = 2, progress: Progress | None = None) -> CycleOutcome:
+                  workers: int | None = None, progress: Progress | None = None) -> CycleOutcome:
     """Re-render the recorded cycle of ``period_label`` into ``out_dir`` (default
     ``<output_dir>/<org>/<period>-reissued``) from the data versions its manifest lists.
 

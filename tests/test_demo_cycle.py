@@ -403,32 +403,51 @@ def test_peer_caption_says_counts_are_rates_per_residents(demo_run: tuple[Config
     assert f"Counts are rates per {config.analysis.per_population:,.0f} residents." in text
 
 
-def _figure_alts(node: object, out: list[str]) -> None:
-    """The /Alt of every /Figure element under a structure tree node."""
-    node = node.get_object() if hasattr(node, "get_object") else node
-    if isinstance(node, dict):
-        if node.get("/S") == "/Figure":
-            out.append(str(node.get("/Alt") or ""))
-        kids = node.get("/K")
-        for kid in kids if isinstance(kids, list) else [kids] if kids is not None else []:
-            _figure_alts(kid, out)
+GENERIC_ALT = re.compile(r"^(an? )?(chart|image|figure|graph|map|picture)s?\.?$", re.IGNORECASE)
 
 
-def test_every_pack_is_tagged_and_each_chart_has_alternative_text(demo_run: tuple[Config, Path, Path, str]) -> None:
-    """Screen readers: each PDF carries a structure tree (Tagged: yes), and every figure in it has
-    alternative text that states what the chart shows."""
+def test_every_pack_is_accessible_pdf_ua(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Screen readers (UK public bodies must publish accessible documents): each PDF is PDF/UA-1 and
+    tagged (pdfinfo: Tagged: yes), in a declared language, titled (and the viewer shows the title),
+    every chart a Figure whose alternative text states what it shows, every table with header cells
+    that its data cells point to."""
+    import shutil
+    import subprocess
+
     import pypdf
 
-    _, _, folder, _ = demo_run
+    from tests.pdfstructure import catalog, children, elements
+
+    config, _, folder, _ = demo_run
+    pdfs = sorted(folder.glob("*.pdf"))
+    assert len(pdfs) == len(config.leaf_units) + 3 + 1  # units, divisions, chair
     charts = 0
-    for pdf in sorted(folder.glob("*.pdf")):
-        root = pypdf.PdfReader(pdf).trailer["/Root"]
+    for pdf in pdfs:
+        root = catalog(pdf)
         assert root["/MarkInfo"]["/Marked"] and "/StructTreeRoot" in root, pdf.name
-        alts: list[str] = []
-        _figure_alts(root["/StructTreeRoot"], alts)
-        assert all(len(alt) > 20 for alt in alts), (pdf.name, alts)
-        charts += len(alts)
-    assert charts >= 16 * 2  # every pack has charts
+        assert str(root["/Lang"]) == "en-GB", pdf.name
+        assert root["/ViewerPreferences"]["/DisplayDocTitle"], pdf.name
+        reader = pypdf.PdfReader(pdf)
+        title = str(reader.metadata.title if reader.metadata else "")
+        assert "2026-W48" in title and config.organisation.name in title + str(reader.metadata.author), pdf.name
+        xmp = root["/Metadata"].get_object().get_data().decode()
+        assert 'pdfuaid:part="1"' in xmp, pdf.name
+        tree = root["/StructTreeRoot"]
+        assert elements(tree, "/H1") and elements(tree, "/H2"), pdf.name
+        for figure in elements(tree, "/Figure"):
+            alt = str(figure.get("/Alt") or "")
+            assert len(alt) > 40 and re.search(r"\d", alt) and not GENERIC_ALT.match(alt), (pdf.name, alt)
+            charts += 1
+        tables = elements(tree, "/Table")
+        assert tables, pdf.name
+        for table in tables:
+            assert elements(table, "/TH"), (pdf.name, [kid.get("/S") for kid in children(table)])
+            cells = elements(table, "/TD")
+            assert all("/Headers" in (cell.get("/A") or {}) for cell in cells), pdf.name
+        if shutil.which("pdfinfo"):
+            info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+            assert re.search(r"^Tagged:\s+yes$", info, re.MULTILINE), pdf.name
+    assert charts >= len(pdfs) * 2  # every pack has charts
 
 
 def test_each_unit_cover_shows_its_escalation_level_and_overdue_actions(

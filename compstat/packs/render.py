@@ -36,6 +36,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 from compstat.analysis.hierarchy import divisions
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
+from compstat.parallel import usable_cores
 from compstat.results import CycleData
 
 TEMPLATES_ENV = "COMPSTAT_TEMPLATES"
@@ -111,6 +112,7 @@ def render_html(template: str, folder: Path, **context: Any) -> str:
 
 
 STYLESHEET = "pack.css"
+PDF_VARIANT = "pdf/ua-1"  # WeasyPrint's PDF/UA-1: PDF 1.7, tagged, with the pdfuaid XMP identifier
 
 
 @lru_cache(maxsize=4)
@@ -126,11 +128,13 @@ def _stylesheet(folder: Path, stamp: int) -> tuple[CSS, FontConfiguration]:
 def html_to_pdf(html: str, target: Path, folder: Path, images: Mapping[str, bytes] | None = None) -> None:
     """Lay out ``html`` with WeasyPrint and the templates' ``pack.css``; relative URLs resolve
     against the templates folder and only go through ``TemplatesOnlyFetcher``, which also
-    serves ``images`` (the pack's charts by their ``src``). The PDF is tagged (a structure tree
-    with headings, tables and each chart's alternative text), so screen readers can read it."""
+    serves ``images`` (the pack's charts by their ``src``). The PDF is PDF/UA-1 (``PDF_VARIANT``): tagged,
+    with a structure tree of headings, tables with header cells and each chart's alternative text, the
+    document's language and title, and the PDF/UA identifier in its XMP metadata, so screen readers
+    can read it. It costs no measurable time over tagging alone."""
     css, fonts = _stylesheet(folder, (folder / STYLESHEET).stat().st_mtime_ns)
     document = HTML(string=html, base_url=f"{folder}/", url_fetcher=TemplatesOnlyFetcher(folder, images))
-    document.write_pdf(target, stylesheets=[css], font_config=fonts, pdf_tags=True)
+    document.write_pdf(target, stylesheets=[css], font_config=fonts, pdf_variant=PDF_VARIANT)
 
 
 @contextmanager
@@ -198,9 +202,10 @@ def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
                         cpu_seconds=round(time.process_time() - cpu, 3))
 
 
-def render_packs(data: CycleData, out_dir: Path, workers: int = 2) -> list[RenderedPack]:
+def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> list[RenderedPack]:
     """One PDF per leaf unit and per division (`pack-<unit_code>.pdf`, code made filename-safe) and
-    `chair-pack.pdf`, returned in that order."""
+    `chair-pack.pdf`, returned in that order; ``workers`` processes (default: one per usable core)."""
+    workers = usable_cores() if workers is None else workers
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
     names = pack_filenames(data.config)
