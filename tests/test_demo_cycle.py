@@ -450,3 +450,87 @@ def test_each_unit_cover_shows_its_escalation_level_and_overdue_actions(
         assert level is not None, unit.code
         assert f"Escalation level {level[1]} ({level[2]})" in cover, unit.code
         assert f"Overdue actions {overdue.get(unit.code, 0)} " in cover, unit.code
+
+
+def raw_daily(csv: Path, config: Config) -> pd.DataFrame:
+    """Each unit's records per offence and day, read directly from the demo's incident file (exact copies
+    counted once) and its weekly_counts.csv (each week's count on its week_ending day)."""
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    raw = raw[~raw.duplicated()]
+    raw["day"] = pd.to_datetime(raw["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").dt.normalize()
+    incidents = raw[raw["day"].notna() & raw["unit"].isin([u.code for u in config.leaf_units])]
+    weekly = pd.read_csv(csv.parent / "weekly_counts.csv", dtype={"count": int})
+    return pd.concat([incidents.assign(n=1)[["unit", "offence", "day", "n"]],
+                      pd.DataFrame({"unit": weekly["unit"], "offence": weekly["offence"],
+                                    "day": pd.to_datetime(weekly["week_ending"]), "n": weekly["count"]})])
+
+
+def years_back_spans(years: int) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """Each window of 2026-W48 ``years`` years back, by the README's rule: weeks and 28 days by the whole
+    number of weeks nearest to the calendar years, the year to date by calendar years."""
+    end = pd.Timestamp(END)
+    calendar_days = (end - end.replace(year=END.year - years)).days
+    back = pd.Timedelta(weeks=round(calendar_days / 7))
+    ytd_end = pd.Timestamp(date(END.year - years, END.month, END.day))
+    return {"Week": (end - back - pd.Timedelta(days=6), end - back),
+            "28 days": (end - back - pd.Timedelta(days=27), end - back),
+            "Year to date": (pd.Timestamp(date(END.year - years, 1, 1)), ytd_end)}
+
+
+def longer_rows(text: str, config: Config) -> dict[str, list[str]]:
+    """The printed cells of the period table's second table (earlier years and rates), per measure:
+    (two years ago, 3-year mean, % vs mean, rate) for the week, 28 days and year to date."""
+    body = flat(between(text, "Against earlier years and per", "Per 1,000 a year: this year's count"))
+    body = body[body.index("Measure Week"):]
+    rows = {}
+    for m in config.reported_measures:
+        start = body.index(m.name + " ") + len(m.name) + 1
+        rows[m.name] = body[start:].split()[:12]
+        body = body[start:]
+    return rows
+
+
+def test_unit_tables_show_two_and_three_years_back_and_rates_from_the_raw_data(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: every unit's second period table gives, per measure and window, the count two years back,
+    the mean of the last 3 years' same spans, this year's % change on it, and this year's count per 1,000
+    residents a year: each equal to a count made here from the demo's raw files (units with 3 years of history:
+    E3's records and S3's weekly counts start later, which the table marks ° instead)."""
+    config, csv, folder, _ = demo_run
+    daily = raw_daily(csv, config)
+    this_year = {"Week": (pd.Timestamp(END) - pd.Timedelta(days=6), pd.Timestamp(END)),
+                 "28 days": (pd.Timestamp(END) - pd.Timedelta(days=27), pd.Timestamp(END)),
+                 "Year to date": (pd.Timestamp("2026-01-01"), pd.Timestamp(END))}
+    spans = {k: years_back_spans(k) for k in (1, 2, 3)}
+    checked = 0
+    for unit in config.leaf_units:
+        if unit.code in ("E3", "S3"):
+            continue
+        assert unit.population
+        printed_rows = longer_rows(pdf_text(folder / pack_name(unit.code)), config)
+        mine = daily[daily["unit"] == unit.code]
+        for m in config.reported_measures:
+            of_measure = mine[mine["offence"].isin(m.filter.category)]
+
+            def count(span: tuple[pd.Timestamp, pd.Timestamp], rows: pd.DataFrame = of_measure) -> int:
+                return int(rows.loc[rows["day"].between(*span), "n"].sum())
+
+            cells = printed_rows[m.name]
+            for g, window in enumerate(this_year):
+                two_years, mean, pct, rate = cells[4 * g:4 * g + 4]
+                current = count(this_year[window])
+                earlier = [count(spans[k][window]) for k in (1, 2, 3)]
+                average = sum(earlier) / 3
+                assert int(two_years.replace(",", "")) == earlier[1], (unit.code, m.name, window)
+                assert float(mean.replace(",", "")) == pytest.approx(round(average, 1)), (unit.code, m.name, window)
+                if average > 0:
+                    expected_pct = (current - average) / average * 100
+                    assert float(pct.rstrip("‡§").rstrip("%")) == pytest.approx(expected_pct, abs=0.051), (
+                        unit.code, m.name, window)
+                days = (this_year[window][1] - this_year[window][0]).days + 1
+                expected_rate = current / unit.population * 1000 * 365 / days
+                decimals = len(rate.split(".")[1]) if "." in rate else 0
+                assert float(rate.replace(",", "")) == pytest.approx(expected_rate, abs=0.51 * 10 ** -decimals), (
+                    unit.code, m.name, window, rate)
+                checked += 1
+    assert checked == 10 * len(config.reported_measures) * 3
