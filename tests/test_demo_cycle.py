@@ -37,7 +37,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Pa
     raw = yaml.safe_load(Path("config/demo.yaml").read_text())
     store = f"sqlite:///{root / 'demo.db'}"
     raw["store"] = store
-    raw.setdefault("quality", {})["changes"] = [CHANGE]
+    quality = raw.setdefault("quality", {})
+    quality["changes"] = [*quality.get("changes", []), CHANGE]  # the demo's own (South Division's ASB) too
     write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
     runner = CliRunner()
     made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
@@ -534,3 +535,74 @@ def test_unit_tables_show_two_and_three_years_back_and_rates_from_the_raw_data(
                     unit.code, m.name, window, rate)
                 checked += 1
     assert checked == 10 * len(config.reported_measures) * 3
+
+
+def pack_alts(pdf: Path) -> list[str]:
+    """The alternative text of every figure in a tagged PDF, in order."""
+    import pypdf
+
+    alts: list[str] = []
+    _figure_alts(pypdf.PdfReader(pdf).trailer["/Root"]["/StructTreeRoot"], alts)
+    return alts
+
+
+def test_peer_charts_name_each_similar_unit_and_the_average(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: the similar units on the peer chart are labelled (their codes, from the data the chart is
+    drawn from) and the chart states the average it is measured against: the alternative text gives each
+    measure's average and each similar unit's code and rate, as analysis_peers.csv has them."""
+    config, _, folder, _ = demo_run
+    peers = pd.read_csv(folder / "analysis_peers.csv", keep_default_na=False)
+    peers = peers[peers["window"] == "28d"]
+    value = {(r.unit_code, r.measure_id): float(r.value) for r in peers.itertuples()}
+
+    def sig(x: float) -> str:
+        return f"{x:.3g}"
+
+    for code in ("N4", "S2"):
+        alt = next(a for a in pack_alts(folder / pack_name(code)) if "similar units" in a)
+        mine = peers[(peers["unit_code"] == code) & (peers["label"] != "")]
+        assert len(mine) == len(config.reported_measures)
+        for r in mine[mine["peer_mean"].astype(float) > 0].itertuples():  # no average, no row to draw
+            name = config.measure(r.measure_id).name
+            each = ", ".join(f"{c} {sig(value[(c, r.measure_id)])}" for c in r.peers.split(","))
+            assert f"against {sig(float(r.peer_mean))} for similar units" in alt, (code, name)
+            assert f"{r.label}; each similar unit: {each}" in alt, (code, name, each)
+        text = flat(pdf_text(folder / pack_name(code)))
+        assert "hollow circles, labelled with their codes: each similar unit" in text
+        assert "the average itself under each verdict" in text
+
+
+def test_unit_cover_says_which_improvement_a_caveat_withheld(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: S2's anti-social behaviour fell beyond normal variation (an SPC run below average), but the
+    comparison spans South Division's definition change, so it is not recognised: the cover says so and why,
+    rather than only "nothing to recognise"."""
+    config, _, folder, _ = demo_run
+    findings = pd.read_csv(folder / "analysis_findings.csv", keep_default_na=False)
+    recognised = findings[(findings["direction"] == "improvement") & (findings["unit_code"] == "S2")]
+    assert "asb" not in set(recognised["measure_id"])
+    change = next(c for c in config.quality.changes if c.measures == ["asb"])
+    text = pdf_text(folder / pack_name("S2"))
+    cover = flat(text[:text.index("1. Actions from the last meeting\n")])
+    recognise = cover[cover.index("Recognise"):cover.index("Contents")]
+    assert ("An improvement in anti-social behaviour is not recognised because the comparison is not like-for-like "
+            f"(spans the definition change of {change.date} ({change.description})): Anti-social behaviour down"
+            in recognise), recognise
+    assert "No improvement beyond normal variation to recognise" not in recognise
+    for unit in config.leaf_units:  # a unit with nothing withheld says nothing of it
+        pages = pdf_text(folder / pack_name(unit.code))
+        cover = flat(pages[:pages.index("1. Actions from the last meeting\n")])
+        assert ("is not recognised because" in cover) == ("on a like-for-like comparison" in cover), unit.code
+
+
+def test_accountability_heading_stays_with_its_lines(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: a unit without an agreement has a one-line accountability section; its heading, level and
+    that line are on one page."""
+    import pypdf
+
+    config, _, folder, _ = demo_run
+    for unit in config.leaf_units:
+        pages = [p.extract_text() for p in pypdf.PdfReader(folder / pack_name(unit.code)).pages]
+        page = next(t for t in pages[1:] if "Current escalation level" in t)
+        assert re.search(r"\d\. Accountability", page), unit.code
+        if unit.code not in config.accountability.agreements:
+            assert "No accountability agreement is recorded for this unit." in page, unit.code
