@@ -37,7 +37,8 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Pa
     raw = yaml.safe_load(Path("config/demo.yaml").read_text())
     store = f"sqlite:///{root / 'demo.db'}"
     raw["store"] = store
-    raw.setdefault("quality", {})["changes"] = [CHANGE]
+    quality = raw.setdefault("quality", {})
+    quality["changes"] = [*quality.get("changes", []), CHANGE]  # the demo's own (South Division's ASB) too
     write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
     runner = CliRunner()
     made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
@@ -502,3 +503,162 @@ def test_recognition_trajectories_and_peer_averages_agree_with_the_figures(
                             "not like-for-like")
     n4_pack = flat(pdf_text(folder / "pack-N4.pdf"))
     assert f"average of {len(group) - 1} of {len(group)} similar units: Northgate (N1) left out" in n4_pack
+
+
+def raw_daily(csv: Path, config: Config) -> pd.DataFrame:
+    """Each unit's records per offence and day, read directly from the demo's incident file (exact copies
+    counted once) and its weekly_counts.csv (each week's count on its week_ending day)."""
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    raw = raw[~raw.duplicated()]
+    raw["day"] = pd.to_datetime(raw["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").dt.normalize()
+    incidents = raw[raw["day"].notna() & raw["unit"].isin([u.code for u in config.leaf_units])]
+    weekly = pd.read_csv(csv.parent / "weekly_counts.csv", dtype={"count": int})
+    return pd.concat([incidents.assign(n=1)[["unit", "offence", "day", "n"]],
+                      pd.DataFrame({"unit": weekly["unit"], "offence": weekly["offence"],
+                                    "day": pd.to_datetime(weekly["week_ending"]), "n": weekly["count"]})])
+
+
+def years_back_spans(years: int) -> dict[str, tuple[pd.Timestamp, pd.Timestamp]]:
+    """Each window of 2026-W48 ``years`` years back, by the README's rule: weeks and 28 days by the whole
+    number of weeks nearest to the calendar years, the year to date by calendar years."""
+    end = pd.Timestamp(END)
+    calendar_days = (end - end.replace(year=END.year - years)).days
+    back = pd.Timedelta(weeks=round(calendar_days / 7))
+    ytd_end = pd.Timestamp(date(END.year - years, END.month, END.day))
+    return {"Week": (end - back - pd.Timedelta(days=6), end - back),
+            "28 days": (end - back - pd.Timedelta(days=27), end - back),
+            "Year to date": (pd.Timestamp(date(END.year - years, 1, 1)), ytd_end)}
+
+
+def longer_rows(text: str, config: Config) -> dict[str, list[str]]:
+    """The printed cells of the period table's second table (earlier years and rates), per measure:
+    (two years ago, 3-year mean, % vs mean, rate) for the week, 28 days and year to date."""
+    body = flat(between(text, "Against earlier years and per", "Per 1,000 a year: this year's count"))
+    body = body[body.index("Measure Week"):]
+    rows = {}
+    for m in config.reported_measures:
+        start = body.index(m.name + " ") + len(m.name) + 1
+        rows[m.name] = body[start:].split()[:12]
+        body = body[start:]
+    return rows
+
+
+def test_unit_tables_show_two_and_three_years_back_and_rates_from_the_raw_data(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: every unit's second period table gives, per measure and window, the count two years back,
+    the mean of the last 3 years' same spans, this year's % change on it, and this year's count per 1,000
+    residents a year: each equal to a count made here from the demo's raw files (units with 3 years of history:
+    E3's records and S3's weekly counts start later, which the table marks ° instead)."""
+    config, csv, folder, _ = demo_run
+    daily = raw_daily(csv, config)
+    this_year = {"Week": (pd.Timestamp(END) - pd.Timedelta(days=6), pd.Timestamp(END)),
+                 "28 days": (pd.Timestamp(END) - pd.Timedelta(days=27), pd.Timestamp(END)),
+                 "Year to date": (pd.Timestamp("2026-01-01"), pd.Timestamp(END))}
+    spans = {k: years_back_spans(k) for k in (1, 2, 3)}
+    checked = 0
+    for unit in config.leaf_units:
+        if unit.code in ("E3", "S3"):
+            continue
+        assert unit.population
+        printed_rows = longer_rows(pdf_text(folder / pack_name(unit.code)), config)
+        mine = daily[daily["unit"] == unit.code]
+        for m in config.reported_measures:
+            of_measure = mine[mine["offence"].isin(m.filter.category)]
+
+            def count(span: tuple[pd.Timestamp, pd.Timestamp], rows: pd.DataFrame = of_measure) -> int:
+                return int(rows.loc[rows["day"].between(*span), "n"].sum())
+
+            cells = printed_rows[m.name]
+            for g, window in enumerate(this_year):
+                two_years, mean, pct, rate = cells[4 * g:4 * g + 4]
+                current = count(this_year[window])
+                earlier = [count(spans[k][window]) for k in (1, 2, 3)]
+                average = sum(earlier) / 3
+                assert int(two_years.replace(",", "")) == earlier[1], (unit.code, m.name, window)
+                assert float(mean.replace(",", "")) == pytest.approx(round(average, 1)), (unit.code, m.name, window)
+                if average > 0:
+                    expected_pct = (current - average) / average * 100
+                    assert float(pct.rstrip("‡§").rstrip("%")) == pytest.approx(expected_pct, abs=0.051), (
+                        unit.code, m.name, window)
+                days = (this_year[window][1] - this_year[window][0]).days + 1
+                expected_rate = current / unit.population * 1000 * 365 / days
+                decimals = len(rate.split(".")[1]) if "." in rate else 0
+                assert float(rate.replace(",", "")) == pytest.approx(expected_rate, abs=0.51 * 10 ** -decimals), (
+                    unit.code, m.name, window, rate)
+                checked += 1
+    assert checked == 10 * len(config.reported_measures) * 3
+
+
+def pack_alts(pdf: Path) -> list[str]:
+    """The alternative text of every figure in a tagged PDF, in order."""
+    import pypdf
+
+    alts: list[str] = []
+    _figure_alts(pypdf.PdfReader(pdf).trailer["/Root"]["/StructTreeRoot"], alts)
+    return alts
+
+
+def test_peer_charts_name_each_similar_unit_and_the_average(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: the similar units on the peer chart are labelled (their codes, from the data the chart is
+    drawn from) and the chart states the average it is measured against: the alternative text gives each
+    measure's average and each similar unit's code and rate, as analysis_peers.csv has them."""
+    config, _, folder, _ = demo_run
+    peers = pd.read_csv(folder / "analysis_peers.csv", keep_default_na=False)
+    peers = peers[peers["window"] == "28d"]
+    value = {(r.unit_code, r.measure_id): float(r.value) for r in peers.itertuples()}
+
+    def sig(x: float) -> str:
+        return f"{x:.3g}"
+
+    for code in ("N4", "S2"):
+        alt = next(a for a in pack_alts(folder / pack_name(code)) if "similar units" in a)
+        mine = peers[(peers["unit_code"] == code) & (peers["label"] != "")]
+        assert len(mine) == len(config.reported_measures)
+        for r in mine[mine["peer_mean"].astype(float) > 0].itertuples():  # no average, no row to draw
+            name = config.measure(r.measure_id).name
+            each = ", ".join(f"{c} {sig(value[(c, r.measure_id)])}" for c in r.peers.split(","))
+            assert f"against {sig(float(r.peer_mean))} for similar units" in alt, (code, name)
+            assert f"{r.label}; each similar unit: {each}" in alt, (code, name, each)
+        text = flat(pdf_text(folder / pack_name(code)))
+        assert "hollow circles, labelled with their codes: each similar unit" in text
+        assert "the average itself under each verdict" in text
+
+
+def test_unit_cover_says_which_improvement_a_caveat_withheld(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: S2's anti-social behaviour fell beyond normal variation (an SPC run below average), but the
+    comparison spans South Division's definition change, so it is not recognised: the cover says so and why,
+    rather than only "nothing to recognise"."""
+    config, _, folder, _ = demo_run
+    findings = pd.read_csv(folder / "analysis_findings.csv", keep_default_na=False)
+    recognised = findings[(findings["direction"] == "improvement") & (findings["unit_code"] == "S2")]
+    assert "asb" not in set(recognised["measure_id"])
+    change = next(c for c in config.quality.changes if c.measures == ["asb"])
+    text = pdf_text(folder / pack_name("S2"))
+    cover = flat(text[:text.index("1. Actions from the last meeting\n")])
+    recognise = cover[cover.index("Recognise"):cover.index("Contents")]
+    assert ("An improvement in anti-social behaviour is not recognised because the comparison is not like-for-like "
+            f"(spans the definition change of {change.date} ({change.description})): Anti-social behaviour down"
+            in recognise), recognise
+    assert "No improvement beyond normal variation to recognise" not in recognise
+    withheld = 0
+    for unit in config.leaf_units:  # "nothing on a like-for-like comparison" only where something was withheld
+        pages = pdf_text(folder / pack_name(unit.code))
+        cover = flat(pages[:pages.index("1. Actions from the last meeting\n")])
+        if "on a like-for-like comparison" in cover:
+            assert "is not recognised because" in cover, unit.code
+        withheld += "is not recognised because" in cover
+    assert withheld < len(config.leaf_units)
+
+
+def test_accountability_heading_stays_with_its_lines(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Issue #11: a unit without an agreement has a one-line accountability section; its heading, level and
+    that line are on one page."""
+    import pypdf
+
+    config, _, folder, _ = demo_run
+    for unit in config.leaf_units:
+        pages = [p.extract_text() for p in pypdf.PdfReader(folder / pack_name(unit.code)).pages]
+        page = next(t for t in pages[1:] if "Current escalation level" in t)
+        assert re.search(r"\d\. Accountability", page), unit.code
+        if unit.code not in config.accountability.agreements:
+            assert "No accountability agreement is recorded for this unit." in page, unit.code

@@ -1021,7 +1021,9 @@ def test_caveat_marks_and_footnotes(cycle_data: CycleData) -> None:
         "‡ not like-for-like (Burglary: N1): spans the boundary change of 2026-02-20 (Elm estate moved to N1)",
         "§ fragile (Burglary: N2): the change (-3) is no bigger than one week's late recording (+4)")
     html = render_html("unit_pack.html", templates_dir(), pack=unit_pack(data, data.config.leaf_units[0]))
-    assert html.count("‡</td>") == 2 and html.count("§</td>") == 1
+    main, longer = html.split('<table class="compstat longer">')  # the second table repeats the marks on % vs mean
+    assert main.count("‡</td>") == 2 and main.count("§</td>") == 1
+    assert longer.count("‡</td>") == 2 and longer.count("§</td>") == 1
 
 
 @pytest.mark.parametrize(("host", "message"), [
@@ -1068,3 +1070,78 @@ def test_spc_axis_fits_the_variation_and_counts_start_from_zero() -> None:
     assert limits([83.0, 85.0, 90.0], from_zero=True) == pytest.approx((0, 90 * 1.08))
     assert limits([1.0, 3.0, 7.0], from_zero=False) == pytest.approx((0, 7 + 0.48))
     assert limits([-2.0, 1.0, 4.0], from_zero=False) == pytest.approx((-2 - 0.48, 4 + 0.48))
+
+
+def test_unit_table_adds_earlier_years_and_rates(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
+    """Issue #11: the period table's second table, per window: the count two years back (104 weeks), the
+    mean of the same span over the last 3 years, and this year's rate: a rate measure as its numerator of
+    its denominator; a count per residents only where the unit has a population (these units have none,
+    which the footnote says). Figures from pandas sums of the daily totals."""
+    daily = cycle_data.daily
+    assert daily is not None
+    pack = unit_pack(cycle_data, cycle_data.config.leaf_units[0])
+    longer = pack.table.longer
+    assert longer is not None and [r.measure_id for r in longer.rows] == ["burglary", "robbery", "solved_rate"]
+    mine = daily[daily["unit_code"] == "N1"]
+
+    def total(measure: str, start: date, end: date) -> float:
+        rows = mine[(mine["measure_id"] == measure) & mine["date"].between(pd.Timestamp(start), pd.Timestamp(end))]
+        return float(rows["total"].sum())
+
+    for w, cell in zip(cycle_data.windows, longer.rows[0].cells, strict=True):
+        if w.key == "ytd":
+            back = [(w.start.replace(year=w.start.year - k), w.end.replace(year=w.end.year - k)) for k in (1, 2, 3)]
+        else:
+            # weeks back: the whole number nearest to k calendar years (README: 52, 104, then 156 or 157)
+            weeks = [round((w.end - w.end.replace(year=w.end.year - k)).days / 7) for k in (1, 2, 3)]
+            back = [(w.start - timedelta(weeks=n), w.end - timedelta(weeks=n)) for n in weeks]
+        earlier = [total("burglary", a, b) for a, b in back]
+        assert cell.two_years == earlier[1] and cell.mean == pytest.approx(sum(earlier) / 3), w.key
+        assert math.isnan(cell.rate)  # no population
+        solved = longer.rows[2].cells[cycle_data.windows.index(w)]
+        assert solved.rate_text == f"{total('solved', w.start, w.end):,.0f} of {total('recorded', w.start, w.end):,.0f}"
+    assert any("no population is given for this unit" in note for note in longer.footnotes)
+    assert any("a rate measure: this year's numerator of its denominator" in note for note in longer.footnotes)
+    text = flat(section(pdf_body(_unit_pdf(rendered, "N1")), "Against earlier years", "3. Charts"))
+    first = longer.rows[2].cells[0]
+    row = text[text.index("Solved rate"):]
+    assert row.startswith(f"Solved rate {fmt_value(first.two_years, 'rate', '%')}")
+    numerator, _, denominator = first.rate_text.split()  # "55 of 101", wrapped in its narrow cell
+    assert row.index(f"{numerator} of") < row.index(f" {denominator} ", row.index(f"{numerator} of")), row
+
+
+def test_peer_labels_never_overlap() -> None:
+    """Issue #11: each similar unit's code sits at its circle when there is room, else in the other lane or
+    moved right just clear of its neighbour: never two labels over each other."""
+    from compstat.packs.charts import peer_label_positions
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 9))
+        xs = list(rng.uniform(-2, 2, n) if rng.random() < 0.5 else rng.normal(0, 0.05, n))
+        widths = list(rng.uniform(0.05, 0.3, n))
+        spots = peer_label_positions(xs, widths, 0.02)
+        for lane in (1, -1):
+            boxes = sorted((c - w / 2, c + w / 2) for (c, ln), w in zip(spots, widths, strict=True) if ln == lane)
+            assert all(a[1] + 0.02 <= b[0] + 1e-9 for a, b in zip(boxes, boxes[1:], strict=False))
+    apart = peer_label_positions([-1.0, 0.0, 1.0], [0.1, 0.1, 0.1], 0.02)
+    assert apart == [(-1.0, 1), (0.0, 1), (1.0, 1)]  # room for each at its own circle, above the row
+    close = peer_label_positions([0.0, 0.01, 0.02], [0.1, 0.1, 0.1], 0.02)
+    assert [lane for _, lane in close] == [1, -1, 1] and close[2][0] > 0.02
+
+
+def test_peer_chart_names_its_similar_units(cycle_data: CycleData) -> None:
+    """Issue #11: the data the peer chart is drawn from labels each similar unit and the unit itself, and the
+    alternative text names them with their rates and the average."""
+    from compstat.packs.context.charts import peer_section
+
+    chart, caption = peer_section(cycle_data, "N1")
+    assert chart is not None
+    peers = cycle_data.analysis.peers if cycle_data.analysis is not None else pd.DataFrame()
+    row = peers.query("unit_code == 'N1' and window == '28d' and measure_id == 'solved_rate'").iloc[0]
+    codes = row["peers"].split(",")
+    values = {r.unit_code: r.value for r in peers.query("window == '28d' and measure_id == 'solved_rate'").itertuples()}
+    each = ", ".join(f"{c} {float(values[c]):.3g}" for c in codes)
+    assert f"each similar unit: {each}" in chart.alt
+    assert chart.alt.startswith("Northtown (N1) against the average of its similar units")
+    assert "labelled with their codes" in caption

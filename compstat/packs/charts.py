@@ -501,7 +501,9 @@ def spc_chart(series: SpcSeries) -> bytes:
 @dataclass(frozen=True)
 class PeerRow:
     """One measure: the unit's value with its interval, its similar units' average and each
-    similar unit's value, all on the same basis (a rate per 1,000 residents, say)."""
+    similar unit's value, all on the same basis (a rate per 1,000 residents, say); ``peer_codes``
+    label the similar units' marks (in the order of ``peers``) and ``code`` the unit's own; ``mean_text``
+    states the average (``average 1.07``) under the verdict."""
 
     label: str
     value: float
@@ -510,18 +512,45 @@ class PeerRow:
     peer_mean: float
     peers: Sequence[float]
     verdict: str = ""
+    peer_codes: Sequence[str] = ()
+    code: str = ""
+    mean_text: str = ""
 
 
-PEER_ROW_IN = 0.3
+PEER_ROW_IN = 0.38
 PEER_LEFT_IN, PEER_RIGHT_IN = 1.55, 1.25
 PEER_MAX_STEPS = 3  # the axis runs at most to 8× and 1/8× the average
+PEER_LABEL_PT = 5.5  # similar units' codes: small type, above or below their circle
+PEER_LANE = 0.3  # a label's offset from its row, in rows (above, then below)
+_CHAR_IN = 0.62 * PEER_LABEL_PT / 72  # DejaVu Sans' average character width at that size, in inches
+
+
+def peer_label_positions(xs: Sequence[float], widths: Sequence[float], gap: float) -> list[tuple[float, int]]:
+    """Where each label of one row goes: (x of its centre, lane: +1 above the row, -1 below), so no two
+    labels overlap. Labels are placed left to right, each in the first lane with room at its mark's x,
+    else in the lane that frees first, moved right just clear of the label before it (its mark then gets
+    a thin leader). ``widths`` and ``gap`` are in the x axis' units."""
+    placed: list[tuple[float, int]] = [(0.0, 0)] * len(xs)
+    right = {1: -math.inf, -1: -math.inf}
+    for i in sorted(range(len(xs)), key=lambda k: xs[k]):
+        half = widths[i] / 2
+        lane = next((lane for lane in (1, -1) if right[lane] + gap <= xs[i] - half), None)
+        if lane is None:
+            lane = min(right, key=lambda k: right[k])
+            centre = right[lane] + gap + half
+        else:
+            centre = xs[i]
+        right[lane] = centre + half
+        placed[i] = (centre, lane)
+    return placed
 
 
 def peer_chart(rows: Sequence[PeerRow]) -> bytes:
     """One row per measure, on a shared log scale of the ratio to the similar units' average
-    (the vertical line at 1×): the unit as a black dot with its interval as a line, each similar
-    unit as a hollow grey circle, and the verdict in words at the right. Values beyond the axis
-    sit at its edge as arrow heads. Returns PNG bytes."""
+    (the vertical line at 1×): the unit as a black dot with its interval as a line and its code in
+    bold, each similar unit as a hollow grey circle labelled with its code in small type (above or
+    below the row, never overlapping), and the verdict and the average in words at the right. Values
+    beyond the axis sit at its edge as arrow heads. Returns PNG bytes."""
     n = max(len(rows), 1)
     height = round(n * PEER_ROW_IN + 0.62, 2)
     rect = (PEER_LEFT_IN, 0.45, WIDTH_IN - PEER_LEFT_IN - PEER_RIGHT_IN, height - 0.55)
@@ -531,11 +560,12 @@ def peer_chart(rows: Sequence[PeerRow]) -> bytes:
         reach = float(np.abs(finite).max()) if finite.size else 1.0
         steps = int(min(max(math.ceil(reach + 0.05), 1), PEER_MAX_STEPS))
         edge = steps + 0.25
+        per_inch = 2 * edge / rect[2]  # x units per inch
         ax.axvline(0.0, color=OKABE_ITO["black"], linewidth=0.9, zorder=1)
         # One artist per kind of mark, not per row: drawing cost grows with artists.
         marks: dict[str, tuple[list[float], list[float]]] = {"<": ([], []), ">": ([], []), "o": ([], [])}
         ends: dict[str, tuple[list[float], list[float]]] = {"<": ([], []), ">": ([], [])}
-        lines, peer_x, peer_y = [], [], []
+        lines, peer_x, peer_y, leaders = [], [], [], []
         for y, (row, values) in enumerate(zip(rows, ratios, strict=True)):
             level = float(n - 1 - y)
             value, low, high, *peers = np.clip(values, -edge, edge)
@@ -545,15 +575,32 @@ def peer_chart(rows: Sequence[PeerRow]) -> bytes:
                     if clipped:
                         ends[marker][0].append(end)
                         ends[marker][1].append(level)
-            shown = [x for x in peers if np.isfinite(x)]
-            peer_x += shown
+            codes = list(row.peer_codes) + [""] * (len(peers) - len(row.peer_codes))
+            shown = [(float(x), code) for x, code in zip(peers, codes, strict=False) if np.isfinite(x)]
+            peer_x += [x for x, _ in shown]
             peer_y += [level] * len(shown)
+            labels = [(x, code, False) for x, code in shown if code]
+            if row.code and np.isfinite(value):
+                labels.insert(0, (float(value), row.code, True))
+            widths = [(len(code) + 0.6) * _CHAR_IN * per_inch for _, code, _ in labels]
+            spots = peer_label_positions([x for x, _, _ in labels], widths, 0.25 * _CHAR_IN * per_inch)
+            for (x, code, own), width, (centre, lane) in zip(labels, widths, spots, strict=True):
+                ax.text(centre, level + lane * PEER_LANE, code, ha="center", va="center", fontsize=PEER_LABEL_PT,
+                        fontweight="bold" if own else "normal", color="#000000" if own else "#444444",
+                        clip_on=False, zorder=5)
+                if abs(centre - x) > width / 4:
+                    leaders.append(((x, level), (centre, level + lane * PEER_LANE * 0.6)))
             if not np.isnan(values[0]):
                 beyond = "<" if values[0] < -edge else ">" if values[0] > edge else "o"
                 marks[beyond][0].append(value)
                 marks[beyond][1].append(level)
-            ax.text(edge + 0.12, level, row.verdict, va="center", ha="left", fontsize=7.5, clip_on=False)
+            ax.text(edge + 0.12, level + (0.12 if row.mean_text else 0.0), row.verdict, va="center", ha="left",
+                    fontsize=7.5, clip_on=False)
+            if row.mean_text:
+                ax.text(edge + 0.12, level - 0.2, row.mean_text, va="center", ha="left", fontsize=6.5,
+                        color="#444444", clip_on=False)
         ax.add_collection(LineCollection(lines, colors=OKABE_ITO["black"], linewidths=1.6, capstyle="butt", zorder=2))
+        ax.add_collection(LineCollection(leaders, colors="#888888", linewidths=0.4, zorder=2))
         for marker, (xs, ys) in ends.items():
             ax.plot(xs, ys, linestyle="none", marker=marker, markersize=4, color=OKABE_ITO["black"], zorder=3)
         ax.plot(peer_x, peer_y, linestyle="none", marker="o", markersize=3.6, markerfacecolor="white",

@@ -69,6 +69,26 @@ def fmt_ratio(value: float | None) -> str:
     return f"{value:.2g}×"
 
 
+def fmt_mean(value: float | None, kind: str = "count", unit_label: str = "") -> str:
+    """A mean of a measure's values: a count's with one decimal unless whole (``10.7``, ``3``), else ``fmt_value``."""
+    if kind != "count" or _missing(value):
+        return fmt_value(value, kind, unit_label)
+    assert value is not None
+    text = f"{value:,.1f}"
+    return text[:-2] if text.endswith(".0") else text
+
+
+def fmt_rate(value: float | None) -> str:
+    """A rate with three significant figures and thousands separators: ``0.0315``, ``1.64``, ``12.3``, ``1,234``."""
+    if _missing(value):
+        return MISSING
+    assert value is not None
+    if value == 0:
+        return "0"
+    digits = max(0, 2 - math.floor(math.log10(abs(value))))
+    return f"{value:,.{digits}f}"
+
+
 def fmt_date(value: date | datetime | None, with_time: bool = False) -> str:
     """``17 Nov 2026`` (``17 Nov 2026 09:30`` with time); None → en dash."""
     if value is None:
@@ -86,4 +106,6 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "fmt_pct": fmt_pct,
     "fmt_date": fmt_date,
     "fmt_ratio": fmt_ratio,
+    "fmt_mean": fmt_mean,
+    "fmt_rate": fmt_rate,
 }

@@ -189,27 +189,33 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
         if r is None or not text_of(r["label"]) or not float_of(r["peer_mean"]) > 0:
             continue
         codes = [c for c in text_of(r["peers"]).split(",") if c]
-        others = [float_of(by_key[(c, m.id)]["value"]) for c in codes if (c, m.id) in by_key]
+        present = [c for c in codes if (c, m.id) in by_key]
+        others = [float_of(by_key[(c, m.id)]["value"]) for c in present]
         group = group or f"{text_of(r['peer_group'])}: " + ", ".join(f"{names.get(c, c)} ({c})" for c in codes)
         rows.append(PeerRow(label=m.name, value=float_of(r["value"]), low=float_of(r["ci_low"]),
                             high=float_of(r["ci_high"]), peer_mean=float_of(r["peer_mean"]), peers=others,
-                            verdict=text_of(r["label"])))
+                            verdict=text_of(r["label"]), peer_codes=present, code=unit_code,
+                            mean_text=f"average {_sig(r['peer_mean'])}"))
         basis = text_of(r["basis"])
         any_count = any_count or basis not in ("rate", "value")
         unit_label = basis if basis not in ("rate", "value") else m.unit_label
         unit_label = unit_label if unit_label == "%" else f" {unit_label}".rstrip()
+        each = ", ".join(f"{c} {_sig(v)}" for c, v in zip(present, others, strict=True))
         phrases.append(f"{m.name} {_sig(r['value'])}{unit_label} ({level} interval {_sig(r['ci_low'])} to "
                        f"{_sig(r['ci_high'])}) against {_sig(r['peer_mean'])} for similar units "
-                       f"({fmt_ratio(float_of(r['value']) / float_of(r['peer_mean']))}): {text_of(r['label'])}")
+                       f"({fmt_ratio(float_of(r['value']) / float_of(r['peer_mean']))}): {text_of(r['label'])}"
+                       + (f"; each similar unit: {each}" if each else ""))
     if not rows:
         return None, ""
     label = next((w.label for w in data.windows if w.key == window), window).lower()
     chart = Chart(measure_id="", title=f"Against similar units, last {label}" if window != "ytd"
                   else "Against similar units, year to date",
-                  alt="The unit against the average of its similar units: " + "; ".join(phrases) + ".",
+                  alt=(f"{names.get(unit_code, unit_code)} ({unit_code}) against the average of its similar units "
+                       f"({group}): " + "; ".join(phrases) + "."),
                   name="peers.png", png=peer_chart(rows))
-    caption = (f"This unit's rate (black dot) as a multiple of the average of its similar units (the vertical line "
-               f"at 1×), with its {level} interval (black line); hollow circles: each similar unit ({group}). "
+    caption = (f"This unit's rate (black dot, its code in bold) as a multiple of the average of its similar units "
+               f"(the vertical line at 1×; the average itself under each verdict), with its {level} interval (black "
+               f"line); hollow circles, labelled with their codes: each similar unit ({group}). "
                + (f"Counts are rates per {data.config.analysis.per_population:,.0f} residents. " if any_count else "")
                + "A line wholly right of 1× is significantly above the similar units, wholly left significantly "
                "below, crossing 1× within; arrow heads: beyond the axis.")

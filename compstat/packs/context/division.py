@@ -132,7 +132,7 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
         title=f"{division.name} ({division.code}) — division pack {period.label}", frame=frame, contents=contents,
         cover=cover, headline=headline, units=side_by_side,
         unit_parts=glance_parts(side_by_side, config),
-        table=period_table_section(data, division.code, assess=True), charts=charts, probe=probe,
+        table=period_table_section(data, division.code, assess=True, longer=True), charts=charts, probe=probe,
         recognition=recognition, actions=actions, questions=questions, quality=quality,
     )
 

@@ -14,12 +14,14 @@ from compstat.packs.briefing import Headline, Question, SupportOffer
 @dataclass(frozen=True)
 class UnitHeadline:
     """The cover's headline: up to three things to probe and the one improvement to recognise;
-    ``message`` stands in for an empty list, ``recognise_message`` for no improvement."""
+    ``message`` stands in for an empty list, ``recognise_message`` for no improvement; ``withheld`` says
+    which improvements a quality caveat kept from recognition, and why (``context.withheld``)."""
 
     probes: tuple[Headline, ...]
     recognise: Headline | None
     message: str
     recognise_message: str
+    withheld: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,13 @@
 measure across the windows, and the chair's glance matrix of units × measures in one window; each
 cell with its caveat marks (``*`` no comparison, ``†`` small numbers, the quality step's ``‡`` and
 ``§``) and only the footnotes those marks need.
+
+A unit's (or a division's) period table is followed by a compact second table on the same column
+grid (``LongerView``), from the analysis' ``comparisons`` (``analysis.baselines``): per window the
+same span two years back, the 3-year mean of the same span (the years the history covers), this
+year's % change on that mean, and this year's rate per ``analysis.per_population`` residents a year
+(counts: ``current_rate`` × 365 / days, the basis of the similar-units comparison; a rate measure:
+its numerator and denominator this year; a value measure: none).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from compstat.config import Config, Measure
 from compstat.packs.context.assessments import assessments
 from compstat.packs.context.caveats import caveat_footnotes, comparison_caveats, marks
 from compstat.packs.context.common import TOTAL_NAME, Record, float_of, measure_labels, unit_names
-from compstat.packs.filters import fmt_date
+from compstat.packs.filters import fmt_count, fmt_date
 from compstat.packs.lookup import unit_records
 from compstat.results import CycleData
 
@@ -68,15 +75,54 @@ class TableRow:
 
 
 @dataclass(frozen=True)
+class LongerCell:
+    """One measure in one window against earlier years: the same span two years back, the mean of the
+    same span over the last ``analysis.baseline_years`` years (``fewer`` is ``°`` when it rests on fewer),
+    this year's % change on that mean with the comparison's quality marks, and this year's rate:
+    ``rate`` per residents a year for a count, ``rate_text`` (numerator of denominator) for a rate measure."""
+
+    two_years: float
+    mean: float
+    fewer: str
+    pct_vs_mean: float
+    mark: str
+    rate: float
+    rate_text: str = ""
+
+
+@dataclass(frozen=True)
+class LongerRow:
+    """One reported measure across the windows, against earlier years and as a rate."""
+
+    measure_id: str
+    name: str
+    kind: str
+    value_label: str
+    cells: tuple[LongerCell, ...]
+
+
+@dataclass(frozen=True)
+class LongerView:
+    """The period table's second, compact table: earlier years and rates (see the module docstring)."""
+
+    title: str
+    rate_heading: str
+    rows: tuple[LongerRow, ...]
+    footnotes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PeriodTable:
     """The CompStat table for one unit, with only the footnotes its markers need; ``columns`` is
-    the table's width in cells (an assessment row spans it)."""
+    the table's width in cells (an assessment row spans it); ``longer`` the second table (earlier
+    years and rates) when asked for and the analysis ran."""
 
     unit_code: str
     windows: tuple[WindowHeading, ...]
     rows: tuple[TableRow, ...]
     footnotes: tuple[str, ...]
     columns: int
+    longer: LongerView | None = None
 
 
 @dataclass(frozen=True)
@@ -129,9 +175,10 @@ def window_headings(data: CycleData) -> tuple[WindowHeading, ...]:
     return tuple(WindowHeading(w.key, w.label, w.start, w.end, w.prev_start, w.prev_end) for w in data.windows)
 
 
-def period_table_section(data: CycleData, unit_code: str, assess: bool = False) -> PeriodTable:
+def period_table_section(data: CycleData, unit_code: str, assess: bool = False, longer: bool = False) -> PeriodTable:
     """Section 2: the unit's rows of ``data.table``, one per reported measure; with ``assess``,
-    each row also carries the analysis' words (significance, SPC, peers, delivery confidence)."""
+    each row also carries the analysis' words (significance, SPC, peers, delivery confidence);
+    with ``longer``, the second table of earlier years and rates (``longer_view``)."""
     config = data.config
     rows_by_key = _table_lookup(data, unit_code)
     windows = window_headings(data)
@@ -150,7 +197,64 @@ def period_table_section(data: CycleData, unit_code: str, assess: bool = False) 
     return PeriodTable(unit_code=unit_code, windows=windows, rows=tuple(rows),
                        footnotes=_footnotes([c for r in rows for c in r.cells], config)
                        + caveat_footnotes(marked, every=[m.name for m in config.reported_measures]),
-                       columns=1 + 4 * len(windows))
+                       columns=1 + 4 * len(windows), longer=longer_view(data, unit_code) if longer else None)
+
+
+FEWER_YEARS = "°"
+
+
+def longer_view(data: CycleData, unit_code: str) -> LongerView | None:
+    """The unit's rows of ``analysis.comparisons`` as the period table's second table; None without them."""
+    found = {(str(r["measure_id"]), str(r["window"])): r for r in unit_records(data, "analysis.comparisons", unit_code)}
+    if not found:
+        return None
+    config = data.config
+    years = config.analysis.baseline_years
+    per = config.analysis.per_population
+    caveats = comparison_caveats(data)
+    rows = []
+    for m in config.reported_measures:
+        cells = []
+        for w in data.windows:
+            r = found.get((m.id, w.key))
+            cells.append(_longer_cell(r, m, years, per, marks(caveats.get((unit_code, m.id, w.key), ()))))
+        rows.append(LongerRow(m.id, m.name, m.kind, measure_labels(m)[0], tuple(cells)))
+    all_cells = [c for r in rows for c in r.cells]
+    notes = []
+    if any(c.fewer for c in all_cells):
+        notes.append(f"{FEWER_YEARS} the mean of fewer than {years} years: the unit's history does not reach back "
+                     f"{years} years")
+    if any(c.mark for c in all_cells):
+        notes.append("‡ § the caveats of the table above: the mean includes last year's span")
+    kinds = {m.kind for m in config.reported_measures}
+    counts_note = (f"Per {per:,.0f} a year: this year's count per {per:,.0f} residents, over a year "
+                   "(as against similar units)")
+    if "count" in kinds and all(math.isnan(c.rate) for r in rows if r.kind == "count" for c in r.cells):
+        counts_note += ": no population is given for this unit"
+    notes.append(counts_note + ("; a rate measure: this year's numerator of its denominator" if "rate" in kinds
+                                else "") + ("; a value measure: none" if "value" in kinds else ""))
+    lead = (f"Against earlier years and per {per:,.0f} residents: each span two years back, its mean over the "
+            f"{years} years before this one, and this year's rate")
+    return LongerView(title=lead, rate_heading=f"Per {per:,.0f} a year", rows=tuple(rows), footnotes=tuple(notes))
+
+
+def _longer_cell(row: Record | None, measure: Measure, years: int, per: float, mark: str) -> LongerCell:
+    if row is None:
+        nan = math.nan
+        return LongerCell(nan, nan, "", nan, mark, nan)
+    mean, current = float_of(row["baseline"]), float_of(row["current"])
+    used = float_of(row["baseline_years"])
+    pct = (current - mean) / mean * 100 if mean > 0 and not math.isnan(current) else math.nan
+    rate, rate_text = math.nan, ""
+    if measure.kind == "count":
+        rate = float_of(row["current_rate"]) * 365 / float_of(row["days"])
+    elif measure.kind == "rate":
+        numerator, denominator = float_of(row["numerator"]), float_of(row["denominator"])
+        if not (math.isnan(numerator) or math.isnan(denominator)):
+            rate_text = f"{fmt_count(numerator)} of {fmt_count(denominator)}"
+    return LongerCell(two_years=float_of(row["two_years_ago"]), mean=mean,
+                      fewer=FEWER_YEARS if 0 < used < years else "", pct_vs_mean=pct,
+                      mark=mark if not math.isnan(mean) else "", rate=rate, rate_text=rate_text)
 
 
 def _table_lookup(data: CycleData, unit_code: str) -> dict[tuple[str, str], Record]:

@@ -25,9 +25,13 @@ from compstat.packs.context.map import MapSection, map_section
 from compstat.packs.context.quality import QualityNotes, quality_notes
 from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
 from compstat.packs.context.table import PeriodTable, period_table_section
+from compstat.packs.context.withheld import withheld_recognition
 from compstat.packs.lookup import unit_rows
 from compstat.packs.maps import RECENT_DAYS
 from compstat.results import CycleData
+
+WITHHELD_ON_COVER = 2  # withheld improvements named on the cover; more are counted
+NO_SOUND_RECOGNITION = "No improvement to recognise on a like-for-like comparison"
 
 
 @dataclass(frozen=True)
@@ -85,8 +89,15 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
                              unit_rows(data, "analysis.recognition", unit.code) if analysis else None,
                              briefing_actions(unit_rows(data, "actions", unit.code)),
                              unit_escalation(data, unit.code), config.accountability.escalation.support_level)
+    withheld = [w.sentence for w in withheld_recognition(data, unit.code)]
+    if len(withheld) > WITHHELD_ON_COVER:
+        more = len(withheld) - WITHHELD_ON_COVER + 1
+        withheld = [*withheld[:WITHHELD_ON_COVER - 1],
+                    f"… and {plural(more, 'more improvement')} not recognised because their comparisons are not "
+                    "like-for-like (see the data-quality notes)"]
     headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
-                            recognise_message=NO_RECOGNITION)
+                            recognise_message=NO_RECOGNITION if not withheld else NO_SOUND_RECOGNITION,
+                            withheld=tuple(withheld))
     questions = Questions(
         questions=briefing.questions, support=briefing.support,
         questions_message=f"No questions: {NO_FINDINGS.lower()}, and no overdue actions.",
@@ -118,7 +129,7 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     return UnitPack(
         template="unit_pack.html", filename=pack_filenames(config)[unit.code], unit_code=unit.code,
         title=f"{unit.name} ({unit.code}) — briefing pack {period.label}", frame=frame, contents=contents,
-        cover=cover, actions=actions, table=period_table_section(data, unit.code, assess=True),
+        cover=cover, actions=actions, table=period_table_section(data, unit.code, assess=True, longer=True),
         charts=charts, map=hotspot, headline=headline, questions=questions, quality=quality,
         accountability=accountable,
     )
