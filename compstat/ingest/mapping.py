@@ -22,10 +22,11 @@ import pandas as pd
 
 from compstat.config import WEEKDAYS, Config, Source
 from compstat.errors import SourceError
+from compstat.store.models import LOCATION_LENGTH
 
 OBSERVATION_COLUMNS = [
     "unit_code", "occurred_on", "occurred_at", "category", "subcategory",
-    "value", "latitude", "longitude", "record_id", "source_row",
+    "value", "latitude", "longitude", "record_id", "source_row", "location",
 ]
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 UNKNOWN_UNIT = "unit '{}' is not in the config (add it, or map it with unit_map)"
@@ -167,6 +168,7 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         "longitude": lon[good],
         "record_id": text[cols.record_id][good] if cols.record_id else None,
         "source_row": line[good],
+        "location": location_names(text[cols.location][good]) if cols.location else None,
     })
     parts = []
     for value_category, value in value_frames:
@@ -180,6 +182,12 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     rejected = _rejected_frame(frame, problems, line)
     kept = [f[f["index"].map(good)] for f in flags]  # a row rejected for something else is not also flagged
     return Mapped(observations, rejected, n, skipped, _rejected_frame(frame, [f for f in kept if len(f)], line))
+
+
+def location_names(text: pd.Series) -> pd.Series:
+    """Location names as written, spaces collapsed and cut to ``LOCATION_LENGTH`` characters; None where blank."""
+    names = text.str.replace(r"\s+", " ", regex=True).str.strip().str.slice(0, LOCATION_LENGTH)
+    return names.where(names.ne(""), None)
 
 
 def week_middle(when: pd.Series, week_start: int) -> pd.Series:
