@@ -402,7 +402,7 @@ def map_figure_size(grid: HotspotGrid) -> tuple[float, float]:
 def hotspot_map(grid: HotspotGrid) -> bytes:
     """Cells shaded by how many more incidents than usual the last 28 days had (darker = more),
     the usual pattern as grey contours, the last 28 days' incidents as small dots, the
-    boundary as a black outline, the named places as numbered rings with their names, a scale bar and,
+    boundary as a black outline, the named places as numbered discs, a scale bar and,
     when any cell is shaded, a labelled colour bar (``map_figure_size``: smaller when nothing is shaded)."""
     width, height = map_figure_size(grid)
     map_w, map_h = map_size(float(grid.x_edges[-1] - grid.x_edges[0]), float(grid.y_edges[-1] - grid.y_edges[0]),
@@ -451,15 +451,16 @@ def hotspot_map(grid: HotspotGrid) -> bytes:
 
 
 def _place_labels(ax: Any, labels: Sequence[tuple[float, float, str]]) -> None:
-    """Each named place as a white ring with a black edge, its name beside it on a white halo. The name is
-    data: drawn as plain text (no mathtext), cut to ``MAP_LABEL_CHARS``."""
-    halo = [patheffects.withStroke(linewidth=2.2, foreground="white")]
+    """Each named place as a white disc with a black edge holding its label (the repeat-locations table's
+    number; the names are in the caption, where they cannot overlap or run off the map). Labels are data:
+    drawn as plain text (no mathtext), cut to ``MAP_LABEL_CHARS``."""
+    halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
     for x, y, text in labels:
         name = text if len(text) <= MAP_LABEL_CHARS else text[:MAP_LABEL_CHARS - 1].rstrip() + "…"
-        ax.plot([x], [y], linestyle="none", marker="o", markersize=4.2, markerfacecolor="white",
+        ax.plot([x], [y], linestyle="none", marker="o", markersize=9.5, markerfacecolor="white",
                 markeredgecolor="#000000", markeredgewidth=1.0, zorder=6)
-        ax.annotate(name, (x, y), xytext=(3.5, 2.5), textcoords="offset points", fontsize=6.5, color="#000000",
-                    zorder=7, path_effects=halo, parse_math=False, annotation_clip=True)
+        ax.text(x, y, name, fontsize=6.5, fontweight="bold", color="#000000", ha="center", va="center_baseline",
+                zorder=7, path_effects=halo, parse_math=False, clip_on=True)
 
 
 def _scale_bar(ax: Any, span_km: float) -> None:

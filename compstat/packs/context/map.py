@@ -40,10 +40,13 @@ def map_section(data: CycleData, unit_code: str) -> MapSection | None:
     recent = f"{fmt_date(windows.recent_start)} – {fmt_date(windows.recent_end)}"
     points = unit_rows(data, "points", unit_code)
     outlines = unit_outlines(data.config, unit_code)
-    spots = hotspots(points, windows, outlines, map_places(data, unit_code))
+    places = map_places(data, unit_code)
+    spots = hotspots(points, windows, outlines, [(str(rank), lat, lon) for rank, _, lat, lon in places])
     if spots is None or spots.n_recent == 0:
         return MapSection(chart=None, caption="", notes=(), summary=(
             f"No incidents with a location in the last {RECENT_DAYS} days ({recent}): there is nothing to map.",))
+    shown = {text for _, _, text in spots.grid.labels}
+    key = "; ".join(f"{rank} {name}" for rank, name, _, _ in places if str(rank) in shown)
     cell = f"{spots.cell_km:g} km" if spots.cell_km >= 1 else f"{spots.cell_km * 1000:g} m"
     summary = [f"{plural(spots.n_recent, 'incident')} with a location in the last {RECENT_DAYS} days ({recent}), "
                f"against {fmt_count(spots.n_usual)} in the 52 weeks before."]
@@ -63,12 +66,10 @@ def map_section(data: CycleData, unit_code: str) -> MapSection | None:
                f"{RECENT_DAYS} days' total. Dots: the last {RECENT_DAYS} days' incidents. Grey contours: the usual "
                "pattern (dotted, dashed, solid: a quarter, half and three quarters of its peak)."
                + (" Black line: the unit boundary." if outlines else "")
-               + (" White rings: the top repeat locations, numbered as in the repeat-locations table."
-                  if spots.grid.labels else ""))
-    named = [text for _, _, text in spots.grid.labels]
+               + (f" Numbered discs: repeat locations, numbered as in the table: {key}." if key else ""))
     alt = (f"Map of {unit_code}: {summary[0]} {summary[1]}"
-           + (" Unit boundary drawn." if outlines else "")
-           + (f" Repeat locations marked: {'; '.join(named)}." if named else ""))
+           + (" The unit boundary is drawn." if outlines else "")
+           + (f" Repeat locations marked: {key}." if key else ""))
     chart = Chart(measure_id="", title="Where the last 28 days ran above the usual pattern", alt=alt,
                   name="map.png", png=hotspot_map(spots.grid))
     width_in = map_figure_size(spots.grid)[0]

@@ -47,7 +47,7 @@ class PlaceRow:
 @dataclass(frozen=True)
 class RepeatLocations:
     intro: str
-    columns: tuple[str, str, str]  # the recent span, the span before, last year
+    columns: tuple[str, str, str, str]  # the recent span, the span before, last year, the measures
     rows: tuple[PlaceRow, ...]
     empty_message: str
 
@@ -111,10 +111,10 @@ def unit_places(data: CycleData, unit_code: str) -> pd.DataFrame:
     return per_cycle(data, ("places", unit_code), build)
 
 
-def map_places(data: CycleData, unit_code: str) -> list[tuple[str, float, float]]:
-    """The top ``MAP_PLACES`` repeat locations as (label, latitude, longitude), labelled by rank and name."""
+def map_places(data: CycleData, unit_code: str) -> list[tuple[int, str, float, float]]:
+    """The top ``MAP_PLACES`` repeat locations as (rank, name, latitude, longitude), for the map."""
     places = unit_places(data, unit_code).head(MAP_PLACES)
-    return [(f"{r['rank']} {r['location']}", float(r["latitude"]), float(r["longitude"]))
+    return [(int(r["rank"]), str(r["location"]), float(r["latitude"]), float(r["longitude"]))
             for r in places.to_dict(orient="records")]
 
 
@@ -151,7 +151,8 @@ def repeat_section(data: CycleData, unit_code: str) -> RepeatLocations | None:
              f"and the same {label} last year ({_span(w.last_year_start, w.last_year_end)})"
              + ("" if before and last_year else ": — where there are no records for that span") + ".")
     return RepeatLocations(
-        intro=intro, columns=(f"Last {label}", f"{label.capitalize()} before", f"Same {label} last year"), rows=rows,
+        intro=intro, columns=(f"Last {label}", f"{label.capitalize()} before", f"Same {label} last year",
+                                f"Measures (last {label})"), rows=rows,
         empty_message=f"No named place had {MIN_REPEAT} or more incidents in the last {label}.")
 
 
