@@ -450,3 +450,44 @@ def test_each_unit_cover_shows_its_escalation_level_and_overdue_actions(
         assert level is not None, unit.code
         assert f"Escalation level {level[1]} ({level[2]})" in cover, unit.code
         assert f"Overdue actions {overdue.get(unit.code, 0)} " in cover, unit.code
+
+
+def test_unit_pack_shows_repeat_locations_and_day_hour_counted_from_the_file(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """N4's repeat locations and its day × time-of-day table equal counts made here from incidents.csv
+    (the planted robbery series at the interchange among them); the map numbers the places and draws
+    the unit boundary."""
+    _, csv, folder, _ = demo_run
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    raw = raw[~raw.duplicated()]
+    when = pd.to_datetime(raw["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce")
+    mine = raw["unit"].eq("N4") & when.notna()
+
+    def span(start: str, end: str) -> pd.Series:
+        return mine & when.dt.normalize().between(start, end)
+
+    recent = span("2026-11-02", "2026-11-29")
+    places = raw.loc[recent & raw["location"].ne(""), "location"].value_counts()
+    places = places[places >= 3]
+    before = raw.loc[span("2026-10-05", "2026-11-01"), "location"].value_counts()
+    last_year = raw.loc[span("2025-11-03", "2025-11-30"), "location"].value_counts()
+    text = " ".join(pdf_text(folder / "pack-N4.pdf").split())
+    assert "Where and when: repeat locations, day and time" in text and "Repeat locations" in text
+    assert "Bramley Park Interchange (bus and tram stops)" in places.index
+    ranked = sorted(places.items(), key=lambda p: (-p[1], p[0]))[:10]
+    for rank, (name, n) in enumerate(ranked, start=1):
+        assert f"{rank} {name} {n} {before.get(name, 0)} {last_year.get(name, 0)} " in text, name
+    # day x time of day: weekday rows, four-hour bands, the totals
+    timed = when[recent]
+    grid = pd.crosstab(timed.dt.day_name(), timed.dt.hour // 4).reindex(
+        index=["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+        columns=range(6), fill_value=0)
+    assert "Day 00–04 04–08 08–12 12–16 16–20 20–24 Total" in text
+    for day, row in grid.iterrows():
+        cells = re.escape(str(day)) + "".join(rf" (?:◆ )?{v}" for v in row) + f" {int(row.sum())} "
+        assert re.search(cells, text), day
+    assert f"Total {' '.join(str(int(v)) for v in grid.sum())} {int(grid.to_numpy().sum())} " in text
+    assert text.count("◆ ") >= 3 + 1  # the busiest cells, and the key above the table
+    # the map: the unit boundary and the numbered places
+    assert "Black line: the unit boundary." in text
+    assert f"Numbered discs: repeat locations, numbered as in the table: 1 {ranked[0][0]}; 2 {ranked[1][0]}" in text

@@ -23,7 +23,7 @@ from compstat.analysis.places import (
     repeat_locations,
 )
 from compstat.packs.context.common import plural
-from compstat.packs.filters import fmt_date
+from compstat.packs.filters import MISSING, fmt_date
 from compstat.packs.lookup import per_cycle, unit_rows
 from compstat.results import CycleData
 
@@ -149,7 +149,7 @@ def repeat_section(data: CycleData, unit_code: str) -> RepeatLocations | None:
              f"({_span(w.recent_start, w.recent_end)}), most first; a place with fewer is not listed (one or two "
              f"incidents are not a repeat). Compared with the {label} before ({_span(w.before_start, w.before_end)}) "
              f"and the same {label} last year ({_span(w.last_year_start, w.last_year_end)})"
-             + ("" if before and last_year else ": — where there are no records for that span") + ".")
+             + ("" if before and last_year else f"; {MISSING} where there are no records for that span") + ".")
     return RepeatLocations(
         intro=intro, columns=(f"Last {label}", f"{label.capitalize()} before", f"Same {label} last year",
                                 f"Measures (last {label})"), rows=rows,
