@@ -265,7 +265,7 @@ def test_top_findings_questions_and_reasons_are_printed(demo_run: tuple[Config, 
     for unit in config.leaf_units:
         pages = pdf_text(folder / f"pack-{unit.code}.pdf")
         cover = flat(pages[:pages.index("1. Actions from the last meeting\n")])
-        questions = flat(between(pages, "5. Suggested challenge questions and support", "6. Data-quality notes"))
+        questions = flat(between(pages, "6. Suggested challenge questions and support", "7. Data-quality notes"))
         top = concerns[concerns["unit_code"] == unit.code].sort_values("rank").head(3)
         for r in top.itertuples():
             assert f"{r.measure_name} — {r.reason}" in cover, (unit.code, r.measure_name)
