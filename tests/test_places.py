@@ -98,6 +98,10 @@ def test_location_is_read_as_written_spaces_collapsed_and_blank_is_none(tmp_path
     assert obs["occurred_at"].tolist()[:3] == ["2026-03-03 10:15:00", "2026-03-03 23:59:00", "2026-03-04 00:00:00"]
     long = mapped(config, "unit,when,offence,place\nA,2026-03-03,burglary," + "x" * 300 + "\n")
     assert long["location"].str.len().tolist() == [LOCATION_LENGTH]
+    police_uk = mapped(config, "unit,when,offence,place\nA,2026-03-03,burglary,On or near Mill Lane\n"
+                               "A,2026-03-03,burglary,On or near\nA,2026-03-03,burglary,On or nearby Park\n")
+    names = [x if isinstance(x, str) else None for x in police_uk["location"]]
+    assert names == ["Mill Lane", None, "On or nearby Park"]
 
 
 def test_no_location_column_no_location(tmp_path: Path) -> None:

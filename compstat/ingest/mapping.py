@@ -35,6 +35,7 @@ TOTAL_ROW = ("a total for the whole organisation: not loaded (the organisation's
 EXACT_COPY = "exact copy of row {} (same {} and every other mapped column): not counted"
 REJECTED_FIELDS = ["source_row", "field", "reason", "raw"]
 COUNTED_WITHOUT_COORDINATES = ": counted, without coordinates (not on maps)"
+ON_OR_NEAR = r"(?i)^on or near\b"  # police.uk's prefix of every anonymised street-level location
 THOUSANDS_WITH_COMMA_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
 
 
@@ -185,8 +186,10 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
 
 
 def location_names(text: pd.Series) -> pd.Series:
-    """Location names as written, spaces collapsed and cut to ``LOCATION_LENGTH`` characters; None where blank."""
-    names = text.str.replace(r"\s+", " ", regex=True).str.strip().str.slice(0, LOCATION_LENGTH)
+    """Location names as written, spaces collapsed and cut to ``LOCATION_LENGTH`` characters; None where blank.
+    police.uk's anonymising prefix "On or near" is dropped, so "On or near" alone (a withheld place) is blank."""
+    names = text.str.replace(r"\s+", " ", regex=True).str.strip()
+    names = names.str.replace(ON_OR_NEAR, "", regex=True).str.strip().str.slice(0, LOCATION_LENGTH)
     return names.where(names.ne(""), None)
 
 
