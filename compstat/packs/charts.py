@@ -379,7 +379,7 @@ class HotspotGrid:
 MAP_WIDTH_IN = 7.0
 MAP_MAX_IN = (5.2, 4.3)  # the map itself at most this wide and tall; the figure is as tall as the map
 MAP_MIN_HEIGHT_IN = 2.8
-MAP_COMPACT_MAX_IN = (3.0, 2.8)  # a map with nothing shaded: smaller, the figure no wider than the map
+MAP_COMPACT_MAX_IN = (2.6, 2.5)  # a map with nothing shaded: smaller, the figure no wider than the map
 MAP_LABEL_CHARS = 28  # a place name longer than this is cut (with …) on the map; the table has it whole
 
 
