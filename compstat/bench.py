@@ -41,6 +41,7 @@ from compstat.demo import (
     plant_defects,
     plant_weekly_defects,
     weekly_counts,
+    write_boundaries,
     write_config,
 )
 from compstat.parallel import usable_cores
@@ -85,6 +86,7 @@ def incident_force(out: Path, units: int, target_rows: int, workers: int) -> dic
     cfg_dict["store"] = f"sqlite:///{out / 'bench.db'}"
     cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
     write_config(config_path, cfg_dict, header="Benchmark force written by compstat.bench")
+    write_boundaries(out / "data" / "boundaries.geojson", units)
     config = load_config(config_path)
     today = date.today()
     end = last_complete_period(today, config.cadence).end

@@ -110,6 +110,7 @@ class Columns(_Model):
     latitude: str | None = None
     longitude: str | None = None
     record_id: str | None = None
+    location: str | None = None  # a named place (address, block, street, location category): repeat locations
 
 
 class Source(_Model):
@@ -175,7 +176,8 @@ class Source(_Model):
 CHECK_NAMES = ("completeness", "timeliness", "validity", "duplicates", "revisions", "structure", "consistency",
                "changes")
 SEVERITY_NAMES = ("blocking", "warning", "info")
-RECORD_FIELDS = ("unit", "date", "category", "subcategory", "value", "latitude", "longitude", "record_id")
+RECORD_FIELDS = ("unit", "date", "category", "subcategory", "value", "latitude", "longitude", "record_id",
+                 "location")
 
 
 class CheckSettings(_Model):

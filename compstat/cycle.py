@@ -32,6 +32,7 @@ from compstat.analysis.analyse import write_csvs as write_analysis_csvs
 from compstat.analysis.hierarchy import divisions
 from compstat.analysis.measures import daily_by_category, daily_measures, period_series
 from compstat.analysis.period_table import period_table
+from compstat.analysis.places import headline_window, load_incidents, place_windows
 from compstat.analysis.spc import CONCERN
 from compstat.config import Config, iter_units
 from compstat.ingest import IngestReport, ingest_all
@@ -184,7 +185,8 @@ def assemble(session: Session, config: Config, period: Period, quality: QualityR
         data = replace(data, rows_rejected=rows_rejected, quality=quality, run_at=run_at or data.run_at)
     if points:
         with steps("maps"):
-            data = replace(data, points=load_points(session, config, period))
+            data = replace(data, points=load_points(session, config, period),
+                           incidents=load_incidents(session, config, place_windows(headline_window(data.windows))))
     with steps("actions"):
         data = follow_up(session, config, period, data)
     return data

@@ -14,6 +14,7 @@ the same for the same arguments.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 SEED = 20261123
 FORCE_BOX = (53.30, 53.70, -2.60, -2.00)  # south, north, west, east (degrees)
-INCIDENT_COLUMNS = ["crime_ref", "recorded_at", "unit", "offence", "latitude", "longitude"]
+INCIDENT_COLUMNS = ["crime_ref", "recorded_at", "unit", "offence", "latitude", "longitude", "location"]
 MINUTES_COLUMNS = ["unit", "action", "owner", "due", "measure"]
 
 # measure id, name, offence categories, share of all incidents
@@ -178,6 +179,26 @@ _DISPERSION = 3.0  # gamma shape of the day-level multiplier: variance = mean + 
 
 FloatArray = npt.NDArray[np.float64]
 
+# Named places (the incident file's ``location``): each unit has streets scattered over its area and a
+# landmark at each hotspot; a record takes the name of the place nearest to it. Drawn from their own
+# random stream (``PLACE_SEED``), so the records' dates, offences and coordinates are as they were.
+PLACE_SEED = SEED + 11
+STREETS_PER_UNIT = 24
+_STREET_STEMS = ["Albert", "Alma", "Beech", "Bridge", "Brook", "Canal", "Chapel", "Cheetham", "Church", "Clarence",
+                 "Cross", "Dale", "Elm", "Field", "Gas", "Grange", "Hall", "Hawthorn", "Hill", "Holly", "King",
+                 "Lord", "Manor", "Market", "Mill", "Moss", "New", "Oak", "Park", "Pole", "Princess", "Queen",
+                 "Railway", "Rose", "Spring", "Station", "Tib", "Union", "Victoria", "Water", "Well", "Willow"]
+_STREET_KINDS = ["Street", "Road", "Lane", "Avenue", "Close", "Way", "Terrace", "Grove", "Crescent", "Drive"]
+_LANDMARKS = ["{name} Shopping Centre", "{name} Bus Station", "{name} Retail Park", "Market Square, {name}",
+              "{name} Railway Station", "{name} Leisure Centre"]
+# a planted repeat location behind a unit's story: (unit, measure id, place, share of its records in the
+# last 12 weeks moved there)
+PLANTED_PLACES: list[tuple[str, str, str, float]] = [
+    ("N4", "robbery", "Bramley Park Interchange (bus and tram stops)", 0.6),
+    ("S2", "vehicle", "Castleton Moor Retail Park car park", 0.5),
+]
+PLACE_JITTER = 0.0006  # degrees: a planted place's records lie within about 60 m of it
+
 
 def _layout(n_units: int, n_divisions: int | None = None) -> list[int]:
     """Units per division: ``n_divisions``, by default about sqrt(n / 1.6), of near-equal size (12: 3 x 4,
@@ -272,7 +293,8 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
         if code in commanders
     }
     return {
-        "organisation": {"name": name, "slug": slug},
+        "organisation": {"name": name, "slug": slug,
+                         **({"boundaries": f"{data_dir.rstrip('/')}/boundaries.geojson"} if incidents else {})},
         "store": "sqlite:///compstat.db",
         "cadence": {"period": "weekly", "week_start": "monday", "year_start_month": 1, "meeting_lag_days": 3},
         "units": units,
@@ -281,7 +303,8 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
             "name": "incidents",
             "path": f"{data_dir.rstrip('/')}/incidents.csv",
             "columns": {"unit": "unit", "date": "recorded_at", "category": "offence",
-                        "latitude": "latitude", "longitude": "longitude", "record_id": "crime_ref"},
+                        "latitude": "latitude", "longitude": "longitude", "record_id": "crime_ref",
+                        "location": "location"},
         }] if incidents else []) + ([{
             "name": "weekly_counts",
             "path": f"{data_dir.rstrip('/')}/weekly_counts.csv",
@@ -406,7 +429,8 @@ def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate:
     """Incident records from 1 January of ``end.year - years`` to ``end``, in time order.
 
     ``daily_rate`` is the mean number of incidents per unit per day over all offences.
-    Columns: crime_ref, recorded_at ("YYYY-MM-DD HH:MM"), unit, offence, latitude, longitude.
+    Columns: crime_ref, recorded_at ("YYYY-MM-DD HH:MM"), unit, offence, latitude, longitude, location
+    (the nearest named place, ``unit_places``; ``PLANTED_PLACES`` behind the story units).
     """
     rng = np.random.default_rng(seed)
     leaves = _leaves(demo_units(n_units))
@@ -454,6 +478,7 @@ def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate:
     day_text = np.array(days.strftime("%Y-%m-%d"), dtype=object)
     clock_text = np.array([f" {m // 60:02d}:{m % 60:02d}" for m in range(1440)], dtype=object)
     codes = np.array([x["code"] for x in leaves], dtype=object)
+    lat, lon, location = _locations(leaves, tiles, centres, np.asarray(days)[d], pd.Timestamp(end), u, o, lat, lon)
     return pd.DataFrame({
         "crime_ref": refs,
         "recorded_at": day_text[d] + clock_text[clock],
@@ -461,7 +486,81 @@ def generate_incidents(end: date, n_units: int = 12, years: int = 3, daily_rate:
         "offence": labels[label],
         "latitude": lat,
         "longitude": lon,
+        "location": location,
     })
+
+
+def unit_places(leaves: list[dict[str, Any]], tiles: FloatArray,
+                centres: FloatArray) -> list[tuple[list[str], FloatArray]]:
+    """Each unit's named places and their positions (latitude, longitude): a landmark at each hotspot
+    centre, then ``STREETS_PER_UNIT`` streets over its tile (names unique within the unit)."""
+    out = []
+    for i, unit in enumerate(leaves):
+        rng = np.random.default_rng([PLACE_SEED, i])
+        south, north, west, east = tiles[i]
+        chosen = rng.permutation(len(_LANDMARKS))[:len(centres[i])]
+        landmarks = [_LANDMARKS[k].format(name=unit["name"]) for k in chosen]
+        stems = rng.choice(len(_STREET_STEMS), size=STREETS_PER_UNIT, replace=False)
+        kinds = rng.integers(0, len(_STREET_KINDS), size=STREETS_PER_UNIT)
+        streets = [f"{_STREET_STEMS[a]} {_STREET_KINDS[b]}" for a, b in zip(stems, kinds, strict=True)]
+        spots = np.column_stack([south + rng.random(STREETS_PER_UNIT) * (north - south),
+                                 west + rng.random(STREETS_PER_UNIT) * (east - west)])
+        out.append((landmarks + streets, np.vstack([centres[i], spots])))
+    return out
+
+
+def _locations(leaves: list[dict[str, Any]], tiles: FloatArray, centres: FloatArray, day: Any, end: pd.Timestamp,
+               u: npt.NDArray[np.int64], o: npt.NDArray[np.int64], lat: FloatArray,
+               lon: FloatArray) -> tuple[FloatArray, FloatArray, npt.NDArray[np.object_]]:
+    """Each record's named place (the unit's place nearest to it) and, for ``PLANTED_PLACES``, a share of
+    the story offence's records of the last 12 weeks moved to the planted place (coordinates and name)."""
+    places = unit_places(leaves, tiles, centres)
+    location = np.empty(len(u), dtype=object)
+    lat, lon = lat.copy(), lon.copy()
+    scale = math.cos(math.radians(float(np.mean(tiles[:, :2]))))
+    for i, (names, spots) in enumerate(places):
+        rows = np.flatnonzero(u == i)
+        if not len(rows):
+            continue
+        dy = lat[rows, None] - spots[None, :, 0]
+        dx = (lon[rows, None] - spots[None, :, 1]) * scale
+        location[rows] = np.asarray(names, dtype=object)[np.argmin(dy * dy + dx * dx, axis=1)]
+    codes = [x["code"] for x in leaves]
+    measures = [m for m, *_ in OFFENCES]
+    rng = np.random.default_rng([PLACE_SEED, 99])
+    recent = np.asarray(day >= np.datetime64(end - pd.Timedelta(days=83)))
+    for code, measure_id, name, share in PLANTED_PLACES:
+        if code not in codes:
+            continue
+        i = codes.index(code)
+        south, north, west, east = tiles[i]
+        at = (south + 0.35 * (north - south), west + 0.6 * (east - west))
+        rows = np.flatnonzero((u == i) & (o == measures.index(measure_id)) & recent)
+        moved = rows[rng.random(len(rows)) < share]
+        lat[moved] = np.round(at[0] + rng.uniform(-PLACE_JITTER, PLACE_JITTER, len(moved)), 5)
+        lon[moved] = np.round(at[1] + rng.uniform(-PLACE_JITTER, PLACE_JITTER, len(moved)) * 1.6, 5)
+        location[moved] = name
+    return lat, lon, location
+
+
+def boundaries_geojson(n_units: int = 12, n_divisions: int | None = None) -> dict[str, Any]:
+    """Each leaf unit's area (its tile: the records' coordinates lie inside it) as a GeoJSON
+    FeatureCollection of polygons, the unit code in ``properties.code``."""
+    leaves = _leaves(demo_units(n_units, n_divisions))
+    features = []
+    for unit, (south, north, west, east) in zip(leaves, _tiles(n_units, n_divisions).tolist(), strict=True):
+        ring = [[round(x, 5), round(y, 5)] for x, y in
+                [(west, south), (east, south), (east, north), (west, north), (west, south)]]
+        features.append({"type": "Feature", "properties": {"code": unit["code"], "name": unit["name"]},
+                         "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def write_boundaries(path: Path, n_units: int = 12, n_divisions: int | None = None) -> Path:
+    """Write ``boundaries_geojson`` to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(boundaries_geojson(n_units, n_divisions)) + "\n", encoding="utf-8")
+    return path
 
 
 WeeklyOffence = tuple[str, str, str, float, float, int]
@@ -720,7 +819,9 @@ def write_demo(out_dir: Path, end: date, n_units: int = 12, daily_rate: float = 
     dated = pd.to_datetime(frame["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce").notna()
     frame = pd.concat([frame[dated].sort_values("recorded_at", kind="stable"), frame[~dated]])
     paths = {"incidents": out_dir / "incidents.csv", "force_summary": out_dir / "force_summary.csv",
-             "weekly_counts": out_dir / "weekly_counts.csv", "minutes": out_dir / "minutes.csv"}
+             "weekly_counts": out_dir / "weekly_counts.csv", "minutes": out_dir / "minutes.csv",
+             "boundaries": out_dir / "boundaries.geojson"}
+    write_boundaries(paths["boundaries"], n_units)
     frame.to_csv(paths["incidents"], index=False)
     codes = [u["code"] for u in _leaves(demo_units(n_units))]
     force_summary(frame, end, codes).to_csv(paths["force_summary"], index=False)

@@ -33,6 +33,9 @@ class CycleData:
     - ``data_as_of``: the latest observation date per unit code.
     - ``points``: incidents with coordinates over the map's span (the last 28 days and the
       52 weeks before; unit_code, occurred_on, latitude, longitude); None without coordinates.
+    - ``incidents``: incident records with a location or a time in the headline window, the same span
+      before it and last year (``analysis.places.INCIDENT_COLUMNS``), for the repeat-locations and
+      day × time-of-day tables; None when there are none.
     - ``daily``: daily totals per unit and non-rate measure (``analysis.measures.DAILY_COLUMNS``)
       for exact year-to-date charts; None falls back to the weekly (monthly) ``series``.
     - ``analysis``: significance, SPC, peers, trajectories and ranked findings
@@ -53,6 +56,7 @@ class CycleData:
     data_as_of: dict[str, date] = field(default_factory=dict)
     rows_rejected: int = 0
     points: pd.DataFrame | None = None
+    incidents: pd.DataFrame | None = None
     daily: pd.DataFrame | None = None
     analysis: AnalysisResult | None = None
     quality: QualityResult | None = None

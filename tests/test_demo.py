@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -77,7 +78,8 @@ def test_deterministic(incidents: pd.DataFrame, tmp_path: Path) -> None:
 
 
 def test_columns_and_refs(incidents: pd.DataFrame) -> None:
-    assert list(incidents.columns) == ["crime_ref", "recorded_at", "unit", "offence", "latitude", "longitude"]
+    assert list(incidents.columns) == ["crime_ref", "recorded_at", "unit", "offence", "latitude", "longitude",
+                                       "location"]
     assert incidents["crime_ref"].is_unique
     assert incidents["crime_ref"].str.fullmatch(r"DC/\d{4}/\d{6}").all()
     assert incidents["recorded_at"].str.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}").all()
@@ -171,7 +173,8 @@ def test_each_planted_defect_present(incidents: pd.DataFrame, planted: pd.DataFr
 
 def test_write_demo_files(tmp_path: Path) -> None:
     paths = write_demo(tmp_path / "out", END)
-    assert set(paths) == {"incidents", "force_summary", "weekly_counts", "minutes"}
+    assert set(paths) == {"incidents", "force_summary", "weekly_counts", "minutes", "boundaries"}
+    assert len(json.loads(paths["boundaries"].read_text())["features"]) == 12
     summary = pd.read_csv(paths["force_summary"], dtype=str, keep_default_na=False)
     assert list(summary.columns) == ["week_ending", "area", "offence", "count"] and set(summary["area"]) == {"FORCE"}
     assert sorted(set(summary["week_ending"])) == ["2026-11-01", "2026-11-08", "2026-11-15", "2026-11-22"]
@@ -279,10 +282,14 @@ def test_weekly_rates_from_rare_to_frequent(weekly: pd.DataFrame) -> None:
 
 def test_incident_records_do_not_depend_on_the_weekly_source(incidents: pd.DataFrame) -> None:
     """The weekly counts draw from their own random stream: the incident records are byte for byte
-    those of the five-measure demo (the SHA-256 of their CSV, pinned before the weekly source)."""
+    those of the five-measure demo (the SHA-256 of their CSV, pinned before the weekly source). The named
+    places (issue #11) draw from their own stream too: the records' references, times, units and offences
+    are as pinned before them; the CSV with places (and the planted places' coordinates) is pinned since."""
     text = incidents.to_csv(index=False).encode()
     assert len(incidents) == 34044 and incidents["crime_ref"].iloc[-1] == "DC/2026/007766"
-    assert hashlib.sha256(text).hexdigest() == "4b3eac9db3625179d51326d0e185ed0e5f29a5dfe33029edeee7e4b92caaa202"
+    records = incidents[["crime_ref", "recorded_at", "unit", "offence"]].to_csv(index=False).encode()
+    assert hashlib.sha256(records).hexdigest() == "532d053070beeb589a25e3876cd30d859ec589737f183be30995e0d777085cda"
+    assert hashlib.sha256(text).hexdigest() == "b21de72e9b6c8a25ad7d8d01d16dd100331db376e67d4035e742586137f12396"
 
 
 def test_planted_weekly_defects(weekly: pd.DataFrame) -> None:

@@ -266,7 +266,7 @@ def test_top_findings_questions_and_reasons_are_printed(demo_run: tuple[Config, 
     for unit in config.leaf_units:
         pages = pdf_text(folder / f"pack-{unit.code}.pdf")
         cover = flat(pages[:pages.index("1. Actions from the last meeting\n")])
-        questions = flat(between(pages, "5. Suggested challenge questions and support", "6. Data-quality notes"))
+        questions = flat(between(pages, "6. Suggested challenge questions and support", "7. Data-quality notes"))
         top = concerns[concerns["unit_code"] == unit.code].sort_values("rank").head(3)
         for r in top.itertuples():
             assert f"{r.measure_name} — {r.reason}" in cover, (unit.code, r.measure_name)
@@ -591,11 +591,9 @@ def test_unit_tables_show_two_and_three_years_back_and_rates_from_the_raw_data(
 
 def pack_alts(pdf: Path) -> list[str]:
     """The alternative text of every figure in a tagged PDF, in order."""
-    import pypdf
+    from tests.pdfstructure import catalog, elements
 
-    alts: list[str] = []
-    _figure_alts(pypdf.PdfReader(pdf).trailer["/Root"]["/StructTreeRoot"], alts)
-    return alts
+    return [str(figure.get("/Alt") or "") for figure in elements(catalog(pdf)["/StructTreeRoot"], "/Figure")]
 
 
 def test_peer_charts_name_each_similar_unit_and_the_average(demo_run: tuple[Config, Path, Path, str]) -> None:
@@ -662,3 +660,44 @@ def test_accountability_heading_stays_with_its_lines(demo_run: tuple[Config, Pat
         assert re.search(r"\d\. Accountability", page), unit.code
         if unit.code not in config.accountability.agreements:
             assert "No accountability agreement is recorded for this unit." in page, unit.code
+
+
+def test_unit_pack_shows_repeat_locations_and_day_hour_counted_from_the_file(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """N4's repeat locations and its day × time-of-day table equal counts made here from incidents.csv
+    (the planted robbery series at the interchange among them); the map numbers the places and draws
+    the unit boundary."""
+    _, csv, folder, _ = demo_run
+    raw = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    raw = raw[~raw.duplicated()]
+    when = pd.to_datetime(raw["recorded_at"], format="%Y-%m-%d %H:%M", errors="coerce")
+    mine = raw["unit"].eq("N4") & when.notna()
+
+    def span(start: str, end: str) -> pd.Series:
+        return mine & when.dt.normalize().between(start, end)
+
+    recent = span("2026-11-02", "2026-11-29")
+    places = raw.loc[recent & raw["location"].ne(""), "location"].value_counts()
+    places = places[places >= 3]
+    before = raw.loc[span("2026-10-05", "2026-11-01"), "location"].value_counts()
+    last_year = raw.loc[span("2025-11-03", "2025-11-30"), "location"].value_counts()
+    text = " ".join(pdf_text(folder / "pack-N4.pdf").split())
+    assert "Where and when: repeat locations, day and time" in text and "Repeat locations" in text
+    assert "Bramley Park Interchange (bus and tram stops)" in places.index
+    ranked = sorted(places.items(), key=lambda p: (-p[1], p[0]))[:10]
+    for rank, (name, n) in enumerate(ranked, start=1):
+        assert f"{rank} {name} {n} {before.get(name, 0)} {last_year.get(name, 0)} " in text, name
+    # day x time of day: weekday rows, four-hour bands, the totals
+    timed = when[recent]
+    grid = pd.crosstab(timed.dt.day_name(), timed.dt.hour // 4).reindex(
+        index=["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+        columns=range(6), fill_value=0)
+    assert "Day 00–04 04–08 08–12 12–16 16–20 20–24 Total" in text
+    for day, row in grid.iterrows():
+        cells = re.escape(str(day)) + "".join(rf" (?:◆ )?{v}" for v in row) + f" {int(row.sum())} "
+        assert re.search(cells, text), day
+    assert f"Total {' '.join(str(int(v)) for v in grid.sum())} {int(grid.to_numpy().sum())} " in text
+    assert text.count("◆ ") >= 3 + 1  # the busiest cells, and the key above the table
+    # the map: the unit boundary and the numbered places
+    assert "Black line: the unit boundary." in text
+    assert f"Numbered discs: repeat locations, numbered as in the table: 1 {ranked[0][0]}; 2 {ranked[1][0]}" in text

@@ -7,6 +7,7 @@ of compstat's ingest and analysis, and compared with the period table and the pa
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -48,6 +49,12 @@ def test_chicago(shared_dir: Path, tmp_path: Path) -> None:
     text = pdf_text(outcome.out_dir / "pack-11.pdf")
     expected = len(week[(week["district"] == "11")])
     assert table_row(text, "Aggravated assaults")[0] == str(expected)
+    # dates with times: a day x time-of-day table of the 28 days; loc_cat as the location (kind of place)
+    flat = " ".join(text.split())
+    days28 = raw[day.between("2019-11-18", "2019-12-15") & (raw["district"] == "11")]
+    assert "Day of the week and time of day" in flat and re.search(rf"Total( \d+){{6}} {len(days28)} ", flat)
+    top = days28["loc_cat"].value_counts()
+    assert f"1 {top.index[0]} {top.iloc[0]} " in flat and "Repeat locations" in flat
     export = tmp_path / "rejected.csv"
     listed = CliRunner().invoke(app, ["quarantine", "list", "--config", str(CONFIG / "chicago.yaml"),
                                       "--db", f"sqlite:///{tmp_path / 'store.db'}", "--export", str(export)])
@@ -106,5 +113,15 @@ def test_lancashire(shared_dir: Path, tmp_path: Path) -> None:
     assert value(outcome, "E01024877", "asb", "period") == (burnley["month"] == "2022-12-01").sum()
     assert value(outcome, "E01024877", "asb", "ytd") == burnley["month"].between("2022-04-01", "2022-12-01").sum()
     assert math.isnan(value(outcome, "E01024877", "asb", "ytd", "previous"))  # no 2021 data: not zero
-    row = table_row(pdf_text(outcome.out_dir / "pack-E01024877.pdf"), "Anti-social behaviour incidents")
+    text = pdf_text(outcome.out_dir / "pack-E01024877.pdf")
+    row = table_row(text, "Anti-social behaviour incidents")
     assert int(row[0]) == (burnley["month"] == "2022-12-01").sum() and row[1:4] == ["–", "–", "–"]
+    # street names: repeat locations over the 3 months against the 3 before (no 2021 data: a dash); dates
+    # without times: no day x time-of-day table
+    flat = " ".join(text.split())
+    named = burnley[burnley["location"] != "On or near"]  # police.uk's withheld place: no name
+    recent = named[named["month"].between("2022-10-01", "2022-12-01")]["location"].value_counts()
+    before = named[named["month"].between("2022-07-01", "2022-09-01")]["location"].value_counts()
+    name, n = sorted(recent.items(), key=lambda p: (-p[1], p[0]))[0]
+    assert "Repeat locations" in flat and f"1 {name} {n} {before.get(name, 0)} – " in flat
+    assert "Day of the week and time of day" not in flat and "1 On or near " not in flat

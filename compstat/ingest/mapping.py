@@ -22,10 +22,11 @@ import pandas as pd
 
 from compstat.config import WEEKDAYS, Config, Source
 from compstat.errors import SourceError
+from compstat.store.models import LOCATION_LENGTH
 
 OBSERVATION_COLUMNS = [
     "unit_code", "occurred_on", "occurred_at", "category", "subcategory",
-    "value", "latitude", "longitude", "record_id", "source_row",
+    "value", "latitude", "longitude", "record_id", "source_row", "location",
 ]
 IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 UNKNOWN_UNIT = "unit '{}' is not in the config (add it, or map it with unit_map)"
@@ -34,6 +35,7 @@ TOTAL_ROW = ("a total for the whole organisation: not loaded (the organisation's
 EXACT_COPY = "exact copy of row {} (same {} and every other mapped column): not counted"
 REJECTED_FIELDS = ["source_row", "field", "reason", "raw"]
 COUNTED_WITHOUT_COORDINATES = ": counted, without coordinates (not on maps)"
+ON_OR_NEAR = r"(?i)^on or near\b"  # police.uk's prefix of every anonymised street-level location
 THOUSANDS_WITH_COMMA_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
 
 
@@ -167,6 +169,7 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         "longitude": lon[good],
         "record_id": text[cols.record_id][good] if cols.record_id else None,
         "source_row": line[good],
+        "location": location_names(text[cols.location][good]) if cols.location else None,
     })
     parts = []
     for value_category, value in value_frames:
@@ -180,6 +183,14 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     rejected = _rejected_frame(frame, problems, line)
     kept = [f[f["index"].map(good)] for f in flags]  # a row rejected for something else is not also flagged
     return Mapped(observations, rejected, n, skipped, _rejected_frame(frame, [f for f in kept if len(f)], line))
+
+
+def location_names(text: pd.Series) -> pd.Series:
+    """Location names as written, spaces collapsed and cut to ``LOCATION_LENGTH`` characters; None where blank.
+    police.uk's anonymising prefix "On or near" is dropped, so "On or near" alone (a withheld place) is blank."""
+    names = text.str.replace(r"\s+", " ", regex=True).str.strip()
+    names = names.str.replace(ON_OR_NEAR, "", regex=True).str.strip().str.slice(0, LOCATION_LENGTH)
+    return names.where(names.ne(""), None)
 
 
 def week_middle(when: pd.Series, week_start: int) -> pd.Series:

@@ -29,6 +29,7 @@ from typing import Any
 import matplotlib
 import numpy as np
 import numpy.typing as npt
+from matplotlib import patheffects
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
@@ -357,7 +358,8 @@ class HotspotGrid:
 
     Coordinates are kilometres east and north of a local origin. ``excess`` (rows = y,
     columns = x) is the count above what the usual share would give; ``usual`` is the usual
-    pattern's density (for contour lines); ``outlines`` are boundary rings to draw.
+    pattern's density (for contour lines); ``outlines`` are boundary rings to draw; ``labels`` are
+    named places to mark (x, y, text: the text is data, drawn as plain text).
     """
 
     x_edges: FloatArray
@@ -367,27 +369,46 @@ class HotspotGrid:
     recent_x: FloatArray
     recent_y: FloatArray
     outlines: tuple[FloatArray, ...] = field(default_factory=tuple)
+    labels: tuple[tuple[float, float, str], ...] = field(default_factory=tuple)
+
+    @property
+    def shaded(self) -> bool:
+        return bool((self.excess >= 0.5).any())
 
 
 MAP_WIDTH_IN = 7.0
 MAP_MAX_IN = (5.2, 4.3)  # the map itself at most this wide and tall; the figure is as tall as the map
 MAP_MIN_HEIGHT_IN = 2.8
+MAP_COMPACT_MAX_IN = (2.6, 2.5)  # a map with nothing shaded: smaller, the figure no wider than the map
+MAP_LABEL_CHARS = 28  # a place name longer than this is cut (with …) on the map; the table has it whole
 
 
-def map_size(width_km: float, height_km: float) -> tuple[float, float]:
-    """The map's drawn width and height in inches: as large as fits, at true proportions."""
-    scale = min(MAP_MAX_IN[0] / max(width_km, 1e-9), MAP_MAX_IN[1] / max(height_km, 1e-9))
+def map_size(width_km: float, height_km: float, largest: tuple[float, float] = MAP_MAX_IN) -> tuple[float, float]:
+    """The map's drawn width and height in inches: as large as fits in ``largest``, at true proportions."""
+    scale = min(largest[0] / max(width_km, 1e-9), largest[1] / max(height_km, 1e-9))
     return round(width_km * scale, 3), round(height_km * scale, 3)
+
+
+def map_figure_size(grid: HotspotGrid) -> tuple[float, float]:
+    """The map figure's width and height in inches: the printed width with room for the colour bar when
+    any cell is shaded; else only as wide as the compact map (nothing shaded needs no empty frame)."""
+    width_km, height_km = float(grid.x_edges[-1] - grid.x_edges[0]), float(grid.y_edges[-1] - grid.y_edges[0])
+    if grid.shaded:
+        return MAP_WIDTH_IN, round(max(map_size(width_km, height_km)[1], MAP_MIN_HEIGHT_IN) + 0.1, 2)
+    map_w, map_h = map_size(width_km, height_km, MAP_COMPACT_MAX_IN)
+    return round(map_w + 0.1, 2), round(map_h + 0.1, 2)
 
 
 def hotspot_map(grid: HotspotGrid) -> bytes:
     """Cells shaded by how many more incidents than usual the last 28 days had (darker = more),
     the usual pattern as grey contours, the last 28 days' incidents as small dots, the
-    boundary as a black outline, a scale bar and, when any cell is shaded, a labelled colour bar."""
-    map_w, map_h = map_size(float(grid.x_edges[-1] - grid.x_edges[0]), float(grid.y_edges[-1] - grid.y_edges[0]))
-    height = round(max(map_h, MAP_MIN_HEIGHT_IN) + 0.1, 2)
-    with _figure(MAP_WIDTH_IN, height) as fig:
-        ax = fig.add_axes((0.05 / MAP_WIDTH_IN, (height - map_h) / 2 / height, map_w / MAP_WIDTH_IN, map_h / height))
+    boundary as a black outline, the named places as numbered discs, a scale bar and,
+    when any cell is shaded, a labelled colour bar (``map_figure_size``: smaller when nothing is shaded)."""
+    width, height = map_figure_size(grid)
+    map_w, map_h = map_size(float(grid.x_edges[-1] - grid.x_edges[0]), float(grid.y_edges[-1] - grid.y_edges[0]),
+                            MAP_MAX_IN if grid.shaded else MAP_COMPACT_MAX_IN)
+    with _figure(width, height) as fig:
+        ax = fig.add_axes((0.05 / width, (height - map_h) / 2 / height, map_w / width, map_h / height))
         ax.grid(False)
         for spine in ax.spines.values():
             spine.set_visible(True)
@@ -413,10 +434,11 @@ def hotspot_map(grid: HotspotGrid) -> bytes:
         ax.set_ylim(float(grid.y_edges[0]), float(grid.y_edges[-1]))
         ax.set_aspect("equal", adjustable="box")
         _scale_bar(ax, float(grid.x_edges[-1] - grid.x_edges[0]))
-        if not (grid.excess >= 0.5).any():
+        _place_labels(ax, grid.labels)
+        if not grid.shaded:
             return _png(fig, grey=True)
         bar_h = min(map_h * 0.6, 2.4)
-        cax = fig.add_axes(((map_w + 0.45) / MAP_WIDTH_IN, (height - bar_h) / 2 / height, 0.16 / MAP_WIDTH_IN,
+        cax = fig.add_axes(((map_w + 0.45) / width, (height - bar_h) / 2 / height, 0.16 / width,
                             bar_h / height))
         bar = fig.colorbar(mesh, cax=cax)
         bar.outline.set_linewidth(0.5)
@@ -426,6 +448,19 @@ def hotspot_map(grid: HotspotGrid) -> bytes:
         cax.tick_params(size=2, labelsize=7)
         cax.set_title("more incidents\nthan usual", fontsize=7.5, loc="left", pad=6, fontweight="bold")
         return _png(fig, grey=True)
+
+
+def _place_labels(ax: Any, labels: Sequence[tuple[float, float, str]]) -> None:
+    """Each named place as a white disc with a black edge holding its label (the repeat-locations table's
+    number; the names are in the caption, where they cannot overlap or run off the map). Labels are data:
+    drawn as plain text (no mathtext), cut to ``MAP_LABEL_CHARS``."""
+    halo = [patheffects.withStroke(linewidth=2.0, foreground="white")]
+    for x, y, text in labels:
+        name = text if len(text) <= MAP_LABEL_CHARS else text[:MAP_LABEL_CHARS - 1].rstrip() + "…"
+        ax.plot([x], [y], linestyle="none", marker="o", markersize=9.5, markerfacecolor="white",
+                markeredgecolor="#000000", markeredgewidth=1.0, zorder=6)
+        ax.text(x, y, name, fontsize=6.5, fontweight="bold", color="#000000", ha="center", va="center_baseline",
+                zorder=7, path_effects=halo, parse_math=False, clip_on=True)
 
 
 def _scale_bar(ax: Any, span_km: float) -> None:

@@ -71,8 +71,10 @@ class Hotspots:
     max_excess: float
 
 
-def hotspots(points: pd.DataFrame, windows: MapWindows, outlines: Iterable[Ring] = ()) -> Hotspots | None:
-    """The hotspot grid for one unit's points (occurred_on, latitude, longitude); None without points."""
+def hotspots(points: pd.DataFrame, windows: MapWindows, outlines: Iterable[Ring] = (),
+             places: Iterable[tuple[str, float, float]] = ()) -> Hotspots | None:
+    """The hotspot grid for one unit's points (occurred_on, latitude, longitude); None without points.
+    ``places`` (name, latitude, longitude) are labelled where they fall on the map."""
     rings = [np.asarray(r, dtype=float) for r in outlines]
     days = pd.to_datetime(points["occurred_on"]).to_numpy()
     lat = points["latitude"].to_numpy(dtype=float)
@@ -99,10 +101,24 @@ def hotspots(points: pd.DataFrame, windows: MapWindows, outlines: Iterable[Ring]
     inside = _inside(x[recent], y[recent], x_edges, y_edges)
     grid = HotspotGrid(x_edges=x_edges, y_edges=y_edges, excess=shown,
                        usual=ndimage.gaussian_filter(usual_counts, sigma=1.0, mode="constant"),
-                       recent_x=x[recent][inside], recent_y=y[recent][inside], outlines=km_rings)
+                       recent_x=x[recent][inside], recent_y=y[recent][inside], outlines=km_rings,
+                       labels=_labels(places, origin_lat, origin_lon, x_edges, y_edges))
     return Hotspots(grid=grid, cell_km=cell, n_recent=n_recent, n_usual=n_usual,
                     n_outside=int(recent.sum()) - n_recent, n_hot_cells=_clusters(hot),
                     max_excess=float(shown.max(initial=0.0)))
+
+
+def _labels(places: Iterable[tuple[str, float, float]], origin_lat: float, origin_lon: float,
+            x_edges: FloatArray, y_edges: FloatArray) -> tuple[tuple[float, float, str], ...]:
+    """The places with coordinates on the map, in km, with their names."""
+    out = []
+    for name, lat, lon in places:
+        if not (math.isfinite(lat) and math.isfinite(lon)):
+            continue
+        px, py = _to_km(np.array([lon]), np.array([lat]), origin_lat, origin_lon)
+        if bool(_inside(px, py, x_edges, y_edges)[0]):
+            out.append((float(px[0]), float(py[0]), str(name)))
+    return tuple(out)
 
 
 def _origin(lat: FloatArray, lon: FloatArray, rings: list[Ring]) -> tuple[float, float]:

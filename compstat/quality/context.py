@@ -35,7 +35,8 @@ REJECTED_COLUMNS = ["source", "path", "source_row", "field", "reason", "raw"]
 COORDINATE_COLUMNS = ["source", "unit_code", "outside", "blank"]
 DUPLICATE_COLUMNS = ["source", "keyed", "key", "unit_codes", "unit_rows", "rows", "exact", "first_day"]
 STORE_FIELDS = {"unit": "unit_code", "category": "category", "subcategory": "subcategory", "value": "value",
-                "latitude": "latitude", "longitude": "longitude", "record_id": "record_id"}
+                "latitude": "latitude", "longitude": "longitude", "record_id": "record_id",
+                "location": "location"}
 MAX_KEY_GROUPS = 5000  # same-key groups fetched row by row to tell exact copies from conflicting rows
 
 
@@ -434,6 +435,8 @@ def _record_columns(source: Source) -> list[Any]:
         columns += [Observation.latitude, Observation.longitude]
     if source.columns.record_id:
         columns.append(Observation.record_id)
+    if source.columns.location:
+        columns.append(Observation.location)
     return columns
 
 

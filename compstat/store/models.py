@@ -19,6 +19,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+LOCATION_LENGTH = 200  # characters of a location name kept (an address, a block, a place category)
+
 
 class Base(DeclarativeBase):
     pass
@@ -86,10 +88,11 @@ class _ObservationFields:
     longitude: Mapped[float | None] = mapped_column(Float)
     record_id: Mapped[str | None] = mapped_column(String(100))
     source_row: Mapped[int] = mapped_column(Integer)
+    location: Mapped[str | None] = mapped_column(String(LOCATION_LENGTH))  # a named place, as written (cut to length)
 
 
 OBSERVATION_FIELDS = ("file_id", "org", "unit_code", "occurred_on", "occurred_at", "category", "subcategory", "value",
-                      "latitude", "longitude", "record_id", "source_row")
+                      "latitude", "longitude", "record_id", "source_row", "location")
 
 
 class Observation(_ObservationFields, Base):

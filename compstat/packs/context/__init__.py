@@ -7,10 +7,11 @@ Figures stay unformatted numbers; the filters in ``filters.py`` format them.
 
 One module per section, in pack order: ``cover`` (page frame, contents, covers), ``actions``,
 ``table`` (period table and the chair's glance, with ``assessments`` for the key measures'
-words), ``charts``, ``map``, ``questions``, ``quality``, ``accountability`` (with the chair's
-ladder), ``findings``, ``themes``, ``agenda`` and ``appendix`` (the chair's); ``caveats`` turns the
-quality step's marks into the tables' markers and footnotes; ``unit``, ``division`` and ``chair``
-assemble the three packs, ``common`` holds the wording helpers they share.
+words), ``charts``, ``places`` (repeat locations, day x time of day), ``map``, ``questions``,
+``quality``, ``accountability`` (with the chair's ladder), ``findings``, ``themes``, ``agenda`` and
+``appendix`` (the chair's); ``caveats`` turns the quality step's marks into the tables' markers and
+footnotes; ``unit``, ``division`` and ``chair`` assemble the three packs, ``common`` holds the
+wording helpers they share.
 """
 
 from compstat.packs.context.chair import ChairPack, chair_pack

@@ -22,6 +22,7 @@ from compstat.packs.context.cover import (
     page_frame,
 )
 from compstat.packs.context.map import MapSection, map_section
+from compstat.packs.context.places import PlacesSection, places_section
 from compstat.packs.context.quality import QualityNotes, quality_notes
 from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
 from compstat.packs.context.table import PeriodTable, period_table_section
@@ -53,6 +54,7 @@ class UnitPack:
     questions: Questions
     quality: QualityNotes
     accountability: Accountability
+    places: PlacesSection | None = None
 
 
 def safe_filename(code: str) -> str:
@@ -84,6 +86,7 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     frame = page_frame(data, f"{unit.name} ({unit.code}) · briefing pack")
     actions = action_log(data, unit.code)
     hotspot = map_section(data, unit.code)
+    places = places_section(data, unit.code)
     analysis = data.analysis
     briefing = unit_briefing(unit.code, unit_rows(data, "analysis.probe", unit.code) if analysis else None,
                              unit_rows(data, "analysis.recognition", unit.code) if analysis else None,
@@ -120,6 +123,7 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
         ("actions", "Actions from the last meeting", actions_detail(actions)),
         ("performance", "Performance against last year", ""),
         ("charts", "Charts: variation, year to date, similar units", charts_detail(charts)),
+        *([("places", "Where and when: repeat locations, day and time", places.detail)] if places else []),
         *([("map", f"Map: where the last {RECENT_DAYS} days ran above usual", "")] if hotspot else []),
         ("questions", "Suggested challenge questions and support",
          f"{plural(len(questions.questions), 'question')}, {plural(len(questions.support), 'offer')}"),
@@ -131,5 +135,5 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
         title=f"{unit.name} ({unit.code}) — briefing pack {period.label}", frame=frame, contents=contents,
         cover=cover, actions=actions, table=period_table_section(data, unit.code, assess=True, longer=True),
         charts=charts, map=hotspot, headline=headline, questions=questions, quality=quality,
-        accountability=accountable,
+        accountability=accountable, places=places,
     )
