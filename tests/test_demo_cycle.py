@@ -13,42 +13,15 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
-import pytest
-import yaml
 from sqlalchemy import create_engine, text
-from typer.testing import CliRunner
 
-from compstat.cli import app
-from compstat.config import Config, load_config
-from compstat.demo import write_config
+from compstat.config import Config
+from tests.conftest import DEMO_CHANGE
 from tests.packtext import counts, pdf_text, table_row
 
 END = date(2026, 11, 29)  # a Sunday: period 2026-W48 is 23-29 Nov 2026
 LAST_YEAR_YTD_END = date(2025, 11, 29)  # the year to date compares the same calendar dates
-CHANGE = {"date": "2026-11-10", "kind": "definition", "units": ["N4"], "measures": ["robbery"],
-          "description": "robbery now counts thefts from the person with force"}
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Path, str]:
-    root = tmp_path_factory.mktemp("demo")
-    config_path = root / "config" / "demo.yaml"
-    config_path.parent.mkdir()
-    raw = yaml.safe_load(Path("config/demo.yaml").read_text())
-    store = f"sqlite:///{root / 'demo.db'}"
-    raw["store"] = store
-    raw.setdefault("quality", {})["changes"] = [CHANGE]
-    write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
-    runner = CliRunner()
-    made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
-                               "--end", END.isoformat()])
-    assert made.exit_code == 0, made.output
-    assert "8 actions recorded from the 2026-W47 meeting" in made.output
-    ran = runner.invoke(app, ["run-cycle", "--config", str(config_path), "--out", str(root / "cycles"),
-                              "--today", "2026-11-30"])
-    assert ran.exit_code == 0, ran.output
-    return (load_config(config_path), root / "demo-data" / "incidents.csv", root / "cycles" / "demo" / "2026-W48",
-            store)
+CHANGE = DEMO_CHANGE  # the demo run (tests/conftest.py, shared by the session) declares this change
 
 
 def independent_counts(csv: Path, config: Config) -> pd.DataFrame:

@@ -26,7 +26,7 @@ from compstat.results import CycleData
 FIRST_PAGE_PROBES = 6  # ranked probes on page 1 (the body's "What to probe" lists the top 10)
 FIRST_PAGE_RECOGNITION = 3
 FIRST_PAGE_LADDER = 8  # units on the ladder on page 1, highest first
-FIRST_PAGE_OVERDUE = 5  # overdue actions listed on page 1; all of them are counted
+FIRST_PAGE_OVERDUE = 6  # overdue actions named on page 1 (unit, action, due date); all of them are counted
 REASON_CLAUSES = 2  # a ladder reason on page 1: its first clauses, the rest counted
 
 
@@ -61,7 +61,7 @@ class ChairFirstPage:
     probes_more: str
     ladder: tuple[FirstPageRung, ...]
     ladder_more: str
-    overdue: tuple[str, ...]  # each overdue action in a line (``overdue_line``)
+    overdue: tuple[str, ...]  # each overdue action in a few words (``overdue_line``), then how many more
     overdue_summary: str
     recognition: tuple[FirstPageFinding, ...]
     recognition_more: str
@@ -79,15 +79,14 @@ def first_page(data: CycleData, ladder: Ladder, overdue: tuple[ActionRow, ...], 
     probe = _lines(data, analysis.probe if analysis is not None else None)
     recognition = _lines(data, analysis.recognition if analysis is not None else None)
     rungs = tuple(FirstPageRung(r.unit_code, r.unit_name, r.level, r.label, one_line(r.reason)) for r in ladder.rows)
-    units = ", ".join(dict.fromkeys(f"{a.unit_name} ({a.unit_code})" for a in overdue))
-    overdue_summary = (f"{plural(len(overdue), 'action')} past due, in {units}" if overdue
-                       else "No action is past its due date.")
-    if len(overdue) > FIRST_PAGE_OVERDUE:
-        overdue_summary += f" (the first {FIRST_PAGE_OVERDUE} below; all in {where['actions']})"
+    more_overdue = len(overdue) - FIRST_PAGE_OVERDUE
+    overdue_summary = (f"{plural(len(overdue), 'action')} past due" if overdue else "No action is past its due date.")
+    overdue_lines = tuple(overdue_line(a) for a in overdue[:FIRST_PAGE_OVERDUE]) + (
+        (f"and {more_overdue} more in {where['actions']}",) if more_overdue > 0 else ())
     return ChairFirstPage(
         probes=probe[:FIRST_PAGE_PROBES], probes_more=_more(len(probe) - FIRST_PAGE_PROBES, "finding", where["probe"]),
         ladder=rungs[:FIRST_PAGE_LADDER], ladder_more=_more(len(rungs) - FIRST_PAGE_LADDER, "unit", where["ladder"]),
-        overdue=tuple(overdue_line(a) for a in overdue[:FIRST_PAGE_OVERDUE]), overdue_summary=overdue_summary,
+        overdue=overdue_lines, overdue_summary=overdue_summary,
         recognition=recognition[:FIRST_PAGE_RECOGNITION],
         recognition_more=_more(len(recognition) - FIRST_PAGE_RECOGNITION, "finding", where["recognition"]),
         empty_probes=empty[0], empty_ladder=ladder.empty_message, empty_recognition=empty[1],
@@ -195,9 +194,9 @@ def one_line(reason: str, clauses: int = REASON_CLAUSES) -> str:
 
 
 def overdue_line(action: ActionRow) -> str:
-    """``Castleton Moor (S2), action 3, due 25 Nov 2026: Increase patrols …``."""
+    """``Castleton Moor (S2) action 3, due 25 Nov 2026``: the unit and the action (described in section 1)."""
     due = f", due {fmt_date(action.due_date)}" if action.due_date else ""
-    return f"{action.unit_name} ({action.unit_code}), action {fmt_count(action.id)}{due}: {action.description}"
+    return f"{action.unit_name} ({action.unit_code}) action {fmt_count(action.id)}{due}"
 
 
 __all__ = ["ChairFirstPage", "FirstPageFinding", "FirstPageRung", "finding_figure", "first_page", "one_line",
