@@ -307,5 +307,7 @@ def test_the_host_unit_has_its_deep_dive_section(big: CycleData, pages: list[str
         assert f"{row.rank} {row.unit_name}" in section  # every finding about the host
     assert {r.measure_id for r in pack.host.table.rows} >= {
         m.id for m in big.config.reported_measures if m.name in {f.measure_name for f in pack.host.probes}}
+    for mark in {c.mark for r in pack.host.table.rows for c in r.cells if c.mark}:  # each mark explained
+        assert any(note.startswith(mark) for note in pack.host.table.footnotes), mark
     agenda = next(i for i in pack.agenda.items if i.title == "Host unit deep dive")
     assert agenda.detail.endswith("section 4 of this pack")

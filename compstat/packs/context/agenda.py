@@ -13,11 +13,12 @@ from compstat.config import Unit
 from compstat.packs.briefing import Headline, unit_briefing
 from compstat.packs.context.accountability import unit_escalation
 from compstat.packs.context.actions import ActionLog, ActionRow, action_log, actions_detail
+from compstat.packs.context.caveats import caveat_footnotes, comparison_caveats
 from compstat.packs.context.charts import spc_measures
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, unit_names
 from compstat.packs.context.findings import FindingRow, Findings, finding_rows
 from compstat.packs.context.questions import Questions, briefing_actions
-from compstat.packs.context.table import PeriodTable, period_table_section
+from compstat.packs.context.table import CAUTION, NO_COMPARISON, PeriodTable, period_table_section
 from compstat.packs.context.themes import Themes
 from compstat.packs.lookup import unit_rows
 from compstat.results import CycleData
@@ -153,9 +154,15 @@ def deep_dive(data: CycleData, host: HostUnit) -> DeepDive:
     keys = list(dict.fromkeys(cited)) or list(spc_measures(data, unit.code))
     whole = period_table_section(data, unit.code, assess=True)
     rows = tuple(r for r in whole.rows if r.measure_id in keys)
-    shown = {r.name for r in rows}
-    notes = tuple(n for n in whole.footnotes
-                  if n[:1] not in ("‡", "§") or "every measure" in n or any(name in n for name in shown))
+    cells = [c for r in rows for c in r.cells]
+    caveats = comparison_caveats(data)
+    marked = [(r.name, w.label.lower(), caveats.get((unit.code, r.measure_id, w.key), ()))
+              for r in rows for w in whole.windows]
+    notes = tuple(n for n in whole.footnotes  # the table's own footnotes, for the cells shown
+                  if (n.startswith(NO_COMPARISON) and any(c.pct_missing == NO_COMPARISON and c.previous == 0
+                                                          for c in cells))
+                  or (n.startswith(CAUTION) and any(c.caution for c in cells)))
+    notes += caveat_footnotes(marked)
     table = replace(whole, rows=rows, footnotes=notes)
     table_note = ("The measures its findings cite; every measure is in its own pack." if cited
                   else "Its charted measures (nothing to probe or recognise); every measure is in its own pack.")

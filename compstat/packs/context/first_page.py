@@ -79,13 +79,14 @@ def first_page(data: CycleData, ladder: Ladder, overdue: tuple[ActionRow, ...], 
     probe = _lines(data, analysis.probe if analysis is not None else None)
     recognition = _lines(data, analysis.recognition if analysis is not None else None)
     rungs = tuple(FirstPageRung(r.unit_code, r.unit_name, r.level, r.label, one_line(r.reason)) for r in ladder.rows)
+    ladder_rows = len(rungs) if len(rungs) <= FIRST_PAGE_LADDER + 1 else FIRST_PAGE_LADDER  # never "… and 1 more"
     more_overdue = len(overdue) - FIRST_PAGE_OVERDUE
     overdue_summary = (f"{plural(len(overdue), 'action')} past due" if overdue else "No action is past its due date.")
     overdue_lines = tuple(overdue_line(a) for a in overdue[:FIRST_PAGE_OVERDUE]) + (
         (f"and {more_overdue} more in {where['actions']}",) if more_overdue > 0 else ())
     return ChairFirstPage(
         probes=probe[:FIRST_PAGE_PROBES], probes_more=_more(len(probe) - FIRST_PAGE_PROBES, "finding", where["probe"]),
-        ladder=rungs[:FIRST_PAGE_LADDER], ladder_more=_more(len(rungs) - FIRST_PAGE_LADDER, "unit", where["ladder"]),
+        ladder=rungs[:ladder_rows], ladder_more=_more(len(rungs) - ladder_rows, "unit", where["ladder"]),
         overdue=overdue_lines, overdue_summary=overdue_summary,
         recognition=recognition[:FIRST_PAGE_RECOGNITION],
         recognition_more=_more(len(recognition) - FIRST_PAGE_RECOGNITION, "finding", where["recognition"]),
