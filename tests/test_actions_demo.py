@@ -129,7 +129,7 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     assert "met: 15 against 10 last year over 28 days, +50.0%" in accountability
     assert "not met: 15 against 10 last year over 28 days, +50.0%" in accountability
     chair = pack_text(folder, None)
-    ladder = chair[chair.index("6. Units on the intervention ladder", chair.index("Page 1 of")):]
+    ladder = chair[chair.index("7. Units on the intervention ladder", chair.index("Page 2 of")):]
     assert ladder.index("Castleton Moor") < ladder.index("Bramley Park")  # S2 (3) above N4 (2)
     written = run("minutes", *base, "--period", "2026-W48", "--out", str(folder.parents[1]))
     assert "12 follow-up notes" in written
