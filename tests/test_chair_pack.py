@@ -311,3 +311,10 @@ def test_the_host_unit_has_its_deep_dive_section(big: CycleData, pages: list[str
         assert any(note.startswith(mark) for note in pack.host.table.footnotes), mark
     agenda = next(i for i in pack.agenda.items if i.title == "Host unit deep dive")
     assert agenda.detail.endswith("section 4 of this pack")
+
+
+def test_the_big_forces_chair_pack_keeps_the_layout_budget(chair_pdf: Path) -> None:
+    """tests/test_layout.py's rules on the 78-unit pack: nothing past the margin, no short page mid-section."""
+    from tests.test_layout import budget_faults, page_layouts
+
+    assert budget_faults(page_layouts(chair_pdf)) == []
