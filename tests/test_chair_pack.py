@@ -318,3 +318,22 @@ def test_the_big_forces_chair_pack_keeps_the_layout_budget(chair_pdf: Path) -> N
     from tests.test_layout import budget_faults, page_layouts
 
     assert budget_faults(page_layouts(chair_pdf)) == []
+
+
+def test_page_one_words_a_ladder_reason_in_a_line_and_the_evidence_in_a_few_words(big: CycleData) -> None:
+    from compstat.packs.context.first_page import finding_figure, one_line, why_not_noise
+
+    reason = ("action 3: due 2026-11-25, not done at 1 meeting; Vehicle crime: intervene trigger met (28 days: % "
+              "change on last year above +75; 28 against 15 last year over 28 days, +86.7%)")
+    assert one_line(reason) == "action 3: due 2026-11-25, not done at 1 meeting; Vehicle crime: intervene trigger met"
+    assert one_line("a; b (x (y; z)); c; d") == "a; b; and 2 more"
+    row = {"measure_id": "robbery", "evidence": "change,spc,peers", "pct_change": 50.0, "q_value": 0.0004,
+           "periods_running": 3, "peer_label": "significantly above", "small_numbers": False, "current": 15,
+           "comparison": 10, "window": "28d", "basis": "last_year"}
+    assert why_not_noise(big, row) == ("significant rise (q < 0.001); SPC signal: 3 weeks running; "
+                                       "significantly above similar units")
+    assert finding_figure(big, row) == "15 vs 10 (+50%), 28 days vs last year"
+    baseline = {**row, "comparison": 7.3333, "basis": "baseline", "pct_change": 104.6, "evidence": "spc",
+                "periods_running": 1}
+    assert finding_figure(big, baseline) == "15 vs 7.33 (+105%), 28 days vs 3-year average"
+    assert why_not_noise(big, baseline) == "SPC signal: outside its limits this week"
