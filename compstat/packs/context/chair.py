@@ -1,9 +1,11 @@
 """The chair's pack: ``chair_pack`` assembles the organisation's sections in pack order into
 ``ChairPack``.
 
-The pack has a **body** the chair reads before the meeting, short whatever the force's size
-(actions, themes, the force's table, the top findings to probe and recognise, the top of the
-intervention ladder, the data-quality summary), and an **appendix** holding everything per unit
+Page 1 says whom to probe (``first_page``: ranked probes, the ladder, overdue actions,
+recognition); page 2 holds the agenda and contents. The pack has a **body** the chair reads before
+the meeting, short whatever the force's size (actions, themes, the force's table, the host unit's
+deep dive, the top findings to probe and recognise, the top of the intervention ladder, the
+data-quality summary), and an **appendix** holding everything per unit
 (units at a glance, every finding, the whole ladder, the units behind each theme, the actions not
 yet due when there are many) and the force's charts. Lists cut short in the body say how many
 more the appendix holds and where. Units are grouped by their parent (division, borough, area)
