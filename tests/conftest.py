@@ -120,3 +120,38 @@ def demo_w48(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path,
     ran = CliRunner().invoke(app, ["run-cycle", *base, "--out", str(root / "cycles"), "--today", "2026-11-30"])
     assert ran.exit_code == 0, ran.output
     return base, root / "cycles" / "demo" / "2026-W48", made.output, raw
+
+
+DEMO_CHANGE = {"date": "2026-11-10", "kind": "definition", "units": ["N4"], "measures": ["robbery"],
+               "description": "robbery now counts thefts from the person with force"}
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Path, str]:
+    """`compstat demo` then `run-cycle` for 2026-W48 (data to Sunday 29 Nov 2026), once per session, on a copy of
+    config/demo.yaml that declares ``DEMO_CHANGE``: (config, the incident CSV, the cycle's folder, the store URL)."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from compstat.cli import app
+    from compstat.demo import write_config
+
+    root = tmp_path_factory.mktemp("demo")
+    config_path = root / "config" / "demo.yaml"
+    config_path.parent.mkdir()
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
+    store = f"sqlite:///{root / 'demo.db'}"
+    raw["store"] = store
+    quality = raw.setdefault("quality", {})
+    quality["changes"] = [*quality.get("changes", []), DEMO_CHANGE]  # the demo's own (South ASB) too
+    write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
+    runner = CliRunner()
+    made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
+                               "--end", "2026-11-29"])
+    assert made.exit_code == 0, made.output
+    assert "8 actions recorded from the 2026-W47 meeting" in made.output
+    ran = runner.invoke(app, ["run-cycle", "--config", str(config_path), "--out", str(root / "cycles"),
+                              "--today", "2026-11-30"])
+    assert ran.exit_code == 0, ran.output
+    return (load_config(config_path), root / "demo-data" / "incidents.csv", root / "cycles" / "demo" / "2026-W48",
+            store)

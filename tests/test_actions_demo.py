@@ -136,9 +136,9 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     accountability = pack_text(folder, "N4")[pack_text(folder, "N4").index("Current escalation level"):]
     assert "not met: 15 against 10 last year over 28 days, +50.0%; the raw figure crossed its bound" in accountability
     chair = pack_text(folder, None)
-    assert "Units on the intervention ladder" in chair
+    ladder = chair[chair.index("7. Units on the intervention ladder", chair.index("Page 2 of")):]
     for name, note in (("Castleton Moor", s2_note), ("Bramley Park", n4_note)):  # the ladder says it beside the level
-        assert note in chair[chair.index(name):], name
+        assert note in ladder[ladder.index(name):], name
     written = run("minutes", *base, "--period", "2026-W48", "--out", str(folder.parents[1]))
     assert "12 follow-up notes" in written
     note = (folder / "minutes" / "N4.md").read_text(encoding="utf-8")

@@ -13,6 +13,7 @@ import pytest
 
 from compstat.analysis.measures import TOTAL
 from compstat.packs.context import chair_pack, unit_pack
+from compstat.packs.context.agenda import host_unit, period_ordinal
 from compstat.packs.context.appendix import column_slices
 from compstat.packs.context.themes import LISTED_UNITS, MIN_EVENTS, theme_units
 from compstat.packs.render import html_to_pdf, pack_images, render_html, templates_dir
@@ -75,8 +76,8 @@ def test_body_is_at_most_twelve_pages_and_the_appendix_holds_the_rest(pages: lis
     assert "APPENDIX: EVERY UNIT, FOR REFERENCE" in pages[appendix - 1]
     body = "\n".join(pages[1:appendix - 1])
     for n, title in enumerate(["Actions from the last meeting", "Force-wide themes", "Force-wide performance",
-                               "What to probe", "Recognition", "Units on the intervention ladder",
-                               "Data-quality summary"], start=1):
+                               "Host unit deep dive", "What to probe", "Recognition",
+                               "Units on the intervention ladder", "Data-quality summary"], start=1):
         assert f"{n}. {title}" in body.splitlines(), title
     # lists cut short say how many more there are and where
     assert re.search(r"… and \d+ more findings: each unit's top 3 are in appendix C \(What to probe, unit by unit\)",
@@ -90,11 +91,11 @@ def test_body_is_at_most_twelve_pages_and_the_appendix_holds_the_rest(pages: lis
     assert all(f"Patrol Borough {b}" in rest for b in range(1, BOROUGHS + 1))
 
 
-def test_contents_fit_on_the_cover_and_give_each_sections_page(big: CycleData, pages: list[str]) -> None:
-    cover = pages[0]
-    listed = re.findall(r"^([0-9]+|[A-H])\. (.+?)(?: — .*)? (\d+)$", cover.split("Contents", 1)[1], flags=re.M)
-    assert len(listed) == len(chair_pack(big).contents.entries)  # every line on the cover: none alone on page 2
-    assert [n for n, _, _ in listed][:7] == [str(n) for n in range(1, 8)] and listed[7][0] == "A"
+def test_contents_fit_on_page_two_and_give_each_sections_page(big: CycleData, pages: list[str]) -> None:
+    agenda = pages[1]  # page 1 says whom to probe; the agenda and the contents follow
+    listed = re.findall(r"^([0-9]+|[A-H])\. (.+?)(?: — .*)? (\d+)$", agenda.split("Contents", 1)[1], flags=re.M)
+    assert len(listed) == len(chair_pack(big).contents.entries)  # every line on page 2: none alone on page 3
+    assert [n for n, _, _ in listed][:8] == [str(n) for n in range(1, 9)] and listed[8][0] == "A"
     for number, title, page in listed:
         assert int(page) == heading_page(pages, f"{number}. {title}"), title
 
@@ -102,7 +103,7 @@ def test_contents_fit_on_the_cover_and_give_each_sections_page(big: CycleData, p
 def test_no_heading_is_left_alone_at_the_foot_of_a_page(chair_pdf: Path, pages: list[str]) -> None:
     headings = re.compile(r"^([0-9]+|[A-H])\. [A-Z]|^Part \d of \d:|^Patrol Borough \d$|^Overdue \(")
     short = []
-    for number, text in enumerate(pages[1:], start=2):
+    for number, text in enumerate(pages[2:], start=3):  # after page 1 and the agenda and contents
         lines = [ln for ln in text.splitlines() if not re.search(r"Page \d+ of \d+$", ln)]
         assert not headings.search(lines[-1]), f"page {number} ends with the heading {lines[-1]!r}"
         if len(lines) <= 5:
@@ -123,7 +124,7 @@ def test_a_table_longer_than_a_page_splits_with_its_header_repeated(big: CycleDa
     first = [m.name for m in big.config.reported_measures][parts[0]]
     second = heading_page(pages, f"Part 2 of {len(parts)}: {big.config.reported_measures[parts[1].start].name} to "
                                  f"{big.config.reported_measures[parts[1].stop - 1].name}")
-    header = "Unit " + " ".join(first)
+    header = "Unit " + " ".join(name.split()[0] for name in first)  # the headings' first lines (long names wrap)
     assert second - start >= 2  # the part runs over more than one page ...
     for page in pages[start - 1:second - 1]:
         assert header in page.splitlines()  # ... and each page repeats the column headings
@@ -248,3 +249,91 @@ def test_a_chart_that_cannot_be_drawn_says_why(big: CycleData, tmp_path: Path) -
         for page in pdf.pages:
             for hit in page.search("Year to date against last year"):
                 assert any(image["top"] > hit["top"] for image in page.images), page.page_number
+
+
+FIRST_PAGE_HEADINGS = ["Ranked probes", "Intervention ladder", "Overdue actions", "Recognition"]
+
+
+def test_page_one_says_whom_to_probe_in_one_page(big: CycleData, pages: list[str]) -> None:
+    """The chair's two minutes: ranked probes, the ladder, overdue actions and recognition all on page 1;
+    the agenda starts page 2."""
+    assert big.analysis is not None
+    first = pages[0].splitlines()
+    for heading in FIRST_PAGE_HEADINGS:
+        assert heading in first, heading
+    probe = big.analysis.probe
+    top = probe[probe.unit_code != TOTAL].sort_values("rank").iloc[0]
+    line = next(ln for ln in first if ln.startswith(f"1 {top.unit_name} {top.unit_code} {top.measure_name} "))
+    assert f"{top.current:g} vs " in line  # the figure beside it
+    assert "significant rise" in line or "SPC signal" in line  # and why it is not noise
+    pack = chair_pack(big)
+    ladder = pack.ladder.rows[0]
+    assert any(ln.startswith(f"{ladder.unit_name} {ladder.unit_code} {ladder.level} {ladder.label}") for ln in first)
+    overdue = sum(r.overdue for r in pack.actions.log.carried)
+    assert f"{overdue} actions past due" in pages[0]
+    assert pages[1].splitlines()[1] == "Agenda"  # page 2 starts something else
+    assert "Agenda" not in first
+
+
+def test_host_rotation_prefers_a_unit_with_findings_to_probe(big: CycleData) -> None:
+    assert big.analysis is not None
+    leaves = big.config.leaf_units
+    due = period_ordinal(big) % len(leaves)
+    probe = big.analysis.probe
+    after = [leaves[(due + k) % len(leaves)] for k in range(1, len(leaves))]
+    nearest = next(u for u in after if (probe.unit_code == u.code).any())
+    skipped = probe[probe.unit_code != leaves[due].code]  # the unit due has nothing to probe
+    host = host_unit(replace(big, analysis=replace(big.analysis, probe=skipped)))
+    assert host is not None and host.unit_code == nearest.code
+    assert f"{leaves[due].name} ({leaves[due].code}), due first, has nothing to probe" in host.chosen_by
+    assert host.concerns  # the host has something to ask about
+    nothing = host_unit(replace(big, analysis=replace(big.analysis, probe=probe.iloc[:0])))
+    assert nothing is not None and nothing.unit_code == leaves[due].code  # with nothing anywhere, the unit due
+    assert nothing.chosen_by.endswith("no unit has findings to probe this period")
+
+
+def test_the_host_unit_has_its_deep_dive_section(big: CycleData, pages: list[str]) -> None:
+    pack = chair_pack(big)
+    assert pack.host is not None and pack.agenda.host is not None
+    host = pack.agenda.host
+    start = heading_page(pages, "4. Host unit deep dive")
+    end = heading_page(pages, "5. What to probe")
+    section = flat("\n".join(pages[start - 1:end]))
+    section = section[section.index("4. Host unit deep dive"):section.index("5. What to probe")]
+    assert f"{host.unit_name} ({host.unit_code}), {host.chosen_by}" in section
+    for part in ("Key figures", "To probe", "To recognise", "Questions"):
+        assert part in section, part
+    for row in pack.host.probes:
+        assert f"{row.rank} {row.unit_name}" in section  # every finding about the host
+    assert {r.measure_id for r in pack.host.table.rows} >= {
+        m.id for m in big.config.reported_measures if m.name in {f.measure_name for f in pack.host.probes}}
+    for mark in {c.mark for r in pack.host.table.rows for c in r.cells if c.mark}:  # each mark explained
+        assert any(note.startswith(mark) for note in pack.host.table.footnotes), mark
+    agenda = next(i for i in pack.agenda.items if i.title == "Host unit deep dive")
+    assert agenda.detail.endswith("section 4 of this pack")
+
+
+def test_the_big_forces_chair_pack_keeps_the_layout_budget(chair_pdf: Path) -> None:
+    """tests/test_layout.py's rules on the 78-unit pack: nothing past the margin, no short page mid-section."""
+    from tests.test_layout import budget_faults, page_layouts
+
+    assert budget_faults(page_layouts(chair_pdf)) == []
+
+
+def test_page_one_words_a_ladder_reason_in_a_line_and_the_evidence_in_a_few_words(big: CycleData) -> None:
+    from compstat.packs.context.first_page import finding_figure, one_line, why_not_noise
+
+    reason = ("action 3: due 2026-11-25, not done at 1 meeting; Vehicle crime: intervene trigger met (28 days: % "
+              "change on last year above +75; 28 against 15 last year over 28 days, +86.7%)")
+    assert one_line(reason) == "action 3: due 2026-11-25, not done at 1 meeting; Vehicle crime: intervene trigger met"
+    assert one_line("a; b (x (y; z)); c; d") == "a; b; and 2 more"
+    row = {"measure_id": "robbery", "evidence": "change,spc,peers", "pct_change": 50.0, "q_value": 0.0004,
+           "periods_running": 3, "peer_label": "significantly above", "small_numbers": False, "current": 15,
+           "comparison": 10, "window": "28d", "basis": "last_year"}
+    assert why_not_noise(big, row) == ("significant rise (q < 0.001); SPC signal: 3 weeks running; "
+                                       "significantly above similar units")
+    assert finding_figure(big, row) == "15 vs 10 (+50%), 28 days vs last year"
+    baseline = {**row, "comparison": 7.3333, "basis": "baseline", "pct_change": 104.6, "evidence": "spc",
+                "periods_running": 1}
+    assert finding_figure(big, baseline) == "15 vs 7.33 (+105%), 28 days vs 3-year average"
+    assert why_not_noise(big, baseline) == "SPC signal: outside its limits this week"

@@ -14,42 +14,15 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 from sqlalchemy import create_engine, text
-from typer.testing import CliRunner
 
-from compstat.cli import app
-from compstat.config import Config, load_config
-from compstat.demo import write_config
+from compstat.config import Config
+from tests.conftest import DEMO_CHANGE
 from tests.packtext import counts, pdf_text, table_row
 
 END = date(2026, 11, 29)  # a Sunday: period 2026-W48 is 23-29 Nov 2026
 LAST_YEAR_YTD_END = date(2025, 11, 29)  # the year to date compares the same calendar dates
-CHANGE = {"date": "2026-11-10", "kind": "definition", "units": ["N4"], "measures": ["robbery"],
-          "description": "robbery now counts thefts from the person with force"}
-
-
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Path, str]:
-    root = tmp_path_factory.mktemp("demo")
-    config_path = root / "config" / "demo.yaml"
-    config_path.parent.mkdir()
-    raw = yaml.safe_load(Path("config/demo.yaml").read_text())
-    store = f"sqlite:///{root / 'demo.db'}"
-    raw["store"] = store
-    quality = raw.setdefault("quality", {})
-    quality["changes"] = [*quality.get("changes", []), CHANGE]  # the demo's own (South Division's ASB) too
-    write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
-    runner = CliRunner()
-    made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
-                               "--end", END.isoformat()])
-    assert made.exit_code == 0, made.output
-    assert "8 actions recorded from the 2026-W47 meeting" in made.output
-    ran = runner.invoke(app, ["run-cycle", "--config", str(config_path), "--out", str(root / "cycles"),
-                              "--today", "2026-11-30"])
-    assert ran.exit_code == 0, ran.output
-    return (load_config(config_path), root / "demo-data" / "incidents.csv", root / "cycles" / "demo" / "2026-W48",
-            store)
+CHANGE = DEMO_CHANGE  # the demo run (tests/conftest.py, shared by the session) declares this change
 
 
 def independent_counts(csv: Path, config: Config) -> pd.DataFrame:
@@ -119,7 +92,8 @@ def test_no_cover_leaves_its_contents_alone_on_the_next_page(demo_run: tuple[Con
 
     _, _, folder, _ = demo_run
     for pdf in sorted(folder.glob("*.pdf")):
-        second = pypdf.PdfReader(pdf).pages[1].extract_text()
+        after = 2 if pdf.name == "chair-pack.pdf" else 1  # the chair's page 1 says whom to probe; page 2 the contents
+        second = pypdf.PdfReader(pdf).pages[after].extract_text()
         top = [line for line in second.splitlines() if line.strip()][:2]  # a running header, if any, then the body
         assert any(re.match(r"(1|A)\. ", line) for line in top) and len(second) > 300, (pdf.name, second[:200])
 
@@ -144,12 +118,11 @@ def test_division_packs_show_their_units_side_by_side_and_their_sums(
         for code, name, figures in [*rows, (division.code, division.name, sums)]:
             pairs = []  # the row's cells in each part of the table (at most 7 measures a part), in order
             for header in re.finditer(re.escape(f"{name}\n{code}\n"), side):
-                for line in side[header.end():].split("\n"):
-                    pair = re.fullmatch(r"(\d[\d,]*) vs (\d[\d,]*)", line)
-                    if pair:
-                        pairs.append((int(pair[1].replace(",", "")), int(pair[2].replace(",", ""))))
-                    elif line[:1] not in ("▲", "▼", "="):
+                for line in side[header.end():].split("\n"):  # a cell: "↑ +50.0%" then "15 vs 10", or "↑ 5 vs 4†"
+                    if not (line[:1] in ("↑", "↓", "=", "▲", "▼", "●") or re.fullmatch(r"\d[\d,]* vs \d[\d,]*", line)):
                         break
+                    pairs += [(int(a.replace(",", "")), int(b.replace(",", "")))
+                              for a, b in re.findall(r"(\d[\d,]*) vs (\d[\d,]*)", line)]
             assert len(pairs) == measures, (division.code, code)
             assert pairs == [(f[2], f[3]) for f in figures], (division.code, code)  # 28 days: this year, last
         performance = between(text, "2. The division against last year\n", "3. Charts")
@@ -170,7 +143,7 @@ def test_every_pack_figure_equals_an_independent_count(demo_run: tuple[Config, P
 def test_chair_force_totals_equal_the_sum_of_independent_counts(demo_run: tuple[Config, Path, Path, str]) -> None:
     config, csv, folder, _ = demo_run
     expected = independent_counts(csv, config)
-    performance = between(pdf_text(folder / "chair-pack.pdf"), "3. Force-wide performance\n", "4. What to probe")
+    performance = between(pdf_text(folder / "chair-pack.pdf"), "3. Force-wide performance\n", "4. Host unit deep dive")
     for measure, rows in expected.groupby("measure"):
         force = [sum(column) for column in zip(*rows["figures"], strict=True)]
         assert counts(table_row(performance, str(measure))) == force, measure
@@ -285,7 +258,9 @@ def test_a_declared_change_marks_the_comparisons_it_spans(demo_run: tuple[Config
     assert all(table_row(text, "Robbery")[i].endswith("‡") for i in (3, 7, 11))
     assert f"‡ not like-for-like (Robbery: week, 28 days and year to date): {reason}" in flat(text)
     chair = flat(between(pdf_text(folder / "chair-pack.pdf"), "A. Units at a glance\n", None))
-    assert f"‡ not like-for-like (Robbery: N4): {reason}" in chair
+    mark = re.search(rf"(‡\d*) not like-for-like \(Robbery: N4\): {re.escape(reason)}", chair)
+    assert mark is not None  # the glance numbers each different caveat: this one has its own mark
+    assert len(re.findall(rf"{re.escape(mark[1])} not like-for-like", chair)) == 1
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["quality"]["comparisons_not_like_for_like"] >= 3  # and the demo's planted defects
 
@@ -330,7 +305,7 @@ def test_force_wide_themes_count_units_worsening_on_their_own_history(demo_run: 
     assert len(burglary) >= 3 > len(concerns[concerns["measure_id"] == "burglary"])  # most off trajectory only
     assert (burglary["evidence"] == "trajectory").sum() >= 2
     text = pdf_text(folder / "chair-pack.pdf")
-    cover = flat(text[:text.index("Page 1 of")])  # the agenda (its numbers are extracted apart from the items)
+    cover = flat(text[:text.index("Page 2 of")])  # the agenda (its numbers are extracted apart from the items)
     # with 19 measures some are worsening on their own history in 3 or more of the 12 units: those, and only
     # those, are the themes (burglary, whose concerns rest mostly on a trajectory, is not among them)
     names_of = {m.id: m.name for m in config.reported_measures}
@@ -701,3 +676,81 @@ def test_unit_pack_shows_repeat_locations_and_day_hour_counted_from_the_file(
     # the map: the unit boundary and the numbered places
     assert "Black line: the unit boundary." in text
     assert f"Numbered discs: repeat locations, numbered as in the table: 1 {ranked[0][0]}; 2 {ranked[1][0]}" in text
+
+
+def test_the_chairs_page_one_says_whom_to_probe(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """Page 1 of the chair's pack, read as a chair would: the top probe (from analysis_findings.csv) with its
+    figure and why it is not noise, the ladder, the overdue actions (counted from the store) and recognition,
+    all on one A4 page; the agenda starts page 2."""
+    import pdfplumber
+
+    config, _, folder, store = demo_run
+    with pdfplumber.open(folder / "chair-pack.pdf") as pdf:
+        first, second = (pdf.pages[i].extract_text() or "" for i in (0, 1))
+    lines = first.splitlines()
+    for heading in ("Ranked probes", "Intervention ladder", "Overdue actions", "Recognition"):
+        assert heading in lines, heading
+    findings = pd.read_csv(folder / "analysis_findings.csv", keep_default_na=False)
+    probes = findings[(findings["direction"] == "concern") & (findings["unit_code"] != "_total")].sort_values("rank")
+    top = probes.iloc[0]
+    row = flat(first[first.index("Ranked probes"):first.index("Intervention ladder")])
+    assert f"1 {top.unit_name} {top.unit_code} {top.measure_name.split()[0]}" in row  # long names wrap in their cell
+    assert f"{top.current:g} vs {top.comparison:g}" in row
+    assert "SPC signal" in row or "significant rise" in row
+    actions = stored_actions(store)
+    late = actions[actions["status"].isin(["open", "in progress"])
+                   & (pd.to_datetime(actions["due_date"]) <= pd.Timestamp("2026-12-02"))]
+    assert f"{len(late)} actions past due: " in flat(first)
+    for unit in late["unit_code"]:
+        name = next(u.name for u in config.leaf_units if u.code == unit)
+        assert f"{name} ({unit}) action" in flat(first)
+    assert re.search(r"^Castleton Moor S2 3 formal intervention ", first, re.M)  # the demo's story: S2 at level 3
+    assert second.splitlines()[1] == "Agenda"  # after the running header: page 2 starts the agenda
+
+
+def test_units_at_a_glance_mark_significance_spc_small_counts_and_each_caveat(
+        demo_run: tuple[Config, Path, Path, str]) -> None:
+    """The glance marks significance (▲/▼ significant) and SPC signals (● special cause) as the analysis has
+    them, shows the counts (not a % change) where both are small, and gives each caveat its own mark."""
+    config, _, folder, _ = demo_run
+    text = pdf_text(folder / "chair-pack.pdf")
+    glance = between(text, "A. Units at a glance\n", "B. ")
+    legend, glance = glance.split("Part 1 of", 1)
+    leaves = {u.code for u in config.leaf_units} | {"_total"}
+    tests = pd.read_csv(folder / "analysis_significance.csv", keep_default_na=False)
+    tests = tests[(tests["window"] == "28d") & (tests["basis"] == "last_year") & tests["unit_code"].isin(leaves)]
+    measures = {m.id for m in config.reported_measures}
+    tests = tests[tests["measure_id"].isin(measures)]
+    assert glance.count("▲ significant") == (tests["label"] == "significant increase").sum()
+    assert glance.count("▼ significant") == (tests["label"] == "significant decrease").sum()
+    spc = pd.read_csv(folder / "analysis_spc.csv", keep_default_na=False)
+    special = spc[spc["unit_code"].isin(leaves) & spc["measure_id"].isin(measures)
+                  & spc["variation"].str.startswith(("special_cause", "neutral_"))]
+    assert glance.count("● special cause") == len(special) > 0
+    assert "▲ significant" in legend and "▼ significant" in legend and "● special cause" in legend
+    # small numbers: the counts with †, never a % change
+    table = pd.read_csv(folder / "period_table.csv")
+    small = table[(table["window"] == "28d") & table["small_numbers"].astype(bool) & table["unit_code"].isin(leaves)]
+    assert len(small) > 0 and "%†" not in glance
+    flat_glance = flat(glance)
+    for r in small.itertuples():
+        assert f"{int(r.current)} vs {int(r.previous)}†" in flat_glance, (r.unit_code, r.measure_id)
+    # one footnote per caveat, each with its own mark, each mark used in the table
+    notes = re.findall(r"^(‡\d*|§\d*) (?:not like-for-like|fragile) \(", glance, re.M)
+    assert len(notes) >= 4 and len(set(notes)) == len(notes), notes
+    body = glance[:glance.index("* no comparison")]
+    for mark in notes:
+        assert re.search(re.escape(mark) + r"(?!\d)", body), mark
+
+
+def test_the_chairs_quality_summary_lists_every_finding_it_counts(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """'0 blocking · 13 warning · 1 info' and every one of them listed: in the summary or in the appendix it names."""
+    _, _, folder, _ = demo_run
+    text = flat(pdf_text(folder / "chair-pack.pdf"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    counts_ = manifest["quality"]["counts"]
+    assert f"{counts_['blocking']} blocking · {counts_['warning']} warning · {counts_['info']} info" in text
+    assert counts_["info"] >= 1
+    packed = "".join(text.split())  # lines may wrap anywhere, after a hyphen too
+    for finding in manifest["findings"]:
+        assert "".join(finding["message"].split()) in packed, finding["message"]

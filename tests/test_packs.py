@@ -401,11 +401,11 @@ def test_template_escapes_every_data_field(cycle_data: CycleData) -> None:
 
 
 def test_chair_pack(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
-    cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
+    cover, _, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))  # page 1, agenda, body
     text = "\n".join(pages)
     headings = ["1. Actions from the last meeting\n", "2. Force-wide themes", "3. Force-wide performance",
-                "4. What to probe", "5. Recognition", "6. Units on the intervention ladder", "7. Data-quality summary",
-                "A. Units at a glance", "B. Force-wide year to date and trends"]
+                "4. Host unit deep dive", "5. What to probe", "6. Recognition", "7. Units on the intervention ladder",
+                "8. Data-quality summary", "A. Units at a glance", "B. Force-wide year to date and trends"]
     positions = [text.index(h) for h in headings]
     assert positions == sorted(positions)
     assert "Units 3" in cover
@@ -419,10 +419,10 @@ def test_chair_pack(cycle_data: CycleData, rendered: list[RenderedPack]) -> None
     r = table_row(cycle_data, TOTAL, "burglary", "28d")
     line = next(ln for ln in performance.splitlines() if ln.startswith("Burglary"))
     assert f"{fmt_count(r.current)} {fmt_count(r.previous)} {fmt_change(r.change)} {fmt_pct(r.pct_change)}" in line
-    glance = section(text, headings[7], headings[8])
+    glance = section(text, headings[8], headings[9])
     for code in ("N1", "N2"):
         r = table_row(cycle_data, code, "burglary", "28d")
-        symbol = "▲" if r.change > 0 else "▼" if r.change < 0 else "="
+        symbol = "↑" if r.change > 0 else "↓" if r.change < 0 else "="
         assert f"{symbol}{fmt_pct(r.pct_change)}" in glance.replace(" ", "")
         assert f"{fmt_count(r.current)} vs {fmt_count(r.previous)}" in glance
     assert "* no comparison: last year was 0" in glance
@@ -673,12 +673,15 @@ def test_no_map_section_without_coordinates(cycle_data: CycleData) -> None:
 
 @pytest.mark.parametrize("unit", ["N1", None])
 def test_contents_give_the_page_each_section_starts_on(rendered: list[RenderedPack], unit: str | None) -> None:
-    cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code == unit))
+    every = pdf_pages(next(p.path for p in rendered if p.unit_code == unit))
+    front = 2 if unit is None else 1  # the chair's contents are on page 2, after the page that says whom to probe
+    cover, pages = every[front - 1], every[front:]
     listed = re.findall(r"^(\d+)\. (.+?) ?\.*\s*(\d+)$", cover.split("Contents", 1)[1], flags=re.M)
     assert [int(n) for n, _, _ in listed] == list(range(1, len(listed) + 1)) and len(listed) >= 4
     for number, title, page in listed:
         heading = f"{number}. {title.split(' — ')[0]}"
-        first = next(i for i, text in enumerate(pages, start=2) if any(ln == heading for ln in text.splitlines()))
+        first = next(i for i, text in enumerate(pages, start=front + 1)
+                     if any(ln == heading for ln in text.splitlines()))
         assert int(page) == first, heading
 
 
@@ -878,17 +881,17 @@ def test_quality_notes_are_the_units_own(cycle_data: CycleData) -> None:
 def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]) -> None:
     assert cycle_data.analysis is not None
     a = cycle_data.analysis
-    cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
+    _, cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
     cover, text = flat(cover), flat("\n".join(pages))
     leaves = a.probe[a.probe.unit_code != TOTAL]
-    probe = section(text, "4. What to probe", "5. Recognition")
+    probe = section(text, "5. What to probe", "6. Recognition")
     for r in leaves.sort_values("rank").itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", probe)
-    recognition = section(text, "5. Recognition", "6. Units on the intervention ladder")
+    recognition = section(text, "6. Recognition", "7. Units on the intervention ladder")
     for r in a.recognition[a.recognition.unit_code != TOTAL].itertuples():
         assert printed(f"{r.rank} {r.unit_name} {r.measure_name} {r.reason}", recognition)
         assert r.kind and printed(f"{r.measure_name} {r.kind}", recognition)  # most improved, best, or both
-    ladder = section(text, "6. Units on the intervention ladder", "7. Data-quality summary")
+    ladder = section(text, "7. Units on the intervention ladder", "8. Data-quality summary")
     # Hill & Vale and Brookside: burglary in special-cause concern, not answered by an action: level 1
     concern = "Burglary in special-cause concern with no open action"
     assert [(r.unit_name, r.level, r.label, r.reason) for r in chair_pack(cycle_data).ladder.rows] == [
@@ -899,10 +902,10 @@ def test_chair_pack_findings(cycle_data: CycleData, rendered: list[RenderedPack]
                    "met", ladder) and printed("Northtown intervention", ladder)
     assert printed(f"Hill & Vale 1 increased {concern}", ladder) and printed(f"Brookside 1 increased {concern}", ladder)
     assert ladder.index("Northtown") < ladder.index("Hill & Vale") < ladder.index("Brookside")
-    quality = section(text, "7. Data-quality summary", "A. Units at a glance")
+    quality = section(text, "8. Data-quality summary", "A. Units at a glance")
     assert "1 blocking · 1 warning · 1 info" in quality
     assert "blocking N2 sent 12 duplicate rows" in quality and "warning Northtown data arrived 2 days late" in quality
-    assert "no location" not in quality
+    assert quality.index("warning Northtown") < quality.index("info ", quality.index("Severity"))  # info listed, last
 
 
 def own_history_units(findings: pd.DataFrame, measure_id: str) -> list[str]:
@@ -917,7 +920,7 @@ def test_force_wide_themes_count_only_own_history(cycle_data: CycleData, rendere
     a = cycle_data.analysis
     worse = own_history_units(a.probe, "burglary")
     assert worse == ["N1", "N2", "N3/B"]
-    cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))
+    _, cover, *pages = pdf_pages(next(p.path for p in rendered if p.unit_code is None))  # page 2: agenda, contents
     assert "Force-wide themes — Burglary (3 units)" in flat(cover) and "2. Force-wide themes — Burglary" in flat(cover)
     themes = section(flat("\n".join(pages)), "2. Force-wide themes", "3. Force-wide performance")
     force = table_row(cycle_data, TOTAL, "burglary", "28d")

@@ -47,11 +47,13 @@ class SeverityCount:
 
 @dataclass(frozen=True)
 class QualitySummary:
-    """Counts of findings by severity and the blocking and warning messages."""
+    """Counts of findings by severity, the blocking and warning messages (with an info note that
+    explains a mark), and the other info findings (``info``), so every finding counted is listed."""
 
     counts: tuple[SeverityCount, ...]
     notes: tuple[QualityNote, ...]
     empty_message: str
+    info: tuple[QualityNote, ...] = ()
 
 
 def _findings(data: CycleData) -> list[Any]:
@@ -119,6 +121,7 @@ def quality_summary(data: CycleData) -> QualitySummary:
     return QualitySummary(
         counts=tuple(SeverityCount(s, sum(f.severity == s for f in findings)) for s in SEVERITY_NAMES),
         notes=tuple(QualityNote(f.severity, f.message) for f in shown),
+        info=tuple(QualityNote(f.severity, f.message) for f in findings if f.severity == "info" and f not in shown),
         empty_message=("Data-quality checks were not run for this cycle." if data.quality is None
                        else "No blocking or warning findings."),
     )

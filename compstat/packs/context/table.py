@@ -14,21 +14,23 @@ its numerator and denominator this year; a value measure: none).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from compstat.analysis.measures import TOTAL
 from compstat.config import Config, Measure
 from compstat.packs.context.assessments import assessments
-from compstat.packs.context.caveats import caveat_footnotes, comparison_caveats, marks
-from compstat.packs.context.common import TOTAL_NAME, Record, float_of, measure_labels, unit_names
+from compstat.packs.context.caveats import caveat_footnotes, caveat_labels, comparison_caveats, marks
+from compstat.packs.context.common import PERIOD_NOUN, TOTAL_NAME, Record, float_of, measure_labels, unit_names
 from compstat.packs.filters import fmt_count, fmt_date
 from compstat.packs.lookup import unit_records
 from compstat.results import CycleData
 
 NO_COMPARISON = "*"
 CAUTION = "†"
-DIRECTIONS = {1: "▲ up", -1: "▼ down", 0: "= same"}
+DIRECTIONS = {1: "↑ up", -1: "↓ down", 0: "= same"}
+SIGNIFICANT = {"significant increase": "▲ significant", "significant decrease": "▼ significant"}
+SPECIAL_CAUSE = "● special cause"
 
 
 @dataclass(frozen=True)
@@ -127,7 +129,9 @@ class PeriodTable:
 
 @dataclass(frozen=True)
 class GlanceCell:
-    """A unit's % change on one measure in the glance window, with its direction in words."""
+    """A unit's % change on one measure in the glance window, with its direction in words; its
+    significance against last year (``▲ significant``/``▼ significant``) and SPC signal
+    (``● special cause``), symbol and word, where the analysis has them."""
 
     pct_change: float
     pct_missing: str
@@ -138,6 +142,8 @@ class GlanceCell:
     previous: float
     kind: str
     value_label: str
+    significance: str = ""
+    spc: str = ""
 
 
 @dataclass(frozen=True)
@@ -291,26 +297,59 @@ def glance(data: CycleData) -> Glance:
 
 
 def units_glance(data: CycleData, codes: list[str], total: str, window: WindowHeading) -> Glance:
-    """``codes`` × measures in ``window``, then ``total``'s row (the organisation's or a division's)."""
+    """``codes`` × measures in ``window``, then ``total``'s row (the organisation's or a division's).
+    Each different caveat gets its own numbered mark and footnote (``‡1``, ``‡2``)."""
     config = data.config
     measures = config.reported_measures
     columns = tuple(GlanceColumn(m.id, m.name, measure_labels(m)[1]) for m in measures)
     names = unit_names(config)
     caveats = comparison_caveats(data)
-    rows, marked = [], []
+    judged = _judgements(data, window.key)
+    marked = [(m.name, code if code != TOTAL else TOTAL_NAME.lower(), caveats.get((code, m.id, window.key), ()))
+              for code in [*codes, total] for m in measures]
+    labels = caveat_labels(marked)
+    rows = []
     for code in [*codes, total]:
         lookup = _table_lookup(data, code)
         cells = []
         for m in measures:
             found = caveats.get((code, m.id, window.key), ())
-            cells.append(_glance_cell(lookup.get((m.id, window.key)), m, marks(found)))
-            marked.append((m.name, code if code != TOTAL else TOTAL_NAME.lower(), found))
+            significance, spc = judged.get((code, m.id), ("", ""))
+            cell = _glance_cell(lookup.get((m.id, window.key)), m, marks(found, labels))
+            cells.append(replace(cell, significance=significance, spc=spc))
         rows.append(GlanceRow(code, names[code], "" if code == TOTAL else code, code == total, tuple(cells)))
     lead = (f"% change on last year over {window.label} ({fmt_date(window.start)} – {fmt_date(window.end)} against "
-            f"{fmt_date(window.prev_start)} – {fmt_date(window.prev_end)}). ▲ up, ▼ down, = same as last year; "
-            "below each: this year vs last year.")
+            f"{fmt_date(window.prev_start)} – {fmt_date(window.prev_end)}); where both counts are below "
+            f"{config.small_number}, the counts instead (this year vs last). ↑ up, ↓ down, = same as last year; "
+            f"{SIGNIFICANT['significant increase']} or {SIGNIFICANT['significant decrease']}: a significant rise or "
+            f"fall against last year; {SPECIAL_CAUSE}: the latest {PERIOD_NOUN[config.cadence.period]} is beyond "
+            "normal variation on the unit's SPC chart; below each % change: this year vs last year.")
     return Glance(window=window, lead=lead, columns=columns, rows=tuple(rows),
-                  footnotes=_footnotes([c for r in rows for c in r.cells], config) + caveat_footnotes(marked))
+                  footnotes=_footnotes([c for r in rows for c in r.cells], config)
+                  + caveat_footnotes(marked, numbered=True))
+
+
+def _judgements(data: CycleData, window: str) -> dict[tuple[str, str], tuple[str, str]]:
+    """(unit, measure) → its significance against last year in ``window`` and its SPC signal, in symbol and word."""
+    analysis = data.analysis
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    if analysis is None:
+        return out
+    tests = analysis.significance
+    if not tests.empty:
+        chosen = tests[(tests["window"] == window) & (tests["basis"] == "last_year")]
+        for r in chosen.to_dict(orient="records"):
+            word = SIGNIFICANT.get(str(r["label"]), "")
+            if word:
+                out[(str(r["unit_code"]), str(r["measure_id"]))] = (word, "")
+    spc = analysis.spc
+    if not spc.empty:
+        signals = ["special_cause_concern", "special_cause_improvement", "neutral_high", "neutral_low"]
+        special = spc[spc["variation"].isin(signals)]
+        for r in special.to_dict(orient="records"):
+            key = (str(r["unit_code"]), str(r["measure_id"]))
+            out[key] = (out.get(key, ("", ""))[0], SPECIAL_CAUSE)
+    return out
 
 
 def _glance_cell(row: Record | None, measure: Measure, mark: str) -> GlanceCell:
