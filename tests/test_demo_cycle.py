@@ -704,7 +704,8 @@ def test_the_chairs_page_one_says_whom_to_probe(demo_run: tuple[Config, Path, Pa
     for unit in late["unit_code"]:
         name = next(u.name for u in config.leaf_units if u.code == unit)
         assert f"{name} ({unit}) action" in flat(first)
-    assert re.search(r"^Castleton Moor S2 3 formal intervention ", first, re.M)  # the demo's story: S2 at level 3
+    # the demo's story: S2 at level 1 (its overdue action; its raw trigger is within normal variation)
+    assert re.search(r"^Castleton Moor S2 1 ", first, re.M)
     assert second.splitlines()[1] == "Agenda"  # after the running header: page 2 starts the agenda
 
 
