@@ -230,8 +230,9 @@ def longer_view(data: CycleData, unit_code: str) -> LongerView | None:
     if any(c.fewer for c in all_cells):
         notes.append(f"{FEWER_YEARS} the mean of fewer than {years} years: the unit's history does not reach back "
                      f"{years} years")
-    if any(c.mark for c in all_cells):
-        notes.append("‡ § the caveats of the table above: the mean includes last year's span")
+    shown = [mark for mark in ("‡", "§") if any(mark in c.mark for c in all_cells)]
+    if shown:
+        notes.append(f"{' '.join(shown)} the caveats of the table above: the mean includes last year's span")
     kinds = {m.kind for m in config.reported_measures}
     counts_note = (f"Per {per:,.0f} a year: this year's count per {per:,.0f} residents, over a year "
                    "(as against similar units)")
