@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
 from compstat.analysis.measures import TOTAL
-from compstat.packs.context.accountability import Ladder
+from compstat.packs.context.accountability import Ladder, LadderRow
 from compstat.packs.context.actions import ActionRow
 from compstat.packs.context.common import PERIOD_NOUN, Record, float_of, plural, text_of, unit_names
 from compstat.packs.filters import fmt_count, fmt_date, fmt_value
@@ -43,23 +43,12 @@ class FirstPageFinding:
 
 
 @dataclass(frozen=True)
-class FirstPageRung:
-    """A unit above level 0 on the intervention ladder, with its reason in one line."""
-
-    unit_code: str
-    unit_name: str
-    level: int
-    label: str
-    reason: str
-
-
-@dataclass(frozen=True)
 class ChairFirstPage:
     """What page 1 of the chair's pack holds; each ``*_more`` says how many more there are and where."""
 
     probes: tuple[FirstPageFinding, ...]
     probes_more: str
-    ladder: tuple[FirstPageRung, ...]
+    ladder: tuple[LadderRow, ...]
     ladder_more: str
     overdue: tuple[str, ...]  # each overdue action in a few words (``overdue_line``), then how many more
     overdue_summary: str
@@ -78,7 +67,7 @@ def first_page(data: CycleData, ladder: Ladder, overdue: tuple[ActionRow, ...], 
     analysis = data.analysis
     probe = _lines(data, analysis.probe if analysis is not None else None)
     recognition = _lines(data, analysis.recognition if analysis is not None else None)
-    rungs = tuple(FirstPageRung(r.unit_code, r.unit_name, r.level, r.label, one_line(r.reason)) for r in ladder.rows)
+    rungs = tuple(replace(r, reason=one_line(r.reason)) for r in ladder.rows)
     ladder_rows = len(rungs) if len(rungs) <= FIRST_PAGE_LADDER + 1 else FIRST_PAGE_LADDER  # never "… and 1 more"
     more_overdue = len(overdue) - FIRST_PAGE_OVERDUE
     overdue_summary = (f"{plural(len(overdue), 'action')} past due" if overdue else "No action is past its due date.")
@@ -200,5 +189,5 @@ def overdue_line(action: ActionRow) -> str:
     return f"{action.unit_name} ({action.unit_code}) action {fmt_count(action.id)}{due}"
 
 
-__all__ = ["ChairFirstPage", "FirstPageFinding", "FirstPageRung", "finding_figure", "first_page", "one_line",
+__all__ = ["ChairFirstPage", "FirstPageFinding", "finding_figure", "first_page", "one_line",
            "overdue_line", "why_not_noise"]
