@@ -24,7 +24,9 @@ from compstat.config import Config, load_config
 from compstat.errors import CompstatError, UsageError
 from compstat.parallel import usable_cores
 from compstat.periods import last_complete_period, parse_period
+from compstat.safepaths import confined
 from compstat.store import connect, resolve_url, transaction
+from compstat.terminal import visible
 
 # Plain help (rich_markup_mode=None): a switch shows as `--accept-warnings`, never `--accept-warnings <bool>`
 # (typer's rich help gives every option a type, switches too), and the help reads the same piped or in a terminal.
@@ -37,8 +39,19 @@ quarantine_app = typer.Typer(help="Rows rejected at ingest, with their reasons."
 app.add_typer(actions_app, name="actions")
 app.add_typer(agreements_app, name="agreements")
 app.add_typer(quarantine_app, name="quarantine")
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class VisibleConsole(Console):
+    """A rich console that shows control characters in the text it is given (``terminal.visible``) rather
+    than passing them to the terminal: every message is built from text the program may not have
+    written (unit codes, names, notes, file names). Rich's own styling is added after, so it still works."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*(visible(o, lines=True) if isinstance(o, str) else o for o in objects), **kwargs)
+
+
+console = VisibleConsole(highlight=False, soft_wrap=True)
+err_console = VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The cycle's YAML config.")]
 DbOpt = Annotated[str | None, typer.Option("--db", help="Store URL (default: COMPSTAT_DB, then the config's store).")]
@@ -80,6 +93,10 @@ class WrappingTable(Table):
 
     MIN_TEXT = 16
 
+    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
+        """A row whose text cells show their control characters (``terminal.visible``)."""
+        super().add_row(*(visible(r, lines=True) if isinstance(r, str) else r for r in renderables), **kwargs)
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = [self._measure_column(console, options, c) for c in self.columns]
         narrowest = sum(min(w.maximum, max(w.minimum, self.MIN_TEXT)) for w in widths)
@@ -102,7 +119,7 @@ class WrappingTable(Table):
 
 def _table(*headers: str, title: str, **options: Any) -> WrappingTable:
     """A table whose columns wrap and fold rather than truncate (see ``WrappingTable``)."""
-    table = WrappingTable(title=title, **options)
+    table = WrappingTable(title=visible(title), **options)
     for header in headers:
         table.add_column(header, overflow="fold")
     return table
@@ -217,7 +234,8 @@ def check(
     console.print(f"[bold]{escape(cfg.organisation.name)}[/]: data quality for {result.period.label} "
                   f"({result.period.start} to {result.period.end}); nothing was stored", markup=True)
     _print_findings(list(result.findings), verbose)
-    target = out or Path(cfg.output_dir) / cfg.organisation.slug / f"quality-{result.period.label}.html"
+    target = out or confined(Path(cfg.output_dir), f"{cfg.organisation.slug}/quality-{result.period.label}.html",
+                             resolve=False)
     write_report(result, cfg, target)
     console.print(f"Quality report written to [bold]{escape(str(target))}[/]", markup=True)
     if quarantine is not None:
@@ -362,13 +380,13 @@ def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
                    by: Annotated[str, typer.Option(help="Who exported it (kept in the file).")] = "",
                    db: DbOpt = None) -> None:
     """Write a unit's open actions to an XLSX for its commander to fill in (✎ columns editable)."""
-    from compstat.actions.spreadsheet import export_actions
+    from compstat.actions.spreadsheet import export_actions, export_name
 
     if out is not None and out.suffix.lower() != ".xlsx":
         raise UsageError(f"--out '{out}': the export is a spreadsheet for the commander, written as .xlsx")
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
-    path = out or Path(f"actions-{unit}-{when.label}.xlsx")
+    path = out or confined(Path("."), export_name(unit, when))  # the code cannot lead out of the folder
     with transaction(connect(resolve_url(db, cfg.store))) as session:
         n = export_actions(session, cfg, unit, path, when, by=by)
     console.print(f"{n} open actions of {unit} written to {path}", markup=False)

@@ -17,6 +17,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from compstat.errors import ConfigError
+from compstat.safepaths import RESERVED
+from compstat.terminal import visible
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
@@ -37,6 +39,8 @@ class Organisation(_Model):
     def _slug(cls, value: str) -> str:
         if not SLUG.match(value):
             raise ValueError("use lower-case letters, digits, '-' and '_' only")
+        if RESERVED.match(value):
+            raise ValueError(f"'{value}' is a name Windows reserves for a device: it cannot name an output folder")
         return value
 
 
@@ -57,6 +61,17 @@ class Unit(_Model):
     population: float | None = Field(None, gt=0)
     context: dict[str, float] = Field(default_factory=dict)
     children: list[Unit] = Field(default_factory=list)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        """A code is typed (``--unit``) and matched against the data: control and invisible format characters
+        are refused. Other characters, ``/`` included, are allowed; file names made from a code are confined
+        to their folder (``safepaths``)."""
+        if visible(value) != value:
+            raise ValueError(f"'{visible(value)}' holds control or invisible characters (shown here as ␛, \\u202e, "
+                             "...): write the code in visible characters")
+        return value
 
 
 class Target(_Model):

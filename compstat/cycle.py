@@ -40,6 +40,7 @@ from compstat.periods import Period, comparison_windows, last_complete_period, p
 from compstat.quality import Finding, QualityResult, gate, run_quality
 from compstat.quality.run import require_data
 from compstat.results import CycleData
+from compstat.safepaths import confined
 from compstat.store import (
     AnalysisRow,
     Cycle,
@@ -95,7 +96,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     today = today or date.today()
     period = resolve_period(config, period_label, today)
     org = config.organisation.slug
-    final_dir = (out_root or Path(config.output_dir)) / org / period.label
+    final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
     steps = Steps(progress)
     engine = connect(store_url)
     try:

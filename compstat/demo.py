@@ -864,14 +864,15 @@ def record_demo_follow_up(session: Session, config: Config, minutes: Path, last_
     twice: the minutes are recognised and the sheet's rows are unchanged.
     """
     from compstat.actions import import_minutes, meeting_date
-    from compstat.actions.spreadsheet import export_actions, import_action_updates
+    from compstat.actions.spreadsheet import export_actions, export_name, import_action_updates
     from compstat.periods import last_complete_period, previous_period
+    from compstat.safepaths import confined
 
     upcoming = last_complete_period(last_day + timedelta(days=1), config.cadence)
     last_meeting = previous_period(upcoming, config.cadence)
     held = datetime.combine(meeting_date(config, last_meeting), time(12))
     recorded = import_minutes(session, config, minutes, last_meeting, by="demo", at=held)
-    sheet = out_dir / f"actions-{DEMO_UPDATES_UNIT}-{upcoming.label}.xlsx"
+    sheet = confined(out_dir, export_name(DEMO_UPDATES_UNIT, upcoming))
     export_actions(session, config, DEMO_UPDATES_UNIT, sheet, upcoming, by="performance team",
                    at=held + timedelta(hours=3))
     commander_fills_in(sheet, DEMO_UPDATES, held.date())

@@ -33,6 +33,7 @@ from compstat.cycle import CycleOutcome, Progress, Steps, assemble, staged_outpu
 from compstat.errors import DataError
 from compstat.periods import parse_period
 from compstat.quality import QualityResult
+from compstat.safepaths import confined
 from compstat.store import (
     OBSERVATION_FIELDS,
     Cycle,
@@ -59,7 +60,7 @@ def reissue_cycle(config: Config, store_url: str, period_label: str, *, out_dir:
 
     period = parse_period(period_label, config.cadence)
     org = config.organisation.slug
-    target = out_dir or Path(config.output_dir) / org / f"{period.label}-reissued"
+    target = out_dir or confined(Path(config.output_dir), f"{org}/{period.label}-reissued", resolve=False)
     steps = Steps(progress)
     engine = connect(store_url)
     try:

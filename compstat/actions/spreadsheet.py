@@ -38,6 +38,7 @@ from compstat.actions.log import STATUSES, ConflictError, describe_update, updat
 from compstat.config import Config
 from compstat.errors import SourceError, UsageError
 from compstat.periods import Period
+from compstat.safepaths import safe_name
 from compstat.store import Action, ActionUpdate
 
 FORMAT_VERSION = 1
@@ -172,6 +173,12 @@ def _open_workbook(path: Path) -> Any:
 
 
 # --- export -----------------------------------------------------------------------------
+
+
+def export_name(unit_code: str, period: Period) -> str:
+    """The export's default file name, ``actions-<unit>-<period>.xlsx``, the code made a safe file name
+    (``safepaths.safe_name``: a code such as ``../x`` cannot lead out of the folder)."""
+    return safe_name(unit_code, prefix="actions-", suffix=f"-{period.label}.xlsx", default="unit")
 
 
 def export_actions(session: Session, config: Config, unit_code: str, path: Path, period: Period, *,

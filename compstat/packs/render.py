@@ -38,6 +38,7 @@ from compstat.packs.context import Chart, PackContext, chair_pack, division_pack
 from compstat.packs.filters import FILTERS
 from compstat.parallel import usable_cores
 from compstat.results import CycleData
+from compstat.safepaths import confined
 
 TEMPLATES_ENV = "COMPSTAT_TEMPLATES"
 
@@ -209,7 +210,8 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
     names = pack_filenames(data.config)
-    jobs = [_Job(u.code, out_dir / names[u.code], folder) for u in [*data.config.leaf_units, *divisions(data.config)]]
+    jobs = [_Job(u.code, confined(out_dir, names[u.code]), folder)
+            for u in [*data.config.leaf_units, *divisions(data.config)]]
     jobs.append(_Job(None, out_dir / "chair-pack.pdf", folder))
     if workers <= 1:
         return [_render(job, data) for job in jobs]
