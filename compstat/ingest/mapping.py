@@ -87,6 +87,15 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
             problems.append(pd.DataFrame({"index": frame.index[mask], "field": field, "reason": reasons}))
             bad = bad | mask
 
+    def reject_values(problem: pd.Series, field: str, template: str, shown: pd.Series) -> None:
+        """Reject the rows with a value ``problem`` ('' where none): ``template``, whose ``{}`` shows the value
+        (a computed number as short text), then the problem."""
+        failed = problem.ne("")
+        if failed.any():
+            values = shown[failed].map(_number_text) if pd.api.types.is_float_dtype(shown) else shown[failed]
+            words = [template.format(v) + " " + p for v, p in zip(values.astype(str), problem[failed], strict=True)]
+            reject(failed, field, "{}", pd.Series(words, index=frame.index[failed]).reindex(frame.index))
+
     # unit: match code, then name (case-insensitive), then the source's unit_map
     unit_field = cols.unit or "unit"
     raw_unit = text[cols.unit] if cols.unit else pd.Series(source.unit or "", index=frame.index)
@@ -122,16 +131,14 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         numeric = {c: parse_numbers(text[c], decimal)
                    for c in required_columns(source) if c in _expression_columns(source)}
         for c, series in numeric.items():
-            problem = value_problems(series, written=text[c])
-            reject(problem.ne(""), c, "{}", "'" + text[c] + "' in '" + c + "' " + problem)
+            reject_values(value_problems(series, written=text[c]), c, "'{}' in '" + _braced(c) + "'", text[c])
         env = pd.DataFrame(numeric)
         streams = category if cols.category else subcategory  # each expression's rows: its category, by stream
         for values_key, expression in source.values.items():
             value = pd.Series(env.eval(expression), index=frame.index, dtype=float)
             whole = whole_number_reasons(pd.DataFrame({"category": values_key, "subcategory": streams}), value, config)
-            problem = value_problems(value, whole=whole)
-            shown = values_key + " = " + expression + " = " + value.map(_number_text)
-            reject(problem.ne(""), "values." + values_key, "{}", shown + " " + problem)
+            reject_values(value_problems(value, whole=whole), "values." + values_key,
+                          _braced(f"{values_key} = {expression} = ") + "{}", value)
             value_frames.append((values_key, value))
     else:
         value = pd.Series(1.0, index=frame.index)  # an incident record: one
@@ -139,8 +146,8 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
             value = parse_numbers(text[cols.value], decimal)
             whole = whole_number_reasons(pd.DataFrame({"category": category, "subcategory": subcategory}), value,
                                          config)
-            problem = value_problems(value, whole=whole, written=text[cols.value])
-            reject(problem.ne(""), cols.value, "{}", "value '" + text[cols.value] + "' " + problem)
+            reject_values(value_problems(value, whole=whole, written=text[cols.value]), cols.value, "value '{}'",
+                          text[cols.value])
         value_frames.append((None, value.astype(float)))
 
     lat = lon = pd.Series(np.nan, index=frame.index)
@@ -244,15 +251,17 @@ def value_problems(value: pd.Series, whole: pd.Series | None = None, written: pd
     underflow = pd.Series(False, index=value.index)
     if written is not None:  # only the few infinite or zero values' texts are read again
         infinite[infinite] = written[infinite].str.contains("inf", case=False, regex=False)
-        zero = value.eq(0)
+        zero = value.eq(0) & written.ne("0")
         underflow[zero] = written[zero].str.contains(EXPONENT_NOT_ZERO, regex=True)
     fraction = whole.ne("") & np.isfinite(value) & value.mod(1).ne(0)
-    conditions = [value.isna(), infinite, value.abs() > MAX_VALUE, underflow, value < 0, fraction]
-    reasons = ["is not a number", "is not a finite number", TOO_LARGE, "is too small to hold (it would be read as 0)",
-               "is negative", "is not a whole number: " + whole]
-    return pd.Series(np.select([c.to_numpy(dtype=bool) for c in conditions],
-                               [np.broadcast_to(np.asarray(r, dtype=object), len(value)) for r in reasons], ""),
-                     index=value.index, dtype=object)
+    checks = [(value.isna(), "is not a number"), (infinite, "is not a finite number"),
+              (value.abs() > MAX_VALUE, TOO_LARGE), (underflow, "is too small to hold (it would be read as 0)"),
+              (value < 0, "is negative"), (fraction, "is not a whole number: " + whole)]
+    problem = pd.Series("", index=value.index, dtype=object)
+    for failed, reason in reversed(checks):  # the first problem is written last, over any later one
+        if failed.any():
+            problem[failed] = reason[failed] if isinstance(reason, pd.Series) else reason
+    return problem
 
 
 def whole_number_reasons(rows: pd.DataFrame, value: pd.Series, config: Config) -> pd.Series:
@@ -277,6 +286,11 @@ def whole_number_reasons(rows: pd.DataFrame, value: pd.Series, config: Config) -
                         "fractional",
         np.where(valued, "", "no measure of kind value reads this row, so a count is expected"))
     return reasons
+
+
+def _braced(text: str) -> str:
+    """``text`` to sit in a ``str.format`` template as written (a column named ``a{b}``)."""
+    return text.replace("{", "{{").replace("}", "}}")
 
 
 def _number_text(value: float) -> str:
