@@ -25,7 +25,7 @@ SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no .inf or .nan
 
 
 class Organisation(_Model):

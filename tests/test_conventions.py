@@ -32,6 +32,7 @@ units:
   - {code: B, name: Bravo}
 measures:
   - {id: burglary, name: Burglary, filter: {category: burglary}}
+  - {id: loss, name: Value stolen, kind: value, aggregate: sum, filter: {category: theft}}
 sources:
   - name: counts
     path: counts.csv
@@ -42,8 +43,8 @@ sources:
 COMMA_FILE = """\
 unidad;fecha;delito;total;lat;lon
 A;2026-03-02;burglary;4;6,25722555;-75,569854
-A;2026-03-03;burglary;1.234,5;6,2;-75,6
-B;2026-03-03;burglary;2,5;NA;-75,6
+A;2026-03-03;theft;1.234,5;6,2;-75,6
+B;2026-03-03;theft;2,5;NA;-75,6
 B;2026-03-04;burglary;3;6,3;-75.61
 B;2026-03-05;burglary;12.5;6,3;-75,6
 B;2026-03-06;burglary;1;95,0;-75,6
@@ -70,9 +71,10 @@ def test_parse_numbers_with_either_decimal_mark() -> None:
 
 
 def test_decimal_comma_file_is_read_with_semicolons(comma_config: Config) -> None:
-    """Rows 2-8 (file lines): values 4, 1,234.5, 2.5, 3, '12.5' (not a number in a decimal-comma file),
-    1 and 2. Line 4's latitude 'NA', line 5's longitude '-75.61' (a decimal point) and line 7's latitude
-    95 cannot be used: those rows are counted without coordinates and kept with the reason."""
+    """Rows 2-8 (file lines): values 4, 1,234.5, 2.5 (both thefts, read by a value measure: fractions allowed),
+    3, '12.5' (not a number in a decimal-comma file), 1 and 2. Line 4's latitude 'NA', line 5's longitude
+    '-75.61' (a decimal point) and line 7's latitude 95 cannot be used: those rows are counted without
+    coordinates and kept with the reason."""
     source = comma_config.sources[0]
     raw = read_file(source, comma_config.resolve_path("counts.csv"))
     assert list(raw.frame.columns) == ["unidad", "fecha", "delito", "total", "lat", "lon"]  # ';' by default
@@ -94,7 +96,7 @@ def test_decimal_comma_file_is_read_with_semicolons(comma_config: Config) -> Non
 def test_decimal_applies_to_text_files_only(comma_config: Config, tmp_path: Path) -> None:
     """An Excel sheet gives numbers, not text in the file's decimal mark: 2.5 stays 2.5 under decimal ','."""
     path = tmp_path / "counts.xlsx"
-    pd.DataFrame({"unidad": ["A"], "fecha": ["2026-03-02"], "delito": ["burglary"], "total": [2.5],
+    pd.DataFrame({"unidad": ["A"], "fecha": ["2026-03-02"], "delito": ["theft"], "total": [2.5],
                   "lat": [6.25], "lon": [-75.5]}).to_excel(path, index=False)
     source = comma_config.sources[0].model_copy(update={"path": str(path)})
     raw = read_file(source, path)

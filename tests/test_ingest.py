@@ -169,7 +169,7 @@ def test_negative_and_non_numeric_counts_are_rejected_with_reasons(small_config:
     mapped = map_rows(frame, source, small_config, "counts.csv", 2, TODAY)
     assert mapped.observations[["unit_code", "value"]].values.tolist() == [["A", 4.0], ["B", 1234.0]]
     assert mapped.rejected[["source_row", "field", "reason"]].values.tolist() == [
-        [3, "count", "value -3.0 is negative"],
+        [3, "count", "value '-3' is negative"],
         [4, "count", "value 'abc' is not a number"],
         [6, "count", "value '' is not a number"],
     ]
