@@ -183,9 +183,12 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
     fault names the path (``errors.file_system_error``), as ``final_dir``'s when in the staged folder."""
     try:
         final_dir.parent.mkdir(parents=True, exist_ok=True)
-        work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
     except OSError as exc:
-        raise file_system_error(exc, final_dir.parent) from None
+        raise file_system_error(exc) from None
+    try:
+        work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+    except OSError as exc:  # named by the folder asked for, not the staged folder's random name
+        raise file_system_error(OSError(exc.errno, exc.strerror, str(final_dir.parent))) from None
     old = final_dir.with_name(f".{final_dir.name}.old")
     published = False
     try:

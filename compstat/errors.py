@@ -66,6 +66,7 @@ _ADVICE = {  # errno: (what happened, what to do)
     errno.EPERM: ("operation not permitted", "give this user access to the folder or choose another --out"),
     errno.ENOENT: ("no such file or folder", "check the path (was the folder removed during the run?)"),
     errno.ENOTDIR: ("a part of the path is a file, not a folder", "choose another --out"),
+    errno.EEXIST: ("it is a file, not a folder", "choose another --out"),
     errno.EISDIR: ("it is a folder, not a file", "give a file name"),
     errno.ENAMETOOLONG: ("file name too long", "choose a shorter --out"),
     errno.EIO: ("input/output error", "check the disk, then run again"),

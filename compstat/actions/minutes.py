@@ -27,6 +27,7 @@ from compstat.actions.carry_forward import meeting_log
 from compstat.actions.escalation import describe_rule
 from compstat.actions.log import meeting_date, next_meeting_date
 from compstat.config import Config
+from compstat.files import write_atomically
 from compstat.periods import Period
 from compstat.store import Action
 
@@ -131,7 +132,7 @@ def write_minutes(session: Session, config: Config, period: Period, out_root: Pa
     paths = []
     for note in follow_up_notes(session, config, period, judged):
         path = folder / f"{_safe(note.unit_code)}.md"
-        path.write_text(template.render(note=note), encoding="utf-8")
+        write_atomically(path, template.render(note=note).encode("utf-8"))
         paths.append(path)
     return paths
 

@@ -44,18 +44,17 @@ def connect(url: str) -> Engine:
     return engine
 
 
-_STORE_FAULTS = {  # SQLite's message: (what happened, what to do)
-    "attempt to write a readonly database": (
-        "cannot write the store {where}: it is read-only (a read-only file system, file or folder)",
-        "make the store and its folder writable, or choose another --db"),
-    "unable to open database file": (
-        "cannot open the store {where}: its folder is missing, read-only or not accessible",
-        "check the folder (SQLite writes a journal beside the store) or choose another --db"),
-    "database or disk is full": (
-        "no space left on device writing the store {where}", "free space or choose another --db"),
-    "disk i/o error": (
-        "cannot write the store {where}: disk I/O error",
-        "check the disk and that the store's folder is writable (SQLite writes a journal beside it)"),
+_STORE_FAULTS = {  # SQLite's message: the line to print ({where}: the store's file)
+    "attempt to write a readonly database":
+        "cannot write the store {where}: it is read-only (a read-only file system, file or folder) - make the "
+        "store and its folder writable, or choose another --db",
+    "unable to open database file":
+        "cannot open the store {where}: its folder is missing, read-only or not accessible - check the folder "
+        "(SQLite writes a journal beside the store) or choose another --db",
+    "database or disk is full": "no space left on device writing the store {where}: free space or choose another --db",
+    "disk i/o error":
+        "cannot write the store {where}: disk I/O error - check the disk and that the store's folder is writable "
+        "(SQLite writes a journal beside it)",
 }
 
 
@@ -65,9 +64,9 @@ def store_error(exc: OperationalError, engine: Engine) -> FileSystemError | None
     if engine.dialect.name != "sqlite":
         return None
     message = str(exc.orig).lower()
-    for fault, (what, todo) in _STORE_FAULTS.items():
+    for fault, line in _STORE_FAULTS.items():
         if fault in message:
-            return FileSystemError(f"{what.format(where=engine.url.database)} - {todo}; nothing was changed")
+            return FileSystemError(f"{line.format(where=engine.url.database)}; nothing was changed")
     return None
 
 
