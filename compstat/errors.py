@@ -84,11 +84,13 @@ def file_system_error(exc: OSError, path: Path | str | None = None, *,
         where = staged[1] / Path(os.fsdecode(where)).relative_to(staged[0])
     what, todo = _ADVICE.get(exc.errno or 0, (exc.strerror or os.strerror(exc.errno or 0) or str(exc),
                                               "check the path and the disk"))
-    target = f" {os.fsdecode(where)}" if where is not None else ""
+    if where is None:
+        return FileSystemError(f"{what} - {todo}")
+    name = os.fsdecode(where)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return FileSystemError(f"{what} writing{target}: {todo}")
-    return FileSystemError(f"cannot write{target}: {what} - {todo}" if exc.errno in (errno.EROFS, errno.EFBIG)
-                           else f"cannot use{target}: {what} - {todo}")
+        return FileSystemError(f"{what} writing {name}: {todo}")
+    verb = "write" if exc.errno in (errno.EROFS, errno.EFBIG) else "use"  # the others befall reading too
+    return FileSystemError(f"cannot {verb} {name}: {what} - {todo}")
 
 
 @contextmanager

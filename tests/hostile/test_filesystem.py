@@ -141,8 +141,8 @@ def test_a_fault_at_each_write_point_leaves_store_and_outputs(small_cycle: Small
 
 
 def test_out_through_a_file_for_each_writing_command(small_cycle: SmallCycle) -> None:
-    """A real fault, as root too: ``--out`` below a regular file (ENOTDIR) for run-cycle, actions export,
-    minutes and demo; the store is unchanged."""
+    """A real fault, as root too: ``--out`` below a regular file (ENOTDIR, EEXIST) for run-cycle, actions
+    export, minutes, demo and check; the store is unchanged."""
     blocker = small_cycle.root / "a-file"
     blocker.write_text("not a folder", encoding="utf-8")
     base = ["--config", str(small_cycle.config), "--db", small_cycle.db]
@@ -152,6 +152,7 @@ def test_out_through_a_file_for_each_writing_command(small_cycle: SmallCycle) ->
         "actions export": ["actions", "export", *base, "--unit", "A", "--out", str(blocker / "a.xlsx")],
         "minutes": ["minutes", *base, "--period", PERIOD, "--out", str(blocker / "m")],
         "demo": ["demo", *base, "--out", str(blocker / "demo-data")],
+        "check": ["check", *base, "--period", PERIOD, "--today", "2026-03-10", "--out", str(blocker / "q.html")],
     }
     for name, args in commands.items():
         result = CliRunner().invoke(app, args)
