@@ -1,8 +1,9 @@
 """One accountability cycle: ingest → quality → analysis → actions → packs.
 
-All store writes happen in one transaction that commits only after the packs have been
-rendered, and outputs are written to a temporary folder that replaces the period's folder
-only at the end: a failed run leaves the store and earlier outputs as they were.
+All store writes happen in one transaction, and outputs are written to a temporary folder that
+replaces the period's folder at the end; the transaction commits only then, and if the commit
+fails the earlier folder is put back: a failed run leaves the store and earlier outputs as they
+were. A file-system fault (read-only, full disk) is reported by path (``errors.file_system_error``).
 """
 
 from __future__ import annotations
