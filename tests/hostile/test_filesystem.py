@@ -11,6 +11,7 @@ import builtins
 import errno
 import io
 import os
+import shutil
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -240,3 +241,19 @@ def test_real_store_in_a_read_only_folder(small_cycle: SmallCycle, tmpfs: Mount)
         f"Error: cannot open the store {read_only}/new.db: its folder is missing, read-only or not accessible - "
         "check the folder (SQLite writes a journal beside the store) or choose another --db; nothing was changed")
     assert store_snapshot(folder / "store.db") == store
+
+
+def test_real_full_disk_under_the_store(small_cycle: SmallCycle, tmpfs: Mount) -> None:
+    """The store's disk has 24 kB left: the run stops at its first large write, names the store, and the
+    store is as it was."""
+    full = tmpfs(size=f"{small_cycle.db_path.stat().st_size // 1024 + 24}k")
+    shutil.copy(small_cycle.db_path, full / "store.db")
+    store, outputs = store_snapshot(full / "store.db"), folder_snapshot(small_cycle.folder)
+    small_cycle.change_input()
+    args = small_cycle.args()
+    result = CliRunner().invoke(app, [*args[:4], f"sqlite:///{full}/store.db", *args[5:]])
+    assert result.exit_code == 1
+    assert one_line(result) == (f"Error: no space left on device writing the store {full}/store.db: free space or "
+                                "choose another --db; nothing was changed")
+    assert store_snapshot(full / "store.db") == store
+    assert folder_snapshot(small_cycle.folder) == outputs
