@@ -21,7 +21,7 @@ from rich.table import Table
 
 from compstat import actions as action_log
 from compstat.config import Config, load_config
-from compstat.errors import CompstatError, UsageError
+from compstat.errors import CompstatError, UsageError, file_system_error, writing
 from compstat.parallel import usable_cores
 from compstat.periods import last_complete_period, parse_period
 from compstat.safepaths import confined
@@ -65,17 +65,26 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def reports_errors(func: F) -> F:
     """Turn a CompstatError into one line on stderr and its exit code; no traceback. The message
-    (which quotes the user's data) is printed as text, never as rich markup."""
+    (which quotes the user's data) is printed as text, never as rich markup. An OSError (a folder
+    that cannot be written, a full disk) is reported as ``errors.file_system_error`` says, exit 1."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CompstatError as exc:
-            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
+            _print_error(exc)
             raise typer.Exit(exc.exit_code) from None
+        except OSError as exc:  # the machine's state: a read-only folder, a full disk, a missing permission
+            fault = file_system_error(exc)
+            _print_error(fault)
+            raise typer.Exit(fault.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _print_error(exc: Exception) -> None:
+    err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
 
 
 def _load(path: Path) -> Config:
@@ -236,7 +245,8 @@ def check(
     _print_findings(list(result.findings), verbose)
     target = out or confined(Path(cfg.output_dir), f"{cfg.organisation.slug}/quality-{result.period.label}.html",
                              resolve=False)
-    write_report(result, cfg, target)
+    with writing(target):
+        write_report(result, cfg, target)
     console.print(f"Quality report written to [bold]{escape(str(target))}[/]", markup=True)
     if quarantine is not None:
         console.print(f"Quarantined rows written to [bold]{escape(str(quarantine))}[/]", markup=True)
@@ -260,10 +270,11 @@ def demo(
 
     cfg = _load(config)
     last_day = _parse_date(end, "--end") or last_complete_period(date.today(), cfg.cadence).end
-    paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
+    with writing(out):
+        paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
     engine = connect(resolve_url(db, cfg.store))
     try:
-        with transaction(engine) as session:
+        with writing(out), transaction(engine) as session:
             story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
     finally:
         engine.dispose()
@@ -387,7 +398,7 @@ def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
     path = out or confined(Path("."), export_name(unit, when))  # the code cannot lead out of the folder
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
+    with writing(path), transaction(connect(resolve_url(db, cfg.store))) as session:
         n = export_actions(session, cfg, unit, path, when, by=by)
     console.print(f"{n} open actions of {unit} written to {path}", markup=False)
 
@@ -470,7 +481,7 @@ def minutes(config: ConfigOpt,
     when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
     url = resolve_url(db, cfg.store)
     judged = meeting_judgement(cfg, url, when)
-    with transaction(connect(url)) as session:
+    with writing(out or Path(cfg.output_dir)), transaction(connect(url)) as session:
         paths = write_minutes(session, cfg, when, out_root=out,
                               judged=(judged.log, judged.levels, judged.triggers))
     folder = paths[0].parent if paths else "nowhere"
@@ -507,7 +518,8 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
         f" and {counted} counted without their unreadable coordinates" if counted else "") + (
         f" ({totals} organisation-total rows kept aside for the consistency check are not listed)" if totals else "")
     if export:
-        export_quarantine(rows, export)
+        with writing(export):
+            export_quarantine(rows, export)
         console.print(f"{title} written to {export}", markup=False)
         return
     table = _table("file", "row", "field", "reason", title=title)

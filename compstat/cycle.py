@@ -1,13 +1,15 @@
 """One accountability cycle: ingest → quality → analysis → actions → packs.
 
-All store writes happen in one transaction that commits only after the packs have been
-rendered, and outputs are written to a temporary folder that replaces the period's folder
-only at the end: a failed run leaves the store and earlier outputs as they were.
+All store writes happen in one transaction, and outputs are written to a temporary folder that
+replaces the period's folder at the end; the transaction commits only then, and if the commit
+fails the earlier folder is put back: a failed run leaves the store and earlier outputs as they
+were. A file-system fault (read-only, full disk) is reported by path (``errors.file_system_error``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 import shutil
 import tempfile
@@ -35,6 +37,7 @@ from compstat.analysis.period_table import period_table
 from compstat.analysis.places import headline_window, load_incidents, place_windows
 from compstat.analysis.spc import CONCERN
 from compstat.config import Config, iter_units
+from compstat.errors import file_system_error, writing
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
 from compstat.quality import Finding, QualityResult, gate, run_quality
@@ -51,7 +54,7 @@ from compstat.store import (
     UnitRow,
     bulk_insert,
     connect,
-    transaction,
+    store_errors,
 )
 
 MANIFEST_SCHEMA = 1
@@ -99,8 +102,9 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
     steps = Steps(progress)
     engine = connect(store_url)
-    try:
-        with staged_output(final_dir) as work_dir, transaction(engine) as session:
+    try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
+        with store_errors(engine), Session(engine) as session, \
+                staged_output(final_dir, commit=session.commit) as work_dir:
             data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
                                         accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
             findings = list(data.quality.findings) if data.quality is not None else []
@@ -159,22 +163,56 @@ class Steps:
     def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
+        self.pause_for_tests(name)
         self.timings[name] = round(time.perf_counter() - start, 3)
         self._report(name, self.timings[name])
 
+    @staticmethod
+    def pause_for_tests(name: str) -> None:
+        """Test hook only (tests/hostile/test_kill.py): with ``COMPSTAT_TEST_PAUSE_AT=<step>`` set, once that
+        step's work is done (its writes made, not committed) write ``<step>`` to the file
+        ``COMPSTAT_TEST_PAUSE_FILE`` and wait there to be killed."""
+        if os.environ.get("COMPSTAT_TEST_PAUSE_AT") == name:
+            Path(os.environ["COMPSTAT_TEST_PAUSE_FILE"]).write_text(name, encoding="utf-8")
+            time.sleep(600)
+
 
 @contextmanager
-def staged_output(final_dir: Path) -> Iterator[Path]:
+def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> Iterator[Path]:
     """A temporary folder beside ``final_dir`` that replaces it only when the block succeeds;
-    on any error it is removed and ``final_dir`` stays as it was."""
-    final_dir.parent.mkdir(parents=True, exist_ok=True)
-    work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+    on any error it is removed and ``final_dir`` stays as it was. ``commit`` (the store's) runs
+    once the new folder is in place: if it fails, the earlier folder is put back. A file-system
+    fault names the path (``errors.file_system_error``), as ``final_dir``'s when in the staged folder."""
     try:
-        yield work_dir
-        _replace_dir(work_dir, final_dir)
+        final_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise file_system_error(exc) from None
+    try:
+        work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+    except OSError as exc:  # named by the folder asked for, not the staged folder's random name
+        raise file_system_error(OSError(exc.errno, exc.strerror, str(final_dir.parent))) from None
+    old = final_dir.with_name(f".{final_dir.name}.old")
+    published = False
+    try:
+        with writing(work_dir):
+            yield work_dir
+        _replace_dir(work_dir, final_dir, old)
+        published = True
+        if commit is not None:
+            commit()
+    except BaseException as exc:
+        if published:  # the store did not commit: the earlier outputs (if any) go back
+            shutil.rmtree(final_dir, ignore_errors=True)
+            if old.exists():
+                old.rename(final_dir)
+        if isinstance(exc, OSError):
+            raise file_system_error(exc, final_dir, staged=(work_dir, final_dir)) from None
+        raise
     finally:
         if work_dir.exists():
             shutil.rmtree(work_dir, ignore_errors=True)
+    if old.exists():
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,
@@ -342,12 +380,16 @@ def _versions() -> dict[str, str]:
     return {"compstat": __version__, "python": platform.python_version(), **{p: version(p) for p in packages}}
 
 
-def _replace_dir(new: Path, final: Path) -> None:
-    old = final.with_name(f".{final.name}.old")
+def _replace_dir(new: Path, final: Path, old: Path) -> None:
+    """Put ``new`` in ``final``'s place, keeping the earlier ``final`` as ``old`` (put back if the
+    swap fails) until the caller removes it."""
     if old.exists():
         shutil.rmtree(old)
     if final.exists():
         final.rename(old)
-    new.rename(final)
-    if old.exists():
-        shutil.rmtree(old)
+    try:
+        new.rename(final)
+    except OSError:
+        if old.exists():
+            old.rename(final)
+        raise

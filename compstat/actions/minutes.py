@@ -28,6 +28,7 @@ from compstat.actions.carry_forward import meeting_log
 from compstat.actions.escalation import describe_rule
 from compstat.actions.log import meeting_date, next_meeting_date
 from compstat.config import Config
+from compstat.files import write_atomically
 from compstat.periods import Period
 from compstat.safepaths import confined, unique_names
 from compstat.store import Action
@@ -137,7 +138,7 @@ def write_minutes(session: Session, config: Config, period: Period, out_root: Pa
     paths = []
     for note in follow_up_notes(session, config, period, judged):
         path = confined(folder, names[note.unit_code])
-        path.write_text(template.render(note=note), encoding="utf-8")
+        write_atomically(path, template.render(note=note).encode("utf-8"))
         paths.append(path)
     return paths
 

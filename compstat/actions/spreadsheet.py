@@ -16,6 +16,7 @@ formulas typed into the sheet are read back as their literal text.
 from __future__ import annotations
 
 import hashlib
+import io
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -37,6 +38,7 @@ from compstat.actions.carry_forward import carry_forward_actions, stored_concern
 from compstat.actions.log import STATUSES, ConflictError, describe_update, update_action
 from compstat.config import Config
 from compstat.errors import SourceError, UsageError
+from compstat.files import write_atomically
 from compstat.periods import Period
 from compstat.safepaths import safe_name
 from compstat.store import Action, ActionUpdate
@@ -229,7 +231,9 @@ def export_actions(session: Session, config: Config, unit_code: str, path: Path,
     meta.sheet_state = "hidden"
     meta.protection.sheet = True
     path.parent.mkdir(parents=True, exist_ok=True)
-    workbook.save(path)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    write_atomically(path, buffer.getvalue())  # a full disk leaves an earlier export as it was
     return len(log)
 
 

@@ -34,6 +34,7 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from compstat.analysis.hierarchy import divisions
+from compstat.errors import writing
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.parallel import usable_cores
@@ -197,7 +198,7 @@ def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
     data = data or _DATA
     assert data is not None, "render worker started without the cycle's data"
     pack = build_pack(data, job.unit_code)
-    with _source_date_epoch(data.run_at):
+    with _source_date_epoch(data.run_at), writing(job.target):  # a full disk names the pack
         html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder, pack_images(pack))
     return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=round(time.perf_counter() - start, 3),
                         cpu_seconds=round(time.process_time() - cpu, 3))
