@@ -1,10 +1,11 @@
 """The store lock: one cycle at a time on a store, and no action written while a cycle runs.
 
-A cycle holds its store's lock exclusively for its whole run (``cycle_lock``); commands that
-write actions hold it shared (``action_lock``), so they run together between cycles (the action
-log detects their conflicts itself). One that cannot take the lock waits up to
-``COMPSTAT_LOCK_WAIT`` seconds (default ``DEFAULT_WAIT``), then stops with ``StoreBusyError``
-(exit 1) naming the running cycle: its process id, host, start time, period and organisation.
+A cycle holds its store's lock exclusively for its whole run (``cycle_lock``). Commands that write
+actions, or look at the data in a transaction they roll back (``check``, ``analyse``, ``reissue``),
+hold it shared (``shared_lock``): they run together between cycles (the action log detects
+conflicting updates itself). One that cannot take the lock waits up to ``COMPSTAT_LOCK_WAIT`` seconds
+(default ``DEFAULT_WAIT``), then stops with ``StoreBusyError`` (exit 1) naming the running cycle: its
+process id, host, start time, period and organisation.
 
 SQLite: ``flock`` on ``<database>.lock`` beside the database file, into which the cycle writes who
 it is. PostgreSQL: a session advisory lock (``ADVISORY_KEY``) held on a connection of its own whose
@@ -86,12 +87,18 @@ def cycle_lock(store_url: str, period: str, org: str, wait: float | None = None)
         yield me
 
 
+ACTIONS = "actions cannot be written while a cycle runs"
+PREVIEW = "a cycle is running on this store"
+OTHERS = "other commands (writing actions, checking or re-issuing) hold it"
+
+
 @contextmanager
-def action_lock(store_url: str, wait: float | None = None) -> Iterator[None]:
-    """Hold the store's lock shared while the block runs (writing actions): waits for a running cycle."""
+def shared_lock(store_url: str, what: str = ACTIONS, wait: float | None = None) -> Iterator[None]:
+    """Hold the store's lock shared while the block runs (writing actions, or a look at the data that
+    is rolled back): waits for a running cycle, then stops with ``StoreBusyError`` ("<what>: <the cycle>")."""
     with _lock(store_url, None, wait) as busy:
         if busy is not None:
-            raise StoreBusyError(_busy_message(busy, wait, "actions cannot be written while a cycle runs"))
+            raise StoreBusyError(_busy_message(busy, wait, what))
         yield
 
 
@@ -99,8 +106,8 @@ def _busy_message(holder: Holder | str, wait: float | None, what: str) -> str:
     waited = f"waited {wait_seconds() if wait is None else wait:g} s ({WAIT_ENV} sets how long)"
     if isinstance(holder, str):
         return f"the store is busy: {holder}; {waited}. Try again when it has finished."
-    return (f"{what}: {holder.describe()}; {waited}. Try again when it has finished "
-            f"(or stop process {holder.pid} on {holder.host}).")
+    return (f"{what}: {holder.describe()}; {waited}. Try again when it has finished (if that process has hung, "
+            "stopping it frees the store: its changes are rolled back).")
 
 
 Busy = Holder | str | None  # None: the lock is ours; else who holds it (or what, when not a cycle)
@@ -170,7 +177,7 @@ if sys.platform != "win32":
         """Who holds the lock file: the cycle recorded in it, or action writers when a shared lock is free."""
         if _try_flock(fd, fcntl.LOCK_SH):  # no cycle: only commands writing actions hold it
             fcntl.flock(fd, fcntl.LOCK_UN)
-            return "commands writing actions hold it"
+            return OTHERS
         try:
             return Holder(**json.loads(os.pread(fd, 4096, 0)))
         except (ValueError, TypeError):
@@ -216,7 +223,7 @@ def _pg_holder(conn: Connection) -> Busy:
         "AND l.classid = :hi AND l.objid = :lo AND l.objsubid = 1"),
         {"hi": ADVISORY_KEY >> 32, "lo": ADVISORY_KEY & 0xFFFFFFFF}).first()
     if row is None:
-        return "commands writing actions hold it"
+        return OTHERS
     parts = str(row[0]).split(" ", 5)
     if len(parts) < 5 or " ".join(parts[:2]) != APP_PREFIX or not parts[2].isdigit():
         return f"a cycle started {row[1]:%Y-%m-%dT%H:%M:%S} holds it"
@@ -226,11 +233,11 @@ def _pg_holder(conn: Connection) -> Busy:
 
 @contextmanager
 def action_transaction(store_url: str) -> Iterator[Session]:
-    """One transaction that writes actions, under the store's shared lock (``action_lock``): it waits
+    """One transaction that writes actions, under the store's shared lock (``shared_lock``): it waits
     for a running cycle, and stops with ``StoreBusyError`` when the cycle outlasts the wait."""
     from compstat.store.db import connect, transaction
 
-    with action_lock(store_url):
+    with shared_lock(store_url, ACTIONS):
         engine = connect(store_url)
         try:
             with transaction(engine) as session:

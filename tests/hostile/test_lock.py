@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from compstat.cli import app
 from compstat.errors import UsageError
-from compstat.store.lock import StoreBusyError, action_lock, cycle_lock, wait_seconds
+from compstat.store.lock import StoreBusyError, cycle_lock, shared_lock, wait_seconds
 from tests.hostile import slow_cycle
 
 HOLDER = """\
@@ -68,6 +68,9 @@ def test_second_cycle_and_action_update_wait_then_name_the_running_cycle(
         code, output = cli("actions", "update", "1", *base, "--by", "Insp A", "--note", "visited 12 houses")
         assert code == 1 and "Error: actions cannot be written while a cycle runs: " in output, output
         assert all(part in output for part in named), output
+        code, output = cli("check", *base, "--period", "2026-W10", "--today", slow_cycle.TODAY)  # ingests, rolls back
+        assert code == 1 and "Error: a cycle is running on this store: " in output, output
+        assert all(part in output for part in named), output
         assert not (tmp_path / "second").exists()
     finally:
         running.kill()
@@ -95,12 +98,13 @@ def test_killed_cycle_leaves_the_lock_free(store_url: str) -> None:
 def test_action_writes_run_together_between_cycles(small_config_path: Path, store_url: str,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("COMPSTAT_LOCK_WAIT", "0.5")
-    with action_lock(store_url):  # another command writing actions
+    with shared_lock(store_url):  # another command writing actions
         add_action(small_config_path, store_url)
         code, output = cli("actions", "update", "1", "--config", str(small_config_path), "--db", store_url,
                            "--by", "Insp A", "--status", "in progress")
         assert code == 0, output
-        with pytest.raises(StoreBusyError, match="the store is busy: commands writing actions hold it; waited 0.5 s"):
+        with pytest.raises(StoreBusyError, match=r"the store is busy: other commands \(writing actions, checking or "
+                                                 r"re-issuing\) hold it; waited 0.5 s"):
             with cycle_lock(store_url, "2026-W10", "testshire"):
                 pass
     with cycle_lock(store_url, "2026-W10", "testshire", wait=0):
