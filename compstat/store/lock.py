@@ -17,6 +17,7 @@ any store on Windows (no ``flock``).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -40,6 +41,7 @@ DEFAULT_WAIT = 30.0  # seconds a command waits for a running cycle before it giv
 POLL = 0.2
 ADVISORY_KEY = int.from_bytes(b"compstat", "big")  # PostgreSQL: one lock per database
 APP_PREFIX = "compstat cycle"
+log = logging.getLogger(__name__)
 
 
 class StoreBusyError(CompstatError):
@@ -130,8 +132,15 @@ def _lock(store_url: str, me: Holder | None, wait: float | None) -> Iterator[Bus
         yield busy
 
 
-def _until(deadline: float, attempt: Callable[[], bool]) -> bool:
-    """Call ``attempt`` every ``POLL`` seconds until it succeeds (True) or ``deadline`` passes (False)."""
+def _until(deadline: float, attempt: Callable[[], bool], holder: Callable[[], Busy]) -> bool:
+    """Call ``attempt`` every ``POLL`` seconds until it succeeds (True) or ``deadline`` passes (False);
+    says once, on standard error (a logging warning), who it is waiting for."""
+    if attempt():
+        return True
+    if time.monotonic() < deadline:
+        busy = holder()
+        held = busy.describe() if isinstance(busy, Holder) else busy
+        log.warning("Waiting up to %.0f s for the store: %s", deadline - time.monotonic(), held)
     while not attempt():
         if time.monotonic() >= deadline:
             return False
@@ -151,7 +160,7 @@ if sys.platform != "win32":
                                 "store must exist and be writable") from None
         try:
             mode = fcntl.LOCK_EX if me is not None else fcntl.LOCK_SH
-            if not _until(deadline, lambda: _try_flock(fd, mode)):
+            if not _until(deadline, lambda: _try_flock(fd, mode), lambda: _file_holder(fd)):
                 yield _file_holder(fd)
                 return
             if me is None:
@@ -202,7 +211,7 @@ def _pg_lock(store_url: str, me: Holder | None, deadline: float) -> Iterator[Bus
             raise _unreachable(engine.url, exc) from None
         with conn:  # closing the connection releases the lock
             try:
-                taken = _until(deadline, lambda: bool(conn.scalar(take, {"k": ADVISORY_KEY})))
+                taken = _until(deadline, lambda: bool(conn.scalar(take, {"k": ADVISORY_KEY})), lambda: _pg_holder(conn))
                 busy = None if taken else _pg_holder(conn)
             except SQLAlchemyError as exc:
                 raise _unreachable(engine.url, exc) from None
@@ -225,8 +234,8 @@ def _pg_holder(conn: Connection) -> Busy:
     if row is None:
         return OTHERS
     parts = str(row[0]).split(" ", 5)
-    if len(parts) < 5 or " ".join(parts[:2]) != APP_PREFIX or not parts[2].isdigit():
-        return f"a cycle started {row[1]:%Y-%m-%dT%H:%M:%S} holds it"
+    if row[1] is None or len(parts) < 5 or " ".join(parts[:2]) != APP_PREFIX or not parts[2].isdigit():
+        return "a cycle holds it (its session is not visible to this database user)"
     started = row[1].astimezone().replace(tzinfo=None, microsecond=0).isoformat()
     return Holder(int(parts[2]), parts[5] if len(parts) > 5 else "?", started, parts[3], parts[4])
 
