@@ -198,11 +198,15 @@ def remove_stale(final_dir: Path) -> list[Path]:
     if not final_dir.parent.is_dir():
         return []
     old = final_dir.with_name(f"{prefix}old")
+    keep = set()
     if old.is_dir() and not old.is_symlink() and not final_dir.exists():
-        old.rename(final_dir)
+        try:
+            old.rename(final_dir)
+        except OSError:
+            keep.add(old)  # the earlier outputs: never removed
     removed = []
     for path in sorted(final_dir.parent.iterdir()):
-        if (path.name.startswith(prefix) and STAGED_SUFFIX.fullmatch(path.name[len(prefix):])
+        if (path not in keep and path.name.startswith(prefix) and STAGED_SUFFIX.fullmatch(path.name[len(prefix):])
                 and path.is_dir() and not path.is_symlink()):
             try:
                 shutil.rmtree(path)
