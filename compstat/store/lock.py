@@ -154,7 +154,7 @@ if sys.platform != "win32":
     @contextmanager
     def _file_lock(path: Path, me: Holder | None, deadline: float) -> Iterator[Busy]:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+            fd = _open(path)
         except OSError as exc:
             raise CompstatError(f"cannot open the store's lock file {path}: {exc.strerror}; the folder of the "
                                 "store must exist and be writable") from None
@@ -166,14 +166,24 @@ if sys.platform != "win32":
             if me is None:
                 yield None
                 return
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(asdict(me)).encode(), 0)
+            writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR
+            if writable:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(asdict(me)).encode(), 0)
             try:
                 yield None
             finally:
-                os.ftruncate(fd, 0)  # a killed cycle leaves its record, but never the lock: the next one rewrites it
+                if writable:  # a killed cycle leaves its record, but never the lock: the next one rewrites it
+                    os.ftruncate(fd, 0)
         finally:
             os.close(fd)  # releases the lock
+
+    def _open(path: Path) -> int:
+        """The lock file, created if need be; read-only when another user made it (``flock`` works on either)."""
+        try:
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except PermissionError:
+            return os.open(path, os.O_RDONLY)
 
     def _try_flock(fd: int, mode: int) -> bool:
         try:
@@ -190,7 +200,7 @@ if sys.platform != "win32":
         try:
             return Holder(**json.loads(os.pread(fd, 4096, 0)))
         except (ValueError, TypeError):
-            return "a cycle is starting"
+            return "a cycle holds it (it has not recorded who it is)"
 
 
 def _app_name(me: Holder) -> str:
