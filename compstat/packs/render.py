@@ -7,7 +7,8 @@ core draws and lays out. Each process parses ``pack.css`` and sets up fonts once
 reuses them for every pack. The fetcher lets a pack load its own charts (``chart:<name>``,
 served from memory), ``data:`` URLs and files inside the templates folder, and nothing else:
 text from the data is autoescaped, and even markup that slipped through could not read local
-files or reach the network.
+files or reach the network. A worker exits as soon as the run that started it ends, even by
+``kill -9`` (``die_with``): a killed run leaves no process behind.
 """
 
 from __future__ import annotations
