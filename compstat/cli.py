@@ -26,6 +26,7 @@ from compstat.parallel import usable_cores
 from compstat.periods import last_complete_period, parse_period
 from compstat.safepaths import confined
 from compstat.store import connect, resolve_url, transaction
+from compstat.store.lock import action_transaction
 from compstat.terminal import visible
 
 # Plain help (rich_markup_mode=None): a switch shows as `--accept-warnings`, never `--accept-warnings <bool>`
@@ -188,6 +189,8 @@ def run_cycle_command(
     if quality is not None and quality.stale_units:
         console.print(f"[bold red]Went ahead without the data of {escape(', '.join(quality.stale_units))}[/]: "
                       "recorded in manifest.json", markup=True)
+    for stale in outcome.removed_stale:
+        console.print(f"removed stale staged folder {stale} (left by a run that was stopped)", markup=False)
     console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
 
 
@@ -272,12 +275,8 @@ def demo(
     last_day = _parse_date(end, "--end") or last_complete_period(date.today(), cfg.cadence).end
     with writing(out):
         paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
-    engine = connect(resolve_url(db, cfg.store))
-    try:
-        with writing(out), transaction(engine) as session:
-            story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
-    finally:
-        engine.dispose()
+    with writing(out), action_transaction(resolve_url(db, cfg.store)) as session:
+        story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
     recorded = (f"the {story.meeting} meeting's actions were already recorded" if story.already_recorded
                 else f"{story.added} actions recorded from the {story.meeting} meeting")
     console.print(f"Demo data to {last_day} written to {out}/; {recorded}.", markup=False)
@@ -341,7 +340,7 @@ def actions_add(config: ConfigOpt, unit: Annotated[str, typer.Option()], action:
     if due_date < held:
         raise UsageError(f"--due {due_date} is before the meeting that raises the action ({raised.label}, held "
                          f"{held}): an action is due on or after the meeting that agrees it")
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
+    with action_transaction(resolve_url(db, cfg.store)) as session:
         new = action_log.add_action(session, cfg, raised, action_log.NewAction(
             unit, action, owner, due_date, measure, kind, support_requested, support_offered), by)
         console.print(f"Action {new.id} raised for {unit}, due {due_date}.", markup=False)
@@ -361,7 +360,7 @@ def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()
                    db: DbOpt = None) -> None:
     """Update an action's status, add a progress note, or record support; every change is kept."""
     cfg = _load(config)
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
+    with action_transaction(resolve_url(db, cfg.store)) as session:
         updated = action_log.update_action(
             session, action_id, by, status, note, reason=reason, support_requested=support_requested,
             support_offered=support_offered, due_date=_parse_date(due, "--due"),
@@ -413,7 +412,7 @@ def actions_import(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
     from compstat.actions.spreadsheet import import_action_updates
 
     cfg = _load(config)
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
+    with action_transaction(resolve_url(db, cfg.store)) as session:
         report = import_action_updates(session, cfg, file, by)
     for outcome in ("applied", "conflict", "malformed"):
         for row in report.of(outcome):
@@ -435,7 +434,7 @@ def actions_import_minutes(config: ConfigOpt, file: Annotated[Path, typer.Argume
     """Add the actions of a meeting's minutes (CSV or XLSX: unit, action, owner, due, measure, kind, ...)."""
     cfg = _load(config)
     raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
+    with action_transaction(resolve_url(db, cfg.store)) as session:
         result = action_log.import_minutes(session, cfg, file, raised, by)
     console.print(result.describe(file), markup=False)
 

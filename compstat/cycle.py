@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -56,6 +57,7 @@ from compstat.store import (
     connect,
     store_errors,
 )
+from compstat.store.lock import cycle_lock
 
 MANIFEST_SCHEMA = 1
 CHART_PERIODS = {"weekly": 104, "monthly": 24}
@@ -76,6 +78,7 @@ class CycleOutcome:
     pack_seconds: list[float] = field(default_factory=list)
     quality: QualityResult | None = None
     settings_warnings: tuple[str, ...] = ()  # the analysis settings' warnings (``AnalysisResult.notes``)
+    removed_stale: list[Path] = field(default_factory=list)  # staged folders a killed run left (``remove_stale``)
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -92,6 +95,10 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     changed) unless ``accept_warnings``; data that has not arrived for a unit blocks unless
     ``go_ahead_if_stale`` (or ``quality.on_stale: warn``). Overrides are recorded in the manifest.
     ``workers`` processes render the packs (default: one per usable core).
+
+    The run holds the store's lock (``store.lock.cycle_lock``): a second cycle on the store waits for
+    it, then stops with ``StoreBusyError`` naming this one. Staged folders of the period that a
+    killed run left beside the output are removed first (``remove_stale``) and listed in the outcome.
     """
     from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
 
@@ -101,26 +108,29 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     org = config.organisation.slug
     final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
     steps = Steps(progress)
-    engine = connect(store_url)
-    try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
-        with store_errors(engine), Session(engine) as session, \
-                staged_output(final_dir, commit=session.commit) as work_dir:
-            data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
-                                        accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
-            findings = list(data.quality.findings) if data.quality is not None else []
-            with steps("packs"):
-                rendered = render_packs(data, work_dir, workers=workers)
-            with steps("record"):
-                cycle_id = record_cycle(session, config, period, data, final_dir, findings)
-                manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
-                                         store_url)
-                session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
-                    manifest=json.dumps(manifest, default=str)))
-    finally:
-        engine.dispose()
+    with cycle_lock(store_url, period.label, org):
+        removed = remove_stale(final_dir)
+        engine = connect(store_url)
+        try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
+            with store_errors(engine), Session(engine) as session, \
+                    staged_output(final_dir, commit=session.commit) as work_dir:
+                data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
+                                            accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+                findings = list(data.quality.findings) if data.quality is not None else []
+                with steps("packs"):
+                    rendered = render_packs(data, work_dir, workers=workers)
+                with steps("record"):
+                    cycle_id = record_cycle(session, config, period, data, final_dir, findings)
+                    manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
+                                             store_url)
+                    session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
+                        manifest=json.dumps(manifest, default=str)))
+        finally:
+            engine.dispose()
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
-                        [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else ())
+                        [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
+                        removed)
 
 
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
@@ -213,6 +223,36 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
             shutil.rmtree(work_dir, ignore_errors=True)
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
+
+
+STAGED_SUFFIX = re.compile(r"old|[a-z0-9_]{8}")  # tempfile.mkdtemp's random part, or _replace_dir's .old
+
+
+def remove_stale(final_dir: Path) -> list[Path]:
+    """Remove the staged folders (``.<period>.xxxxxxxx``, ``.<period>.old``) that a killed run left
+    beside ``final_dir`` and return them. A ``.old`` folder with no ``final_dir`` (killed while swapping
+    them) holds the earlier outputs: it is put back instead. Only safe under the store's cycle lock,
+    when no live run of the period owns any of them."""
+    prefix = f".{final_dir.name}."
+    if not final_dir.parent.is_dir():
+        return []
+    old = final_dir.with_name(f"{prefix}old")
+    keep = set()
+    if old.is_dir() and not old.is_symlink() and not final_dir.exists():
+        try:
+            old.rename(final_dir)
+        except OSError:
+            keep.add(old)  # the earlier outputs: never removed
+    removed = []
+    for path in sorted(final_dir.parent.iterdir()):
+        if (path not in keep and path.name.startswith(prefix) and STAGED_SUFFIX.fullmatch(path.name[len(prefix):])
+                and path.is_dir() and not path.is_symlink()):
+            try:
+                shutil.rmtree(path)
+            except OSError:
+                continue  # left for a later run; the cycle itself does not need it gone
+            removed.append(path)
+    return removed
 
 
 def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,

@@ -43,6 +43,7 @@ from compstat.store import (
     SupersededObservation,
     connect,
 )
+from compstat.store.lock import PREVIEW, shared_lock
 
 MAX_DIFFERENCES = 5  # differing figures named in the error
 
@@ -64,7 +65,7 @@ def reissue_cycle(config: Config, store_url: str, period_label: str, *, out_dir:
     steps = Steps(progress)
     engine = connect(store_url)
     try:
-        with staged_output(target) as work_dir, Session(engine) as session:
+        with shared_lock(store_url, PREVIEW), staged_output(target) as work_dir, Session(engine) as session:
             session.begin()
             try:
                 with steps("restore"):

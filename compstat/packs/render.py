@@ -7,16 +7,22 @@ core draws and lays out. Each process parses ``pack.css`` and sets up fonts once
 reuses them for every pack. The fetcher lets a pack load its own charts (``chart:<name>``,
 served from memory), ``data:`` URLs and files inside the templates folder, and nothing else:
 text from the data is autoescaped, and even markup that slipped through could not read local
-files or reach the network.
+files or reach the network. A worker exits as soon as the run that started it ends, even by
+``kill -9`` (``die_with``): a killed run leaves no process behind.
 """
 
 from __future__ import annotations
 
+import ctypes
 import mimetypes
 import multiprocessing
 import os
 import pickle
 import posixpath
+import select
+import signal
+import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -163,9 +169,48 @@ class _Job:
 _DATA: CycleData | None = None  # the cycle's data in a worker process (set by _start_worker)
 
 
-def _start_worker(payload: bytes) -> None:
+def _start_worker(payload: bytes, parent: int) -> None:
     global _DATA
+    die_with(parent)
     _DATA = pickle.loads(payload)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with(parent: int) -> None:
+    """Make this process exit as soon as ``parent`` (the run that started the pool) ends, even by
+    ``kill -9``: a daemon thread waits for it (a pidfd on Linux, else a check every second). A pool
+    worker's own parent is the forkserver, which outlives the run while workers hold it open; Linux
+    also kills the worker when that forkserver dies. With the workers gone, the forkserver and the
+    resource tracker see their last client go and exit too."""
+    if sys.platform == "linux":
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    threading.Thread(target=_exit_when_gone, args=(parent,), name="die-with-parent", daemon=True).start()
+
+
+def _exit_when_gone(pid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)  # Linux 5.3+: readable once the process has ended
+    except (AttributeError, OSError):  # no pidfd here, or the process is already gone
+        while _alive(pid):
+            time.sleep(1)
+    else:
+        select.select([fd], [], [])
+    os._exit(1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def pack_images(context: object) -> dict[str, bytes]:
@@ -223,6 +268,6 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> 
     ctx.set_forkserver_preload(["__main__", __name__])
     payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_start_worker,
-                             initargs=(payload,)) as pool:
+                             initargs=(payload, os.getpid())) as pool:
         futures = {job.unit_code: pool.submit(_render, job) for job in [jobs[-1], *jobs[:-1]]}
         return [futures[job.unit_code].result() for job in jobs]
