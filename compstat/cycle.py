@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -23,7 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import String, cast, delete, func, select, update
+from sqlalchemy import Engine, String, cast, delete, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -109,9 +110,9 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
     steps = Steps(progress)
     with cycle_lock(store_url, period.label, org):
-        removed = remove_stale(final_dir)
         engine = connect(store_url)
         try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
+            removed = remove_stale(final_dir, committed_run_at(engine, org, period.label))
             with store_errors(engine), Session(engine) as session, \
                     staged_output(final_dir, commit=session.commit) as work_dir:
                 data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
@@ -208,6 +209,7 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
             yield work_dir
         _replace_dir(work_dir, final_dir, old)
         published = True
+        Steps.pause_for_tests("published")
         if commit is not None:
             commit()
     except BaseException as exc:
@@ -228,21 +230,27 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
 STAGED_SUFFIX = re.compile(r"old|[a-z0-9_]{8}")  # tempfile.mkdtemp's random part, or _replace_dir's .old
 
 
-def remove_stale(final_dir: Path) -> list[Path]:
+def remove_stale(final_dir: Path, committed_run_at: str | None = None) -> list[Path]:
     """Remove the staged folders (``.<period>.xxxxxxxx``, ``.<period>.old``) that a killed run left
-    beside ``final_dir`` and return them. A ``.old`` folder with no ``final_dir`` (killed while swapping
-    them) holds the earlier outputs: it is put back instead. Only safe under the store's cycle lock,
-    when no live run of the period owns any of them."""
+    beside ``final_dir`` and return them. A ``.old`` folder holds the earlier outputs of a run killed
+    while swapping folders or before its store committed: it is put back when ``final_dir`` is missing,
+    or when ``final_dir``'s manifest is not the run the store committed (``committed_run_at``, the
+    stored cycle's ``run_at``), so store and outputs never disagree. Only safe under the store's cycle
+    lock, when no live run of the period owns any of them."""
     prefix = f".{final_dir.name}."
     if not final_dir.parent.is_dir():
         return []
     old = final_dir.with_name(f"{prefix}old")
     keep = set()
-    if old.is_dir() and not old.is_symlink() and not final_dir.exists():
-        try:
-            old.rename(final_dir)
-        except OSError:
-            keep.add(old)  # the earlier outputs: never removed
+    if old.is_dir() and not old.is_symlink():
+        uncommitted = final_dir.is_dir() and _manifest_run_at(final_dir) != committed_run_at
+        if uncommitted:  # the outputs of a run whose store never committed: set aside, removed below
+            final_dir.rename(final_dir.with_name(f"{prefix}{secrets.token_hex(4)}"))
+        if not final_dir.exists():
+            try:
+                old.rename(final_dir)
+            except OSError:
+                keep.add(old)  # the earlier outputs: never removed
     removed = []
     for path in sorted(final_dir.parent.iterdir()):
         if (path not in keep and path.name.startswith(prefix) and STAGED_SUFFIX.fullmatch(path.name[len(prefix):])
@@ -253,6 +261,21 @@ def remove_stale(final_dir: Path) -> list[Path]:
                 continue  # left for a later run; the cycle itself does not need it gone
             removed.append(path)
     return removed
+
+
+def _manifest_run_at(folder: Path) -> str | None:
+    """The ``run_at`` of the cycle whose outputs ``folder`` holds (its manifest), if readable."""
+    try:
+        return str(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["run_at"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def committed_run_at(engine: Engine, org: str, period: str) -> str | None:
+    """When the store's recorded cycle of ``period`` ran (as its manifest writes it), or None."""
+    with engine.connect() as conn:
+        when = conn.scalar(select(Cycle.run_at).where(Cycle.org == org, Cycle.period == period))
+    return when.isoformat() if when is not None else None
 
 
 def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,

@@ -68,3 +68,28 @@ def test_killed_while_swapping_the_earlier_outputs_are_put_back(tmp_path: Path) 
     staged.mkdir()
     assert remove_stale(final) == [staged]
     assert (final / "pack-A.pdf").read_bytes() == b"earlier" and not old.exists()
+
+
+def test_outputs_the_store_never_committed_give_way_to_the_earlier_ones(tmp_path: Path) -> None:
+    """Killed after swapping folders but before the store committed: the period folder holds a run the store
+    does not know (its manifest's run_at is not the stored cycle's), so the earlier outputs go back."""
+    final = tmp_path / "testshire" / "2026-W10"
+    final.mkdir(parents=True)
+    (final / "manifest.json").write_text('{"run_at": "2026-03-12T09:00:00"}', encoding="utf-8")
+    old = final.with_name(".2026-W10.old")
+    old.mkdir()
+    (old / "manifest.json").write_text('{"run_at": "2026-03-11T09:00:00"}', encoding="utf-8")
+    removed = remove_stale(final, committed_run_at="2026-03-11T09:00:00")
+    assert len(removed) == 1 and removed[0].name.startswith(".2026-W10.") and not old.exists()
+    assert "2026-03-11" in (final / "manifest.json").read_text(encoding="utf-8")
+
+
+def test_outputs_the_store_committed_are_kept(tmp_path: Path) -> None:
+    """Killed after the commit, before the earlier outputs were removed: the new ones stand."""
+    final = tmp_path / "testshire" / "2026-W10"
+    final.mkdir(parents=True)
+    (final / "manifest.json").write_text('{"run_at": "2026-03-12T09:00:00"}', encoding="utf-8")
+    old = final.with_name(".2026-W10.old")
+    old.mkdir()
+    assert remove_stale(final, committed_run_at="2026-03-12T09:00:00") == [old]
+    assert "2026-03-12" in (final / "manifest.json").read_text(encoding="utf-8")

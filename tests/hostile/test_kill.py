@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from compstat.config import load_config
-from compstat.cycle import run_cycle
+from compstat.cycle import committed_run_at, remove_stale, run_cycle
+from compstat.store import connect
 from tests.hostile.conftest import PERIOD, SmallCycle, folder_snapshot, store_snapshot
 from tests.test_ingest import TODAY
 
@@ -78,3 +79,21 @@ def test_kill_at_each_step_changes_nothing(small_cycle: SmallCycle, uninterrupte
     assert store_snapshot(small_cycle.db_path) == store
     assert folder_snapshot(small_cycle.folder) == outputs
     assert figures(rerun(small_cycle)) == uninterrupted
+
+
+@pytest.mark.slow
+def test_kill_between_publishing_and_committing_puts_the_earlier_outputs_back(small_cycle: SmallCycle) -> None:
+    """Killed once the new folder is in place but before the store commits: the store is unchanged, and the
+    next start finds outputs the store never committed, so it puts the earlier ones back (``remove_stale``)."""
+    store, outputs = store_snapshot(small_cycle.db_path), folder_snapshot(small_cycle.folder)
+    small_cycle.change_input()
+    kill_at(small_cycle, "published")
+    assert store_snapshot(small_cycle.db_path) == store
+    assert folder_snapshot(small_cycle.folder) != outputs  # the new outputs, which the store does not hold
+    engine = connect(small_cycle.db)
+    try:
+        removed = remove_stale(small_cycle.folder, committed_run_at(engine, "testshire", PERIOD))
+    finally:
+        engine.dispose()
+    assert len(removed) == 1  # the uncommitted outputs, set aside and removed
+    assert folder_snapshot(small_cycle.folder) == outputs
