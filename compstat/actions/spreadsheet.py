@@ -181,10 +181,12 @@ def _open_workbook(path: Path, limits: Limits | None, sheet: str | tuple[str, ..
         raise SourceError(f"{path}: cannot be read as an XLSX workbook ({exc})") from None
 
 
-def _sheet_rows(path: Path, workbook: Any, sheet: Any, **options: Any) -> list[tuple[Any, ...]]:
-    """Every row of ``sheet`` as values; a malformed sheet is a SourceError, not a traceback."""
+def _sheet_rows(path: Path, workbook: Any, sheet: Any) -> list[tuple[Any, ...]]:
+    """Every row of ``sheet`` as values; a malformed sheet is a SourceError, not a traceback. The sheet's
+    ``<dimension>`` is not trusted (read-only mode would stop at it): every row present is read."""
     try:
-        return list(sheet.iter_rows(values_only=True, **options))
+        sheet.reset_dimensions()
+        return list(sheet.iter_rows(values_only=True))
     except READ_ERRORS as exc:
         workbook.close()
         raise SourceError(f"{path}: cannot be read as an XLSX workbook ({exc})") from None
@@ -299,7 +301,7 @@ def import_action_updates(session: Session, config: Config, path: Path, by: str,
     workbook = _open_workbook(path, config.limits, SHEET)
     if SHEET not in workbook.sheetnames:
         raise SourceError(f"{path}: no '{SHEET}' sheet: is this a file from `compstat actions export`?")
-    meta = _meta(workbook)
+    meta = _meta(path, workbook)
     if meta.get("org") and meta["org"] != config.organisation.slug:
         raise SourceError(f"{path}: exported for organisation '{meta['org']}', not '{config.organisation.slug}'")
     sheet = workbook[SHEET]
@@ -323,10 +325,11 @@ def import_action_updates(session: Session, config: Config, path: Path, by: str,
     return report
 
 
-def _meta(workbook: Any) -> dict[str, str]:
+def _meta(path: Path, workbook: Any) -> dict[str, str]:
     if META_SHEET not in workbook.sheetnames:
         return {}
-    return {cell_text(k): cell_text(v) for k, v in workbook[META_SHEET].iter_rows(max_col=2, values_only=True)}
+    rows = _sheet_rows(path, workbook, workbook[META_SHEET])
+    return {cell_text(row[0]): cell_text(row[1] if len(row) > 1 else None) for row in rows if row}
 
 
 def _import_row(session: Session, config: Config, number: int, values: dict[str, Any], unit: str | None, by: str,

@@ -63,9 +63,11 @@ def no_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the workbook was parsed before its limits were checked")
 
+    import compstat.actions.spreadsheet  # imported before openpyxl is patched, so it is restored after
+
+    monkeypatch.setattr(compstat.actions.spreadsheet, "load_workbook", refuse)
     monkeypatch.setattr(pd, "read_excel", refuse)
     monkeypatch.setattr("openpyxl.load_workbook", refuse)
-    monkeypatch.setattr("compstat.actions.spreadsheet.load_workbook", refuse)
 
 
 def excel_config(tmp_path: Path, limits: str = "") -> Path:
@@ -176,3 +178,28 @@ def test_each_inputs_size_is_in_the_ingest_report(small_config_path: Path, tmp_p
     engine.dispose()
     assert [(r.status, r.bytes) for r in first] == [("loaded", data.stat().st_size)]
     assert [(r.status, r.bytes) for r in again] == [("unchanged", data.stat().st_size)]
+
+
+def test_a_sheet_whose_dimension_understates_it_is_read_whole(tmp_path: Path) -> None:
+    """Sheets are read read-only (as a stream), which would stop at a wrong ``<dimension>``: every row counts."""
+    book = Workbook()
+    minutes = book.active
+    assert minutes is not None
+    minutes.title = "Minutes"
+    minutes.append(["unit", "action", "owner", "due"])
+    for i in range(3):
+        minutes.append(["A", f"Visit repeat victims {i}", "Insp A", "2026-03-20"])
+    book.save(tmp_path / "written.xlsx")
+    with zipfile.ZipFile(tmp_path / "written.xlsx") as source, \
+            zipfile.ZipFile(tmp_path / "minutes.xlsx", "w", zipfile.ZIP_DEFLATED) as target:
+        for item in source.infolist():
+            data = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b'<dimension ref="A1:D4" />' in data
+                data = data.replace(b'<dimension ref="A1:D4" />', b'<dimension ref="A1:A1" />')
+            target.writestr(item, data)
+    result = CliRunner().invoke(app, ["actions", "import-minutes", "--config", str(excel_config(tmp_path)),
+                                      str(tmp_path / "minutes.xlsx"), "--period", "2026-W10",
+                                      "--db", f"sqlite:///{tmp_path / 's.db'}"])
+    assert result.exit_code == 0, result.output
+    assert "3 actions added" in result.output
