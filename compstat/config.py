@@ -462,6 +462,16 @@ class MeetingSettings(_Model):
     host: dict[str, str] = Field(default_factory=dict, description="period label → unit code; otherwise rotation")
 
 
+class Limits(_Model):
+    """The `limits:` section: the largest spreadsheets read, refused before parsing (issue #12)."""
+
+    spreadsheet_rows: int = Field(1_000_000, ge=1, description="rows below the header of a data source's sheet")
+    spreadsheet_bytes: int = Field(200_000_000, ge=1, description="a data source workbook's XML, uncompressed")
+    action_sheet_rows: int = Field(5_000, ge=1, description="rows of an imported action sheet or minutes")
+    action_sheet_bytes: int = Field(20_000_000, ge=1, description="an imported action sheet's XML, uncompressed")
+    compression_ratio: float = Field(100, ge=2, description="a workbook member expanding more than this is refused")
+
+
 class Config(_Model):
     organisation: Organisation
     store: str = "sqlite:///compstat.db"
@@ -475,6 +485,7 @@ class Config(_Model):
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     accountability: AccountabilitySettings = Field(default_factory=AccountabilitySettings)
     meeting: MeetingSettings = Field(default_factory=MeetingSettings)
+    limits: Limits = Field(default_factory=Limits)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="after")

@@ -50,6 +50,7 @@ class IngestReport:
     rows_rejected: int = 0
     rows_skipped: int = 0
     columns: tuple[str, ...] = ()  # the input's column names as read (empty when unchanged)
+    bytes: int | None = None  # the file's size on disk (None for a query)
 
 
 def ingest_all(session: Session, config: Config, today: date, store_url: str) -> list[IngestReport]:
@@ -73,16 +74,23 @@ def _new_inputs(session: Session, config: Config, source: Source,
         for path in input_locations(source, config):
             sha = file_sha256(path)
             if _already_loaded(session, config.organisation.slug, source.name, sha):
-                candidates.append(IngestReport(source.name, str(path), sha, "unchanged"))
+                candidates.append(IngestReport(source.name, str(path), sha, "unchanged", bytes=_size(path)))
             else:
-                candidates.append(read_file(source, path, sha))
+                candidates.append(read_file(source, path, sha, config.limits))
     out: list[RawInput | IngestReport] = []
     for item in candidates:
         if isinstance(item, RawInput) and _already_loaded(session, config.organisation.slug, source.name, item.sha256):
-            out.append(IngestReport(source.name, item.location, item.sha256, "unchanged"))
+            out.append(IngestReport(source.name, item.location, item.sha256, "unchanged", bytes=item.bytes))
         else:
             out.append(item)
     return out
+
+
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def _already_loaded(session: Session, org: str, source: str, sha: str) -> bool:
@@ -116,7 +124,7 @@ def load_input(session: Session, config: Config, source: Source, raw: RawInput, 
         mapped.rejected  # flagged rows are counted; their unreadable field is kept with its reason
     bulk_insert(conn, RejectedRow.__table__, kept_aside.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
     return IngestReport(source.name, raw.location, raw.sha256, "loaded", record.rows_read,
-                        record.rows_loaded, record.rows_rejected, record.rows_skipped, columns)
+                        record.rows_loaded, record.rows_rejected, record.rows_skipped, columns, raw.bytes)
 
 
 def supersede(session: Session, file_ids: list[int], by: int) -> None:
