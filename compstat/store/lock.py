@@ -16,6 +16,7 @@ any store on Windows (no ``flock``).
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -156,6 +157,9 @@ if sys.platform != "win32":
         try:
             fd = _open(path)
         except OSError as exc:
+            if exc.errno == errno.EROFS:  # nobody can write a store on a read-only file system: nothing to lock
+                yield None
+                return
             raise CompstatError(f"cannot open the store's lock file {path}: {exc.strerror}; the folder of the "
                                 "store must exist and be writable") from None
         try:
