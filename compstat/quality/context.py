@@ -420,7 +420,7 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
                     Observation.subcategory]
             rows = _rows_of_groups(session, where, cell, every)
             if not rows.empty:
-                found = _classify(rows, [c.key for c in cell], source.name)
+                found = _classify(rows, [c.key for c in cell], source.name).assign(keyed=False)
                 parts.append(found[found["inputs"] > 1])
     if not parts:
         return pd.DataFrame(columns=DUPLICATE_COLUMNS)
@@ -459,7 +459,7 @@ def _store_columns(field_name: str) -> list[Any]:
 def _classify(rows: pd.DataFrame, keys: list[str], source: str) -> pd.DataFrame:
     """One row per key group: how many rows, which units, in how many inputs, and whether every row is
     identical (``file_id`` aside)."""
-    text = rows.drop(columns="file_id").astype(str)
+    text = rows.drop(columns="file_id").astype(object).where(rows.drop(columns="file_id").notna(), "").astype(str)
     grouped = text.groupby(keys, sort=False, dropna=False)
     distinct = text.drop_duplicates().groupby(keys, sort=False, dropna=False).size()
     out = pd.DataFrame({
@@ -472,7 +472,7 @@ def _classify(rows: pd.DataFrame, keys: list[str], source: str) -> pd.DataFrame:
     out["unit_rows"] = pd.Series([dict(sorted(Counter(units).items())) for units in grouped["unit_code"].agg(list)],
                                  index=out.index, dtype=object)
     out = out.reset_index()
-    out["key"] = out[keys].astype(str).agg(" / ".join, axis=1)
+    out["key"] = [" / ".join(p for p in parts if p) for parts in out[keys].astype(str).itertuples(index=False)]
     return out.assign(source=source, keyed=True)[DUPLICATE_COLUMNS]
 
 

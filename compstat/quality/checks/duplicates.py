@@ -41,8 +41,9 @@ class Duplicates:
                     rows=len(mine), source=str(source), units=rejected_units(ctx, mine)))
             if held.any():
                 theirs = rows[held]
-                others = list(dict.fromkeys(file_name(r.split(" from ", 1)[1].split(" (input version", 1)[0])
-                                            for r in theirs["reason"]))
+                after = theirs["reason"].str.split(" from ", n=1, regex=False).str[1]
+                paths = after.str.split(" (input version", n=1, regex=False).str[0]
+                others = list(dict.fromkeys(file_name(str(path)) for path in paths.unique()))
                 findings.append(Finding(
                     self.name, self.default_severity,
                     f"{plural(len(theirs), 'row')} of {file_name(str(path))} are exact copies of rows already held "
