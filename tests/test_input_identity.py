@@ -245,3 +245,24 @@ def test_50000_duplicated_rows_are_all_caught(tmp_path: Path) -> None:
     assert (result["caught"], result["counted"]) == (50_000, 50_000)
     assert time.perf_counter() - started < 30  # a few seconds on one core (compstat.bench measures it)
 
+
+
+@pytest.mark.parametrize("reissued_to", ["2026-02-22", "2026-03-01"])
+def test_rows_held_as_copies_count_again_when_what_they_copied_is_replaced(tmp_path: Path, store_url: str,
+                                                                           reissued_to: str) -> None:
+    """Week 9 is quarantined in the re-export as copies of the first file; the first file is then re-issued
+    (``mode: replace``) without week 9, or with it: week 9 is counted once either way, never lost."""
+    config = load_config(project(tmp_path, "data/incidents-*.csv"))
+    (tmp_path / "data").mkdir()
+    everything = incidents()
+    first = tmp_path / "data" / "incidents-1.csv"
+    first.write_text(weekly_lines(everything, "2025-01-01", "2026-03-01"))
+    ingest(config, store_url)
+    (tmp_path / "data" / "incidents-2.csv").write_text(weekly_lines(everything, "2026-02-23", "2026-03-08"))
+    assert ingest(config, store_url)[1].rows_rejected > 0
+    first.write_text(weekly_lines(everything, "2025-01-01", reissued_to) + "\n")  # other bytes: a new version
+    ingest(config, store_url)
+    assert count(store_url) == len(everything.splitlines()) - 1  # every record once
+    table = pd.read_csv(pd.io.common.BytesIO(period_table(config, store_url)))
+    table = table.set_index(["unit_code", "measure_id", "window"])
+    assert table.loc[("A", "burglary", "28d"), "current"] == 56

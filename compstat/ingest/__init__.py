@@ -162,19 +162,16 @@ def _replaced(session: Session, org: str, source: str, location: str, observatio
               current: Collection[str], new_id: int) -> list[int]:
     """The versions in use that a new version of ``source`` at ``location`` replaces (``mode: replace``):
     the one at the same path, and those whose path is gone from ``current`` and whose dates overlap."""
-    stmt = (select(IngestedFile.id, IngestedFile.path, func.min(Observation.occurred_on),
-                   func.max(Observation.occurred_on))
-            .outerjoin(Observation, Observation.file_id == IngestedFile.id)
-            .where(IngestedFile.org == org, IngestedFile.source == source, IngestedFile.superseded.is_(False),
-                   IngestedFile.id != new_id)
-            .group_by(IngestedFile.id, IngestedFile.path))
+    versions = session.execute(select(IngestedFile.id, IngestedFile.path).where(
+        IngestedFile.org == org, IngestedFile.source == source, IngestedFile.superseded.is_(False),
+        IngestedFile.id != new_id)).all()
+    out = [int(i) for i, path in versions if path == location]
+    gone = [int(i) for i, path in versions if current and path != location and path not in current]
     first, last = _span(observations)
-    out = []
-    for file_id, path, start, end in session.execute(stmt).all():
-        gone = bool(current) and path not in current
-        overlaps = start is not None and first is not None and str(start) <= last and str(end) >= first
-        if path == location or (gone and overlaps):
-            out.append(int(file_id))
+    if gone and first is not None:
+        spans = select(Observation.file_id, func.min(Observation.occurred_on), func.max(Observation.occurred_on)) \
+            .where(Observation.file_id.in_(gone)).group_by(Observation.file_id)
+        out += [int(i) for i, start, end in session.execute(spans).all() if str(start) <= last and str(end) >= first]
     return out
 
 
@@ -222,7 +219,7 @@ def overlap(session: Session, org: str, source: str, observations: pd.DataFrame,
     raw = rows[MATCHED].astype(object).where(rows[MATCHED].notna(), None).to_dict(orient="records")
     copies = pd.DataFrame({"source_row": rows["source_row"].to_numpy(), "field": "row", "reason": reasons,
                            "raw": [json.dumps(r, ensure_ascii=False, default=str) for r in raw]})
-    copies = copies.drop_duplicates("source_row")  # a row of several values (values:) is one row
+    # one entry per copied observation: a row of several values (``values:``) may give several
     return new[~copy].reset_index(drop=True), copies
 
 
@@ -258,6 +255,32 @@ def supersede(session: Session, file_ids: list[int], by: int) -> None:
     session.execute(delete(Observation).where(Observation.file_id.in_(file_ids)))
     session.execute(update(IngestedFile).where(IngestedFile.id.in_(file_ids))
                     .values(superseded=True, superseded_by=by))
+    restore_held_copies(session, file_ids)
+
+
+def restore_held_copies(session: Session, file_ids: list[int]) -> None:
+    """Count again, in their own input, the rows quarantined as copies of rows of versions ``file_ids`` that
+    were just replaced: the rows they copied are no longer counted (a new version that holds them too finds
+    them stored, and quarantines its own copies)."""
+    marks = [f"(input version {i}, line " for i in file_ids]
+    held = pd.DataFrame(list(map(tuple, session.execute(
+        select(RejectedRow.id, RejectedRow.file_id, RejectedRow.org, RejectedRow.source_row, RejectedRow.reason,
+               RejectedRow.raw)
+        .join(IngestedFile, IngestedFile.id == RejectedRow.file_id)
+        .where(IngestedFile.superseded.is_(False), RejectedRow.reason.like(COPY_OF_STORED.split("{", 1)[0] + "%"))
+    ).all())), columns=["id", "file_id", "org", "source_row", "reason", "raw"])
+    held = held[[any(m in r for m in marks) for r in held["reason"]]]
+    if held.empty:
+        return
+    rows = pd.DataFrame([json.loads(r) for r in held["raw"]], columns=MATCHED)
+    rows = rows.assign(source_row=held["source_row"].to_numpy(), file_id=held["file_id"].to_numpy(),
+                       org=held["org"].to_numpy())
+    bulk_insert(session.connection(), Observation.__table__, rows)  # type: ignore[arg-type]
+    session.execute(delete(RejectedRow).where(RejectedRow.id.in_([int(i) for i in held["id"]])))
+    back = held.groupby("file_id")["source_row"].nunique()
+    for file_id, n in zip(back.index.tolist(), back.tolist(), strict=True):
+        session.execute(update(IngestedFile).where(IngestedFile.id == int(file_id)).values(
+            rows_loaded=IngestedFile.rows_loaded + int(n), rows_rejected=IngestedFile.rows_rejected - int(n)))
 
 
 def inputs_in_use(session: Session, org: str) -> pd.DataFrame:
