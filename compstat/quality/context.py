@@ -406,8 +406,8 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
                 parts.append(_classify(rows, [c.key for c in key_columns], source.name))
             continue
         day = cast(Observation.occurred_on, String(10))
-        identical = (select(Observation.unit_code, day, func.count()).where(*where).group_by(*every)
-                     .having(func.count() > 1))
+        identical = (select(Observation.unit_code, day, func.count()).where(*where)  # within one input
+                     .group_by(*every, Observation.file_id).having(func.count() > 1))
         found = pd.DataFrame(list(map(tuple, session.connection().execute(identical).all())),
                              columns=["unit_code", "day", "rows"])
         if not found.empty:
