@@ -17,7 +17,9 @@ Rows of a new input that are exact copies of rows another input of the same sour
 mapped column equal) are quarantined, not counted, with the other input named: at any volume,
 by a hash index over the stored rows of the new input's dates (``overlap``). Rows that share
 a record key (or, for counts, a unit, day and category) with another input's row but differ
-are counted and left to the duplicates check, which blocks the cycle on them.
+are counted and left to the duplicates check, which blocks the cycle on them. When the version a
+quarantined copy copied is replaced, the copy counts again in its own input
+(``restore_held_copies``).
 """
 
 from __future__ import annotations
