@@ -428,8 +428,12 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
 
 
 def _rows_of_groups(session: Session, where: tuple[Any, ...], key_columns: list[Any], every: list[Any]) -> pd.DataFrame:
-    """Every row (record columns and ``file_id``) whose key values appear on more than one row."""
+    """Every row (record columns and ``file_id``) whose key values appear on more than one row (a grouped
+    count first: with no such group, as usual, the windowed query is not run)."""
     columns = list(dict.fromkeys([*every, *key_columns]))
+    any_group = select(*key_columns).where(*where).group_by(*key_columns).having(func.count() > 1).limit(1)
+    if session.connection().execute(any_group).first() is None:
+        return pd.DataFrame(columns=[*[c.key for c in columns], "file_id"])
     rows = (select(*columns, Observation.file_id,
                    func.count().over(partition_by=key_columns).label("same_key"))
             .where(*where).subquery())
