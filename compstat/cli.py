@@ -181,6 +181,9 @@ def run_cycle_command(
     console.print(f"Period {outcome.period.label} ({outcome.period.start} to {outcome.period.end}); "
                   f"{len(loaded)} new input(s), {sum(r.rows_loaded for r in loaded):,} rows loaded, "
                   f"{sum(r.rows_rejected for r in loaded):,} rejected")
+    for report in outcome.ingest:
+        if report.note:  # a move, a copy, rows already held from another input
+            console.print(f"  {report.location}: {report.note}", markup=False)
     _print_findings(outcome.findings, verbose, outcome.settings_warnings)
     quality = outcome.quality
     if quality is not None and quality.accepted:

@@ -355,18 +355,18 @@ def test_duplicates_defects(small_config: Config) -> None:
     copies = rejected(*[(n, "ref", EXACT_COPY.format(n - 10, "ref"), {"ref": f"R{n}", "unit": unit})
                         for n, unit in ((40, "A"), (41, "Bravo"), (42, "A"))])
     stored = pd.DataFrame([
-        ("incidents", True, "R7", "A, B", {"A": 1, "B": 1}, 2, False, "2026-03-03"),
-        ("incidents", True, "R9", "A", {"A": 3}, 3, True, "2026-03-04"),
+        ("incidents", True, "R7", "A, B", {"A": 1, "B": 1}, 2, False, "2026-03-03", 1),
+        ("incidents", True, "R9", "A", {"A": 3}, 3, True, "2026-03-04", 1),
     ], columns=DUPLICATE_COLUMNS)
     found = Duplicates().run(context(small_config, records(), rejected=copies, duplicates=stored))
-    assert [(f.severity, f.rows) for f in found] == [("warning", 3), ("warning", 2), ("warning", 2)]
+    assert [(f.severity, f.rows) for f in found] == [("warning", 3), ("warning", 2), ("blocking", 2)]
     assert found[0].message == ("3 rows of incidents.csv are exact copies of earlier rows (same ref and every "
                                 "other column): quarantined and not counted, so each record counts once. List them "
                                 "with `compstat quarantine list`.")
     assert found[0].units == {"A": 2, "B": 1}  # 'Bravo' is B by name
     assert "1 value of ref in incidents" in found[1].message and "(e.g. R7 in A, B)" in found[1].message
     assert "all of them are counted" in found[1].message and found[1].units == {"A": 1, "B": 1}
-    assert "2 rows of incidents" in found[2].message and "they ARE counted" in found[2].message
+    assert "2 rows of incidents" in found[2].message and "counted more than once" in found[2].message
     assert found[2].units == {"A": 2}  # 3 identical rows: 2 copies beyond the first
 
 
@@ -374,7 +374,7 @@ def test_duplicates_without_a_key_are_a_note(small_config: Config) -> None:
     raw = small_config.model_dump()
     raw["sources"][0]["columns"]["record_id"] = None
     config = Config.model_validate({**raw, "base_dir": small_config.base_dir})
-    identical = pd.DataFrame([("incidents", False, "", "B", {"B": 3}, 3, True, "2026-03-05")],
+    identical = pd.DataFrame([("incidents", False, "", "B", {"B": 3}, 3, True, "2026-03-05", 1)],
                              columns=DUPLICATE_COLUMNS)
     found = Duplicates().run(context(config, records(), duplicates=identical))
     assert [(f.severity, f.rows, f.units) for f in found] == [("info", 2, {"B": 2})]

@@ -216,11 +216,12 @@ def test_duplicates_across_inputs_in_the_store(tmp_path: Path, store_url: str) -
         ctx = load_context(session, config, parse_period("2026-W10", config.cadence), reports, TODAY)
     engine.dispose()
     found = Duplicates().run(ctx)
-    assert [f.severity for f in found] == ["warning", "warning"]
-    assert found[0].message.startswith("1 value of ref in incidents from 2025-01-01 to 2026-03-08 appear on 2 rows "
-                                       f"with different details (e.g. {alpha.split(',')[0]} in A, B)")
-    assert found[1].message.startswith("1 row of incidents from 2025-01-01 to 2026-03-08 are exact copies of other "
-                                       "stored rows (same ref")
+    assert [f.severity for f in found] == ["warning", "blocking"]
+    assert found[0].message.startswith("1 row of incidents-2.csv are exact copies of rows already held from "
+                                       "incidents-1.csv (another input of incidents): quarantined and not counted")
+    assert found[1].message.startswith("1 value of ref in incidents from 2025-01-01 to 2026-03-08 appear on 2 rows "
+                                       f"of different inputs with different details (e.g. {alpha.split(',')[0]} in "
+                                       "A, B): all of them are counted — say which version stands")
 
 
 def test_quarantine_list_by_source_and_export(tmp_path: Path) -> None:
@@ -309,20 +310,12 @@ def test_a_stopped_cycle_points_to_the_export_of_its_quarantined_rows(tmp_path: 
     assert quarantined.units == {"A": 1}
 
 
-def test_key_groups_beyond_the_limit_are_reported_not_skipped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import compstat.quality.checks.duplicates as duplicates_module
-    import compstat.quality.context as context_module
-
-    monkeypatch.setattr(context_module, "MAX_KEY_GROUPS", 2)
-    monkeypatch.setattr(duplicates_module, "MAX_KEY_GROUPS", 2)
+def test_every_key_group_is_compared(tmp_path: Path) -> None:
     _, config = config_with(tmp_path)
     lines = incidents(last="2026-03-08").splitlines()
     same_refs = [line.replace(",A,", ",B,") for line in lines[-10:] if ",A," in line][:3]  # 3 refs in two units
     write(config, "\n".join(lines + same_refs) + "\n")
     result = check_data(config, f"sqlite:///{tmp_path / 'dupes.db'}", "2026-W10", TODAY)
-    capped = next(f for f in result.findings if "were compared row by row" in f.message)
-    assert capped.severity == "warning" and capped.message.startswith(
-        "3 values of ref in incidents from 2025-01-01 to 2026-03-08 appear on more than one row: only the first 2 "
-        "were compared row by row")
+    assert not [f for f in result.findings if "compared row by row" in f.message]
     examined = next(f for f in result.findings if "with different details" in f.message)
-    assert examined.message.startswith("2 values of ref")
+    assert examined.severity == "warning" and examined.message.startswith("3 values of ref")
