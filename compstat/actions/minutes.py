@@ -12,7 +12,6 @@ every value from the store is escaped for Markdown by the template environment.
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -30,6 +29,7 @@ from compstat.actions.log import meeting_date, next_meeting_date
 from compstat.config import Config
 from compstat.files import write_atomically
 from compstat.periods import Period
+from compstat.resources import templates_dir
 from compstat.safepaths import confined, unique_names
 from compstat.store import Action
 from compstat.terminal import visible
@@ -144,10 +144,7 @@ def write_minutes(session: Session, config: Config, period: Period, out_root: Pa
 
 
 def _environment() -> jinja2.Environment:
-    folders = [Path(__file__).resolve().parents[2] / "templates"]
-    if os.environ.get("COMPSTAT_TEMPLATES"):
-        folders.insert(0, Path(os.environ["COMPSTAT_TEMPLATES"]))
-    return jinja2.Environment(loader=jinja2.FileSystemLoader([str(f) for f in folders]), autoescape=False,
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), autoescape=False,
                               finalize=markdown_text, undefined=jinja2.StrictUndefined, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True)
 

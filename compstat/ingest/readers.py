@@ -43,11 +43,9 @@ def input_locations(source: Source, config: Config) -> list[Path]:
 
 
 def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
+    """The SHA-256 of a file, read in blocks (``hashlib.file_digest``)."""
     with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_file(source: Source, path: Path, sha256: str | None = None, limits: Limits | None = None) -> RawInput:

@@ -44,10 +44,9 @@ from compstat.errors import writing
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.parallel import usable_cores
+from compstat.resources import templates_dir
 from compstat.results import CycleData
 from compstat.safepaths import confined
-
-TEMPLATES_ENV = "COMPSTAT_TEMPLATES"
 
 
 @dataclass(frozen=True)
@@ -56,12 +55,6 @@ class RenderedPack:
     unit_code: str | None  # a unit's or division's code; None for the chair's pack
     seconds: float  # wall time in the worker: context, charts, HTML and PDF
     cpu_seconds: float = 0.0  # the worker's CPU time for the pack (steadier than wall time on a busy machine)
-
-
-def templates_dir() -> Path:
-    """The templates folder: ``$COMPSTAT_TEMPLATES`` if set, else the repository's ``templates/``."""
-    override = os.environ.get(TEMPLATES_ENV)
-    return Path(override).resolve() if override else Path(__file__).resolve().parents[2] / "templates"
 
 
 class TemplatesOnlyFetcher(URLFetcher):  # type: ignore[misc]

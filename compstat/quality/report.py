@@ -17,6 +17,7 @@ from compstat.errors import UsageError
 from compstat.quality.checks import CHECKS
 from compstat.quality.findings import SEVERITIES, measure_label, unit_label
 from compstat.quality.run import QualityResult
+from compstat.resources import templates_dir
 
 TEMPLATE = "quality_report.html"
 WINDOW_NAMES = {"period": "period", "28d": "28 days", "3m": "3 months", "ytd": "year to date"}
@@ -144,7 +145,7 @@ def _int(value: object) -> int:
 
 def render_report(report: QualityReport) -> str:
     """The report as a standalone HTML page."""
-    from compstat.packs.render import render_html, templates_dir
+    from compstat.packs.render import render_html
 
     return render_html(TEMPLATE, templates_dir(), report=report)
 
@@ -159,7 +160,7 @@ def write_report(result: QualityResult, config: Config, target: Path) -> Path:
     if suffix == ".html":
         target.write_text(html, encoding="utf-8")
     else:
-        from compstat.packs.render import html_to_pdf, templates_dir
+        from compstat.packs.render import html_to_pdf
 
         html_to_pdf(html, target, templates_dir())
     return target

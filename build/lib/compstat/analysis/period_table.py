@@ -1,0 +1,65 @@
+"""The CompStat period table: each unit and measure, each window, this year vs last year."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from compstat.analysis.measures import analysis_units, measure_values
+from compstat.config import Config
+from compstat.periods import Window
+
+TABLE_COLUMNS = [
+    "unit_code", "measure_id", "window", "window_label", "start", "end", "current",
+    "prev_start", "prev_end", "previous", "change", "pct_change", "small_numbers",
+]
+
+
+def period_table(daily: pd.DataFrame, config: Config, windows: list[Window],
+                 data_start: date | None = None) -> pd.DataFrame:
+    """Current and last-year values per unit × measure × window, with change and % change.
+
+    A comparison window that starts before ``data_start`` (the earliest data held) has no
+    previous value (NaN), rather than a count of 0 for days nobody supplied.
+    ``pct_change`` is NaN where last year's value is 0 or missing (shown as ``*``).
+    ``small_numbers`` marks counts where both values are below the config's small-number
+    threshold, so that no percentage is read on them without a caveat.
+    """
+    parts = []
+    for w in windows:
+        current = _window_values(daily, config, w.start, w.end).rename(columns={"value": "current"})
+        previous = _window_values(daily, config, w.prev_start, w.prev_end).rename(columns={"value": "previous"})
+        merged = current.merge(previous, on=["unit_code", "measure_id"], how="outer")
+        parts.append(merged.assign(window=w.key, window_label=w.label, start=w.start, end=w.end,
+                                   prev_start=w.prev_start, prev_end=w.prev_end))
+    table = pd.concat(parts, ignore_index=True)
+    units = analysis_units(config)
+    measures = [m.id for m in config.reported_measures]
+    grid = pd.MultiIndex.from_product([units, measures, [w.key for w in windows]],
+                                      names=["unit_code", "measure_id", "window"])
+    table = table.set_index(["unit_code", "measure_id", "window"]).reindex(grid).reset_index()
+    meta = {w.key: w for w in windows}
+    for field in ("window_label", "start", "end", "prev_start", "prev_end"):
+        table[field] = table["window"].map(lambda k, f=field: getattr(meta[k], f.replace("window_", "")))
+    kinds = table["measure_id"].map({m.id: m.kind for m in config.measures})
+    counts = kinds.eq("count")
+    for col in ("current", "previous"):
+        table.loc[counts, col] = table.loc[counts, col].fillna(0.0)
+    if data_start is not None:
+        before_data = table["prev_start"] < data_start
+        table.loc[before_data, "previous"] = np.nan
+    table["change"] = table["current"] - table["previous"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct = 100.0 * table["change"] / table["previous"]
+    table["pct_change"] = pct.where(table["previous"].fillna(0) != 0)
+    limit = config.small_number
+    table["small_numbers"] = counts & (table["current"] < limit) & (table["previous"] < limit)
+    return table[TABLE_COLUMNS]
+
+
+def _window_values(daily: pd.DataFrame, config: Config, start: object, end: object) -> pd.DataFrame:
+    mask = (daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))  # type: ignore[arg-type]
+    totals = daily[mask].groupby(["unit_code", "measure_id"], as_index=False)[["total", "n"]].sum()
+    return measure_values(totals, config, [])[["unit_code", "measure_id", "value"]]

@@ -1,0 +1,205 @@
+"""`make bench`: two forces on fresh stores, each through two cycles.
+
+``incidents``: a national-scale force (77 units, 3+ years, ≈1.5M incident records, the five
+incident measures). ``weekly``: a force shaped like a big city's own weekly CompStat figures
+(78 units under 8 divisions, 19 measures from homicide to shoplifting, every figure a
+pre-aggregated weekly count with zeros written, the demo's planted weekly-count defects
+included), where a pack's cost grows with its measures.
+
+Two cycles each, as a performance team runs them: the first loads the whole history into an empty
+store (``first``); the next week's cycle loads only that week's new file (``weekly``: the
+source is a glob in ``mode: append``), which is what a team pays every week. For each it
+prints rows ingested per second, seconds per step, seconds per pack and peak memory, and
+writes them to ``bench-data/results.json``. Each cycle runs in a fresh process, so its peak
+memory is the cycle's own and not the data generator's.
+Run: ``python -m compstat.bench [--units 77] [--rows 1500000] [--workers N] [--only incidents|weekly]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import resource
+import shutil
+import time
+from concurrent.futures import ProcessPoolExecutor
+from datetime import date, timedelta
+from pathlib import Path
+
+import pandas as pd
+
+from compstat.config import load_config
+from compstat.cycle import run_cycle
+from compstat.demo import (
+    WEEKLY_OFFENCES,
+    demo_config,
+    generate_incidents,
+    incident_offences_weekly,
+    plant_defects,
+    plant_weekly_defects,
+    weekly_counts,
+    write_boundaries,
+    write_config,
+)
+from compstat.parallel import usable_cores
+from compstat.periods import last_complete_period
+
+TARGET_ROWS = 1_500_000
+WEEKLY_UNITS, WEEKLY_DIVISIONS = 78, 8
+WEEKLY_DAILY_RATE = 4.0  # incidents per unit per day behind the five frequent measures' weekly counts
+
+
+def main(argv: list[str] | None = None) -> dict[str, object]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--units", type=int, default=77)
+    parser.add_argument("--rows", type=int, default=TARGET_ROWS, help="approximate incidents to generate")
+    parser.add_argument("--out", type=Path, default=Path("bench-data"))
+    parser.add_argument("--workers", type=int, default=usable_cores(),
+                        help="render processes (default: one per usable core)")
+    parser.add_argument("--only", choices=["incidents", "weekly"], help="run one force only")
+    args = parser.parse_args(argv)
+
+    out: Path = args.out.resolve()
+    if out.exists():
+        shutil.rmtree(out)
+    results: dict[str, object] = {"date": date.today().isoformat(),
+                                  "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                                  "render_workers": args.workers}
+    if args.only != "weekly":
+        results["incidents"] = incident_force(out / "incidents", args.units, args.rows, args.workers)
+    if args.only != "incidents":
+        results["weekly"] = weekly_force(out / "weekly", args.workers)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    _print(results)
+    return results
+
+
+def incident_force(out: Path, units: int, target_rows: int, workers: int) -> dict[str, object]:
+    """The national-scale incident force: ``units`` units, about ``target_rows`` incident records."""
+    (out / "data").mkdir(parents=True)
+    config_path = out / "bench.yaml"
+    cfg_dict = demo_config(units, data_dir="data", slug="bench", name="Benchmark Constabulary", summary=False,
+                           weekly=False)
+    cfg_dict["store"] = f"sqlite:///{out / 'bench.db'}"
+    cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
+    write_config(config_path, cfg_dict, header="Benchmark force written by compstat.bench")
+    write_boundaries(out / "data" / "boundaries.geojson", units)
+    config = load_config(config_path)
+    today = date.today()
+    end = last_complete_period(today, config.cadence).end
+    days = (end - date(end.year - 3, 1, 1)).days + 1
+    rate = target_rows / (units * days)
+
+    started = time.perf_counter()
+    incidents = plant_defects(generate_incidents(end, n_units=units, years=3, daily_rate=rate), seed=1)
+    history, last_week = split_last_week(incidents, end)
+    history.to_csv(out / "data" / "incidents-1-history.csv", index=False)
+    generate_seconds = time.perf_counter() - started
+    del incidents, history
+
+    first = in_fresh_process(config_path, today - timedelta(days=7), workers)
+    last_week.to_csv(out / "data" / "incidents-2-last-week.csv", index=False)
+    weekly = in_fresh_process(config_path, today, workers)
+    return {"title": f"{units} units, incident records", "units": units, "measures": len(cfg_dict["measures"]),
+            "generate_seconds": round(generate_seconds, 1), "first": first, "weekly": weekly}
+
+
+def weekly_force(out: Path, workers: int) -> dict[str, object]:
+    """The big-city force: ``WEEKLY_UNITS`` units under ``WEEKLY_DIVISIONS`` divisions, 19 measures, every
+    figure a pre-aggregated weekly count (3 years and the weeks of this one), planted gaps included."""
+    (out / "data").mkdir(parents=True)
+    config_path = out / "bench-weekly.yaml"
+    cfg_dict = demo_config(WEEKLY_UNITS, data_dir="data", slug="bench-weekly", name="Benchmark Metropolitan",
+                           summary=False, incidents=False, n_divisions=WEEKLY_DIVISIONS)
+    cfg_dict["store"] = f"sqlite:///{out / 'bench.db'}"
+    cfg_dict["sources"][0] |= {"path": "data/weekly-*.csv", "mode": "append"}
+    write_config(config_path, cfg_dict, header="Benchmark force written by compstat.bench: weekly counts")
+    config = load_config(config_path)
+    today = date.today()
+    end = last_complete_period(today, config.cadence).end
+
+    started = time.perf_counter()
+    offences = incident_offences_weekly(WEEKLY_DAILY_RATE) + WEEKLY_OFFENCES
+    counts = plant_weekly_defects(weekly_counts(end, WEEKLY_UNITS, years=3, offences=offences,
+                                                n_divisions=WEEKLY_DIVISIONS), end)
+    last = counts["week_ending"] == end.isoformat()
+    counts[~last].to_csv(out / "data" / "weekly-1-history.csv", index=False)
+    generate_seconds = time.perf_counter() - started
+
+    first = in_fresh_process(config_path, today - timedelta(days=7), workers)
+    counts[last].to_csv(out / "data" / "weekly-2-last-week.csv", index=False)
+    weekly = in_fresh_process(config_path, today, workers)
+    return {"title": f"{WEEKLY_UNITS} units in {WEEKLY_DIVISIONS} divisions, {len(offences)} measures, weekly counts",
+            "units": WEEKLY_UNITS, "measures": len(config.measures), "generate_seconds": round(generate_seconds, 1),
+            "first": first, "weekly": weekly}
+
+
+def split_last_week(incidents: pd.DataFrame, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The history up to the week before ``end``'s week, and the last seven days: the new week's file."""
+    in_last_week = incidents["recorded_at"].str[:10] > (end - timedelta(days=7)).isoformat()
+    return incidents[~in_last_week], incidents[in_last_week]
+
+
+def in_fresh_process(config_path: Path, today: date, workers: int) -> dict[str, object]:
+    """``run_one`` in a new (spawned, non-daemonic) process, so that it may start render workers."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(run_one, config_path, today, workers).result()
+
+
+def run_one(config_path: Path, today: date, workers: int) -> dict[str, object]:
+    """Run the last complete period's cycle as of ``today`` and report its figures."""
+    config = load_config(config_path)
+    steps: dict[str, float] = {}
+    started = time.perf_counter()
+    outcome = run_cycle(config, config.store, out_root=config_path.parent / "cycles", today=today,
+                        workers=workers, progress=lambda step, seconds: steps.__setitem__(step, seconds))
+    total = time.perf_counter() - started
+    rows = sum(r.rows_read for r in outcome.ingest)
+    leaves = len(config.leaf_units)  # render_packs' order: the units, the divisions, the chair's
+    unit_packs, division_packs = outcome.pack_seconds[:leaves], outcome.pack_seconds[leaves:-1]
+    chair = outcome.pack_seconds[-1:]
+    return {
+        "period": outcome.period.label, "rows_ingested": rows, "cycle_seconds": round(total, 1),
+        "ingest_rows_per_second": round(rows / steps["ingest"]) if rows and steps.get("ingest") else None,
+        "step_seconds": steps, "packs": len(outcome.packs),
+        "seconds_per_pack": round(sum(outcome.pack_seconds) / max(len(outcome.pack_seconds), 1), 2),
+        "seconds_per_unit_pack": round(sum(unit_packs) / max(len(unit_packs), 1), 2),
+        "division_packs": len(division_packs),
+        "seconds_per_division_pack": round(sum(division_packs) / max(len(division_packs), 1), 2),
+        "chair_pack_seconds": round(chair[0], 2) if chair else None,
+        "pack_wall_seconds": steps.get("packs"),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def _print(results: dict[str, object]) -> None:
+    print(f"compstat bench ({results['machine']}, {results['render_workers']} render workers)")
+    for force in ("incidents", "weekly"):
+        if force in results:
+            _print_force(dict(results[force]))  # type: ignore[call-overload]
+
+
+def _print_force(results: dict[str, object]) -> None:
+    print(f"\n== {results['title']}; data generation {results['generate_seconds']} s, not part of any cycle")
+    for name, title in (("first", "first cycle: whole history into an empty store"),
+                        ("weekly", "next week's cycle: one new week of data")):
+        run = dict(results[name])  # type: ignore[call-overload]
+        print(f"\n{title} ({run['period']}, {run['rows_ingested']:,} rows; load average at the end "
+              f"{run['load_average']})")
+        for step, seconds in dict(run["step_seconds"]).items():
+            print(f"  {step:<24} {seconds:>8.2f} s")
+        print(f"  whole cycle              {run['cycle_seconds']:>8} s")
+        if run["ingest_rows_per_second"]:
+            print(f"  ingest                   {run['ingest_rows_per_second']:>8,} rows/s")
+        print(f"  packs                    {run['packs']} PDFs, {run['seconds_per_pack']} s each in a worker "
+              f"(unit packs {run['seconds_per_unit_pack']} s, {run['division_packs']} division packs "
+              f"{run['seconds_per_division_pack']} s, the chair's {run['chair_pack_seconds']} s)")
+        print(f"  peak memory (main)       {run['peak_memory_mb']:>8,} MB")
+
+
+if __name__ == "__main__":
+    main()

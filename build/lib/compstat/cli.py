@@ -1,0 +1,648 @@
+"""The command line: each command parses its options, makes one library call and reports.
+
+Exit codes: 0 success; 1 the data stopped the cycle (e.g. no data for the period);
+2 a usage mistake (bad config, bad argument, unreadable source).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import pandas as pd
+import typer
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape
+from rich.rule import Rule
+from rich.table import Table
+
+from compstat import actions as action_log
+from compstat.config import Config, load_config
+from compstat.errors import CompstatError, UsageError
+from compstat.parallel import usable_cores
+from compstat.periods import last_complete_period, parse_period
+from compstat.store import connect, resolve_url, transaction
+
+# Plain help (rich_markup_mode=None): a switch shows as `--accept-warnings`, never `--accept-warnings <bool>`
+# (typer's rich help gives every option a type, switches too), and the help reads the same piped or in a terminal.
+HELP_STYLE: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None}
+app = typer.Typer(help="Compstat-style accountability cycles: ingest, assure, analyse, follow up, brief.",
+                  pretty_exceptions_enable=False, add_completion=False, **HELP_STYLE)
+actions_app = typer.Typer(help="The action log: raise, list and update actions.", **HELP_STYLE)
+agreements_app = typer.Typer(help="Accountability agreements: named officers, triggers, escalation.", **HELP_STYLE)
+quarantine_app = typer.Typer(help="Rows rejected at ingest, with their reasons.", **HELP_STYLE)
+app.add_typer(actions_app, name="actions")
+app.add_typer(agreements_app, name="agreements")
+app.add_typer(quarantine_app, name="quarantine")
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The cycle's YAML config.")]
+DbOpt = Annotated[str | None, typer.Option("--db", help="Store URL (default: COMPSTAT_DB, then the config's store).")]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Print every quality finding (default: grouped by check with counts).")]
+WorkersOpt = Annotated[int | None, typer.Option(
+    min=1, metavar="N",
+    help=f"Processes rendering packs in parallel (default: one per usable core, {usable_cores()} here).")]
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def reports_errors(func: F) -> F:
+    """Turn a CompstatError into one line on stderr and its exit code; no traceback. The message
+    (which quotes the user's data) is printed as text, never as rich markup."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CompstatError as exc:
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _load(path: Path) -> Config:
+    """The config, with its accountability agreements checked against its units and measures."""
+    cfg = load_config(path)
+    action_log.check_agreements(cfg, path)
+    return cfg
+
+
+class WrappingTable(Table):
+    """A rich table that never cuts text off: a cell too long for its column wraps, and a word too long
+    folds onto the next line (no "…"). When the columns cannot all fit the console's width with each
+    text column at least ``MIN_TEXT`` characters wide (many columns at 80, the width of a pipe), each
+    row is printed as a block of "header  value" lines instead, so no column is squeezed to a few letters."""
+
+    MIN_TEXT = 16
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        widths = [self._measure_column(console, options, c) for c in self.columns]
+        narrowest = sum(min(w.maximum, max(w.minimum, self.MIN_TEXT)) for w in widths)
+        if not self.columns or narrowest + self._extra_width <= options.max_width:
+            yield from super().__rich_console__(console, options)
+            return
+        if self.title:
+            yield self.title
+        for row in range(self.row_count):
+            record = Table.grid(padding=(0, 2))
+            record.add_column(no_wrap=True, style="bold", min_width=max(len(str(c.header)) for c in self.columns))
+            record.add_column(overflow="fold")
+            for column in self.columns:
+                cell = column._cells[row]
+                if cell != "":
+                    record.add_row(column.header, cell)
+            yield Rule(style="dim")
+            yield record
+
+
+def _table(*headers: str, title: str, **options: Any) -> WrappingTable:
+    """A table whose columns wrap and fold rather than truncate (see ``WrappingTable``)."""
+    table = WrappingTable(title=title, **options)
+    for header in headers:
+        table.add_column(header, overflow="fold")
+    return table
+
+
+def _cells(*values: object) -> list[str]:
+    """Table cells from data: each value as text, escaped so rich prints it literally."""
+    return [escape("" if v is None else str(v)) for v in values]
+
+
+def _parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(f"{option} '{value}': expected a date such as 2026-11-23") from None
+
+
+@app.command("run-cycle")
+@reports_errors
+def run_cycle_command(
+    config: ConfigOpt,
+    period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
+    db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option(help="Output root (default: the config's output_dir).")] = None,
+    workers: WorkersOpt = None,
+    today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+    accept_warnings: Annotated[bool, typer.Option(
+        "--accept-warnings", help="Go ahead despite blocking quality findings (recorded in the manifest).")] = False,
+    go_ahead: Annotated[bool, typer.Option(
+        "--go-ahead", help="Go ahead although some units' data for the period has not arrived (recorded).")] = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run one cycle: ingest, quality, analysis, actions, packs. Blocking quality findings stop it (exit 1)."""
+    from compstat.cycle import run_cycle
+
+    cfg = _load(config)
+    url = resolve_url(db, cfg.store)
+
+    def progress(step: str, seconds: float) -> None:
+        console.print(f"  [green]✓[/] {step:<9} {seconds:7.2f} s")
+
+    console.print(f"[bold]{escape(cfg.organisation.name)}[/]: running cycle")
+    outcome = run_cycle(cfg, url, period, out_root=out, today=_parse_date(today, "--today"),
+                        workers=workers, progress=progress, accept_warnings=accept_warnings,
+                        go_ahead_if_stale=go_ahead)
+    loaded = [r for r in outcome.ingest if r.status == "loaded"]
+    console.print(f"Period {outcome.period.label} ({outcome.period.start} to {outcome.period.end}); "
+                  f"{len(loaded)} new input(s), {sum(r.rows_loaded for r in loaded):,} rows loaded, "
+                  f"{sum(r.rows_rejected for r in loaded):,} rejected")
+    _print_findings(outcome.findings, verbose, outcome.settings_warnings)
+    quality = outcome.quality
+    if quality is not None and quality.accepted:
+        console.print(f"[bold red]Went ahead despite {len(quality.accepted)} blocking finding(s)[/] "
+                      "(--accept-warnings): recorded in manifest.json", markup=True)
+    if quality is not None and quality.stale_units:
+        console.print(f"[bold red]Went ahead without the data of {escape(', '.join(quality.stale_units))}[/]: "
+                      "recorded in manifest.json", markup=True)
+    console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
+
+
+def _print_findings(findings: list[Any], verbose: bool = False, settings: tuple[str, ...] = ()) -> None:
+    """The quality findings by severity, most serious first, grouped by check with counts (every line with
+    ``verbose``), then the analysis settings' warnings; messages printed verbatim."""
+    from compstat.quality.summary import VERBOSE_HINT, finding_sections, settings_lines
+
+    colours = {"blocking": "red", "warning": "yellow", "info": "cyan"}
+    if not findings:
+        console.print("Quality: no findings")
+    sections = finding_sections(findings, verbose)
+    for section in sections:
+        console.print(f"[bold {colours[section.severity]}]{section.heading}[/]", markup=True)
+        for line in section.lines:
+            console.print(f"  {line}", markup=False)
+    summarised = sum(s.summarised for s in sections)
+    if summarised:
+        console.print(f"({summarised} findings summarised by check: {VERBOSE_HINT})", markup=False)
+    if settings:
+        console.print(f"[bold yellow]Settings warnings ({len(settings)})[/]", markup=True)
+        for line in settings_lines(settings, verbose):
+            console.print(f"  {line}", markup=False)
+
+
+@app.command()
+@reports_errors
+def check(
+    config: ConfigOpt,
+    period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
+    db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Report file, .html or .pdf (default: <output_dir>/<org>/quality-<period>.html).")] = None,
+    today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+    quarantine: Annotated[Path | None, typer.Option(
+        help="Also write every quarantined row (this run's too, which is not stored) to this .csv or .xlsx.")]
+    = None,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Run ingest and the quality checks alone, store nothing, and write the quality report.
+
+    Exit 1 when a finding would block the cycle; 0 otherwise.
+    """
+    from compstat.quality import check_data
+    from compstat.quality.report import write_report
+
+    cfg = load_config(config)
+    if out is not None and out.suffix.lower() not in (".html", ".pdf"):
+        raise UsageError(f"--out '{out}': the report is written as .html or .pdf")
+    if quarantine is not None:
+        _check_export(quarantine, "--quarantine")
+    result = check_data(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"), quarantine)
+    console.print(f"[bold]{escape(cfg.organisation.name)}[/]: data quality for {result.period.label} "
+                  f"({result.period.start} to {result.period.end}); nothing was stored", markup=True)
+    _print_findings(list(result.findings), verbose)
+    target = out or Path(cfg.output_dir) / cfg.organisation.slug / f"quality-{result.period.label}.html"
+    write_report(result, cfg, target)
+    console.print(f"Quality report written to [bold]{escape(str(target))}[/]", markup=True)
+    if quarantine is not None:
+        console.print(f"Quarantined rows written to [bold]{escape(str(quarantine))}[/]", markup=True)
+    if result.blocking:
+        err_console.print(f"{len(result.blocking)} blocking finding(s): run-cycle would stop for "
+                          f"{result.period.label}", markup=False)
+        raise typer.Exit(1)
+
+
+@app.command()
+@reports_errors
+def demo(
+    config: ConfigOpt = Path("config/demo.yaml"),
+    out: Annotated[Path, typer.Option(help="Folder for the demo data.")] = Path("demo-data"),
+    end: Annotated[str | None, typer.Option(help="Last day of data (default: end of last complete week).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Write the synthetic demo force's data, record the last meeting's actions, and apply one
+    commander's spreadsheet of updates made since."""
+    from compstat.demo import DEMO_UPDATES_UNIT, record_demo_follow_up, write_demo
+
+    cfg = _load(config)
+    last_day = _parse_date(end, "--end") or last_complete_period(date.today(), cfg.cadence).end
+    paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
+    engine = connect(resolve_url(db, cfg.store))
+    try:
+        with transaction(engine) as session:
+            story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
+    finally:
+        engine.dispose()
+    recorded = (f"the {story.meeting} meeting's actions were already recorded" if story.already_recorded
+                else f"{story.added} actions recorded from the {story.meeting} meeting")
+    console.print(f"Demo data to {last_day} written to {out}/; {recorded}.", markup=False)
+    console.print(f"{DEMO_UPDATES_UNIT}'s commander filled in {story.sheet}: {story.applied} actions updated, "
+                  f"{story.unchanged} unchanged.", markup=False)
+
+
+@actions_app.command("list")
+@reports_errors
+def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] = None, db: DbOpt = None,
+                 period: Annotated[str | None, typer.Option(help="Meeting period (default: the next meeting).")] = None,
+                 ) -> None:
+    """List the action log as it stands for a meeting: level, overdue, stale, did it work.
+
+    Judged as in the meeting's packs: on its stored cycle once it has run, else on the data held
+    now by the cycle's own judgement (exit 1 when there is no data for the period)."""
+    from compstat.analysis.preview import meeting_judgement
+
+    cfg = _load(config)
+    when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
+    _check_unit(cfg, unit)
+    judged = meeting_judgement(cfg, resolve_url(db, cfg.store), when)
+    log, levels = judged.log, judged.levels
+    if unit:
+        log = log[log["unit_code"] == unit]
+    meeting = action_log.meeting_date(cfg, when)
+    table = _table("id", "unit", "action", "owner", "due", "status", "carried", "level", "flags", "did it work",
+                   title=f"Action log for the {when.label} meeting ({meeting})")
+    for row in log.itertuples():
+        flags = " ".join(f for f, on in (("OVERDUE", row.overdue), ("STALE", row.stale)) if on)
+        table.add_row(*_cells(row.id, row.unit_code, row.description, row.owner, row.due_date, row.status,
+                              row.meetings_carried,
+                              f"{row.escalation_level} {row.escalation_label}" if row.carried else "", flags,
+                              row.effect_text))
+    console.print(table)
+    if unit:
+        level = levels.set_index("unit_code").loc[unit]
+        console.print(f"Unit {unit}: level {level.escalation_level} {level.escalation_label} "
+                      f"({level.escalation_reason})", markup=False)
+    if not judged.recorded:
+        console.print(f"The {when.label} cycle has not run yet: levels and \"did it work\" are judged on the data "
+                      "held now, as its packs would show them (nothing was recorded).", markup=False)
+
+
+@actions_app.command("add")
+@reports_errors
+def actions_add(config: ConfigOpt, unit: Annotated[str, typer.Option()], action: Annotated[str, typer.Option()],
+                owner: Annotated[str, typer.Option()], by: Annotated[str, typer.Option()],
+                due: Annotated[str | None, typer.Option(help="YYYY-MM-DD (default: next meeting).")] = None,
+                measure: Annotated[str | None, typer.Option()] = None,
+                period: Annotated[str | None, typer.Option(help="Meeting that raised it.")] = None,
+                kind: Annotated[str, typer.Option(help="commitment or data-request.")] = "commitment",
+                support_requested: Annotated[str, typer.Option(help="Support the unit asked for.")] = "",
+                support_offered: Annotated[str, typer.Option(help="Support offered at the meeting.")] = "",
+                db: DbOpt = None) -> None:
+    """Raise an action at a meeting."""
+    cfg = _load(config)
+    raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
+    due_date = _parse_date(due, "--due") or action_log.next_meeting_date(cfg, raised)
+    held = action_log.meeting_date(cfg, raised)
+    if due_date < held:
+        raise UsageError(f"--due {due_date} is before the meeting that raises the action ({raised.label}, held "
+                         f"{held}): an action is due on or after the meeting that agrees it")
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        new = action_log.add_action(session, cfg, raised, action_log.NewAction(
+            unit, action, owner, due_date, measure, kind, support_requested, support_offered), by)
+        console.print(f"Action {new.id} raised for {unit}, due {due_date}.", markup=False)
+
+
+@actions_app.command("update")
+@reports_errors
+def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()],
+                   by: Annotated[str, typer.Option()],
+                   status: Annotated[str | None, typer.Option(help="open, in progress, done or dropped.")] = None,
+                   note: Annotated[str, typer.Option()] = "",
+                   reason: Annotated[str, typer.Option(help="Why it is dropped (needed to drop).")] = "",
+                   support_requested: Annotated[str | None, typer.Option()] = None,
+                   support_offered: Annotated[str | None, typer.Option()] = None,
+                   due: Annotated[str | None, typer.Option(help="New due date (YYYY-MM-DD).")] = None,
+                   done_on: Annotated[str | None, typer.Option(help="Date it was done (default: today).")] = None,
+                   db: DbOpt = None) -> None:
+    """Update an action's status, add a progress note, or record support; every change is kept."""
+    cfg = _load(config)
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        updated = action_log.update_action(
+            session, action_id, by, status, note, reason=reason, support_requested=support_requested,
+            support_offered=support_offered, due_date=_parse_date(due, "--due"),
+            closed_on=_parse_date(done_on, "--done-on"), org=cfg.organisation.slug)
+        console.print(f"Action {updated.id} is {updated.status}.", markup=False)
+
+
+@actions_app.command("history")
+@reports_errors
+def actions_history(config: ConfigOpt, action_id: Annotated[int, typer.Argument()], db: DbOpt = None) -> None:
+    """Show every recorded change to an action: who, when, old → new, and via what."""
+    cfg = _load(config)
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        rows = action_log.action_history(session, action_id, cfg.organisation.slug)
+        table = _table("at", "by", "field", "old", "new", "note", "via", title=f"History of action {action_id}")
+        for u in rows:
+            table.add_row(*_cells(f"{u.at:%Y-%m-%d %H:%M}", u.by, u.field, u.old, u.new, u.note, u.via))
+    console.print(table)
+
+
+@actions_app.command("export")
+@reports_errors
+def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
+                   out: Annotated[Path | None, typer.Option(help="XLSX file (default: actions-UNIT-PERIOD.xlsx).")]
+                   = None,
+                   period: Annotated[str | None, typer.Option(help="Meeting (default: the next one).")] = None,
+                   by: Annotated[str, typer.Option(help="Who exported it (kept in the file).")] = "",
+                   db: DbOpt = None) -> None:
+    """Write a unit's open actions to an XLSX for its commander to fill in (✎ columns editable)."""
+    from compstat.actions.spreadsheet import export_actions
+
+    if out is not None and out.suffix.lower() != ".xlsx":
+        raise UsageError(f"--out '{out}': the export is a spreadsheet for the commander, written as .xlsx")
+    cfg = _load(config)
+    when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
+    path = out or Path(f"actions-{unit}-{when.label}.xlsx")
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        n = export_actions(session, cfg, unit, path, when, by=by)
+    console.print(f"{n} open actions of {unit} written to {path}", markup=False)
+
+
+@actions_app.command("import")
+@reports_errors
+def actions_import(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
+                   by: Annotated[str, typer.Option(help="Who filled it in (recorded in each action's history).")],
+                   db: DbOpt = None) -> None:
+    """Apply a filled-in export. Exit 0: every row applied or unchanged; 1: some rows were conflicts or
+    malformed (the others are applied); 2: the file cannot be read."""
+    from compstat.actions.spreadsheet import import_action_updates
+
+    cfg = _load(config)
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        report = import_action_updates(session, cfg, file, by)
+    for outcome in ("applied", "conflict", "malformed"):
+        for row in report.of(outcome):
+            colour = {"applied": "green", "conflict": "yellow", "malformed": "red"}[outcome]
+            console.print(f"  [{colour}]{outcome}[/] {escape(row.message)}", markup=True)
+    for warning in report.warnings:
+        console.print(f"  [yellow]warning[/] {escape(warning)}", markup=True)
+    console.print(f"{file}: {len(report.of('applied'))} applied, {len(report.of('unchanged'))} unchanged, "
+                  f"{len(report.of('conflict'))} conflicts, {len(report.of('malformed'))} malformed", markup=False)
+    if not report.complete:
+        raise typer.Exit(1)
+
+
+@actions_app.command("import-minutes")
+@reports_errors
+def actions_import_minutes(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
+                           period: Annotated[str | None, typer.Option(help="Meeting that raised them.")] = None,
+                           by: Annotated[str, typer.Option()] = "minutes", db: DbOpt = None) -> None:
+    """Add the actions of a meeting's minutes (CSV or XLSX: unit, action, owner, due, measure, kind, ...)."""
+    cfg = _load(config)
+    raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        result = action_log.import_minutes(session, cfg, file, raised, by)
+    console.print(result.describe(file), markup=False)
+
+
+@agreements_app.command("show")
+@reports_errors
+def agreements_show(config: ConfigOpt,
+                    unit: Annotated[str | None, typer.Option(help="One unit (default: every unit).")] = None) -> None:
+    """Print the accountability agreements (officer, support and intervention triggers) and the ladder."""
+    cfg = _load(config)
+    _check_unit(cfg, unit)
+    codes = [unit] if unit else [u.code for u in cfg.leaf_units]
+    lines = [line for code in codes for line in action_log.unit_agreements(cfg, code)]
+    table = _table("unit", "measure", "responsible officer", "support if", "intervention if", "note",
+                   title="Accountability agreements")
+    for line in lines:
+        table.add_row(*_cells(line.unit_code, line.measure_name, line.officer, line.support_if or "–",
+                              line.intervene_if or "–", line.note))
+    if lines:
+        console.print(table)
+    else:
+        console.print(f"No accountability agreement is recorded for {unit or 'any unit'}.", markup=False)
+    ladder = cfg.accountability.escalation
+    steps = " → ".join(f"{i} {name}" for i, name in enumerate(ladder.levels))
+    console.print(f"Escalation ladder: {steps}", markup=False)
+    console.print(action_log.describe_rule(ladder), markup=False)
+    console.print(f"Actions not updated for more than {cfg.accountability.stale_after_days} days are flagged stale.",
+                  markup=False)
+
+
+@app.command()
+@reports_errors
+def minutes(config: ConfigOpt,
+            period: Annotated[str | None, typer.Option(help="Meeting period (default: the last meeting held).")]
+            = None,
+            out: Annotated[Path | None, typer.Option(help="Output root (default: the config's output_dir).")] = None,
+            db: DbOpt = None) -> None:
+    """Write each unit's follow-up note after a meeting: commitments, owners, dates, data requested."""
+    from compstat.actions.minutes import write_minutes
+    from compstat.analysis.preview import meeting_judgement
+
+    cfg = _load(config)
+    when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
+    url = resolve_url(db, cfg.store)
+    judged = meeting_judgement(cfg, url, when)
+    with transaction(connect(url)) as session:
+        paths = write_minutes(session, cfg, when, out_root=out,
+                              judged=(judged.log, judged.levels, judged.triggers))
+    folder = paths[0].parent if paths else "nowhere"
+    console.print(f"{len(paths)} follow-up notes for the {when.label} meeting written to {folder}", markup=False)
+
+
+def _check_unit(cfg: Config, unit: str | None) -> None:
+    if unit is not None and unit not in {u.code for u in cfg.leaf_units}:
+        raise UsageError(f"--unit '{unit}' is not an accountable unit in the config")
+
+
+@quarantine_app.command("list")
+@reports_errors
+def quarantine_list(config: ConfigOpt, db: DbOpt = None,
+                    source: Annotated[str | None, typer.Option(help="Only this source's rows.")] = None,
+                    export: Annotated[Path | None, typer.Option(
+                        help="Write all the rows to this file: .csv or .xlsx.")] = None,
+                    limit: Annotated[int, typer.Option(help="Rows to print.")] = 50) -> None:
+    """List rows quarantined at ingest with the field and reason (all of them with --export). Organisation
+    totals a source supplies (quality.totals) are counted, not listed: they are kept aside, not rejected."""
+    from compstat.ingest import export_quarantine, quarantined_rows
+    from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES
+    from compstat.quality.context import quarantine_listing
+
+    cfg = load_config(config)
+    if source is not None and source not in {s.name for s in cfg.sources}:
+        raise UsageError(f"--source '{source}': the config's sources are {', '.join(s.name for s in cfg.sources)}")
+    if export is not None:
+        _check_export(export, "--export")
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
+        rows, totals = quarantine_listing(quarantined_rows(session, cfg.organisation.slug, source), cfg, date.today())
+    counted = int(rows["reason"].str.endswith(COUNTED_WITHOUT_COORDINATES).sum())
+    title = f"{len(rows) - counted} rejected rows" + (
+        f" and {counted} counted without their unreadable coordinates" if counted else "") + (
+        f" ({totals} organisation-total rows kept aside for the consistency check are not listed)" if totals else "")
+    if export:
+        export_quarantine(rows, export)
+        console.print(f"{title} written to {export}", markup=False)
+        return
+    table = _table("file", "row", "field", "reason", title=title)
+    for r in rows.head(limit).itertuples():
+        table.add_row(*_cells(Path(str(r.file)).name, r.row, r.field, r.reason))
+    console.print(table)
+    if len(rows) > limit:
+        console.print(f"… and {len(rows) - limit} more (--limit, or --export for every row)", markup=False)
+    if rows.empty and not totals:
+        console.print("Nothing is quarantined in the store. A `compstat check`, or a run-cycle that stopped, stores "
+                      "nothing: `compstat check --quarantine FILE.csv` exports the rows such a run quarantined.",
+                      markup=False)
+
+
+def _check_export(path: Path, option: str) -> None:
+    if path.suffix.lower() not in (".csv", ".xlsx"):
+        raise UsageError(f"{option} '{path}': write a .csv or an .xlsx file")
+
+
+@app.command()
+@reports_errors
+def reissue(
+    config: ConfigOpt,
+    period: Annotated[str, typer.Option(help="The recorded cycle to re-issue, e.g. 2026-W47 or 2026-11.")],
+    db: DbOpt = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for the re-issued outputs (default: <output_dir>/<org>/<period>-reissued).")] = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Re-render a recorded cycle's outputs from exactly the data versions it used. Changes nothing stored."""
+    from compstat.reissue import reissue_cycle
+
+    cfg = load_config(config)
+    outcome = reissue_cycle(cfg, resolve_url(db, cfg.store), period, out_dir=out, workers=workers)
+    console.print(f"{outcome.period.label} re-issued from its recorded data versions: {len(outcome.packs)} packs "
+                  f"and the period table written to {outcome.out_dir} (actions as they stand now)", markup=False)
+
+
+@app.command("spc")
+@reports_errors
+def spc_command(
+    file: Annotated[Path, typer.Argument(help="A CSV with one row per period.")],
+    x: Annotated[str, typer.Option("--x", help="Column of the periods (dates or numbers).")],
+    y: Annotated[str, typer.Option("--y", help="Column of the values (blank: a missing point).")],
+    improvement: Annotated[str, typer.Option(help="Which way is better: increase, decrease or neutral.")] = "neutral",
+    target: Annotated[float | None, typer.Option(help="A target, for the assurance icon.")] = None,
+    rebase: Annotated[list[str] | None, typer.Option(help="A change point (YYYY-MM-DD); repeat for more.")] = None,
+    fix_after: Annotated[int | None, typer.Option(help="Limits from the first N points, then held.")] = None,
+    baseline_start: Annotated[str | None, typer.Option(
+        help="First date (YYYY-MM-DD) of the baseline whose points set the limits; wins over --fix-after.")] = None,
+    baseline_end: Annotated[str | None, typer.Option(help="Last date (YYYY-MM-DD) of the baseline.")] = None,
+    no_screen: Annotated[bool, typer.Option("--no-screen", help="Keep large moving ranges (NHS Excel tool).")] = False,
+    out: Annotated[Path | None, typer.Option(help="Write the points to this CSV (default: standard output).")] = None,
+    chart: Annotated[Path | None, typer.Option(help="Draw the chart to this PNG.")] = None,
+) -> None:
+    """An XmR chart (NHS Making Data Count) of one series: mean, limits, special causes, point types."""
+    from compstat.analysis.spc import SpcOptions, assurance, in_baseline, spc, variation
+    from compstat.analysis.spc_series import spc_input
+
+    if improvement not in ("increase", "decrease", "neutral"):
+        raise UsageError(f"--improvement '{improvement}': expected increase, decrease or neutral")
+    changes = tuple(d for d in (_parse_date(value, "--rebase") for value in rebase or []) if d is not None)
+    if fix_after is not None and fix_after < 2:
+        raise UsageError(f"--fix-after {fix_after}: expected at least 2 points")
+    base_start, base_end = _parse_date(baseline_start, "--baseline-start"), _parse_date(baseline_end, "--baseline-end")
+    if base_start is not None and base_end is not None and base_start > base_end:
+        raise UsageError(f"--baseline-start {base_start} is after --baseline-end {base_end}")
+    try:
+        raw = pd.read_csv(file, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{file}: cannot read the CSV ({exc})") from None
+    points = spc_input(raw, x, y)
+    dated = pd.api.types.is_datetime64_any_dtype(points["x"])
+    if changes and not dated:
+        raise UsageError(f"--rebase needs dates in column '{x}'")
+    if (base_start or base_end) and not dated:
+        raise UsageError(f"--baseline-start/--baseline-end need dates in column '{x}'")
+    options = SpcOptions(improvement=improvement, target=target, rebase=changes,  # type: ignore[arg-type]
+                         fix_after=fix_after, screen_outliers=not no_screen, baseline_start=base_start,
+                         baseline_end=base_end)
+    if options.has_baseline and not (in_baseline(points["x"], options) & points["y"].notna().to_numpy()).any():
+        raise UsageError(f"the baseline ({base_start or 'start'} to {base_end or 'end'}) holds no points of "
+                         f"column '{y}'")
+    result = spc(points, options=options)
+    if chart is not None:
+        from compstat.analysis.spc_chart import spc_chart
+
+        chart.write_bytes(spc_chart(result, title=y, y_label=y))
+    if out is None:
+        typer.echo(result.to_csv(index=False), nl=False)
+        return
+    result.to_csv(out, index=False)
+    last = result.iloc[-1]
+    icon = assurance(result, options)
+    console.print(f"{len(result)} points; latest limits {last['lpl']:.6g} to {last['upl']:.6g} around "
+                  f"{last['mean']:.6g}; variation: {variation(result)}"
+                  + (f"; assurance: {icon}" if icon else "") + f"; written to {out}", markup=False)
+
+
+@app.command("analyse")
+@reports_errors
+def analyse_command(
+    config: ConfigOpt,
+    period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
+    unit: Annotated[str | None, typer.Option(help="Only this unit's or division's findings (or _total).")] = None,
+    db: DbOpt = None,
+    top: Annotated[int | None, typer.Option(
+        min=1, metavar="N", help="Findings per table (default: analysis.top).")] = None,
+    today: Annotated[str | None, typer.Option(help="Run as if today were this date (YYYY-MM-DD).")] = None,
+) -> None:
+    """Ingest and analyse a period, then print what to probe and what to recognise. Records nothing."""
+    from compstat.analysis.analyse import check_settings
+    from compstat.analysis.measures import TOTAL, analysis_units
+    from compstat.analysis.preview import preview_analysis
+
+    cfg = load_config(config)
+    if unit is not None and unit not in analysis_units(cfg):
+        raise UsageError(f"--unit '{unit}' is not an accountable unit or division in the config (or {TOTAL})")
+    for note in check_settings(cfg):
+        err_console.print(f"[yellow]Warning:[/] {escape(note)}", markup=True)
+    data = preview_analysis(cfg, resolve_url(db, cfg.store), period, _parse_date(today, "--today"))
+    assert data.analysis is not None
+    limit = top or cfg.analysis.top
+    where = f"{unit} " if unit else ""
+    for title, frame in ((f"What to probe: {where}{data.period.label}", data.analysis.probe),
+                         (f"What to recognise: {where}{data.period.label}", data.analysis.recognition)):
+        if unit is not None:
+            frame = frame[frame["unit_code"] == unit]
+        console.print(_findings_table(frame.head(limit), f"{title} ({len(frame)} found)"))
+    if data.quality is not None:
+        counts, marks = data.quality.counts(), data.quality.comparisons
+        unlike = int((~marks["like_for_like"].astype(bool)).sum())
+        console.print(f"Quality, as in the packs: {counts['blocking']} blocking, {counts['warning']} warning and "
+                      f"{counts['info']} info finding(s) (`compstat check` lists them); {unlike} comparisons not "
+                      "like-for-like (nothing is recognised on them; findings that cite them are marked).",
+                      markup=False)
+        if counts["blocking"]:
+            err_console.print(f"run-cycle would stop for {data.period.label}: see `compstat check`.", markup=False)
+    console.print("Score = priority × size × certainty × (1 + ln(1 + periods running)) × lens × quality; see "
+                  "README 'How compstat judges a change'. Nothing was recorded: run-cycle records the cycle.")
+
+
+def _findings_table(frame: pd.DataFrame, title: str) -> Table:
+    table = _table("#", "unit", "measure", "score", "evidence", "why", "ask", title=escape(title),
+                   title_justify="left")
+    for row in frame.itertuples():
+        evidence, kind = str(row.evidence).replace(",", ", "), str(row.kind)
+        if kind:
+            evidence = f"{kind}: {evidence}"
+        table.add_row(str(row.rank), escape(f"{row.unit_name} ({row.unit_code})"), escape(str(row.measure_name)),
+                      f"{row.score:.2f}", escape(evidence), escape(str(row.reason)), escape(str(row.question)))
+    return table
+
+
+if __name__ == "__main__":  # python -m compstat.cli, as .venv/bin/compstat
+    app()

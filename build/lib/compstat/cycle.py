@@ -1,0 +1,352 @@
+"""One accountability cycle: ingest → quality → analysis → actions → packs.
+
+All store writes happen in one transaction that commits only after the packs have been
+rendered, and outputs are written to a temporary folder that replaces the period's folder
+only at the end: a failed run leaves the store and earlier outputs as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from importlib.metadata import version
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import String, cast, delete, func, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from compstat import __version__
+from compstat.actions import carry_forward_actions, check_agreements, evidence_from, meeting_escalation
+from compstat.analysis.analyse import analyse_cycle, first_day_needed
+from compstat.analysis.analyse import store_rows as analysis_store_rows
+from compstat.analysis.analyse import write_csvs as write_analysis_csvs
+from compstat.analysis.hierarchy import divisions
+from compstat.analysis.measures import daily_by_category, daily_measures, period_series
+from compstat.analysis.period_table import period_table
+from compstat.analysis.places import headline_window, load_incidents, place_windows
+from compstat.analysis.spc import CONCERN
+from compstat.config import Config, iter_units
+from compstat.ingest import IngestReport, ingest_all
+from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
+from compstat.quality import Finding, QualityResult, gate, run_quality
+from compstat.quality.run import require_data
+from compstat.results import CycleData
+from compstat.store import (
+    AnalysisRow,
+    Cycle,
+    CycleResult,
+    FindingRow,
+    MeasureRow,
+    Observation,
+    UnitRow,
+    bulk_insert,
+    connect,
+    transaction,
+)
+
+MANIFEST_SCHEMA = 1
+CHART_PERIODS = {"weekly": 104, "monthly": 24}
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class CycleOutcome:
+    """What a run produced, for the CLI and for tests."""
+
+    period: Period
+    out_dir: Path
+    packs: list[Path]
+    table: pd.DataFrame
+    ingest: list[IngestReport]
+    findings: list[Finding]
+    timings: dict[str, float] = field(default_factory=dict)
+    pack_seconds: list[float] = field(default_factory=list)
+    quality: QualityResult | None = None
+    settings_warnings: tuple[str, ...] = ()  # the analysis settings' warnings (``AnalysisResult.notes``)
+
+
+def resolve_period(config: Config, label: str | None, today: date) -> Period:
+    return parse_period(label, config.cadence) if label else last_complete_period(today, config.cadence)
+
+
+def run_cycle(config: Config, store_url: str, period_label: str | None = None, *,
+              out_root: Path | None = None, today: date | None = None, workers: int | None = None,
+              progress: Progress | None = None, accept_warnings: bool = False,
+              go_ahead_if_stale: bool = False) -> CycleOutcome:
+    """Run the whole cycle for one period and write its outputs to ``<out_root>/<org>/<period>/``.
+
+    A blocking quality finding stops the run before the packs (``BlockedError``, nothing
+    changed) unless ``accept_warnings``; data that has not arrived for a unit blocks unless
+    ``go_ahead_if_stale`` (or ``quality.on_stale: warn``). Overrides are recorded in the manifest.
+    ``workers`` processes render the packs (default: one per usable core).
+    """
+    from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
+
+    check_agreements(config)
+    today = today or date.today()
+    period = resolve_period(config, period_label, today)
+    org = config.organisation.slug
+    final_dir = (out_root or Path(config.output_dir)) / org / period.label
+    steps = Steps(progress)
+    engine = connect(store_url)
+    try:
+        with staged_output(final_dir) as work_dir, transaction(engine) as session:
+            data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
+                                        accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+            findings = list(data.quality.findings) if data.quality is not None else []
+            with steps("packs"):
+                rendered = render_packs(data, work_dir, workers=workers)
+            with steps("record"):
+                cycle_id = record_cycle(session, config, period, data, final_dir, findings)
+                manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
+                                         store_url)
+                session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
+                    manifest=json.dumps(manifest, default=str)))
+    finally:
+        engine.dispose()
+    packs = [final_dir / p.path.name for p in rendered]
+    return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
+                        [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else ())
+
+
+def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
+                preview: bool = False, accept_warnings: bool = False, go_ahead_if_stale: bool = False,
+                steps: Steps | None = None, run_at: datetime | None = None) -> tuple[CycleData, list[IngestReport]]:
+    """The one judgement of ``period`` that the packs, ``analyse``, ``actions list`` and ``minutes`` show.
+
+    In the caller's session: ingest every source, stop on a period with no data (``DataError``,
+    exit 1, as ``check`` does), run the quality checks, analyse with their comparison caveats
+    (nothing recognised on a comparison that is not like-for-like; findings on caveated comparisons
+    marked and ranked lower: ``analysis.probe``) and follow up the
+    action log ("did it work" windows clipped to each unit's data as of date). ``preview``: a
+    look that will be rolled back (no gate: blocking findings are kept, not raised; no map points;
+    quarantine hints point to ``compstat check --quarantine``). Otherwise the quality gate applies
+    (``accept_warnings``, ``go_ahead_if_stale``) as in ``run-cycle``. ``run_at``: when the pack is
+    made (default now): actions closed after it are not "completed since last meeting".
+    """
+    steps = steps or Steps()
+    sync_reference(session, config)
+    with steps("ingest"):
+        reports = ingest_all(session, config, today, store_url)
+    with steps("quality"):
+        require_data(session, config.organisation.slug, period)
+        quality = run_quality(session, config, period, reports, today, stored=not preview)
+        if not preview:
+            quality = gate(quality, accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+    data = assemble(session, config, period, quality, today=today, steps=steps,
+                    rows_rejected=sum(r.rows_rejected for r in reports), run_at=run_at, points=not preview)
+    return data, reports
+
+
+class Steps:
+    """Times each named step of a run (``with steps("ingest"): ...``) and reports it to ``progress``."""
+
+    def __init__(self, progress: Progress | None = None) -> None:
+        self.timings: dict[str, float] = {}
+        self._report = progress or (lambda step, seconds: None)
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+        self._report(name, self.timings[name])
+
+
+@contextmanager
+def staged_output(final_dir: Path) -> Iterator[Path]:
+    """A temporary folder beside ``final_dir`` that replaces it only when the block succeeds;
+    on any error it is removed and ``final_dir`` stays as it was."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+    try:
+        yield work_dir
+        _replace_dir(work_dir, final_dir)
+    finally:
+        if work_dir.exists():
+            shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,
+             steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None, points: bool = True) -> CycleData:
+    """Everything the packs show for a period whose data and quality are settled: the analysis,
+    the map points (unless not ``points``) and the meeting's action log with escalation (timed steps)."""
+    with steps("analysis"):
+        data = analyse(session, config, period, today, quality.data_as_of, quality.comparisons)
+        data = replace(data, rows_rejected=rows_rejected, quality=quality, run_at=run_at or data.run_at)
+    if points:
+        with steps("maps"):
+            data = replace(data, points=load_points(session, config, period),
+                           incidents=load_incidents(session, config, place_windows(headline_window(data.windows))))
+    with steps("actions"):
+        data = follow_up(session, config, period, data)
+    return data
+
+
+def follow_up(session: Session, config: Config, period: Period, data: CycleData) -> CycleData:
+    """``data`` with the meeting's action log, each unit's escalation level and every agreement
+    trigger, judged on this cycle's period table and special-cause concerns (the packs read these)."""
+    concerns = special_cause_concerns(data)
+    log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at, daily=data.daily,
+                                data_as_of=data.data_as_of)
+    evidence = evidence_from(data.analysis.significance, data.analysis.spc, config) if data.analysis else None
+    levels, triggers = meeting_escalation(log, data.table, config, concerns, evidence)
+    return replace(data, actions=log, escalation=levels, triggers=triggers)
+
+
+def special_cause_concerns(data: CycleData) -> set[tuple[str, str]]:
+    """(unit, measure) pairs whose latest period is a special cause of concern (raises escalation)."""
+    if data.analysis is None or data.analysis.spc.empty:
+        return set()
+    spc = data.analysis.spc
+    concerning = spc[spc["variation"] == CONCERN]
+    return set(zip(concerning["unit_code"], concerning["measure_id"], strict=True))
+
+
+def analyse(session: Session, config: Config, period: Period, today: date,
+            data_as_of: dict[str, date], quality_comparisons: pd.DataFrame | None = None) -> CycleData:
+    """Compute the period table, the chart series and the analysis (``analyse_cycle``) for ``period``
+    (no actions yet). Reads from the earliest day either needs (baselines go back three years).
+    ``quality_comparisons`` (``QualityResult.comparisons``) marks the findings on caveated comparisons."""
+    windows = comparison_windows(period, config.cadence)
+    chart_periods = recent_periods(period, config.cadence, CHART_PERIODS[config.cadence.period])
+    start = min([chart_periods[0].start, first_day_needed(config, period, windows)] + [w.prev_start for w in windows])
+    by_category = daily_by_category(session, config.organisation.slug, start, period.end)
+    daily = daily_measures(by_category, config)
+    data_start = session.scalar(select(func.min(Observation.occurred_on)).where(
+        Observation.org == config.organisation.slug))
+    table = period_table(daily, config, windows, data_start)
+    series = period_series(daily, config, chart_periods[0].start, period.end)
+    analysis = analyse_cycle(daily, config, period, windows, data_start, quality_comparisons)
+    return CycleData(
+        config=config, period=period, windows=windows,
+        meeting_date=period.end + timedelta(days=config.cadence.meeting_lag_days),
+        run_at=datetime.now().replace(microsecond=0), table=table, series=series,
+        actions=pd.DataFrame(), data_as_of=data_as_of, analysis=analysis, daily=daily,
+    )
+
+
+MAP_DAYS = 392  # the maps' last 28 days and the 52 weeks before them (compstat.packs.maps)
+POINT_COLUMNS = ["unit_code", "occurred_on", "latitude", "longitude"]
+
+
+def load_points(session: Session, config: Config, period: Period) -> pd.DataFrame | None:
+    """Leaf units' incidents with coordinates over the ``MAP_DAYS`` days to the period end, for the
+    maps; None when no source maps coordinates. ``unit_code`` is categorical to keep the frame small."""
+    if not any(s.columns.latitude and s.columns.longitude for s in config.sources):
+        return None
+    leaves = [u.code for u in config.leaf_units]
+    # Dates come back as ISO text: one vectorised parse of 400,000 is far faster than
+    # SQLAlchemy's per-row date conversion.
+    stmt = (select(Observation.unit_code, cast(Observation.occurred_on, String(10)), Observation.latitude,
+                   Observation.longitude)
+            .where(Observation.org == config.organisation.slug,
+                   Observation.occurred_on >= period.end - timedelta(days=MAP_DAYS - 1),
+                   Observation.occurred_on <= period.end,
+                   Observation.latitude.is_not(None), Observation.longitude.is_not(None)))
+    rows = session.connection().execute(stmt).all()  # Core rows: as plain tuples, pandas reads them fast
+    frame = pd.DataFrame(list(map(tuple, rows)), columns=POINT_COLUMNS)
+    frame["unit_code"] = frame["unit_code"].astype(pd.CategoricalDtype(leaves))
+    frame = frame[frame["unit_code"].notna()]
+    return frame.assign(occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
+                        latitude=frame["latitude"].astype(float),
+                        longitude=frame["longitude"].astype(float)).reset_index(drop=True)
+
+
+def sync_reference(session: Session, config: Config) -> None:
+    """Make the store's units and measures match the config."""
+    org = config.organisation.slug
+    session.execute(delete(UnitRow).where(UnitRow.org == org))
+    session.execute(delete(MeasureRow).where(MeasureRow.org == org))
+    parents = config.parents()
+    leaves = {u.code for u in config.leaf_units}
+    session.add_all(UnitRow(org=org, code=u.code, name=u.name, parent_code=parents[u.code],
+                            commander=u.commander, is_leaf=u.code in leaves) for u in iter_units(config.units))
+    session.add_all(MeasureRow(org=org, measure_id=m.id, name=m.name, kind=m.kind, polarity=m.polarity)
+                    for m in config.measures)
+    session.flush()
+
+
+def record_cycle(session: Session, config: Config, period: Period, data: CycleData, out_dir: Path,
+                 findings: list[Finding]) -> int:
+    """Store the cycle, the figures it showed and its quality findings; a re-run replaces them."""
+    org = config.organisation.slug
+    old = session.scalar(select(Cycle).where(Cycle.org == org, Cycle.period == period.label))
+    if old is not None:
+        session.execute(delete(CycleResult).where(CycleResult.cycle_id == old.id))
+        session.execute(delete(AnalysisRow).where(AnalysisRow.cycle_id == old.id))
+        session.execute(delete(FindingRow).where(FindingRow.cycle_id == old.id))
+        session.delete(old)
+        session.flush()
+    cycle = Cycle(org=org, period=period.label, period_start=period.start, period_end=period.end,
+                  run_at=data.run_at, output_dir=str(out_dir), manifest="{}")
+    session.add(cycle)
+    session.flush()
+    results = data.table[["unit_code", "measure_id", "window", "current", "previous"]].assign(cycle_id=cycle.id)
+    bulk_insert(session.connection(), CycleResult.__table__, results)  # type: ignore[arg-type]
+    if data.analysis is not None:
+        analysis_rows = analysis_store_rows(data.analysis).assign(cycle_id=cycle.id)
+        bulk_insert(session.connection(), AnalysisRow.__table__, analysis_rows)  # type: ignore[arg-type]
+    session.add_all(FindingRow(cycle_id=cycle.id, check_name=f.check, severity=f.severity, unit_code=f.unit_code,
+                               measure_id=f.measure_id, period=f.period, message=f.message, rows=f.rows,
+                               source=f.source, units=json.dumps(f.units, sort_keys=True))
+                    for f in findings)
+    session.flush()
+    return cycle.id
+
+
+def write_outputs(out: Path, config: Config, period: Period, data: CycleData, reports: list[IngestReport],
+                  findings: list[Finding], timings: dict[str, float], store_url: str) -> dict[str, object]:
+    """The period table as CSV and manifest.json (inputs, versions, timings, quality); returns the manifest."""
+    names = {u.code: u.name for u in iter_units(config.units)} | {"_total": config.organisation.name}
+    measures = {m.id: m.name for m in config.measures}
+    table = data.table.assign(unit_name=data.table["unit_code"].map(names),
+                              measure_name=data.table["measure_id"].map(measures))
+    table.to_csv(out / "period_table.csv", index=False, float_format="%.6g")
+    if data.analysis is not None:
+        write_analysis_csvs(data.analysis, out, config)
+    manifest = {
+        "schema_version": MANIFEST_SCHEMA,
+        "organisation": config.organisation.name, "org": config.organisation.slug,
+        "period": period.label, "period_start": period.start.isoformat(), "period_end": period.end.isoformat(),
+        "meeting_date": data.meeting_date.isoformat(), "run_at": data.run_at.isoformat(),
+        "store": make_url(store_url).render_as_string(hide_password=True),
+        "inputs": [r.__dict__ for r in reports],
+        "data_versions": list(data.quality.inputs) if data.quality is not None else [],  # what the figures used
+        "rows_rejected": data.rows_rejected,
+        "findings": [f.as_dict() for f in findings],
+        "data_as_of": {k: v.isoformat() for k, v in sorted(data.data_as_of.items())},
+        "quality": data.quality.manifest() if data.quality is not None else None,
+        "units": {u.code: u.name for u in config.leaf_units},
+        "divisions": {u.code: u.name for u in divisions(config)},
+        "outputs": sorted(p.name for p in out.iterdir()) + ["manifest.json"],
+        "timings_seconds": timings,
+        "software": _versions(),
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n", encoding="utf-8")
+    return manifest
+
+
+def _versions() -> dict[str, str]:
+    packages = ["pandas", "numpy", "SQLAlchemy", "alembic", "WeasyPrint", "matplotlib", "Jinja2", "pydantic"]
+    return {"compstat": __version__, "python": platform.python_version(), **{p: version(p) for p in packages}}
+
+
+def _replace_dir(new: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final.exists():
+        final.rename(old)
+    new.rename(final)
+    if old.exists():
+        shutil.rmtree(old)

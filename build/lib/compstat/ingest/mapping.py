@@ -1,0 +1,288 @@
+"""Map a raw text frame onto observations, keeping every row that fails with its reason.
+
+Pure: a frame in, ``(observations, rejected, skipped, flagged)`` out. A row is rejected for the
+first problem found, in column order: unit, date, value. A coordinate that cannot be read (not a
+number, out of range) does not reject its row: the record is counted without coordinates and kept in
+``flagged`` with the field and reason, as a rejected row is. Numbers (value, coordinates) are read with
+the source's decimal mark (``sources[].decimal``: ``.`` or ``,``). Where the source has a
+record key (``record_id``, or ``quality.duplicate_keys``), a row identical to an earlier one
+in every mapped column is an exact copy: it is quarantined, not counted. Rows whose unit is
+the source's configured organisation total (``quality.totals``) are kept aside the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from compstat.config import WEEKDAYS, Config, Source
+from compstat.errors import SourceError
+from compstat.store.models import LOCATION_LENGTH
+
+OBSERVATION_COLUMNS = [
+    "unit_code", "occurred_on", "occurred_at", "category", "subcategory",
+    "value", "latitude", "longitude", "record_id", "source_row", "location",
+]
+IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+UNKNOWN_UNIT = "unit '{}' is not in the config (add it, or map it with unit_map)"
+TOTAL_ROW = ("a total for the whole organisation: not loaded (the organisation's figures are the sum of its "
+             "units; the quality check compares the two)")
+EXACT_COPY = "exact copy of row {} (same {} and every other mapped column): not counted"
+REJECTED_FIELDS = ["source_row", "field", "reason", "raw"]
+COUNTED_WITHOUT_COORDINATES = ": counted, without coordinates (not on maps)"
+ON_OR_NEAR = r"(?i)^on or near\b"  # police.uk's prefix of every anonymised street-level location
+THOUSANDS_WITH_COMMA_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
+
+
+@dataclass(frozen=True)
+class Mapped:
+    observations: pd.DataFrame  # OBSERVATION_COLUMNS
+    rejected: pd.DataFrame  # source_row, field, reason, raw
+    rows_read: int
+    rows_skipped: int  # rows of units outside the config, when the source says skip
+    flagged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_FIELDS))
+    # counted rows with a field that could not be read (coordinates), like ``rejected``
+
+
+def required_columns(source: Source) -> list[str]:
+    cols = [c for c in source.columns.model_dump().values() if c]
+    for expression in source.values.values():
+        cols += list(IDENTIFIER.findall(expression))
+    return list(dict.fromkeys(cols))
+
+
+def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
+             first_line: int, today: date) -> Mapped:
+    """Validate and convert the rows of one input."""
+    missing = [c for c in required_columns(source) if c not in frame.columns]
+    if missing:
+        raise SourceError(
+            f"{location}: column(s) {', '.join(repr(c) for c in missing)} named in source "
+            f"'{source.name}' not found; the file has: {', '.join(map(str, frame.columns))}"
+        )
+    cols = source.columns
+    n = len(frame)
+    line = pd.Series(np.arange(first_line, first_line + n), index=frame.index)
+    text = {c: frame[c].astype(str).str.strip() for c in required_columns(source)}
+    problems: list[pd.DataFrame] = []
+    bad = pd.Series(False, index=frame.index)
+
+    def reject(mask: pd.Series, field: str, message: str, shown: pd.Series | None = None) -> None:
+        """Reject the rows in ``mask`` not already rejected; ``{}`` in message shows the value."""
+        nonlocal bad
+        mask = mask & ~bad
+        if mask.any():
+            values = shown[mask].astype(str) if shown is not None else pd.Series("", index=frame.index[mask])
+            reasons = [message.format(v) for v in values]
+            problems.append(pd.DataFrame({"index": frame.index[mask], "field": field, "reason": reasons}))
+            bad = bad | mask
+
+    # unit: match code, then name (case-insensitive), then the source's unit_map
+    unit_field = cols.unit or "unit"
+    raw_unit = text[cols.unit] if cols.unit else pd.Series(source.unit or "", index=frame.index)
+    unit = resolve_units(raw_unit, source, config)
+    reject(raw_unit.eq(""), unit_field, "unit is empty")
+    total_label = config.quality.totals.get(source.name)
+    if total_label is not None:
+        reject(unit.isna() & raw_unit.eq(total_label), unit_field, TOTAL_ROW)
+    unknown = unit.isna() & ~bad
+    skipped = 0
+    if source.other_units == "skip":
+        skipped = int(unknown.sum())
+        bad = bad | unknown
+    else:
+        reject(unknown, unit_field, UNKNOWN_UNIT, raw_unit)
+
+    # date
+    raw_date = text[cols.date]
+    when = _parse_dates(raw_date, source.date_format)
+    expected = source.date_format or "a date such as 2026-11-23 or 2026-11-23 14:05"
+    reject(when.isna(), cols.date, "date '{}' is not a date (expected " + expected + ")", raw_date)
+    reject(when >= pd.Timestamp(today) + pd.Timedelta(days=1), cols.date, "date '{}' is in the future", raw_date)
+    if source.date_is == "week":
+        when = week_middle(when, WEEKDAYS.index(config.cadence.week_start))
+
+    # values: one observation per row, or one per configured value expression; a CSV's numbers are text in the
+    # source's decimal mark, while Excel, Parquet and SQL numbers arrive as numbers (written with '.')
+    decimal = source.text_decimal
+    value_frames: list[tuple[str | None, pd.Series]] = []
+    if source.values:
+        numeric = {c: parse_numbers(text[c], decimal)
+                   for c in required_columns(source) if c in _expression_columns(source)}
+        for c, series in numeric.items():
+            reject(series.isna(), c, "'{}' in '" + c + "' is not a number", text[c])
+        env = pd.DataFrame(numeric)
+        for category, expression in source.values.items():
+            value_frames.append((category, pd.Series(env.eval(expression), index=frame.index, dtype=float)))
+    else:
+        if cols.value:
+            value = parse_numbers(text[cols.value], decimal)
+            reject(value.isna(), cols.value, "value '{}' is not a number", text[cols.value])
+        else:
+            value = pd.Series(1.0, index=frame.index)
+        value_frames.append((None, value.astype(float)))
+    for _, value in value_frames:
+        reject(value < 0, cols.value or "values", "value {} is negative", value)
+
+    lat = lon = pd.Series(np.nan, index=frame.index)
+    flags: list[pd.DataFrame] = []
+    if cols.latitude and cols.longitude:
+        lat = parse_numbers(text[cols.latitude], decimal, thousands=False)
+        lon = parse_numbers(text[cols.longitude], decimal, thousands=False)
+        unreadable = pd.Series(False, index=frame.index)
+
+        def flag(mask: pd.Series, column: str, message: str, shown: pd.Series) -> None:
+            """Keep the rows in ``mask`` (first problem only) counted, without coordinates, with the reason."""
+            nonlocal unreadable
+            mask = mask & ~unreadable
+            if mask.any():
+                reasons = [message.format(v) + COUNTED_WITHOUT_COORDINATES for v in shown[mask].astype(str)]
+                flags.append(pd.DataFrame({"index": frame.index[mask], "field": column, "reason": reasons}))
+                unreadable = unreadable | mask
+
+        for name, column, parsed in (("latitude", cols.latitude, lat), ("longitude", cols.longitude, lon)):
+            flag(parsed.isna() & text[column].ne(""), column, name + " '{}' is not a number", text[column])
+        flag(lat.abs() > 90, cols.latitude, "latitude {} is outside -90..90", lat)
+        flag(lon.abs() > 180, cols.longitude, "longitude {} is outside -180..180", lon)
+        lat, lon = lat.mask(unreadable), lon.mask(unreadable)
+
+    key = record_key(source, config)
+    if key:
+        first_copy = _exact_copies(pd.DataFrame({c: text[c] for c in required_columns(source)})[~bad], line)
+        same = " and ".join(_source_column(source, f) for f in key).replace("{", "{{").replace("}", "}}")
+        reject(first_copy.reindex(frame.index).notna(), _source_column(source, key[0]),
+               EXACT_COPY.format("{}", same), first_copy.reindex(frame.index))
+
+    good = ~bad
+    base = pd.DataFrame({
+        "unit_code": unit[good],
+        "occurred_on": when[good].dt.strftime("%Y-%m-%d"),
+        "occurred_at": when[good].dt.strftime("%Y-%m-%d %H:%M:%S") if _has_time(when[good]) else None,
+        "category": text[cols.category][good] if cols.category else (source.category or ""),
+        "subcategory": text[cols.subcategory][good] if cols.subcategory else "",
+        "latitude": lat[good],
+        "longitude": lon[good],
+        "record_id": text[cols.record_id][good] if cols.record_id else None,
+        "source_row": line[good],
+        "location": location_names(text[cols.location][good]) if cols.location else None,
+    })
+    parts = []
+    for value_category, value in value_frames:
+        part = base.assign(value=value[good])
+        if value_category is not None:
+            part = part.assign(subcategory=part["category"] if cols.category else part["subcategory"],
+                               category=value_category)
+        parts.append(part)
+    observations = pd.concat(parts, ignore_index=True)[OBSERVATION_COLUMNS] if parts else base
+
+    rejected = _rejected_frame(frame, problems, line)
+    kept = [f[f["index"].map(good)] for f in flags]  # a row rejected for something else is not also flagged
+    return Mapped(observations, rejected, n, skipped, _rejected_frame(frame, [f for f in kept if len(f)], line))
+
+
+def location_names(text: pd.Series) -> pd.Series:
+    """Location names as written, spaces collapsed and cut to ``LOCATION_LENGTH`` characters; None where blank.
+    police.uk's anonymising prefix "On or near" is dropped, so "On or near" alone (a withheld place) is blank."""
+    names = text.str.replace(r"\s+", " ", regex=True).str.strip()
+    names = names.str.replace(ON_OR_NEAR, "", regex=True).str.strip().str.slice(0, LOCATION_LENGTH)
+    return names.where(names.ne(""), None)
+
+
+def week_middle(when: pd.Series, week_start: int) -> pd.Series:
+    """The middle day (start + 3 days) of the week starting on weekday ``week_start`` (0 = Monday) that holds
+    each date: where a weekly total counts, so that it falls in the year its week belongs to."""
+    day = when.dt.normalize()
+    shift: pd.Series = pd.to_timedelta((day.dt.day_of_week - week_start) % 7 - 3, unit="D")
+    return pd.Series(day - shift, index=when.index)
+
+
+def parse_numbers(text: pd.Series, decimal: str, thousands: bool = True) -> pd.Series:
+    """Numbers written with ``decimal`` as the decimal mark (``.`` or ``,``); NaN where a text is not one.
+
+    With ``.``, commas are thousands separators (``1,234.5``). With ``,``, a ``.`` is read as a thousands
+    separator only in groups of three (``1.234,5``; ``12.5`` is not a number in such a file); spaces inside
+    a number are dropped. ``thousands=False`` (coordinates) reads no thousands separator at all.
+    """
+    if decimal == ",":
+        compact = text.str.replace(r"[\s\u00a0\u202f]", "", regex=True)
+        if thousands:
+            grouped = compact.str.fullmatch(THOUSANDS_WITH_COMMA_DECIMAL.pattern)
+            compact = compact.where(~grouped, compact.str.replace(".", "", regex=False))
+        compact = compact.where(~compact.str.contains(".", regex=False), "")
+        return pd.to_numeric(compact.str.replace(",", ".", regex=False), errors="coerce")
+    return pd.to_numeric(text.str.replace(",", "", regex=False) if thousands else text, errors="coerce")
+
+
+def resolve_units(raw: pd.Series, source: Source, config: Config) -> pd.Series:
+    """Each raw unit value's unit code: the source's unit_map, then a leaf unit's code, then its name
+    (case-insensitive); NaN where none matches. Values are compared stripped."""
+    lookup = {u.code: u.code for u in config.leaf_units}
+    lookup.update({u.name.casefold(): u.code for u in config.leaf_units})
+    text = raw.astype(str).str.strip()
+    resolve = {v: source.unit_map.get(v) or lookup.get(v) or lookup.get(v.casefold()) for v in text.unique()}
+    return text.map(resolve)
+
+
+def record_key(source: Source, config: Config) -> list[str]:
+    """The mapped fields that identify one record of ``source`` (empty: rows have no identity)."""
+    configured = config.quality.duplicate_keys.get(source.name)
+    if configured:
+        return list(configured)
+    return ["record_id"] if source.columns.record_id else []
+
+
+def _source_column(source: Source, field: str) -> str:
+    """The source's column for a mapped field (``unit`` → ``district``)."""
+    return getattr(source.columns, field, None) or field
+
+
+def _exact_copies(text: pd.DataFrame, line: pd.Series) -> pd.Series:
+    """For each row identical to an earlier row, the earlier row's line number (else absent)."""
+    repeated = text.duplicated(keep=False)
+    if not repeated.any():
+        return pd.Series(dtype="Int64")
+    rows = text[repeated]
+    first = line[rows.index].groupby([rows[c] for c in rows.columns], sort=False).transform("first")
+    copies = text.duplicated(keep="first")
+    return first[copies[repeated]].astype("Int64")
+
+
+def _expression_columns(source: Source) -> set[str]:
+    return {name for e in source.values.values() for name in IDENTIFIER.findall(e)}
+
+
+def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
+    if fmt:
+        return _naive(pd.to_datetime(raw, format=fmt, errors="coerce"))
+    parsed = _naive(pd.to_datetime(raw, format="ISO8601", errors="coerce"))
+    if parsed.isna().any():
+        retry = parsed.isna() & raw.ne("")
+        parsed[retry] = _naive(pd.to_datetime(raw[retry], format="mixed", dayfirst=False, errors="coerce"))
+    return parsed
+
+
+def _naive(when: pd.Series) -> pd.Series:
+    """Dates and times as written: a time-zone suffix (``2019-04-23T12:30:00Z``) is dropped, not converted."""
+    return when.dt.tz_localize(None) if isinstance(when.dtype, pd.DatetimeTZDtype) else when
+
+
+def _has_time(when: pd.Series) -> bool:
+    return bool(len(when)) and bool((when != when.dt.normalize()).any())
+
+
+def _rejected_frame(frame: pd.DataFrame, problems: list[pd.DataFrame], line: pd.Series) -> pd.DataFrame:
+    if not problems:
+        return pd.DataFrame(columns=REJECTED_FIELDS)
+    found = pd.concat(problems, ignore_index=True).sort_values("index")
+    raw = frame.loc[found["index"]].to_dict(orient="records")
+    return pd.DataFrame({
+        "source_row": line.loc[found["index"]].to_numpy(),
+        "field": found["field"].to_numpy(),
+        "reason": found["reason"].to_numpy(),
+        "raw": [json.dumps(r, ensure_ascii=False, default=str) for r in raw],
+    })

@@ -1,0 +1,139 @@
+"""A leaf unit's pack: ``unit_pack`` assembles its sections in pack order into ``UnitPack``, and
+``pack_filenames`` gives each unit's PDF a safe, unique file name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from compstat.analysis.hierarchy import divisions
+from compstat.config import Config, Unit
+from compstat.packs.briefing import unit_briefing
+from compstat.packs.context.accountability import Accountability, accountability, unit_escalation
+from compstat.packs.context.actions import ActionLog, action_log, actions_detail
+from compstat.packs.context.charts import ChartSection, chart_section, charts_detail, spc_measures
+from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, plural, unit_names
+from compstat.packs.context.cover import (
+    Contents,
+    ContentsEntry,
+    PageFrame,
+    UnitCover,
+    page_frame,
+)
+from compstat.packs.context.map import MapSection, map_section
+from compstat.packs.context.places import PlacesSection, places_section
+from compstat.packs.context.quality import QualityNotes, quality_notes
+from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
+from compstat.packs.context.table import PeriodTable, period_table_section
+from compstat.packs.context.withheld import withheld_recognition
+from compstat.packs.lookup import unit_rows
+from compstat.packs.maps import RECENT_DAYS
+from compstat.results import CycleData
+
+WITHHELD_ON_COVER = 2  # withheld improvements named on the cover; more are counted
+NO_SOUND_RECOGNITION = "No improvement to recognise on a like-for-like comparison"
+
+
+@dataclass(frozen=True)
+class UnitPack:
+    """Everything ``unit_pack.html`` renders for one leaf unit."""
+
+    template: str
+    filename: str
+    unit_code: str
+    title: str
+    frame: PageFrame
+    contents: Contents
+    cover: UnitCover
+    actions: ActionLog
+    table: PeriodTable
+    charts: ChartSection
+    map: MapSection | None
+    headline: UnitHeadline
+    questions: Questions
+    quality: QualityNotes
+    accountability: Accountability
+    places: PlacesSection | None = None
+
+
+def safe_filename(code: str) -> str:
+    """A unit code made safe for a file name (letters, digits, ``.``, ``_``, ``-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", code).strip(".") or "unit"
+
+
+def pack_filenames(config: Config) -> dict[str, str]:
+    """``pack-<code>.pdf`` per leaf unit, then per division (``analysis.hierarchy.divisions``); codes
+    that clash once made safe get a numeric suffix."""
+    out: dict[str, str] = {}
+    used: set[str] = {"chair-pack.pdf"}
+    for unit in [*config.leaf_units, *divisions(config)]:
+        stem = f"pack-{safe_filename(unit.code)}"
+        name, n = f"{stem}.pdf", 2
+        while name.lower() in used:
+            name, n = f"{stem}-{n}.pdf", n + 1
+        used.add(name.lower())
+        out[unit.code] = name
+    return out
+
+
+def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
+    """The context for one leaf unit's pack."""
+    config = data.config
+    names = unit_names(config)
+    parent = config.parents().get(unit.code)
+    period = data.period
+    frame = page_frame(data, f"{unit.name} ({unit.code}) · briefing pack")
+    actions = action_log(data, unit.code)
+    hotspot = map_section(data, unit.code)
+    places = places_section(data, unit.code)
+    analysis = data.analysis
+    briefing = unit_briefing(unit.code, unit_rows(data, "analysis.probe", unit.code) if analysis else None,
+                             unit_rows(data, "analysis.recognition", unit.code) if analysis else None,
+                             briefing_actions(unit_rows(data, "actions", unit.code)),
+                             unit_escalation(data, unit.code), config.accountability.escalation.support_level)
+    withheld = [w.sentence for w in withheld_recognition(data, unit.code)]
+    if len(withheld) > WITHHELD_ON_COVER:
+        more = len(withheld) - WITHHELD_ON_COVER + 1
+        withheld = [*withheld[:WITHHELD_ON_COVER - 1],
+                    f"… and {plural(more, 'more improvement')} not recognised because their comparisons are not "
+                    "like-for-like (see the data-quality notes)"]
+    headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
+                            recognise_message=NO_RECOGNITION if not withheld else NO_SOUND_RECOGNITION,
+                            withheld=tuple(withheld))
+    questions = Questions(
+        questions=briefing.questions, support=briefing.support,
+        questions_message=f"No questions: {NO_FINDINGS.lower()}, and no overdue actions.",
+        support_message="No support suggested this cycle.",
+    )
+    quality = quality_notes(data, unit.code)
+    accountable = accountability(data, unit.code)
+    cover = UnitCover(
+        organisation=config.organisation.name, unit_name=unit.name, unit_code=unit.code,
+        commander=unit.commander or "not recorded", division=names.get(parent, parent) if parent else "—",
+        period_label=period.label, period_start=period.start, period_end=period.end,
+        meeting_date=data.meeting_date, data_as_of=data.data_as_of.get(unit.code), run_at=data.run_at,
+        escalation=f"{accountable.level} ({accountable.level_label})" + (
+            f": {accountable.level_reason}" if accountable.level_reason else ""),
+        overdue=actions.n_overdue,
+    )
+    charts = chart_section(data, unit.code, spc_measures(data, unit.code), peers=True)
+    # The sections in pack order; numbering and the cover's contents follow this list.
+    contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
+        ("actions", "Actions from the last meeting", actions_detail(actions)),
+        ("performance", "Performance against last year", ""),
+        ("charts", "Charts: variation, year to date, similar units", charts_detail(charts)),
+        *([("places", "Where and when: repeat locations, day and time", places.detail)] if places else []),
+        *([("map", f"Map: where the last {RECENT_DAYS} days ran above usual", "")] if hotspot else []),
+        ("questions", "Suggested challenge questions and support",
+         f"{plural(len(questions.questions), 'question')}, {plural(len(questions.support), 'offer')}"),
+        ("quality", "Data-quality notes", plural(quality.count, "finding") if quality.count else "none"),
+        ("accountability", "Accountability", f"escalation level {accountable.level}"),
+    ], start=1)))
+    return UnitPack(
+        template="unit_pack.html", filename=pack_filenames(config)[unit.code], unit_code=unit.code,
+        title=f"{unit.name} ({unit.code}) — briefing pack {period.label}", frame=frame, contents=contents,
+        cover=cover, actions=actions, table=period_table_section(data, unit.code, assess=True, longer=True),
+        charts=charts, map=hotspot, headline=headline, questions=questions, quality=quality,
+        accountability=accountable, places=places,
+    )

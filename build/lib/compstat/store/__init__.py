@@ -1,0 +1,25 @@
+"""The store: SQLAlchemy models, the engine and schema migrations (Alembic)."""
+
+from compstat.store.db import bulk_insert, connect, resolve_url, transaction
+from compstat.store.models import (
+    OBSERVATION_FIELDS,
+    Action,
+    ActionUpdate,
+    AnalysisRow,
+    Base,
+    Cycle,
+    CycleResult,
+    FindingRow,
+    IngestedFile,
+    MeasureRow,
+    Observation,
+    RejectedRow,
+    SupersededObservation,
+    UnitRow,
+)
+
+__all__ = [
+    "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "FindingRow",
+    "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SupersededObservation", "UnitRow", "bulk_insert",
+    "connect", "resolve_url", "transaction",
+]

@@ -1,0 +1,80 @@
+"""The wheel is what `pip install compstat` gets: built from this checkout and installed into a clean venv
+outside the repository, it must carry its templates and migrations and render the demo's packs.
+
+The clean venv gets the compstat wheel alone; its dependencies come from this test's own environment
+through a ``.pth`` path entry (so no download), which does not expose this checkout: the ``compstat``
+that runs is the wheel's (asserted).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import sysconfig
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from compstat.demo import write_config
+from tests.conftest import DEMO_END
+
+REPO = Path(__file__).resolve().parents[1]
+TEMPLATES = sorted(p.name for p in (REPO / "templates").iterdir() if p.is_file())
+
+
+def _run(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "COMPSTAT_TEMPLATES", "COMPSTAT_DB")}
+    done = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, f"{' '.join(args)}\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(REPO)], cwd=out)
+    return next(out.glob("compstat-*.whl"))
+
+
+def test_wheel_carries_templates_and_migrations(wheel: Path) -> None:
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {f"compstat/templates/{name}" for name in TEMPLATES} <= names
+    assert "compstat/store/migrations/env.py" in names
+    assert "compstat/store/migrations/script.py.mako" in names
+    versions = sorted(p.name for p in (REPO / "compstat/store/migrations/versions").glob("*.py"))
+    assert {f"compstat/store/migrations/versions/{v}" for v in versions} <= names
+
+
+@pytest.mark.slow
+def test_installed_wheel_renders_the_demo_packs(wheel: Path, tmp_path: Path) -> None:
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
+    python = venv / "bin" / "python"
+    _run([sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(wheel)],
+         cwd=tmp_path)
+    site = Path(_run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                     cwd=tmp_path).stdout.strip())
+    (site / "deps-from-the-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    where = _run([str(python), "-c", "import compstat; print(compstat.__file__)"], cwd=tmp_path).stdout
+    assert where.startswith(str(site)), where  # the wheel's compstat, not this checkout's
+
+    raw = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    raw["store"] = f"sqlite:///{tmp_path / 'demo.db'}"
+    config = tmp_path / "project" / "config" / "demo.yaml"
+    write_config(config, raw, header="test copy of config/demo.yaml")
+    compstat = str(venv / "bin" / "compstat")
+    _run([compstat, "demo", "--config", str(config), "--out", str(tmp_path / "project" / "demo-data"),
+          "--end", DEMO_END], cwd=tmp_path)
+    _run([compstat, "run-cycle", "--config", str(config), "--out", str(tmp_path / "cycles"),
+          "--today", "2026-11-30"], cwd=tmp_path)
+
+    folder = tmp_path / "cycles" / "demo" / "2026-W48"
+    packs = sorted(p.name for p in folder.glob("*.pdf"))
+    assert "chair-pack.pdf" in packs and "pack-N1.pdf" in packs
+    from pypdf import PdfReader
+
+    first_page = PdfReader(folder / "chair-pack.pdf").pages[0].extract_text()
+    assert "Whom to probe" in first_page
