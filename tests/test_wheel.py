@@ -9,6 +9,7 @@ that runs is the wheel's (asserted).
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -32,10 +33,17 @@ def _run(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedPr
     return done
 
 
+# what a checkout holds beyond the sources: never copied into the build (a stale build/ would leak old modules)
+NOT_SOURCES = shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "cycles", "demo-data", "bench-data",
+                                     "*.db", "*.db.lock", "__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache")
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The wheel, built from a copy of the checkout's sources (setuptools writes build/ into the tree it builds)."""
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(REPO)], cwd=out)
+    source = shutil.copytree(REPO, out / "source", ignore=NOT_SOURCES)
+    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source)], cwd=out)
     return next(out.glob("compstat-*.whl"))
 
 
