@@ -2,6 +2,15 @@
 findings, the accountability wording and the analysis' sentences all format through these functions.
 
 A missing value (None or NaN) is an en dash (``MISSING``), never ``nan``, unless a function says otherwise.
+
+Where two hand-written formatters disagreed on one kind of number, one was kept: a trigger's % change in the
+accountability line is ``pct`` (``0.0%``, not ``+0.0%``; thousands separators); a first-page finding's q-value
+is ``q_value`` (two decimals from 0.1, as the accountability line has it); a first-page average of counts and
+a peer figure are ``significant`` (``1,234``, where ``.3g`` gave ``1.23e+03``); a rare series' days and a ratio
+share ``two_significant``. Kept apart, because the outputs pin both: ``average`` (a quality finding's expected
+count, ``14.0``) and ``mean`` (a pack's, ``14``); ``rate`` (the table's rate column keeps trailing zeros,
+``1.50``) and ``significant`` (sentences drop them, ``1.5``); ``actions.effect`` writes p and q with three
+decimals.
 """
 
 from __future__ import annotations
