@@ -12,10 +12,7 @@ source is a glob in ``mode: append``), which is what a team pays every week. For
 prints rows ingested per second, seconds per step, seconds per pack and peak memory, and
 writes them to ``bench-data/results.json``. Each cycle runs in a fresh process, so its peak
 memory is the cycle's own and not the data generator's.
-``duplicates``: a re-export that repeats 50,000 stored incident records (``DUPLICATE_ROWS``): the
-seconds to ingest it with every copy caught and the seconds of the duplicates check.
-Run: ``python -m compstat.bench [--units 77] [--rows 1500000] [--workers N]
-[--only incidents|weekly|duplicates]``.
+Run: ``python -m compstat.bench [--units 77] [--rows 1500000] [--workers N] [--only incidents|weekly]``.
 """
 
 from __future__ import annotations
@@ -52,7 +49,6 @@ from compstat.periods import last_complete_period
 
 TARGET_ROWS = 1_500_000
 WEEKLY_UNITS, WEEKLY_DIVISIONS = 78, 8
-DUPLICATE_ROWS = 50_000  # records a re-export repeats, in the duplicates bench
 WEEKLY_DAILY_RATE = 4.0  # incidents per unit per day behind the five frequent measures' weekly counts
 
 
@@ -63,7 +59,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--out", type=Path, default=Path("bench-data"))
     parser.add_argument("--workers", type=int, default=usable_cores(),
                         help="render processes (default: one per usable core)")
-    parser.add_argument("--only", choices=["incidents", "weekly", "duplicates"], help="run one part only")
+    parser.add_argument("--only", choices=["incidents", "weekly"], help="run one force only")
     args = parser.parse_args(argv)
 
     out: Path = args.out.resolve()
@@ -72,12 +68,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     results: dict[str, object] = {"date": date.today().isoformat(),
                                   "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                                   "render_workers": args.workers}
-    if args.only in (None, "incidents"):
+    if args.only != "weekly":
         results["incidents"] = incident_force(out / "incidents", args.units, args.rows, args.workers)
-    if args.only in (None, "weekly"):
+    if args.only != "incidents":
         results["weekly"] = weekly_force(out / "weekly", args.workers)
-    if args.only in (None, "duplicates"):
-        results["duplicates"] = duplicated_rows(out / "duplicates")
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print(results)
     return results
@@ -182,66 +176,11 @@ def run_one(config_path: Path, today: date, workers: int) -> dict[str, object]:
     }
 
 
-def duplicated_rows(out: Path, rows: int = DUPLICATE_ROWS) -> dict[str, object]:
-    """Load ``rows`` incident records, then a re-export holding every one of them again (``mode: append``):
-    the seconds of each ingest, the copies caught (all of them: none counted) and the duplicates check's
-    seconds on the store."""
-    from compstat.ingest import ingest_all
-    from compstat.quality.checks.duplicates import Duplicates
-    from compstat.quality.context import load_context
-    from compstat.store import Observation, connect, transaction
-
-    (out / "data").mkdir(parents=True)
-    config_path = out / "duplicates.yaml"
-    units = [{"code": f"U{i}", "name": f"Unit {i}", "commander": "Insp"} for i in range(1, 11)]
-    write_config(config_path, {
-        "organisation": {"name": "Duplicates Constabulary", "slug": "dupes"},
-        "store": f"sqlite:///{out / 'dupes.db'}", "cadence": {"period": "weekly"},
-        "units": [{"code": "F", "name": "Force", "commander": "Ch Supt", "children": units}],
-        "measures": [{"id": "burglary", "name": "Burglary", "filter": {"category": "burglary"}}],
-        "sources": [{"name": "incidents", "path": "data/incidents-*.csv", "mode": "append",
-                     "columns": {"unit": "unit", "date": "when", "category": "offence", "record_id": "ref"}}],
-    }, header="The duplicates bench of compstat.bench")
-    config = load_config(config_path)
-    end = date(2026, 3, 8)
-    records = pd.DataFrame({"ref": [f"R{i}" for i in range(rows)], "unit": [f"U{i % 10 + 1}" for i in range(rows)],
-                            "when": [(end - timedelta(days=i % 365)).isoformat() for i in range(rows)],
-                            "offence": "burglary"})
-    records.to_csv(out / "data" / "incidents-1.csv", index=False)
-    engine = connect(config.store)
-    seconds: dict[str, float] = {}
-    try:
-        started = time.perf_counter()
-        with transaction(engine) as session:
-            ingest_all(session, config, end, config.store)
-        seconds["first_ingest"] = round(time.perf_counter() - started, 2)
-        records.iloc[::-1].to_csv(out / "data" / "incidents-2.csv", index=False)  # the same records, re-exported
-        started = time.perf_counter()
-        with transaction(engine) as session:
-            report = ingest_all(session, config, end, config.store)[-1]
-            seconds["re_export_ingest"] = round(time.perf_counter() - started, 2)
-            counted = session.query(Observation).count()
-            started = time.perf_counter()
-            period = last_complete_period(end + timedelta(days=1), config.cadence)
-            found = Duplicates().run(load_context(session, config, period, [report], end))
-            seconds["duplicates_check"] = round(time.perf_counter() - started, 2)
-    finally:
-        engine.dispose()
-    return {"rows": rows, "caught": report.rows_rejected, "counted": counted, "findings": len(found),
-            "step_seconds": seconds}
-
-
 def _print(results: dict[str, object]) -> None:
     print(f"compstat bench ({results['machine']}, {results['render_workers']} render workers)")
     for force in ("incidents", "weekly"):
         if force in results:
             _print_force(dict(results[force]))  # type: ignore[call-overload]
-    if "duplicates" in results:
-        dupes = dict(results["duplicates"])  # type: ignore[call-overload]
-        print(f"\n== a re-export repeating {dupes['rows']:,} stored records: {dupes['caught']:,} caught, "
-              f"{dupes['counted']:,} counted")
-        for step, seconds in dict(dupes["step_seconds"]).items():
-            print(f"  {step:<24} {seconds:>8.2f} s")
 
 
 def _print_force(results: dict[str, object]) -> None:

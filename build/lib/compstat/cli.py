@@ -21,13 +21,10 @@ from rich.table import Table
 
 from compstat import actions as action_log
 from compstat.config import Config, load_config
-from compstat.errors import CompstatError, UsageError, file_system_error, writing
+from compstat.errors import CompstatError, UsageError
 from compstat.parallel import usable_cores
 from compstat.periods import last_complete_period, parse_period
-from compstat.safepaths import confined
 from compstat.store import connect, resolve_url, transaction
-from compstat.store.lock import action_transaction
-from compstat.terminal import visible
 
 # Plain help (rich_markup_mode=None): a switch shows as `--accept-warnings`, never `--accept-warnings <bool>`
 # (typer's rich help gives every option a type, switches too), and the help reads the same piped or in a terminal.
@@ -40,24 +37,11 @@ quarantine_app = typer.Typer(help="Rows rejected at ingest, with their reasons."
 app.add_typer(actions_app, name="actions")
 app.add_typer(agreements_app, name="agreements")
 app.add_typer(quarantine_app, name="quarantine")
-
-
-class VisibleConsole(Console):
-    """A rich console that shows control characters in the text it is given (``terminal.visible``) rather
-    than passing them to the terminal: every message is built from text the program may not have
-    written (unit codes, names, notes, file names). Rich's own styling is added after, so it still works."""
-
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        super().print(*(visible(o, lines=True) if isinstance(o, str) else o for o in objects), **kwargs)
-
-
-console = VisibleConsole(highlight=False, soft_wrap=True)
-err_console = VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The cycle's YAML config.")]
-DbOpt = Annotated[str | None, typer.Option("--db", help=(
-    "Store URL, a SQLite file relative to the working directory (default: COMPSTAT_DB, then the config's store, "
-    "relative to the config's folder)."))]
+DbOpt = Annotated[str | None, typer.Option("--db", help="Store URL (default: COMPSTAT_DB, then the config's store).")]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Print every quality finding (default: grouped by check with counts).")]
 WorkersOpt = Annotated[int | None, typer.Option(
@@ -68,26 +52,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def reports_errors(func: F) -> F:
     """Turn a CompstatError into one line on stderr and its exit code; no traceback. The message
-    (which quotes the user's data) is printed as text, never as rich markup. An OSError (a folder
-    that cannot be written, a full disk) is reported as ``errors.file_system_error`` says, exit 1."""
+    (which quotes the user's data) is printed as text, never as rich markup."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except CompstatError as exc:
-            _print_error(exc)
+            err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
             raise typer.Exit(exc.exit_code) from None
-        except OSError as exc:  # the machine's state: a read-only folder, a full disk, a missing permission
-            fault = file_system_error(exc)
-            _print_error(fault)
-            raise typer.Exit(fault.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _print_error(exc: Exception) -> None:
-    err_console.print(f"[bold red]Error:[/] {escape(str(exc))}", markup=True)
 
 
 def _load(path: Path) -> Config:
@@ -104,10 +79,6 @@ class WrappingTable(Table):
     row is printed as a block of "header  value" lines instead, so no column is squeezed to a few letters."""
 
     MIN_TEXT = 16
-
-    def add_row(self, *renderables: Any, **kwargs: Any) -> None:
-        """A row whose text cells show their control characters (``terminal.visible``)."""
-        super().add_row(*(visible(r, lines=True) if isinstance(r, str) else r for r in renderables), **kwargs)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         widths = [self._measure_column(console, options, c) for c in self.columns]
@@ -131,7 +102,7 @@ class WrappingTable(Table):
 
 def _table(*headers: str, title: str, **options: Any) -> WrappingTable:
     """A table whose columns wrap and fold rather than truncate (see ``WrappingTable``)."""
-    table = WrappingTable(title=visible(title), **options)
+    table = WrappingTable(title=title, **options)
     for header in headers:
         table.add_column(header, overflow="fold")
     return table
@@ -183,9 +154,6 @@ def run_cycle_command(
     console.print(f"Period {outcome.period.label} ({outcome.period.start} to {outcome.period.end}); "
                   f"{len(loaded)} new input(s), {sum(r.rows_loaded for r in loaded):,} rows loaded, "
                   f"{sum(r.rows_rejected for r in loaded):,} rejected")
-    for report in outcome.ingest:
-        if report.note:  # a move, a copy, rows already held from another input
-            console.print(f"  {report.location}: {report.note}", markup=False)
     _print_findings(outcome.findings, verbose, outcome.settings_warnings)
     quality = outcome.quality
     if quality is not None and quality.accepted:
@@ -194,8 +162,6 @@ def run_cycle_command(
     if quality is not None and quality.stale_units:
         console.print(f"[bold red]Went ahead without the data of {escape(', '.join(quality.stale_units))}[/]: "
                       "recorded in manifest.json", markup=True)
-    for stale in outcome.removed_stale:
-        console.print(f"removed stale staged folder {stale} (left by a run that was stopped)", markup=False)
     console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
 
 
@@ -251,10 +217,8 @@ def check(
     console.print(f"[bold]{escape(cfg.organisation.name)}[/]: data quality for {result.period.label} "
                   f"({result.period.start} to {result.period.end}); nothing was stored", markup=True)
     _print_findings(list(result.findings), verbose)
-    target = out or confined(Path(cfg.output_dir), f"{cfg.organisation.slug}/quality-{result.period.label}.html",
-                             resolve=False)
-    with writing(target):
-        write_report(result, cfg, target)
+    target = out or Path(cfg.output_dir) / cfg.organisation.slug / f"quality-{result.period.label}.html"
+    write_report(result, cfg, target)
     console.print(f"Quality report written to [bold]{escape(str(target))}[/]", markup=True)
     if quarantine is not None:
         console.print(f"Quarantined rows written to [bold]{escape(str(quarantine))}[/]", markup=True)
@@ -268,8 +232,7 @@ def check(
 @reports_errors
 def demo(
     config: ConfigOpt = Path("config/demo.yaml"),
-    out: Annotated[Path | None, typer.Option(
-        help="Folder for the demo data (default: the folder the config's first source reads).")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the demo data.")] = Path("demo-data"),
     end: Annotated[str | None, typer.Option(help="Last day of data (default: end of last complete week).")] = None,
     db: DbOpt = None,
 ) -> None:
@@ -278,13 +241,14 @@ def demo(
     from compstat.demo import DEMO_UPDATES_UNIT, record_demo_follow_up, write_demo
 
     cfg = _load(config)
-    first = next((s.path for s in cfg.sources if s.path), None)
-    out = out or (cfg.resolve_path(first).parent if first else Path("demo-data"))
     last_day = _parse_date(end, "--end") or last_complete_period(date.today(), cfg.cadence).end
-    with writing(out):
-        paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
-    with writing(out), action_transaction(resolve_url(db, cfg.store)) as session:
-        story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
+    paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
+    engine = connect(resolve_url(db, cfg.store))
+    try:
+        with transaction(engine) as session:
+            story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
+    finally:
+        engine.dispose()
     recorded = (f"the {story.meeting} meeting's actions were already recorded" if story.already_recorded
                 else f"{story.added} actions recorded from the {story.meeting} meeting")
     console.print(f"Demo data to {last_day} written to {out}/; {recorded}.", markup=False)
@@ -348,7 +312,7 @@ def actions_add(config: ConfigOpt, unit: Annotated[str, typer.Option()], action:
     if due_date < held:
         raise UsageError(f"--due {due_date} is before the meeting that raises the action ({raised.label}, held "
                          f"{held}): an action is due on or after the meeting that agrees it")
-    with action_transaction(resolve_url(db, cfg.store)) as session:
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
         new = action_log.add_action(session, cfg, raised, action_log.NewAction(
             unit, action, owner, due_date, measure, kind, support_requested, support_offered), by)
         console.print(f"Action {new.id} raised for {unit}, due {due_date}.", markup=False)
@@ -368,7 +332,7 @@ def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()
                    db: DbOpt = None) -> None:
     """Update an action's status, add a progress note, or record support; every change is kept."""
     cfg = _load(config)
-    with action_transaction(resolve_url(db, cfg.store)) as session:
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
         updated = action_log.update_action(
             session, action_id, by, status, note, reason=reason, support_requested=support_requested,
             support_offered=support_offered, due_date=_parse_date(due, "--due"),
@@ -398,14 +362,14 @@ def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
                    by: Annotated[str, typer.Option(help="Who exported it (kept in the file).")] = "",
                    db: DbOpt = None) -> None:
     """Write a unit's open actions to an XLSX for its commander to fill in (✎ columns editable)."""
-    from compstat.actions.spreadsheet import export_actions, export_name
+    from compstat.actions.spreadsheet import export_actions
 
     if out is not None and out.suffix.lower() != ".xlsx":
         raise UsageError(f"--out '{out}': the export is a spreadsheet for the commander, written as .xlsx")
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
-    path = out or confined(Path("."), export_name(unit, when))  # the code cannot lead out of the folder
-    with writing(path), transaction(connect(resolve_url(db, cfg.store))) as session:
+    path = out or Path(f"actions-{unit}-{when.label}.xlsx")
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
         n = export_actions(session, cfg, unit, path, when, by=by)
     console.print(f"{n} open actions of {unit} written to {path}", markup=False)
 
@@ -420,7 +384,7 @@ def actions_import(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
     from compstat.actions.spreadsheet import import_action_updates
 
     cfg = _load(config)
-    with action_transaction(resolve_url(db, cfg.store)) as session:
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
         report = import_action_updates(session, cfg, file, by)
     for outcome in ("applied", "conflict", "malformed"):
         for row in report.of(outcome):
@@ -442,7 +406,7 @@ def actions_import_minutes(config: ConfigOpt, file: Annotated[Path, typer.Argume
     """Add the actions of a meeting's minutes (CSV or XLSX: unit, action, owner, due, measure, kind, ...)."""
     cfg = _load(config)
     raised = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
-    with action_transaction(resolve_url(db, cfg.store)) as session:
+    with transaction(connect(resolve_url(db, cfg.store))) as session:
         result = action_log.import_minutes(session, cfg, file, raised, by)
     console.print(result.describe(file), markup=False)
 
@@ -488,7 +452,7 @@ def minutes(config: ConfigOpt,
     when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
     url = resolve_url(db, cfg.store)
     judged = meeting_judgement(cfg, url, when)
-    with writing(out or Path(cfg.output_dir)), transaction(connect(url)) as session:
+    with transaction(connect(url)) as session:
         paths = write_minutes(session, cfg, when, out_root=out,
                               judged=(judged.log, judged.levels, judged.triggers))
     folder = paths[0].parent if paths else "nowhere"
@@ -525,8 +489,7 @@ def quarantine_list(config: ConfigOpt, db: DbOpt = None,
         f" and {counted} counted without their unreadable coordinates" if counted else "") + (
         f" ({totals} organisation-total rows kept aside for the consistency check are not listed)" if totals else "")
     if export:
-        with writing(export):
-            export_quarantine(rows, export)
+        export_quarantine(rows, export)
         console.print(f"{title} written to {export}", markup=False)
         return
     table = _table("file", "row", "field", "reason", title=title)

@@ -15,19 +15,15 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from compstat.errors import ConfigError
-from compstat.safepaths import RESERVED
-from compstat.terminal import visible
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # no .inf or .nan
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Organisation(_Model):
@@ -41,8 +37,6 @@ class Organisation(_Model):
     def _slug(cls, value: str) -> str:
         if not SLUG.match(value):
             raise ValueError("use lower-case letters, digits, '-' and '_' only")
-        if RESERVED.match(value):
-            raise ValueError(f"'{value}' is a name Windows reserves for a device: it cannot name an output folder")
         return value
 
 
@@ -63,17 +57,6 @@ class Unit(_Model):
     population: float | None = Field(None, gt=0)
     context: dict[str, float] = Field(default_factory=dict)
     children: list[Unit] = Field(default_factory=list)
-
-    @field_validator("code")
-    @classmethod
-    def _code(cls, value: str) -> str:
-        """A code is typed (``--unit``) and matched against the data: control and invisible format characters
-        are refused. Other characters, ``/`` included, are allowed; file names made from a code are confined
-        to their folder (``safepaths``)."""
-        if visible(value) != value:
-            raise ValueError(f"'{visible(value)}' holds control or invisible characters (shown here as ␛, \\u202e, "
-                             "...): write the code in visible characters")
-        return value
 
 
 class Target(_Model):
@@ -464,16 +447,6 @@ class MeetingSettings(_Model):
     host: dict[str, str] = Field(default_factory=dict, description="period label → unit code; otherwise rotation")
 
 
-class Limits(_Model):
-    """The `limits:` section: the largest spreadsheets read, refused before parsing (issue #12)."""
-
-    spreadsheet_rows: int = Field(1_000_000, ge=1, description="rows below the header of a data source's sheet")
-    spreadsheet_bytes: int = Field(200_000_000, ge=1, description="a data source workbook's XML, uncompressed")
-    action_sheet_rows: int = Field(5_000, ge=1, description="rows of an imported action sheet or minutes")
-    action_sheet_bytes: int = Field(20_000_000, ge=1, description="an imported action sheet's XML, uncompressed")
-    compression_ratio: float = Field(100, ge=2, description="a workbook member expanding more than this is refused")
-
-
 class Config(_Model):
     organisation: Organisation
     store: str = "sqlite:///compstat.db"
@@ -487,28 +460,7 @@ class Config(_Model):
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     accountability: AccountabilitySettings = Field(default_factory=AccountabilitySettings)
     meeting: MeetingSettings = Field(default_factory=MeetingSettings)
-    limits: Limits = Field(default_factory=Limits)
     base_dir: Path = Field(Path("."), exclude=True)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _relative_to_config(cls, data: Any) -> Any:
-        """``store`` and ``sources[].url`` (a SQLite file) and ``output_dir`` are relative to the config file's
-        folder, as every path in the config is; ``--db``, ``COMPSTAT_DB`` and ``--out`` are not read here, so they
-        stay relative to the working directory."""
-        if not isinstance(data, dict):
-            return data
-        base = Path(data.get("base_dir", "."))
-        data = dict(data)
-        if isinstance(data.get("store"), str):
-            data["store"] = sqlite_relative_to(data["store"], base)
-        if isinstance(data.get("output_dir"), str):
-            data["output_dir"] = str(_relative_to(data["output_dir"], base))
-        if isinstance(data.get("sources"), list):
-            data["sources"] = [{**s, "url": sqlite_relative_to(s["url"], base)}
-                               if isinstance(s, dict) and isinstance(s.get("url"), str) else s
-                               for s in data["sources"]]
-        return data
 
     @model_validator(mode="after")
     def _references(self) -> Config:
@@ -574,26 +526,8 @@ class Config(_Model):
 
     def resolve_path(self, path: str) -> Path:
         """Paths in the config are relative to the config file."""
-        return _relative_to(path, self.base_dir)
-
-
-def _relative_to(path: str, base: Path) -> Path:
-    p = Path(os.path.expanduser(path))
-    return Path(os.path.normpath(p if p.is_absolute() else base / p))
-
-
-def sqlite_relative_to(url: str, base: Path) -> str:
-    """A SQLite URL's relative file resolved against ``base``; any other URL (PostgreSQL, ``:memory:``, a
-    ``file:`` URI, one SQLAlchemy cannot parse, which connecting reports) as given."""
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return url
-    database = parsed.database
-    if (parsed.get_backend_name() != "sqlite" or not database or database == ":memory:"
-            or database.startswith("file:") or Path(database).is_absolute()):
-        return url
-    return parsed.set(database=str(_relative_to(database, base))).render_as_string(hide_password=False)
+        p = Path(os.path.expanduser(path))
+        return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
 
 
 def iter_units(units: list[Unit]) -> Iterator[Unit]:

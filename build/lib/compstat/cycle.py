@@ -1,18 +1,14 @@
 """One accountability cycle: ingest → quality → analysis → actions → packs.
 
-All store writes happen in one transaction, and outputs are written to a temporary folder that
-replaces the period's folder at the end; the transaction commits only then, and if the commit
-fails the earlier folder is put back: a failed run leaves the store and earlier outputs as they
-were. A file-system fault (read-only, full disk) is reported by path (``errors.file_system_error``).
+All store writes happen in one transaction that commits only after the packs have been
+rendered, and outputs are written to a temporary folder that replaces the period's folder
+only at the end: a failed run leaves the store and earlier outputs as they were.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import platform
-import re
-import secrets
 import shutil
 import tempfile
 import time
@@ -24,7 +20,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, String, cast, delete, func, select, update
+from sqlalchemy import String, cast, delete, func, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -39,13 +35,11 @@ from compstat.analysis.period_table import period_table
 from compstat.analysis.places import headline_window, load_incidents, place_windows
 from compstat.analysis.spc import CONCERN
 from compstat.config import Config, iter_units
-from compstat.errors import file_system_error, writing
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
 from compstat.quality import Finding, QualityResult, gate, run_quality
 from compstat.quality.run import require_data
 from compstat.results import CycleData
-from compstat.safepaths import confined
 from compstat.store import (
     AnalysisRow,
     Cycle,
@@ -56,9 +50,8 @@ from compstat.store import (
     UnitRow,
     bulk_insert,
     connect,
-    store_errors,
+    transaction,
 )
-from compstat.store.lock import cycle_lock
 
 MANIFEST_SCHEMA = 1
 CHART_PERIODS = {"weekly": 104, "monthly": 24}
@@ -79,7 +72,6 @@ class CycleOutcome:
     pack_seconds: list[float] = field(default_factory=list)
     quality: QualityResult | None = None
     settings_warnings: tuple[str, ...] = ()  # the analysis settings' warnings (``AnalysisResult.notes``)
-    removed_stale: list[Path] = field(default_factory=list)  # staged folders a killed run left (``remove_stale``)
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -96,10 +88,6 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     changed) unless ``accept_warnings``; data that has not arrived for a unit blocks unless
     ``go_ahead_if_stale`` (or ``quality.on_stale: warn``). Overrides are recorded in the manifest.
     ``workers`` processes render the packs (default: one per usable core).
-
-    The run holds the store's lock (``store.lock.cycle_lock``): a second cycle on the store waits for
-    it, then stops with ``StoreBusyError`` naming this one. Staged folders of the period that a
-    killed run left beside the output are removed first (``remove_stale``) and listed in the outcome.
     """
     from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
 
@@ -107,31 +95,27 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     today = today or date.today()
     period = resolve_period(config, period_label, today)
     org = config.organisation.slug
-    final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
+    final_dir = (out_root or Path(config.output_dir)) / org / period.label
     steps = Steps(progress)
-    with cycle_lock(store_url, period.label, org):
-        engine = connect(store_url)
-        try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
-            removed = remove_stale(final_dir, committed_run_at(engine, org, period.label))
-            with store_errors(engine), Session(engine) as session, \
-                    staged_output(final_dir, commit=session.commit) as work_dir:
-                data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
-                                            accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
-                findings = list(data.quality.findings) if data.quality is not None else []
-                with steps("packs"):
-                    rendered = render_packs(data, work_dir, workers=workers)
-                with steps("record"):
-                    cycle_id = record_cycle(session, config, period, data, final_dir, findings)
-                    manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
-                                             store_url)
-                    session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
-                        manifest=json.dumps(manifest, default=str)))
-        finally:
-            engine.dispose()
+    engine = connect(store_url)
+    try:
+        with staged_output(final_dir) as work_dir, transaction(engine) as session:
+            data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
+                                        accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+            findings = list(data.quality.findings) if data.quality is not None else []
+            with steps("packs"):
+                rendered = render_packs(data, work_dir, workers=workers)
+            with steps("record"):
+                cycle_id = record_cycle(session, config, period, data, final_dir, findings)
+                manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
+                                         store_url)
+                session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
+                    manifest=json.dumps(manifest, default=str)))
+    finally:
+        engine.dispose()
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
-                        [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
-                        removed)
+                        [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else ())
 
 
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
@@ -174,108 +158,22 @@ class Steps:
     def __call__(self, name: str) -> Iterator[None]:
         start = time.perf_counter()
         yield
-        self.pause_for_tests(name)
         self.timings[name] = round(time.perf_counter() - start, 3)
         self._report(name, self.timings[name])
 
-    @staticmethod
-    def pause_for_tests(name: str) -> None:
-        """Test hook only (tests/hostile/test_kill.py): with ``COMPSTAT_TEST_PAUSE_AT=<step>`` set, once that
-        step's work is done (its writes made, not committed) write ``<step>`` to the file
-        ``COMPSTAT_TEST_PAUSE_FILE`` and wait there to be killed."""
-        if os.environ.get("COMPSTAT_TEST_PAUSE_AT") == name:
-            Path(os.environ["COMPSTAT_TEST_PAUSE_FILE"]).write_text(name, encoding="utf-8")
-            time.sleep(600)
-
 
 @contextmanager
-def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> Iterator[Path]:
+def staged_output(final_dir: Path) -> Iterator[Path]:
     """A temporary folder beside ``final_dir`` that replaces it only when the block succeeds;
-    on any error it is removed and ``final_dir`` stays as it was. ``commit`` (the store's) runs
-    once the new folder is in place: if it fails, the earlier folder is put back. A file-system
-    fault names the path (``errors.file_system_error``), as ``final_dir``'s when in the staged folder."""
+    on any error it is removed and ``final_dir`` stays as it was."""
+    final_dir.parent.mkdir(parents=True, exist_ok=True)
+    work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
     try:
-        final_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise file_system_error(exc) from None
-    try:
-        work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
-    except OSError as exc:  # named by the folder asked for, not the staged folder's random name
-        raise file_system_error(OSError(exc.errno, exc.strerror, str(final_dir.parent))) from None
-    old = final_dir.with_name(f".{final_dir.name}.old")
-    published = False
-    try:
-        with writing(work_dir):
-            yield work_dir
-        _replace_dir(work_dir, final_dir, old)
-        published = True
-        Steps.pause_for_tests("published")
-        if commit is not None:
-            commit()
-    except BaseException as exc:
-        if published:  # the store did not commit: the earlier outputs (if any) go back
-            shutil.rmtree(final_dir, ignore_errors=True)
-            if old.exists():
-                old.rename(final_dir)
-        if isinstance(exc, OSError):
-            raise file_system_error(exc, final_dir, staged=(work_dir, final_dir)) from None
-        raise
+        yield work_dir
+        _replace_dir(work_dir, final_dir)
     finally:
         if work_dir.exists():
             shutil.rmtree(work_dir, ignore_errors=True)
-    if old.exists():
-        shutil.rmtree(old, ignore_errors=True)
-
-
-STAGED_SUFFIX = re.compile(r"old|[a-z0-9_]{8}")  # tempfile.mkdtemp's random part, or _replace_dir's .old
-
-
-def remove_stale(final_dir: Path, committed_run_at: str | None = None) -> list[Path]:
-    """Remove the staged folders (``.<period>.xxxxxxxx``, ``.<period>.old``) that a killed run left
-    beside ``final_dir`` and return them. A ``.old`` folder holds the earlier outputs of a run killed
-    while swapping folders or before its store committed: it is put back when ``final_dir`` is missing,
-    or when ``final_dir``'s manifest is not the run the store committed (``committed_run_at``, the
-    stored cycle's ``run_at``), so store and outputs never disagree. Only safe under the store's cycle
-    lock, when no live run of the period owns any of them."""
-    prefix = f".{final_dir.name}."
-    if not final_dir.parent.is_dir():
-        return []
-    old = final_dir.with_name(f"{prefix}old")
-    keep = set()
-    if old.is_dir() and not old.is_symlink():
-        uncommitted = final_dir.is_dir() and _manifest_run_at(final_dir) != committed_run_at
-        if uncommitted:  # the outputs of a run whose store never committed: set aside, removed below
-            final_dir.rename(final_dir.with_name(f"{prefix}{secrets.token_hex(4)}"))
-        if not final_dir.exists():
-            try:
-                old.rename(final_dir)
-            except OSError:
-                keep.add(old)  # the earlier outputs: never removed
-    removed = []
-    for path in sorted(final_dir.parent.iterdir()):
-        if (path not in keep and path.name.startswith(prefix) and STAGED_SUFFIX.fullmatch(path.name[len(prefix):])
-                and path.is_dir() and not path.is_symlink()):
-            try:
-                shutil.rmtree(path)
-            except OSError:
-                continue  # left for a later run; the cycle itself does not need it gone
-            removed.append(path)
-    return removed
-
-
-def _manifest_run_at(folder: Path) -> str | None:
-    """The ``run_at`` of the cycle whose outputs ``folder`` holds (its manifest), if readable."""
-    try:
-        return str(json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["run_at"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def committed_run_at(engine: Engine, org: str, period: str) -> str | None:
-    """When the store's recorded cycle of ``period`` ran (as its manifest writes it), or None."""
-    with engine.connect() as conn:
-        when = conn.scalar(select(Cycle.run_at).where(Cycle.org == org, Cycle.period == period))
-    return when.isoformat() if when is not None else None
 
 
 def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,
@@ -443,16 +341,12 @@ def _versions() -> dict[str, str]:
     return {"compstat": __version__, "python": platform.python_version(), **{p: version(p) for p in packages}}
 
 
-def _replace_dir(new: Path, final: Path, old: Path) -> None:
-    """Put ``new`` in ``final``'s place, keeping the earlier ``final`` as ``old`` (put back if the
-    swap fails) until the caller removes it."""
+def _replace_dir(new: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.old")
     if old.exists():
         shutil.rmtree(old)
     if final.exists():
         final.rename(old)
-    try:
-        new.rename(final)
-    except OSError:
-        if old.exists():
-            old.rename(final)
-        raise
+    new.rename(final)
+    if old.exists():
+        shutil.rmtree(old)

@@ -295,8 +295,7 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
     return {
         "organisation": {"name": name, "slug": slug,
                          **({"boundaries": f"{data_dir.rstrip('/')}/boundaries.geojson"} if incidents else {})},
-        "store": "sqlite:///../compstat.db",  # beside config/, at the repository's top, as `make clean` expects
-        "output_dir": "../cycles",
+        "store": "sqlite:///compstat.db",
         "cadence": {"period": "weekly", "week_start": "monday", "year_start_month": 1, "meeting_lag_days": 3},
         "units": units,
         "measures": measures,
@@ -331,7 +330,7 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
 
 def write_config(path: Path, config: dict[str, Any], header: str) -> None:
     """Write a config dict as YAML under a ``#`` comment header, top-level keys in reading order."""
-    order = ["organisation", "store", "output_dir", "cadence", "units", "measures", "sources"]
+    order = ["organisation", "store", "cadence", "units", "measures", "sources"]
     ordered = {k: config[k] for k in order if k in config} | {k: v for k, v in config.items() if k not in order}
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines())
     body = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)
@@ -865,15 +864,14 @@ def record_demo_follow_up(session: Session, config: Config, minutes: Path, last_
     twice: the minutes are recognised and the sheet's rows are unchanged.
     """
     from compstat.actions import import_minutes, meeting_date
-    from compstat.actions.spreadsheet import export_actions, export_name, import_action_updates
+    from compstat.actions.spreadsheet import export_actions, import_action_updates
     from compstat.periods import last_complete_period, previous_period
-    from compstat.safepaths import confined
 
     upcoming = last_complete_period(last_day + timedelta(days=1), config.cadence)
     last_meeting = previous_period(upcoming, config.cadence)
     held = datetime.combine(meeting_date(config, last_meeting), time(12))
     recorded = import_minutes(session, config, minutes, last_meeting, by="demo", at=held)
-    sheet = confined(out_dir, export_name(DEMO_UPDATES_UNIT, upcoming))
+    sheet = out_dir / f"actions-{DEMO_UPDATES_UNIT}-{upcoming.label}.xlsx"
     export_actions(session, config, DEMO_UPDATES_UNIT, sheet, upcoming, by="performance team",
                    at=held + timedelta(hours=3))
     commander_fills_in(sheet, DEMO_UPDATES, held.date())

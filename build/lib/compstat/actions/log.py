@@ -332,7 +332,7 @@ def import_minutes(session: Session, config: Config, path: Path, raised: Period,
         .order_by(IngestedFile.id).limit(1))
     if seen is not None:
         return MinutesImport(0, seen)
-    rows = read_rows(path, config.limits)
+    rows = read_rows(path)
     columns = set(rows[0]) if rows else set()
     missing = [c for c in REQUIRED_MINUTES_COLUMNS if c not in columns]
     if missing:

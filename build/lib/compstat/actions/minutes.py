@@ -5,8 +5,7 @@ data requested for next time, the actions still open from earlier meetings with 
 escalation level and whether they worked, those completed since the last meeting, and the
 unit's accountability agreement with each trigger met or not. Levels and triggers are judged
 on what the meeting's stored cycle showed (``carry_forward.meeting_log``), as in its packs.
-Notes are Markdown, written to ``<output_dir>/<org>/<period>/minutes/<unit>.md`` (the code made a
-safe, distinct file name: ``safepaths``);
+Notes are Markdown, written to ``<output_dir>/<org>/<period>/minutes/<unit>.md``;
 every value from the store is escaped for Markdown by the template environment.
 """
 
@@ -27,12 +26,9 @@ from compstat.actions.carry_forward import meeting_log
 from compstat.actions.escalation import describe_rule
 from compstat.actions.log import meeting_date, next_meeting_date
 from compstat.config import Config
-from compstat.files import write_atomically
 from compstat.periods import Period
 from compstat.resources import templates_dir
-from compstat.safepaths import confined, unique_names
 from compstat.store import Action
-from compstat.terminal import visible
 
 SEND_WITHIN_DAYS = 2
 TEMPLATE = "minutes.md"
@@ -81,9 +77,8 @@ class FollowUpNote:
 
 
 def markdown_text(value: object) -> str:
-    """Any value as one line of Markdown text: special characters escaped, line breaks as spaces, other
-    control characters shown visibly (``terminal.visible``: ESC as ``␛``)."""
-    text = visible(" ".join(str(value).split())) if value is not None else ""
+    """Any value as one line of Markdown text: special characters escaped, line breaks as spaces."""
+    text = " ".join(str(value).split()) if value is not None else ""
     text = MARKDOWN_SPECIAL.sub(r"\\\1", text)
     return re.sub(r"&(?=[A-Za-z#])", r"\\&", text)
 
@@ -130,15 +125,13 @@ def follow_up_notes(session: Session, config: Config, period: Period, judged: Ju
 def write_minutes(session: Session, config: Config, period: Period, out_root: Path | None = None,
                   judged: Judged | None = None) -> list[Path]:
     """Write each unit's follow-up note as Markdown (``judged`` as in ``follow_up_notes``); returns the paths."""
-    root = out_root or Path(config.output_dir)
-    folder = confined(root, f"{config.organisation.slug}/{period.label}/minutes", resolve=False)
+    folder = (out_root or Path(config.output_dir)) / config.organisation.slug / period.label / "minutes"
     folder.mkdir(parents=True, exist_ok=True)
     template = _environment().get_template(TEMPLATE)
-    names = unique_names([u.code for u in config.leaf_units], suffix=".md", default="unit")
     paths = []
     for note in follow_up_notes(session, config, period, judged):
-        path = confined(folder, names[note.unit_code])
-        write_atomically(path, template.render(note=note).encode("utf-8"))
+        path = folder / f"{_safe(note.unit_code)}.md"
+        path.write_text(template.render(note=note), encoding="utf-8")
         paths.append(path)
     return paths
 
@@ -147,6 +140,10 @@ def _environment() -> jinja2.Environment:
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())), autoescape=False,
                               finalize=markdown_text, undefined=jinja2.StrictUndefined, trim_blocks=True,
                               lstrip_blocks=True, keep_trailing_newline=True)
+
+
+def _safe(code: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", code).strip(".") or "unit"
 
 
 def _item_from_log(row: dict[object, object], measures: dict[str, str]) -> NoteItem:

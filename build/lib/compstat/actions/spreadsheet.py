@@ -11,15 +11,11 @@ row is applied, each change appended to the action's history.
 Text is always written as text: values starting with ``=``, ``+``, ``-`` or ``@`` (or a tab or
 carriage return) are stored as strings with Excel's quote prefix, never as formulas, and
 formulas typed into the sheet are read back as their literal text.
-
-A workbook over ``limits.action_sheet_rows`` or ``limits.action_sheet_bytes`` is refused
-before it is parsed (``compstat.limits``); within them, it is read as a stream (read-only).
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -39,12 +35,9 @@ from sqlalchemy.orm import Session
 
 from compstat.actions.carry_forward import carry_forward_actions, stored_concerns
 from compstat.actions.log import STATUSES, ConflictError, describe_update, update_action
-from compstat.config import Config, Limits
+from compstat.config import Config
 from compstat.errors import SourceError, UsageError
-from compstat.files import write_atomically
-from compstat.limits import action_sheet_limits, check_spreadsheet
 from compstat.periods import Period
-from compstat.safepaths import safe_name
 from compstat.store import Action, ActionUpdate
 
 FORMAT_VERSION = 1
@@ -144,17 +137,16 @@ def cell_text(value: object) -> str:
     return str(value).strip()
 
 
-def read_rows(path: Path, limits: Limits | None = None) -> list[dict[str, str]]:
+def read_rows(path: Path) -> list[dict[str, str]]:
     """The rows of a CSV or XLSX table as text, keyed by header (lower case, ``_`` for spaces).
 
-    For a workbook, the sheet named ``Minutes`` or ``Actions`` if there is one, else the first; a
-    workbook over the action sheet ``limits`` (default ``Limits()``) is refused before it is parsed.
+    For a workbook, the sheet named ``Minutes`` or ``Actions`` if there is one, else the first.
     """
     if path.suffix.lower() in (".xlsx", ".xlsm"):
-        workbook = _open_workbook(path, limits, ("minutes", "actions"))
+        workbook = _open_workbook(path)
         names = {n.lower(): n for n in workbook.sheetnames}
         sheet = workbook[names.get("minutes") or names.get("actions") or workbook.sheetnames[0]]
-        values = [[cell_text(v) for v in row] for row in _sheet_rows(path, workbook, sheet)]
+        values = [[cell_text(v) for v in row] for row in sheet.iter_rows(values_only=True)]
         workbook.close()
     else:
         try:
@@ -172,36 +164,14 @@ def _key(header: str) -> str:
     return "_".join(header.replace(EDIT_MARK, "").strip().lower().replace("-", " ").split())
 
 
-READ_ERRORS = (OSError, InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, EOFError)
-
-
-def _open_workbook(path: Path, limits: Limits | None, sheet: str | tuple[str, ...]) -> Any:
-    """The workbook, read-only (rows are parsed as they are iterated), after checking it against ``limits``."""
-    check_spreadsheet(path, action_sheet_limits(limits or Limits()), sheet)
+def _open_workbook(path: Path) -> Any:
     try:
-        return load_workbook(path, data_only=False, read_only=True)
-    except READ_ERRORS as exc:  # SyntaxError: malformed XML (ElementTree.ParseError)
-        raise SourceError(f"{path}: cannot be read as an XLSX workbook ({exc})") from None
-
-
-def _sheet_rows(path: Path, workbook: Any, sheet: Any) -> list[tuple[Any, ...]]:
-    """Every row of ``sheet`` as values; a malformed sheet is a SourceError, not a traceback. The sheet's
-    ``<dimension>`` is not trusted (read-only mode would stop at it): every row present is read."""
-    try:
-        sheet.reset_dimensions()
-        return list(sheet.iter_rows(values_only=True))
-    except READ_ERRORS as exc:
-        workbook.close()
+        return load_workbook(path, data_only=False)
+    except (OSError, InvalidFileException, zipfile.BadZipFile, KeyError, ValueError) as exc:
         raise SourceError(f"{path}: cannot be read as an XLSX workbook ({exc})") from None
 
 
 # --- export -----------------------------------------------------------------------------
-
-
-def export_name(unit_code: str, period: Period) -> str:
-    """The export's default file name, ``actions-<unit>-<period>.xlsx``, the code made a safe file name
-    (``safepaths.safe_name``: a code such as ``../x`` cannot lead out of the folder)."""
-    return safe_name(unit_code, prefix="actions-", suffix=f"-{period.label}.xlsx", default="unit")
 
 
 def export_actions(session: Session, config: Config, unit_code: str, path: Path, period: Period, *,
@@ -252,9 +222,7 @@ def export_actions(session: Session, config: Config, unit_code: str, path: Path,
     meta.sheet_state = "hidden"
     meta.protection.sheet = True
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    write_atomically(path, buffer.getvalue())  # a full disk leaves an earlier export as it was
+    workbook.save(path)
     return len(log)
 
 
@@ -309,14 +277,14 @@ def _write_instructions(workbook: Workbook) -> None:
 def import_action_updates(session: Session, config: Config, path: Path, by: str, *,
                           at: datetime | None = None) -> ImportReport:
     """Apply the changes in a filled-in export; conflicts and bad rows are reported, not applied."""
-    workbook = _open_workbook(path, config.limits, SHEET)
+    workbook = _open_workbook(path)
     if SHEET not in workbook.sheetnames:
         raise SourceError(f"{path}: no '{SHEET}' sheet: is this a file from `compstat actions export`?")
-    meta = _meta(path, workbook)
+    meta = _meta(workbook)
     if meta.get("org") and meta["org"] != config.organisation.slug:
         raise SourceError(f"{path}: exported for organisation '{meta['org']}', not '{config.organisation.slug}'")
     sheet = workbook[SHEET]
-    rows = _sheet_rows(path, workbook, sheet)
+    rows = list(sheet.iter_rows(values_only=True))
     workbook.close()
     if not rows:
         raise SourceError(f"{path}: the '{SHEET}' sheet is empty")
@@ -336,11 +304,10 @@ def import_action_updates(session: Session, config: Config, path: Path, by: str,
     return report
 
 
-def _meta(path: Path, workbook: Any) -> dict[str, str]:
+def _meta(workbook: Any) -> dict[str, str]:
     if META_SHEET not in workbook.sheetnames:
         return {}
-    rows = _sheet_rows(path, workbook, workbook[META_SHEET])
-    return {cell_text(row[0]): cell_text(row[1] if len(row) > 1 else None) for row in rows if row}
+    return {cell_text(k): cell_text(v) for k, v in workbook[META_SHEET].iter_rows(max_col=2, values_only=True)}
 
 
 def _import_row(session: Session, config: Config, number: int, values: dict[str, Any], unit: str | None, by: str,

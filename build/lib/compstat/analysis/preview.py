@@ -21,7 +21,6 @@ from compstat.cycle import judge_cycle, resolve_period
 from compstat.periods import Period
 from compstat.results import CycleData
 from compstat.store import connect
-from compstat.store.lock import PREVIEW, shared_lock
 
 
 def preview_cycle(config: Config, store_url: str, period: Period, today: date | None = None,
@@ -32,18 +31,17 @@ def preview_cycle(config: Config, store_url: str, period: Period, today: date | 
     ``check`` do.
     """
     today = today or date.today()
-    with shared_lock(store_url, PREVIEW):  # ingest writes, if only to roll back: not while a cycle runs
-        engine = connect(store_url)
-        try:
-            with Session(engine) as session:
-                session.begin()
-                try:
-                    data, _ = judge_cycle(session, config, period, today, store_url, preview=True, run_at=run_at)
-                    return data
-                finally:
-                    session.rollback()
-        finally:
-            engine.dispose()
+    engine = connect(store_url)
+    try:
+        with Session(engine) as session:
+            session.begin()
+            try:
+                data, _ = judge_cycle(session, config, period, today, store_url, preview=True, run_at=run_at)
+                return data
+            finally:
+                session.rollback()
+    finally:
+        engine.dispose()
 
 
 def preview_analysis(config: Config, store_url: str, period_label: str | None = None,

@@ -42,7 +42,7 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from compstat.analysis.hierarchy import divisions
 from compstat.analysis.measures import TOTAL
@@ -124,13 +124,19 @@ def rate_ratio_test(current: npt.ArrayLike, comparison: npt.ArrayLike, current_e
 
 
 def benjamini_hochberg(p_values: npt.ArrayLike) -> FloatArray:
-    """Benjamini–Hochberg adjusted p-values (q-values, ``scipy.stats.false_discovery_control``); NaN stays
-    NaN and is not counted in m."""
+    """Benjamini–Hochberg adjusted p-values (q-values); NaN stays NaN and is not counted in m.
+
+    q_(i) = min over j ≥ i of (m / j) × p_(j), capped at 1, for the p-values sorted ascending.
+    """
     p = np.asarray(p_values, dtype=float)
     q = np.full(p.shape, np.nan)
-    present = ~np.isnan(p)
-    if present.any():
-        q[present] = stats.false_discovery_control(p[present], method="bh")
+    present = np.flatnonzero(~np.isnan(p))
+    m = present.size
+    if not m:
+        return q
+    order = present[np.argsort(p[present], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q[order] = np.minimum(1.0, np.minimum.accumulate(scaled[::-1])[::-1])
     return q
 
 

@@ -140,7 +140,7 @@ def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str
 def spc_input(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     """A chart's input from text columns (as read from a CSV): ``x`` as numbers or dates, ``y`` as
     numbers (blank or NA: a missing point). Raises UsageError naming the column and the CSV line
-    for a missing column, an unparseable or infinite value or a repeated ``x``."""
+    for a missing column, an unparseable value or a repeated ``x``."""
     for column in (x, y):
         if column not in frame.columns:
             raise UsageError(f"no column '{column}' (the columns are: {', '.join(map(str, frame.columns))})")
@@ -154,7 +154,6 @@ def spc_input(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
         _check_parsed(xs, x_values.isna(), x, "a date or a number")
     y_values = pd.to_numeric(ys, errors="coerce").astype(float)
     _check_parsed(ys, y_values.isna() & ~ys.isin(["", "NA", "NaN", "nan"]), y, "a number")
-    _check_parsed(ys, pd.Series(np.isinf(y_values)), y, "a finite number")
     repeated = np.flatnonzero(x_values.duplicated().to_numpy())
     if repeated.size:
         row = int(repeated[0])

@@ -1,42 +1,27 @@
 """Ingest: read each configured source, validate it, and load what is new into the store.
 
-An input's identity is its source (``sources[].name``) and its content (SHA-256), not its path:
-the same content again adds nothing, wherever it lies. Found at a new path (the project or the
-data folder moved, a share renamed, a symlink), the stored version's path is updated and the
-move reported (``IngestReport.note``); a second copy in the same run is reported and skipped.
-
-A changed input follows the source's ``mode``. ``replace`` (the default, for extracts that are
-re-issued whole): the new version replaces the earlier version at the same path, and any earlier
-version whose path is no longer one of the source's locations and whose dates overlap the new
-one's (the folder moved and the file changed). ``append``: each new input adds rows. A replaced
-version's observations are not deleted: they move to ``superseded_observations``, marked with
-the version that replaced them, so that a cycle can be re-issued from exactly the data it used
+Re-ingesting an input with the same content (SHA-256) adds nothing. A changed file at the
+same path replaces the earlier version's rows (``mode: replace``, the default, for
+extracts that are re-issued whole) or adds to them (``mode: append``). A replaced version's
+observations are not deleted: they move to ``superseded_observations``, marked with the
+version that replaced them, so that a cycle can be re-issued from exactly the data it used
 (``inputs_in_use`` lists the versions a cycle reads; ``compstat.reissue``).
-
-Rows of a new input that are exact copies of rows another input of the same source holds (every
-mapped column equal) are quarantined, not counted, with the other input named: at any volume,
-by a hash index over the stored rows of the new input's dates (``overlap``). Rows that share
-a record key (or, for counts, a unit, day and category) with another input's row but differ
-are counted and left to the duplicates check, which blocks the cycle on them. When the version a
-quarantined copy copied is replaced, the copy counts again in its own input
-(``restore_held_copies``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy import delete, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from compstat.config import Config, Source
 from compstat.errors import UsageError
-from compstat.ingest.mapping import REJECTED_FIELDS, map_rows
+from compstat.ingest.mapping import map_rows
 from compstat.ingest.readers import RawInput, file_sha256, input_locations, read_file, read_query
 from compstat.store import (
     OBSERVATION_FIELDS,
@@ -59,200 +44,79 @@ class IngestReport:
     source: str
     location: str
     sha256: str
-    status: str  # "loaded", "unchanged", or "moved" (the same content found at a new path: nothing added)
+    status: str  # "loaded" or "unchanged"
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
     rows_skipped: int = 0
     columns: tuple[str, ...] = ()  # the input's column names as read (empty when unchanged)
-    bytes: int | None = None  # the file's size on disk (None for a query)
-    note: str = ""  # e.g. "same content as <old path>, moved: nothing added"
 
 
 def ingest_all(session: Session, config: Config, today: date, store_url: str) -> list[IngestReport]:
     """Ingest every configured source; the caller's transaction makes it all-or-nothing."""
     reports: list[IngestReport] = []
     for source in config.sources:
-        inputs, current = _new_inputs(session, config, source, store_url)
-        for raw in inputs:
+        for raw in _new_inputs(session, config, source, store_url):
             if isinstance(raw, IngestReport):
                 reports.append(raw)
             else:
-                reports.append(load_input(session, config, source, raw, today, current))
+                reports.append(load_input(session, config, source, raw, today))
     return reports
 
 
 def _new_inputs(session: Session, config: Config, source: Source,
-                store_url: str) -> tuple[list[RawInput | IngestReport], set[str]]:
-    """The source's inputs as reports (content already held) or raw inputs to load, and its current locations.
-
-    Content held by a version in use at another path is a move (the version's path is updated to
-    the new one) when that path is no longer one of the source's locations, else a copy; content
-    met twice in this run is loaded once."""
-    org = config.organisation.slug
-    live = {sha: (fid, path) for fid, path, sha in session.execute(
-        select(IngestedFile.id, IngestedFile.path, IngestedFile.sha256).where(
-            IngestedFile.org == org, IngestedFile.source == source.name, IngestedFile.superseded.is_(False))
-        .order_by(IngestedFile.id))}
+                store_url: str) -> list[RawInput | IngestReport]:
     if source.resolved_format == "sql":
-        raw = read_query(source, store_url)
-        if raw.sha256 in live:
-            return [IngestReport(source.name, raw.location, raw.sha256, "unchanged")], {raw.location}
-        return [raw], {raw.location}
-    paths = input_locations(source, config)
-    current = {str(p) for p in paths}
-    out: list[RawInput | IngestReport] = []
-    seen: dict[str, str] = {}  # content -> where this run met it first
-    for path in paths:
-        where, sha, size = str(path), file_sha256(path), _size(path)
-        if sha in live:
-            file_id, held = live[sha]
-            if held == where:
-                out.append(IngestReport(source.name, where, sha, "unchanged", bytes=size))
-            elif held in current:
-                out.append(IngestReport(source.name, where, sha, "unchanged", bytes=size,
-                                        note=f"same content as {held}, a copy: nothing added"))
+        candidates: list[RawInput | IngestReport] = [read_query(source, store_url)]
+    else:
+        candidates = []
+        for path in input_locations(source, config):
+            sha = file_sha256(path)
+            if _already_loaded(session, config.organisation.slug, source.name, sha):
+                candidates.append(IngestReport(source.name, str(path), sha, "unchanged"))
             else:
-                session.execute(update(IngestedFile).where(IngestedFile.id == file_id).values(path=where))
-                live[sha] = (file_id, where)
-                out.append(IngestReport(source.name, where, sha, "moved", bytes=size,
-                                        note=f"same content as {held}, moved: nothing added"))
-        elif sha in seen:
-            out.append(IngestReport(source.name, where, sha, "unchanged", bytes=size,
-                                    note=f"same content as {seen[sha]}, a copy: nothing added"))
+                candidates.append(read_file(source, path, sha))
+    out: list[RawInput | IngestReport] = []
+    for item in candidates:
+        if isinstance(item, RawInput) and _already_loaded(session, config.organisation.slug, source.name, item.sha256):
+            out.append(IngestReport(source.name, item.location, item.sha256, "unchanged"))
         else:
-            seen[sha] = where
-            out.append(read_file(source, path, sha, config.limits))
-    return out, current
+            out.append(item)
+    return out
 
 
-def _size(path: Path) -> int | None:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return None
+def _already_loaded(session: Session, org: str, source: str, sha: str) -> bool:
+    found = session.scalar(select(IngestedFile.id).where(
+        IngestedFile.org == org, IngestedFile.source == source,
+        IngestedFile.sha256 == sha, IngestedFile.superseded.is_(False)))
+    return found is not None
 
 
-def load_input(session: Session, config: Config, source: Source, raw: RawInput, today: date,
-               current: Collection[str] = ()) -> IngestReport:
-    """Validate one input and store its observations and rejected rows.
-
-    ``current``: the source's locations in this run; in ``mode: replace`` an earlier version at a
-    path no longer among them is replaced when its dates overlap the new version's."""
+def load_input(session: Session, config: Config, source: Source, raw: RawInput, today: date) -> IngestReport:
+    """Validate one input and store its observations and rejected rows."""
     org = config.organisation.slug
     mapped = map_rows(raw.frame, source, config, raw.location, raw.first_line, today)
     columns = tuple(str(c) for c in raw.frame.columns)
     record = IngestedFile(
-        org=org, source=source.name, path=raw.location, sha256=raw.sha256, rows_read=mapped.rows_read,
-        rows_loaded=0, rows_rejected=0, rows_skipped=mapped.rows_skipped,
+        org=org, source=source.name, path=raw.location, sha256=raw.sha256,
+        rows_read=mapped.rows_read, rows_loaded=mapped.rows_read - len(mapped.rejected) - mapped.rows_skipped,
+        rows_rejected=len(mapped.rejected), rows_skipped=mapped.rows_skipped,
         ingested_at=datetime.now().replace(microsecond=0), superseded=False, column_names=json.dumps(columns),
     )
     session.add(record)
     session.flush()
     if source.mode == "replace":
-        supersede(session, _replaced(session, org, source.name, raw.location, mapped.observations, current,
-                                     record.id), record.id)
-    observations, copies = overlap(session, org, source.name, mapped.observations, record.id)
-    rejected = pd.concat([mapped.rejected, copies], ignore_index=True) if len(copies) else mapped.rejected
-    record.rows_rejected = int(rejected["source_row"].nunique()) if len(copies) else len(mapped.rejected)
-    record.rows_loaded = mapped.rows_read - record.rows_rejected - mapped.rows_skipped
-    session.flush()
+        earlier = select(IngestedFile.id).where(
+            IngestedFile.org == org, IngestedFile.source == source.name, IngestedFile.path == raw.location,
+            IngestedFile.superseded.is_(False), IngestedFile.id != record.id)
+        supersede(session, list(session.scalars(earlier)), record.id)
     conn = session.connection()
-    bulk_insert(conn, Observation.__table__, observations.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
-    kept_aside = pd.concat([rejected, mapped.flagged], ignore_index=True) if len(mapped.flagged) else \
-        rejected  # flagged rows are counted; their unreadable field is kept with its reason
+    bulk_insert(conn, Observation.__table__, mapped.observations.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
+    kept_aside = pd.concat([mapped.rejected, mapped.flagged], ignore_index=True) if len(mapped.flagged) else \
+        mapped.rejected  # flagged rows are counted; their unreadable field is kept with its reason
     bulk_insert(conn, RejectedRow.__table__, kept_aside.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
     return IngestReport(source.name, raw.location, raw.sha256, "loaded", record.rows_read,
-                        record.rows_loaded, record.rows_rejected, record.rows_skipped, columns, raw.bytes,
-                        note=f"{len(copies):,} row{'s' if len(copies) != 1 else ''} already held from another "
-                        "input: not counted" if len(copies) else "")
-
-
-def _replaced(session: Session, org: str, source: str, location: str, observations: pd.DataFrame,
-              current: Collection[str], new_id: int) -> list[int]:
-    """The versions in use that a new version of ``source`` at ``location`` replaces (``mode: replace``):
-    the one at the same path, and those whose path is gone from ``current`` and whose dates overlap."""
-    versions = session.execute(select(IngestedFile.id, IngestedFile.path).where(
-        IngestedFile.org == org, IngestedFile.source == source, IngestedFile.superseded.is_(False),
-        IngestedFile.id != new_id)).all()
-    out = [int(i) for i, path in versions if path == location]
-    gone = [int(i) for i, path in versions if current and path != location and path not in current]
-    first, last = _span(observations)
-    if gone and first is not None:
-        spans = select(Observation.file_id, func.min(Observation.occurred_on), func.max(Observation.occurred_on)) \
-            .where(Observation.file_id.in_(gone)).group_by(Observation.file_id)
-        out += [int(i) for i, start, end in session.execute(spans).all() if str(start) <= last and str(end) >= first]
-    return out
-
-
-def _span(observations: pd.DataFrame) -> tuple[str | None, str]:
-    """The first and last day (``YYYY-MM-DD``) of mapped observations; (None, "") when there are none."""
-    if observations.empty:
-        return None, ""
-    days = observations["occurred_on"].astype(str)
-    return str(days.min()), str(days.max())
-
-
-def overlap(session: Session, org: str, source: str, observations: pd.DataFrame,
-            new_id: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Split a new input's mapped rows into those to count and the exact copies of rows another input of
-    ``source`` in use holds (``REJECTED_FIELDS``, the other input named), matched on every mapped column
-    by a hash index over the stored rows of the same dates. As many copies of a row are caught as the
-    store holds (three identical count rows stored, four arriving: one is new)."""
-    first, last = _span(observations)
-    empty = pd.DataFrame(columns=REJECTED_FIELDS)
-    if first is None:
-        return observations, empty
-    fields = [getattr(Observation, c) for c in MATCHED]
-    stmt = (select(*fields, Observation.source_row, IngestedFile.path, IngestedFile.id)
-            .join(IngestedFile, IngestedFile.id == Observation.file_id)
-            .where(Observation.org == org, IngestedFile.source == source, IngestedFile.superseded.is_(False),
-                   IngestedFile.id != new_id, Observation.occurred_on >= date.fromisoformat(first),
-                   Observation.occurred_on <= date.fromisoformat(last)))
-    stored = pd.DataFrame(list(map(tuple, session.connection().execute(stmt).all())),
-                          columns=[*MATCHED, "source_row", "path", "file_id"])
-    if stored.empty:
-        return observations, empty
-    held = stored.assign(_h=row_hashes(stored), _k=0)
-    held["_k"] = held.groupby("_h").cumcount()
-    new = observations.reset_index(drop=True)
-    arriving = pd.DataFrame({"_h": row_hashes(new)})
-    arriving["_k"] = arriving.groupby("_h").cumcount()
-    matched = arriving.merge(held[["_h", "_k", "source_row", "path", "file_id"]], on=["_h", "_k"], how="left")
-    copy = matched["path"].notna().to_numpy()
-    if not copy.any():
-        return observations, empty
-    rows = new[copy]
-    same = matched[copy]
-    reasons = [COPY_OF_STORED.format(path, int(fid), int(line))
-               for path, fid, line in zip(same["path"], same["file_id"], same["source_row"], strict=True)]
-    raw = rows[MATCHED].astype(object).where(rows[MATCHED].notna(), None).to_dict(orient="records")
-    copies = pd.DataFrame({"source_row": rows["source_row"].to_numpy(), "field": "row", "reason": reasons,
-                           "raw": [json.dumps(r, ensure_ascii=False, default=str) for r in raw]})
-    # one entry per copied observation: a row of several values (``values:``) may give several
-    return new[~copy].reset_index(drop=True), copies
-
-
-MATCHED = ["unit_code", "occurred_on", "occurred_at", "category", "subcategory", "value", "latitude", "longitude",
-           "record_id", "location"]  # the mapped columns that make two stored rows the same record
-COPY_OF_STORED = "exact copy of a row already held from {} (input version {}, line {}): not counted"
-
-
-def row_hashes(frame: pd.DataFrame) -> pd.Series:
-    """One 64-bit hash per row of ``MATCHED`` columns, the same for a row as mapped and as read back from
-    the store (dates, times and numbers written out one way; blanks as empty text)."""
-    text = {}
-    for column in MATCHED:
-        values = frame[column]
-        if column in ("value", "latitude", "longitude"):
-            numbers = pd.to_numeric(values, errors="coerce").astype(float)
-            text[column] = numbers.astype(str).where(numbers.notna(), "")
-        elif column in ("occurred_on", "occurred_at"):
-            when = pd.to_datetime(values, errors="coerce")
-            text[column] = when.dt.strftime("%Y-%m-%d %H:%M:%S").where(when.notna(), "")
-        else:
-            text[column] = values.astype(object).where(values.notna(), "").astype(str)
-    return pd.Series(pd.util.hash_pandas_object(pd.DataFrame(text), index=False).to_numpy(), index=frame.index)
+                        record.rows_loaded, record.rows_rejected, record.rows_skipped, columns)
 
 
 def supersede(session: Session, file_ids: list[int], by: int) -> None:
@@ -265,32 +129,6 @@ def supersede(session: Session, file_ids: list[int], by: int) -> None:
     session.execute(delete(Observation).where(Observation.file_id.in_(file_ids)))
     session.execute(update(IngestedFile).where(IngestedFile.id.in_(file_ids))
                     .values(superseded=True, superseded_by=by))
-    restore_held_copies(session, file_ids)
-
-
-def restore_held_copies(session: Session, file_ids: list[int]) -> None:
-    """Count again, in their own input, the rows quarantined as copies of rows of versions ``file_ids`` that
-    were just replaced: the rows they copied are no longer counted (a new version that holds them too finds
-    them stored, and quarantines its own copies)."""
-    marks = [f"(input version {i}, line " for i in file_ids]
-    held = pd.DataFrame(list(map(tuple, session.execute(
-        select(RejectedRow.id, RejectedRow.file_id, RejectedRow.org, RejectedRow.source_row, RejectedRow.reason,
-               RejectedRow.raw)
-        .join(IngestedFile, IngestedFile.id == RejectedRow.file_id)
-        .where(IngestedFile.superseded.is_(False), RejectedRow.reason.like(COPY_OF_STORED.split("{", 1)[0] + "%"))
-    ).all())), columns=["id", "file_id", "org", "source_row", "reason", "raw"])
-    held = held[[any(m in r for m in marks) for r in held["reason"]]]
-    if held.empty:
-        return
-    rows = pd.DataFrame([json.loads(r) for r in held["raw"]], columns=MATCHED)
-    rows = rows.assign(source_row=held["source_row"].to_numpy(), file_id=held["file_id"].to_numpy(),
-                       org=held["org"].to_numpy())
-    bulk_insert(session.connection(), Observation.__table__, rows)  # type: ignore[arg-type]
-    session.execute(delete(RejectedRow).where(RejectedRow.id.in_([int(i) for i in held["id"]])))
-    back = held.groupby("file_id")["source_row"].nunique()
-    for file_id, n in zip(back.index.tolist(), back.tolist(), strict=True):
-        session.execute(update(IngestedFile).where(IngestedFile.id == int(file_id)).values(
-            rows_loaded=IngestedFile.rows_loaded + int(n), rows_rejected=IngestedFile.rows_rejected - int(n)))
 
 
 def inputs_in_use(session: Session, org: str) -> pd.DataFrame:

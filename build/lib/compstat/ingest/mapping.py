@@ -1,14 +1,13 @@
 """Map a raw text frame onto observations, keeping every row that fails with its reason.
 
 Pure: a frame in, ``(observations, rejected, skipped, flagged)`` out. A row is rejected for the
-first problem found, in column order: unit, date, value. A value must be a finite number from 0 to
-``MAX_VALUE``, and whole unless only measures of kind ``value`` read its row (``value_problems``). A
-coordinate that cannot be read (not a number, out of range) does not reject its row: the record is
-counted without coordinates and kept in ``flagged`` with the field and reason, as a rejected row is.
-Numbers (value, coordinates) are read with the source's decimal mark (``sources[].decimal``: ``.`` or
-``,``). Where the source has a record key (``record_id``, or ``quality.duplicate_keys``), a row identical
-to an earlier one in every mapped column is an exact copy: it is quarantined, not counted. Rows whose
-unit is the source's configured organisation total (``quality.totals``) are kept aside the same way.
+first problem found, in column order: unit, date, value. A coordinate that cannot be read (not a
+number, out of range) does not reject its row: the record is counted without coordinates and kept in
+``flagged`` with the field and reason, as a rejected row is. Numbers (value, coordinates) are read with
+the source's decimal mark (``sources[].decimal``: ``.`` or ``,``). Where the source has a
+record key (``record_id``, or ``quality.duplicate_keys``), a row identical to an earlier one
+in every mapped column is an exact copy: it is quarantined, not counted. Rows whose unit is
+the source's configured organisation total (``quality.totals``) are kept aside the same way.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.measures import matches_filter
 from compstat.config import WEEKDAYS, Config, Source
 from compstat.errors import SourceError
 from compstat.store.models import LOCATION_LENGTH
@@ -39,9 +37,6 @@ REJECTED_FIELDS = ["source_row", "field", "reason", "raw"]
 COUNTED_WITHOUT_COORDINATES = ": counted, without coordinates (not on maps)"
 ON_OR_NEAR = r"(?i)^on or near\b"  # police.uk's prefix of every anonymised street-level location
 THOUSANDS_WITH_COMMA_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
-MAX_VALUE = 1e12  # the largest count or value loaded (a trillion): far beyond any real one; sums stay in int64
-TOO_LARGE = f"is too large (at most {MAX_VALUE:,.0f} is loaded)"
-EXPONENT_NOT_ZERO = r"^[+-]?[\d.,\s]*[1-9][\d.,\s]*[eE]"  # a number such as 1e-400: not zero as written
 
 
 @dataclass(frozen=True)
@@ -87,15 +82,6 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
             problems.append(pd.DataFrame({"index": frame.index[mask], "field": field, "reason": reasons}))
             bad = bad | mask
 
-    def reject_values(problem: pd.Series, field: str, template: str, shown: pd.Series) -> None:
-        """Reject the rows with a value ``problem`` ('' where none): ``template``, whose ``{}`` shows the value
-        (a computed number as short text), then the problem."""
-        failed = problem.ne("")
-        if failed.any():
-            values = shown[failed].map(_number_text) if pd.api.types.is_float_dtype(shown) else shown[failed]
-            words = [template.format(v) + " " + p for v, p in zip(values.astype(str), problem[failed], strict=True)]
-            reject(failed, field, "{}", pd.Series(words, index=frame.index[failed]).reindex(frame.index))
-
     # unit: match code, then name (case-insensitive), then the source's unit_map
     unit_field = cols.unit or "unit"
     raw_unit = text[cols.unit] if cols.unit else pd.Series(source.unit or "", index=frame.index)
@@ -124,31 +110,24 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     # values: one observation per row, or one per configured value expression; a CSV's numbers are text in the
     # source's decimal mark, while Excel, Parquet and SQL numbers arrive as numbers (written with '.')
     decimal = source.text_decimal
-    category = text[cols.category] if cols.category else pd.Series(source.category or "", index=frame.index)
-    subcategory = text[cols.subcategory] if cols.subcategory else pd.Series("", index=frame.index)
     value_frames: list[tuple[str | None, pd.Series]] = []
     if source.values:
         numeric = {c: parse_numbers(text[c], decimal)
                    for c in required_columns(source) if c in _expression_columns(source)}
         for c, series in numeric.items():
-            reject_values(value_problems(series, written=text[c]), c, "'{}' in '" + _braced(c) + "'", text[c])
+            reject(series.isna(), c, "'{}' in '" + c + "' is not a number", text[c])
         env = pd.DataFrame(numeric)
-        streams = category if cols.category else subcategory  # each expression's rows: its category, by stream
-        for values_key, expression in source.values.items():
-            value = pd.Series(env.eval(expression), index=frame.index, dtype=float)
-            whole = whole_number_reasons(pd.DataFrame({"category": values_key, "subcategory": streams}), value, config)
-            reject_values(value_problems(value, whole=whole), "values." + values_key,
-                          _braced(f"{values_key} = {expression} = ") + "{}", value)
-            value_frames.append((values_key, value))
+        for category, expression in source.values.items():
+            value_frames.append((category, pd.Series(env.eval(expression), index=frame.index, dtype=float)))
     else:
-        value = pd.Series(1.0, index=frame.index)  # an incident record: one
         if cols.value:
             value = parse_numbers(text[cols.value], decimal)
-            whole = whole_number_reasons(pd.DataFrame({"category": category, "subcategory": subcategory}), value,
-                                         config)
-            reject_values(value_problems(value, whole=whole, written=text[cols.value]), cols.value, "value '{}'",
-                          text[cols.value])
+            reject(value.isna(), cols.value, "value '{}' is not a number", text[cols.value])
+        else:
+            value = pd.Series(1.0, index=frame.index)
         value_frames.append((None, value.astype(float)))
+    for _, value in value_frames:
+        reject(value < 0, cols.value or "values", "value {} is negative", value)
 
     lat = lon = pd.Series(np.nan, index=frame.index)
     flags: list[pd.DataFrame] = []
@@ -184,8 +163,8 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         "unit_code": unit[good],
         "occurred_on": when[good].dt.strftime("%Y-%m-%d"),
         "occurred_at": when[good].dt.strftime("%Y-%m-%d %H:%M:%S") if _has_time(when[good]) else None,
-        "category": category[good],
-        "subcategory": subcategory[good],
+        "category": text[cols.category][good] if cols.category else (source.category or ""),
+        "subcategory": text[cols.subcategory][good] if cols.subcategory else "",
         "latitude": lat[good],
         "longitude": lon[good],
         "record_id": text[cols.record_id][good] if cols.record_id else None,
@@ -237,65 +216,6 @@ def parse_numbers(text: pd.Series, decimal: str, thousands: bool = True) -> pd.S
         compact = compact.where(~compact.str.contains(".", regex=False), "")
         return pd.to_numeric(compact.str.replace(",", ".", regex=False), errors="coerce")
     return pd.to_numeric(text.str.replace(",", "", regex=False) if thousands else text, errors="coerce")
-
-
-def value_problems(value: pd.Series, whole: pd.Series | None = None, written: pd.Series | None = None) -> pd.Series:
-    """Why each parsed value cannot be loaded, as words to follow the value ('' where it can), first problem
-    first: not a number (NaN), infinite (``inf``, or a result divided by 0), beyond ``MAX_VALUE`` (``1e400``,
-    which overflows to infinity, too), too small to hold (``1e-400``, which reads as 0), negative, or not
-    whole where ``whole`` says why a count is expected (``whole_number_reasons``; '' where a fraction is
-    allowed). ``written`` is the text as written, where the value was read from one."""
-    if whole is None:
-        whole = pd.Series("", index=value.index)
-    infinite = pd.Series(np.isinf(value), index=value.index)
-    underflow = pd.Series(False, index=value.index)
-    if written is not None:  # only the few infinite or zero values' texts are read again
-        infinite[infinite] = written[infinite].str.contains("inf", case=False, regex=False)
-        zero = value.eq(0) & written.ne("0")
-        underflow[zero] = written[zero].str.contains(EXPONENT_NOT_ZERO, regex=True)
-    fraction = whole.ne("") & np.isfinite(value) & value.mod(1).ne(0)
-    checks = [(value.isna(), "is not a number"), (infinite, "is not a finite number"),
-              (value.abs() > MAX_VALUE, TOO_LARGE), (underflow, "is too small to hold (it would be read as 0)"),
-              (value < 0, "is negative"), (fraction, "is not a whole number: " + whole)]
-    problem = pd.Series("", index=value.index, dtype=object)
-    for failed, reason in reversed(checks):  # the first problem is written last, over any later one
-        if failed.any():
-            problem[failed] = reason[failed] if isinstance(reason, pd.Series) else reason
-    return problem
-
-
-def whole_number_reasons(rows: pd.DataFrame, value: pd.Series, config: Config) -> pd.Series:
-    """For each row (``category``, ``subcategory``) with a fractional ``value``, why it must be a whole number
-    ('' where a fraction is allowed, and for whole values): a measure of kind ``count`` reads it, or no
-    measure of kind ``value`` does (a count is the default). A rate reads its numerator's and denominator's
-    rows through those measures, so their kinds decide."""
-    reasons = pd.Series("", index=rows.index, dtype=object)
-    fractional = np.isfinite(value) & value.mod(1).ne(0)
-    if not fractional.any():
-        return reasons
-    some = rows[fractional]
-    counted = pd.Series("", index=some.index, dtype=object)
-    valued = pd.Series(False, index=some.index)
-    for m in config.measures:
-        if m.kind == "count":
-            counted = counted.where(counted.ne("") | ~matches_filter(some, m), m.id)
-        elif m.kind == "value":
-            valued |= matches_filter(some, m)
-    reasons.loc[some.index] = np.where(
-        counted.ne(""), "measure '" + counted + "' (a count) reads this row; only a measure of kind value may be "
-                        "fractional",
-        np.where(valued, "", "no measure of kind value reads this row, so a count is expected"))
-    return reasons
-
-
-def _braced(text: str) -> str:
-    """``text`` to sit in a ``str.format`` template as written (a column named ``a{b}``)."""
-    return text.replace("{", "{{").replace("}", "}}")
-
-
-def _number_text(value: float) -> str:
-    """A computed value as short text: ``-3``, ``23.5``, ``1e+20``, ``inf``."""
-    return f"{value:.15g}"
 
 
 def resolve_units(raw: pd.Series, source: Source, config: Config) -> pd.Series:

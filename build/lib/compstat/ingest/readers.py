@@ -1,8 +1,7 @@
 """Read a configured source (CSV, Excel, Parquet files or a SQL query) into raw text frames.
 
 Every value is read as text so that validation (``mapping.py``) sees exactly what the
-file holds and can name what was wrong with it. Files are hashed as a stream, and a workbook
-over the configured limits (``compstat.limits``) is refused before it is parsed.
+file holds and can name what was wrong with it.
 """
 
 from __future__ import annotations
@@ -16,9 +15,8 @@ import pandas as pd
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from compstat.config import Config, Limits, Source
+from compstat.config import Config, Source
 from compstat.errors import SourceError
-from compstat.limits import check_spreadsheet, source_limits
 
 
 @dataclass(frozen=True)
@@ -30,7 +28,6 @@ class RawInput:
     sha256: str
     frame: pd.DataFrame
     first_line: int  # line number of the first data row (for messages)
-    bytes: int | None = None  # the file's size on disk (None for a query)
 
 
 def input_locations(source: Source, config: Config) -> list[Path]:
@@ -43,20 +40,18 @@ def input_locations(source: Source, config: Config) -> list[Path]:
 
 
 def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in blocks (``hashlib.file_digest``)."""
+    digest = hashlib.sha256()
     with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
-def read_file(source: Source, path: Path, sha256: str | None = None, limits: Limits | None = None) -> RawInput:
-    """Read one file as text; raise SourceError if it cannot be read at all or is a workbook over ``limits``
-    (the config's, default ``Limits()``)."""
+def read_file(source: Source, path: Path, sha256: str | None = None) -> RawInput:
+    """Read one file as text; raise SourceError if it cannot be read at all."""
     fmt = source.resolved_format
     sha = sha256 or file_sha256(path)
-    if fmt == "excel":
-        check_spreadsheet(path, source_limits(limits or Limits()), source.sheet)
     try:
-        size = path.stat().st_size
         if fmt == "csv":
             sep = source.delimiter or ("\t" if path.suffix.lower() in {".tsv", ".tab"}
                                        else ";" if source.decimal == "," else ",")
@@ -73,7 +68,7 @@ def read_file(source: Source, path: Path, sha256: str | None = None, limits: Lim
         raise SourceError(f"{path}: cannot be read as {fmt} ({_first_line(exc)})") from None
     except Exception as exc:  # noqa: BLE001 - readers raise many library-specific types
         raise SourceError(f"{path}: cannot be read as {fmt} ({type(exc).__name__}: {_first_line(exc)})") from None
-    return RawInput(source.name, str(path), sha, _as_text(frame), first_line, size)
+    return RawInput(source.name, str(path), sha, _as_text(frame), first_line)
 
 
 def read_query(source: Source, default_url: str) -> RawInput:

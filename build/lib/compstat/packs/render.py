@@ -7,22 +7,16 @@ core draws and lays out. Each process parses ``pack.css`` and sets up fonts once
 reuses them for every pack. The fetcher lets a pack load its own charts (``chart:<name>``,
 served from memory), ``data:`` URLs and files inside the templates folder, and nothing else:
 text from the data is autoescaped, and even markup that slipped through could not read local
-files or reach the network. A worker exits as soon as the run that started it ends, even by
-``kill -9`` (``die_with``): a killed run leaves no process behind.
+files or reach the network.
 """
 
 from __future__ import annotations
 
-import ctypes
 import mimetypes
 import multiprocessing
 import os
 import pickle
 import posixpath
-import select
-import signal
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -40,13 +34,11 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from compstat.analysis.hierarchy import divisions
-from compstat.errors import writing
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.parallel import usable_cores
 from compstat.resources import templates_dir
 from compstat.results import CycleData
-from compstat.safepaths import confined
 
 
 @dataclass(frozen=True)
@@ -162,48 +154,9 @@ class _Job:
 _DATA: CycleData | None = None  # the cycle's data in a worker process (set by _start_worker)
 
 
-def _start_worker(payload: bytes, parent: int) -> None:
+def _start_worker(payload: bytes) -> None:
     global _DATA
-    die_with(parent)
     _DATA = pickle.loads(payload)
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with(parent: int) -> None:
-    """Make this process exit as soon as ``parent`` (the run that started the pool) ends, even by
-    ``kill -9``: a daemon thread waits for it (a pidfd on Linux, else a check every second). A pool
-    worker's own parent is the forkserver, which outlives the run while workers hold it open; Linux
-    also kills the worker when that forkserver dies. With the workers gone, the forkserver and the
-    resource tracker see their last client go and exit too."""
-    if sys.platform == "linux":
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-        except (OSError, AttributeError):
-            pass
-    threading.Thread(target=_exit_when_gone, args=(parent,), name="die-with-parent", daemon=True).start()
-
-
-def _exit_when_gone(pid: int) -> None:
-    try:
-        fd = os.pidfd_open(pid)  # Linux 5.3+: readable once the process has ended
-    except (AttributeError, OSError):  # no pidfd here, or the process is already gone
-        while _alive(pid):
-            time.sleep(1)
-    else:
-        select.select([fd], [], [])
-    os._exit(1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def pack_images(context: object) -> dict[str, bytes]:
@@ -236,7 +189,7 @@ def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
     data = data or _DATA
     assert data is not None, "render worker started without the cycle's data"
     pack = build_pack(data, job.unit_code)
-    with _source_date_epoch(data.run_at), writing(job.target):  # a full disk names the pack
+    with _source_date_epoch(data.run_at):
         html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder, pack_images(pack))
     return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=round(time.perf_counter() - start, 3),
                         cpu_seconds=round(time.process_time() - cpu, 3))
@@ -249,8 +202,7 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> 
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
     names = pack_filenames(data.config)
-    jobs = [_Job(u.code, confined(out_dir, names[u.code]), folder)
-            for u in [*data.config.leaf_units, *divisions(data.config)]]
+    jobs = [_Job(u.code, out_dir / names[u.code], folder) for u in [*data.config.leaf_units, *divisions(data.config)]]
     jobs.append(_Job(None, out_dir / "chair-pack.pdf", folder))
     if workers <= 1:
         return [_render(job, data) for job in jobs]
@@ -261,6 +213,6 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> 
     ctx.set_forkserver_preload(["__main__", __name__])
     payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_start_worker,
-                             initargs=(payload, os.getpid())) as pool:
+                             initargs=(payload,)) as pool:
         futures = {job.unit_code: pool.submit(_render, job) for job in [jobs[-1], *jobs[:-1]]}
         return [futures[job.unit_code].result() for job in jobs]

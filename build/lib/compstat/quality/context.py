@@ -33,11 +33,11 @@ DAILY_SOURCE_COLUMNS = ["source", "unit_code", "category", "subcategory", "date"
 FIGURE_COLUMNS = ["unit_code", "measure_id", "window", "side", "start", "end", "value", "numerator", "denominator"]
 REJECTED_COLUMNS = ["source", "path", "source_row", "field", "reason", "raw"]
 COORDINATE_COLUMNS = ["source", "unit_code", "outside", "blank"]
-DUPLICATE_COLUMNS = ["source", "keyed", "key", "unit_codes", "unit_rows", "rows", "exact", "first_day",
-                     "inputs"]
+DUPLICATE_COLUMNS = ["source", "keyed", "key", "unit_codes", "unit_rows", "rows", "exact", "first_day"]
 STORE_FIELDS = {"unit": "unit_code", "category": "category", "subcategory": "subcategory", "value": "value",
                 "latitude": "latitude", "longitude": "longitude", "record_id": "record_id",
                 "location": "location"}
+MAX_KEY_GROUPS = 5000  # same-key groups fetched row by row to tell exact copies from conflicting rows
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,15 @@ class QualityContext:
     - ``coordinates``: rows outside ``quality.area`` and rows without coordinates per source and
       unit from ``checked_from`` to the period end (empty without an area or coordinates).
     - ``duplicates``: groups of rows sharing a record key, or identical rows where a source has
-      no key, from ``checked_from`` to the period end (``DUPLICATE_COLUMNS``; ``inputs``: how many
-      input versions the group's rows come from), every group.
+      no key, from ``checked_from`` to the period end (``DUPLICATE_COLUMNS``).
     - ``rows_from``: the first day of this cycle's and the previous cycle's comparisons (and of the
       period's lookback), from which rows are checked one by one; ``span_start`` is earlier still
       when the completeness check needs the lookback before last year's first period.
     - ``supplied_totals``: the organisation totals some sources supply (``quality.totals``), as
       daily rows by category with unit ``_total``; ``totals_rejected``: supplied total rows that
       could not be read (``REJECTED_COLUMNS``: a count written as text, a bad date).
+    - ``duplicate_groups``: per source, how many same-key groups exist when there are more than
+      ``MAX_KEY_GROUPS`` (only the first ``MAX_KEY_GROUPS`` are classified row by row).
     - ``first_seen``: each unit's first non-zero figure in the store, for units whose figures start after
       ``span_start`` (units with earlier figures are absent): zero rows before it are not history.
     - ``previous``: the last cycle of an earlier period, if any.
@@ -91,6 +92,7 @@ class QualityContext:
     duplicates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DUPLICATE_COLUMNS))
     supplied_totals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DAILY_SOURCE_COLUMNS[1:]))
     totals_rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_COLUMNS))
+    duplicate_groups: dict[str, int] = field(default_factory=dict)
     first_seen: dict[str, date] = field(default_factory=dict)
     previous: PreviousCycle | None = None
     stored: bool = True
@@ -212,13 +214,13 @@ def load_context(session: Session, config: Config, period: Period, reports: Sequ
     daily = _daily(session, org, span_start, sources)
     rejected = _rejected(session, org)
     totals, totals_rejected = supplied_totals(rejected, config, today)
-    duplicates = _duplicates(session, config, inputs, rows_from, period.end)
+    duplicates, groups = _duplicates(session, config, inputs, rows_from, period.end)
     return QualityContext(
         config=config, period=period, today=today, span_start=span_start,
         data_start=session.scalar(select(func.min(Observation.occurred_on)).where(Observation.org == org)),
         daily=daily, latest=_latest(session, config, daily, sources), inputs=inputs, reports=tuple(reports),
         rejected=rejected, coordinates=_coordinates(session, config, rows_from, period.end, sources),
-        duplicates=duplicates, supplied_totals=totals, totals_rejected=totals_rejected,
+        duplicates=duplicates, duplicate_groups=groups, supplied_totals=totals, totals_rejected=totals_rejected,
         first_seen=_first_seen(session, org, daily, span_start), previous=previous, stored=stored, rows_from=rows_from,
     )
 
@@ -384,12 +386,11 @@ def _coordinates(session: Session, config: Config, start: date, end: date, sourc
 
 
 def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: date,
-                end: date) -> pd.DataFrame:
-    """Rows sharing a record key (or, without a key, identical rows) per source from ``start`` to ``end``
-    (``DUPLICATE_COLUMNS``), every group however many: one windowed count over the rows, and the rows of
-    the groups found. For a source of counts without a key, rows of different inputs for the same unit,
-    day and category are grouped too (the same totals supplied twice)."""
+                end: date) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Rows sharing a record key (or, without a key, identical rows) per source from ``start`` to ``end``,
+    and, per source with more than ``MAX_KEY_GROUPS`` same-key groups, how many there are."""
     parts = []
+    capped: dict[str, int] = {}
     org = config.organisation.slug
     for source in config.sources:
         file_ids = [int(i) for i in inputs.loc[inputs["source"] == source.name, "file_id"]]
@@ -401,45 +402,30 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
         key = record_key(source, config)
         if key:
             key_columns = [c for f in key for c in _store_columns(f)]
-            rows = _rows_of_groups(session, where, key_columns, every)
-            if not rows.empty:
-                parts.append(_classify(rows, [c.key for c in key_columns], source.name))
-            continue
-        day = cast(Observation.occurred_on, String(10))
-        identical = (select(Observation.unit_code, day, func.count()).where(*where)  # within one input
-                     .group_by(*every, Observation.file_id).having(func.count() > 1))
-        found = pd.DataFrame(list(map(tuple, session.connection().execute(identical).all())),
-                             columns=["unit_code", "day", "rows"])
-        if not found.empty:
-            parts.append(pd.DataFrame({
-                "source": source.name, "keyed": False, "key": "", "unit_codes": found["unit_code"],
-                "unit_rows": [{u: int(n)} for u, n in zip(found["unit_code"], found["rows"], strict=True)],
-                "rows": found["rows"].astype(int), "exact": True, "first_day": found["day"].str[:10], "inputs": 1}))
-        if len(file_ids) > 1 and (source.columns.value or source.values):
-            cell = [Observation.unit_code, Observation.occurred_on, Observation.occurred_at, Observation.category,
-                    Observation.subcategory]
-            rows = _rows_of_groups(session, where, cell, every)
-            if not rows.empty:
-                found = _classify(rows, [c.key for c in cell], source.name).assign(keyed=False)
-                parts.append(found[found["inputs"] > 1])
+            stmt = (select(*key_columns, func.count()).where(*where).group_by(*key_columns)
+                    .having(func.count() > 1).limit(MAX_KEY_GROUPS + 1))
+            groups = session.execute(stmt).all()
+            if not groups:
+                continue
+            if len(groups) > MAX_KEY_GROUPS:
+                grouped = select(*key_columns).where(*where).group_by(*key_columns).having(func.count() > 1)
+                capped[source.name] = int(session.scalar(select(func.count()).select_from(grouped.subquery())) or 0)
+            rows = _rows_with_keys(session, where, key_columns, every, groups[:MAX_KEY_GROUPS])
+            parts.append(_classify(rows, [c.key for c in key_columns], source.name))
+        else:
+            day = cast(Observation.occurred_on, String(10))
+            identical = (select(Observation.unit_code, day, func.count()).where(*where).group_by(*every)
+                         .having(func.count() > 1))
+            found = pd.DataFrame(list(map(tuple, session.connection().execute(identical).all())),
+                                 columns=["unit_code", "day", "rows"])
+            if not found.empty:
+                parts.append(pd.DataFrame({
+                    "source": source.name, "keyed": False, "key": "", "unit_codes": found["unit_code"],
+                    "unit_rows": [{u: int(n)} for u, n in zip(found["unit_code"], found["rows"], strict=True)],
+                    "rows": found["rows"].astype(int), "exact": True, "first_day": found["day"].str[:10]}))
     if not parts:
-        return pd.DataFrame(columns=DUPLICATE_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[DUPLICATE_COLUMNS]
-
-
-def _rows_of_groups(session: Session, where: tuple[Any, ...], key_columns: list[Any], every: list[Any]) -> pd.DataFrame:
-    """Every row (record columns and ``file_id``) whose key values appear on more than one row (a grouped
-    count first: with no such group, as usual, the windowed query is not run)."""
-    columns = list(dict.fromkeys([*every, *key_columns]))
-    any_group = select(*key_columns).where(*where).group_by(*key_columns).having(func.count() > 1).limit(1)
-    if session.connection().execute(any_group).first() is None:
-        return pd.DataFrame(columns=[*[c.key for c in columns], "file_id"])
-    rows = (select(*columns, Observation.file_id,
-                   func.count().over(partition_by=key_columns).label("same_key"))
-            .where(*where).subquery())
-    stmt = select(*[rows.c[c.key] for c in columns], rows.c.file_id).where(rows.c.same_key > 1)
-    return pd.DataFrame(list(map(tuple, session.connection().execute(stmt).all())),
-                        columns=[*[c.key for c in columns], "file_id"])
+        return pd.DataFrame(columns=DUPLICATE_COLUMNS), capped
+    return pd.concat(parts, ignore_index=True)[DUPLICATE_COLUMNS], capped
 
 
 def _record_columns(source: Source) -> list[Any]:
@@ -460,23 +446,38 @@ def _store_columns(field_name: str) -> list[Any]:
     return [getattr(Observation, STORE_FIELDS[field_name])]
 
 
+def _rows_with_keys(session: Session, where: tuple[Any, ...], key_columns: list[Any], every: list[Any],
+                    groups: Sequence[Any]) -> pd.DataFrame:
+    """The rows of the given key groups, all record columns (key values matched in chunks)."""
+    frames = []
+    names = [c.key for c in every]
+    first_key = key_columns[0]
+    values = sorted({g[0] for g in groups}, key=str)
+    for i in range(0, len(values), 500):
+        stmt = select(*every).where(*where, first_key.in_(values[i:i + 500]))
+        frames.append(pd.DataFrame(list(map(tuple, session.connection().execute(stmt).all())), columns=names))
+    rows = pd.concat(frames, ignore_index=True)
+    keys = [c.key for c in key_columns]
+    wanted = pd.DataFrame([tuple(g[:-1]) for g in groups], columns=keys).drop_duplicates()
+    return rows.merge(wanted.astype(object), on=keys, how="inner") if len(keys) > 1 else rows[
+        rows[keys[0]].isin(wanted[keys[0]])]
+
+
 def _classify(rows: pd.DataFrame, keys: list[str], source: str) -> pd.DataFrame:
-    """One row per key group: how many rows, which units, in how many inputs, and whether every row is
-    identical (``file_id`` aside)."""
-    text = rows.drop(columns="file_id").astype(object).where(rows.drop(columns="file_id").notna(), "").astype(str)
+    """One row per key group: how many rows, which units, and whether every row is identical."""
+    text = rows.astype(str)
     grouped = text.groupby(keys, sort=False, dropna=False)
     distinct = text.drop_duplicates().groupby(keys, sort=False, dropna=False).size()
     out = pd.DataFrame({
         "rows": grouped.size(),
         "exact": distinct.reindex(grouped.size().index).eq(1),
-        "inputs": rows["file_id"].groupby([text[k] for k in keys], sort=False, dropna=False).nunique(),
         "unit_codes": grouped["unit_code"].agg(lambda s: ", ".join(sorted(set(s)))),
         "first_day": grouped["occurred_on"].min().str[:10],
     })
     out["unit_rows"] = pd.Series([dict(sorted(Counter(units).items())) for units in grouped["unit_code"].agg(list)],
                                  index=out.index, dtype=object)
     out = out.reset_index()
-    out["key"] = [" / ".join(p for p in parts if p) for parts in out[keys].astype(str).itertuples(index=False)]
+    out["key"] = out[keys].astype(str).agg(" / ".join, axis=1)
     return out.assign(source=source, keyed=True)[DUPLICATE_COLUMNS]
 
 

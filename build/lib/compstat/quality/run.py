@@ -29,7 +29,6 @@ from compstat.quality.findings import (
     severity_rank,
 )
 from compstat.store import connect
-from compstat.store.lock import PREVIEW, shared_lock
 from compstat.store.models import Observation
 
 MAX_LISTED = 12  # blocking findings listed in the error message
@@ -244,11 +243,6 @@ def check_data(config: Config, store_url: str, period_label: str | None = None,
         today, config.cadence)
     if quarantine is not None:
         check_export_path(quarantine)
-    with shared_lock(store_url, PREVIEW):  # ingest writes, if only to roll back: not while a cycle runs
-        return _check(config, store_url, period, today, quarantine)
-
-
-def _check(config: Config, store_url: str, period: Period, today: date, quarantine: Path | None) -> QualityResult:
     engine = connect(store_url)
     try:
         with Session(engine) as session:

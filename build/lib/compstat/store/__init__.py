@@ -1,6 +1,6 @@
 """The store: SQLAlchemy models, the engine and schema migrations (Alembic)."""
 
-from compstat.store.db import bulk_insert, connect, resolve_url, store_errors, transaction
+from compstat.store.db import bulk_insert, connect, resolve_url, transaction
 from compstat.store.models import (
     OBSERVATION_FIELDS,
     Action,
@@ -21,5 +21,5 @@ from compstat.store.models import (
 __all__ = [
     "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "FindingRow",
     "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SupersededObservation", "UnitRow", "bulk_insert",
-    "connect", "resolve_url", "store_errors", "transaction",
+    "connect", "resolve_url", "transaction",
 ]

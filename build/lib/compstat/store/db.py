@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session
 
-from compstat.errors import CompstatError, FileSystemError, UsageError
+from compstat.errors import CompstatError, UsageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -40,46 +40,8 @@ def connect(url: str) -> Engine:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
     except OperationalError as exc:
-        raise store_error(exc, engine) or CompstatError(f"cannot open the store {engine.url!r}: {exc.orig}") from None
+        raise CompstatError(f"cannot open the store {engine.url!r}: {exc.orig}") from None
     return engine
-
-
-_STORE_FAULTS = {  # SQLite's message: the line to print ({where}: the store's file)
-    "attempt to write a readonly database":
-        "cannot write the store {where}: it is read-only (a read-only file system, file or folder) - make the "
-        "store and its folder writable, or choose another --db",
-    "unable to open database file":
-        "cannot open the store {where}: its folder is missing, read-only or not accessible - check the folder "
-        "(SQLite writes a journal beside the store) or choose another --db",
-    "database or disk is full": "no space left on device writing the store {where}: free space or choose another --db",
-    "disk i/o error":
-        "cannot write the store {where}: disk I/O error - check the disk and that the store's folder is writable "
-        "(SQLite writes a journal beside it)",
-}
-
-
-def store_error(exc: OperationalError, engine: Engine) -> FileSystemError | None:
-    """A SQLite store that cannot be written (read-only, full disk, missing folder) as one line
-    naming its file and what to do; None for any other error."""
-    if engine.dialect.name != "sqlite":
-        return None
-    message = str(exc.orig).lower()
-    for fault, line in _STORE_FAULTS.items():
-        if fault in message:
-            return FileSystemError(f"{line.format(where=engine.url.database)}; nothing was changed")
-    return None
-
-
-@contextmanager
-def store_errors(engine: Engine) -> Iterator[None]:
-    """Turn a SQLite store's file-system fault (``store_error``) into its one-line error."""
-    try:
-        yield
-    except OperationalError as exc:
-        fault = store_error(exc, engine)
-        if fault is None:
-            raise
-        raise fault from None
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -91,9 +53,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
-    """One unit of work: committed if the block succeeds, rolled back otherwise (a store that cannot
-    be written is reported as ``store_error`` says)."""
-    with store_errors(engine), Session(engine) as session, session.begin():
+    """One unit of work: committed if the block succeeds, rolled back otherwise."""
+    with Session(engine) as session, session.begin():
         yield session
 
 

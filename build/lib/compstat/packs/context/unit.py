@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from compstat.analysis.hierarchy import divisions
@@ -29,7 +30,6 @@ from compstat.packs.context.withheld import withheld_recognition
 from compstat.packs.lookup import unit_rows
 from compstat.packs.maps import RECENT_DAYS
 from compstat.results import CycleData
-from compstat.safepaths import unique_names
 
 WITHHELD_ON_COVER = 2  # withheld improvements named on the cover; more are counted
 NO_SOUND_RECOGNITION = "No improvement to recognise on a like-for-like comparison"
@@ -57,11 +57,24 @@ class UnitPack:
     places: PlacesSection | None = None
 
 
+def safe_filename(code: str) -> str:
+    """A unit code made safe for a file name (letters, digits, ``.``, ``_``, ``-``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", code).strip(".") or "unit"
+
+
 def pack_filenames(config: Config) -> dict[str, str]:
-    """``pack-<code>.pdf`` per leaf unit, then per division (``analysis.hierarchy.divisions``), the code made
-    a safe file name (``safepaths.safe_name``); codes that clash once made safe get a numeric suffix."""
-    return unique_names([u.code for u in [*config.leaf_units, *divisions(config)]], prefix="pack-", suffix=".pdf",
-                        default="unit", taken=["chair-pack.pdf"])
+    """``pack-<code>.pdf`` per leaf unit, then per division (``analysis.hierarchy.divisions``); codes
+    that clash once made safe get a numeric suffix."""
+    out: dict[str, str] = {}
+    used: set[str] = {"chair-pack.pdf"}
+    for unit in [*config.leaf_units, *divisions(config)]:
+        stem = f"pack-{safe_filename(unit.code)}"
+        name, n = f"{stem}.pdf", 2
+        while name.lower() in used:
+            name, n = f"{stem}-{n}.pdf", n + 1
+        used.add(name.lower())
+        out[unit.code] = name
+    return out
 
 
 def unit_pack(data: CycleData, unit: Unit) -> UnitPack:

@@ -10,7 +10,6 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
-from compstat.ingest import COPY_OF_STORED
 from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, EXACT_COPY, TOTAL_ROW, resolve_units
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import QUARANTINE_CHECK_HINT, QUARANTINE_STORED_HINT, Finding, fmt_number
@@ -20,7 +19,6 @@ UNKNOWN_UNIT = re.compile(r"^unit '(?P<value>.*)' is not in the config")
 NOT_A_NUMBER = re.compile(r"^(?:value '(?P<a>.*)'|'(?P<b>.*)' in '.*') is not a number$")
 ZERO_WORDS = {"-", "–", "—", "nil", "zero", "none", "nought"}
 EXACT_COPY_PREFIX = EXACT_COPY.split("{")[0]
-HELD_COPY_PREFIX = COPY_OF_STORED.split("{")[0]
 
 
 class Check(Protocol):
@@ -54,7 +52,7 @@ def rejection_kind(reason: str) -> str:
         return "unknown_unit"
     if reason == TOTAL_ROW:
         return "total"
-    if reason.startswith((EXACT_COPY_PREFIX, HELD_COPY_PREFIX)):
+    if reason.startswith(EXACT_COPY_PREFIX):
         return "exact_copy"
     number = NOT_A_NUMBER.match(reason)
     if number and (number["a"] or number["b"] or "").strip().casefold() in ZERO_WORDS:

@@ -1,8 +1,5 @@
-"""Duplicates: exact copies quarantined at ingest (within an input, or of rows another input holds), and
-stored rows sharing a record key: with different details in one input (warning), in different inputs or as
-exact copies (blocking: counted twice, or two versions of a record counted, until one version stands);
-identical rows of a source without a record key are a note (info), but the same unit-day-category
-totals supplied by two inputs of a source of counts block."""
+"""Duplicates: exact copies quarantined at ingest, and stored rows sharing a record key, with different
+details or as exact copies (warning); identical rows of a source without a record key are a note (info)."""
 
 from __future__ import annotations
 
@@ -11,10 +8,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from compstat.config import Source
-from compstat.ingest import COPY_OF_STORED
 from compstat.ingest.mapping import record_key
 from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
-from compstat.quality.context import QualityContext
+from compstat.quality.context import MAX_KEY_GROUPS, QualityContext
 from compstat.quality.findings import Finding, listed, plural
 
 
@@ -22,81 +18,59 @@ from compstat.quality.findings import Finding, listed, plural
 class Duplicates:
     name: str = "duplicates"
     default_severity: str = "warning"
-    description: str = ("exact copies (quarantined at ingest), rows sharing a record key with different details "
-                        "(counted, flagged; blocking across inputs) and copies counted twice (blocking)")
+    description: str = ("exact copies (quarantined at ingest where a record key exists) and rows sharing a "
+                        "record key with different details (counted, flagged)")
 
     def run(self, ctx: QualityContext) -> list[Finding]:
         findings = []
         copies = ctx.rejected[ctx.rejected["reason"].map(rejection_kind).eq("exact_copy")]
         for (source, path), rows in copies.groupby(["source", "path"], sort=False):
-            held = rows["reason"].str.startswith(COPY_OF_STORED.split("{", 1)[0])
-            if (~held).any():
-                mine = rows[~held]
-                same = mine["reason"].iloc[0].split("(same ", 1)[-1].split(" and every", 1)[0]
-                findings.append(Finding(
-                    self.name, self.default_severity,
-                    f"{plural(len(mine), 'row')} of {file_name(str(path))} are exact copies of earlier rows "
-                    f"(same {same} and every other column): quarantined and not counted, so each record counts "
-                    f"once. {quarantine_hint(ctx)}",
-                    rows=len(mine), source=str(source), units=rejected_units(ctx, mine)))
-            if held.any():
-                theirs = rows[held]
-                after = theirs["reason"].str.split(" from ", n=1, regex=False).str[1]
-                paths = after.str.split(" (input version", n=1, regex=False).str[0]
-                others = list(dict.fromkeys(file_name(str(path)) for path in paths.unique()))
-                findings.append(Finding(
-                    self.name, self.default_severity,
-                    f"{plural(len(theirs), 'row')} of {file_name(str(path))} are exact copies of rows already held "
-                    f"from {listed(others, 3)} (another input of {source}): quarantined and not counted, so each "
-                    f"record counts once. {quarantine_hint(ctx)}",
-                    rows=len(theirs), source=str(source), units=rejected_units(ctx, theirs)))
+            same = rows["reason"].iloc[0].split("(same ", 1)[-1].split(" and every", 1)[0]
+            findings.append(Finding(
+                self.name, self.default_severity,
+                f"{plural(len(rows), 'row')} of {file_name(str(path))} are exact copies of earlier rows "
+                f"(same {same} and every other column): quarantined and not counted, so each record counts once. "
+                f"{quarantine_hint(ctx)}",
+                rows=len(rows), source=str(source), units=rejected_units(ctx, rows)))
         for source in ctx.config.sources:
             found = ctx.duplicates[ctx.duplicates["source"] == source.name]
-            if not found.empty:
-                findings += self._in_store(ctx, source, found)
+            if found.empty:
+                continue
+            findings += self._in_store(ctx, source, found)
+            groups = ctx.duplicate_groups.get(source.name)
+            if groups:
+                key = " and ".join(_key_column(source, f) for f in record_key(source, ctx.config))
+                findings.append(Finding(
+                    self.name, self.default_severity,
+                    f"{groups:,} values of {key} in {source.name} from {ctx.checked_from} to {ctx.period.end} appear "
+                    f"on more than one row: only the first {MAX_KEY_GROUPS:,} were compared row by row, so the "
+                    "duplicate counts above are lower bounds — the rest were not examined", source=source.name))
         return findings
 
     def _in_store(self, ctx: QualityContext, source: Source, found: pd.DataFrame) -> list[Finding]:
         key = " and ".join(_key_column(source, f) for f in record_key(source, ctx.config))
         since = f"from {ctx.checked_from} to {ctx.period.end}"
-        which = ("say which version stands: re-issue one input without these records (in mode: replace a new "
-                 "version at the same path replaces the old), or go ahead counting both with --accept-warnings")
         findings = []
-        keyed = found[found["keyed"].astype(bool)]
+        keyed = found[found["keyed"]]
         conflicting = keyed[~keyed["exact"].astype(bool)]
-        across = conflicting["inputs"].astype(int) > 1
-        for severity, part, where in (("warning", conflicting[~across], ""),
-                                      ("blocking", conflicting[across], " of different inputs")):
-            if part.empty:
-                continue
-            example = part.iloc[0]
-            tail = (f"all of them are counted — {which}" if severity == "blocking"
-                    else "all of them are counted — check which is right")
+        if not conflicting.empty:
+            example = conflicting.iloc[0]
             findings.append(Finding(
-                self.name, severity,
-                f"{plural(len(part), 'value')} of {key} in {source.name} {since} appear on "
-                f"{int(part['rows'].sum()):,} rows{where} with different details (e.g. {example['key']} in "
-                f"{example['unit_codes']}): {tail}",
-                rows=int(part["rows"].sum()), source=source.name, units=_group_units(part)))
+                self.name, self.default_severity,
+                f"{plural(len(conflicting), 'value')} of {key} in {source.name} {since} appear on "
+                f"{int(conflicting['rows'].sum()):,} rows with different details (e.g. {example['key']} in "
+                f"{example['unit_codes']}): all of them are counted — check which is right",
+                rows=int(conflicting["rows"].sum()), source=source.name, units=_group_units(conflicting)))
         exact = keyed[keyed["exact"].astype(bool)]
         if not exact.empty:
             extra = int((exact["rows"] - 1).sum())
             findings.append(Finding(
-                self.name, "blocking",
+                self.name, self.default_severity,
                 f"{plural(extra, 'row')} of {source.name} {since} are exact copies of other stored rows (same {key} "
-                "and every field; from another input, or loaded before copies were quarantined): they are counted "
-                f"more than once — {which}",
+                "and every field; from another input, or loaded before copies were quarantined): they ARE counted "
+                "in the figures — remove them at source",
                 rows=extra, source=source.name, units=_group_units(exact, extra_only=True)))
-        unkeyed = found[~found["keyed"].astype(bool)]
-        cells = unkeyed[unkeyed["inputs"].astype(int) > 1]
-        if not cells.empty:
-            example = cells.iloc[0]
-            findings.append(Finding(
-                self.name, "blocking",
-                f"{plural(len(cells), 'unit-day-category total')} of {source.name} {since} are supplied by more "
-                f"than one input (e.g. {example['key']}): they are added together — {which}",
-                rows=int(cells["rows"].sum()), source=source.name, units=_group_units(cells)))
-        identical = unkeyed[unkeyed["inputs"].astype(int) <= 1]
+        identical = found[~found["keyed"].astype(bool)]
         if not identical.empty:
             extra = int((identical["rows"] - 1).sum())
             units = identical.groupby("unit_codes")["rows"].sum().sort_values(ascending=False)
