@@ -55,7 +55,9 @@ console = VisibleConsole(highlight=False, soft_wrap=True)
 err_console = VisibleConsole(stderr=True, highlight=False, soft_wrap=True)
 
 ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="The cycle's YAML config.")]
-DbOpt = Annotated[str | None, typer.Option("--db", help="Store URL (default: COMPSTAT_DB, then the config's store).")]
+DbOpt = Annotated[str | None, typer.Option("--db", help=(
+    "Store URL, a SQLite file relative to the working directory (default: COMPSTAT_DB, then the config's store, "
+    "relative to the config's folder)."))]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Print every quality finding (default: grouped by check with counts).")]
 WorkersOpt = Annotated[int | None, typer.Option(
@@ -266,7 +268,8 @@ def check(
 @reports_errors
 def demo(
     config: ConfigOpt = Path("config/demo.yaml"),
-    out: Annotated[Path, typer.Option(help="Folder for the demo data.")] = Path("demo-data"),
+    out: Annotated[Path | None, typer.Option(
+        help="Folder for the demo data (default: the folder the config's first source reads).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day of data (default: end of last complete week).")] = None,
     db: DbOpt = None,
 ) -> None:
@@ -275,6 +278,8 @@ def demo(
     from compstat.demo import DEMO_UPDATES_UNIT, record_demo_follow_up, write_demo
 
     cfg = _load(config)
+    first = next((s.path for s in cfg.sources if s.path), None)
+    out = out or (cfg.resolve_path(first).parent if first else Path("demo-data"))
     last_day = _parse_date(end, "--end") or last_complete_period(date.today(), cfg.cadence).end
     with writing(out):
         paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))

@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from compstat.errors import ConfigError
 from compstat.safepaths import RESERVED
@@ -488,6 +490,26 @@ class Config(_Model):
     limits: Limits = Field(default_factory=Limits)
     base_dir: Path = Field(Path("."), exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _relative_to_config(cls, data: Any) -> Any:
+        """``store`` and ``sources[].url`` (a SQLite file) and ``output_dir`` are relative to the config file's
+        folder, as every path in the config is; ``--db``, ``COMPSTAT_DB`` and ``--out`` are not read here, so they
+        stay relative to the working directory."""
+        if not isinstance(data, dict):
+            return data
+        base = Path(data.get("base_dir", "."))
+        data = dict(data)
+        if isinstance(data.get("store"), str):
+            data["store"] = sqlite_relative_to(data["store"], base)
+        if isinstance(data.get("output_dir"), str):
+            data["output_dir"] = str(_relative_to(data["output_dir"], base))
+        if isinstance(data.get("sources"), list):
+            data["sources"] = [{**s, "url": sqlite_relative_to(s["url"], base)}
+                               if isinstance(s, dict) and isinstance(s.get("url"), str) else s
+                               for s in data["sources"]]
+        return data
+
     @model_validator(mode="after")
     def _references(self) -> Config:
         codes = [u.code for u in iter_units(self.units)]
@@ -552,8 +574,26 @@ class Config(_Model):
 
     def resolve_path(self, path: str) -> Path:
         """Paths in the config are relative to the config file."""
-        p = Path(os.path.expanduser(path))
-        return Path(os.path.normpath(p if p.is_absolute() else self.base_dir / p))
+        return _relative_to(path, self.base_dir)
+
+
+def _relative_to(path: str, base: Path) -> Path:
+    p = Path(os.path.expanduser(path))
+    return Path(os.path.normpath(p if p.is_absolute() else base / p))
+
+
+def sqlite_relative_to(url: str, base: Path) -> str:
+    """A SQLite URL's relative file resolved against ``base``; any other URL (PostgreSQL, ``:memory:``, a
+    ``file:`` URI, one SQLAlchemy cannot parse, which connecting reports) as given."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    database = parsed.database
+    if (parsed.get_backend_name() != "sqlite" or not database or database == ":memory:"
+            or database.startswith("file:") or Path(database).is_absolute()):
+        return url
+    return parsed.set(database=str(_relative_to(database, base))).render_as_string(hide_password=False)
 
 
 def iter_units(units: list[Unit]) -> Iterator[Unit]:

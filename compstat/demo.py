@@ -295,7 +295,8 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
     return {
         "organisation": {"name": name, "slug": slug,
                          **({"boundaries": f"{data_dir.rstrip('/')}/boundaries.geojson"} if incidents else {})},
-        "store": "sqlite:///compstat.db",
+        "store": "sqlite:///../compstat.db",  # beside config/, at the repository's top, as `make clean` expects
+        "output_dir": "../cycles",
         "cadence": {"period": "weekly", "week_start": "monday", "year_start_month": 1, "meeting_lag_days": 3},
         "units": units,
         "measures": measures,
@@ -330,7 +331,7 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
 
 def write_config(path: Path, config: dict[str, Any], header: str) -> None:
     """Write a config dict as YAML under a ``#`` comment header, top-level keys in reading order."""
-    order = ["organisation", "store", "cadence", "units", "measures", "sources"]
+    order = ["organisation", "store", "output_dir", "cadence", "units", "measures", "sources"]
     ordered = {k: config[k] for k in order if k in config} | {k: v for k, v in config.items() if k not in order}
     comment = "".join(f"# {line}".rstrip() + "\n" for line in header.strip().splitlines())
     body = yaml.safe_dump(ordered, sort_keys=False, allow_unicode=True, default_flow_style=False, width=110)

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compstat.analysis.probe import EXPLANATIONS, FINDING_COLUMNS, PROMPTS, rank_findings
+from compstat.analysis.probe import FINDING_COLUMNS, rank_findings
+from compstat.analysis.wording import EXPLANATIONS, PROMPTS
 from compstat.config import Config
 
 SIGNIFICANCE = ["unit_code", "measure_id", "window", "basis", "current", "comparison", "rate_ratio", "pct_change",

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 
 import pandas as pd
 
+from compstat import numbers
 from compstat.analysis.significance import SIGNIFICANT_DECREASE, SIGNIFICANT_INCREASE
 from compstat.analysis.spc import COMMON_CAUSE, CONCERN, IMPROVEMENT, NEUTRAL_HIGH, NEUTRAL_LOW
 from compstat.config import Config, EscalationLadder, Trigger
@@ -254,7 +255,7 @@ def judge_evidence(trigger: Trigger, key: tuple[str, str, str], evidence: Eviden
     special = side != "" and (not way or side == way)
     words = []
     if label:
-        words.append(label + ("" if math.isnan(q) else f" (q = {_q(q)})"))
+        words.append(label + ("" if math.isnan(q) else f" (q = {numbers.q_value(q)})"))
     if variation:
         words.append(SPC_WORDS.get(variation, variation.replace("_", " ")) + " on its SPC chart")
     return Judged(significant, special, bool(label or variation),
@@ -356,7 +357,7 @@ def describe_figure(trigger: Trigger, window: str, current: float, previous: flo
         if not found or math.isnan(current):
             parts.append(f"no figure for {span} (the cycle for this meeting has not run)")
         else:
-            change = "no % change" if math.isnan(pct_change) else f"{pct_change:+.1f}%"
+            change = "no % change" if math.isnan(pct_change) else numbers.pct(pct_change)
             parts.append(f"{_figure(current)} against {_figure(previous)} last year over {span}, {change}")
     if trigger.concern:
         parts.append("in special-cause concern" if in_concern else "not in special-cause concern")
@@ -377,18 +378,12 @@ def _short_figure(window: str, current: float, previous: float, pct_change: floa
     """`` (+87%, 28 vs 15 over 28 days)``, or nothing without the figures."""
     if math.isnan(current) or math.isnan(previous):
         return ""
-    change = "" if math.isnan(pct_change) else f"{pct_change:+.0f}%, "
+    change = "" if math.isnan(pct_change) else f"{numbers.pct_whole(pct_change)}, "
     return f" ({change}{_figure(current)} vs {_figure(previous)} over {WINDOW_NAMES[window]})"
 
 
-def _q(q: float) -> str:
-    return "< 0.001" if q < 0.001 else f"{q:.3f}" if q < 0.1 else f"{q:.2f}"
-
-
 def _figure(value: float) -> str:
-    if math.isnan(value):
-        return "no figure"
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+    return "no figure" if math.isnan(value) else numbers.number(value)
 
 
 def _number(value: object) -> float:

@@ -19,6 +19,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from compstat.config import Config, Limits, Source
 from compstat.errors import SourceError
 from compstat.limits import check_spreadsheet, source_limits
+from compstat.store.db import require_driver
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ def read_file(source: Source, path: Path, sha256: str | None = None, limits: Lim
 def read_query(source: Source, default_url: str) -> RawInput:
     """Run a source's SQL query (on its own ``url``, or the store) and read the result."""
     url = source.url or default_url
+    require_driver(url)
     try:
         engine = create_engine(url)
         with engine.connect() as conn:

@@ -96,8 +96,3 @@ def listed(items: list[str], limit: int = 6) -> str:
     if len(items) <= 1:
         return "".join(items)
     return ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def fmt_number(value: float) -> str:
-    """Whole numbers without decimals, others with one."""
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"

@@ -12,7 +12,8 @@ import pandas as pd
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, Table, create_engine, event
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
 from compstat.errors import CompstatError, FileSystemError, UsageError
@@ -21,12 +22,36 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def resolve_url(cli_url: str | None, config_url: str) -> str:
-    """--db beats COMPSTAT_DB beats the config's ``store``."""
-    return cli_url or os.environ.get("COMPSTAT_DB") or config_url
+    """--db beats COMPSTAT_DB beats the config's ``store`` (whose driver must be installed: ``require_driver``)."""
+    url = cli_url or os.environ.get("COMPSTAT_DB") or config_url
+    require_driver(url)
+    return url
+
+
+EXTRAS = {"postgresql": "postgres"}  # a dialect whose driver an extra of compstat installs (pyproject.toml)
+
+
+def require_driver(url: str) -> None:
+    """Stop with a UsageError naming what to install when the database driver of ``url`` is not installed
+    (psycopg, for a PostgreSQL store, comes with ``pip install 'compstat[postgres]'``); an unparseable URL
+    is left to ``create_engine`` to report."""
+    try:
+        parsed = make_url(url)
+        dialect = parsed.get_dialect()
+    except (ArgumentError, NoSuchModuleError):
+        return
+    try:
+        dialect.import_dbapi()
+    except ImportError as exc:
+        extra = EXTRAS.get(parsed.get_backend_name())
+        how = f"pip install 'compstat[{extra}]'" if extra else "install it"
+        raise UsageError(f"{parsed.render_as_string()}: the {parsed.get_backend_name()} driver "
+                         f"{exc.name or parsed.get_driver_name()} is not installed ({how})") from None
 
 
 def connect(url: str) -> Engine:
     """Open the store at ``url`` and bring its schema up to date."""
+    require_driver(url)
     try:
         engine = create_engine(url)
     except (ArgumentError, ImportError) as exc:

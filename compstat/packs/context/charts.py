@@ -5,11 +5,11 @@ its similar units, two-year trends); ``compstat.packs.charts`` draws them.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import pandas as pd
 
+from compstat import numbers
 from compstat.packs.charts import (
     CumulativePanel,
     PeerRow,
@@ -242,10 +242,7 @@ def no_peers_reason(data: CycleData, unit_code: str) -> str:
 
 def _sig(value: object) -> str:
     """Three significant figures: 0.0978, 12.3, 1,234."""
-    number = float_of(value)
-    if math.isnan(number):
-        return "–"
-    return f"{number:,.0f}" if abs(number) >= 1000 else f"{number:.3g}"
+    return numbers.significant(float_of(value))
 
 
 def spc_measures(data: CycleData, unit_code: str) -> tuple[str, ...]:

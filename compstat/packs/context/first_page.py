@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from compstat import numbers
 from compstat.analysis.measures import TOTAL
 from compstat.packs.context.accountability import Ladder, LadderRow
 from compstat.packs.context.actions import ActionRow
@@ -109,11 +110,11 @@ def finding_figure(data: CycleData, row: Record) -> str:
 
     def value(x: float) -> str:
         if kind == "count" and not float(x).is_integer():
-            return f"{x:,.3g}"  # an average of counts (a 3-year baseline)
+            return numbers.significant(x)  # an average of counts (a 3-year baseline)
         return fmt_value(x, kind, label if len(label) <= 3 else "")
 
     pct = float_of(row.get("pct_change"))
-    change = "" if math.isnan(pct) or bool(row.get("small_numbers")) else f" ({pct:+.0f}%)"
+    change = "" if math.isnan(pct) or bool(row.get("small_numbers")) else f" ({numbers.pct_whole(pct)})"
     return f"{value(current)} vs {value(comparison)}{change}, {_against(data, row)}"
 
 
@@ -151,7 +152,8 @@ def why_not_noise(data: CycleData, row: Record) -> str:
     for token in [t.strip() for t in text_of(row.get("evidence")).split(",") if t.strip()]:
         if token == "change":
             q = float_of(row.get("q_value"))
-            shown = "" if math.isnan(q) else " (q < 0.001)" if q < 0.001 else f" (q = {q:.3f})"
+            text = "" if math.isnan(q) else numbers.q_value(q)
+            shown = f" (q {text})" if text.startswith("<") else f" (q = {text})" if text else ""
             out.append(f"significant {'rise' if rising else 'fall'}{shown}")
         elif token == "spc":
             running = int(float_of(row.get("periods_running")) if not math.isnan(float_of(row.get("periods_running")))

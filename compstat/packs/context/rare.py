@@ -7,10 +7,9 @@ last year") beside the method's own judgement; nothing here makes a claim the me
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
+from compstat import numbers
 from compstat.analysis.rare import METHOD_LONG, METHOD_T
 from compstat.analysis.significance import NOT_TESTED
 from compstat.packs.charts import SpcSeries, spc_chart
@@ -27,10 +26,7 @@ T_CHART_CAPTION = (
 
 
 def _days(value: object) -> str:
-    number = float_of(value)
-    if math.isnan(number):
-        return "–"
-    return f"{number:,.0f}" if number >= 10 else f"{number:.2g}"
+    return numbers.two_significant(float_of(value))
 
 
 def rare_records(data: CycleData, unit_code: str) -> dict[str, Record]:

@@ -10,10 +10,11 @@ from typing import Protocol, runtime_checkable
 
 import pandas as pd
 
+from compstat import numbers
 from compstat.ingest import COPY_OF_STORED
 from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, EXACT_COPY, TOTAL_ROW, resolve_units
 from compstat.quality.context import QualityContext
-from compstat.quality.findings import QUARANTINE_CHECK_HINT, QUARANTINE_STORED_HINT, Finding, fmt_number
+from compstat.quality.findings import QUARANTINE_CHECK_HINT, QUARANTINE_STORED_HINT, Finding
 
 PERIOD_NOUN = {"weekly": "week", "monthly": "month"}
 UNKNOWN_UNIT = re.compile(r"^unit '(?P<value>.*)' is not in the config")
@@ -87,4 +88,4 @@ def file_name(path: str) -> str:
 
 
 def signed_text(value: float) -> str:
-    return ("+" if value > 0 else "") + fmt_number(float(value))
+    return ("+" if value > 0 else "") + numbers.number(float(value))

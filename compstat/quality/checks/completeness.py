@@ -12,13 +12,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from compstat import numbers
 from compstat.analysis.measures import TOTAL, bucket_start, matches_filter
 from compstat.config import Config
 from compstat.periods import period_containing
 from compstat.quality.checks.common import PERIOD_NOUN
 from compstat.quality.checks.gaps import intervals, zero_runs
 from compstat.quality.context import QualityContext
-from compstat.quality.findings import COMPARISON_COLUMNS, Finding, fmt_number, listed, measure_label, unit_label
+from compstat.quality.findings import COMPARISON_COLUMNS, Finding, listed, measure_label, unit_label
 
 VOLUME = "_volume"  # pseudo-measure of the completeness grid: every row some count measure counts
 MIN_HISTORY = 4  # periods of a unit's own history needed before a total is judged against it
@@ -143,12 +144,12 @@ class Completeness:
         noun = PERIOD_NOUN[ctx.config.cadence.period]
         if len(rows) == 1:
             value, expected, chance = (float(rows[c].iloc[0]) for c in ("value", "expected", "chance"))
-            detail = (f"{fmt_number(value)} in {_period_label(ctx, rows['period_start'].iloc[0])} although it "
-                      f"averages {_amount(expected)} a {noun} (a count this low has a {_chance(chance)} chance "
+            detail = (f"{numbers.number(value)} in {_period_label(ctx, rows['period_start'].iloc[0])} although it "
+                      f"averages {numbers.average(expected)} a {noun} (a count this low has a {_chance(chance)} chance "
                       "given its usual variation)")
         else:
             detail = "far below its usual level in " + listed(
-                [f"{_period_label(ctx, start)} ({fmt_number(value)} where it averages {_amount(expected)})"
+                [f"{_period_label(ctx, start)} ({numbers.number(value)} where it averages {numbers.average(expected)})"
                  for start, value, expected in zip(rows["period_start"], rows["value"].astype(float),
                                                    rows["expected"].astype(float), strict=True)], 8)
         text = (f"{unit_label(ctx.config, code)}: {what} {detail} — probably missing data, not a real fall"
@@ -362,13 +363,13 @@ def _periods_text(ctx: QualityContext, rows: pd.DataFrame) -> str:
 def _usual(ctx: QualityContext, gaps: _Gaps, code: str, starts: list[pd.Timestamp], expected: float) -> str:
     """What the unit usually has in a period: records (incident data), or its largest measure."""
     if gaps.records:
-        return f"{_amount(expected)} records"
+        return f"{numbers.average(expected)} records"
     means = gaps.means.loc[code, starts]
     mine = pd.Series(means.to_numpy(dtype=float).mean(axis=1), index=means.index).drop(VOLUME).dropna()
     if mine.empty:
-        return f"{_amount(expected)} in all"
+        return f"{numbers.average(expected)} in all"
     largest = str(mine.idxmax())
-    return f"{_amount(float(mine[largest]))} {measure_label(ctx.config, largest)}"
+    return f"{numbers.average(float(mine[largest]))} {measure_label(ctx.config, largest)}"
 
 
 def _marked_text(ctx: QualityContext, gaps: _Gaps, rows: pd.DataFrame) -> str:
@@ -387,10 +388,6 @@ def _with_rates(config: Config, measure_id: str) -> list[str]:
     """The measure and the rates built on it."""
     return [measure_id] + [m.id for m in config.measures if m.kind == "rate"
                            and measure_id in (m.numerator, m.denominator)]
-
-
-def _amount(value: float) -> str:
-    return f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
 
 
 def _lower_tail(x: np.ndarray, mean: np.ndarray, var: np.ndarray) -> np.ndarray:
@@ -573,7 +570,7 @@ def gap_finding(ctx: QualityContext, gaps: _Gaps, gap: Gap, check: str) -> Findi
         names_of = listed([unit_label(config, u) for u in gap.units], 8)
         text = (f"Probable collection gap in {gap.source}: {len(gap.units)} units ({names_of}) "
                 f"have zeros or no rows for {what} in {when}, although their history before and after puts them "
-                f"at {_amount(rate)} a {noun} in all — probably data not collected (recorded as zeros), not a "
+                f"at {numbers.average(rate)} a {noun} in all — probably data not collected (recorded as zeros), not a "
                 f"fall{marked}{head}")
         return Finding(check, severity, text, period=ctx.period.label, source=gap.source, units=units)
     code = gap.units[0]
@@ -582,7 +579,7 @@ def gap_finding(ctx: QualityContext, gaps: _Gaps, gap: Gap, check: str) -> Findi
     if gap.kind == "input":
         lead = (f"no records at all for {when}" if gap.all_records
                 else f"no {gap.source} data (zeros or no rows) for {when}")
-        text = (f"{label}: {lead} although it averages {_amount(rate)} a {noun} before and after ({odds}) — "
+        text = (f"{label}: {lead} although it averages {numbers.average(rate)} a {noun} before and after ({odds}) — "
                 f"probably missing data (a collection gap), not a fall to zero{marked}{head}")
         return Finding(check, severity, text, unit_code=code, period=ctx.period.label, source=gap.source,
                        units=units)
@@ -590,12 +587,12 @@ def gap_finding(ctx: QualityContext, gaps: _Gaps, gap: Gap, check: str) -> Findi
     if gap.stopped:
         text = (f"{label}: {listed(base)} {'has' if len(base) == 1 else 'have'} been zero since "
                 f"{_period_label(ctx, gap.first)} ({gap.runs[0][3]} {noun}s up to {ctx.period.label}) although "
-                f"{'it' if len(base) == 1 else 'they'} averaged {_amount(rate)} a {noun} before ({odds}) — "
+                f"{'it' if len(base) == 1 else 'they'} averaged {numbers.average(rate)} a {noun} before ({odds}) — "
                 f"probably no longer recorded or supplied, not a real fall{marked}{head}")
     else:
         text = (f"{label}: {listed(base)} {'is' if len(base) == 1 else 'are'} zero for {when} although "
-                f"{'it averages' if len(base) == 1 else 'they average'} {_amount(rate)} a {noun} before and after "
-                f"({odds}) — probably missing data, not a real fall{marked}{head}")
+                f"{'it averages' if len(base) == 1 else 'they average'} {numbers.average(rate)} a {noun} before and "
+                f"after ({odds}) — probably missing data, not a real fall{marked}{head}")
     measure = base and gap.measures[0] if len(base) == 1 else None
     return Finding(check, severity, text, unit_code=code, period=ctx.period.label,
                    measure_id=measure or None, units=units)

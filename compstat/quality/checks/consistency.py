@@ -9,6 +9,7 @@ from typing import Any
 
 import pandas as pd
 
+from compstat import numbers
 from compstat.analysis.measures import TOTAL, matches_filter
 from compstat.quality.checks.common import (
     NOT_A_NUMBER,
@@ -19,7 +20,7 @@ from compstat.quality.checks.common import (
     signed_text,
 )
 from compstat.quality.context import QualityContext
-from compstat.quality.findings import Finding, fmt_number, listed, plural
+from compstat.quality.findings import Finding, listed, plural
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class Consistency:
                 findings.append(Finding(
                     self.name, self.default_severity,
                     f"{m.name}: the organisation total supplied for the {w.label.lower()} {w.start} to {w.end} is "
-                    f"{fmt_number(given)} but the units add up to {fmt_number(summed)} "
+                    f"{numbers.number(given)} but the units add up to {numbers.number(summed)} "
                     f"({signed_text(summed - given)}): "
                     "rows for units outside the config, or a unit's figures are incomplete",
                     measure_id=m.id, period=ctx.period.label, rows=int(round(abs(summed - given)))))

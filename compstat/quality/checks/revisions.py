@@ -9,10 +9,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from compstat import numbers
 from compstat.analysis.measures import TOTAL
 from compstat.quality.checks.common import PERIOD_NOUN, signed_text
 from compstat.quality.context import QualityContext, window_figures
-from compstat.quality.findings import COMPARISON_COLUMNS, Finding, fmt_number, measure_label, plural, unit_label
+from compstat.quality.findings import COMPARISON_COLUMNS, Finding, measure_label, plural, unit_label
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Revisions:
             findings.append(Finding(
                 self.name, self.default_severity,
                 f"{unit_label(config, str(code))}: {measure_label(config, str(measure_id))} for {_figure(top)} was "
-                f"{fmt_number(top['shown'])} in {shown_in} and is now {fmt_number(top['now'])} "
+                f"{numbers.number(top['shown'])} in {shown_in} and is now {numbers.number(top['now'])} "
                 f"({signed_text(top['delta'])}): late recording or reclassification{others}",
                 unit_code=None if code == TOTAL else str(code), measure_id=str(measure_id),
                 period=ctx.previous.period.label, rows=int(round(abs(float(top["delta"]))))))
@@ -54,7 +55,7 @@ class Revisions:
             findings.append(Finding(
                 self.name, "info",
                 f"Since {shown_in}, {plural(len(small), 'figure')} for {units} changed within the "
-                f"tolerance (at most ±{fmt_number(tol.count)} or {fmt_number(tol.percent)}%; largest "
+                f"tolerance (at most ±{numbers.number(tol.count)} or {numbers.number(tol.percent)}%; largest "
                 f"{signed_text(small['delta'].iloc[small['delta'].abs().argmax()])}): normal late recording",
                 period=ctx.previous.period.label, rows=len(small),
                 units={str(code): int(n) for code, n in per_unit.sort_index().items()}))

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from compstat import numbers
 from compstat.analysis.measures import matches_filter
 from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, parse_numbers
 from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
 from compstat.quality.context import QualityContext
-from compstat.quality.findings import Finding, fmt_number, listed, measure_label, plural, unit_label
+from compstat.quality.findings import Finding, listed, measure_label, plural, unit_label
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ class Validity:
             for unit, group in frame.groupby("unit", sort=False):
                 in_span = group[(group["when"] >= pd.Timestamp(first_start))
                                 & (group["when"] <= pd.Timestamp(ctx.period.end))]
-                totalling = (f" totalling {fmt_number(float(group['value'].sum()))}"
+                totalling = (f" totalling {numbers.number(float(group['value'].sum()))}"
                              if source.columns.value else "")
                 first, last = group["when"].min(), group["when"].max()
                 dates = ("" if pd.isna(first) else f" dated {first:%Y-%m-%d}" if first == last
@@ -86,7 +87,7 @@ class Validity:
                     effect = "none of them fall in this cycle's comparisons"
                 else:
                     effect = (f"{plural(len(in_span), 'row')}"
-                              + (f" ({fmt_number(float(in_span['value'].sum()))})" if source.columns.value else "")
+                              + (f" ({numbers.number(float(in_span['value'].sum()))})" if source.columns.value else "")
                               + f" fall in this cycle's comparisons (since {first_start}) and are in no unit's "
                               "figures nor in the organisation total")
                 findings.append(Finding(
