@@ -68,13 +68,12 @@ class Schema(Generic[R]):
         return frame
 
     def rows(self, frame: pd.DataFrame | None) -> list[R]:
-        """The frame's rows as ``row`` objects (declared columns only; missing values as None)."""
+        """The frame's rows as ``row`` objects (declared columns only; missing values as in the frame)."""
         if frame is None or frame.empty:
             return []
         self.validate(frame)
-        selected = frame[self.columns].astype(object).where(frame[self.columns].notna(), None)
         make: Any = self.row
-        return [make(*values) for values in selected.itertuples(index=False, name=None)]
+        return [make(*values) for values in frame[self.columns].itertuples(index=False, name=None)]
 
 
 @dataclass(frozen=True, slots=True)
