@@ -17,7 +17,7 @@ frozen row dataclass here; its fields are the frame's columns, its annotations t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 
@@ -36,13 +36,17 @@ class Schema(Generic[R]):
 
     frame: str
     row: type[R]
+    names: tuple[str, ...] = field(init=False, repr=False)  # the row's fields: the frame's columns
+    numbers: tuple[str, ...] = field(init=False, repr=False)  # those declared int or float
+
+    def __post_init__(self) -> None:
+        declared = fields(self.row)  # type: ignore[arg-type]
+        object.__setattr__(self, "names", tuple(f.name for f in declared))
+        object.__setattr__(self, "numbers", tuple(f.name for f in declared if f.type in ("int", "float", int, float)))
 
     @property
     def columns(self) -> list[str]:
-        return [f.name for f in fields(self.row)]  # type: ignore[arg-type]
-
-    def numeric(self) -> list[str]:
-        return [f.name for f in fields(self.row) if f.type in ("int", "float", int, float)]  # type: ignore[arg-type]
+        return list(self.names)
 
     def validate(self, frame: pd.DataFrame, producer: str = "") -> pd.DataFrame:
         """``frame`` itself if it has every declared column (numbers where declared ``int``/``float``);
@@ -61,10 +65,11 @@ class Schema(Generic[R]):
                               f"{', '.join(repr(c) for c in missing)}"
                               + (f" (it has {', '.join(repr(c) for c in extra)} instead)" if extra else "")
                               + f"; {self.row.__name__} in compstat/schemas.py declares the columns")
-        for column in self.numeric():
-            values = frame[column]
-            if not (pd.api.types.is_numeric_dtype(values) or values.isna().all()):
-                raise SchemaError(f"{where}: column {column!r} should hold numbers, not {values.dtype}")
+        dtypes = frame.dtypes
+        for column in self.numbers:
+            dtype = dtypes[column]
+            if not pd.api.types.is_numeric_dtype(dtype) and not frame[column].isna().all():
+                raise SchemaError(f"{where}: column {column!r} should hold numbers, not {dtype}")
         return frame
 
     def rows(self, frame: pd.DataFrame | None) -> list[R]:
