@@ -23,9 +23,10 @@ demo: $(STAMP) system-deps ## Write the demo data and last meeting's actions (up
 	$(BIN)/compstat demo --config config/demo.yaml
 	$(BIN)/compstat run-cycle --config config/demo.yaml
 
-lint: $(STAMP) ## ruff and mypy --strict
+lint: $(STAMP) ## ruff, mypy --strict and the layers contract (lint-imports)
 	$(BIN)/ruff check compstat tests
 	$(BIN)/mypy compstat
+	$(BIN)/lint-imports --no-cache
 
 pytest: $(STAMP) system-deps ## The test suite (PostgreSQL too when COMPSTAT_TEST_PG is set)
 	$(BIN)/pytest -n 2 -q

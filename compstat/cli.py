@@ -239,8 +239,8 @@ def check(
 
     Exit 1 when a finding would block the cycle; 0 otherwise.
     """
+    from compstat.packs.quality_report import write_report
     from compstat.quality import check_data
-    from compstat.quality.report import write_report
 
     cfg = load_config(config)
     if out is not None and out.suffix.lower() not in (".html", ".pdf"):
@@ -301,7 +301,7 @@ def actions_list(config: ConfigOpt, unit: Annotated[str | None, typer.Option()] 
 
     Judged as in the meeting's packs: on its stored cycle once it has run, else on the data held
     now by the cycle's own judgement (exit 1 when there is no data for the period)."""
-    from compstat.analysis.preview import meeting_judgement
+    from compstat.preview import meeting_judgement
 
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.upcoming_period(cfg, date.today())
@@ -482,7 +482,7 @@ def minutes(config: ConfigOpt,
             db: DbOpt = None) -> None:
     """Write each unit's follow-up note after a meeting: commitments, owners, dates, data requested."""
     from compstat.actions.minutes import write_minutes
-    from compstat.analysis.preview import meeting_judgement
+    from compstat.preview import meeting_judgement
 
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
@@ -640,7 +640,7 @@ def analyse_command(
     """Ingest and analyse a period, then print what to probe and what to recognise. Records nothing."""
     from compstat.analysis.analyse import check_settings
     from compstat.analysis.measures import TOTAL, analysis_units
-    from compstat.analysis.preview import preview_analysis
+    from compstat.preview import preview_analysis
 
     cfg = load_config(config)
     if unit is not None and unit not in analysis_units(cfg):

@@ -23,6 +23,8 @@ from compstat.safepaths import RESERVED
 from compstat.terminal import visible
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")  # a weekly period label, 2026-W48 (compstat.periods)
+MONTH_LABEL = re.compile(r"^(\d{4})-(\d{2})$")  # a monthly period label, 2026-11
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 
 
@@ -536,8 +538,6 @@ class Config(_Model):
         weekly_totals = [s.name for s in self.sources if s.date_is == "week"]
         if weekly_totals and self.cadence.period != "weekly":
             raise ValueError(f"source '{weekly_totals[0]}': date_is: week needs cadence.period: weekly")
-        from compstat.periods import MONTH_LABEL, WEEK_LABEL  # periods imports this module
-
         leaves = {u.code for u in self.leaf_units}
         label = WEEK_LABEL if self.cadence.period == "weekly" else MONTH_LABEL
         for period, code in self.meeting.host.items():

@@ -46,6 +46,7 @@ from compstat.quality import Finding, QualityResult, gate, run_quality
 from compstat.quality.run import require_data
 from compstat.results import CycleData
 from compstat.safepaths import confined
+from compstat.schemas import ACTIONS, POINTS
 from compstat.store import (
     AnalysisRow,
     Cycle,
@@ -333,7 +334,7 @@ def analyse(session: Session, config: Config, period: Period, today: date,
         config=config, period=period, windows=windows,
         meeting_date=period.end + timedelta(days=config.cadence.meeting_lag_days),
         run_at=datetime.now().replace(microsecond=0), table=table, series=series,
-        actions=pd.DataFrame(), data_as_of=data_as_of, analysis=analysis, daily=daily,
+        actions=pd.DataFrame(columns=ACTIONS.columns), data_as_of=data_as_of, analysis=analysis, daily=daily,
     )
 
 
@@ -359,9 +360,10 @@ def load_points(session: Session, config: Config, period: Period) -> pd.DataFram
     frame = pd.DataFrame(list(map(tuple, rows)), columns=POINT_COLUMNS)
     frame["unit_code"] = frame["unit_code"].astype(pd.CategoricalDtype(leaves))
     frame = frame[frame["unit_code"].notna()]
-    return frame.assign(occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
-                        latitude=frame["latitude"].astype(float),
-                        longitude=frame["longitude"].astype(float)).reset_index(drop=True)
+    frame = frame.assign(occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
+                         latitude=frame["latitude"].astype(float),
+                         longitude=frame["longitude"].astype(float)).reset_index(drop=True)
+    return POINTS.validate(frame, "cycle.load_points")
 
 
 def sync_reference(session: Session, config: Config) -> None:

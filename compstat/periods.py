@@ -22,15 +22,12 @@ those days to the next year's first week, outside both years to date.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from compstat.config import WEEKDAYS, Cadence
+from compstat.config import MONTH_LABEL, WEEK_LABEL, WEEKDAYS, Cadence
 from compstat.errors import UsageError
 
-WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
-MONTH_LABEL = re.compile(r"^(\d{4})-(\d{2})$")
 SHIFT_52_WEEKS = timedelta(days=364)
 
 

@@ -11,6 +11,7 @@ import pandas as pd
 from compstat.analysis.analyse import AnalysisResult
 from compstat.config import Config
 from compstat.periods import Period, Window
+from compstat.schemas import CAVEATS, CYCLE_FRAMES
 
 if TYPE_CHECKING:
     from compstat.quality import QualityResult
@@ -62,3 +63,13 @@ class CycleData:
     quality: QualityResult | None = None
     escalation: pd.DataFrame | None = None
     triggers: pd.DataFrame | None = None
+
+    def __post_init__(self) -> None:
+        """Every frame meets its schema (``compstat.schemas``), in the process that built it: a renamed
+        column stops the cycle here, naming the frame and the column, not inside a render worker."""
+        for name, schema in CYCLE_FRAMES.items():
+            frame = getattr(self, name)
+            if frame is not None:
+                schema.validate(frame)
+        if self.quality is not None:
+            CAVEATS.validate(self.quality.comparisons)

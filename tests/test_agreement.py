@@ -16,10 +16,10 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from compstat.actions import carry_forward_actions
-from compstat.analysis.preview import meeting_judgement, preview_analysis
 from compstat.cli import app
 from compstat.config import Config, load_config
 from compstat.periods import parse_period
+from compstat.preview import meeting_judgement, preview_analysis
 from compstat.quality import check_data
 from compstat.results import CycleData
 from compstat.store import connect

@@ -144,8 +144,8 @@ def test_actions_list_wraps_long_text_at_80_columns(narrow: None, small_config_p
 
 def test_analyse_prints_every_reason_and_question_whole_at_80_columns(narrow: None, small_config_path: Path,
                                                                       tmp_path: Path) -> None:
-    from compstat.analysis.preview import preview_analysis
     from compstat.config import load_config
+    from compstat.preview import preview_analysis
     from tests.test_analyse_cli import write_history
 
     config = load_config(small_config_path)

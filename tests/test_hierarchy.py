@@ -268,7 +268,8 @@ def test_a_division_with_divisions_below_it_gets_a_pack(config: Config, raw: pd.
     quality = QualityResult(period=period, findings=(), comparisons=marks, data_as_of={}, data_as_of_by_source={})
     data = CycleData(config=config, period=period, windows=windows, meeting_date=END + timedelta(days=3),
                      run_at=datetime(2026, 11, 30, 7), table=table,
-                     series=pd.DataFrame(columns=["unit_code", "measure_id", "period_start", "value"]),
+                     series=pd.DataFrame(columns=["unit_code", "measure_id", "period_start", "value", "numerator",
+                                                  "denominator"]),
                      actions=pd.DataFrame(), data_as_of=dict.fromkeys(PRECINCTS, END), daily=daily,
                      analysis=analyse_cycle(daily, config, period, windows, quality=marks), quality=quality)
     pack = build_pack(data, "A")

@@ -13,6 +13,7 @@ from compstat.config import CHECK_NAMES, Config
 from compstat.errors import BlockedError, ConfigError
 from compstat.ingest import IngestReport
 from compstat.ingest.mapping import EXACT_COPY, TOTAL_ROW, UNKNOWN_UNIT
+from compstat.packs.quality_report import render_report
 from compstat.periods import comparison_windows, parse_period
 from compstat.quality import CHECKS, QualityContext, assess, gate, revisions
 from compstat.quality.checks import (
@@ -646,6 +647,6 @@ def test_report_context_is_documented_and_rendered(small_config: Config) -> None
     page = report.quality_report(result, config)
     assert page.blocked and page.verdict.startswith("The cycle would stop before the packs: 1 blocking finding")
     assert [line.late for line in page.freshness] == [False, True]
-    html = report.render_report(page)
+    html = render_report(page)
     assert "a &lt;new&gt; definition" in html and "<new>" not in html
     assert html.count('<tr class="blocking">') == 1 and "not like-for-like" in html

@@ -19,6 +19,7 @@ from compstat.analysis.measures import daily_by_category, daily_measures
 from compstat.analysis.spc import CONCERN
 from compstat.config import Config
 from compstat.periods import Period, last_complete_period, next_period, parse_period, previous_period
+from compstat.schemas import ACTIONS
 from compstat.store import Action, ActionUpdate, AnalysisRow, Cycle, CycleResult, Observation
 
 ACTION_COLUMNS = [
@@ -100,7 +101,7 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
     if data_as_of is None:
         data_as_of = stored_data_as_of(session, config, period)
     log = pd.concat([log, _effects(session, config, log, period, meeting, daily, data_as_of)], axis=1)
-    return log[ACTION_COLUMNS]
+    return ACTIONS.validate(log[ACTION_COLUMNS], "actions.carry_forward_actions")
 
 
 def closure_window(session: Session, config: Config, period: Period,

@@ -36,6 +36,7 @@ from compstat import numbers
 from compstat.analysis.significance import SIGNIFICANT_DECREASE, SIGNIFICANT_INCREASE
 from compstat.analysis.spc import COMMON_CAUSE, CONCERN, IMPROVEMENT, NEUTRAL_HIGH, NEUTRAL_LOW
 from compstat.config import Config, EscalationLadder, Trigger
+from compstat.schemas import ESCALATION, TRIGGERS
 
 Concerns = set[tuple[str, str]]
 UNIT_LEVEL_COLUMNS = ["unit_code", "escalation_level", "escalation_label", "escalation_reason"]
@@ -371,7 +372,9 @@ def meeting_escalation(log: pd.DataFrame, table: pd.DataFrame, config: Config,
     for one meeting, from its action log (with ``action_levels``), period table, concerns and the
     analysis' evidence (``evidence_from``; None: not assessed)."""
     triggers = agreement_triggers(table, config, concerns, evidence)
-    return unit_levels(log, config, concerns=concerns, triggered=triggers), triggers
+    levels = unit_levels(log, config, concerns=concerns, triggered=triggers)
+    producer = "actions.meeting_escalation"
+    return ESCALATION.validate(levels, producer), TRIGGERS.validate(triggers, producer)
 
 
 def _short_figure(window: str, current: float, previous: float, pct_change: float) -> str:

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from compstat.actions.sheets import read_rows
 from compstat.config import Config
 from compstat.errors import CompstatError, SourceError, UsageError
 from compstat.ingest.readers import file_sha256
@@ -318,8 +319,6 @@ def import_minutes(session: Session, config: Config, path: Path, raised: Period,
     content) is imported once; every bad row is reported and nothing is added if any row is
     bad. A missing or unreadable file raises ``SourceError``.
     """
-    from compstat.actions.spreadsheet import read_rows
-
     if not path.is_file():
         raise SourceError(f"{path}: no such minutes file (expected a CSV or XLSX)")
     try:

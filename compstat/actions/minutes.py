@@ -94,7 +94,7 @@ Judged = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]  # the action log, unit
 def follow_up_notes(session: Session, config: Config, period: Period, judged: Judged | None = None
                     ) -> list[FollowUpNote]:
     """The follow-up note of every accountable unit for the meeting on ``period``. ``judged``: the
-    meeting's log, levels and triggers (``analysis.preview.meeting_judgement``, as the packs show
+    meeting's log, levels and triggers (``preview.meeting_judgement``, as the packs show
     them); default: as the meeting's stored cycle showed them (``meeting_log``)."""
     check_agreements(config)
     log, unit_levels, triggers = judged if judged is not None else meeting_log(session, config, period)

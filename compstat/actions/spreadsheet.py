@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
+from openpyxl import Workbook  # type: ignore[import-untyped]
 from openpyxl.cell.cell import Cell  # type: ignore[import-untyped]
 from openpyxl.styles import Alignment, Font, PatternFill, Protection  # type: ignore[import-untyped]
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
-from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
 from openpyxl.worksheet.datavalidation import DataValidation  # type: ignore[import-untyped]
 from openpyxl.worksheet.worksheet import Worksheet  # type: ignore[import-untyped]
 from sqlalchemy import select
@@ -39,10 +37,10 @@ from sqlalchemy.orm import Session
 
 from compstat.actions.carry_forward import carry_forward_actions, stored_concerns
 from compstat.actions.log import STATUSES, ConflictError, describe_update, update_action
-from compstat.config import Config, Limits
+from compstat.actions.sheets import EDIT_MARK, cell_text, header_key, open_workbook, sheet_rows
+from compstat.config import Config
 from compstat.errors import SourceError, UsageError
 from compstat.files import write_atomically
-from compstat.limits import action_sheet_limits, check_spreadsheet
 from compstat.periods import Period
 from compstat.safepaths import safe_name
 from compstat.store import Action, ActionUpdate
@@ -51,7 +49,6 @@ FORMAT_VERSION = 1
 SHEET = "Actions"
 META_SHEET = "_compstat"
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-EDIT_MARK = "✎"
 
 
 @dataclass(frozen=True)
@@ -129,70 +126,6 @@ def put_value(cell: Cell, value: object) -> None:
     if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
         cell.data_type = "s"
         cell.quotePrefix = True
-
-
-def cell_text(value: object) -> str:
-    """A cell's value as text: dates as YYYY-MM-DD, whole numbers without ``.0``, formulas literally."""
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return value.date().isoformat() if value.time() == datetime.min.time() else value.isoformat(sep=" ")
-    if isinstance(value, date):
-        return value.isoformat()
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value).strip()
-
-
-def read_rows(path: Path, limits: Limits | None = None) -> list[dict[str, str]]:
-    """The rows of a CSV or XLSX table as text, keyed by header (lower case, ``_`` for spaces).
-
-    For a workbook, the sheet named ``Minutes`` or ``Actions`` if there is one, else the first; a
-    workbook over the action sheet ``limits`` (default ``Limits()``) is refused before it is parsed.
-    """
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
-        workbook = _open_workbook(path, limits, ("minutes", "actions"))
-        names = {n.lower(): n for n in workbook.sheetnames}
-        sheet = workbook[names.get("minutes") or names.get("actions") or workbook.sheetnames[0]]
-        values = [[cell_text(v) for v in row] for row in _sheet_rows(path, workbook, sheet)]
-        workbook.close()
-    else:
-        try:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        except (OSError, ValueError, UnicodeDecodeError) as exc:
-            raise SourceError(f"{path}: cannot be read as CSV ({exc})") from None
-        values = [list(frame.columns)] + frame.to_numpy().tolist()
-    if not values:
-        return []
-    header = [_key(str(h)) for h in values[0]]
-    return [{h: str(v).strip() for h, v in zip(header, row, strict=False) if h} for row in values[1:]]
-
-
-def _key(header: str) -> str:
-    return "_".join(header.replace(EDIT_MARK, "").strip().lower().replace("-", " ").split())
-
-
-READ_ERRORS = (OSError, InvalidFileException, zipfile.BadZipFile, KeyError, ValueError, SyntaxError, EOFError)
-
-
-def _open_workbook(path: Path, limits: Limits | None, sheet: str | tuple[str, ...]) -> Any:
-    """The workbook, read-only (rows are parsed as they are iterated), after checking it against ``limits``."""
-    check_spreadsheet(path, action_sheet_limits(limits or Limits()), sheet)
-    try:
-        return load_workbook(path, data_only=False, read_only=True)
-    except READ_ERRORS as exc:  # SyntaxError: malformed XML (ElementTree.ParseError)
-        raise SourceError(f"{path}: cannot be read as an XLSX workbook ({exc})") from None
-
-
-def _sheet_rows(path: Path, workbook: Any, sheet: Any) -> list[tuple[Any, ...]]:
-    """Every row of ``sheet`` as values; a malformed sheet is a SourceError, not a traceback. The sheet's
-    ``<dimension>`` is not trusted (read-only mode would stop at it): every row present is read."""
-    try:
-        sheet.reset_dimensions()
-        return list(sheet.iter_rows(values_only=True))
-    except READ_ERRORS as exc:
-        workbook.close()
-        raise SourceError(f"{path}: cannot be read as an XLSX workbook ({exc})") from None
 
 
 # --- export -----------------------------------------------------------------------------
@@ -309,20 +242,21 @@ def _write_instructions(workbook: Workbook) -> None:
 def import_action_updates(session: Session, config: Config, path: Path, by: str, *,
                           at: datetime | None = None) -> ImportReport:
     """Apply the changes in a filled-in export; conflicts and bad rows are reported, not applied."""
-    workbook = _open_workbook(path, config.limits, SHEET)
+    workbook = open_workbook(path, config.limits, SHEET)
     if SHEET not in workbook.sheetnames:
         raise SourceError(f"{path}: no '{SHEET}' sheet: is this a file from `compstat actions export`?")
     meta = _meta(path, workbook)
     if meta.get("org") and meta["org"] != config.organisation.slug:
         raise SourceError(f"{path}: exported for organisation '{meta['org']}', not '{config.organisation.slug}'")
     sheet = workbook[SHEET]
-    rows = _sheet_rows(path, workbook, sheet)
+    rows = sheet_rows(path, workbook, sheet)
     workbook.close()
     if not rows:
         raise SourceError(f"{path}: the '{SHEET}' sheet is empty")
-    header = {_key(str(h)): i for i, h in enumerate(rows[0]) if h is not None}
-    wanted = {_key(c.header): c.key for c in COLUMNS}
-    missing = [c.header for c in COLUMNS if c.key in (*EDITABLE, "id", "version") and _key(c.header) not in header]
+    header = {header_key(str(h)): i for i, h in enumerate(rows[0]) if h is not None}
+    wanted = {header_key(c.header): c.key for c in COLUMNS}
+    missing = [c.header for c in COLUMNS
+               if c.key in (*EDITABLE, "id", "version") and header_key(c.header) not in header]
     if missing:
         raise SourceError(f"{path}: missing column(s) {', '.join(missing)}; export a fresh file")
     index = {wanted[k]: i for k, i in header.items() if k in wanted}
@@ -339,7 +273,7 @@ def import_action_updates(session: Session, config: Config, path: Path, by: str,
 def _meta(path: Path, workbook: Any) -> dict[str, str]:
     if META_SHEET not in workbook.sheetnames:
         return {}
-    rows = _sheet_rows(path, workbook, workbook[META_SHEET])
+    rows = sheet_rows(path, workbook, workbook[META_SHEET])
     return {cell_text(row[0]): cell_text(row[1] if len(row) > 1 else None) for row in rows if row}
 
 

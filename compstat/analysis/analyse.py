@@ -28,6 +28,7 @@ from compstat.analysis.trajectory import target_plans, trajectory_table
 from compstat.config import Config, iter_units, target_unit_problems
 from compstat.errors import ConfigError
 from compstat.periods import Period, Window
+from compstat.schemas import ANALYSIS_FRAMES
 
 CSV_FILES = {
     "probe": "analysis_findings.csv", "significance": "analysis_significance.csv", "spc": "analysis_spc.csv",
@@ -77,6 +78,11 @@ class AnalysisResult:
     rare_points: pd.DataFrame
     rare_events: pd.DataFrame
     notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        """Every frame meets its schema (``compstat.schemas.ANALYSIS_FRAMES``) as it is produced."""
+        for name, schema in ANALYSIS_FRAMES.items():
+            schema.validate(getattr(self, name), "analysis.analyse")
 
 
 def first_day_needed(config: Config, period: Period, windows: list[Window]) -> date:

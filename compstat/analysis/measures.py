@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from compstat.analysis.hierarchy import divisions, roll_up
-from compstat.config import WEEKDAYS, Config, Measure
+from compstat.config import WEEKDAYS, Config
+from compstat.measure_filter import matches_filter
 from compstat.store import Observation
 
 TOTAL = "_total"
@@ -60,16 +61,6 @@ def daily_measures(by_category: pd.DataFrame, config: Config) -> pd.DataFrame:
     daily = daily[DAILY_COLUMNS]
     total = daily.groupby(["measure_id", "date"], as_index=False)[["total", "n"]].sum().assign(unit_code=TOTAL)
     return pd.concat([daily, roll_up(daily, config), total[DAILY_COLUMNS]], ignore_index=True)[DAILY_COLUMNS]
-
-
-def matches_filter(frame: pd.DataFrame, measure: Measure) -> pd.Series:
-    """Which rows (with category and subcategory columns) the measure's filter counts."""
-    mask = pd.Series(True, index=frame.index)
-    if measure.filter.category:
-        mask &= frame["category"].isin(measure.filter.category)
-    if measure.filter.subcategory:
-        mask &= frame["subcategory"].isin(measure.filter.subcategory)
-    return mask
 
 
 def measure_values(totals: pd.DataFrame, config: Config, keys: list[str]) -> pd.DataFrame:

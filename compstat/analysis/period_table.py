@@ -10,6 +10,7 @@ import pandas as pd
 from compstat.analysis.measures import analysis_units, measure_values
 from compstat.config import Config
 from compstat.periods import Window
+from compstat.schemas import TABLE
 
 TABLE_COLUMNS = [
     "unit_code", "measure_id", "window", "window_label", "start", "end", "current",
@@ -56,7 +57,7 @@ def period_table(daily: pd.DataFrame, config: Config, windows: list[Window],
     table["pct_change"] = pct.where(table["previous"].fillna(0) != 0)
     limit = config.small_number
     table["small_numbers"] = counts & (table["current"] < limit) & (table["previous"] < limit)
-    return table[TABLE_COLUMNS]
+    return TABLE.validate(table[TABLE_COLUMNS], "analysis.period_table")
 
 
 def _window_values(daily: pd.DataFrame, config: Config, start: object, end: object) -> pd.DataFrame:

@@ -26,8 +26,8 @@ import pandas as pd
 from sqlalchemy import String, cast, or_, select
 from sqlalchemy.orm import Session
 
-from compstat.analysis.measures import matches_filter
 from compstat.config import WEEKDAYS, Config, Measure
+from compstat.measure_filter import matches_filter
 from compstat.periods import Window
 from compstat.store import IngestedFile, Observation
 

@@ -21,9 +21,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.measures import matches_filter
 from compstat.config import WEEKDAYS, Config, Source
 from compstat.errors import SourceError
+from compstat.measure_filter import matches_filter
 from compstat.store.models import LOCATION_LENGTH
 
 OBSERVATION_COLUMNS = [

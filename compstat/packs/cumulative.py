@@ -17,7 +17,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from compstat.config import Measure
-from compstat.packs.lookup import per_cycle, unit_rows
+from compstat.packs.lookup import DAILY, SERIES, per_cycle, unit_rows
 from compstat.results import CycleData
 
 
@@ -59,7 +59,7 @@ def year_lines(data: CycleData, unit_code: str, measure: Measure) -> YearLines |
     last_start = date(this_start.year - 1, this_start.month, 1)
     if data.daily is not None:
         by_day = per_cycle(data, ("daily totals", unit_code, last_start, end),
-                           lambda: _daily_totals(unit_rows(data, "daily", unit_code), last_start, end))
+                           lambda: _daily_totals(unit_rows(data, DAILY, unit_code), last_start, end))
         days, num, den = _daily(by_day, measure)
         daily = True
     else:
@@ -110,7 +110,7 @@ def _daily(by_day: pd.DataFrame, measure: Measure) -> Arrays:
 
 def _periodic(data: CycleData, unit_code: str, measure: Measure, first: date, last: date) -> Arrays:
     """Each period's last day (up to ``last``) with its value, or its numerator and denominator."""
-    series = unit_rows(data, "series", unit_code)
+    series = unit_rows(data, SERIES, unit_code)
     rows = series[series["measure_id"] == measure.id]
     rows = rows.sort_values("period_start")
     starts = pd.to_datetime(rows["period_start"])

@@ -1,23 +1,19 @@
 """The analyst's quality report: ``QualityResult`` → ``QualityReport`` context → HTML or PDF.
 
 Every decision (order, labels, which caveat) is made in ``quality_report``; the template
-``templates/quality_report.html`` only loops and lays out. HTML is rendered by the packs'
-autoescaped, strict Jinja environment; PDF by WeasyPrint behind the packs' URL fetcher,
-which loads nothing but files in the templates folder.
+``templates/quality_report.html`` only loops and lays out. It is rendered (HTML, or PDF through
+WeasyPrint) by ``packs.quality_report``, one layer up, with the packs' Jinja environment and URL fetcher.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from pathlib import Path
 
 from compstat.config import Config
-from compstat.errors import UsageError
 from compstat.quality.checks import CHECKS
 from compstat.quality.findings import SEVERITIES, measure_label, unit_label
 from compstat.quality.run import QualityResult
-from compstat.resources import templates_dir
 
 TEMPLATE = "quality_report.html"
 WINDOW_NAMES = {"period": "period", "28d": "28 days", "3m": "3 months", "ytd": "year to date"}
@@ -141,26 +137,3 @@ def quality_report(result: QualityResult, config: Config, generated_at: datetime
 
 def _int(value: object) -> int:
     return int(value) if isinstance(value, int | float | str) else 0
-
-
-def render_report(report: QualityReport) -> str:
-    """The report as a standalone HTML page."""
-    from compstat.packs.render import render_html
-
-    return render_html(TEMPLATE, templates_dir(), report=report)
-
-
-def write_report(result: QualityResult, config: Config, target: Path) -> Path:
-    """Write the report to ``target``: ``.html``, or ``.pdf`` through WeasyPrint."""
-    suffix = target.suffix.lower()
-    if suffix not in (".html", ".pdf"):
-        raise UsageError(f"--out '{target}': the report is written as .html or .pdf")
-    html = render_report(quality_report(result, config))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if suffix == ".html":
-        target.write_text(html, encoding="utf-8")
-    else:
-        from compstat.packs.render import html_to_pdf
-
-        html_to_pdf(html, target, templates_dir())
-    return target

@@ -63,9 +63,9 @@ def no_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("the workbook was parsed before its limits were checked")
 
-    import compstat.actions.spreadsheet  # imported before openpyxl is patched, so it is restored after
+    import compstat.actions.sheets  # imported before openpyxl is patched, so it is restored after
 
-    monkeypatch.setattr(compstat.actions.spreadsheet, "load_workbook", refuse)
+    monkeypatch.setattr(compstat.actions.sheets, "load_workbook", refuse)
     monkeypatch.setattr(pd, "read_excel", refuse)
     monkeypatch.setattr("openpyxl.load_workbook", refuse)
 

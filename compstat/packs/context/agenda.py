@@ -20,7 +20,7 @@ from compstat.packs.context.findings import FindingRow, Findings, finding_rows
 from compstat.packs.context.questions import Questions, briefing_actions
 from compstat.packs.context.table import CAUTION, NO_COMPARISON, PeriodTable, period_table_section
 from compstat.packs.context.themes import Themes
-from compstat.packs.lookup import unit_rows
+from compstat.packs.lookup import ACTIONS, PROBE, RECOGNITION, unit_rows
 from compstat.results import CycleData
 
 
@@ -168,9 +168,9 @@ def deep_dive(data: CycleData, host: HostUnit) -> DeepDive:
                   else "Its charted measures (nothing to probe or recognise); every measure is in its own pack.")
     level, label, reason = unit_escalation(data, unit.code)
     log = action_log(data, unit.code)
-    briefing = unit_briefing(unit.code, unit_rows(data, "analysis.probe", unit.code) if analysis else None,
-                             unit_rows(data, "analysis.recognition", unit.code) if analysis else None,
-                             briefing_actions(unit_rows(data, "actions", unit.code)),
+    briefing = unit_briefing(unit.code, unit_rows(data, PROBE, unit.code) if analysis else None,
+                             unit_rows(data, RECOGNITION, unit.code) if analysis else None,
+                             briefing_actions(unit_rows(data, ACTIONS, unit.code)),
                              (level, label, reason), config.accountability.escalation.support_level)
     questions = Questions(questions=briefing.questions, support=briefing.support,
                           questions_message=f"No questions: {NO_FINDINGS.lower()}, and no overdue actions.",

@@ -40,7 +40,7 @@ from compstat.packs.context.rare import (
 )
 from compstat.packs.cumulative import year_lines
 from compstat.packs.filters import fmt_date, fmt_ratio, fmt_value
-from compstat.packs.lookup import unit_rows
+from compstat.packs.lookup import PROBE, SERIES, SPC_POINTS, unit_rows
 from compstat.results import CycleData
 
 CHART_SCHEME = "chart"
@@ -152,7 +152,7 @@ def trend_chart(data: CycleData, unit_code: str, skip: set[str] | None = None) -
     multiples in one image; None when every measure is skipped."""
     cadence = data.config.cadence.period
     noun = PERIOD_NOUN[cadence]
-    series = unit_rows(data, "series", unit_code)
+    series = unit_rows(data, SERIES, unit_code)
     lines, phrases = [], []
     for m in data.config.reported_measures:
         if skip and m.id in skip:
@@ -256,7 +256,7 @@ def spc_measures(data: CycleData, unit_code: str) -> tuple[str, ...]:
     probe = data.analysis.probe
     ids: list[str] = []
     if not probe.empty:
-        mine = unit_rows(data, "analysis.probe", unit_code).sort_values("rank")
+        mine = unit_rows(data, PROBE, unit_code).sort_values("rank")
         ids = [m for m in dict.fromkeys(str(x) for x in mine["measure_id"]) if m in reported]
     return tuple(ids[:SPC_CHARTS_MAX] or reported[:SPC_CHARTS_MAX])
 
@@ -266,7 +266,7 @@ def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) ->
     ``analysis.rare_points`` instead, and none for one judged over a long window (``long_window_note``)."""
     if data.analysis is None or not measure_ids:
         return ()
-    points = unit_rows(data, "analysis.spc_points", unit_code)
+    points = unit_rows(data, SPC_POINTS, unit_code)
     measures = {m.id: m for m in data.config.measures}
     noun = PERIOD_NOUN[data.config.cadence.period]
     rare = rare_records(data, unit_code)
@@ -277,7 +277,7 @@ def spc_charts(data: CycleData, unit_code: str, measure_ids: tuple[str, ...]) ->
             series = t_chart_series(data, unit_code, measure_id)
             if series is not None:
                 row = rare[measure_id]
-                word = spc_word(row["point_type"], float_of(row["gap"]) > float_of(row["gap_mean"]))
+                word = spc_word(row.point_type, float_of(row.gap) > float_of(row.gap_mean))
                 charts.append(Chart(measure_id=measure_id, title=f"{m.name}: days between events, t-chart "
                                     f"(latest: {word})",
                                     alt=t_chart_alt(m.name, series, row, noun),

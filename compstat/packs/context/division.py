@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
+from compstat import schemas
 from compstat.analysis.hierarchy import division_leaves
 from compstat.config import Unit
 from compstat.packs.briefing import unit_briefing
@@ -25,7 +26,7 @@ from compstat.packs.context.findings import FindingRow, Findings
 from compstat.packs.context.quality import QualityNotes, division_quality_notes
 from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
 from compstat.packs.context.table import Glance, PeriodTable, period_table_section, units_glance, window_headings
-from compstat.packs.lookup import unit_rows
+from compstat.packs.lookup import ACTIONS, PROBE, RECOGNITION, Frame, unit_records, unit_rows
 from compstat.results import CycleData
 
 UNIT_FINDINGS = 10  # findings of its units listed in a division's pack, each way
@@ -94,9 +95,9 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
     )
     analysis = data.analysis
     briefing = unit_briefing(division.code,
-                             unit_rows(data, "analysis.probe", division.code) if analysis else None,
-                             unit_rows(data, "analysis.recognition", division.code) if analysis else None,
-                             briefing_actions(unit_rows(data, "actions", division.code)))
+                             unit_rows(data, PROBE, division.code) if analysis else None,
+                             unit_rows(data, RECOGNITION, division.code) if analysis else None,
+                             briefing_actions(unit_rows(data, ACTIONS, division.code)))
     headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
                             recognise_message=NO_RECOGNITION)
     questions = Questions(
@@ -110,9 +111,9 @@ def division_pack(data: CycleData, division: Unit, filename: str) -> DivisionPac
     side_by_side = replace(side_by_side, lead=f"{side_by_side.lead} The division's row (last) combines its units: "
                            "counts are their sum; rates and averages are worked out over all their records.")
     actions = _actions(data, leaves)
-    probe = _unit_findings(data, "analysis.probe", children, names, "No unit of this division has a finding "
+    probe = _unit_findings(data, PROBE, children, names, "No unit of this division has a finding "
                            "beyond normal variation.")
-    recognition = _unit_findings(data, "analysis.recognition", children, names,
+    recognition = _unit_findings(data, RECOGNITION, children, names,
                                  "No unit of this division has an improvement beyond normal variation to recognise.")
     quality = division_quality_notes(data, leaves, names)
     charts = chart_section(data, division.code, spc_measures(data, division.code), peers=True)
@@ -149,15 +150,15 @@ def _actions(data: CycleData, leaves: list[str]) -> ActionLog:
                                  "meetings.")
 
 
-def _unit_findings(data: CycleData, name: str, children: list[str], names: dict[str, str],
+def _unit_findings(data: CycleData, frame: Frame[schemas.FindingRow], children: list[str], names: dict[str, str],
                    empty: str) -> Findings:
     """The ranked findings of the division's units (and sub-divisions), ranked among themselves."""
     rows: list[FindingRow] = []
     for code in children:
-        for r in unit_rows(data, name, code).to_dict(orient="records"):
-            kind = r.get("kind")
-            rows.append(FindingRow(int(r["rank"]), code, names.get(code, code), str(r["measure_name"]),
-                                   str(r["reason"]), "" if kind is None or kind != kind else str(kind)))
+        for r in unit_records(data, frame, code):
+            kind = r.kind
+            rows.append(FindingRow(int(r.rank), code, names.get(code, code), str(r.measure_name),
+                                   str(r.reason), "" if kind is None or kind != kind else str(kind)))
     rows.sort(key=lambda f: f.rank)
     ranked = tuple(replace(f, rank=i) for i, f in enumerate(rows[:UNIT_FINDINGS], start=1))
     return Findings(rows=ranked, empty_message=empty)

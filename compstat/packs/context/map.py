@@ -11,7 +11,7 @@ from compstat.packs.context.charts import Chart
 from compstat.packs.context.common import plural
 from compstat.packs.context.places import map_places
 from compstat.packs.filters import fmt_count, fmt_date
-from compstat.packs.lookup import unit_rows
+from compstat.packs.lookup import POINTS, unit_rows
 from compstat.packs.maps import RECENT_DAYS, hotspots, map_windows, unit_outlines
 from compstat.results import CycleData
 
@@ -38,7 +38,7 @@ def map_section(data: CycleData, unit_code: str) -> MapSection | None:
         return None
     windows = map_windows(data.period.end)
     recent = f"{fmt_date(windows.recent_start)} – {fmt_date(windows.recent_end)}"
-    points = unit_rows(data, "points", unit_code)
+    points = unit_rows(data, POINTS, unit_code)
     outlines = unit_outlines(data.config, unit_code)
     places = map_places(data, unit_code)
     spots = hotspots(points, windows, outlines, [(str(rank), lat, lon) for rank, _, lat, lon in places])

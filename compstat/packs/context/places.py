@@ -24,7 +24,7 @@ from compstat.analysis.places import (
 )
 from compstat.packs.context.common import plural
 from compstat.packs.filters import MISSING, fmt_date
-from compstat.packs.lookup import per_cycle, unit_rows
+from compstat.packs.lookup import INCIDENTS, per_cycle, unit_rows
 from compstat.results import CycleData
 
 MAP_PLACES = 5  # the top repeat locations labelled on the map
@@ -107,7 +107,7 @@ def unit_places(data: CycleData, unit_code: str) -> pd.DataFrame:
     """The unit's repeat locations (``analysis.places.repeat_locations``), computed once per cycle and unit
     (the table and the map both show them)."""
     def build() -> pd.DataFrame:
-        return repeat_locations(unit_rows(data, "incidents", unit_code), data.config.measures, cycle_windows(data))
+        return repeat_locations(unit_rows(data, INCIDENTS, unit_code), data.config.measures, cycle_windows(data))
     return per_cycle(data, ("places", unit_code), build)
 
 
@@ -161,7 +161,7 @@ def day_hour_section(data: CycleData, unit_code: str) -> DayHour | None:
     if incidents is None or not incidents["occurred_at"].notna().any():
         return None
     w = cycle_windows(data)
-    rows = unit_rows(data, "incidents", unit_code)
+    rows = unit_rows(data, INCIDENTS, unit_code)
     grid = day_hour(rows, data.config.measures, w.recent_start, w.recent_end, data.config.cadence.week_start)
     intro = (f"Incidents in the last {w.label} ({_span(w.recent_start, w.recent_end)}) by day of the week and "
              f"time of day, in {BAND_HOURS}-hour bands (00–{BAND_HOURS:02d} is midnight to "

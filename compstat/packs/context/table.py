@@ -17,14 +17,16 @@ import math
 from dataclasses import dataclass, replace
 from datetime import date
 
+from compstat import schemas
 from compstat.analysis.measures import TOTAL
 from compstat.config import Config, Measure
 from compstat.packs.context.assessments import assessments
 from compstat.packs.context.caveats import caveat_footnotes, caveat_labels, comparison_caveats, marks
-from compstat.packs.context.common import PERIOD_NOUN, TOTAL_NAME, Record, float_of, measure_labels, unit_names
+from compstat.packs.context.common import PERIOD_NOUN, TOTAL_NAME, float_of, measure_labels, unit_names
 from compstat.packs.filters import fmt_count, fmt_date
-from compstat.packs.lookup import unit_records
+from compstat.packs.lookup import COMPARISONS, TABLE, unit_records
 from compstat.results import CycleData
+from compstat.schemas import BaselineRow
 
 NO_COMPARISON = "*"
 CAUTION = "†"
@@ -211,7 +213,7 @@ FEWER_YEARS = "°"
 
 def longer_view(data: CycleData, unit_code: str) -> LongerView | None:
     """The unit's rows of ``analysis.comparisons`` as the period table's second table; None without them."""
-    found = {(str(r["measure_id"]), str(r["window"])): r for r in unit_records(data, "analysis.comparisons", unit_code)}
+    found = {(str(r.measure_id), str(r.window)): r for r in unit_records(data, COMPARISONS, unit_code)}
     if not found:
         return None
     config = data.config
@@ -245,39 +247,39 @@ def longer_view(data: CycleData, unit_code: str) -> LongerView | None:
     return LongerView(title=lead, rate_heading=f"Per {per:,.0f} a year", rows=tuple(rows), footnotes=tuple(notes))
 
 
-def _longer_cell(row: Record | None, measure: Measure, years: int, per: float, mark: str) -> LongerCell:
+def _longer_cell(row: BaselineRow | None, measure: Measure, years: int, per: float, mark: str) -> LongerCell:
     if row is None:
         nan = math.nan
         return LongerCell(nan, nan, "", nan, mark, nan)
-    mean, current = float_of(row["baseline"]), float_of(row["current"])
-    used = float_of(row["baseline_years"])
+    mean, current = float_of(row.baseline), float_of(row.current)
+    used = float_of(row.baseline_years)
     pct = (current - mean) / mean * 100 if mean > 0 and not math.isnan(current) else math.nan
     rate, rate_text = math.nan, ""
     if measure.kind == "count":
-        rate = float_of(row["current_rate"]) * 365 / float_of(row["days"])
+        rate = float_of(row.current_rate) * 365 / float_of(row.days)
     elif measure.kind == "rate":
-        numerator, denominator = float_of(row["numerator"]), float_of(row["denominator"])
+        numerator, denominator = float_of(row.numerator), float_of(row.denominator)
         if not (math.isnan(numerator) or math.isnan(denominator)):
             rate_text = f"{fmt_count(numerator)} of {fmt_count(denominator)}"
-    return LongerCell(two_years=float_of(row["two_years_ago"]), mean=mean,
+    return LongerCell(two_years=float_of(row.two_years_ago), mean=mean,
                       fewer=FEWER_YEARS if 0 < used < years else "", pct_vs_mean=pct,
                       mark=mark if not math.isnan(mean) else "", rate=rate, rate_text=rate_text)
 
 
-def _table_lookup(data: CycleData, unit_code: str) -> dict[tuple[str, str], Record]:
-    rows = unit_records(data, "table", unit_code)
-    return {(str(r["measure_id"]), str(r["window"])): r for r in rows}
+def _table_lookup(data: CycleData, unit_code: str) -> dict[tuple[str, str], schemas.TableRow]:
+    rows = unit_records(data, TABLE, unit_code)
+    return {(str(r.measure_id), str(r.window)): r for r in rows}
 
 
-def _cell(row: Record | None, mark: str = "") -> TableCell:
+def _cell(row: schemas.TableRow | None, mark: str = "") -> TableCell:
     if row is None:
         nan = math.nan
         return TableCell(nan, nan, nan, nan, "–", "", mark)
-    previous = float_of(row["previous"])
+    previous = float_of(row.previous)
     return TableCell(
-        current=float_of(row["current"]), previous=previous, change=float_of(row["change"]),
-        pct_change=float_of(row["pct_change"]), pct_missing=NO_COMPARISON if previous == 0 else "–",
-        caution=CAUTION if bool(row["small_numbers"]) else "", mark=mark,
+        current=float_of(row.current), previous=previous, change=float_of(row.change),
+        pct_change=float_of(row.pct_change), pct_missing=NO_COMPARISON if previous == 0 else "–",
+        caution=CAUTION if bool(row.small_numbers) else "", mark=mark,
     )
 
 
@@ -353,7 +355,7 @@ def _judgements(data: CycleData, window: str) -> dict[tuple[str, str], tuple[str
     return out
 
 
-def _glance_cell(row: Record | None, measure: Measure, mark: str) -> GlanceCell:
+def _glance_cell(row: schemas.TableRow | None, measure: Measure, mark: str) -> GlanceCell:
     cell = _cell(row)
     if math.isnan(cell.change):
         direction = ""

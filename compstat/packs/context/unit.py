@@ -26,7 +26,7 @@ from compstat.packs.context.quality import QualityNotes, quality_notes
 from compstat.packs.context.questions import Questions, UnitHeadline, briefing_actions
 from compstat.packs.context.table import PeriodTable, period_table_section
 from compstat.packs.context.withheld import withheld_recognition
-from compstat.packs.lookup import unit_rows
+from compstat.packs.lookup import ACTIONS, PROBE, RECOGNITION, unit_rows
 from compstat.packs.maps import RECENT_DAYS
 from compstat.results import CycleData
 from compstat.safepaths import unique_names
@@ -75,9 +75,9 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
     hotspot = map_section(data, unit.code)
     places = places_section(data, unit.code)
     analysis = data.analysis
-    briefing = unit_briefing(unit.code, unit_rows(data, "analysis.probe", unit.code) if analysis else None,
-                             unit_rows(data, "analysis.recognition", unit.code) if analysis else None,
-                             briefing_actions(unit_rows(data, "actions", unit.code)),
+    briefing = unit_briefing(unit.code, unit_rows(data, PROBE, unit.code) if analysis else None,
+                             unit_rows(data, RECOGNITION, unit.code) if analysis else None,
+                             briefing_actions(unit_rows(data, ACTIONS, unit.code)),
                              unit_escalation(data, unit.code), config.accountability.escalation.support_level)
     withheld = [w.sentence for w in withheld_recognition(data, unit.code)]
     if len(withheld) > WITHHELD_ON_COVER:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from compstat.analysis.hierarchy import roll_up_marks
 from compstat.analysis.probe import rank_findings
 from compstat.packs.context.common import text_of
-from compstat.packs.lookup import per_cycle, unit_rows
+from compstat.packs.lookup import PEERS, RARE, RECOGNITION, SIGNIFICANCE, SPC, TRAJECTORY, per_cycle, unit_rows
 from compstat.results import CycleData
 
 
@@ -42,10 +42,9 @@ def withheld_recognition(data: CycleData, unit_code: str) -> tuple[Withheld, ...
     marks = per_cycle(data, "withheld-marks", lambda: _not_like_for_like(data))
     if not any(key[0] == unit_code for key in marks):
         return ()
-    frames = [unit_rows(data, f"analysis.{name}", unit_code)
-              for name in ("significance", "spc", "peers", "trajectory", "rare")]
+    frames = [unit_rows(data, frame, unit_code) for frame in (SIGNIFICANCE, SPC, PEERS, TRAJECTORY, RARE)]
     _, unmarked = rank_findings(frames[0], frames[1], frames[2], frames[3], data.config, None, frames[4])
-    recognised = set(unit_rows(data, "analysis.recognition", unit_code)["measure_id"].astype(str)) \
+    recognised = set(unit_rows(data, RECOGNITION, unit_code)["measure_id"].astype(str)) \
         if not analysis.recognition.empty else set()
     out = []
     for r in unmarked.to_dict(orient="records"):

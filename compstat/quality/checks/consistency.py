@@ -10,7 +10,8 @@ from typing import Any
 import pandas as pd
 
 from compstat import numbers
-from compstat.analysis.measures import TOTAL, matches_filter
+from compstat.analysis.measures import TOTAL
+from compstat.measure_filter import matches_filter
 from compstat.quality.checks.common import (
     NOT_A_NUMBER,
     file_name,

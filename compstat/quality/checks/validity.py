@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 from compstat import numbers
-from compstat.analysis.measures import matches_filter
 from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, parse_numbers
+from compstat.measure_filter import matches_filter
 from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import Finding, listed, measure_label, plural, unit_label

@@ -1,0 +1,1 @@
+"""Analysis: measure values, the period table, significance, SPC, peers, trajectories and ranked findings."""
