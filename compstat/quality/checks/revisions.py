@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 
 from compstat.analysis.measures import TOTAL
+from compstat.figures import window_figures
 from compstat.quality.checks.common import PERIOD_NOUN, signed_text
-from compstat.quality.context import QualityContext, window_figures
+from compstat.quality.context import QualityContext
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding, fmt_number, measure_label, plural, unit_label
 
 
