@@ -1,9 +1,10 @@
 """What the checks read: ``QualityContext``, loaded once from the store by ``load_context``.
 
-``load_context`` is the only code here that touches the store. It aggregates in the database
-(one row per input source, unit, category, subcategory and day from the earliest date any
-check needs), so the checks stay vectorised pandas on small frames: 77 units × 3 years of
-incidents become about 300,000 daily rows. Everything else in this module is pure.
+``load_context`` is the only code here that touches the store. Its daily rows are the cycle's figures
+(``compstat.figures``: one aggregation in the database per input source, unit, category, subcategory and
+day, shared with the analysis; built here from the earliest date any check needs when not given), so the
+checks stay vectorised pandas on small frames: 77 units × 3 years of incidents become about 300,000
+daily rows. Everything else in this module is pure.
 """
 
 from __future__ import annotations
