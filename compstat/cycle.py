@@ -24,7 +24,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Engine, String, cast, delete, func, select, update
+from sqlalchemy import Engine, String, cast, delete, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -34,15 +34,17 @@ from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.analyse import store_rows as analysis_store_rows
 from compstat.analysis.analyse import write_csvs as write_analysis_csvs
 from compstat.analysis.hierarchy import divisions
-from compstat.analysis.measures import daily_by_category, daily_measures, period_series
+from compstat.analysis.measures import period_series
 from compstat.analysis.period_table import period_table
 from compstat.analysis.places import headline_window, load_incidents, place_windows
 from compstat.analysis.spc import CONCERN
 from compstat.config import Config, iter_units
 from compstat.errors import file_system_error, writing
+from compstat.figures import Figures, build_figures
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
 from compstat.quality import Finding, QualityResult, gate, run_quality
+from compstat.quality.context import first_day_read
 from compstat.quality.run import require_data
 from compstat.results import CycleData
 from compstat.safepaths import confined
@@ -154,13 +156,16 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
     sync_reference(session, config)
     with steps("ingest"):
         reports = ingest_all(session, config, today, store_url)
-    with steps("quality"):
+    with steps("figures"):
         require_data(session, config.organisation.slug, period)
-        quality = run_quality(session, config, period, reports, today, stored=not preview)
+        figures = cycle_figures(session, config, period)
+    with steps("quality"):
+        quality = run_quality(session, config, period, reports, today, stored=not preview, figures=figures)
         if not preview:
             quality = gate(quality, accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
     data = assemble(session, config, period, quality, today=today, steps=steps,
-                    rows_rejected=sum(r.rows_rejected for r in reports), run_at=run_at, points=not preview)
+                    rows_rejected=sum(r.rows_rejected for r in reports), run_at=run_at, points=not preview,
+                    figures=figures)
     return data, reports
 
 
@@ -280,11 +285,14 @@ def committed_run_at(engine: Engine, org: str, period: str) -> str | None:
 
 
 def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,
-             steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None, points: bool = True) -> CycleData:
+             steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None, points: bool = True,
+             figures: Figures | None = None) -> CycleData:
     """Everything the packs show for a period whose data and quality are settled: the analysis,
-    the map points (unless not ``points``) and the meeting's action log with escalation (timed steps)."""
+    the map points (unless not ``points``) and the meeting's action log with escalation (timed steps).
+    ``figures``: the cycle's (``cycle_figures``), built here when not given."""
     with steps("analysis"):
-        data = analyse(session, config, period, today, quality.data_as_of, quality.comparisons)
+        figures = figures or cycle_figures(session, config, period)
+        data = analyse(figures, config, period, today, quality.data_as_of, quality.comparisons)
         data = replace(data, rows_rejected=rows_rejected, quality=quality, run_at=run_at or data.run_at)
     if points:
         with steps("maps"):
@@ -315,18 +323,28 @@ def special_cause_concerns(data: CycleData) -> set[tuple[str, str]]:
     return set(zip(concerning["unit_code"], concerning["measure_id"], strict=True))
 
 
-def analyse(session: Session, config: Config, period: Period, today: date,
+def cycle_figures(session: Session, config: Config, period: Period) -> Figures:
+    """The cycle's one aggregation of the store (``figures.build_figures``), from the earliest day the
+    quality checks (``quality.context.first_day_read``) or the analysis (``analysis_start``) read."""
+    return build_figures(session, config, min(first_day_read(session, config, period), analysis_start(config, period)))
+
+
+def analysis_start(config: Config, period: Period) -> date:
+    """The first day the period table, the chart series and the analysis read (baselines go back three years)."""
+    windows = comparison_windows(period, config.cadence)
+    chart_periods = recent_periods(period, config.cadence, CHART_PERIODS[config.cadence.period])
+    return min([chart_periods[0].start, first_day_needed(config, period, windows)] + [w.prev_start for w in windows])
+
+
+def analyse(figures: Figures, config: Config, period: Period, today: date,
             data_as_of: dict[str, date], quality_comparisons: pd.DataFrame | None = None) -> CycleData:
     """Compute the period table, the chart series and the analysis (``analyse_cycle``) for ``period``
-    (no actions yet). Reads from the earliest day either needs (baselines go back three years).
+    (no actions yet) from the cycle's ``figures``, over ``analysis_start`` to the period end.
     ``quality_comparisons`` (``QualityResult.comparisons``) marks the findings on caveated comparisons."""
     windows = comparison_windows(period, config.cadence)
     chart_periods = recent_periods(period, config.cadence, CHART_PERIODS[config.cadence.period])
-    start = min([chart_periods[0].start, first_day_needed(config, period, windows)] + [w.prev_start for w in windows])
-    by_category = daily_by_category(session, config.organisation.slug, start, period.end)
-    daily = daily_measures(by_category, config)
-    data_start = session.scalar(select(func.min(Observation.occurred_on)).where(
-        Observation.org == config.organisation.slug))
+    daily = figures.daily_between(analysis_start(config, period), period.end)
+    data_start = figures.data_start
     table = period_table(daily, config, windows, data_start)
     series = period_series(daily, config, chart_periods[0].start, period.end)
     analysis = analyse_cycle(daily, config, period, windows, data_start, quality_comparisons)

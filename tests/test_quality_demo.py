@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from compstat.bench import TARGET_ROWS
 from compstat.config import Config, load_config
-from compstat.cycle import analyse, record_cycle
+from compstat.cycle import analyse, cycle_figures, record_cycle
 from compstat.demo import (
     FORCE_BOX,
     OFFENCES,
@@ -202,7 +202,7 @@ def test_planted_revision_between_two_cycles(tmp_path: Path) -> None:
     engine = connect(config.store)
     with Session(engine) as session, session.begin():
         ingest_all(session, config, TODAY - timedelta(days=7), config.store)
-        data = analyse(session, config, w46, TODAY - timedelta(days=7), {})
+        data = analyse(cycle_figures(session, config, w46), config, w46, TODAY - timedelta(days=7), {})
         record_cycle(session, config, w46, data, tmp_path / "out", [])
     engine.dispose()
     write_data(tmp_path, full)

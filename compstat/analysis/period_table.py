@@ -7,8 +7,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.measures import analysis_units, measure_values
+from compstat.analysis.measures import analysis_units
 from compstat.config import Config
+from compstat.figures import window_figures
 from compstat.periods import Window
 from compstat.schemas import TABLE
 
@@ -28,26 +29,18 @@ def period_table(daily: pd.DataFrame, config: Config, windows: list[Window],
     ``small_numbers`` marks counts where both values are below the config's small-number
     threshold, so that no percentage is read on them without a caveat.
     """
-    parts = []
-    for w in windows:
-        current = _window_values(daily, config, w.start, w.end).rename(columns={"value": "current"})
-        previous = _window_values(daily, config, w.prev_start, w.prev_end).rename(columns={"value": "previous"})
-        merged = current.merge(previous, on=["unit_code", "measure_id"], how="outer")
-        parts.append(merged.assign(window=w.key, window_label=w.label, start=w.start, end=w.end,
-                                   prev_start=w.prev_start, prev_end=w.prev_end))
-    table = pd.concat(parts, ignore_index=True)
     units = analysis_units(config)
     measures = [m.id for m in config.reported_measures]
+    figures = window_figures(daily, config, windows, None, units, measures)  # both sides, counts missing as 0
+    sides = figures.pivot(index=["unit_code", "measure_id", "window"], columns="side", values="value")
     grid = pd.MultiIndex.from_product([units, measures, [w.key for w in windows]],
                                       names=["unit_code", "measure_id", "window"])
-    table = table.set_index(["unit_code", "measure_id", "window"]).reindex(grid).reset_index()
+    table = sides.reindex(grid).reset_index()
+    table.columns.name = None
     meta = {w.key: w for w in windows}
     for field in ("window_label", "start", "end", "prev_start", "prev_end"):
         table[field] = table["window"].map(lambda k, f=field: getattr(meta[k], f.replace("window_", "")))
-    kinds = table["measure_id"].map({m.id: m.kind for m in config.measures})
-    counts = kinds.eq("count")
-    for col in ("current", "previous"):
-        table.loc[counts, col] = table.loc[counts, col].fillna(0.0)
+    counts = table["measure_id"].map({m.id: m.kind for m in config.measures}).eq("count")
     if data_start is not None:
         before_data = table["prev_start"] < data_start
         table.loc[before_data, "previous"] = np.nan
@@ -59,8 +52,3 @@ def period_table(daily: pd.DataFrame, config: Config, windows: list[Window],
     table["small_numbers"] = counts & (table["current"] < limit) & (table["previous"] < limit)
     return TABLE.validate(table[TABLE_COLUMNS], "analysis.period_table")
 
-
-def _window_values(daily: pd.DataFrame, config: Config, start: object, end: object) -> pd.DataFrame:
-    mask = (daily["date"] >= pd.Timestamp(start)) & (daily["date"] <= pd.Timestamp(end))  # type: ignore[arg-type]
-    totals = daily[mask].groupby(["unit_code", "measure_id"], as_index=False)[["total", "n"]].sum()
-    return measure_values(totals, config, [])[["unit_code", "measure_id", "value"]]

@@ -9,9 +9,10 @@ step alone for ``compstat check``, and ``report`` writes its HTML or PDF report.
 
 from __future__ import annotations
 
+from compstat.figures import window_figures
 from compstat.quality.checks import CHECKS, Check, MarksComparisons
 from compstat.quality.checks.revisions import revisions
-from compstat.quality.context import QualityContext, load_context, window_figures
+from compstat.quality.context import QualityContext, load_context
 from compstat.quality.findings import COMPARISON_COLUMNS, SEVERITIES, Finding
 from compstat.quality.run import QualityResult, assess, blocked_message, check_data, gate, run_quality
 

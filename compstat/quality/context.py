@@ -1,9 +1,10 @@
 """What the checks read: ``QualityContext``, loaded once from the store by ``load_context``.
 
-``load_context`` is the only code here that touches the store. It aggregates in the database
-(one row per input source, unit, category, subcategory and day from the earliest date any
-check needs), so the checks stay vectorised pandas on small frames: 77 units × 3 years of
-incidents become about 300,000 daily rows. Everything else in this module is pure.
+``load_context`` is the only code here that touches the store. Its daily rows are the cycle's figures
+(``compstat.figures``: one aggregation in the database per input source, unit, category, subcategory and
+day, shared with the analysis; built here from the earliest date any check needs when not given), so the
+checks stay vectorised pandas on small frames: 77 units × 3 years of incidents become about 300,000
+daily rows. Everything else in this module is pure.
 """
 
 from __future__ import annotations
@@ -16,21 +17,19 @@ from datetime import date
 from functools import cached_property
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from compstat.analysis.measures import TOTAL, daily_measures, measure_values
+from compstat.analysis.measures import TOTAL, daily_measures
 from compstat.config import Config, Source, iter_units
 from compstat.errors import CompstatError, ConfigError
+from compstat.figures import DAILY_SOURCE_COLUMNS, Figures, between, build_figures, window_figures
 from compstat.ingest import IngestReport, inputs_in_use
 from compstat.ingest.mapping import TOTAL_ROW, map_rows, record_key
 from compstat.periods import Period, Window, comparison_windows, parse_period, period_containing, recent_periods
 from compstat.store import Cycle, CycleResult, IngestedFile, Observation, RejectedRow
 
-DAILY_SOURCE_COLUMNS = ["source", "unit_code", "category", "subcategory", "date", "total", "n"]
-FIGURE_COLUMNS = ["unit_code", "measure_id", "window", "side", "start", "end", "value", "numerator", "denominator"]
 REJECTED_COLUMNS = ["source", "path", "source_row", "field", "reason", "raw"]
 COORDINATE_COLUMNS = ["source", "unit_code", "outside", "blank"]
 DUPLICATE_COLUMNS = ["source", "keyed", "key", "unit_codes", "unit_rows", "rows", "exact", "first_day",
@@ -95,6 +94,7 @@ class QualityContext:
     previous: PreviousCycle | None = None
     stored: bool = True
     rows_from: date | None = None
+    figures: Figures | None = field(default=None, compare=False, repr=False)  # the cycle's; ``daily`` is a span
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # results shared by checks
 
     @property
@@ -114,6 +114,8 @@ class QualityContext:
     @cached_property
     def all_by_category(self) -> pd.DataFrame:
         """Daily totals over all sources for every unit code in the store (the analysis' input format)."""
+        if self.figures is not None:
+            return self.figures.by_category.pipe(between, self.span_start, None)
         keys = ["unit_code", "category", "subcategory", "date"]
         return self.daily.groupby(keys, as_index=False)[["total", "n"]].sum()
 
@@ -129,8 +131,10 @@ class QualityContext:
 
         The organisation total is computed as the packs compute it (``cycle.analyse``): over every
         unit code in the store, so rows of a unit no longer in the config count in it (the
-        structure check reports them).
+        structure check reports them). The cycle's figures' (``Figures.daily``) when given.
         """
+        if self.figures is not None:
+            return self.figures.daily_between(self.span_start)
         return daily_measures(self.all_by_category, self.config)
 
     @cached_property
@@ -164,43 +168,16 @@ class QualityContext:
         return recent_periods(self.period, self.config.cadence, count)
 
 
-def window_figures(measures_daily: pd.DataFrame, config: Config, windows: Sequence[Window],
-                   data_start: date | None) -> pd.DataFrame:
-    """Every measure's value per leaf unit (and ``_total``) for both sides of each window.
-
-    The same arithmetic as the period table: counts missing in a window are 0; a side that
-    starts before ``data_start`` has no value (NaN), not 0.
-    """
-    units = [u.code for u in config.leaf_units] + [TOTAL]
-    measures = [m.id for m in config.measures]
-    kinds = pd.Series({m.id: m.kind for m in config.measures})
-    parts = []
-    for w in windows:
-        for side, start, end in (("current", w.start, w.end), ("previous", w.prev_start, w.prev_end)):
-            rows = measures_daily[(measures_daily["date"] >= pd.Timestamp(start))
-                                  & (measures_daily["date"] <= pd.Timestamp(end))]
-            totals = rows.groupby(["unit_code", "measure_id"], as_index=False)[["total", "n"]].sum()
-            values = measure_values(totals, config, []).set_index(["unit_code", "measure_id"])
-            grid = pd.MultiIndex.from_product([units, measures], names=["unit_code", "measure_id"])
-            values = values.reindex(grid).reset_index()
-            counts = values["measure_id"].map(kinds).eq("count")
-            values.loc[counts, "value"] = values.loc[counts, "value"].fillna(0.0)
-            if data_start is not None and start < data_start:
-                values["value"] = np.nan
-            parts.append(values.assign(window=w.key, side=side, start=start, end=end))
-    if not parts:
-        return pd.DataFrame(columns=FIGURE_COLUMNS)
-    return pd.concat(parts, ignore_index=True)[FIGURE_COLUMNS]
-
-
 # --- the loader: the only store access of the quality step ---------------------------------
 
 
 def load_context(session: Session, config: Config, period: Period, reports: Sequence[IngestReport],
-                 today: date, stored: bool = True) -> QualityContext:
+                 today: date, stored: bool = True, figures: Figures | None = None) -> QualityContext:
     """Read what the checks need for ``period`` from the store (inside the caller's transaction).
 
     ``stored``: the caller keeps this run's ingest (False for ``compstat check``, which rolls back).
+    ``figures``: the cycle's (``build_figures``), read from ``first_day_needed`` or earlier; built here
+    when not given or when they start later.
     """
     check_references(config)
     org = config.organisation.slug
@@ -209,18 +186,26 @@ def load_context(session: Session, config: Config, period: Period, reports: Sequ
     rows_from = first_day_needed(config, period, previous, completeness=False)
     inputs = inputs_in_use(session, org)
     sources = dict(zip(inputs["file_id"], inputs["source"], strict=True))
-    daily = _daily(session, org, span_start, sources)
+    if figures is None or figures.start > span_start:
+        figures = build_figures(session, config, span_start)
+    daily = figures.by_source_from(span_start)
     rejected = _rejected(session, org)
     totals, totals_rejected = supplied_totals(rejected, config, today)
     duplicates = _duplicates(session, config, inputs, rows_from, period.end)
     return QualityContext(
         config=config, period=period, today=today, span_start=span_start,
-        data_start=session.scalar(select(func.min(Observation.occurred_on)).where(Observation.org == org)),
-        daily=daily, latest=_latest(session, config, daily, sources), inputs=inputs, reports=tuple(reports),
+        data_start=figures.data_start, daily=daily, latest=_latest(session, config, daily, sources), inputs=inputs,
+        reports=tuple(reports),
         rejected=rejected, coordinates=_coordinates(session, config, rows_from, period.end, sources),
         duplicates=duplicates, supplied_totals=totals, totals_rejected=totals_rejected,
         first_seen=_first_seen(session, org, daily, span_start), previous=previous, stored=stored, rows_from=rows_from,
+        figures=figures,
     )
+
+
+def first_day_read(session: Session, config: Config, period: Period) -> date:
+    """The earliest day ``load_context`` reads for ``period`` (``first_day_needed``, with the previous cycle)."""
+    return first_day_needed(config, period, _previous_cycle(session, config, period))
 
 
 def first_day_needed(config: Config, period: Period, previous: PreviousCycle | None = None,
@@ -291,24 +276,6 @@ def _previous_cycle(session: Session, config: Config, period: Period) -> Previou
         manifest = {}
     return PreviousCycle(earlier, comparison_windows(earlier, config.cadence), results,
                          manifest if isinstance(manifest, dict) else {})
-
-
-def _daily(session: Session, org: str, start: date, sources: dict[int, str]) -> pd.DataFrame:
-    day = cast(Observation.occurred_on, String(10))  # ISO text: one vectorised parse beats per-row dates
-    stmt = (select(Observation.file_id, Observation.unit_code, Observation.category, Observation.subcategory,
-                   day, func.sum(Observation.value), func.count())
-            .where(Observation.org == org, Observation.occurred_on >= start)
-            .group_by(Observation.file_id, Observation.unit_code, Observation.category, Observation.subcategory,
-                      Observation.occurred_on))
-    rows = session.connection().execute(stmt).all()
-    frame = pd.DataFrame(list(map(tuple, rows)),
-                         columns=["file_id", "unit_code", "category", "subcategory", "date", "total", "n"])
-    frame["source"] = frame["file_id"].map(sources).fillna("?")
-    frame["date"] = pd.to_datetime(frame["date"].str[:10], format="%Y-%m-%d")
-    frame["total"] = frame["total"].astype(float)
-    frame["n"] = frame["n"].astype(int)
-    keys = ["source", "unit_code", "category", "subcategory", "date"]
-    return frame.groupby(keys, as_index=False)[["total", "n"]].sum()[DAILY_SOURCE_COLUMNS]
 
 
 def _latest(session: Session, config: Config, daily: pd.DataFrame, sources: dict[int, str]) -> pd.DataFrame:

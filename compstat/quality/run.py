@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from compstat.config import Config
 from compstat.errors import BlockedError, DataError
+from compstat.figures import Figures
 from compstat.ingest import IngestReport, check_export_path, export_quarantine, ingest_all, quarantined_rows
 from compstat.periods import Period, last_complete_period, parse_period
 from compstat.quality.checks import CHECKS, Check, MarksComparisons
@@ -113,10 +114,10 @@ def _plain(value: object) -> object:
 
 
 def run_quality(session: Session, config: Config, period: Period, reports: Sequence[IngestReport], today: date,
-                checks: Sequence[Check] = CHECKS, stored: bool = True) -> QualityResult:
+                checks: Sequence[Check] = CHECKS, stored: bool = True, figures: Figures | None = None) -> QualityResult:
     """Load what the checks need from the store and run them (read-only). ``stored``: this run's ingest
-    is kept if the cycle goes ahead (False for ``compstat check``)."""
-    return assess(load_context(session, config, period, reports, today, stored), checks)
+    is kept if the cycle goes ahead (False for ``compstat check``). ``figures``: the cycle's, if built."""
+    return assess(load_context(session, config, period, reports, today, stored, figures), checks)
 
 
 def assess(ctx: QualityContext, checks: Sequence[Check] = CHECKS) -> QualityResult:

@@ -11,8 +11,9 @@ import pandas as pd
 
 from compstat import numbers
 from compstat.analysis.measures import TOTAL
+from compstat.figures import window_figures
 from compstat.quality.checks.common import PERIOD_NOUN, signed_text
-from compstat.quality.context import QualityContext, window_figures
+from compstat.quality.context import QualityContext
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding, measure_label, plural, unit_label
 
 

@@ -1,0 +1,104 @@
+"""The cycle's figures (``compstat.figures``): the store aggregated once per cycle, and the quality
+checks' comparison figures the same as the period table's."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+from compstat.analysis.period_table import period_table
+from compstat.config import Config
+from compstat.cycle import analysis_start, cycle_figures, run_cycle
+from compstat.figures import build_figures
+from compstat.periods import comparison_windows, parse_period
+from compstat.quality.context import first_day_read, load_context
+from compstat.store import connect
+from tests.test_ingest import TODAY, write_incidents
+
+# A daily aggregation of the observations: values summed per category (and day).
+AGGREGATION = re.compile(r"sum\(observations\.value\).*from observations.*group by.*observations\.category",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def aggregations(statements: list[str]) -> list[str]:
+    return [s for s in statements if AGGREGATION.search(s)]
+
+
+@pytest.fixture
+def statements() -> Iterator[list[str]]:
+    """Every SQL statement any engine runs while the test runs."""
+    seen: list[str] = []
+
+    def record(conn: object, cursor: object, statement: str, *args: object) -> None:
+        seen.append(statement)
+
+    event.listen(Engine, "before_cursor_execute", record)
+    yield seen
+    event.remove(Engine, "before_cursor_execute", record)
+
+
+@pytest.mark.slow
+def test_the_store_is_aggregated_once_per_cycle(small_config: Config, store_url: str, tmp_path: Path,
+                                                statements: list[str]) -> None:
+    write_incidents(small_config)
+    run_cycle(small_config, store_url, "2026-W10", out_root=tmp_path / "cycles", today=TODAY, workers=1)
+    assert len(aggregations(statements)) == 1, aggregations(statements)
+
+
+def test_figures_cover_what_quality_and_analysis_read(small_config: Config, store_url: str) -> None:
+    """One build serves both steps; asking for a day before the figures start is an error, not a silent gap."""
+    write_incidents(small_config)
+    from compstat.ingest import ingest_all
+
+    engine = connect(store_url)
+    try:
+        with Session(engine) as session:
+            ingest_all(session, small_config, TODAY, store_url)
+            period = parse_period("2026-W10", small_config.cadence)
+            figures = cycle_figures(session, small_config, period)
+            assert figures.start == min(first_day_read(session, small_config, period),
+                                        analysis_start(small_config, period))
+            assert figures.daily_between(figures.start, period.end)["date"].max() <= pd.Timestamp(period.end)
+            with pytest.raises(ValueError, match="figures read from"):
+                figures.daily_between(date(1990, 1, 1))
+            later = build_figures(session, small_config, period.start)
+            assert later.by_source["date"].min() >= pd.Timestamp(period.start)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_quality_window_figures_are_the_period_tables(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """On the demo, every unit × measure × window's current and previous value that the quality checks
+    judge is the figure the period table (as written by the cycle) shows."""
+    config, _, folder, store = demo_run
+    period = parse_period("2026-W48", config.cadence)
+    engine = connect(store)
+    try:
+        with Session(engine) as session:
+            figures = cycle_figures(session, config, period)
+            ctx = load_context(session, config, period, [], date(2026, 11, 30), stored=False, figures=figures)
+            quality = ctx.current_figures.pivot(index=["unit_code", "measure_id", "window"], columns="side",
+                                                values="value")
+            windows = comparison_windows(period, config.cadence)
+            table = period_table(figures.daily_between(analysis_start(config, period), period.end), config,
+                                 windows, figures.data_start).set_index(["unit_code", "measure_id", "window"])
+    finally:
+        engine.dispose()
+    written = pd.read_csv(folder / "period_table.csv").set_index(["unit_code", "measure_id", "window"])
+    reported = {m.id for m in config.reported_measures}
+    quality = quality[quality.index.get_level_values("measure_id").isin(reported)]
+    assert len(quality) == len(ctx.leaf_codes + ["_total"]) * len(reported) * len(windows)
+    for name, side in (("current", "current"), ("previous", "previous")):
+        mine = quality[side]
+        assert np.array_equal(mine.to_numpy(), table.loc[mine.index, name].to_numpy(), equal_nan=True), name
+        assert np.allclose(mine.to_numpy(), written.loc[mine.index, name].to_numpy(), rtol=1e-5,
+                           equal_nan=True), name
