@@ -639,7 +639,8 @@ def analyse_command(
 ) -> None:
     """Ingest and analyse a period, then print what to probe and what to recognise. Records nothing."""
     from compstat.analysis.analyse import check_settings
-    from compstat.analysis.measures import TOTAL, analysis_units
+    from compstat.analysis.measures import analysis_units
+    from compstat.figures import TOTAL
     from compstat.preview import preview_analysis
 
     cfg = load_config(config)

@@ -33,7 +33,6 @@ from compstat.actions import carry_forward_actions, check_agreements, evidence_f
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.analyse import store_rows as analysis_store_rows
 from compstat.analysis.analyse import write_csvs as write_analysis_csvs
-from compstat.analysis.hierarchy import divisions
 from compstat.analysis.measures import period_series
 from compstat.analysis.period_table import period_table
 from compstat.analysis.places import headline_window, load_incidents, place_windows
@@ -41,6 +40,7 @@ from compstat.analysis.spc import CONCERN
 from compstat.config import Config, iter_units
 from compstat.errors import file_system_error, writing
 from compstat.figures import Figures, build_figures
+from compstat.hierarchy import divisions
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
 from compstat.quality import Finding, QualityResult, gate, run_quality

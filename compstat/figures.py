@@ -20,15 +20,67 @@ import pandas as pd
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
-from compstat.analysis.measures import TOTAL, daily_measures, measure_values
 from compstat.config import Config
+from compstat.hierarchy import roll_up
 from compstat.ingest import inputs_in_use
+from compstat.measure_filter import matches_filter
 from compstat.periods import Window
 from compstat.store import Observation
 
 DAILY_SOURCE_COLUMNS = ["source", "unit_code", "category", "subcategory", "date", "total", "n"]
 FIGURE_COLUMNS = ["unit_code", "measure_id", "window", "side", "start", "end", "value", "numerator", "denominator"]
 CATEGORY_KEYS = ["unit_code", "category", "subcategory", "date"]
+
+TOTAL = "_total"  # the organisation as a whole, as a unit code
+DAILY_COLUMNS = ["unit_code", "measure_id", "date", "total", "n"]
+
+
+def daily_measures(by_category: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Daily total and row count per unit and non-rate measure, plus each division's (the sum of
+    its accountable units, ``hierarchy.roll_up``) and the organisation total (every unit code held)."""
+    parts = []
+    for m in config.measures:
+        if m.kind == "rate":
+            continue
+        rows = by_category[matches_filter(by_category, m)]
+        part = rows.groupby(["unit_code", "date"], as_index=False)[["total", "n"]].sum()
+        parts.append(part.assign(measure_id=m.id))
+    if not parts:
+        return pd.DataFrame(columns=DAILY_COLUMNS)
+    daily = pd.concat(parts, ignore_index=True)
+    daily = daily[DAILY_COLUMNS]
+    total = daily.groupby(["measure_id", "date"], as_index=False)[["total", "n"]].sum().assign(unit_code=TOTAL)
+    return pd.concat([daily, roll_up(daily, config), total[DAILY_COLUMNS]], ignore_index=True)[DAILY_COLUMNS]
+
+
+def measure_values(totals: pd.DataFrame, config: Config, keys: list[str]) -> pd.DataFrame:
+    """Turn summed ``total``/``n`` per (unit, measure, *keys) into each measure's value.
+
+    Counts are the total; supplied values are their mean (or sum); a rate is the
+    numerator's total over the denominator's, times ``per`` (NaN when the denominator is 0).
+    Returns unit_code, measure_id, *keys, value, and the numerator/denominator for rates.
+    """
+    index = ["unit_code", *keys]
+    out = []
+    by_measure = {mid: g.set_index(index) for mid, g in totals.groupby("measure_id")}
+    empty = pd.DataFrame(columns=[*index, "total", "n"]).set_index(index)
+    for m in config.measures:
+        if m.kind == "rate":
+            num = by_measure.get(m.numerator or "", empty)["total"]
+            den = by_measure.get(m.denominator or "", empty)["total"]
+            num, den = num.align(den, fill_value=0.0)
+            value = (num / den.where(den != 0, np.nan)) * m.per
+            frame = pd.DataFrame({"value": value, "numerator": num, "denominator": den})
+        else:
+            g = by_measure.get(m.id, empty)
+            if m.kind == "value" and m.aggregate == "mean":
+                value = g["total"] / g["n"].where(g["n"] != 0, np.nan)
+            else:
+                value = g["total"]
+            frame = pd.DataFrame({"value": value.astype(float), "numerator": np.nan, "denominator": np.nan})
+        out.append(frame.reset_index().assign(measure_id=m.id))
+    result = pd.concat(out, ignore_index=True) if out else pd.DataFrame()
+    return result[["unit_code", "measure_id", *keys, "value", "numerator", "denominator"]]
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ import pandas as pd
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from compstat.analysis.hierarchy import divisions
 from compstat.config import Config
 from compstat.cycle import CycleOutcome, Progress, Steps, assemble, staged_output, write_outputs
 from compstat.errors import DataError
+from compstat.hierarchy import divisions
 from compstat.periods import parse_period
 from compstat.quality import QualityResult
 from compstat.safepaths import confined

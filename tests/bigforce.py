@@ -14,10 +14,11 @@ import pandas as pd
 
 from compstat.actions import ACTION_COLUMNS, meeting_escalation
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
-from compstat.analysis.measures import TOTAL, period_series
+from compstat.analysis.measures import period_series
 from compstat.analysis.period_table import period_table
 from compstat.config import Config
 from compstat.cycle import special_cause_concerns
+from compstat.figures import TOTAL
 from compstat.periods import comparison_windows, parse_period, recent_periods
 from compstat.results import CycleData
 

@@ -23,7 +23,6 @@ from compstat.analysis.analyse import (
     store_rows,
 )
 from compstat.analysis.baselines import COMPARISON_COLUMNS
-from compstat.analysis.measures import daily_measures
 from compstat.analysis.peers import PEER_COLUMNS
 from compstat.analysis.rare import RARE_COLUMNS, RARE_EVENT_COLUMNS, SPC_METHOD_COLUMNS, T_POINT_COLUMNS
 from compstat.analysis.significance import SIGNIFICANCE_COLUMNS
@@ -34,6 +33,7 @@ from compstat.config import Config, load_config
 from compstat.cycle import run_cycle
 from compstat.demo import demo_config, generate_incidents
 from compstat.errors import ConfigError
+from compstat.figures import daily_measures
 from compstat.periods import comparison_windows, parse_period
 from compstat.store import AnalysisRow, Cycle, Observation, connect, transaction
 

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from compstat.analysis.baselines import analysis_start, comparison_table, unit_history_start, years_back
-from compstat.analysis.measures import TOTAL
 from compstat.config import Cadence, Config
+from compstat.figures import TOTAL
 from compstat.periods import comparison_windows, parse_period
 
 WEEKLY = Cadence()

@@ -11,7 +11,7 @@ import pandas as pd
 import pdfplumber
 import pytest
 
-from compstat.analysis.measures import TOTAL
+from compstat.figures import TOTAL
 from compstat.packs.context import chair_pack, unit_pack
 from compstat.packs.context.agenda import host_unit, period_ordinal
 from compstat.packs.context.appendix import column_slices

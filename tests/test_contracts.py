@@ -13,11 +13,11 @@ from compstat.actions import ACTION_COLUMNS, escalation
 from compstat.actions.escalation import TRIGGER_COLUMNS, UNIT_LEVEL_COLUMNS, meeting_escalation
 from compstat.analysis import baselines, peers, rare, significance, spc_series, trajectory
 from compstat.analysis.analyse import FINDING_RESULT_COLUMNS, AnalysisResult
-from compstat.analysis.measures import DAILY_COLUMNS
 from compstat.analysis.period_table import TABLE_COLUMNS
 from compstat.analysis.places import INCIDENT_COLUMNS
 from compstat.config import Config
 from compstat.cycle import POINT_COLUMNS
+from compstat.figures import DAILY_COLUMNS
 from compstat.quality.findings import COMPARISON_COLUMNS
 from compstat.schemas import SchemaError
 

@@ -206,8 +206,9 @@ WEEKS = [("2024-12-30", "2025-01-05", 5), ("2025-12-29", "2026-01-04", 7), ("202
 
 
 def weekly_table(tmp_path: Path, date_is: str, dated_by: str, period: str) -> pd.DataFrame:
-    from compstat.analysis.measures import daily_by_category, daily_measures
+    from compstat.analysis.measures import daily_by_category
     from compstat.analysis.period_table import period_table
+    from compstat.figures import daily_measures
     from compstat.periods import comparison_windows, parse_period
 
     tmp_path.mkdir(parents=True, exist_ok=True)
@@ -412,8 +413,9 @@ def test_same_dates_in_the_period_table_and_the_quality_windows(small_config: Co
     Tue 4 Mar 2025, R8 on Sun 9 Mar 2025, R9-R12 on 1 Feb 2025. By weekday last year's week is 3-9 Mar 2025
     (R7, R8: 2) and its 28 days 10 Feb - 9 Mar 2025 (2); by the same dates the week is 2-8 Mar 2025 (R7: 1)
     and the 28 days 9 Feb - 8 Mar 2025 (1). The year to date is by dates either way (5)."""
-    from compstat.analysis.measures import daily_by_category, daily_measures
+    from compstat.analysis.measures import daily_by_category
     from compstat.analysis.period_table import period_table
+    from compstat.figures import daily_measures
     from compstat.periods import comparison_windows, parse_period
     from tests.test_ingest import write_incidents
 

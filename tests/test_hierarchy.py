@@ -1,4 +1,4 @@
-"""The middle of the hierarchy (``analysis.hierarchy``): divisions' figures are their units' sums,
+"""The middle of the hierarchy (``hierarchy``): divisions' figures are their units' sums,
 checked against pandas sums of the raw rows; a division's finding when only the sum is significant;
 quality marks rolled up; peers among divisions."""
 
@@ -14,16 +14,17 @@ import pytest
 
 from compstat.analysis.analyse import analyse_cycle
 from compstat.analysis.baselines import populations
-from compstat.analysis.hierarchy import (
+from compstat.analysis.measures import analysis_units
+from compstat.analysis.period_table import period_table
+from compstat.config import Config
+from compstat.errors import DataError
+from compstat.figures import TOTAL, daily_measures
+from compstat.hierarchy import (
     division_leaves,
     division_peer_groups,
     roll_up_marks,
     unit_levels,
 )
-from compstat.analysis.measures import TOTAL, analysis_units, daily_measures
-from compstat.analysis.period_table import period_table
-from compstat.config import Config
-from compstat.errors import DataError
 from compstat.periods import comparison_windows, parse_period
 from compstat.reissue import same_figures
 from compstat.store import Cycle, CycleResult, connect, transaction

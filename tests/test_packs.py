@@ -24,10 +24,11 @@ from pypdf import PdfReader
 
 from compstat.actions import ACTION_COLUMNS, meeting_escalation
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
-from compstat.analysis.measures import TOTAL, period_series
+from compstat.analysis.measures import period_series
 from compstat.analysis.period_table import period_table
 from compstat.config import Config, MeetingSettings
 from compstat.cycle import special_cause_concerns
+from compstat.figures import TOTAL
 from compstat.packs import RenderedPack, render_packs
 from compstat.packs.charts import (
     DPI,

@@ -16,9 +16,10 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from compstat.analysis.measures import TOTAL, daily_by_category, daily_measures, measure_values
+from compstat.analysis.measures import daily_by_category
 from compstat.analysis.period_table import period_table
 from compstat.config import Config
+from compstat.figures import TOTAL, daily_measures, measure_values
 from compstat.ingest import ingest_all
 from compstat.periods import comparison_windows, parse_period
 from compstat.store import connect, transaction

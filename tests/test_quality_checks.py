@@ -315,8 +315,8 @@ def test_data_as_of_is_the_stalest_source(small_config: Config) -> None:
 
 
 def test_organisation_total_counts_units_no_longer_in_the_config_as_the_packs_do(small_config: Config) -> None:
-    from compstat.analysis.measures import daily_measures
     from compstat.analysis.period_table import period_table
+    from compstat.figures import daily_measures
 
     stray = records({"Q": {"burglary": 1}}, start=date(2026, 2, 9))  # 28 a 28 days, 7 a week
     ctx = context(small_config, pd.concat([records(), stray]))

@@ -14,10 +14,10 @@ import pytest
 from pypdf import PdfReader
 
 from compstat.analysis.baselines import unit_history_start
-from compstat.analysis.measures import daily_measures
 from compstat.config import Config, load_config
 from compstat.cycle import CycleOutcome, run_cycle
 from compstat.errors import BlockedError
+from compstat.figures import daily_measures
 from compstat.periods import parse_period
 from compstat.quality import assess, gate
 from compstat.quality.checks import Completeness, Structure

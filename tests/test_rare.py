@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
-from compstat.analysis.measures import daily_by_category, daily_measures
+from compstat.analysis.measures import daily_by_category
 from compstat.analysis.probe import rank_findings, rests_on_few_events
 from compstat.analysis.rare import (
     METHOD_LONG,
@@ -27,6 +27,7 @@ from compstat.analysis.rare import (
 from compstat.analysis.spc import CONCERN, IMPROVEMENT, SpcOptions, spc
 from compstat.config import Config, load_config
 from compstat.cycle import run_cycle, sync_reference
+from compstat.figures import daily_measures
 from compstat.ingest import ingest_all
 from compstat.periods import Period, comparison_windows, parse_period
 from compstat.store import connect, transaction

@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from compstat.analysis.measures import TOTAL
 from compstat.analysis.significance import (
     NO_EVENTS,
     NORMAL_VARIATION,
@@ -27,6 +26,7 @@ from compstat.analysis.significance import (
     successive_difference_dispersion,
 )
 from compstat.config import Config
+from compstat.figures import TOTAL
 
 
 def upper_tail(k: int, n: int, p: float) -> float:

@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from compstat.analysis.analyse import first_day_needed
-from compstat.analysis.measures import TOTAL, period_series
+from compstat.analysis.measures import period_series
 from compstat.analysis.spc import COMMON_CAUSE, CONCERN, IMPROVEMENT
 from compstat.analysis.spc_series import (
     chart_start,
@@ -29,6 +29,7 @@ from compstat.analysis.spc_series import (
 )
 from compstat.config import Config, load_config
 from compstat.errors import ConfigError, UsageError
+from compstat.figures import TOTAL
 from compstat.periods import comparison_windows, parse_period
 
 WORKED = [10.0, 12.0] * 9 + [10.0, 30.0]

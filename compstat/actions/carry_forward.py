@@ -15,9 +15,10 @@ from sqlalchemy.orm import Session
 from compstat.actions.effect import EFFECT_COLUMNS, action_effects, history_start
 from compstat.actions.escalation import Concerns, Evidence, action_levels, evidence_from, meeting_escalation
 from compstat.actions.log import CLOSED, meeting_date
-from compstat.analysis.measures import daily_by_category, daily_measures
+from compstat.analysis.measures import daily_by_category
 from compstat.analysis.spc import CONCERN
 from compstat.config import Config
+from compstat.figures import daily_measures
 from compstat.periods import Period, last_complete_period, next_period, parse_period, previous_period
 from compstat.schemas import ACTIONS
 from compstat.store import Action, ActionUpdate, AnalysisRow, Cycle, CycleResult, Observation

@@ -17,8 +17,7 @@ import numpy as np
 import pandas as pd
 
 from compstat.analysis.baselines import analysis_start, comparison_table, unit_history_start
-from compstat.analysis.hierarchy import roll_up_marks, unit_levels
-from compstat.analysis.measures import TOTAL, period_series
+from compstat.analysis.measures import period_series
 from compstat.analysis.peers import peer_plan, peer_table
 from compstat.analysis.probe import FINDING_COLUMNS, rank_findings
 from compstat.analysis.rare import METHOD_XMR, SPC_METHOD_COLUMNS, rare_analysis
@@ -27,6 +26,8 @@ from compstat.analysis.spc_series import chart_start, history_only, series_start
 from compstat.analysis.trajectory import target_plans, trajectory_table
 from compstat.config import Config, iter_units, target_unit_problems
 from compstat.errors import ConfigError
+from compstat.figures import TOTAL
+from compstat.hierarchy import roll_up_marks, unit_levels
 from compstat.periods import Period, Window
 from compstat.schemas import ANALYSIS_FRAMES
 

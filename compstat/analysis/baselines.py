@@ -30,9 +30,10 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.hierarchy import division_populations
-from compstat.analysis.measures import TOTAL, analysis_units, measure_values
+from compstat.analysis.measures import analysis_units
 from compstat.config import Cadence, Config
+from compstat.figures import TOTAL, measure_values
+from compstat.hierarchy import division_populations
 from compstat.periods import Window, month_end, prior_year_span, shift_years
 
 GRACE_DAYS = 28

@@ -41,9 +41,9 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from compstat.analysis.hierarchy import division_peer_groups, divisions
-from compstat.analysis.measures import TOTAL
 from compstat.config import Config, iter_units
+from compstat.figures import TOTAL
+from compstat.hierarchy import division_peer_groups, divisions
 
 ABOVE = "significantly above"
 BELOW = "significantly below"

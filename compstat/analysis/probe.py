@@ -83,12 +83,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL
 from compstat.analysis.rare import LONG_WINDOW, METHOD_T
 from compstat.analysis.spc import CONCERN, CONSISTENTLY_PASSING, IMPROVEMENT
 from compstat.analysis.trajectory import AMBER_RED, GREEN, RED
 from compstat.analysis.wording import NOT_LIKE_FOR_LIKE, PROMPTS, Phrasing, finding_words
 from compstat.config import Config, Measure, iter_units
+from compstat.figures import TOTAL
 
 Record = dict[Any, Any]
 CONCERN_DIRECTION = "concern"

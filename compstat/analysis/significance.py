@@ -44,9 +44,9 @@ import numpy.typing as npt
 import pandas as pd
 from scipy import special, stats
 
-from compstat.analysis.hierarchy import divisions
-from compstat.analysis.measures import TOTAL
 from compstat.config import Config
+from compstat.figures import TOTAL
+from compstat.hierarchy import divisions
 
 FloatArray = npt.NDArray[np.float64]
 

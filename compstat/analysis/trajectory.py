@@ -50,8 +50,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from compstat.analysis.measures import TOTAL, measure_values
 from compstat.config import Config, Measure, Target
+from compstat.figures import TOTAL, measure_values
 from compstat.periods import Period, period_containing, period_year_start, shift_years
 
 GREEN, AMBER_GREEN, AMBER_RED, RED = "green", "amber-green", "amber-red", "red"

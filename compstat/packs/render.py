@@ -39,8 +39,8 @@ from weasyprint import CSS, HTML
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-from compstat.analysis.hierarchy import divisions
 from compstat.errors import writing
+from compstat.hierarchy import divisions
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.parallel import usable_cores

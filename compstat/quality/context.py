@@ -21,10 +21,17 @@ import pandas as pd
 from sqlalchemy import String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
-from compstat.analysis.measures import TOTAL, daily_measures
 from compstat.config import Config, Source, iter_units
 from compstat.errors import CompstatError, ConfigError
-from compstat.figures import DAILY_SOURCE_COLUMNS, Figures, between, build_figures, window_figures
+from compstat.figures import (
+    DAILY_SOURCE_COLUMNS,
+    TOTAL,
+    Figures,
+    between,
+    build_figures,
+    daily_measures,
+    window_figures,
+)
 from compstat.ingest import IngestReport, inputs_in_use
 from compstat.ingest.mapping import TOTAL_ROW, map_rows, record_key
 from compstat.periods import Period, Window, comparison_windows, parse_period, period_containing, recent_periods

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from compstat.analysis.measures import TOTAL
 from compstat.config import Config
+from compstat.figures import TOTAL
 from compstat.packs.context.accountability import Ladder, LadderRow
 from compstat.packs.context.common import unit_names
 from compstat.packs.context.table import Glance, GlanceColumn, GlanceRow

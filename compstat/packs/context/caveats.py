@@ -5,7 +5,7 @@ spans a structure or definition change (``like_for_like`` False) or is no bigger
 cycle's late recording (``fragile`` True), with the reason. Every such cell of a period table
 or of the chair's glance gets a mark (``‡`` not like-for-like, ``§`` fragile), and the table
 gets one footnote per mark and reason naming the cells it applies to. A division's comparison
-carries ``‡`` when one of its units' does (``analysis.hierarchy.roll_up_marks``).
+carries ``‡`` when one of its units' does (``hierarchy.roll_up_marks``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from compstat.analysis.hierarchy import roll_up_marks
+from compstat.hierarchy import roll_up_marks
 from compstat.quality.findings import listed
 from compstat.results import CycleData
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL
+from compstat.figures import TOTAL
 from compstat.packs.context.accountability import Ladder, ladder_section
 from compstat.packs.context.actions import (
     ActionGroup,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL
 from compstat.config import Config, Measure, iter_units
+from compstat.figures import TOTAL
 from compstat.packs.filters import fmt_count
 from compstat.results import CycleData
 

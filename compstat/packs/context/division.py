@@ -1,7 +1,7 @@
 """A division's pack (a patrol borough, an area: a unit with units below it): ``division_pack``
 assembles its sections in pack order into ``DivisionPack``.
 
-The division's own figures are the sums of its units' (``analysis.hierarchy``), judged as a
+The division's own figures are the sums of its units' (``hierarchy``), judged as a
 unit's are. The pack leads with its commander and its own headline findings, then its units side
 by side, its period table and charts (the unit pack's builders), what to probe and recognise in
 its units, the actions of its units, questions and support, and the data-quality notes about
@@ -14,8 +14,8 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 
 from compstat import schemas
-from compstat.analysis.hierarchy import division_leaves
 from compstat.config import Unit
+from compstat.hierarchy import division_leaves
 from compstat.packs.briefing import unit_briefing
 from compstat.packs.context.actions import ActionLog, action_log, actions_detail
 from compstat.packs.context.appendix import GlancePart, glance_parts

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL
 from compstat.config import Config
+from compstat.figures import TOTAL
 from compstat.packs.context.common import (
     headline_window,
     is_missing,

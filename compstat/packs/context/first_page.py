@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 import pandas as pd
 
 from compstat import numbers
-from compstat.analysis.measures import TOTAL
+from compstat.figures import TOTAL
 from compstat.packs.context.accountability import Ladder, LadderRow
 from compstat.packs.context.actions import ActionRow
 from compstat.packs.context.common import PERIOD_NOUN, Record, float_of, plural, text_of, unit_names

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from compstat import schemas
-from compstat.analysis.measures import TOTAL
 from compstat.config import Config, Measure
+from compstat.figures import TOTAL
 from compstat.packs.context.assessments import assessments
 from compstat.packs.context.caveats import caveat_footnotes, caveat_labels, comparison_caveats, marks
 from compstat.packs.context.common import PERIOD_NOUN, TOTAL_NAME, float_of, measure_labels, unit_names

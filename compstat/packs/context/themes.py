@@ -31,10 +31,10 @@ from typing import Any
 
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL
 from compstat.analysis.probe import rests_on_few_events
 from compstat.analysis.significance import NOT_TESTED
 from compstat.config import Config, iter_units
+from compstat.figures import TOTAL
 from compstat.results import CycleData
 
 THEME_UNITS = 3  # a measure worsening in this many units is a force-wide theme

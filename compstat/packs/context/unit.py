@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compstat.analysis.hierarchy import divisions
 from compstat.config import Config, Unit
+from compstat.hierarchy import divisions
 from compstat.packs.briefing import unit_briefing
 from compstat.packs.context.accountability import Accountability, accountability, unit_escalation
 from compstat.packs.context.actions import ActionLog, action_log, actions_detail
@@ -58,7 +58,7 @@ class UnitPack:
 
 
 def pack_filenames(config: Config) -> dict[str, str]:
-    """``pack-<code>.pdf`` per leaf unit, then per division (``analysis.hierarchy.divisions``), the code made
+    """``pack-<code>.pdf`` per leaf unit, then per division (``hierarchy.divisions``), the code made
     a safe file name (``safepaths.safe_name``); codes that clash once made safe get a numeric suffix."""
     return unique_names([u.code for u in [*config.leaf_units, *divisions(config)]], prefix="pack-", suffix=".pdf",
                         default="unit", taken=["chair-pack.pdf"])

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from compstat.analysis.hierarchy import roll_up_marks
 from compstat.analysis.probe import rank_findings
+from compstat.hierarchy import roll_up_marks
 from compstat.packs.context.common import text_of
 from compstat.packs.lookup import PEERS, RARE, RECOGNITION, SIGNIFICANCE, SPC, TRAJECTORY, per_cycle, unit_rows
 from compstat.results import CycleData

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL
 from compstat.config import DataChange
+from compstat.figures import TOTAL
 from compstat.periods import Window
 from compstat.quality.context import QualityContext, leaf_codes_of
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding, listed, measure_label, unit_label

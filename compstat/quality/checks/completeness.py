@@ -13,8 +13,9 @@ import pandas as pd
 from scipy import stats
 
 from compstat import numbers
-from compstat.analysis.measures import TOTAL, bucket_start
+from compstat.analysis.measures import bucket_start
 from compstat.config import Config
+from compstat.figures import TOTAL
 from compstat.measure_filter import matches_filter
 from compstat.periods import period_containing
 from compstat.quality.checks.common import PERIOD_NOUN

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 
 from compstat import numbers
-from compstat.analysis.measures import TOTAL
+from compstat.figures import TOTAL
 from compstat.measure_filter import matches_filter
 from compstat.quality.checks.common import (
     NOT_A_NUMBER,

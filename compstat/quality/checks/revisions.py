@@ -10,8 +10,7 @@ import numpy as np
 import pandas as pd
 
 from compstat import numbers
-from compstat.analysis.measures import TOTAL
-from compstat.figures import window_figures
+from compstat.figures import TOTAL, window_figures
 from compstat.quality.checks.common import PERIOD_NOUN, signed_text
 from compstat.quality.context import QualityContext
 from compstat.quality.findings import COMPARISON_COLUMNS, Finding, measure_label, plural, unit_label

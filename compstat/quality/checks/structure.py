@@ -11,8 +11,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.measures import TOTAL, bucket_start
+from compstat.analysis.measures import bucket_start
 from compstat.config import DataChange
+from compstat.figures import TOTAL
 from compstat.measure_filter import matches_filter
 from compstat.periods import Window, period_containing
 from compstat.quality.checks.completeness import completeness_gaps
