@@ -230,6 +230,8 @@ def run_one(config_path: Path, today: date, workers: int) -> dict[str, object]:
         def progress(step: str, seconds: float) -> None:
             steps[step] = seconds
             step_memory[step] = peak_since_last()
+            print(f"  [{config.organisation.slug}] {step:<12} {seconds:>8.2f} s  peak {step_memory[step]:>6,} MB",
+                  flush=True)  # as it goes: a long run shows its steps before it ends
         outcome = run_cycle(config, config.store, out_root=config_path.parent / "cycles", today=today,
                             workers=workers, progress=progress)
     total = time.perf_counter() - started
