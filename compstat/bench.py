@@ -14,8 +14,13 @@ writes them to ``bench-data/results.json``. Each cycle runs in a fresh process, 
 memory is the cycle's own and not the data generator's.
 ``duplicates``: a re-export that repeats 50,000 stored incident records (``DUPLICATE_ROWS``): the
 seconds to ingest it with every copy caught and the seconds of the duplicates check.
+``national``: a national force (``NATIONAL_UNITS`` units, the incident measures) at each of
+``--national-sizes`` incident records (default ``NATIONAL_SIZES``), the history generated one year at a
+time and written to disk year by year (never the whole history in memory), each cycle reporting seconds
+and peak memory (RSS of the cycle's process, sampled) per step; on PostgreSQL too when
+``COMPSTAT_BENCH_PG`` (or ``COMPSTAT_TEST_PG``) names a server.
 Run: ``python -m compstat.bench [--units 77] [--rows 1500000] [--workers N]
-[--only incidents|weekly|duplicates]``.
+[--only incidents|weekly|duplicates|national] [--national-sizes 500000,5000000]``.
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ import os
 import platform
 import resource
 import shutil
+import threading
 import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -53,6 +61,8 @@ from compstat.periods import last_complete_period
 TARGET_ROWS = 1_500_000
 WEEKLY_UNITS, WEEKLY_DIVISIONS = 78, 8
 DUPLICATE_ROWS = 50_000  # records a re-export repeats, in the duplicates bench
+NATIONAL_UNITS = 300
+NATIONAL_SIZES = (500_000, 5_000_000, 20_000_000)
 WEEKLY_DAILY_RATE = 4.0  # incidents per unit per day behind the five frequent measures' weekly counts
 
 
@@ -63,7 +73,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--out", type=Path, default=Path("bench-data"))
     parser.add_argument("--workers", type=int, default=usable_cores(),
                         help="render processes (default: one per usable core)")
-    parser.add_argument("--only", choices=["incidents", "weekly", "duplicates"], help="run one part only")
+    parser.add_argument("--only", choices=["incidents", "weekly", "duplicates", "national"], help="run one part only")
+    parser.add_argument("--national-sizes", default=os.environ.get("COMPSTAT_BENCH_NATIONAL_SIZES",
+                                                                   ",".join(map(str, NATIONAL_SIZES))),
+                        help="incident records of each national run, comma-separated (the curve)")
     args = parser.parse_args(argv)
 
     out: Path = args.out.resolve()
@@ -78,6 +91,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         results["weekly"] = weekly_force(out / "weekly", args.workers)
     if args.only in (None, "duplicates"):
         results["duplicates"] = duplicated_rows(out / "duplicates")
+    if args.only in (None, "national"):
+        sizes = [int(n) for n in str(args.national_sizes).split(",") if n.strip()]
+        results["national"] = national_runs(out / "national", sizes, args.workers)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print(results)
     return results
@@ -111,6 +127,55 @@ def incident_force(out: Path, units: int, target_rows: int, workers: int) -> dic
     weekly = in_fresh_process(config_path, today, workers)
     return {"title": f"{units} units, incident records", "units": units, "measures": len(cfg_dict["measures"]),
             "generate_seconds": round(generate_seconds, 1), "first": first, "weekly": weekly}
+
+
+def national_runs(out: Path, sizes: list[int], workers: int) -> list[dict[str, object]]:
+    """The national force at each size, on SQLite and (when a server is named) PostgreSQL."""
+    pg = os.environ.get("COMPSTAT_BENCH_PG") or os.environ.get("COMPSTAT_TEST_PG")
+    runs = []
+    for rows in sizes:
+        for backend in ("sqlite", "postgresql") if pg else ("sqlite",):
+            url = pg if backend == "postgresql" else None
+            runs.append(national_force(out / f"{rows}-{backend}", rows, workers, url)
+                        | {"backend": backend, "target_rows": rows})
+    return runs
+
+
+def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None = None) -> dict[str, object]:
+    """``NATIONAL_UNITS`` units, about ``target_rows`` incident records over 3 years and this one's weeks, written
+    a year at a time (``incidents-1-<year>.csv``), then the first cycle and next week's."""
+    (out / "data").mkdir(parents=True)
+    config_path = out / "national.yaml"
+    units = NATIONAL_UNITS
+    slug = f"national-{target_rows}-{int(time.time())}"  # its own organisation in a shared PostgreSQL store
+    cfg_dict = demo_config(units, data_dir="data", slug=slug, name="National Benchmark Police", summary=False,
+                           weekly=False)
+    cfg_dict["store"] = pg_url or f"sqlite:///{out / 'national.db'}"
+    cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
+    write_config(config_path, cfg_dict, header="National benchmark force written by compstat.bench")
+    write_boundaries(out / "data" / "boundaries.geojson", units)
+    config = load_config(config_path)
+    today = date.today()
+    end = last_complete_period(today, config.cadence).end
+    days = (end - date(end.year - 3, 1, 1)).days + 1
+    rate = target_rows / (units * days)
+    started = time.perf_counter()
+    last_week = pd.DataFrame()
+    for year in range(end.year - 3, end.year + 1):  # one year in memory at a time
+        year_end = min(date(year, 12, 31), end)
+        incidents = plant_defects(generate_incidents(year_end, n_units=units, years=0, daily_rate=rate,
+                                                     seed=year), seed=year)
+        if year == end.year:
+            incidents, last_week = split_last_week(incidents, end)
+        incidents.to_csv(out / "data" / f"incidents-1-{year}.csv", index=False, chunksize=200_000)
+        del incidents
+    generate_seconds = time.perf_counter() - started
+    first = in_fresh_process(config_path, today - timedelta(days=7), workers, go_ahead=True)
+    last_week.to_csv(out / "data" / "incidents-2-last-week.csv", index=False)
+    weekly = in_fresh_process(config_path, today, workers, go_ahead=True)
+    return {"title": f"national: {units} units, ~{target_rows:,} incident records", "units": units,
+            "measures": len(cfg_dict["measures"]), "generate_seconds": round(generate_seconds, 1),
+            "first": first, "weekly": weekly}
 
 
 def weekly_force(out: Path, workers: int) -> dict[str, object]:
@@ -149,19 +214,27 @@ def split_last_week(incidents: pd.DataFrame, end: date) -> tuple[pd.DataFrame, p
     return incidents[~in_last_week], incidents[in_last_week]
 
 
-def in_fresh_process(config_path: Path, today: date, workers: int) -> dict[str, object]:
+def in_fresh_process(config_path: Path, today: date, workers: int, go_ahead: bool = False) -> dict[str, object]:
     """``run_one`` in a new (spawned, non-daemonic) process, so that it may start render workers."""
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(run_one, config_path, today, workers).result()
+        return pool.submit(run_one, config_path, today, workers, go_ahead).result()
 
 
-def run_one(config_path: Path, today: date, workers: int) -> dict[str, object]:
-    """Run the last complete period's cycle as of ``today`` and report its figures."""
+def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False) -> dict[str, object]:
+    """Run the last complete period's cycle as of ``today`` and report its figures (``go_ahead``: despite units
+    whose data looks late, as ``--go-ahead`` does: a thin national force's quiet units look late by chance)."""
     config = load_config(config_path)
     steps: dict[str, float] = {}
+    step_memory: dict[str, int] = {}
     started = time.perf_counter()
-    outcome = run_cycle(config, config.store, out_root=config_path.parent / "cycles", today=today,
-                        workers=workers, progress=lambda step, seconds: steps.__setitem__(step, seconds))
+    with rss_sampler() as peak_since_last:
+        def progress(step: str, seconds: float) -> None:
+            steps[step] = seconds
+            step_memory[step] = peak_since_last()
+            print(f"  [{config.organisation.slug}] {step:<12} {seconds:>8.2f} s  peak {step_memory[step]:>6,} MB",
+                  flush=True)  # as it goes: a long run shows its steps before it ends
+        outcome = run_cycle(config, config.store, out_root=config_path.parent / "cycles", today=today,
+                            workers=workers, progress=progress, go_ahead_if_stale=go_ahead)
     total = time.perf_counter() - started
     rows = sum(r.rows_read for r in outcome.ingest)
     leaves = len(config.leaf_units)  # render_packs' order: the units, the divisions, the chair's
@@ -170,7 +243,7 @@ def run_one(config_path: Path, today: date, workers: int) -> dict[str, object]:
     return {
         "period": outcome.period.label, "rows_ingested": rows, "cycle_seconds": round(total, 1),
         "ingest_rows_per_second": round(rows / steps["ingest"]) if rows and steps.get("ingest") else None,
-        "step_seconds": steps, "packs": len(outcome.packs),
+        "step_seconds": steps, "step_peak_mb": step_memory, "packs": len(outcome.packs),
         "seconds_per_pack": round(sum(outcome.pack_seconds) / max(len(outcome.pack_seconds), 1), 2),
         "seconds_per_unit_pack": round(sum(unit_packs) / max(len(unit_packs), 1), 2),
         "division_packs": len(division_packs),
@@ -180,6 +253,38 @@ def run_one(config_path: Path, today: date, workers: int) -> dict[str, object]:
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
     }
+
+
+def _rss_mb() -> int:
+    """This process's resident memory now, in MB (Linux ``/proc``; 0 where there is none)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 2**20
+    except OSError:
+        return 0
+
+
+@contextmanager
+def rss_sampler(interval: float = 0.05) -> Iterator[Callable[[], int]]:
+    """Sample this process's RSS in a thread; yields a function giving the peak (MB) since its last call."""
+    peak = [_rss_mb()]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(interval):
+            peak[0] = max(peak[0], _rss_mb())
+
+    def since_last() -> int:
+        found, peak[0] = max(peak[0], _rss_mb()), _rss_mb()
+        return found
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield since_last
+    finally:
+        stop.set()
+        thread.join()
 
 
 def duplicated_rows(out: Path, rows: int = DUPLICATE_ROWS) -> dict[str, object]:
@@ -236,6 +341,8 @@ def _print(results: dict[str, object]) -> None:
     for force in ("incidents", "weekly"):
         if force in results:
             _print_force(dict(results[force]))  # type: ignore[call-overload]
+    for run in list(results.get("national", [])):  # type: ignore[call-overload]
+        _print_force(dict(run) | {"title": f"{run['title']} on {run['backend']}"})
     if "duplicates" in results:
         dupes = dict(results["duplicates"])  # type: ignore[call-overload]
         print(f"\n== a re-export repeating {dupes['rows']:,} stored records: {dupes['caught']:,} caught, "
@@ -251,8 +358,9 @@ def _print_force(results: dict[str, object]) -> None:
         run = dict(results[name])  # type: ignore[call-overload]
         print(f"\n{title} ({run['period']}, {run['rows_ingested']:,} rows; load average at the end "
               f"{run['load_average']})")
+        memory = dict(run.get("step_peak_mb") or {})
         for step, seconds in dict(run["step_seconds"]).items():
-            print(f"  {step:<24} {seconds:>8.2f} s")
+            print(f"  {step:<24} {seconds:>8.2f} s" + (f"  peak {memory[step]:>6,} MB" if step in memory else ""))
         print(f"  whole cycle              {run['cycle_seconds']:>8} s")
         if run["ingest_rows_per_second"]:
             print(f"  ingest                   {run['ingest_rows_per_second']:>8,} rows/s")

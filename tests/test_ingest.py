@@ -202,3 +202,20 @@ def test_a_replaced_version_is_kept_and_can_be_put_back(small_config: Config, st
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(Observation).where(Observation.unit_code == "B")) == 4
     engine.dispose()
+
+
+def test_map_rows_in_chunks_is_the_same_as_at_once(small_config: Config) -> None:
+    """Validation runs in chunks of rows: exact copies are caught across chunks, lines and times stay as read."""
+    copies = ("R2,A,2026-03-03 11:30,burglary,53.1,-2.1\nR6, A ,2026-01-05,burglary,53.1,-2.1\n"
+              "R17,Z,2026-03-06,burglary,53.2,-2.2\n")
+    frame = pd.read_csv(pd.io.common.StringIO(INCIDENTS + copies), dtype=str, keep_default_na=False)
+    source = small_config.sources[0]  # with a record key (ref): exact copies are looked for
+    whole = map_rows(frame, source, small_config, "incidents.csv", 2, TODAY)
+    chunked = map_rows(frame, source, small_config, "incidents.csv", 2, TODAY, chunk_rows=4)
+    pd.testing.assert_frame_equal(chunked.observations, whole.observations)
+    pd.testing.assert_frame_equal(chunked.rejected.reset_index(drop=True), whole.rejected.reset_index(drop=True))
+    pd.testing.assert_frame_equal(chunked.flagged.reset_index(drop=True), whole.flagged.reset_index(drop=True))
+    reasons = chunked.rejected.set_index("source_row")["reason"]
+    assert reasons[23].startswith("exact copy of row 3 ") and reasons[24].startswith("exact copy of row 7 ")
+    assert reasons[25].startswith("unit 'Z' is not in the config")  # a copy of a rejected row: rejected as it was
+    assert chunked.observations.set_index("record_id").loc["R6", "occurred_at"] == "2026-01-05 00:00:00"

@@ -41,6 +41,7 @@ ON_OR_NEAR = r"(?i)^on or near\b"  # police.uk's prefix of every anonymised stre
 THOUSANDS_WITH_COMMA_DECIMAL = re.compile(r"[+-]?\d{1,3}(?:\.\d{3})+(?:,\d*)?")
 MAX_VALUE = 1e12  # the largest count or value loaded (a trillion): far beyond any real one; sums stay in int64
 TOO_LARGE = f"is too large (at most {MAX_VALUE:,.0f} is loaded)"
+CHUNK_ROWS = 200_000  # rows validated at a time
 EXPONENT_NOT_ZERO = r"^[+-]?[\d.,\s]*[1-9][\d.,\s]*[eE]"  # a number such as 1e-400: not zero as written
 
 
@@ -62,17 +63,41 @@ def required_columns(source: Source) -> list[str]:
 
 
 def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
-             first_line: int, today: date) -> Mapped:
-    """Validate and convert the rows of one input."""
+             first_line: int, today: date, chunk_rows: int = CHUNK_ROWS) -> Mapped:
+    """Validate and convert the rows of one input, ``chunk_rows`` at a time (the memory of validation stays
+    that of one chunk; exact copies are found across the whole input first)."""
     missing = [c for c in required_columns(source) if c not in frame.columns]
     if missing:
         raise SourceError(
             f"{location}: column(s) {', '.join(repr(c) for c in missing)} named in source "
             f"'{source.name}' not found; the file has: {', '.join(map(str, frame.columns))}"
         )
+    frame = frame.reset_index(drop=True)
+    line = pd.Series(np.arange(first_line, first_line + len(frame)), index=frame.index)
+    copy_of = exact_copies(frame, required_columns(source), line, chunk_rows) \
+        if record_key(source, config) else pd.Series(dtype="Int64")
+    parts = [_map_chunk(frame.iloc[start:start + chunk_rows], source, config, line, copy_of, today)
+             for start in range(0, max(len(frame), 1), chunk_rows)]
+    keyed = [p[0] for p in parts]
+    if any(obs["occurred_at"].notna().any() for chunk in keyed for obs in chunk):  # times in some chunk: in all
+        keyed = [[obs.assign(occurred_at=obs["occurred_on"] + " 00:00:00") if obs["occurred_at"].isna().all()
+                  else obs for obs in chunk] for chunk in keyed]
+    observations = pd.concat([obs for k in range(len(keyed[0])) for obs in (chunk[k] for chunk in keyed)],
+                             ignore_index=True)
+    rejected = [p[1] for p in parts if len(p[1])]
+    flagged = [p[2] for p in parts if len(p[2])]
+    return Mapped(observations,
+                  pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(columns=REJECTED_FIELDS),
+                  len(frame), sum(p[3] for p in parts),
+                  pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=REJECTED_FIELDS))
+
+
+def _map_chunk(frame: pd.DataFrame, source: Source, config: Config, all_lines: pd.Series, copy_of: pd.Series,
+               today: date) -> tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame, int]:
+    """One chunk of ``map_rows``: its observations (one frame per value expression, or one), rejected rows,
+    flagged rows and rows skipped. ``copy_of``: the line of the earlier identical row, for exact copies."""
     cols = source.columns
-    n = len(frame)
-    line = pd.Series(np.arange(first_line, first_line + n), index=frame.index)
+    line = all_lines.loc[frame.index]
     text = {c: frame[c].astype(str).str.strip() for c in required_columns(source)}
     problems: list[pd.DataFrame] = []
     bad = pd.Series(False, index=frame.index)
@@ -174,7 +199,7 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
 
     key = record_key(source, config)
     if key:
-        first_copy = _exact_copies(pd.DataFrame({c: text[c] for c in required_columns(source)})[~bad], line)
+        first_copy = copy_of[copy_of.index.isin(frame.index)]
         same = " and ".join(_source_column(source, f) for f in key).replace("{", "{{").replace("}", "}}")
         reject(first_copy.reindex(frame.index).notna(), _source_column(source, key[0]),
                EXACT_COPY.format("{}", same), first_copy.reindex(frame.index))
@@ -198,12 +223,11 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         if value_category is not None:
             part = part.assign(subcategory=part["category"] if cols.category else part["subcategory"],
                                category=value_category)
-        parts.append(part)
-    observations = pd.concat(parts, ignore_index=True)[OBSERVATION_COLUMNS] if parts else base
+        parts.append(part[OBSERVATION_COLUMNS])
 
     rejected = _rejected_frame(frame, problems, line)
     kept = [f[f["index"].map(good)] for f in flags]  # a row rejected for something else is not also flagged
-    return Mapped(observations, rejected, n, skipped, _rejected_frame(frame, [f for f in kept if len(f)], line))
+    return parts, rejected, _rejected_frame(frame, [f for f in kept if len(f)], line), skipped
 
 
 def location_names(text: pd.Series) -> pd.Series:
@@ -321,15 +345,25 @@ def _source_column(source: Source, field: str) -> str:
     return getattr(source.columns, field, None) or field
 
 
-def _exact_copies(text: pd.DataFrame, line: pd.Series) -> pd.Series:
-    """For each row identical to an earlier row, the earlier row's line number (else absent)."""
-    repeated = text.duplicated(keep=False)
+def exact_copies(frame: pd.DataFrame, columns: list[str], line: pd.Series, chunk_rows: int = CHUNK_ROWS) -> pd.Series:
+    """For each row identical (stripped) to an earlier row in ``columns``, the earlier row's line number (else
+    absent). Rows are hashed ``chunk_rows`` at a time (one 64-bit number each); rows sharing a hash are then
+    compared as text, so a hash collision never makes a copy."""
+    hashes = np.concatenate([pd.util.hash_pandas_object(_stripped(frame.iloc[s:s + chunk_rows], columns),
+                                                        index=False).to_numpy()
+                             for s in range(0, len(frame), chunk_rows)]) if len(frame) else np.array([], "uint64")
+    keyed = pd.Series(hashes, index=frame.index)
+    repeated = keyed.duplicated(keep=False)
     if not repeated.any():
         return pd.Series(dtype="Int64")
-    rows = text[repeated]
-    first = line[rows.index].groupby([rows[c] for c in rows.columns], sort=False).transform("first")
+    text = _stripped(frame[repeated], columns)  # only rows whose hash is shared: compared exactly
+    first = line[text.index].groupby([text[c] for c in text.columns], sort=False).transform("first")
     copies = text.duplicated(keep="first")
-    return first[copies[repeated]].astype("Int64")
+    return first[copies].astype("Int64")
+
+
+def _stripped(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({c: frame[c].astype(str).str.strip() for c in columns}, index=frame.index)
 
 
 def _expression_columns(source: Source) -> set[str]:

@@ -122,22 +122,34 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+INSERT_CHUNK = 50_000  # rows turned into Python values at a time: memory stays flat whatever the input's size
+
+
 def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
-    """Insert a DataFrame whose columns are a subset of ``table``'s, fast on either backend."""
+    """Insert a DataFrame whose columns are a subset of ``table``'s, fast on either backend (``COPY`` on
+    PostgreSQL, ``executemany`` on SQLite), ``INSERT_CHUNK`` rows at a time."""
     if frame.empty:
         return
     quote = conn.dialect.identifier_preparer.quote
     columns = ", ".join(quote(str(c)) for c in frame.columns)
     name = quote(table.name)
-    rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
         sql = f"COPY {name} ({columns}) FROM STDIN"
         with dbapi.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
-            for row in rows:
-                copy.write_row(row)
+            for rows in _row_chunks(frame):
+                for row in rows:
+                    copy.write_row(row)
         return
     placeholders = ", ".join("?" for _ in frame.columns)
     cursor = dbapi.cursor()  # type: ignore[union-attr]
-    cursor.executemany(f"INSERT INTO {name} ({columns}) VALUES ({placeholders})", list(rows))
+    for rows in _row_chunks(frame):
+        cursor.executemany(f"INSERT INTO {name} ({columns}) VALUES ({placeholders})", rows)
     cursor.close()
+
+
+def _row_chunks(frame: pd.DataFrame) -> Iterator[list[tuple[Any, ...]]]:
+    """The frame's rows as tuples of Python values (None for a missing one), ``INSERT_CHUNK`` at a time."""
+    for start in range(0, len(frame), INSERT_CHUNK):
+        part = frame.iloc[start:start + INSERT_CHUNK]
+        yield list(part.astype(object).where(part.notna(), None).itertuples(index=False, name=None))
