@@ -194,6 +194,8 @@ def run_cycle_command(
                       "recorded in manifest.json", markup=True)
     for stale in outcome.removed_stale:
         console.print(f"removed stale staged folder {stale} (left by a run that was stopped)", markup=False)
+    if outcome.reused:
+        console.print(f"reused {len(outcome.reused)} of {len(outcome.packs)} packs (unchanged inputs)", markup=False)
     console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
 
 

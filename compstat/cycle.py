@@ -16,12 +16,13 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Engine, String, cast, delete, func, select, update
@@ -45,6 +46,7 @@ from compstat.periods import Period, comparison_windows, last_complete_period, p
 from compstat.quality import Finding, QualityResult, gate, run_quality
 from compstat.quality.run import require_data
 from compstat.results import CycleData
+from compstat.reuse import earlier_packs
 from compstat.safepaths import confined
 from compstat.store import (
     AnalysisRow,
@@ -59,6 +61,9 @@ from compstat.store import (
     store_errors,
 )
 from compstat.store.lock import cycle_lock
+
+if TYPE_CHECKING:
+    from compstat.packs.render import RenderedPack
 
 MANIFEST_SCHEMA = 1
 CHART_PERIODS = {"weekly": 104, "monthly": 24}
@@ -80,6 +85,7 @@ class CycleOutcome:
     quality: QualityResult | None = None
     settings_warnings: tuple[str, ...] = ()  # the analysis settings' warnings (``AnalysisResult.notes``)
     removed_stale: list[Path] = field(default_factory=list)  # staged folders a killed run left (``remove_stale``)
+    reused: list[Path] = field(default_factory=list)  # packs linked from the period's earlier run (``compstat.reuse``)
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -119,11 +125,12 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                                             accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
                 findings = list(data.quality.findings) if data.quality is not None else []
                 with steps("packs"):
-                    rendered = render_packs(data, work_dir, workers=workers)
+                    rendered = render_packs(data, work_dir, workers=workers,
+                                            earlier=(final_dir, earlier_packs(final_dir)))
                 with steps("record"):
                     cycle_id = record_cycle(session, config, period, data, final_dir, findings)
                     manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
-                                             store_url)
+                                             store_url, rendered)
                     session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
                         manifest=json.dumps(manifest, default=str)))
         finally:
@@ -131,7 +138,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
                         [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
-                        removed)
+                        removed, [final_dir / p.path.name for p in rendered if p.reused])
 
 
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
@@ -407,8 +414,10 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
 
 
 def write_outputs(out: Path, config: Config, period: Period, data: CycleData, reports: list[IngestReport],
-                  findings: list[Finding], timings: dict[str, float], store_url: str) -> dict[str, object]:
-    """The period table as CSV and manifest.json (inputs, versions, timings, quality); returns the manifest."""
+                  findings: list[Finding], timings: dict[str, float], store_url: str,
+                  packs: Sequence[RenderedPack] = ()) -> dict[str, object]:
+    """The period table as CSV and manifest.json (inputs, versions, timings, quality, and each of ``packs``
+    with its input hash and sha256, reused or rendered: ``compstat.reuse``); returns the manifest."""
     names = {u.code: u.name for u in iter_units(config.units)} | {"_total": config.organisation.name}
     measures = {m.id: m.name for m in config.measures}
     table = data.table.assign(unit_name=data.table["unit_code"].map(names),
@@ -431,6 +440,9 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
         "units": {u.code: u.name for u in config.leaf_units},
         "divisions": {u.code: u.name for u in divisions(config)},
         "outputs": sorted(p.name for p in out.iterdir()) + ["manifest.json"],
+        "packs": {p.path.name: {"unit": p.unit_code, "inputs": p.inputs, "sha256": p.sha256,
+                                "reused": p.reused} for p in packs},
+        "packs_reused": sum(p.reused for p in packs),
         "timings_seconds": timings,
         "software": _versions(),
     }

@@ -1,0 +1,164 @@
+"""Incremental cycles: a content hash of what each pack shows, so that a re-run reuses the packs
+whose inputs did not change.
+
+A pack's input hash (``packs.render.pack_inputs``) is the sha256 of a canonical serialisation
+(``digest``: no pickle, field by field, type-tagged) of its context (``packs.context``: every
+figure, row, finding, action, caveat and chart input it shows), built with its charts not drawn
+(``packs.charts.fingerprinting``: a chart is its drawing function and arguments) and with the run
+time left out, together with ``code_version`` (the compstat sources, the templates and
+``pack.css``, and the versions of the libraries that lay out and draw). The manifest records each
+pack's input hash and its file's sha256 (``PackRecord``); a re-run of the same period links or
+copies an earlier PDF whose input hash matches and whose bytes are still the ones recorded
+(``reuse_file``), and renders the rest. A reused pack keeps the "Produced" time of the run that
+made it, which is when it was produced. Anything the serialisation cannot read makes the hash
+None: that pack is rendered.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from compstat.resources import templates_dir
+
+PACKAGE = Path(__file__).resolve().parent
+LAYOUT_LIBRARIES = ("WeasyPrint", "pydyf", "fonttools", "matplotlib", "Jinja2", "numpy", "pandas")
+
+
+class Unhashable(TypeError):
+    """A value ``digest`` cannot serialise canonically: its pack is rendered, never reused."""
+
+
+@dataclass(frozen=True)
+class PackRecord:
+    """What the manifest says of one pack: its input hash and its file's sha256."""
+
+    inputs: str
+    sha256: str
+
+
+def digest(*parts: object) -> str:
+    """The sha256 of ``parts`` serialised canonically: type-tagged, dataclasses field by field,
+    mappings in key order, floats exactly (``float.hex``), arrays by dtype, shape and bytes."""
+    hasher = hashlib.sha256()
+    for part in parts:
+        _feed(hasher, part)
+    return hasher.hexdigest()
+
+
+def _feed(h: Any, obj: object) -> None:  # noqa: C901 - one branch per type, kept together
+    if obj is None:
+        h.update(b"N;")
+    elif isinstance(obj, (bool, np.bool_)):
+        h.update(b"T;" if obj else b"F;")
+    elif isinstance(obj, enum.Enum):
+        _feed(h, (type(obj).__qualname__, obj.value))
+    elif isinstance(obj, (int, np.integer)):
+        h.update(b"i%d;" % int(obj))
+    elif isinstance(obj, (float, np.floating)):
+        h.update(b"f" + float(obj).hex().encode() + b";")
+    elif isinstance(obj, (str, bytes)):
+        raw = obj.encode("utf-8", "surrogatepass") if isinstance(obj, str) else obj
+        h.update(b"%s%d:" % (b"s" if isinstance(obj, str) else b"b", len(raw)))
+        h.update(raw)
+    elif isinstance(obj, datetime):  # pandas' Timestamp and NaT too
+        h.update(b"t" + str(obj.isoformat()).encode() + b";")
+    elif isinstance(obj, date):
+        h.update(b"d" + obj.isoformat().encode() + b";")
+    elif isinstance(obj, (tuple, list)):
+        _feed_items(h, b"(", obj)
+    elif isinstance(obj, dict):
+        h.update(b"{%d" % len(obj))
+        for key in sorted(obj, key=lambda k: (type(k).__name__, str(k))):
+            _feed(h, key)
+            _feed(h, obj[key])
+        h.update(b"}")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        _feed(h, f"{type(obj).__module__}.{type(obj).__qualname__}")
+        _feed_items(h, b"<", (getattr(obj, f.name) for f in dataclasses.fields(obj)))
+    elif isinstance(obj, np.ndarray):
+        if obj.dtype == object:
+            _feed_items(h, b"[", obj.tolist())
+        else:
+            _feed(h, (obj.dtype.str, obj.shape))
+            h.update(np.ascontiguousarray(obj).tobytes())
+    elif hasattr(obj, "to_numpy") and hasattr(obj, "dtype"):  # a pandas Series or Index
+        _feed(h, np.asarray(obj.to_numpy()))
+    else:
+        raise Unhashable(f"cannot hash a {type(obj).__qualname__} canonically")
+
+
+def _feed_items(h: Any, tag: bytes, items: Iterable[object]) -> None:
+    h.update(tag)
+    for item in items:
+        _feed(h, item)
+    h.update(b";" + tag)
+
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    """The sha256 of everything besides its context that makes a pack's bytes: the compstat package's
+    sources, every file in the templates folder (``pack.css`` included) and the versions of the libraries
+    that draw and lay out. Computed once per process."""
+    h = hashlib.sha256()
+    for root, label in ((PACKAGE, "compstat"), (templates_dir(), "templates")):
+        pattern = "*.py" if label == "compstat" else "*"
+        for path in sorted(p for p in root.rglob(pattern) if p.is_file() and "__pycache__" not in p.parts):
+            _feed(h, f"{label}/{path.relative_to(root).as_posix()}")
+            _feed(h, path.read_bytes())
+    for library in LAYOUT_LIBRARIES:
+        try:
+            _feed(h, (library, version(library)))
+        except PackageNotFoundError:
+            _feed(h, (library, None))
+    return h.hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def earlier_packs(folder: Path) -> dict[str, PackRecord]:
+    """The packs an earlier run of the period left in ``folder`` (its manifest's ``packs``), by file
+    name; empty when there is no readable manifest or it records no input hashes."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        packs = manifest["packs"]
+        return {str(name): PackRecord(str(p["inputs"]), str(p["sha256"]))
+                for name, p in packs.items() if p.get("inputs") and p.get("sha256")}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def reuse_file(record: PackRecord | None, inputs: str | None, source: Path, target: Path) -> str | None:
+    """Hard-link (or copy) ``source`` to ``target`` when its recorded input hash is ``inputs`` and its
+    bytes are the ones recorded; returns their sha256, or None when the pack must be rendered."""
+    if record is None or inputs is None or record.inputs != inputs:
+        return None
+    try:
+        if source.is_symlink() or not source.is_file():
+            return None
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        if file_sha256(target) == record.sha256:  # checked on what was linked: its bytes are the recorded ones
+            return record.sha256
+    except OSError:
+        pass
+    target.unlink(missing_ok=True)
+    return None
