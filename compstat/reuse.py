@@ -12,6 +12,12 @@ copies an earlier PDF whose input hash matches and whose bytes are still the one
 (``reuse_file``), and renders the rest. A reused pack keeps the "Produced" time of the run that
 made it, which is when it was produced. Anything the serialisation cannot read makes the hash
 None: that pack is rendered.
+
+A whole run is skipped when nothing it reads has changed (``cycle_state``): after ingest (every input
+unchanged), the state of the store (every input version, the counts of observations and rejected rows,
+the action log, the other periods' cycles), the config, ``code_version``, the period, today and the
+overrides hash to what the period's manifest recorded, and every output file is still the one it
+recorded: the earlier outputs stand as they are (``cycle.run_cycle``), store untouched.
 """
 
 from __future__ import annotations
@@ -31,8 +37,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import Table, func, select
+from sqlalchemy.orm import Session
 
+from compstat.config import Config
+from compstat.periods import Period
 from compstat.resources import templates_dir
+from compstat.store import Action, ActionUpdate, Cycle, IngestedFile, Observation, RejectedRow
+from compstat.store.models import SupersededObservation
 
 PACKAGE = Path(__file__).resolve().parent
 LAYOUT_LIBRARIES = ("WeasyPrint", "pydyf", "fonttools", "matplotlib", "Jinja2", "numpy", "pandas")
@@ -162,3 +174,53 @@ def reuse_file(record: PackRecord | None, inputs: str | None, source: Path, targ
         pass
     target.unlink(missing_ok=True)
     return None
+
+
+def cycle_state(session: Session, config: Config, period: Period, today: date, *overrides: object) -> str:
+    """The hash of everything a cycle of ``period`` reads besides its input files' bytes (whose versions are in
+    the store): the org's input versions, its observations', superseded and rejected rows' counts and
+    highest ids, its action log and every action update, the other periods' cycles (when each ran: the
+    "completed since" windows), the config and its boundaries file, ``code_version``, ``today`` and
+    ``overrides`` (the quality gate's). Taken after ingest, before the cycle writes anything."""
+    org = config.organisation.slug
+
+    def rows(table: Table, *where: Any) -> list[tuple[Any, ...]]:
+        return [tuple(r) for r in session.execute(select(table).where(*where).order_by(table.c.id))]
+
+    def extent(model: Any) -> tuple[Any, ...]:
+        return tuple(session.execute(select(func.count(), func.max(model.id)).where(model.org == org)).one())
+
+    files: Table = IngestedFile.__table__  # type: ignore[assignment]
+    actions: Table = Action.__table__  # type: ignore[assignment]
+    cycles = session.execute(select(Cycle.period, Cycle.run_at).where(Cycle.org == org, Cycle.period != period.label)
+                             .order_by(Cycle.period)).all()
+    updates = session.execute(select(func.count(), func.max(ActionUpdate.id))).one()
+    boundaries = config.organisation.boundaries
+    boundary_bytes = None
+    if boundaries:
+        try:
+            boundary_bytes = config.resolve_path(boundaries).read_bytes()
+        except OSError:
+            boundary_bytes = b"unreadable"
+    return digest(code_version(), config.model_dump(mode="json"), boundary_bytes, period.label, today, overrides,
+                  rows(files, files.c.org == org), extent(Observation), extent(SupersededObservation),
+                  extent(RejectedRow), rows(actions, actions.c.org == org), tuple(updates),
+                  [tuple(c) for c in cycles])
+
+
+def output_files(folder: Path) -> dict[str, str]:
+    """Every file of a cycle's folder but its manifest, with its sha256."""
+    return {p.name: file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != "manifest.json"}
+
+
+def earlier_run(folder: Path, state: str, committed_run_at: str | None) -> dict[str, Any] | None:
+    """The manifest of the run whose outputs ``folder`` holds when that run had ``state``, is the one the store
+    committed (``committed_run_at``) and every file it recorded is there unchanged, with nothing else; else None."""
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        if (not isinstance(manifest, dict) or manifest.get("state") != state
+                or manifest.get("run_at") != committed_run_at or not manifest.get("files")):
+            return None
+        return manifest if output_files(folder) == manifest["files"] else None
+    except (OSError, ValueError):
+        return None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -36,7 +36,7 @@ TWO_DIVISIONS = SMALL_CONFIG.replace("""      - {code: B, name: Bravo, commander
 """)
 MORE_INCIDENTS = INCIDENTS + "".join(f"C{i},C,2026-0{1 + i % 3}-0{1 + i % 9},burglary,53.3,-2.3\n" for i in range(12))
 # What the manifest says of this run itself: when, how long, what it ingested (nothing new: no rows rejected)
-UNSTABLE_MANIFEST = {"run_at", "timings_seconds", "inputs", "rows_rejected", "packs", "packs_reused"}
+UNSTABLE_MANIFEST = {"run_at", "timings_seconds", "inputs", "rows_rejected", "packs", "packs_reused", "state"}
 
 
 @pytest.fixture
@@ -71,14 +71,28 @@ def test_unchanged_rerun_reuses_every_pack_byte_for_byte(config: Config, tmp_pat
     assert first.reused == [] and len(first.packs) == 6  # A, B, C, D1, D2 and the chair's
     before, manifest = files(first.out_dir), json.loads((first.out_dir / "manifest.json").read_text())
     assert all(p["inputs"] and not p["reused"] for p in manifest["packs"].values())
+    assert manifest["state"] and set(manifest["files"]) == set(before)
 
-    second = cycle(config, url, out)
+    second = cycle(config, url, out)  # nothing changed: the earlier outputs stand, the store untouched
+    assert second.unchanged_since == manifest["run_at"]
+    assert sorted(second.reused) == sorted(second.packs) == sorted(first.packs)
+    assert files(second.out_dir) == before
+    assert json.loads((second.out_dir / "manifest.json").read_text()) == manifest
+    assert [f.message for f in second.findings] == [f.message for f in first.findings]
+
+
+def test_next_days_rerun_reuses_every_pack_whose_inputs_are_unchanged(config: Config, tmp_path: Path) -> None:
+    """Another day is another run (staleness is judged on today), but what the packs show is the same."""
+    url, out = f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "cycles"
+    first = cycle(config, url, out)
+    before, manifest = files(first.out_dir), json.loads((first.out_dir / "manifest.json").read_text())
+    second = run_cycle(config, url, PERIOD, out_root=out, today=TODAY + timedelta(days=1), workers=1)
+    assert second.unchanged_since is None
     assert sorted(second.reused) == sorted(second.packs)
     assert files(second.out_dir) == before  # every pack, table and analysis file the same bytes
     again = json.loads((second.out_dir / "manifest.json").read_text())
     assert stable(again) == stable(manifest)
     assert again["packs_reused"] == 6 and all(p["reused"] for p in again["packs"].values())
-    assert {k: v["sha256"] for k, v in again["packs"].items()} == {k: v["sha256"] for k, v in manifest["packs"].items()}
 
 
 def test_one_units_action_rerenders_its_pack_its_divisions_and_the_chairs(config: Config, tmp_path: Path) -> None:
