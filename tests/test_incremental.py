@@ -65,8 +65,8 @@ def stable(manifest: dict[str, object]) -> dict[str, object]:
     return {k: v for k, v in manifest.items() if k not in UNSTABLE_MANIFEST} | {"quality": quality}
 
 
-def test_unchanged_rerun_reuses_every_pack_byte_for_byte(config: Config, tmp_path: Path) -> None:
-    url, out = f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "cycles"
+def test_unchanged_rerun_reuses_every_pack_byte_for_byte(config: Config, store_url: str, tmp_path: Path) -> None:
+    url, out = store_url, tmp_path / "cycles"
     first = cycle(config, url, out)
     assert first.reused == [] and len(first.packs) == 6  # A, B, C, D1, D2 and the chair's
     before, manifest = files(first.out_dir), json.loads((first.out_dir / "manifest.json").read_text())
