@@ -195,8 +195,8 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
     sync_reference(session, config)
     with steps("ingest"):
         reports = ingest_all(session, config, today, store_url)
-        if after_ingest is not None:
-            after_ingest(reports)
+    if after_ingest is not None:
+        after_ingest(reports)
     with steps("quality"):
         require_data(session, config.organisation.slug, period)
         quality = run_quality(session, config, period, reports, today, stored=not preview)

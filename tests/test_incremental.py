@@ -142,3 +142,16 @@ def test_digest_is_canonical_and_refuses_what_it_cannot_read() -> None:
     assert reuse.digest(("ab", "c")) != reuse.digest(("a", "bc"))
     with pytest.raises(reuse.Unhashable):
         reuse.digest(object())
+
+
+def test_a_new_incident_for_one_unit_rerenders_the_packs_that_show_it(config: Config, tmp_path: Path) -> None:
+    """A new burglary in A's week changes A's figures, D1's (its sum), the chair's, and the similar units'
+    average that B and C are compared with (A is among their similar units; D1 is D2's): here every pack
+    shows it, so none is reused. In a big force only the units whose similar units include A would be."""
+    url, out = f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "cycles"
+    cycle(config, url, out)
+    write_incidents(config, MORE_INCIDENTS + "R99,A,2026-03-08,burglary,53.1,-2.1\n")
+    second = cycle(config, url, out)
+    assert second.unchanged_since is None
+    assert rendered(second) == {"pack-A.pdf", "pack-B.pdf", "pack-C.pdf", "pack-D1.pdf", "pack-D2.pdf",
+                                "chair-pack.pdf"}
