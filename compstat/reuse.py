@@ -28,7 +28,8 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -62,12 +63,22 @@ class PackRecord:
     sha256: str
 
 
-def digest(*parts: object) -> str:
-    """The sha256 of ``parts`` serialised canonically: type-tagged, dataclasses field by field,
-    mappings in key order, floats exactly (``float.hex``), arrays by dtype, shape and bytes."""
+_SKIP: ContextVar[frozenset[str]] = ContextVar("digest_skip", default=frozenset())
+_SUBSTITUTE: ContextVar[Mapping[bytes, bytes] | None] = ContextVar("digest_substitute", default=None)
+
+
+def digest(*parts: object, skip: frozenset[str] = frozenset(), substitute: Mapping[bytes, bytes] | None = None) -> str:
+    """The sha256 of ``parts`` serialised canonically: type-tagged, dataclasses field by field (but the
+    fields named in ``skip``), mappings in key order, floats exactly (``float.hex``), arrays by dtype,
+    shape and bytes; bytes found in ``substitute`` are hashed as what it maps them to."""
     hasher = hashlib.sha256()
-    for part in parts:
-        _feed(hasher, part)
+    skip_token, sub_token = _SKIP.set(skip), _SUBSTITUTE.set(substitute or {})
+    try:
+        for part in parts:
+            _feed(hasher, part)
+    finally:
+        _SKIP.reset(skip_token)
+        _SUBSTITUTE.reset(sub_token)
     return hasher.hexdigest()
 
 
@@ -83,7 +94,7 @@ def _feed(h: Any, obj: object) -> None:  # noqa: C901 - one branch per type, kep
     elif isinstance(obj, (float, np.floating)):
         h.update(b"f" + float(obj).hex().encode() + b";")
     elif isinstance(obj, (str, bytes)):
-        raw = obj.encode("utf-8", "surrogatepass") if isinstance(obj, str) else obj
+        raw = obj.encode("utf-8", "surrogatepass") if isinstance(obj, str) else (_SUBSTITUTE.get() or {}).get(obj, obj)
         h.update(b"%s%d:" % (b"s" if isinstance(obj, str) else b"b", len(raw)))
         h.update(raw)
     elif isinstance(obj, datetime):  # pandas' Timestamp and NaT too
@@ -100,7 +111,8 @@ def _feed(h: Any, obj: object) -> None:  # noqa: C901 - one branch per type, kep
         h.update(b"}")
     elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         _feed(h, f"{type(obj).__module__}.{type(obj).__qualname__}")
-        _feed_items(h, b"<", (getattr(obj, f.name) for f in dataclasses.fields(obj)))
+        skip = _SKIP.get()
+        _feed_items(h, b"<", (getattr(obj, f.name) for f in dataclasses.fields(obj) if f.name not in skip))
     elif isinstance(obj, np.ndarray):
         if obj.dtype == object:
             _feed_items(h, b"[", obj.tolist())

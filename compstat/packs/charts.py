@@ -81,6 +81,7 @@ _RC: dict[RcKeyType, Any] = {
 
 P = ParamSpec("P")
 _FINGERPRINT: ContextVar[bool] = ContextVar("chart_fingerprint", default=False)
+_RECORDED: ContextVar[dict[bytes, bytes] | None] = ContextVar("chart_recorded", default=None)
 
 
 @contextmanager
@@ -94,13 +95,29 @@ def fingerprinting() -> Iterator[None]:
         _FINGERPRINT.reset(token)
 
 
+@contextmanager
+def recording() -> Iterator[dict[bytes, bytes]]:
+    """Within the block each chart drawn is recorded: its PNG → the digest ``fingerprinting`` gives it
+    (a rendered pack's input hash without building its context twice)."""
+    recorded: dict[bytes, bytes] = {}
+    token = _RECORDED.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDED.reset(token)
+
+
 def drawn(draw: Callable[P, bytes]) -> Callable[P, bytes]:
-    """A chart function that ``fingerprinting`` can stand in for."""
+    """A chart function that ``fingerprinting`` can stand in for and ``recording`` records."""
     @functools.wraps(draw)
     def chart(*args: P.args, **kwargs: P.kwargs) -> bytes:
         if _FINGERPRINT.get():
             return digest(draw.__qualname__, args, kwargs).encode()
-        return draw(*args, **kwargs)
+        png = draw(*args, **kwargs)
+        recorded = _RECORDED.get()
+        if recorded is not None:
+            recorded[png] = digest(draw.__qualname__, args, kwargs).encode()
+        return png
     return chart
 
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass, replace
+from dataclasses import dataclass, fields, is_dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -45,7 +45,7 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from compstat.analysis.hierarchy import divisions
 from compstat.errors import writing
-from compstat.packs.charts import fingerprinting
+from compstat.packs.charts import fingerprinting, recording
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.parallel import usable_cores
@@ -240,16 +240,20 @@ def build_pack(data: CycleData, unit_code: str | None) -> PackContext:
     return division_pack(data, division, pack_filenames(data.config)[unit_code])
 
 
-HASHED_RUN_AT = datetime(2000, 1, 1)  # stands in for the run time in a pack's input hash
+RUN_TIME_FIELDS = frozenset({"run_at", "created"})  # the run time in a context (covers, ``cover.PageFrame``)
 
 
 def pack_inputs(data: CycleData, unit_code: str | None) -> str | None:
     """The pack's input hash: its context (charts as their inputs, ``charts.fingerprinting``) without
     the run time, with ``reuse.code_version``; None when some value cannot be hashed canonically."""
     with fingerprinting():
-        pack = build_pack(replace(data, run_at=HASHED_RUN_AT), unit_code)
+        return _inputs_of(build_pack(data, unit_code))
+
+
+def _inputs_of(pack: PackContext, charts: Mapping[bytes, bytes] | None = None) -> str | None:
+    """``pack_inputs`` of a built context, its drawn charts hashed by their inputs (``charts.recording``)."""
     try:
-        return digest(code_version(), pack)
+        return digest(code_version(), pack, skip=RUN_TIME_FIELDS, substitute=charts)
     except Unhashable:
         return None
 
@@ -258,11 +262,13 @@ def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
     start, cpu = time.perf_counter(), time.process_time()
     data = data or _DATA
     assert data is not None, "render worker started without the cycle's data"
-    pack = build_pack(data, job.unit_code)
+    with recording() as charts:
+        pack = build_pack(data, job.unit_code)
+    inputs = _inputs_of(pack, charts)
     with _source_date_epoch(data.run_at), writing(job.target):  # a full disk names the pack
         html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder, pack_images(pack))
     return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=round(time.perf_counter() - start, 3),
-                        cpu_seconds=round(time.process_time() - cpu, 3), sha256=file_sha256(job.target))
+                        cpu_seconds=round(time.process_time() - cpu, 3), inputs=inputs, sha256=file_sha256(job.target))
 
 
 def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
@@ -279,17 +285,15 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
             for u in [*data.config.leaf_units, *divisions(data.config)]]
     jobs.append(_Job(None, out_dir / "chair-pack.pdf", folder))
     done: dict[Path, RenderedPack] = {}
-    hashes: dict[Path, str | None] = {}
-    for job in jobs:
+    before, records = earlier if earlier is not None else (out_dir, {})
+    for job in jobs if records else []:  # with no earlier records, each pack is hashed as it is rendered
         start = time.perf_counter()
-        hashes[job.target] = inputs = pack_inputs(data, job.unit_code)
-        if earlier is not None:
-            sha = reuse_file(earlier[1].get(job.target.name), inputs, earlier[0] / job.target.name, job.target)
-            if sha is not None:
-                done[job.target] = RenderedPack(job.target, job.unit_code, round(time.perf_counter() - start, 3),
-                                                inputs=inputs, sha256=sha, reused=True)
-    rendered = _render_all([job for job in jobs if job.target not in done], data, workers)
-    done |= {p.path: replace(p, inputs=hashes[p.path]) for p in rendered}
+        inputs = pack_inputs(data, job.unit_code)
+        sha = reuse_file(records.get(job.target.name), inputs, before / job.target.name, job.target)
+        if sha is not None:
+            done[job.target] = RenderedPack(job.target, job.unit_code, round(time.perf_counter() - start, 3),
+                                            inputs=inputs, sha256=sha, reused=True)
+    done |= {p.path: p for p in _render_all([job for job in jobs if job.target not in done], data, workers)}
     return [done[job.target] for job in jobs]
 
 
