@@ -46,7 +46,7 @@ from compstat.periods import Period, comparison_windows, last_complete_period, p
 from compstat.quality import Finding, QualityResult, gate, run_quality
 from compstat.quality.run import require_data
 from compstat.results import CycleData
-from compstat.reuse import cycle_state, earlier_packs, earlier_run, output_files
+from compstat.reuse import code_version, cycle_state, earlier_packs, earlier_run, output_files
 from compstat.safepaths import confined
 from compstat.store import (
     AnalysisRow,
@@ -479,6 +479,7 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
         "outputs": sorted(p.name for p in out.iterdir()) + ["manifest.json"],
         "files": output_files(out),  # with their sha256: an unchanged re-run checks them (``reuse.earlier_run``)
         "state": state,  # what the run read (``reuse.cycle_state``)
+        "code_version": code_version(),  # what made the packs (``reuse.code_version``)
         "analysis_notes": list(data.analysis.notes) if data.analysis is not None else [],
         "packs": {p.path.name: {"unit": p.unit_code, "inputs": p.inputs, "sha256": p.sha256,
                                 "reused": p.reused} for p in packs},

@@ -158,9 +158,12 @@ def file_sha256(path: Path) -> str:
 
 def earlier_packs(folder: Path) -> dict[str, PackRecord]:
     """The packs an earlier run of the period left in ``folder`` (its manifest's ``packs``), by file
-    name; empty when there is no readable manifest or it records no input hashes."""
+    name; empty when there is no readable manifest, it records no input hashes, or another ``code_version``
+    made them (no hash could match: none is worked out)."""
     try:
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        if manifest.get("code_version") != code_version():
+            return {}
         packs = manifest["packs"]
         return {str(name): PackRecord(str(p["inputs"]), str(p["sha256"]))
                 for name, p in packs.items() if p.get("inputs") and p.get("sha256")}
