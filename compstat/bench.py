@@ -205,7 +205,13 @@ def weekly_force(out: Path, workers: int) -> dict[str, object]:
     weekly = in_fresh_process(config_path, today, workers)
     return {"title": f"{WEEKLY_UNITS} units in {WEEKLY_DIVISIONS} divisions, {len(offences)} measures, weekly counts",
             "units": WEEKLY_UNITS, "measures": len(config.measures), "generate_seconds": round(generate_seconds, 1),
-            "first": first, "weekly": weekly}
+            "first": first, "weekly": weekly, "unchanged": unchanged_rerun(config_path, today, workers)}
+
+
+def unchanged_rerun(config_path: Path, today: date, workers: int) -> dict[str, object]:
+    """The week just run, run again with no new data and no action change: every pack is reused from
+    the earlier run's folder (``compstat.reuse``); the target is under 5 s."""
+    return in_fresh_process(config_path, today, workers)
 
 
 def split_last_week(incidents: pd.DataFrame, end: date) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -244,6 +250,7 @@ def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False
         "period": outcome.period.label, "rows_ingested": rows, "cycle_seconds": round(total, 1),
         "ingest_rows_per_second": round(rows / steps["ingest"]) if rows and steps.get("ingest") else None,
         "step_seconds": steps, "step_peak_mb": step_memory, "packs": len(outcome.packs),
+        "packs_reused": len(outcome.reused),
         "seconds_per_pack": round(sum(outcome.pack_seconds) / max(len(outcome.pack_seconds), 1), 2),
         "seconds_per_unit_pack": round(sum(unit_packs) / max(len(unit_packs), 1), 2),
         "division_packs": len(division_packs),
@@ -354,7 +361,10 @@ def _print(results: dict[str, object]) -> None:
 def _print_force(results: dict[str, object]) -> None:
     print(f"\n== {results['title']}; data generation {results['generate_seconds']} s, not part of any cycle")
     for name, title in (("first", "first cycle: whole history into an empty store"),
-                        ("weekly", "next week's cycle: one new week of data")):
+                        ("weekly", "next week's cycle: one new week of data"),
+                        ("unchanged", "the same week again: no new data, no action change")):
+        if name not in results:
+            continue
         run = dict(results[name])  # type: ignore[call-overload]
         print(f"\n{title} ({run['period']}, {run['rows_ingested']:,} rows; load average at the end "
               f"{run['load_average']})")
@@ -364,7 +374,8 @@ def _print_force(results: dict[str, object]) -> None:
         print(f"  whole cycle              {run['cycle_seconds']:>8} s")
         if run["ingest_rows_per_second"]:
             print(f"  ingest                   {run['ingest_rows_per_second']:>8,} rows/s")
-        print(f"  packs                    {run['packs']} PDFs, {run['seconds_per_pack']} s each in a worker "
+        print(f"  packs                    {run['packs']} PDFs, {run.get('packs_reused', 0)} reused, "
+              f"{run['seconds_per_pack']} s each in a worker "
               f"(unit packs {run['seconds_per_unit_pack']} s, {run['division_packs']} division packs "
               f"{run['seconds_per_division_pack']} s, the chair's {run['chair_pack_seconds']} s)")
         print(f"  peak memory (main)       {run['peak_memory_mb']:>8,} MB")

@@ -196,6 +196,12 @@ def run_cycle_command(
                       "recorded in manifest.json", markup=True)
     for stale in outcome.removed_stale:
         console.print(f"removed stale staged folder {stale} (left by a run that was stopped)", markup=False)
+    if outcome.reused:
+        console.print(f"reused {len(outcome.reused)} of {len(outcome.packs)} packs (unchanged inputs)", markup=False)
+    if outcome.unchanged_since:
+        console.print(f"Nothing changed since the run of {outcome.unchanged_since}: its outputs stand, "
+                      f"store untouched: {outcome.out_dir}", markup=False)
+        return
     console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
 
 

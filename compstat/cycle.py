@@ -16,12 +16,13 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from sqlalchemy import Engine, String, cast, delete, select, update
@@ -47,6 +48,7 @@ from compstat.quality import Finding, QualityResult, gate, run_quality
 from compstat.quality.context import first_day_read
 from compstat.quality.run import require_data
 from compstat.results import CycleData
+from compstat.reuse import code_version, cycle_state, earlier_packs, earlier_run, output_files
 from compstat.safepaths import confined
 from compstat.schemas import ACTIONS, POINTS
 from compstat.store import (
@@ -62,6 +64,9 @@ from compstat.store import (
     store_errors,
 )
 from compstat.store.lock import cycle_lock
+
+if TYPE_CHECKING:
+    from compstat.packs.render import RenderedPack
 
 MANIFEST_SCHEMA = 1
 CHART_PERIODS = {"weekly": 104, "monthly": 24}
@@ -83,6 +88,8 @@ class CycleOutcome:
     quality: QualityResult | None = None
     settings_warnings: tuple[str, ...] = ()  # the analysis settings' warnings (``AnalysisResult.notes``)
     removed_stale: list[Path] = field(default_factory=list)  # staged folders a killed run left (``remove_stale``)
+    reused: list[Path] = field(default_factory=list)  # packs linked from the period's earlier run (``compstat.reuse``)
+    unchanged_since: str | None = None  # nothing changed since this run (its run_at): its outputs stand as they were
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -112,34 +119,68 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     org = config.organisation.slug
     final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
     steps = Steps(progress)
+    state: list[str] = []
     with cycle_lock(store_url, period.label, org):
         engine = connect(store_url)
         try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
-            removed = remove_stale(final_dir, committed_run_at(engine, org, period.label))
+            committed = committed_run_at(engine, org, period.label)
+            removed = remove_stale(final_dir, committed)
             with store_errors(engine), Session(engine) as session, \
                     staged_output(final_dir, commit=session.commit) as work_dir:
+
+                def skip_if_unchanged(reports: list[IngestReport]) -> None:
+                    state.append(cycle_state(session, config, period, today, accept_warnings, go_ahead_if_stale))
+                    earlier = earlier_run(final_dir, state[0], committed) if all(
+                        r.status == "unchanged" for r in reports) else None
+                    if earlier is not None:  # rolled back, the staged folder removed: the earlier outputs stand
+                        raise _Unchanged(earlier, reports)
+
                 data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
-                                            accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
+                                            accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale,
+                                            after_ingest=skip_if_unchanged)
                 findings = list(data.quality.findings) if data.quality is not None else []
                 with steps("packs"):
-                    rendered = render_packs(data, work_dir, workers=workers)
+                    rendered = render_packs(data, work_dir, workers=workers,
+                                            earlier=(final_dir, earlier_packs(final_dir)))
                 with steps("record"):
                     cycle_id = record_cycle(session, config, period, data, final_dir, findings)
                     manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
-                                             store_url)
+                                             store_url, rendered, state[0] if state else None)
                     session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
                         manifest=json.dumps(manifest, default=str)))
+        except _Unchanged as same:
+            return same.outcome(period, final_dir, steps.timings, removed)
         finally:
             engine.dispose()
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
                         [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
-                        removed)
+                        removed, [final_dir / p.path.name for p in rendered if p.reused])
+
+
+class _Unchanged(Exception):
+    """Nothing a cycle reads changed since the run whose outputs are in the period's folder (``reuse.cycle_state``,
+    ``reuse.earlier_run``): raised after ingest to leave store and outputs as they are."""
+
+    def __init__(self, manifest: dict[str, Any], reports: list[IngestReport]) -> None:
+        super().__init__("unchanged")
+        self.manifest, self.reports = manifest, reports
+
+    def outcome(self, period: Period, folder: Path, timings: dict[str, float], removed: list[Path]) -> CycleOutcome:
+        """What the earlier run produced, read back from its folder and manifest."""
+        quality = QualityResult.from_manifest(period, self.manifest)
+        packs = [folder / name for name in self.manifest.get("packs") or {}]
+        table = pd.read_csv(folder / "period_table.csv").drop(columns=["unit_name", "measure_name"])
+        return CycleOutcome(period, folder, packs, table, self.reports, list(quality.findings), timings,
+                            [0.0] * len(packs), quality, tuple(self.manifest.get("analysis_notes") or ()), removed,
+                            list(packs), unchanged_since=str(self.manifest["run_at"]))
 
 
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
                 preview: bool = False, accept_warnings: bool = False, go_ahead_if_stale: bool = False,
-                steps: Steps | None = None, run_at: datetime | None = None) -> tuple[CycleData, list[IngestReport]]:
+                steps: Steps | None = None, run_at: datetime | None = None,
+                after_ingest: Callable[[list[IngestReport]], None] | None = None,
+                ) -> tuple[CycleData, list[IngestReport]]:
     """The one judgement of ``period`` that the packs, ``analyse``, ``actions list`` and ``minutes`` show.
 
     In the caller's session: ingest every source, stop on a period with no data (``DataError``,
@@ -150,12 +191,15 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
     look that will be rolled back (no gate: blocking findings are kept, not raised; no map points;
     quarantine hints point to ``compstat check --quarantine``). Otherwise the quality gate applies
     (``accept_warnings``, ``go_ahead_if_stale``) as in ``run-cycle``. ``run_at``: when the pack is
-    made (default now): actions closed after it are not "completed since last meeting".
+    made (default now): actions closed after it are not "completed since last meeting". ``after_ingest``
+    is called with the ingest reports before the quality step (``run_cycle``: skip an unchanged run).
     """
     steps = steps or Steps()
     sync_reference(session, config)
     with steps("ingest"):
         reports = ingest_all(session, config, today, store_url)
+    if after_ingest is not None:
+        after_ingest(reports)
     with steps("figures"):
         require_data(session, config.organisation.slug, period)
         figures = cycle_figures(session, config, period)
@@ -427,8 +471,10 @@ def record_cycle(session: Session, config: Config, period: Period, data: CycleDa
 
 
 def write_outputs(out: Path, config: Config, period: Period, data: CycleData, reports: list[IngestReport],
-                  findings: list[Finding], timings: dict[str, float], store_url: str) -> dict[str, object]:
-    """The period table as CSV and manifest.json (inputs, versions, timings, quality); returns the manifest."""
+                  findings: list[Finding], timings: dict[str, float], store_url: str,
+                  packs: Sequence[RenderedPack] = (), state: str | None = None) -> dict[str, object]:
+    """The period table as CSV and manifest.json (inputs, versions, timings, quality, and each of ``packs``
+    with its input hash and sha256, reused or rendered: ``compstat.reuse``); returns the manifest."""
     names = {u.code: u.name for u in iter_units(config.units)} | {"_total": config.organisation.name}
     measures = {m.id: m.name for m in config.measures}
     table = data.table.assign(unit_name=data.table["unit_code"].map(names),
@@ -451,6 +497,13 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
         "units": {u.code: u.name for u in config.leaf_units},
         "divisions": {u.code: u.name for u in divisions(config)},
         "outputs": sorted(p.name for p in out.iterdir()) + ["manifest.json"],
+        "files": output_files(out),  # with their sha256: an unchanged re-run checks them (``reuse.earlier_run``)
+        "state": state,  # what the run read (``reuse.cycle_state``)
+        "code_version": code_version(),  # what made the packs (``reuse.code_version``)
+        "analysis_notes": list(data.analysis.notes) if data.analysis is not None else [],
+        "packs": {p.path.name: {"unit": p.unit_code, "inputs": p.inputs, "sha256": p.sha256,
+                                "reused": p.reused} for p in packs},
+        "packs_reused": sum(p.reused for p in packs),
         "timings_seconds": timings,
         "software": _versions(),
     }

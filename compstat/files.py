@@ -1,7 +1,9 @@
-"""Writing a file so that a failure (a full disk, a read-only folder) leaves the earlier file as it was."""
+"""Files: writing one so that a failure (a full disk, a read-only folder) leaves the earlier file as it was, and
+its SHA-256."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -21,3 +23,9 @@ def write_atomically(path: Path, data: bytes) -> None:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file, read in blocks (``hashlib.file_digest``)."""
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()

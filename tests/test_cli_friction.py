@@ -87,7 +87,9 @@ def test_workers_default_to_one_per_usable_core(monkeypatch: pytest.MonkeyPatch,
         assert inspect.signature(function).parameters["workers"].default is None, function.__name__
     calls: list[Any] = []
     monkeypatch.setattr(render, "usable_cores", lambda: 1)
-    monkeypatch.setattr(render, "_render", lambda job, data=None: calls.append(job) or job)
+    monkeypatch.setattr(render, "_render", lambda job, data=None: calls.append(job) or render.RenderedPack(
+        job.target, job.unit_code, 0.0))
+    monkeypatch.setattr(render, "pack_inputs", lambda data, unit_code: None)  # no context from this stand-in
     monkeypatch.setattr(render, "ProcessPoolExecutor", None)  # a pool would fail: one core, no pool
     monkeypatch.setattr(render, "divisions", lambda config: [])
     from compstat.config import load_config

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from compstat.actions.sheets import read_rows
 from compstat.config import Config
 from compstat.errors import CompstatError, SourceError, UsageError
-from compstat.ingest.readers import file_sha256
+from compstat.files import file_sha256
 from compstat.periods import Period, next_period
 from compstat.store import Action, ActionUpdate, IngestedFile
 

@@ -36,8 +36,9 @@ from sqlalchemy.orm import Session
 
 from compstat.config import Config, Source
 from compstat.errors import UsageError
+from compstat.files import file_sha256
 from compstat.ingest.mapping import REJECTED_FIELDS, map_rows
-from compstat.ingest.readers import RawInput, file_sha256, input_locations, read_file, read_query
+from compstat.ingest.readers import RawInput, input_locations, read_file, read_query
 from compstat.store import (
     OBSERVATION_FIELDS,
     IngestedFile,

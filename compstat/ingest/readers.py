@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from compstat.config import Config, Limits, Source
 from compstat.errors import SourceError
+from compstat.files import file_sha256
 from compstat.limits import check_spreadsheet, source_limits
 from compstat.store.db import require_driver
 
@@ -41,12 +42,6 @@ def input_locations(source: Source, config: Config) -> list[Path]:
     if not matches:
         raise SourceError(f"source '{source.name}': no file matches {pattern}")
     return matches
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in blocks (``hashlib.file_digest``)."""
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def read_file(source: Source, path: Path, sha256: str | None = None, limits: Limits | None = None) -> RawInput:

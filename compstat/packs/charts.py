@@ -16,15 +16,17 @@ as text are left to the HTML around the image.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 import textwrap
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, ParamSpec
 
 import matplotlib
 import numpy as np
@@ -37,6 +39,7 @@ from matplotlib.ticker import FixedLocator, MaxNLocator
 from matplotlib.typing import RcKeyType
 
 from compstat.analysis.spc_chart import SPC_MARKS
+from compstat.reuse import digest
 
 # Okabe & Ito (2008), colour-blind safe.
 OKABE_ITO = {
@@ -75,6 +78,48 @@ _RC: dict[RcKeyType, Any] = {
     "legend.frameon": False,
     "legend.fontsize": 7.5,
 }
+
+P = ParamSpec("P")
+_FINGERPRINT: ContextVar[bool] = ContextVar("chart_fingerprint", default=False)
+_RECORDED: ContextVar[dict[bytes, bytes] | None] = ContextVar("chart_recorded", default=None)
+
+
+@contextmanager
+def fingerprinting() -> Iterator[None]:
+    """Within the block a chart function returns a digest of its name and arguments instead of
+    drawing (``compstat.reuse``: a pack's input hash without the cost of its charts)."""
+    token = _FINGERPRINT.set(True)
+    try:
+        yield
+    finally:
+        _FINGERPRINT.reset(token)
+
+
+@contextmanager
+def recording() -> Iterator[dict[bytes, bytes]]:
+    """Within the block each chart drawn is recorded: its PNG → the digest ``fingerprinting`` gives it
+    (a rendered pack's input hash without building its context twice)."""
+    recorded: dict[bytes, bytes] = {}
+    token = _RECORDED.set(recorded)
+    try:
+        yield recorded
+    finally:
+        _RECORDED.reset(token)
+
+
+def drawn(draw: Callable[P, bytes]) -> Callable[P, bytes]:
+    """A chart function that ``fingerprinting`` can stand in for and ``recording`` records."""
+    @functools.wraps(draw)
+    def chart(*args: P.args, **kwargs: P.kwargs) -> bytes:
+        if _FINGERPRINT.get():
+            return digest(draw.__qualname__, args, kwargs).encode()
+        png = draw(*args, **kwargs)
+        recorded = _RECORDED.get()
+        if recorded is not None:
+            recorded[png] = digest(draw.__qualname__, args, kwargs).encode()
+        return png
+    return chart
+
 
 # One figure per layout per process, kept with its axes (see the module docstring).
 _LAYOUTS: dict[tuple[str, float, float], tuple[Figure, list[Any]]] = {}
@@ -230,6 +275,7 @@ TREND_PANEL_IN = 1.5
 MAX_IMAGE_IN = 7.6  # the tallest small-multiples image: with its title and caption, within an A4 page's 10.2 in
 
 
+@drawn
 def trend_panels(lines: Sequence[TrendLine], columns: int = 2) -> bytes:
     """Small multiples of two-year trends, one titled panel per measure: every period as a solid
     line with small circles (the year-to-date chart compares this year with last, so the panels
@@ -297,6 +343,7 @@ class CumulativePanel:
     integer: bool = True
 
 
+@drawn
 def cumulative_chart(panels: Sequence[CumulativePanel], columns: int = 3) -> bytes:
     """Small multiples, one panel per measure: this year's running total (solid, circle at the
     latest value) against last year's (dashed, triangle on the same day, fainter after it)."""
@@ -399,6 +446,7 @@ def map_figure_size(grid: HotspotGrid) -> tuple[float, float]:
     return round(map_w + 0.1, 2), round(map_h + 0.1, 2)
 
 
+@drawn
 def hotspot_map(grid: HotspotGrid) -> bytes:
     """Cells shaded by how many more incidents than usual the last 28 days had (darker = more),
     the usual pattern as grey contours, the last 28 days' incidents as small dots, the
@@ -497,6 +545,7 @@ class SpcSeries:
     integer: bool = True
 
 
+@drawn
 def spc_chart(series: SpcSeries) -> bytes:
     """The values as a thin line; the mean solid and the process limits dashed (they step at a
     rebase); special-cause points marked by shape (triangle concern, square improvement, diamond
@@ -580,6 +629,7 @@ def peer_label_positions(xs: Sequence[float], widths: Sequence[float], gap: floa
     return placed
 
 
+@drawn
 def peer_chart(rows: Sequence[PeerRow]) -> bytes:
     """One row per measure, on a shared log scale of the ratio to the similar units' average
     (the vertical line at 1×): the unit as a black dot with its interval as a line and its code in

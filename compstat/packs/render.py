@@ -9,6 +9,10 @@ served from memory), ``data:`` URLs and files inside the templates folder, and n
 text from the data is autoescaped, and even markup that slipped through could not read local
 files or reach the network. A worker exits as soon as the run that started it ends, even by
 ``kill -9`` (``die_with``): a killed run leaves no process behind.
+
+A pack whose input hash (``pack_inputs``, ``compstat.reuse``) matches the one an earlier run of the
+period recorded is linked from that run's folder instead (``earlier``): only the others are rendered,
+and when there are none no worker starts.
 """
 
 from __future__ import annotations
@@ -40,12 +44,15 @@ from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from compstat.errors import writing
+from compstat.files import file_sha256
 from compstat.hierarchy import divisions
+from compstat.packs.charts import fingerprinting, recording
 from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
 from compstat.packs.filters import FILTERS
 from compstat.parallel import usable_cores
 from compstat.resources import templates_dir
 from compstat.results import CycleData
+from compstat.reuse import PackRecord, Unhashable, code_version, digest, reuse_file
 from compstat.safepaths import confined
 
 
@@ -55,6 +62,9 @@ class RenderedPack:
     unit_code: str | None  # a unit's or division's code; None for the chair's pack
     seconds: float  # wall time in the worker: context, charts, HTML and PDF
     cpu_seconds: float = 0.0  # the worker's CPU time for the pack (steadier than wall time on a busy machine)
+    inputs: str | None = None  # the pack's input hash (``pack_inputs``); None: not hashable, never reused
+    sha256: str = ""  # the PDF's
+    reused: bool = False  # linked from the earlier run of the period, not rendered
 
 
 class TemplatesOnlyFetcher(URLFetcher):  # type: ignore[misc]
@@ -231,20 +241,43 @@ def build_pack(data: CycleData, unit_code: str | None) -> PackContext:
     return division_pack(data, division, pack_filenames(data.config)[unit_code])
 
 
+RUN_TIME_FIELDS = frozenset({"run_at", "created"})  # the run time in a context (covers, ``cover.PageFrame``)
+
+
+def pack_inputs(data: CycleData, unit_code: str | None) -> str | None:
+    """The pack's input hash: its context (charts as their inputs, ``charts.fingerprinting``) without
+    the run time, with ``reuse.code_version``; None when some value cannot be hashed canonically."""
+    with fingerprinting():
+        return _inputs_of(build_pack(data, unit_code))
+
+
+def _inputs_of(pack: PackContext, charts: Mapping[bytes, bytes] | None = None) -> str | None:
+    """``pack_inputs`` of a built context, its drawn charts hashed by their inputs (``charts.recording``)."""
+    try:
+        return digest(code_version(), pack, skip=RUN_TIME_FIELDS, substitute=charts)
+    except Unhashable:
+        return None
+
+
 def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
     start, cpu = time.perf_counter(), time.process_time()
     data = data or _DATA
     assert data is not None, "render worker started without the cycle's data"
-    pack = build_pack(data, job.unit_code)
+    with recording() as charts:
+        pack = build_pack(data, job.unit_code)
+    inputs = _inputs_of(pack, charts)
     with _source_date_epoch(data.run_at), writing(job.target):  # a full disk names the pack
         html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder, pack_images(pack))
     return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=round(time.perf_counter() - start, 3),
-                        cpu_seconds=round(time.process_time() - cpu, 3))
+                        cpu_seconds=round(time.process_time() - cpu, 3), inputs=inputs, sha256=file_sha256(job.target))
 
 
-def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> list[RenderedPack]:
+def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
+                 earlier: tuple[Path, Mapping[str, PackRecord]] | None = None) -> list[RenderedPack]:
     """One PDF per leaf unit and per division (`pack-<unit_code>.pdf`, code made filename-safe) and
-    `chair-pack.pdf`, returned in that order; ``workers`` processes (default: one per usable core)."""
+    `chair-pack.pdf`, returned in that order; ``workers`` processes (default: one per usable core).
+    ``earlier``: a folder of the period's earlier packs and what its manifest records of them
+    (``reuse.earlier_packs``): a pack whose input hash is unchanged is linked from there, not rendered."""
     workers = usable_cores() if workers is None else workers
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
@@ -252,7 +285,23 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None) -> 
     jobs = [_Job(u.code, confined(out_dir, names[u.code]), folder)
             for u in [*data.config.leaf_units, *divisions(data.config)]]
     jobs.append(_Job(None, out_dir / "chair-pack.pdf", folder))
-    if workers <= 1:
+    done: dict[Path, RenderedPack] = {}
+    before, records = earlier if earlier is not None else (out_dir, {})
+    for job in jobs if records else []:  # with no earlier records, each pack is hashed as it is rendered
+        start = time.perf_counter()
+        inputs = pack_inputs(data, job.unit_code)
+        sha = reuse_file(records.get(job.target.name), inputs, before / job.target.name, job.target)
+        if sha is not None:
+            done[job.target] = RenderedPack(job.target, job.unit_code, round(time.perf_counter() - start, 3),
+                                            inputs=inputs, sha256=sha, reused=True)
+    done |= {p.path: p for p in _render_all([job for job in jobs if job.target not in done], data, workers)}
+    return [done[job.target] for job in jobs]
+
+
+def _render_all(jobs: list[_Job], data: CycleData, workers: int) -> list[RenderedPack]:
+    if not jobs:
+        return []
+    if workers <= 1 or len(jobs) == 1:
         return [_render(job, data) for job in jobs]
     # forkserver: workers start from a clean, single-threaded process with WeasyPrint and
     # matplotlib already imported, rather than forking a parent that may hold threads and
