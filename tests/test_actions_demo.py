@@ -132,7 +132,7 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     accountability = pack_text(folder, "S2")[pack_text(folder, "S2").index("Current escalation level"):]
     assert ("28 days: % change on last year above +75, only if significant or a special cause on its SPC chart "
             "not met: 28 against 15 last year over 28 days, +86.7%; the raw figure crossed its bound, but within "
-            "normal variation (q = 0.84), common cause variation on its SPC chart: not escalated") in accountability
+            "normal variation (q = 0.99), common cause variation on its SPC chart: not escalated") in accountability
     accountability = pack_text(folder, "N4")[pack_text(folder, "N4").index("Current escalation level"):]
     assert "not met: 15 against 10 last year over 28 days, +50.0%; the raw figure crossed its bound" in accountability
     chair = pack_text(folder, None)

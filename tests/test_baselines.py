@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compstat.analysis.baselines import analysis_start, comparison_table, unit_history_start, years_back
+from compstat.analysis.baselines import (
+    analysis_start,
+    comparison_table,
+    history_starts,
+    unit_history_start,
+    years_back,
+)
 from compstat.config import Cadence, Config
 from compstat.figures import TOTAL
 from compstat.periods import comparison_windows, parse_period
@@ -89,7 +95,7 @@ def test_unit_history_start() -> None:
 def table(small_config: Config) -> pd.DataFrame:
     frame = daily(ROWS)
     windows = comparison_windows(parse_period("2026-W10", small_config.cadence), small_config.cadence)
-    out = comparison_table(frame, small_config, windows, unit_history_start(frame, date(2023, 1, 1)))
+    out = comparison_table(frame, small_config, windows, history_starts(frame, date(2023, 1, 1)))
     return out.set_index(["unit_code", "measure_id", "window"])
 
 
@@ -135,3 +141,41 @@ def test_analysis_start(small_config: Config) -> None:
     windows = comparison_windows(parse_period("2026-W10", small_config.cadence), small_config.cadence)
     assert analysis_start(small_config, windows, date(2024, 3, 11)) == date(2023, 1, 1)
     assert analysis_start(small_config, windows, date(2022, 6, 6)) == date(2022, 6, 6)
+
+
+def _weekly(unit: str, measure: str, first: str, last: str, per_week: int, zeros_from: str | None = None
+            ) -> list[tuple[str, str, str, int]]:
+    """Weekly rows of ``per_week`` from ``first`` to ``last``, after zero rows from ``zeros_from`` (padding)."""
+    rows = []
+    if zeros_from is not None:
+        rows += [(unit, measure, d.strftime("%Y-%m-%d"), 0) for d in pd.date_range(zeros_from, first, freq="7D")[:-1]]
+    rows += [(unit, measure, d.strftime("%Y-%m-%d"), per_week) for d in pd.date_range(first, last, freq="7D")]
+    return rows
+
+
+def test_a_series_padded_with_zeros_starts_at_its_first_figure() -> None:
+    """Unit A reports robberies from 2023, and a weekly count of 4 shoplifting only from April 2025, its rows
+    before padded with zeros: 2 years of zeros at 4 a week (chance e^-416) are not history, so the
+    shoplifting series starts in April 2025 while A's robberies keep A's start. A homicide series quiet
+    until 2026 with 3 events after is not enough to say: it keeps A's start."""
+    rows = (_weekly("A", "robbery", "2023-01-02", "2026-03-02", 3)
+            + _weekly("A", "shoplifting", "2025-04-07", "2026-03-02", 4, zeros_from="2023-01-02")
+            + [("A", "homicide", day, 1) for day in ("2026-01-12", "2026-02-02", "2026-02-23")])
+    starts = history_starts(daily(rows), date(2023, 1, 1))
+    assert starts.units["A"] == pd.Timestamp("2023-01-01")
+    assert starts.series == {("A", "shoplifting"): pd.Timestamp("2025-04-07")}
+    assert starts.of("A", "shoplifting") == pd.Timestamp("2025-04-07")
+    assert starts.of("A", "robbery") == starts.of("A", "homicide") == pd.Timestamp("2023-01-01")
+    shown = starts.for_rows(pd.Series(["A", "A", "Z"]), pd.Series(["shoplifting", "robbery", "robbery"]))
+    assert shown.tolist()[:2] == [pd.Timestamp("2025-04-07"), pd.Timestamp("2023-01-01")] and pd.isna(shown[2])
+
+
+def test_the_demo_zero_padded_history_is_no_baseline(demo_run: tuple[Config, object, object, str]) -> None:
+    """Millbrook (S3)'s weekly counts are padded with zeros before 2025-04-07 (the demo's planted case): its
+    28 days of public order offences rest on last year alone, not on a 3-year mean with two years of zeros
+    (16 against 2.33, +586%, was the chair's third probe)."""
+    folder = demo_run[2]
+    table = pd.read_csv(folder / "analysis_comparisons.csv")  # type: ignore[operator]
+    row = table[(table["unit_code"] == "S3") & (table["measure_id"] == "public_order")
+                & (table["window"] == "28d")].iloc[0]
+    assert pd.isna(row["two_years_ago"]) and row["baseline_years"] == 1 and row["baseline"] == row["last_year"]

@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 
 from compstat.analysis.analyse import first_day_needed
+from compstat.analysis.baselines import HistoryStarts
 from compstat.analysis.measures import period_series
 from compstat.analysis.spc import COMMON_CAUSE, CONCERN, IMPROVEMENT
 from compstat.analysis.spc_series import (
@@ -72,7 +73,8 @@ def test_one_year_of_history_and_missing_weeks(small_config: Config) -> None:
         "total": [2.0, 3.0, 1.0, 4.0], "n": [2, 3, 1, 4],
     })
     starts = {"A": pd.Timestamp("2026-01-01"), "B": pd.Timestamp("2026-03-04"), TOTAL: pd.Timestamp("2026-01-01")}
-    frame = history_only(period_series(daily, small_config, date(2026, 1, 5), date(2026, 3, 29)), starts)
+    frame = history_only(period_series(daily, small_config, date(2026, 1, 5), date(2026, 3, 29)),
+                         HistoryStarts(starts))
     points, latest = spc_table(frame, small_config)
     a = points[(points["unit_code"] == "A") & (points["measure_id"] == "burglary")]
     assert a["y"].tolist() == [2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from compstat.analysis.baselines import HistoryStarts
 from compstat.analysis.probe import rank_findings
 from compstat.analysis.trajectory import (
     AMBER_GREEN,
@@ -94,7 +95,7 @@ def burglary_daily(per_day: dict[tuple[str, int], float]) -> pd.DataFrame:
 def run(config: Config, daily: pd.DataFrame, starts: dict[str, pd.Timestamp],
         spc_latest: pd.DataFrame | None = None, series: pd.DataFrame | None = None,
         ytd: dict[tuple[str, str], float] | None = None) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    plans = target_plans(daily, config, PERIOD, starts)
+    plans = target_plans(daily, config, PERIOD, HistoryStarts(starts))
     if ytd is None:
         in_year = daily[daily["date"] >= "2026-01-01"]
         ytd = {(str(u), str(m)): float(t) for (u, m), t in in_year.groupby(["unit_code", "measure_id"])["total"]
@@ -221,7 +222,7 @@ def test_neutral_measures_are_not_judged() -> None:
 
 def plans_by_unit(config: Config, daily: pd.DataFrame, starts: dict[str, pd.Timestamp],
                   measure: str = "burglary") -> pd.DataFrame:
-    plans = target_plans(daily, config, PERIOD, starts)
+    plans = target_plans(daily, config, PERIOD, HistoryStarts(starts))
     return plans[plans["measure_id"] == measure].set_index("unit_code")
 
 
@@ -342,7 +343,7 @@ def test_week_53_closes_its_own_year() -> None:
     config = force({"burglary": {"kind": "reduction", "value": 10}})
     days = pd.date_range("2025-01-01", "2027-01-03", freq="D")
     daily = pd.DataFrame({"unit_code": "A", "measure_id": "burglary", "date": days, "total": 1.0, "n": 1})
-    plans = target_plans(daily, config, w53, {"A": pd.Timestamp("2025-01-01")})
+    plans = target_plans(daily, config, w53, HistoryStarts({"A": pd.Timestamp("2025-01-01")}))
     assert plans.set_index("unit_code").loc["A", "year_start"] == date(2026, 1, 1)
     comparisons = pd.DataFrame([("A", "burglary", "ytd", 365.0)], columns=["unit_code", "measure_id", "window",
                                                                            "current"])
@@ -366,7 +367,7 @@ def test_monthly_trajectory() -> None:
     march = parse_period("2026-03", config.cadence)
     days = pd.date_range("2025-01-01", "2026-03-31", freq="D")
     daily = pd.DataFrame({"unit_code": "A", "measure_id": "burglary", "date": days, "total": 1.0, "n": 1})
-    plans = target_plans(daily, config, march, {"A": pd.Timestamp("2025-01-01")})
+    plans = target_plans(daily, config, march, HistoryStarts({"A": pd.Timestamp("2025-01-01")}))
     plan = plans.set_index("unit_code").loc["A"]
     assert plan["period_target"] == pytest.approx(328.5 / 12)
     comparisons = pd.DataFrame([("A", "burglary", "ytd", 90.0)], columns=["unit_code", "measure_id", "window",

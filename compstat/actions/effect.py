@@ -31,7 +31,7 @@ from datetime import date, timedelta
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.baselines import unit_history_start
+from compstat.analysis.baselines import history_starts
 from compstat.analysis.measures import period_series
 from compstat.analysis.significance import benjamini_hochberg, dispersion_table, rate_ratio_test
 from compstat.analysis.spc_series import chart_start, history_only
@@ -209,7 +209,7 @@ def unit_dispersions(daily: pd.DataFrame, config: Config, measure_id: str, raise
         return {}
     series = period_series(of_measure, config, first, raised.end)
     series = series[series["measure_id"] == measure_id]
-    series = history_only(series, unit_history_start(of_measure, data_start, first))
+    series = history_only(series, history_starts(of_measure, data_start, first))
     table = dispersion_table(series, config)
     return {str(u): float(phi) for u, phi in zip(table["unit_code"], table["dispersion"], strict=True)
             if not np.isnan(phi)}

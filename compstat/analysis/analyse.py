@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compstat.analysis.baselines import analysis_start, comparison_table, unit_history_start
+from compstat.analysis.baselines import analysis_start, comparison_table, history_starts
 from compstat.analysis.measures import period_series
 from compstat.analysis.peers import peer_plan, peer_table
 from compstat.analysis.probe import FINDING_COLUMNS, rank_findings
@@ -106,7 +106,7 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     notes = tuple(check_settings(config))
     quality = roll_up_marks(quality, config)
     first_chart_day = chart_start(config, period)
-    starts = unit_history_start(daily, data_start, first_day_needed(config, period, windows))
+    starts = history_starts(daily, data_start, first_day_needed(config, period, windows))
     comparisons = comparison_table(daily, config, windows, starts)
     reported = {m.id for m in config.reported_measures}
     first_read = series_start(config, period)

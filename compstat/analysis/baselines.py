@@ -25,10 +25,12 @@ are already per their denominator.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
 import pandas as pd
+from pandas._libs.tslibs.nattype import NaTType
 
 from compstat.analysis.measures import analysis_units
 from compstat.config import Cadence, Config
@@ -37,6 +39,8 @@ from compstat.hierarchy import division_populations
 from compstat.periods import Window, month_end, prior_year_span, shift_years
 
 GRACE_DAYS = 28
+IMPLAUSIBLE_ZEROS = 1e-4  # a run of zeros less likely than this, at the series' own later rate, was not recorded
+MIN_RATE_EVENTS = 10  # a series' later rate is judged on at least this many events after its first figure
 COMPARISON_COLUMNS = [
     "unit_code", "measure_id", "window", "window_label", "start", "end", "days", "current", "numerator",
     "denominator", "last_year_start", "last_year_end", "last_year", "last_year_days", "two_years_ago_start",
@@ -77,6 +81,57 @@ def unit_history_start(daily: pd.DataFrame, data_start: date | None, loaded_from
     return starts
 
 
+@dataclass(frozen=True)
+class HistoryStarts:
+    """Where each unit × measure series' history starts: its unit's (``units``, ``unit_history_start``), or
+    later for a series whose zeros before its first figure its own rate cannot explain (``series``): a
+    pre-aggregated source padded with zeros for a unit before it reported that measure. Such zeros are
+    not a count of 0: a baseline year, a last year or an SPC period before the start has no value."""
+
+    units: dict[str, pd.Timestamp]
+    series: dict[tuple[str, str], pd.Timestamp] = field(default_factory=dict)
+
+    def of(self, unit: str, measure: str) -> pd.Timestamp | NaTType:
+        """The start of one series (NaT: the unit has no rows)."""
+        later = self.series.get((unit, measure))
+        return later if later is not None else self.units.get(unit, pd.NaT)
+
+    def for_rows(self, units: pd.Series, measures: pd.Series) -> pd.Series:
+        """The start of each row's series (rows of unit codes and measure ids)."""
+        base = pd.Series(units.astype(str).map(self.units), index=units.index, dtype="datetime64[ns]")
+        if not self.series:
+            return base
+        keys = pd.MultiIndex.from_arrays([units.astype(str), measures.astype(str)])
+        later = pd.Series(self.series, dtype="datetime64[ns]").reindex(keys).to_numpy()
+        return base.where(pd.isna(later), pd.Series(later, index=units.index))
+
+
+def history_starts(daily: pd.DataFrame, data_start: date | None, loaded_from: date | None = None,
+                   grace_days: int = GRACE_DAYS) -> HistoryStarts:
+    """Each unit's history start (``unit_history_start``) and the later start of each of its series whose
+    zeros before its first non-zero figure have a chance below ``IMPLAUSIBLE_ZEROS`` at the series' own
+    daily rate after that figure (resting on at least ``MIN_RATE_EVENTS`` events): a homicide series quiet
+    for a year keeps its unit's start; a weekly count of 4 that was 0 for a year did not start until its
+    first figure."""
+    units = unit_history_start(daily, data_start, loaded_from, grace_days)
+    real = daily[(daily["total"] != 0) & (daily["unit_code"] != TOTAL)]
+    if real.empty:
+        return HistoryStarts(units)
+    last = daily["date"].max()
+    ordered = real.sort_values("date", kind="stable")
+    per = ordered.groupby(["unit_code", "measure_id"]).agg(first=("date", "min"), total=("total", "sum"),
+                                                           first_total=("total", "first"))
+    unit_start = pd.Series(per.index.get_level_values("unit_code").map(units), index=per.index,
+                           dtype="datetime64[ns]")
+    zero_days = (per["first"] - unit_start).dt.days.astype(float)
+    after = (per["total"] - per["first_total"]).abs()  # the first figure chose the start: its rate leaves it out
+    rate = after / ((last - per["first"]).dt.days + 1).astype(float)
+    late = ((zero_days > grace_days) & (after >= MIN_RATE_EVENTS)
+            & (np.exp(-rate * zero_days) < IMPLAUSIBLE_ZEROS))
+    series = {(str(u), str(m)): pd.Timestamp(f) for (u, m), f in per.loc[late, "first"].items()}
+    return HistoryStarts(units, series)
+
+
 class _DailyIndex:
     """Daily totals sorted by date, sliced by span without a full scan each time."""
 
@@ -112,7 +167,7 @@ def populations(config: Config) -> dict[str, float]:
 
 
 def comparison_table(daily: pd.DataFrame, config: Config, windows: list[Window],
-                     unit_starts: dict[str, pd.Timestamp]) -> pd.DataFrame:
+                     starts: HistoryStarts) -> pd.DataFrame:
     """Per unit × reported measure × window: this span, one and two years back, and the multi-year mean.
 
     ``daily`` is ``measures.daily_measures`` output covering at least ``baseline_years`` (and
@@ -123,7 +178,8 @@ def comparison_table(daily: pd.DataFrame, config: Config, windows: list[Window],
     index = _DailyIndex(daily, config)
     depth = max(2, settings.baseline_years)
     codes = index.grid.get_level_values("unit_code")
-    starts = pd.Series(codes.map(lambda c: unit_starts.get(str(c), pd.NaT)), index=index.grid)
+    history = starts.for_rows(pd.Series(codes), pd.Series(index.grid.get_level_values("measure_id")))
+    history.index = index.grid
     pops = codes.map(populations(config)).to_numpy(dtype=float)
     kinds = index.grid.get_level_values("measure_id").map({m.id: m.kind for m in config.measures})
     per_person = np.where(kinds == "count", settings.per_population / pops, np.nan)
@@ -137,7 +193,7 @@ def comparison_table(daily: pd.DataFrame, config: Config, windows: list[Window],
         yearly, days = [], []
         for k in range(1, depth + 1):
             first, last = years_back(w, k, config.cadence)
-            covered = (starts <= pd.Timestamp(first)).to_numpy()
+            covered = (history <= pd.Timestamp(first)).to_numpy()
             value = index.values(first, last)["value"].where(covered)
             span_days = float((last - first).days + 1)
             if k <= 2:

@@ -40,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from compstat.analysis.baselines import HistoryStarts
 from compstat.analysis.significance import (
     NO_EVENTS,
     NORMAL_VARIATION,
@@ -197,7 +198,7 @@ def long_window_span(config: Config, period: Period) -> tuple[date, date, date, 
 
 
 def long_window_tests(daily: pd.DataFrame, keys: pd.DataFrame, dispersion: pd.DataFrame, config: Config,
-                      period: Period, starts: dict[str, pd.Timestamp]) -> pd.DataFrame:
+                      period: Period, starts: HistoryStarts) -> pd.DataFrame:
     """The exact rate-ratio test of the last 12 months against the 12 before for each of ``keys``
     (unit_code, measure_id), with the series' dispersion and Benjamini–Hochberg q-values across them.
     The previous span has no count (NaN: not tested) when it starts before the unit's history."""
@@ -210,7 +211,7 @@ def long_window_tests(daily: pd.DataFrame, keys: pd.DataFrame, dispersion: pd.Da
     index = pd.MultiIndex.from_frame(frame[["unit_code", "measure_id"]])
     current = grouped[0].reindex(index).fillna(0.0).to_numpy()
     previous = grouped[1].reindex(index).fillna(0.0).to_numpy()
-    history = frame["unit_code"].map(lambda c: starts.get(str(c), pd.NaT))
+    history = starts.for_rows(frame["unit_code"], frame["measure_id"])
     previous = np.where((history <= pd.Timestamp(before)).to_numpy(dtype=bool), previous, np.nan)
     days_now, days_before = (end - start).days + 1, (before_end - before).days + 1
     phi = frame["dispersion"].fillna(1.0) if config.analysis.overdispersion else pd.Series(1.0, index=frame.index)
@@ -234,7 +235,7 @@ def long_window_tests(daily: pd.DataFrame, keys: pd.DataFrame, dispersion: pd.Da
 
 
 def rare_analysis(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.DataFrame, dispersion: pd.DataFrame,
-                  config: Config, period: Period, starts: dict[str, pd.Timestamp]) -> RareResult:
+                  config: Config, period: Period, starts: HistoryStarts) -> RareResult:
     """The rare-event series of ``series`` (the charted span, history only) and their judgement.
 
     ``daily`` (``measures.DAILY_COLUMNS``) gives the event days; ``comparisons`` the factual figures.
@@ -260,7 +261,7 @@ def rare_analysis(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.Dat
         improvement = IMPROVEMENT_FOR_POLARITY[config.measure(key[1]).polarity]
         days = by_key.get(key, pd.DataFrame(columns=["date", "total", "n"]))
         days = days[days["total"] > 0]
-        history = starts.get(key[0], pd.NaT)
+        history = starts.of(*key)
         if not pd.isna(history):
             days = days[days["date"] >= history]
         events = int(days["total"].sum())

@@ -20,6 +20,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from compstat.analysis.baselines import HistoryStarts
 from compstat.analysis.spc import COMMON_CAUSE, SPC_COLUMNS, Improvement, SpcOptions, assurance, spc, variation
 from compstat.config import Config
 from compstat.errors import UsageError
@@ -78,9 +79,10 @@ def periods_running(points: pd.DataFrame) -> int:
     return int(differs[0]) if differs.size else int(types.size)
 
 
-def history_only(series: pd.DataFrame, unit_starts: dict[str, pd.Timestamp]) -> pd.DataFrame:
-    """``series`` with values before each unit's history set to NaN (a partial first period too)."""
-    starts = series["unit_code"].map(lambda c: unit_starts.get(str(c), pd.NaT))
+def history_only(series: pd.DataFrame, history: HistoryStarts) -> pd.DataFrame:
+    """``series`` with values before each series' history (``baselines.HistoryStarts``) set to NaN (a partial
+    first period too)."""
+    starts = history.for_rows(series["unit_code"], series["measure_id"])
     before = ~(series["period_start"] >= starts)
     return series.assign(value=series["value"].mask(before))
 

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from compstat.analysis.baselines import HistoryStarts
 from compstat.config import Config, Measure, Target
 from compstat.figures import TOTAL, measure_values
 from compstat.periods import Period, period_containing, period_year_start, shift_years
@@ -105,7 +106,7 @@ class _Cumulative:
 
 
 def target_plans(daily: pd.DataFrame, config: Config, period: Period,
-                 unit_starts: dict[str, pd.Timestamp]) -> pd.DataFrame:
+                 history: HistoryStarts) -> pd.DataFrame:
     """Per unit × measure with a target: the baseline, the year's target level and the per-period target.
 
     ``target_level`` is the year's total for counts (level, reduction) and the level for rates
@@ -128,7 +129,7 @@ def target_plans(daily: pd.DataFrame, config: Config, period: Period,
         years = [1] if target.baseline == "last_year" else list(range(1, depth + 1))
         baselines: dict[str, tuple[float, int]] = {}
         for unit in [*leaves, TOTAL]:
-            start = unit_starts.get(unit, pd.NaT)
+            start = history.of(unit, m.id)
             covered = [k for k in years if pd.notna(start) and start <= pd.Timestamp(shift_years(first, k))]
             levels = [sliced[k].get((unit, m.id), np.nan) for k in covered]
             baseline = float(np.nanmean(levels)) if levels and not np.all(np.isnan(levels)) else np.nan
