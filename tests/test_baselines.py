@@ -179,3 +179,12 @@ def test_the_demo_zero_padded_history_is_no_baseline(demo_run: tuple[Config, obj
     row = table[(table["unit_code"] == "S3") & (table["measure_id"] == "public_order")
                 & (table["window"] == "28d")].iloc[0]
     assert pd.isna(row["two_years_ago"]) and row["baseline_years"] == 1 and row["baseline"] == row["last_year"]
+
+
+def test_zeros_before_the_rows_read_are_not_judged() -> None:
+    """A's shoplifting first shows 19 days after the first row read (loaded from October 2025): what came
+    before was not read, so those days are no evidence of padding and the series keeps A's start."""
+    rows = (_weekly("A", "robbery", "2025-10-06", "2026-03-02", 3)
+            + _weekly("A", "shoplifting", "2025-10-20", "2026-03-02", 4))
+    starts = history_starts(daily(rows), date(2023, 1, 1), loaded_from=date(2025, 10, 1))
+    assert starts.units["A"] == pd.Timestamp("2023-01-01") and starts.series == {}

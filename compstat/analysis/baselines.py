@@ -123,7 +123,8 @@ def history_starts(daily: pd.DataFrame, data_start: date | None, loaded_from: da
                                                            first_total=("total", "first"))
     unit_start = pd.Series(per.index.get_level_values("unit_code").map(units), index=per.index,
                            dtype="datetime64[ns]")
-    zero_days = (per["first"] - unit_start).dt.days.astype(float)
+    seen_from = unit_start.clip(lower=daily["date"].min())  # zeros before the rows read are not seen
+    zero_days = (per["first"] - seen_from).dt.days.astype(float)
     after = (per["total"] - per["first_total"]).abs()  # the first figure chose the start: its rate leaves it out
     rate = after / ((last - per["first"]).dt.days + 1).astype(float)
     late = ((zero_days > grace_days) & (after >= MIN_RATE_EVENTS)
