@@ -39,6 +39,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -99,21 +100,29 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     return results
 
 
+def _incident_setup(config_path: Path, units: int, target_rows: int, slug: str, name: str, store: str,
+                    header: str) -> tuple[Path, dict[str, Any], date, float]:
+    """An incident force's config (its incident files ``data/incidents-*.csv`` appended) and boundaries beside
+    ``config_path``: (config path, config dict, the last complete period's end, the daily rate per unit that
+    gives about ``target_rows`` records from 1 January three years back to that end)."""
+    out = config_path.parent
+    (out / "data").mkdir(parents=True)
+    cfg_dict = demo_config(units, data_dir="data", slug=slug, name=name, summary=False, weekly=False)
+    cfg_dict["store"] = store
+    cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
+    write_config(config_path, cfg_dict, header=header)
+    write_boundaries(out / "data" / "boundaries.geojson", units)
+    end = last_complete_period(date.today(), load_config(config_path).cadence).end
+    days = (end - date(end.year - 3, 1, 1)).days + 1
+    return config_path, cfg_dict, end, target_rows / (units * days)
+
+
 def incident_force(out: Path, units: int, target_rows: int, workers: int) -> dict[str, object]:
     """The national-scale incident force: ``units`` units, about ``target_rows`` incident records."""
-    (out / "data").mkdir(parents=True)
-    config_path = out / "bench.yaml"
-    cfg_dict = demo_config(units, data_dir="data", slug="bench", name="Benchmark Constabulary", summary=False,
-                           weekly=False)
-    cfg_dict["store"] = f"sqlite:///{out / 'bench.db'}"
-    cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
-    write_config(config_path, cfg_dict, header="Benchmark force written by compstat.bench")
-    write_boundaries(out / "data" / "boundaries.geojson", units)
-    config = load_config(config_path)
+    config_path, cfg_dict, end, rate = _incident_setup(out / "bench.yaml", units, target_rows, "bench",
+                                                       "Benchmark Constabulary", f"sqlite:///{out / 'bench.db'}",
+                                                       "Benchmark force written by compstat.bench")
     today = date.today()
-    end = last_complete_period(today, config.cadence).end
-    days = (end - date(end.year - 3, 1, 1)).days + 1
-    rate = target_rows / (units * days)
 
     started = time.perf_counter()
     incidents = plant_defects(generate_incidents(end, n_units=units, years=3, daily_rate=rate), seed=1)
@@ -144,21 +153,13 @@ def national_runs(out: Path, sizes: list[int], workers: int) -> list[dict[str, o
 def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None = None) -> dict[str, object]:
     """``NATIONAL_UNITS`` units, about ``target_rows`` incident records over 3 years and this one's weeks, written
     a year at a time (``incidents-1-<year>.csv``), then the first cycle and next week's."""
-    (out / "data").mkdir(parents=True)
-    config_path = out / "national.yaml"
     units = NATIONAL_UNITS
     slug = f"national-{target_rows}-{int(time.time())}"  # its own organisation in a shared PostgreSQL store
-    cfg_dict = demo_config(units, data_dir="data", slug=slug, name="National Benchmark Police", summary=False,
-                           weekly=False)
-    cfg_dict["store"] = pg_url or f"sqlite:///{out / 'national.db'}"
-    cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
-    write_config(config_path, cfg_dict, header="National benchmark force written by compstat.bench")
-    write_boundaries(out / "data" / "boundaries.geojson", units)
-    config = load_config(config_path)
+    config_path, cfg_dict, end, rate = _incident_setup(out / "national.yaml", units, target_rows, slug,
+                                                       "National Benchmark Police",
+                                                       pg_url or f"sqlite:///{out / 'national.db'}",
+                                                       "National benchmark force written by compstat.bench")
     today = date.today()
-    end = last_complete_period(today, config.cadence).end
-    days = (end - date(end.year - 3, 1, 1)).days + 1
-    rate = target_rows / (units * days)
     started = time.perf_counter()
     last_week = pd.DataFrame()
     for year in range(end.year - 3, end.year + 1):  # one year in memory at a time
