@@ -14,7 +14,8 @@ writes them to ``bench-data/results.json``. Each cycle runs in a fresh process, 
 memory is the cycle's own and not the data generator's.
 ``duplicates``: a re-export that repeats 50,000 stored incident records (``DUPLICATE_ROWS``): the
 seconds to ingest it with every copy caught and the seconds of the duplicates check.
-``national``: a national force (``NATIONAL_UNITS`` units, the incident measures) at each of
+``national``: a national force (``NATIONAL_UNITS`` units, 19 measures: the five incident measures and the
+big city's 14 weekly-count ones) at each of
 ``--national-sizes`` incident records (default ``NATIONAL_SIZES``), the history generated one year at a
 time and written to disk year by year (never the whole history in memory), each cycle reporting seconds
 and peak memory (RSS of the cycle's process, sampled) per step; on PostgreSQL too when
@@ -101,15 +102,18 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
 
 def _incident_setup(config_path: Path, units: int, target_rows: int, slug: str, name: str, store: str,
-                    header: str) -> tuple[Path, dict[str, Any], date, float]:
-    """An incident force's config (its incident files ``data/incidents-*.csv`` appended) and boundaries beside
-    ``config_path``: (config path, config dict, the last complete period's end, the daily rate per unit that
-    gives about ``target_rows`` records from 1 January three years back to that end)."""
+                    header: str, weekly: bool = False) -> tuple[Path, dict[str, Any], date, float]:
+    """An incident force's config (its incident files ``data/incidents-*.csv`` appended; with ``weekly``, the
+    14 weekly-count measures too, from ``data/weekly-*.csv``) and boundaries beside ``config_path``: (config
+    path, config dict, the last complete period's end, the daily rate per unit that gives about
+    ``target_rows`` records from 1 January three years back to that end)."""
     out = config_path.parent
     (out / "data").mkdir(parents=True)
-    cfg_dict = demo_config(units, data_dir="data", slug=slug, name=name, summary=False, weekly=False)
+    cfg_dict = demo_config(units, data_dir="data", slug=slug, name=name, summary=False, weekly=weekly)
     cfg_dict["store"] = store
     cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
+    if weekly:
+        cfg_dict["sources"][1] |= {"path": "data/weekly-*.csv", "mode": "append"}
     write_config(config_path, cfg_dict, header=header)
     write_boundaries(out / "data" / "boundaries.geojson", units)
     end = last_complete_period(date.today(), load_config(config_path).cadence).end
@@ -158,9 +162,13 @@ def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None
     config_path, cfg_dict, end, rate = _incident_setup(out / "national.yaml", units, target_rows, slug,
                                                        "National Benchmark Police",
                                                        pg_url or f"sqlite:///{out / 'national.db'}",
-                                                       "National benchmark force written by compstat.bench")
+                                                       "National benchmark force written by compstat.bench",
+                                                       weekly=True)
     today = date.today()
     started = time.perf_counter()
+    counts = plant_weekly_defects(weekly_counts(end, units, years=3), end)  # the 14 weekly-count measures
+    last = counts["week_ending"] == end.isoformat()
+    counts[~last].to_csv(out / "data" / "weekly-1-history.csv", index=False)
     last_week = pd.DataFrame()
     for year in range(end.year - 3, end.year + 1):  # one year in memory at a time
         year_end = min(date(year, 12, 31), end)
@@ -173,8 +181,10 @@ def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None
     generate_seconds = time.perf_counter() - started
     first = in_fresh_process(config_path, today - timedelta(days=7), workers, go_ahead=True)
     last_week.to_csv(out / "data" / "incidents-2-last-week.csv", index=False)
+    counts[last].to_csv(out / "data" / "weekly-2-last-week.csv", index=False)
     weekly = in_fresh_process(config_path, today, workers, go_ahead=True)
-    return {"title": f"national: {units} units, ~{target_rows:,} incident records", "units": units,
+    return {"title": f"national: {units} units, {len(cfg_dict['measures'])} measures, ~{target_rows:,} incident "
+                     "records", "units": units,
             "measures": len(cfg_dict["measures"]), "generate_seconds": round(generate_seconds, 1),
             "first": first, "weekly": weekly}
 

@@ -25,9 +25,10 @@ from compstat.hierarchy import roll_up
 from compstat.ingest import inputs_in_use
 from compstat.measure_filter import matches_filter
 from compstat.periods import Window
+from compstat.schemas import DAILY_SOURCES
 from compstat.store import Observation
 
-DAILY_SOURCE_COLUMNS = ["source", "unit_code", "category", "subcategory", "date", "total", "n"]
+DAILY_SOURCE_COLUMNS = DAILY_SOURCES.columns
 FIGURE_COLUMNS = ["unit_code", "measure_id", "window", "side", "start", "end", "value", "numerator", "denominator"]
 CATEGORY_KEYS = ["unit_code", "category", "subcategory", "date"]
 
@@ -156,7 +157,8 @@ def build_figures(session: Session, config: Config, start: date) -> Figures:
     keys = ["source", *CATEGORY_KEYS]
     by_source = frame.groupby(keys, as_index=False)[["total", "n"]].sum()[DAILY_SOURCE_COLUMNS]
     data_start = session.scalar(select(func.min(Observation.occurred_on)).where(Observation.org == org))
-    return Figures(config=config, start=start, data_start=data_start, by_source=by_source)
+    return Figures(config=config, start=start, data_start=data_start,
+                   by_source=DAILY_SOURCES.validate(by_source, "figures.build_figures"))
 
 
 def window_figures(daily: pd.DataFrame, config: Config, windows: Sequence[Window], data_start: date | None,

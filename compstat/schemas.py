@@ -1,6 +1,7 @@
 """The contracts between layers: the columns of every frame a pack or a check consumes.
 
-Each frame in ``results.CycleData`` (and ``AnalysisResult``, ``QualityResult.comparisons``) has a
+Each frame in ``results.CycleData`` (and ``AnalysisResult``, ``QualityResult.comparisons``, and what the
+quality checks read: ``Figures.by_source`` and the ``QualityContext`` frames) has a
 frozen row dataclass here; its fields are the frame's columns, its annotations their types. A
 ``Schema`` pairs the row class with the frame's name and is
 
@@ -498,6 +499,95 @@ class RareEventRow:
     previous_12m: float
 
 
+# --- what the quality checks read (``figures.build_figures``, ``quality.context.load_context``) ---------
+
+
+@dataclass(frozen=True, slots=True)
+class DailySourceRow:
+    """One row of Figures.by_source and QualityContext.daily: a day's total per source, unit and category."""
+
+    source: str
+    unit_code: str
+    category: str
+    subcategory: str
+    date: datetime
+    total: float
+    n: int
+
+
+@dataclass(frozen=True, slots=True)
+class LatestRow:
+    """One row of QualityContext.latest: a unit's latest record in a source, all time."""
+
+    source: str
+    unit_code: str
+    latest: date
+
+
+@dataclass(frozen=True, slots=True)
+class InputRow:
+    """One row of QualityContext.inputs: an input version in use (ingest.inputs_in_use)."""
+
+    file_id: int
+    source: str
+    path: str
+    sha256: str
+    rows_read: int
+    rows_loaded: int
+    rows_rejected: int
+    rows_skipped: int
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedRow:
+    """One row of QualityContext.rejected: a quarantined row of an input in use, with its reason."""
+
+    source: str
+    path: str
+    source_row: int
+    field: str
+    reason: str
+    raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinateRow:
+    """One row of QualityContext.coordinates: a unit's rows outside the area, and without coordinates."""
+
+    source: str
+    unit_code: str
+    outside: int
+    blank: int
+
+
+@dataclass(frozen=True, slots=True)
+class DuplicateRow:
+    """One row of QualityContext.duplicates: a group of rows sharing a record key (or identical rows)."""
+
+    source: str
+    keyed: bool
+    key: str
+    unit_codes: str  # "N1, N2"
+    unit_rows: dict[str, int]  # rows per unit
+    rows: int
+    exact: bool
+    first_day: str  # YYYY-MM-DD
+    inputs: int
+
+
+@dataclass(frozen=True, slots=True)
+class SuppliedTotalRow:
+    """One row of QualityContext.supplied_totals: the organisation total a source supplies, by day."""
+
+    unit_code: str
+    category: str
+    subcategory: str
+    date: datetime
+    total: float
+    n: int
+
+
 TABLE = Schema("CycleData.table", TableRow)
 SERIES = Schema("CycleData.series", SeriesRow)
 ACTIONS = Schema("CycleData.actions", ActionRow)
@@ -519,6 +609,13 @@ RARE = Schema("AnalysisResult.rare", RareRow)
 RARE_POINTS = Schema("AnalysisResult.rare_points", RarePointRow)
 RARE_EVENTS = Schema("AnalysisResult.rare_events", RareEventRow)
 RECOGNITION = Schema("AnalysisResult.recognition", FindingRow)
+DAILY_SOURCES = Schema("Figures.by_source", DailySourceRow)
+LATEST = Schema("QualityContext.latest", LatestRow)
+INPUTS = Schema("QualityContext.inputs", InputRow)
+REJECTED = Schema("QualityContext.rejected", RejectedRow)
+COORDINATES = Schema("QualityContext.coordinates", CoordinateRow)
+DUPLICATES = Schema("QualityContext.duplicates", DuplicateRow)
+SUPPLIED_TOTALS = Schema("QualityContext.supplied_totals", SuppliedTotalRow)
 CYCLE_FRAMES: dict[str, Schema[Any]] = {
     "table": TABLE, "series": SERIES, "actions": ACTIONS, "points": POINTS, "incidents": INCIDENTS, "daily": DAILY,
     "escalation": ESCALATION, "triggers": TRIGGERS,
@@ -528,3 +625,7 @@ ANALYSIS_FRAMES: dict[str, Schema[Any]] = {
     "trajectory": TRAJECTORY, "trajectory_path": TRAJECTORY_PATH, "probe": FINDINGS, "recognition": RECOGNITION,
     "rare": RARE, "rare_points": RARE_POINTS, "rare_events": RARE_EVENTS,
 }  # AnalysisResult's frames by field name
+QUALITY_FRAMES: dict[str, Schema[Any]] = {
+    "daily": DAILY_SOURCES, "latest": LATEST, "inputs": INPUTS, "rejected": REJECTED, "coordinates": COORDINATES,
+    "duplicates": DUPLICATES, "supplied_totals": SUPPLIED_TOTALS, "totals_rejected": REJECTED,
+}  # QualityContext's frames by field name

@@ -18,6 +18,7 @@ from compstat.analysis.places import INCIDENT_COLUMNS
 from compstat.config import Config
 from compstat.cycle import POINT_COLUMNS
 from compstat.figures import DAILY_COLUMNS
+from compstat.quality import context as quality_context
 from compstat.quality.findings import COMPARISON_COLUMNS
 from compstat.schemas import SchemaError
 
@@ -47,6 +48,40 @@ def test_every_cycle_frame_has_a_schema() -> None:
     assert frames == set(schemas.CYCLE_FRAMES)
     analysed = {f.name for f in fields(AnalysisResult) if "DataFrame" in str(f.type)}
     assert analysed == set(schemas.ANALYSIS_FRAMES)
+
+
+def test_every_frame_a_check_reads_has_a_schema() -> None:
+    from dataclasses import fields
+
+    frames = {f.name for f in fields(quality_context.QualityContext) if "DataFrame" in str(f.type)}
+    assert frames == set(schemas.QUALITY_FRAMES)
+
+
+@pytest.mark.parametrize(("producer", "renamed", "message"), [
+    ("_coordinates", {"outside": "outside_area"},
+     "QualityContext.coordinates (from quality.context.load_context): missing column 'outside'"),
+    ("inputs_in_use", {"rows_read": "read"},
+     "QualityContext.inputs (from quality.context.load_context): missing column 'rows_read'"),
+])
+def test_a_renamed_column_a_check_reads_is_refused_where_the_context_is_made(
+        small_config: Config, tmp_path: object, monkeypatch: pytest.MonkeyPatch, producer: str,
+        renamed: dict[str, str], message: str) -> None:
+    """The quality checks' frames are checked when ``load_context`` makes them, before any check runs."""
+    from sqlalchemy.orm import Session
+
+    from compstat.periods import parse_period
+    from compstat.store import connect
+
+    real = getattr(quality_context, producer)
+    monkeypatch.setattr(quality_context, producer, lambda *a, **k: real(*a, **k).rename(columns=renamed))
+    engine = connect(f"sqlite:///{tmp_path}/store.db")
+    try:
+        with Session(engine) as session, pytest.raises(SchemaError) as caught:
+            quality_context.load_context(session, small_config, parse_period("2026-W10", small_config.cadence), [],
+                                         date(2026, 3, 12))
+    finally:
+        engine.dispose()
+    assert str(caught.value).startswith(message)
 
 
 def _table_row(**values: object) -> dict[str, object]:

@@ -39,6 +39,7 @@ from compstat.errors import UsageError
 from compstat.files import file_sha256
 from compstat.ingest.mapping import REJECTED_FIELDS, map_rows
 from compstat.ingest.readers import RawInput, input_locations, read_file, read_query
+from compstat.schemas import INPUTS
 from compstat.store import (
     OBSERVATION_FIELDS,
     IngestedFile,
@@ -49,8 +50,7 @@ from compstat.store import (
 )
 
 QUARANTINE_COLUMNS = ["source", "file", "row", "field", "reason", "raw"]
-INPUT_COLUMNS = ["file_id", "source", "path", "sha256", "rows_read", "rows_loaded", "rows_rejected", "rows_skipped",
-                 "columns"]
+INPUT_COLUMNS = INPUTS.columns
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,12 @@ from compstat.figures import (
 from compstat.ingest import IngestReport, inputs_in_use
 from compstat.ingest.mapping import TOTAL_ROW, map_rows, record_key
 from compstat.periods import Period, Window, comparison_windows, parse_period, period_containing, recent_periods
+from compstat.schemas import COORDINATES, DUPLICATES, QUALITY_FRAMES, REJECTED
 from compstat.store import Cycle, CycleResult, IngestedFile, Observation, RejectedRow
 
-REJECTED_COLUMNS = ["source", "path", "source_row", "field", "reason", "raw"]
-COORDINATE_COLUMNS = ["source", "unit_code", "outside", "blank"]
-DUPLICATE_COLUMNS = ["source", "keyed", "key", "unit_codes", "unit_rows", "rows", "exact", "first_day",
-                     "inputs"]
+REJECTED_COLUMNS = REJECTED.columns
+COORDINATE_COLUMNS = COORDINATES.columns
+DUPLICATE_COLUMNS = DUPLICATES.columns
 STORE_FIELDS = {"unit": "unit_code", "category": "category", "subcategory": "subcategory", "value": "value",
                 "latitude": "latitude", "longitude": "longitude", "record_id": "record_id",
                 "location": "location"}
@@ -199,7 +199,7 @@ def load_context(session: Session, config: Config, period: Period, reports: Sequ
     rejected = _rejected(session, org)
     totals, totals_rejected = supplied_totals(rejected, config, today)
     duplicates = _duplicates(session, config, inputs, rows_from, period.end)
-    return QualityContext(
+    context = QualityContext(
         config=config, period=period, today=today, span_start=span_start,
         data_start=figures.data_start, daily=daily, latest=_latest(session, config, daily, sources), inputs=inputs,
         reports=tuple(reports),
@@ -208,6 +208,9 @@ def load_context(session: Session, config: Config, period: Period, reports: Sequ
         first_seen=_first_seen(session, org, daily, span_start), previous=previous, stored=stored, rows_from=rows_from,
         figures=figures,
     )
+    for name, schema in QUALITY_FRAMES.items():  # the checks' contract, checked here where the frames are made
+        schema.validate(getattr(context, name), "quality.context.load_context")
+    return context
 
 
 def first_day_read(session: Session, config: Config, period: Period) -> date:
