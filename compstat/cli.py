@@ -591,6 +591,8 @@ def spc_command(
     """An XmR chart (NHS Making Data Count) of one series: mean, limits, special causes, point types."""
     from compstat.analysis.spc import SpcOptions, assurance, in_baseline, spc, variation
     from compstat.analysis.spc_series import spc_input
+    from compstat.cells import write_csv
+    from compstat.files import replaced_atomically, write_atomically
 
     if improvement not in ("increase", "decrease", "neutral"):
         raise UsageError(f"--improvement '{improvement}': expected increase, decrease or neutral")
@@ -620,11 +622,12 @@ def spc_command(
     if chart is not None:
         from compstat.analysis.spc_chart import spc_chart
 
-        chart.write_bytes(spc_chart(result, title=y, y_label=y))
+        write_atomically(chart, spc_chart(result, title=y, y_label=y))
     if out is None:
-        typer.echo(result.to_csv(index=False), nl=False)
+        typer.echo(write_csv(result, index=False), nl=False)
         return
-    result.to_csv(out, index=False)
+    with replaced_atomically(out) as temp:
+        write_csv(result, temp, index=False)
     last = result.iloc[-1]
     icon = assurance(result, options)
     console.print(f"{len(result)} points; latest limits {last['lpl']:.6g} to {last['upl']:.6g} around "

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from compstat.errors import ConfigError
-from compstat.safepaths import RESERVED
+from compstat.safepaths import RESERVED, name_clashes
 from compstat.terminal import visible
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -518,6 +518,10 @@ class Config(_Model):
         dupes = sorted({c for c in codes if codes.count(c) > 1})
         if dupes:
             raise ValueError(f"unit codes must be unique; repeated: {', '.join(dupes)}")
+        if clashes := name_clashes(codes):  # one pack, one minutes file: one would overwrite the other
+            first, second, name = clashes[0]
+            raise ValueError(f"units '{first}' and '{second}' would share output files (both '{name}': file names "
+                             "keep letters, digits, '.', '_' and '-', and ignore case): give one of them another code")
         ids = [m.id for m in self.measures]
         if len(set(ids)) != len(ids):
             raise ValueError("measure ids must be unique")

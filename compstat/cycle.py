@@ -38,9 +38,11 @@ from compstat.analysis.measures import period_series
 from compstat.analysis.period_table import period_table
 from compstat.analysis.places import headline_window, load_incidents, place_windows
 from compstat.analysis.spc import CONCERN
+from compstat.cells import read_csv, write_csv
 from compstat.config import Config, iter_units
 from compstat.errors import file_system_error, writing
 from compstat.figures import Figures, build_figures
+from compstat.files import follow_umask
 from compstat.hierarchy import divisions
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
@@ -170,7 +172,7 @@ class _Unchanged(Exception):
         """What the earlier run produced, read back from its folder and manifest."""
         quality = QualityResult.from_manifest(period, self.manifest)
         packs = [folder / name for name in self.manifest.get("packs") or {}]
-        table = pd.read_csv(folder / "period_table.csv").drop(columns=["unit_name", "measure_name"])
+        table = read_csv(folder / "period_table.csv").drop(columns=["unit_name", "measure_name"])
         return CycleOutcome(period, folder, packs, table, self.reports, list(quality.findings), timings,
                             [0.0] * len(packs), quality, tuple(self.manifest.get("analysis_notes") or ()), removed,
                             list(packs), unchanged_since=str(self.manifest["run_at"]))
@@ -250,6 +252,7 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
         raise file_system_error(exc) from None
     try:
         work_dir = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
+        follow_umask(work_dir, folder=True)  # mkdtemp's 0700 would become the period folder's
     except OSError as exc:  # named by the folder asked for, not the staged folder's random name
         raise file_system_error(OSError(exc.errno, exc.strerror, str(final_dir.parent))) from None
     old = final_dir.with_name(f".{final_dir.name}.old")
@@ -479,7 +482,7 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
     measures = {m.id: m.name for m in config.measures}
     table = data.table.assign(unit_name=data.table["unit_code"].map(names),
                               measure_name=data.table["measure_id"].map(measures))
-    table.to_csv(out / "period_table.csv", index=False, float_format="%.6g")
+    write_csv(table, out / "period_table.csv", index=False, float_format="%.6g")
     if data.analysis is not None:
         write_analysis_csvs(data.analysis, out, config)
     manifest = {

@@ -3,8 +3,9 @@
 A unit code, organisation name or any other text that ends up in a file name goes through
 ``safe_name``: it becomes one portable path component (no separators, no ``..``, no control
 characters, no name Windows reserves, at most ``MAX_NAME_BYTES`` bytes). ``unique_names`` gives
-several codes distinct names (``-2``, ``-3`` on a clash, compared case-insensitively, as on
-Windows and macOS). ``confined`` is the last check before writing: the path, resolved (symbolic
+several codes their names and refuses two that share one (compared case-insensitively, as on
+Windows and macOS): ``N/2`` and ``N_2`` would write one file, so the config refuses them
+(``name_clashes``), naming both. ``confined`` is the last check before writing: the path, resolved (symbolic
 links followed), must lie inside its folder, or a ``PathEscapeError`` stops the write.
 """
 
@@ -65,20 +66,42 @@ def safe_name(text: str, *, prefix: str = "", suffix: str = "", default: str = "
     return name
 
 
+class NameClashError(CompstatError):
+    """Two texts (unit codes) would be written to the same file name."""
+
+    exit_code = 2
+
+
+def name_clashes(texts: Iterable[str]) -> list[tuple[str, str, str]]:
+    """``(first, second, name)`` for each text whose ``safe_name`` is an earlier text's, ignoring case (as
+    Windows and macOS do): ``N/2`` and ``N_2`` are both ``N_2``, ``A1`` and ``a1`` one file."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for text in dict.fromkeys(texts):
+        name = safe_name(text)
+        first = seen.setdefault(name.casefold(), text)
+        if first != text:
+            clashes.append((first, text, name))
+    return clashes
+
+
 def unique_names(texts: Iterable[str], *, prefix: str = "", suffix: str = "", default: str = "unnamed",
                  taken: Iterable[str] = ()) -> dict[str, str]:
-    """``safe_name`` of each text, made distinct: a name already used (by an earlier text or in ``taken``,
-    ignoring case, as Windows and macOS do) gets ``-2``, ``-3``... before ``suffix``."""
-    used = {t.casefold() for t in taken}
+    """``safe_name`` of each text; two texts whose names are the same (ignoring case, as Windows and macOS
+    do), or a name in ``taken``, raise ``NameClashError`` naming both, rather than one file overwriting the
+    other (config validation refuses such unit codes first: ``name_clashes``)."""
+    used = {t.casefold(): "" for t in taken}
     out: dict[str, str] = {}
     for text in texts:
         if text in out:
             continue
         name = safe_name(text, prefix=prefix, suffix=suffix, default=default)
-        stem, n = name[:len(name) - len(suffix)], 2
-        while name.casefold() in used:
-            name, n = f"{stem}-{n}{suffix}", n + 1
-        used.add(name.casefold())
+        if name.casefold() in used:
+            other = used[name.casefold()]
+            whose = f"'{other}' and '{text}' would both be" if other else f"'{text}' would be"
+            raise NameClashError(f"{whose} written to the file '{name}' (file names keep letters, digits, '.', "
+                                 f"'_' and '-', and ignore case): give one of them another code")
+        used[name.casefold()] = text
         out[text] = name
     return out
 

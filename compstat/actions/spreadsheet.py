@@ -27,7 +27,6 @@ from typing import Any
 
 import pandas as pd
 from openpyxl import Workbook  # type: ignore[import-untyped]
-from openpyxl.cell.cell import Cell  # type: ignore[import-untyped]
 from openpyxl.styles import Alignment, Font, PatternFill, Protection  # type: ignore[import-untyped]
 from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
 from openpyxl.worksheet.datavalidation import DataValidation  # type: ignore[import-untyped]
@@ -38,6 +37,7 @@ from sqlalchemy.orm import Session
 from compstat.actions.carry_forward import carry_forward_actions, stored_concerns
 from compstat.actions.log import STATUSES, ConflictError, describe_update, update_action
 from compstat.actions.sheets import EDIT_MARK, cell_text, header_key, open_workbook, sheet_rows
+from compstat.cells import put_value  # text stays text (never a formula), control characters shown
 from compstat.config import Config
 from compstat.errors import SourceError, UsageError
 from compstat.files import write_atomically
@@ -48,7 +48,6 @@ from compstat.store import Action, ActionUpdate
 FORMAT_VERSION = 1
 SHEET = "Actions"
 META_SHEET = "_compstat"
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -115,17 +114,6 @@ class ImportReport:
     def complete(self) -> bool:
         """Every row was applied or needed nothing."""
         return not self.of("conflict") and not self.of("malformed")
-
-
-# --- writing and reading cells ----------------------------------------------------------
-
-
-def put_value(cell: Cell, value: object) -> None:
-    """Write ``value``; text that a spreadsheet would read as a formula stays text."""
-    cell.value = value
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        cell.data_type = "s"
-        cell.quotePrefix = True
 
 
 # --- export -----------------------------------------------------------------------------

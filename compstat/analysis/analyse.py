@@ -24,6 +24,7 @@ from compstat.analysis.rare import METHOD_XMR, SPC_METHOD_COLUMNS, rare_analysis
 from compstat.analysis.significance import dispersion_table, significance_table
 from compstat.analysis.spc_series import chart_start, history_only, series_start, spc_table
 from compstat.analysis.trajectory import target_plans, trajectory_table
+from compstat.cells import write_csv
 from compstat.config import Config, iter_units, target_unit_problems
 from compstat.errors import ConfigError
 from compstat.figures import TOTAL
@@ -233,7 +234,7 @@ def write_csvs(result: AnalysisResult, out: Path, config: Config) -> list[Path]:
             frame = frame.assign(unit_name=frame["unit_code"].map(names),
                                  measure_name=frame["measure_id"].map(measures))
         path = out / CSV_FILES[section]
-        frame.to_csv(path, index=False, float_format="%.6g")
+        write_csv(frame, path, index=False, float_format="%.6g")
         written.append(path)
     return written
 

@@ -45,6 +45,7 @@ _RC: dict[RcKeyType, Any] = {
     "axes.spines.right": False,
     "legend.frameon": False,
     "legend.fontsize": 7.5,
+    "text.parse_math": False,  # names from config or data ("$5k", "a $x$") are text, never mathtext
 }
 
 

@@ -34,9 +34,10 @@ import pandas as pd
 from sqlalchemy import delete, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
+from compstat.cells import write_csv, write_xlsx
 from compstat.config import Config, Source
 from compstat.errors import UsageError
-from compstat.files import file_sha256
+from compstat.files import file_sha256, replaced_atomically
 from compstat.ingest.mapping import REJECTED_FIELDS, map_rows
 from compstat.ingest.readers import RawInput, input_locations, read_file, read_query
 from compstat.schemas import INPUTS
@@ -324,10 +325,12 @@ def check_export_path(path: Path) -> None:
 
 
 def export_quarantine(rows: pd.DataFrame, path: Path) -> None:
-    """Write quarantined rows (``quarantined_rows``) to a .csv or .xlsx file."""
+    """Write quarantined rows (``quarantined_rows``) to a .csv or .xlsx file, put in place only when complete,
+    its text never read as a formula (``cells``)."""
     check_export_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".xlsx":
-        rows.to_excel(path, index=False, sheet_name="quarantine")
+        write_xlsx(rows, path, sheet="quarantine")
     else:
-        rows.to_csv(path, index=False)
+        with replaced_atomically(path) as temp:
+            write_csv(rows, temp, index=False)

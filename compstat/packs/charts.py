@@ -77,6 +77,7 @@ _RC: dict[RcKeyType, Any] = {
     "ytick.labelsize": 7.5,
     "legend.frameon": False,
     "legend.fontsize": 7.5,
+    "text.parse_math": False,  # names from config or data ("$5k", "a $x$") are text, never mathtext
 }
 
 P = ParamSpec("P")

@@ -13,7 +13,7 @@ from compstat.cli import app
 from compstat.config import load_config
 from compstat.errors import ConfigError
 from compstat.periods import parse_period
-from compstat.safepaths import MAX_NAME_BYTES, PathEscapeError, confined, safe_name, unique_names
+from compstat.safepaths import MAX_NAME_BYTES, NameClashError, PathEscapeError, confined, safe_name, unique_names
 from compstat.store import connect, transaction
 from tests.conftest import SMALL_CONFIG
 
@@ -50,13 +50,16 @@ def test_long_names_are_capped_in_bytes_and_stay_distinct() -> None:
     wide.encode("utf-8").decode("utf-8")
 
 
-def test_unique_names_keep_clashing_codes_apart_ignoring_case() -> None:
-    assert unique_names(["A/1", "A_1", "a_1", "../x", "CON"], prefix="pack-", suffix=".pdf",
-                        taken=["chair-pack.pdf"]) == {
-        "A/1": "pack-A_1.pdf", "A_1": "pack-A_1-2.pdf", "a_1": "pack-a_1-3.pdf", "../x": "pack-_x.pdf",
-        "CON": "pack-CON.pdf"}
-    assert unique_names(["chair"], prefix="", suffix="-pack.pdf", taken=["chair-pack.pdf"]) == {
-        "chair": "chair-2-pack.pdf"}
+def test_unique_names_refuse_codes_that_share_a_name_ignoring_case() -> None:
+    """Issue #17: numbering a clash (`A_1-2`) left the reader to guess which unit's file was which; two codes
+    that would share a file are refused, both named."""
+    assert unique_names(["A/1", "../x", "CON"], prefix="pack-", suffix=".pdf", taken=["chair-pack.pdf"]) == {
+        "A/1": "pack-A_1.pdf", "../x": "pack-_x.pdf", "CON": "pack-CON.pdf"}
+    for codes in (["A/1", "A_1"], ["A_1", "a_1"]):
+        with pytest.raises(NameClashError, match=f"'{codes[0]}' and '{codes[1]}' would both be written"):
+            unique_names(codes, prefix="pack-", suffix=".pdf")
+    with pytest.raises(NameClashError, match="'chair' would be written to the file 'chair-pack.pdf'"):
+        unique_names(["chair"], prefix="", suffix="-pack.pdf", taken=["chair-pack.pdf"])
 
 
 @pytest.mark.parametrize("name", ["../x", "../../etc/passwd", "/etc/passwd", "a/../../x", ".", "", "a\0b"])
@@ -101,15 +104,22 @@ def test_actions_export_of_an_escaping_unit_code_writes_inside_the_folder(tmp_pa
     assert "written to actions-_.._.._.._tmp_x-2026-W11.xlsx" in result.output
 
 
-def test_minutes_of_hostile_codes_are_distinct_files_inside_the_folder(tmp_path: Path) -> None:
-    config = load_config(hostile_config(tmp_path, "../x", "/x"))
+def test_minutes_of_hostile_codes_are_files_inside_the_folder(tmp_path: Path) -> None:
+    config = load_config(hostile_config(tmp_path, "../x", "/y"))
     engine = connect(f"sqlite:///{tmp_path / 's.db'}")
     with transaction(engine) as session:
         paths = write_minutes(session, config, parse_period("2026-W10", config.cadence), out_root=tmp_path / "out")
     engine.dispose()
     minutes = tmp_path / "out" / "testshire" / "2026-W10" / "minutes"
-    assert paths == [minutes / "_x.md", minutes / "_x-2.md"]  # before: both `_x.md`, the second overwrote the first
-    assert sorted(p.name for p in tmp_path.rglob("*.md")) == ["_x-2.md", "_x.md"]
+    assert paths == [minutes / "_x.md", minutes / "_y.md"]
+    assert sorted(p.name for p in tmp_path.rglob("*.md")) == ["_x.md", "_y.md"]
+
+
+def test_codes_that_would_share_a_file_are_refused_naming_both(tmp_path: Path) -> None:
+    """Before: `../x` and `/x` both became `_x.md`, the second overwriting the first (issue #12); then `_x-2.md`,
+    which unit's unknown to the reader (issue #17): now the config is refused."""
+    with pytest.raises(ConfigError, match="units '../x' and '/x' would share output files"):
+        load_config(hostile_config(tmp_path, "../x", "/x"))
 
 
 @pytest.mark.parametrize(("code", "shown"), [("\x1b[2J", "␛[2J"), ("A\u202e", "A\\u202e"), ("A\nB", "A␊B")])

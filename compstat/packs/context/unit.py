@@ -59,7 +59,8 @@ class UnitPack:
 
 def pack_filenames(config: Config) -> dict[str, str]:
     """``pack-<code>.pdf`` per leaf unit, then per division (``hierarchy.divisions``), the code made
-    a safe file name (``safepaths.safe_name``); codes that clash once made safe get a numeric suffix."""
+    a safe file name (``safepaths.safe_name``); codes that would share one are refused (``safepaths.unique_names``,
+    and the config first)."""
     return unique_names([u.code for u in [*config.leaf_units, *divisions(config)]], prefix="pack-", suffix=".pdf",
                         default="unit", taken=["chair-pack.pdf"])
 
