@@ -421,21 +421,23 @@ def actions_export(config: ConfigOpt, unit: Annotated[str, typer.Option()],
 def actions_import(config: ConfigOpt, file: Annotated[Path, typer.Argument()],
                    by: Annotated[str, typer.Option(help="Who filled it in (recorded in each action's history).")],
                    db: DbOpt = None) -> None:
-    """Apply a filled-in export. Exit 0: every row applied or unchanged; 1: some rows were conflicts or
-    malformed (the others are applied); 2: the file cannot be read."""
+    """Apply a filled-in export. Exit 0: every row applied or unchanged; 1: some rows were conflicts,
+    malformed or refused (another unit's action; the others are applied); 2: the file cannot be read or
+    its signature does not verify (nothing applied)."""
     from compstat.actions.spreadsheet import import_action_updates
 
     cfg = _load(config)
     with action_transaction(resolve_url(db, cfg.store)) as session:
         report = import_action_updates(session, cfg, file, by)
-    for outcome in ("applied", "conflict", "malformed"):
+    for outcome in ("applied", "conflict", "malformed", "refused"):
         for row in report.of(outcome):
-            colour = {"applied": "green", "conflict": "yellow", "malformed": "red"}[outcome]
+            colour = {"applied": "green", "conflict": "yellow", "malformed": "red", "refused": "red"}[outcome]
             console.print(f"  [{colour}]{outcome}[/] {escape(row.message)}", markup=True)
     for warning in report.warnings:
         console.print(f"  [yellow]warning[/] {escape(warning)}", markup=True)
     console.print(f"{file}: {len(report.of('applied'))} applied, {len(report.of('unchanged'))} unchanged, "
-                  f"{len(report.of('conflict'))} conflicts, {len(report.of('malformed'))} malformed", markup=False)
+                  f"{len(report.of('conflict'))} conflicts, {len(report.of('malformed'))} malformed, "
+                  f"{len(report.of('refused'))} refused", markup=False)
     if not report.complete:
         raise typer.Exit(1)
 

@@ -8,6 +8,13 @@ is skipped; a row for an action whose version has moved since the export is a co
 is not applied; a row that does not validate is reported with its row number; every other
 row is applied, each change appended to the action's history.
 
+The file is signed (``actions.signing``): the hidden ``_compstat`` sheet holds a token naming the
+organisation, unit, meeting, a random export id and each exported action's id and version, with its
+HMAC-SHA256 under a key kept only in the store. On import a file without a valid token (the hidden
+sheet deleted, a cell of it edited, another file's token pasted in, a sheet exported before signing)
+is refused whole; a row for any action the token does not name (another unit's, or one raised since)
+is refused; a row's version is the signed one, whatever the hidden version cell says.
+
 Text is always written as text: values starting with ``=``, ``+``, ``-`` or ``@`` (or a tab or
 carriage return) are stored as strings with Excel's quote prefix, never as formulas, and
 formulas typed into the sheet are read back as their literal text.
@@ -20,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -37,6 +45,7 @@ from sqlalchemy.orm import Session
 from compstat.actions.carry_forward import carry_forward_actions, stored_concerns
 from compstat.actions.log import STATUSES, ConflictError, describe_update, update_action
 from compstat.actions.sheets import EDIT_MARK, cell_text, header_key, open_workbook, sheet_rows
+from compstat.actions.signing import sign, signing_key, verify
 from compstat.cells import put_value  # text stays text (never a formula), control characters shown
 from compstat.config import Config
 from compstat.errors import SourceError, UsageError
@@ -45,9 +54,12 @@ from compstat.periods import Period
 from compstat.safepaths import safe_name
 from compstat.store import Action, ActionUpdate
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 1: before sheets were signed (refused on import)
 SHEET = "Actions"
 META_SHEET = "_compstat"
+SIGNATURE = "signature"  # the hidden sheet's row holding the token
+SIGNED = ("org", "unit", "period", "export", "exported_at", "exported_by")  # its other rows, all signed
+CELL_TEXT = 32_000  # characters of the token per cell (a cell holds at most 32,767)
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,8 @@ INSTRUCTIONS = [
     "Return the file to the performance team, who import it with `compstat actions import FILE --by NAME`.",
     "If an action was changed by someone else after this file was exported, that row is not applied and is "
     "reported as a conflict; every other row is.",
+    "The file is signed for this unit and these actions: do not add rows or copy rows from another unit's file "
+    "(such rows are refused), and do not delete or edit the hidden sheet (the whole file would be refused).",
 ]
 LOCKED_FILL = PatternFill("solid", fgColor="E7E6E6")
 EDIT_FILL = PatternFill("solid", fgColor="FFF2CC")
@@ -95,7 +109,7 @@ class RowOutcome:
 
     row: int
     action_id: int | None
-    outcome: str  # applied, unchanged, conflict, malformed
+    outcome: str  # applied, unchanged, conflict, malformed, refused (an action the sheet was not signed for)
     message: str
 
 
@@ -113,7 +127,19 @@ class ImportReport:
     @property
     def complete(self) -> bool:
         """Every row was applied or needed nothing."""
-        return not self.of("conflict") and not self.of("malformed")
+        return not self.of("conflict") and not self.of("malformed") and not self.of("refused")
+
+
+@dataclass(frozen=True)
+class SignedExport:
+    """What a sheet's verified signature says: the hidden sheet's cells and each action's exported version."""
+
+    fields: dict[str, str]
+    versions: dict[int, int]
+
+    @property
+    def unit(self) -> str:
+        return self.fields["unit"]
 
 
 # --- export -----------------------------------------------------------------------------
@@ -133,6 +159,12 @@ def export_actions(session: Session, config: Config, unit_code: str, path: Path,
     log = carry_forward_actions(session, config, period, stored_concerns(session, config, period))
     log = log[(log["unit_code"] == unit_code) & log["carried"].astype(bool)]
     exported_at = (at or datetime.now()).replace(microsecond=0).isoformat(sep=" ")
+    fields = {"org": config.organisation.slug, "unit": unit_code, "period": period.label,
+              "export": secrets.token_hex(8), "exported_at": exported_at, "exported_by": by.strip()}
+    key = signing_key(session, config.organisation.slug, create=True)
+    assert key is not None
+    token = sign(key, {**fields, "actions": [[int(a), int(v)] for a, v in zip(log["id"], log["version"],
+                                                                               strict=True)]})
     measures = {m.id: m.name for m in config.measures}
     workbook = Workbook()
     sheet = workbook.active
@@ -165,11 +197,12 @@ def export_actions(session: Session, config: Config, unit_code: str, path: Path,
     _protect(sheet, len(log))
     _write_instructions(workbook)
     meta = workbook.create_sheet(META_SHEET)
-    for r, (key, value) in enumerate([("format", FORMAT_VERSION), ("org", config.organisation.slug),
-                                      ("unit", unit_code), ("period", period.label),
-                                      ("exported_at", exported_at), ("exported_by", by)], start=1):
-        meta.cell(r, 1, key)
+    for r, (name, value) in enumerate([("format", FORMAT_VERSION), *fields.items()], start=1):
+        meta.cell(r, 1, name)
         put_value(meta.cell(r, 2), value)
+    meta.cell(len(fields) + 2, 1, SIGNATURE)
+    for c, start in enumerate(range(0, len(token), CELL_TEXT), start=2):
+        meta.cell(len(fields) + 2, c, token[start:start + CELL_TEXT])
     meta.sheet_state = "hidden"
     meta.protection.sheet = True
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -235,16 +268,18 @@ def import_action_updates(session: Session, config: Config, path: Path, by: str,
         raise SourceError(f"{path}: no '{SHEET}' sheet: is this a file from `compstat actions export`?")
     meta = _meta(path, workbook)
     if meta.get("org") and meta["org"] != config.organisation.slug:
+        workbook.close()
         raise SourceError(f"{path}: exported for organisation '{meta['org']}', not '{config.organisation.slug}'")
     sheet = workbook[SHEET]
     rows = sheet_rows(path, workbook, sheet)
     workbook.close()
+    signed = _signed_export(session, config, path, meta)
     if not rows:
         raise SourceError(f"{path}: the '{SHEET}' sheet is empty")
     header = {header_key(str(h)): i for i, h in enumerate(rows[0]) if h is not None}
     wanted = {header_key(c.header): c.key for c in COLUMNS}
     missing = [c.header for c in COLUMNS
-               if c.key in (*EDITABLE, "id", "version") and header_key(c.header) not in header]
+               if c.key in (*EDITABLE, "id") and header_key(c.header) not in header]
     if missing:
         raise SourceError(f"{path}: missing column(s) {', '.join(missing)}; export a fresh file")
     index = {wanted[k]: i for k, i in header.items() if k in wanted}
@@ -254,32 +289,62 @@ def import_action_updates(session: Session, config: Config, path: Path, by: str,
         values = {key: raw[i] if i < len(raw) else None for key, i in index.items()}
         if all(cell_text(v) == "" for v in values.values()):
             continue
-        report.rows.append(_import_row(session, config, number, values, meta.get("unit"), by, at, via, report))
+        report.rows.append(_import_row(session, config, number, values, signed, by, at, via, report))
     return report
 
 
 def _meta(path: Path, workbook: Any) -> dict[str, str]:
+    """The hidden sheet's rows, key: the text of the cells after it (the token spans several)."""
     if META_SHEET not in workbook.sheetnames:
         return {}
     rows = sheet_rows(path, workbook, workbook[META_SHEET])
-    return {cell_text(row[0]): cell_text(row[1] if len(row) > 1 else None) for row in rows if row}
+    return {cell_text(row[0]): "".join(cell_text(v) for v in row[1:]) for row in rows if row}
 
 
-def _import_row(session: Session, config: Config, number: int, values: dict[str, Any], unit: str | None, by: str,
-                at: datetime | None, via: str, report: ImportReport) -> RowOutcome:
+def _signed_export(session: Session, config: Config, path: Path, meta: dict[str, str]) -> SignedExport:
+    """The sheet's verified signature; a sheet without one, or whose signature or signed cells do not
+    match, is refused whole (``SourceError``, nothing imported)."""
+    def again(unit: str = "UNIT") -> str:
+        return (f"nothing was imported; export the unit's sheet again (`compstat actions export --unit {unit}`) "
+                "and copy the commander's entries into it")
+
+    if not meta.get(SIGNATURE):
+        if meta.get("format") == "1":
+            raise SourceError(f"{path}: exported before sheets were signed (format 1), so the unit it may change "
+                              f"cannot be checked: {again()}")
+        what = f"the hidden '{META_SHEET}' sheet is missing" if not meta else "its signature was deleted"
+        raise SourceError(f"{path}: no signature ({what}), so the unit it may change cannot be checked: {again()}")
+    key = signing_key(session, config.organisation.slug)
+    payload = verify(key, meta[SIGNATURE]) if key is not None else None
+    if payload is None or payload.get("org") != config.organisation.slug:
+        raise SourceError(f"{path}: the signature in the hidden '{META_SHEET}' sheet does not match: the file was "
+                          f"altered or not exported from this store; {again()}")
+    for name in SIGNED:
+        signed = str(payload.get(name, "")).strip()
+        if meta.get(name, "") != signed:
+            raise SourceError(f"{path}: the hidden '{META_SHEET}' sheet was altered: its {name} cell says "
+                              f"'{meta.get(name, '')}', the signature '{signed}'; {again(str(payload.get('unit')))}")
+    return SignedExport({name: str(payload[name]) for name in SIGNED},
+                        {int(a): int(v) for a, v in payload.get("actions", [])})
+
+
+def _import_row(session: Session, config: Config, number: int, values: dict[str, Any], signed: SignedExport,
+                by: str, at: datetime | None, via: str, report: ImportReport) -> RowOutcome:
     def bad(message: str, action_id: int | None = None) -> RowOutcome:
         return RowOutcome(number, action_id, "malformed", f"row {number}: {message}")
 
-    action_id, version = _integer(values.get("id")), _integer(values.get("version"))
+    action_id = _integer(values.get("id"))
     if action_id is None:
         return bad(f"action id '{cell_text(values.get('id'))}' is not a number")
-    if version is None:
-        return bad("the hidden version column is empty: export a fresh file", action_id)
     action = session.get(Action, action_id, populate_existing=True)
-    if action is None or action.org != config.organisation.slug:
-        return bad(f"there is no action {action_id}", action_id)
-    if unit and action.unit_code != unit:
-        return bad(f"action {action_id} belongs to unit {action.unit_code}, not {unit}", action_id)
+    if action is not None and action.org != config.organisation.slug:
+        action = None
+    version = signed.versions.get(action_id)
+    if version is None or action is None or action.unit_code != signed.unit:
+        whose = f"; it belongs to unit {action.unit_code}" if action and action.unit_code != signed.unit else ""
+        return RowOutcome(number, action_id, "refused", (
+            f"row {number}: action {action_id} is not one of the actions this sheet was exported with (unit "
+            f"{signed.unit}, {signed.fields['period']}){whose}: refused"))
     edits = {k: cell_text(values.get(k)) for k in EDITABLE}
     edits["status"] = edits["status"].lower()
     if row_check(edits) == cell_text(values.get("check")):

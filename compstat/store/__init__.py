@@ -14,12 +14,13 @@ from compstat.store.models import (
     MeasureRow,
     Observation,
     RejectedRow,
+    SigningKey,
     SupersededObservation,
     UnitRow,
 )
 
 __all__ = [
     "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "FindingRow",
-    "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SupersededObservation", "UnitRow", "bulk_insert",
-    "connect", "resolve_url", "store_errors", "transaction",
+    "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SigningKey", "SupersededObservation", "UnitRow",
+    "bulk_insert", "connect", "resolve_url", "store_errors", "transaction",
 ]

@@ -230,6 +230,20 @@ class ActionUpdate(Base):
     via: Mapped[str] = mapped_column(String(200), default="", server_default="")  # cli, a spreadsheet, minutes
 
 
+class SigningKey(Base):
+    """A secret of the organisation that signs what leaves the store to come back (the commanders'
+    action sheets, ``purpose`` "action sheets"): 32 random bytes as hex, made on first use, never
+    written to a file the store sends out."""
+
+    __tablename__ = "signing_keys"
+    __table_args__ = (UniqueConstraint("org", "purpose"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(32))
+    secret: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class HistoryIsAppendOnly(RuntimeError):
     """Raised on any attempt to change or delete a row of the action history."""
 
