@@ -44,6 +44,7 @@ from compstat.store import (
     connect,
 )
 from compstat.store.lock import PREVIEW, shared_lock
+from compstat.store.totals import forget_totals
 
 MAX_DIFFERENCES = 5  # differing figures named in the error
 
@@ -125,6 +126,7 @@ def restore_versions(session: Session, org: str, label: str, versions: object) -
     current = {i for i, (_, gone) in held.items() if not gone}
     extra = sorted(current - set(wanted))
     back = sorted(set(wanted) - current)
+    forget_totals(session, extra + back)
     if extra:
         session.execute(delete(Observation).where(Observation.file_id.in_(extra)))
         session.execute(update(IngestedFile).where(IngestedFile.id.in_(extra)).values(superseded=True))

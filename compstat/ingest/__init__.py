@@ -49,6 +49,7 @@ from compstat.store import (
     SupersededObservation,
     bulk_insert,
 )
+from compstat.store.totals import forget_totals
 
 QUARANTINE_COLUMNS = ["source", "file", "row", "field", "reason", "raw"]
 INPUT_COLUMNS = INPUTS.columns
@@ -263,6 +264,7 @@ def supersede(session: Session, file_ids: list[int], by: int) -> None:
         return
     fields = [getattr(Observation, f) for f in OBSERVATION_FIELDS]
     moved = select(*fields, literal(by)).where(Observation.file_id.in_(file_ids))
+    forget_totals(session, file_ids)
     session.execute(insert(SupersededObservation).from_select([*OBSERVATION_FIELDS, "superseded_by"], moved))
     session.execute(delete(Observation).where(Observation.file_id.in_(file_ids)))
     session.execute(update(IngestedFile).where(IngestedFile.id.in_(file_ids))
@@ -287,6 +289,7 @@ def restore_held_copies(session: Session, file_ids: list[int]) -> None:
     rows = pd.DataFrame([json.loads(r) for r in held["raw"]], columns=MATCHED)
     rows = rows.assign(source_row=held["source_row"].to_numpy(), file_id=held["file_id"].to_numpy(),
                        org=held["org"].to_numpy())
+    forget_totals(session, [int(i) for i in rows["file_id"].unique()])
     bulk_insert(session.connection(), Observation.__table__, rows)  # type: ignore[arg-type]
     session.execute(delete(RejectedRow).where(RejectedRow.id.in_([int(i) for i in held["id"]])))
     back = held.groupby("file_id")["source_row"].nunique()

@@ -9,6 +9,7 @@ from compstat.store.models import (
     Base,
     Cycle,
     CycleResult,
+    DailyTotal,
     FindingRow,
     IngestedFile,
     MeasureRow,
@@ -16,11 +17,12 @@ from compstat.store.models import (
     RejectedRow,
     SigningKey,
     SupersededObservation,
+    TotalledFile,
     UnitRow,
 )
 
 __all__ = [
-    "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "FindingRow",
-    "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SigningKey", "SupersededObservation", "UnitRow",
-    "bulk_insert", "connect", "resolve_url", "store_errors", "transaction",
+    "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "DailyTotal",
+    "FindingRow", "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SigningKey", "SupersededObservation",
+    "TotalledFile", "UnitRow", "bulk_insert", "connect", "resolve_url", "store_errors", "transaction",
 ]

@@ -117,6 +117,33 @@ class SupersededObservation(_ObservationFields, Base):
     superseded_by: Mapped[int] = mapped_column(Integer)  # the ingested_files.id of the replacing version
 
 
+class DailyTotal(Base):
+    """One input version's observations summed per unit, category, subcategory and day: what the figures
+    read (``compstat.figures``), made from ``observations`` the first time a cycle needs them and kept.
+
+    A version's rows here are a cache of its observations: whatever adds to or moves a version's
+    observations deletes its rows here first (``ingest.forget_totals``), and they are made again.
+    """
+
+    __tablename__ = "daily_totals"
+    __table_args__ = (Index("ix_daily_totals_org_date", "org", "occurred_on"),)
+    file_id: Mapped[int] = mapped_column(ForeignKey("ingested_files.id", ondelete="CASCADE"), primary_key=True)
+    org: Mapped[str] = mapped_column(String(64))
+    unit_code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    category: Mapped[str] = mapped_column(String(200), primary_key=True)
+    subcategory: Mapped[str] = mapped_column(String(200), primary_key=True)
+    occurred_on: Mapped[date] = mapped_column(Date, primary_key=True)
+    total: Mapped[float] = mapped_column(Float)
+    n: Mapped[int] = mapped_column(Integer)
+
+
+class TotalledFile(Base):
+    """An input version whose ``daily_totals`` are made (a version with no observations has none)."""
+
+    __tablename__ = "totalled_files"
+    file_id: Mapped[int] = mapped_column(ForeignKey("ingested_files.id", ondelete="CASCADE"), primary_key=True)
+
+
 class RejectedRow(Base):
     """A row that could not be loaded, kept with the field and the reason."""
 
