@@ -31,6 +31,14 @@ Order = Literal["day_first", "month_first"]
 NUMERIC = r"^(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<y>\d{4}|\d{2})(?P<rest>\D.*)?$"  # 03/04/2026 [time]
 YEAR_FIRST = r"^(?P<y>\d{4})[./](?P<m>\d{1,2})[./](?P<d>\d{1,2})(?P<rest>\D.*)?$"  # 2026/03/04 [time]
 OFFSET = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[ap]\.?m\.?\s*)?(?:z|utc|gmt|[+-]\d\d(?::?\d\d)?)$"  # a zone
+PADDING = [  # (what needs it, pattern, rewrite), in turn: 3/4/2026 → 03/04/2026, 03/04/26 → 03/04/2026 (as %y)
+    (r"^\d[./-]", r"^(\d)([./-])", r"0\1\2"),
+    (r"^\d\d[./-]\d[./-]", r"^(\d\d[./-])(\d)([./-])", r"\10\2\3"),  # RE2: \10 is \1, then 0
+    (r"^\d\d[./-]\d\d[./-]\d\d(\D|$)", r"^(\d\d[./-]\d\d[./-])([0-6]\d)(\D.*)?$", r"\120\2\3"),
+    (r"^\d\d[./-]\d\d[./-]\d\d(\D|$)", r"^(\d\d[./-]\d\d[./-])([7-9]\d)(\D.*)?$", r"\119\2\3"),
+]
+REORDERED = r"^(\d\d)[./-](\d\d)[./-](\d{4})"
+AS_ISO: dict[Order, str] = {"day_first": r"\3-\2-\1", "month_first": r"\3-\1-\2"}
 EXAMPLES = 3
 WRITTEN = {"day_first": "dd/mm/yyyy, day first", "month_first": "mm/dd/yyyy, month first"}
 
@@ -63,7 +71,8 @@ def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, 
         zoned = _true(pc.match_substring_regex(text, OFFSET, ignore_case=True))
         if zoned.any():
             raise SourceError(
-                f"{where}: {_count(zoned)} carry a time zone or UTC offset, e.g. {_examples(text, line, zoned)}: "
+                f"{where}: {_count(zoned, 'carries|carry')} a time zone or UTC offset, e.g. "
+                f"{_examples(text, line, zoned)}: "
                 "set organisation.timezone (an IANA name such as Europe/London) so that each is converted to the "
                 "organisation's local time and counted on its local day")
     order = declared_order(source, config)
@@ -90,7 +99,7 @@ def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, 
     if not len(day_only) and not len(month_only):
         if len(either):
             raise SourceError(
-                f"{where} are ambiguous: {_count(either)} read both as day/month and as month/day, e.g. "
+                f"{where} are ambiguous: {_count(either, 'reads|read')} both as day/month and as month/day, e.g. "
                 f"{_examples(text, line, either)}, and no value decides which. {key[0].upper()}{key[1:]}")
         return DateReading()
     order, decided = ("day_first", day_only) if len(day_only) else ("month_first", month_only)
@@ -114,12 +123,17 @@ def parse_dates(text: pd.Series, fmt: str | None, order: Order | None, zone: str
     retry = when.isna() & text.ne("")
     if retry.any():
         rest = text[retry]
-        iso = _as_iso(rest, order)  # NaN: not numeric; "": numbers that make no date in that order
-        written = iso.where(iso.notna(), rest)
-        found = _read(written, "ISO8601", zone)
-        loose = found.isna() & written.ne("")
-        if loose.any():
-            found[loose] = _read(written[loose], "mixed", zone)
+        found = _reordered(rest, order, zone) if order is not None else \
+            pd.Series(pd.NaT, index=rest.index, dtype="datetime64[us]")
+        left = found.isna()  # not numeric, or in a form the fast path does not read (2:05 PM), or no date
+        if left.any():
+            iso = _as_iso(rest[left], order)  # NaN: not numeric; "": numbers that make no date in that order
+            written = iso.where(iso.notna(), rest[left])
+            again = _read(written, "ISO8601", zone)
+            loose = again.isna() & written.ne("")
+            if loose.any():
+                again[loose] = _read(written[loose], "mixed", zone)
+            found[left] = again
         when[retry] = found
     return when.astype("datetime64[us]")
 
@@ -166,6 +180,19 @@ def _local(when: pd.Series, zone: str | None) -> pd.Series:
     if isinstance(when.dtype, pd.DatetimeTZDtype):
         return pd.Series(when.dt.tz_convert(zone or "UTC").dt.tz_localize(None), index=when.index)
     return when
+
+
+def _reordered(text: pd.Series, order: Order, zone: str | None) -> pd.Series:
+    """The numeric dates among ``text`` read in ``order`` at ISO speed (rewritten as ISO by Arrow: padded,
+    ``26`` as 2026, reordered); NaT for every other text and where the rewritten text is not ISO 8601."""
+    arr = _arrow(text)
+    numeric = pa.array(_true(pc.match_substring_regex(arr, NUMERIC)))
+    for needs, pattern, rewrite in PADDING:  # a regex test is cheap, a rewrite is not: only where needed
+        if pc.any(pc.match_substring_regex(arr, needs)).as_py():
+            arr = pc.replace_substring_regex(arr, pattern, rewrite)
+    arr = pc.replace_substring_regex(arr, REORDERED, AS_ISO[order])
+    iso = pc.if_else(numeric, arr, pa.scalar("", pa.large_string()))
+    return _read(pd.Series(pd.array(iso, dtype="str"), index=text.index), "ISO8601", zone)
 
 
 def _as_iso(text: pd.Series, order: Order | None) -> pd.Series:
@@ -233,9 +260,11 @@ def _true(mask: pa.Array) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _count(rows: np.ndarray) -> str:
+def _count(rows: np.ndarray, verb: str = "") -> str:
+    """``3 values`` (positions or a mask), and ``verb`` (``reads|read``) in agreement."""
     n = int(rows.sum()) if rows.dtype == bool else len(rows)
-    return f"{n:,} value{'s' if n != 1 else ''}"
+    said = verb.split("|")[n != 1] if verb else ""
+    return f"{n:,} value{'s' if n != 1 else ''}" + (f" {said}" if said else "")
 
 
 def _examples(text: pa.Array, line: pd.Series, rows: np.ndarray, most: int = EXAMPLES) -> str:

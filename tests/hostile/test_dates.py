@@ -193,7 +193,7 @@ def test_times_with_a_zone_and_no_organisation_timezone_are_refused(tmp_path: Pa
     said = " ".join(ran.output.split())
     assert ran.exit_code == 2, ran.output
     assert "Traceback" not in ran.output
-    assert ("the dates in 'when' (source 'incidents'): 1 value carry a time zone or UTC offset, e.g. "
+    assert ("the dates in 'when' (source 'incidents'): 1 value carries a time zone or UTC offset, e.g. "
             "'2026-03-03T11:30:00Z' (line 3): set organisation.timezone") in said
 
 
