@@ -59,15 +59,18 @@ def declared_order(source: Source, config: Config) -> Order | None:
     return config.organisation.date_order
 
 
-def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, location: str) -> DateReading:
+def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, location: str,
+               strict: bool = True) -> DateReading:
     """Survey one input's whole date column (``raw``; ``line``: each row's line number) before any row is read:
     refuse it (``SourceError``, with examples and the key to set) when its day/month order is undeclared and
-    its values do not decide it, or when it holds times with a zone and no ``organisation.timezone`` is set."""
+    its values do not decide it, or when it holds times with a zone and no ``organisation.timezone`` is set.
+    Not ``strict`` (rows of an input checked before, read again): nothing is refused; undecided, each value is
+    read only if one order alone can read it."""
     if source.date_format:
         return DateReading(declared_order(source, config))
     text = pc.utf8_trim_whitespace(_arrow(raw))
     where = f"{location}: the dates in '{source.columns.date}' (source '{source.name}')"
-    if config.organisation.timezone is None:
+    if strict and config.organisation.timezone is None:
         zoned = _true(pc.match_substring_regex(text, OFFSET, ignore_case=True))
         if zoned.any():
             raise SourceError(
@@ -90,6 +93,9 @@ def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, 
     key = (f"declare the order: sources[{config.sources.index(source)}].dayfirst: true (dd/mm/yyyy) or false "
            "(mm/dd/yyyy), or organisation.date_order: day_first or month_first for every source, or "
            "sources[].date_format")
+    if not strict:
+        return DateReading("day_first" if len(day_only) and not len(month_only) else
+                           "month_first" if len(month_only) and not len(day_only) else None)
     if len(day_only) and len(month_only):
         raise SourceError(
             f"{where} contradict each other: {_count(day_only)} can only be day first, e.g. "
@@ -108,6 +114,11 @@ def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, 
         f"{_examples(text, line, decided)}; {_count(either)} would read either way (e.g. "
         f"{_examples(text, line, either, 1)}). To be certain, {key}")
     return DateReading(order, note)
+
+
+def reread_order(raw: pd.Series, source: Source, config: Config) -> Order | None:
+    """The day/month order to read again some rows of an input checked before (``read_dates``, not strict)."""
+    return read_dates(raw, pd.Series(range(len(raw)), index=raw.index), source, config, "", strict=False).order
 
 
 def parse_dates(text: pd.Series, fmt: str | None, order: Order | None, zone: str | None) -> pd.Series:

@@ -5,10 +5,12 @@ first problem found, in column order: unit, date, value. A value must be a finit
 ``MAX_VALUE``, and whole unless only measures of kind ``value`` read its row (``value_problems``). A
 coordinate that cannot be read (not a number, out of range) does not reject its row: the record is
 counted without coordinates and kept in ``flagged`` with the field and reason, as a rejected row is.
-Numbers (value, coordinates) are read with the source's decimal mark (``sources[].decimal``: ``.`` or
-``,``). Where the source has a record key (``record_id``, or ``quality.duplicate_keys``), a row identical
-to an earlier one in every mapped column is an exact copy: it is quarantined, not counted. Rows whose
-unit is the source's configured organisation total (``quality.totals``) are kept aside the same way.
+Dates are read as ``compstat.ingest.dates`` says (the source's declared day/month order; times with a
+zone in the organisation's). Numbers (value, coordinates) are read with the source's decimal mark
+(``sources[].decimal``: ``.`` or ``,``). Where the source has a record key (``record_id``, or
+``quality.duplicate_keys``), a row identical to an earlier one in every mapped column is an exact copy: it
+is quarantined, not counted. Rows whose unit is the source's configured organisation total
+(``quality.totals``) are kept aside the same way.
 """
 
 from __future__ import annotations
@@ -65,9 +67,10 @@ def required_columns(source: Source) -> list[str]:
 
 
 def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
-             first_line: int, today: date, chunk_rows: int = CHUNK_ROWS) -> Mapped:
+             first_line: int, today: date, chunk_rows: int = CHUNK_ROWS, strict_dates: bool = True) -> Mapped:
     """Validate and convert the rows of one input, ``chunk_rows`` at a time (the memory of validation stays
-    that of one chunk; exact copies are found across the whole input first)."""
+    that of one chunk; exact copies are found across the whole input first). Its dates are surveyed first
+    (``dates.read_dates``; ``strict_dates=False`` for rows read again, a part of an input loaded before)."""
     missing = [c for c in required_columns(source) if c not in frame.columns]
     if missing:
         raise SourceError(
@@ -76,7 +79,7 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         )
     frame = frame.reset_index(drop=True)
     line = pd.Series(np.arange(first_line, first_line + len(frame)), index=frame.index)
-    dates = read_dates(frame[source.columns.date], line, source, config, location)  # the whole file's order
+    dates = read_dates(frame[source.columns.date], line, source, config, location, strict_dates)
     copy_of = exact_copies(frame, required_columns(source), line, chunk_rows) \
         if record_key(source, config) else pd.Series(dtype="Int64")
     parts = [_map_chunk(frame.iloc[start:start + chunk_rows], source, config, line, copy_of, today, dates)

@@ -208,3 +208,15 @@ def test_date_settings_are_checked_with_the_config(tmp_path: Path, source: str, 
     with pytest.raises(ConfigError) as err:
         configured(tmp_path, source, organisation)
     assert message in str(err.value)
+
+
+def test_rows_read_again_for_a_finding_are_read_in_the_file_s_order(tmp_path: Path) -> None:
+    """The validity check reads the dates of rows of unknown units again: in the order the file decided (here
+    day first, from 15/02/2026), 05/01/2026 is 5 January. Before: 1 May, and the finding's span ran to May."""
+    configured(tmp_path, incidents=UK_INCIDENTS + "R40,Z9,05/01/2026,burglary,,\nR41,Z9,15/02/2026,burglary,,\n")
+    ran = CliRunner().invoke(app, ["check", "--config", str(tmp_path / "testshire.yaml"), "--db",
+                                   f"sqlite:///{tmp_path / 'store.db'}", "--period", "2026-W10", "--today",
+                                   TODAY.isoformat(), "--out", str(tmp_path / "q.html"), "--verbose"])
+    assert ran.exit_code in (0, 1), ran.output
+    assert ("'Z9' in 'unit' (incidents) is not a unit in the config: 2 rows from 2026-01-05 to 2026-02-15"
+            in " ".join(ran.output.split()))

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from compstat import numbers
-from compstat.ingest.dates import declared_order, parse_dates
+from compstat.ingest.dates import parse_dates, reread_order
 from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, parse_numbers
 from compstat.measure_filter import matches_filter
 from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
@@ -72,8 +72,9 @@ class Validity:
             if rows.empty or source.columns.unit is None:  # a source-wide unit is always a unit of the config
                 continue
             raw = pd.DataFrame([json.loads(r) for r in rows["raw"]], index=rows.index).astype(str)
-            when = parse_dates(raw[source.columns.date].str.strip(), source.date_format,
-                               declared_order(source, ctx.config), ctx.config.organisation.timezone)
+            written = raw[source.columns.date].str.strip()
+            when = parse_dates(written, source.date_format, reread_order(written, source, ctx.config),
+                               ctx.config.organisation.timezone)
             value = (parse_numbers(raw[source.columns.value], source.text_decimal)
                      if source.columns.value else pd.Series(np.nan, index=raw.index))
             frame = pd.DataFrame({"unit": raw[source.columns.unit].str.strip(), "when": when, "value": value})
