@@ -261,7 +261,10 @@ def _calendar(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarra
 
 def _arrow(text: pd.Series) -> pa.Array:
     """A text column as an Arrow string array (no copy for Arrow-backed text)."""
-    arr = pa.array(text if pd.api.types.is_string_dtype(text.dtype) else text.astype(str), from_pandas=True)
+    try:
+        arr = pa.array(text, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # objects that are not all text (a frame built by hand)
+        arr = pa.array(text.astype(str), from_pandas=True)
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     return arr.cast(pa.large_string())
