@@ -39,6 +39,7 @@ PADDING = [  # (what needs it, pattern, rewrite), in turn: 3/4/2026 → 03/04/20
 ]
 REORDERED = r"^(\d\d)[./-](\d\d)[./-](\d{4})"
 AS_ISO: dict[Order, str] = {"day_first": r"\3-\2-\1", "month_first": r"\3-\1-\2"}
+GUESSED = r"(^|\D)\d{1,2}[./-]\d{1,2}[./-]\d{2,4}(\D|$)|^\d{1,2}[./-]\d{1,2}(\D|$)"  # Tue 03/04/2026, 3/4
 EXAMPLES = 3
 WRITTEN = {"day_first": "dd/mm/yyyy, day first", "month_first": "mm/dd/yyyy, month first"}
 
@@ -126,8 +127,10 @@ def parse_dates(text: pd.Series, fmt: str | None, order: Order | None, zone: str
 
     ``fmt``: a ``strptime`` format, read exactly. Otherwise ISO 8601 first; then dates of two numbers and a year
     in ``order`` (with no order, a value is read only if one reading alone is possible: ``13/03/2026``, not
-    ``03/04/2026``), and year-first ones; then other written forms (``4 March 2026``). A value with a zone is
-    converted to ``zone`` (UTC where none is given: ``read_dates`` refuses such a file first)."""
+    ``03/04/2026``), and year-first ones; then other written forms (``4 March 2026``), but never one holding
+    day and month as numbers in another form (``Tue 03/04/2026``, ``3/4``), whose order would be a guess. A
+    value with a zone is converted to ``zone`` (UTC where none is given: ``read_dates`` refuses such a file
+    first)."""
     if fmt:
         return _read(text, fmt, zone)
     when = _read(text, "ISO8601", zone)
@@ -142,6 +145,8 @@ def parse_dates(text: pd.Series, fmt: str | None, order: Order | None, zone: str
             written = iso.where(iso.notna(), rest[left])
             again = _read(written, "ISO8601", zone)
             loose = again.isna() & written.ne("")
+            loose &= iso.notna() | ~pd.Series(_true(pc.match_substring_regex(_arrow(written), GUESSED)),
+                                              index=written.index)  # never dateutil's month-first guess
             if loose.any():
                 again[loose] = _read(written[loose], "mixed", zone)
             found[left] = again

@@ -220,3 +220,14 @@ def test_rows_read_again_for_a_finding_are_read_in_the_file_s_order(tmp_path: Pa
     assert ran.exit_code in (0, 1), ran.output
     assert ("'Z9' in 'unit' (incidents) is not a unit in the config: 2 rows from 2026-01-05 to 2026-02-15"
             in " ".join(ran.output.split()))
+
+
+def test_day_and_month_written_another_way_are_not_guessed(tmp_path: Path) -> None:
+    """Before: 'Tue 03/04/2026' and '3/4' went to pandas' per-value parser and were read month first (4 March,
+    3 April); now they are quarantined as not dates. Written forms with a month name are still read."""
+    config = configured(tmp_path)
+    frame = pd.DataFrame({"ref": ["R1", "R2", "R3"], "unit": "A", "when": ["Tue 03/04/2026", "3/4", "4 March 2026"],
+                          "offence": "burglary", "lat": "", "lon": ""})
+    result = map_rows(frame, config.sources[0], config, "incidents.csv", 2, TODAY)
+    assert result.observations["occurred_on"].tolist() == ["2026-03-04"]
+    assert result.rejected["source_row"].tolist() == [2, 3]
