@@ -30,7 +30,7 @@ from compstat.errors import SourceError
 Order = Literal["day_first", "month_first"]
 NUMERIC = r"^(?P<a>\d{1,2})[./-](?P<b>\d{1,2})[./-](?P<y>\d{4}|\d{2})(?P<rest>\D.*)?$"  # 03/04/2026 [time]
 YEAR_FIRST = r"^(?P<y>\d{4})[./](?P<m>\d{1,2})[./](?P<d>\d{1,2})(?P<rest>\D.*)?$"  # 2026/03/04 [time]
-OFFSET = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[ap]\.?m\.?\s*)?(?:z|utc|gmt|[+-]\d\d(?::?\d\d)?)$"  # a zone
+OFFSET = r"\d:\d\d(?::\d\d(?:[.,]\d+)?)?\s*(?:[ap]\.?m\.?\s*)?(?:z|utc|gmt|[+-]\d\d(?::?\d\d)?)\s*$"  # a zone
 PADDING = [  # (what needs it, pattern, rewrite), in turn: 3/4/2026 → 03/04/2026, 03/04/26 → 03/04/2026 (as %y)
     (r"^\d[./-]", r"^(\d)([./-])", r"0\1\2"),
     (r"^\d\d[./-]\d[./-]", r"^(\d\d[./-])(\d)([./-])", r"\10\2\3"),  # RE2: \10 is \1, then 0
@@ -69,7 +69,7 @@ def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, 
     read only if one order alone can read it."""
     if source.date_format:
         return DateReading(declared_order(source, config))
-    text = pc.utf8_trim_whitespace(_arrow(raw))
+    text = _arrow(raw)  # not stripped (a copy of the whole column): the patterns allow spaces around
     where = f"{location}: the dates in '{source.columns.date}' (source '{source.name}')"
     if strict and config.organisation.timezone is None:
         zoned = _true(pc.match_substring_regex(text, OFFSET, ignore_case=True))
@@ -82,10 +82,10 @@ def read_dates(raw: pd.Series, line: pd.Series, source: Source, config: Config, 
     order = declared_order(source, config)
     if order is not None:
         return DateReading(order)
-    numeric = _true(pc.match_substring_regex(text, NUMERIC))
+    numeric = _true(pc.match_substring_regex(text, r"^\s*" + NUMERIC[1:]))
     if not numeric.any():
         return DateReading()
-    a, b, year, _ = _numbers(pc.filter(text, pa.array(numeric)))
+    a, b, year, _ = _numbers(pc.utf8_trim_whitespace(pc.filter(text, pa.array(numeric))))
     as_day_first, as_month_first = _calendar(year, b, a), _calendar(year, a, b)
     rows = np.flatnonzero(numeric)
     day_only = rows[as_day_first & ~as_month_first]
@@ -207,7 +207,7 @@ def _reordered(text: pd.Series, order: Order, zone: str | None) -> pd.Series:
         if pc.any(pc.match_substring_regex(arr, needs)).as_py():
             arr = pc.replace_substring_regex(arr, pattern, rewrite)
     arr = pc.replace_substring_regex(arr, REORDERED, AS_ISO[order])
-    iso = pc.if_else(numeric, arr, pa.scalar("", pa.large_string()))
+    iso = pc.if_else(numeric, arr, pa.scalar("", arr.type))
     return _read(pd.Series(pd.array(iso, dtype="str"), index=text.index), "ISO8601", zone)
 
 
@@ -264,18 +264,15 @@ def _calendar(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarra
     return np.asarray(known & (day >= 1) & (day <= days), dtype=bool)
 
 
-def _arrow(text: pd.Series) -> pa.Array:
-    """A text column as an Arrow string array (no copy for Arrow-backed text)."""
+def _arrow(text: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """A text column as Arrow strings (no copy for Arrow-backed text)."""
     try:
-        arr = pa.array(text, from_pandas=True)
+        return pa.array(text, from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # objects that are not all text (a frame built by hand)
-        arr = pa.array(text.astype(str), from_pandas=True)
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    return arr.cast(pa.large_string())
+        return pa.array(text.astype(str), from_pandas=True)
 
 
-def _true(mask: pa.Array) -> np.ndarray:
+def _true(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
@@ -286,7 +283,8 @@ def _count(rows: np.ndarray, verb: str = "") -> str:
     return f"{n:,} value{'s' if n != 1 else ''}" + (f" {said}" if said else "")
 
 
-def _examples(text: pa.Array, line: pd.Series, rows: np.ndarray, most: int = EXAMPLES) -> str:
+def _examples(text: pa.Array | pa.ChunkedArray, line: pd.Series, rows: np.ndarray, most: int = EXAMPLES) -> str:
     """The first ``most`` of ``rows`` (positions or a mask) as ``'03/04/2026' (line 5)``."""
     positions = np.flatnonzero(rows) if rows.dtype == bool else rows
-    return ", ".join(f"'{text[int(i)].as_py()}' (line {int(line.iloc[int(i)])})" for i in positions[:most])
+    return ", ".join(f"'{str(text[int(i)].as_py()).strip()}' (line {int(line.iloc[int(i)])})"
+                     for i in positions[:most])
