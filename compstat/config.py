@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -26,6 +27,7 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")  # a weekly period label, 2026-W48 (compstat.periods)
 MONTH_LABEL = re.compile(r"^(\d{4})-(\d{2})$")  # a monthly period label, 2026-11
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+ZONED_FORMAT = re.compile(r"%[zZ]")  # a date_format that reads a time zone
 
 
 class _Model(BaseModel):
@@ -37,6 +39,13 @@ class Organisation(_Model):
     slug: str = Field(description="short name used for output folders and the store")
     boundaries: str | None = Field(None, description="GeoJSON of unit boundaries (config-relative), drawn on maps")
     boundary_key: str = Field("code", description="the GeoJSON feature property that holds the unit code")
+    date_order: Literal["day_first", "month_first"] | None = Field(
+        None, description="how every source's dates of two numbers and a year (03/04/2026) are read, unless the "
+                          "source says (sources[].dayfirst): day_first (dd/mm/yyyy, UK) or month_first (mm/dd/yyyy, "
+                          "US); unset, a file whose values read both ways is refused")
+    timezone: str | None = Field(
+        None, description="the organisation's time zone (IANA name, e.g. Europe/London): a time with a zone or UTC "
+                          "offset is converted to it and counted on its local day; unset, such a file is refused")
 
     @field_validator("slug")
     @classmethod
@@ -45,6 +54,18 @@ class Organisation(_Model):
             raise ValueError("use lower-case letters, digits, '-' and '_' only")
         if RESERVED.match(value):
             raise ValueError(f"'{value}' is a name Windows reserves for a device: it cannot name an output folder")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(f"'{value}' is not a time zone name (use an IANA name such as Europe/London, "
+                             "America/New_York or UTC)") from None
         return value
 
 
@@ -148,7 +169,10 @@ class Source(_Model):
     values: dict[str, str] = Field(default_factory=dict)
     category: str | None = None
     unit: str | None = Field(None, description="the one unit code of every row, for a file without a unit column")
-    date_format: str | None = None
+    date_format: str | None = Field(None, description="strptime format the dates are written in, read exactly")
+    dayfirst: bool | None = Field(
+        None, description="dates of two numbers and a year (03/04/2026): true, day first (dd/mm/yyyy); false, month "
+                          "first (mm/dd/yyyy); unset, organisation.date_order")
     unit_map: dict[str, str] = Field(default_factory=dict)
     other_units: Literal["reject", "skip"] = "reject"
     mode: Literal["replace", "append"] = "replace"
@@ -165,6 +189,8 @@ class Source(_Model):
         if self.columns.unit is None and self.unit is None:
             raise ValueError("columns.unit is missing: name the column holding each row's unit (or give unit: "
                              "CODE, one unit for every row of a file without a unit column)")
+        if self.date_format and self.dayfirst is not None:
+            raise ValueError("give either date_format (the exact format) or dayfirst, not both")
         if self.columns.unit is not None and self.unit is not None:
             raise ValueError("give either columns.unit (the column holding each row's unit) or unit (one unit "
                              "code for every row), not both")
@@ -539,6 +565,11 @@ class Config(_Model):
             if s.unit is not None and s.unit not in leaf_codes:
                 raise ValueError(f"source '{s.name}': unit '{s.unit}' is not an accountable unit (one without "
                                  "children)")
+        zoned = [s.name for s in self.sources if s.date_format and ZONED_FORMAT.search(s.date_format)]
+        if zoned and self.organisation.timezone is None:
+            raise ValueError(f"source '{zoned[0]}': date_format reads a time zone (%z or %Z): set "
+                             "organisation.timezone (an IANA name such as Europe/London), the zone its times are "
+                             "converted to")
         weekly_totals = [s.name for s in self.sources if s.date_is == "week"]
         if weekly_totals and self.cadence.period != "weekly":
             raise ValueError(f"source '{weekly_totals[0]}': date_is: week needs cadence.period: weekly")

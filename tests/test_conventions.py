@@ -142,6 +142,7 @@ sources:
     decimal: ","
     unit: MED
     columns: {date: fecha_hecho, category: modalidad, latitude: latitud, longitude: longitud}
+    date_format: "%Y-%m-%dT%H:%M:%SZ"  # as config/medellin.yaml: the times as written (a zone would be converted)
 """
 
 
@@ -166,7 +167,7 @@ def test_real_medellin_file_counts_every_record(shared_dir: Path, tmp_path: Path
     assert np.allclose(obs["latitude"].dropna(), independent["latitud"].dropna())
     assert np.allclose(obs["longitude"].dropna(), independent["longitud"].dropna())
     assert (obs["unit_code"] == "MED").all()
-    assert obs.loc[0, "occurred_at"] == "2019-04-23 12:30:00"  # the 'Z' suffix is dropped, the time kept
+    assert obs.loc[0, "occurred_at"] == "2019-04-23 12:30:00"  # date_format's literal 'Z': the time as written
     assert int((obs["category"] == "Arma de fuego").sum()) == int((independent["modalidad"] == "Arma de fuego").sum())
 
 

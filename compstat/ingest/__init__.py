@@ -167,8 +167,9 @@ def load_input(session: Session, config: Config, source: Source, raw: RawInput, 
     bulk_insert(conn, RejectedRow.__table__, kept_aside.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
     return IngestReport(source.name, raw.location, raw.sha256, "loaded", record.rows_read,
                         record.rows_loaded, record.rows_rejected, record.rows_skipped, columns, raw.bytes,
-                        note=f"{len(copies):,} row{'s' if len(copies) != 1 else ''} already held from another "
-                        "input: not counted" if len(copies) else "")
+                        note="; ".join(n for n in (mapped.note, f"{len(copies):,} row{'s' if len(copies) != 1 else ''} "
+                                                   "already held from another input: not counted" if len(copies)
+                                                   else "") if n))
 
 
 def _replaced(session: Session, org: str, source: str, location: str, observations: pd.DataFrame,

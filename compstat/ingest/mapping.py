@@ -5,10 +5,12 @@ first problem found, in column order: unit, date, value. A value must be a finit
 ``MAX_VALUE``, and whole unless only measures of kind ``value`` read its row (``value_problems``). A
 coordinate that cannot be read (not a number, out of range) does not reject its row: the record is
 counted without coordinates and kept in ``flagged`` with the field and reason, as a rejected row is.
-Numbers (value, coordinates) are read with the source's decimal mark (``sources[].decimal``: ``.`` or
-``,``). Where the source has a record key (``record_id``, or ``quality.duplicate_keys``), a row identical
-to an earlier one in every mapped column is an exact copy: it is quarantined, not counted. Rows whose
-unit is the source's configured organisation total (``quality.totals``) are kept aside the same way.
+Dates are read as ``compstat.ingest.dates`` says (the source's declared day/month order; times with a
+zone in the organisation's). Numbers (value, coordinates) are read with the source's decimal mark
+(``sources[].decimal``: ``.`` or ``,``). Where the source has a record key (``record_id``, or
+``quality.duplicate_keys``), a row identical to an earlier one in every mapped column is an exact copy: it
+is quarantined, not counted. Rows whose unit is the source's configured organisation total
+(``quality.totals``) are kept aside the same way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import pandas as pd
 
 from compstat.config import WEEKDAYS, Config, Source
 from compstat.errors import SourceError
+from compstat.ingest.dates import DateReading, expected, parse_dates, read_dates
 from compstat.measure_filter import matches_filter
 from compstat.store.models import LOCATION_LENGTH
 
@@ -53,6 +56,7 @@ class Mapped:
     rows_skipped: int  # rows of units outside the config, when the source says skip
     flagged: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_FIELDS))
     # counted rows with a field that could not be read (coordinates), like ``rejected``
+    note: str = ""  # how the dates were read, where the file's own values decided it (``DateReading``)
 
 
 def required_columns(source: Source) -> list[str]:
@@ -63,9 +67,10 @@ def required_columns(source: Source) -> list[str]:
 
 
 def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
-             first_line: int, today: date, chunk_rows: int = CHUNK_ROWS) -> Mapped:
+             first_line: int, today: date, chunk_rows: int = CHUNK_ROWS, strict_dates: bool = True) -> Mapped:
     """Validate and convert the rows of one input, ``chunk_rows`` at a time (the memory of validation stays
-    that of one chunk; exact copies are found across the whole input first)."""
+    that of one chunk; exact copies are found across the whole input first). Its dates are surveyed first
+    (``dates.read_dates``; ``strict_dates=False`` for rows read again, a part of an input loaded before)."""
     missing = [c for c in required_columns(source) if c not in frame.columns]
     if missing:
         raise SourceError(
@@ -74,9 +79,10 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
         )
     frame = frame.reset_index(drop=True)
     line = pd.Series(np.arange(first_line, first_line + len(frame)), index=frame.index)
+    dates = read_dates(frame[source.columns.date], line, source, config, location, strict_dates)
     copy_of = exact_copies(frame, required_columns(source), line, chunk_rows) \
         if record_key(source, config) else pd.Series(dtype="Int64")
-    parts = [_map_chunk(frame.iloc[start:start + chunk_rows], source, config, line, copy_of, today)
+    parts = [_map_chunk(frame.iloc[start:start + chunk_rows], source, config, line, copy_of, today, dates)
              for start in range(0, max(len(frame), 1), chunk_rows)]
     keyed = [p[0] for p in parts]
     if any(obs["occurred_at"].notna().any() for chunk in keyed for obs in chunk):  # times in some chunk: in all
@@ -89,13 +95,15 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
     return Mapped(observations,
                   pd.concat(rejected, ignore_index=True) if rejected else pd.DataFrame(columns=REJECTED_FIELDS),
                   len(frame), sum(p[3] for p in parts),
-                  pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=REJECTED_FIELDS))
+                  pd.concat(flagged, ignore_index=True) if flagged else pd.DataFrame(columns=REJECTED_FIELDS),
+                  dates.note)
 
 
 def _map_chunk(frame: pd.DataFrame, source: Source, config: Config, all_lines: pd.Series, copy_of: pd.Series,
-               today: date) -> tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame, int]:
+               today: date, dates: DateReading) -> tuple[list[pd.DataFrame], pd.DataFrame, pd.DataFrame, int]:
     """One chunk of ``map_rows``: its observations (one frame per value expression, or one), rejected rows,
-    flagged rows and rows skipped. ``copy_of``: the line of the earlier identical row, for exact copies."""
+    flagged rows and rows skipped. ``copy_of``: the line of the earlier identical row, for exact copies;
+    ``dates``: how the whole input's dates are read."""
     cols = source.columns
     line = all_lines.loc[frame.index]
     text = {c: frame[c].astype(str).str.strip() for c in required_columns(source)}
@@ -139,9 +147,9 @@ def _map_chunk(frame: pd.DataFrame, source: Source, config: Config, all_lines: p
 
     # date
     raw_date = text[cols.date]
-    when = _parse_dates(raw_date, source.date_format)
-    expected = source.date_format or "a date such as 2026-11-23 or 2026-11-23 14:05"
-    reject(when.isna(), cols.date, "date '{}' is not a date (expected " + expected + ")", raw_date)
+    when = parse_dates(raw_date, source.date_format, dates.order, config.organisation.timezone)
+    reject(when.isna(), cols.date, "date '{}' is not a date (expected " + _braced(expected(source, dates.order)) + ")",
+           raw_date)
     reject(when >= pd.Timestamp(today) + pd.Timedelta(days=1), cols.date, "date '{}' is in the future", raw_date)
     if source.date_is == "week":
         when = week_middle(when, WEEKDAYS.index(config.cadence.week_start))
@@ -368,21 +376,6 @@ def _stripped(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 def _expression_columns(source: Source) -> set[str]:
     return {name for e in source.values.values() for name in IDENTIFIER.findall(e)}
-
-
-def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
-    if fmt:
-        return _naive(pd.to_datetime(raw, format=fmt, errors="coerce"))
-    parsed = _naive(pd.to_datetime(raw, format="ISO8601", errors="coerce"))
-    if parsed.isna().any():
-        retry = parsed.isna() & raw.ne("")
-        parsed[retry] = _naive(pd.to_datetime(raw[retry], format="mixed", dayfirst=False, errors="coerce"))
-    return parsed
-
-
-def _naive(when: pd.Series) -> pd.Series:
-    """Dates and times as written: a time-zone suffix (``2019-04-23T12:30:00Z``) is dropped, not converted."""
-    return when.dt.tz_localize(None) if isinstance(when.dtype, pd.DatetimeTZDtype) else when
 
 
 def _has_time(when: pd.Series) -> bool:

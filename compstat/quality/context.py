@@ -470,7 +470,7 @@ def supplied_totals(rejected: pd.DataFrame, config: Config, today: date) -> tupl
             continue
         raw = pd.DataFrame([json.loads(r) for r in mine["raw"]]).astype(str)
         as_total = source.model_copy(update={"unit_map": {**source.unit_map, label: TOTAL}})
-        mapped = map_rows(raw, as_total, config, "supplied totals", 0, today)
+        mapped = map_rows(raw, as_total, config, "supplied totals", 0, today, strict_dates=False)
         observations = mapped.observations
         parts.append(observations.assign(date=pd.to_datetime(observations["occurred_on"], format="%Y-%m-%d"), n=1)
                      .groupby(["unit_code", "category", "subcategory", "date"], as_index=False)

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from compstat import numbers
+from compstat.ingest.dates import parse_dates, reread_order
 from compstat.ingest.mapping import COUNTED_WITHOUT_COORDINATES, parse_numbers
 from compstat.measure_filter import matches_filter
 from compstat.quality.checks.common import file_name, quarantine_hint, rejected_units, rejection_kind
@@ -71,7 +72,9 @@ class Validity:
             if rows.empty or source.columns.unit is None:  # a source-wide unit is always a unit of the config
                 continue
             raw = pd.DataFrame([json.loads(r) for r in rows["raw"]], index=rows.index).astype(str)
-            when = _parse_dates(raw[source.columns.date], source.date_format)
+            written = raw[source.columns.date].str.strip()
+            when = parse_dates(written, source.date_format, reread_order(written, source, ctx.config),
+                               ctx.config.organisation.timezone)
             value = (parse_numbers(raw[source.columns.value], source.text_decimal)
                      if source.columns.value else pd.Series(np.nan, index=raw.index))
             frame = pd.DataFrame({"unit": raw[source.columns.unit].str.strip(), "when": when, "value": value})
@@ -181,10 +184,3 @@ def _per_unit(frame: pd.DataFrame, column: str) -> dict[str, int]:
     totals = frame.groupby("unit_code")[column].sum()
     return {str(code): int(n) for code, n in totals.sort_index().items() if n > 0}
 
-
-def _parse_dates(raw: pd.Series, fmt: str | None) -> pd.Series:
-    parsed = pd.to_datetime(raw, format=fmt or "ISO8601", errors="coerce")
-    retry = parsed.isna() & raw.ne("")
-    if fmt is None and retry.any():
-        parsed[retry] = pd.to_datetime(raw[retry], format="mixed", errors="coerce")
-    return parsed
