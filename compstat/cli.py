@@ -196,6 +196,8 @@ def run_cycle_command(
                       "recorded in manifest.json", markup=True)
     for stale in outcome.removed_stale:
         console.print(f"removed stale staged folder {stale} (left by a run that was stopped)", markup=False)
+    if outcome.settled:  # an earlier run whose commit could not be confirmed
+        console.print(outcome.settled, markup=False)
     if outcome.reused:
         console.print(f"reused {len(outcome.reused)} of {len(outcome.packs)} packs (unchanged inputs)", markup=False)
     if outcome.unchanged_since:
@@ -624,7 +626,8 @@ def spc_command(
     if out is None:
         typer.echo(result.to_csv(index=False), nl=False)
         return
-    result.to_csv(out, index=False)
+    with out.open("w", encoding="utf-8", newline="") as handle:  # an OSError names the file (pandas' own does not)
+        result.to_csv(handle, index=False)
     last = result.iloc[-1]
     icon = assurance(result, options)
     console.print(f"{len(result)} points; latest limits {last['lpl']:.6g} to {last['upl']:.6g} around "
