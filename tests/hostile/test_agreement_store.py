@@ -278,9 +278,10 @@ POINTS = {  # where the server goes away: a statement through SQLAlchemy, the in
 }
 
 
-@pytest.mark.parametrize("point", POINTS)
+@pytest.mark.parametrize(("command", "point"), [("run-cycle", "figures step"), ("run-cycle", "ingest COPY"),
+                                                ("check", "ingest COPY")])
 def test_postgres_going_away_mid_cycle_is_one_line(small_config_path: Path, store_url: str, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch, point: str) -> None:
+                                                   monkeypatch: pytest.MonkeyPatch, command: str, point: str) -> None:
     """Before: a ``psycopg.errors.AdminShutdown`` traceback. Now one line naming the store (password hidden)
     and what to do, exit 1; nothing of the run is stored and no outputs are written."""
     postgres_only(store_url)
@@ -289,8 +290,8 @@ def test_postgres_going_away_mid_cycle_is_one_line(small_config_path: Path, stor
     target = __import__(module, fromlist=[name])
     monkeypatch.setattr(target, name, ending_sessions(getattr(target, name), store_url))
     out = tmp_path / "cycles"
-    result = CliRunner().invoke(app, ["run-cycle", "--config", str(small_config_path), "--db", store_url,
-                                      "--period", PERIOD, "--out", str(out), "--today", TODAY.isoformat()])
+    args = ["--config", str(small_config_path), "--db", store_url, "--period", PERIOD, "--today", TODAY.isoformat()]
+    result = CliRunner().invoke(app, [command, *args, "--out", str(out if command == "run-cycle" else out / "q.html")])
     monkeypatch.undo()
     assert result.exit_code == 1, result.output
     shown = make_url(store_url).render_as_string(hide_password=True)
