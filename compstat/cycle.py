@@ -1,9 +1,11 @@
 """One accountability cycle: ingest → quality → analysis → actions → packs.
 
 All store writes happen in one transaction, and outputs are written to a temporary folder that
-replaces the period's folder at the end; the transaction commits only then, and if the commit
-fails the earlier folder is put back: a failed run leaves the store and earlier outputs as they
-were. A file-system fault (read-only, full disk) is reported by path (``errors.file_system_error``).
+replaces the period's folder at the end; the transaction commits only then. If the commit fails, the
+store is asked afresh which run it holds and the folder follows it (``staged_output``); if it cannot be
+asked, the earlier folder goes back and this run's waits as ``.<period>.unconfirmed`` for the next run
+(``settle_unconfirmed``): the store and the period's folder hold the same run. A file-system fault
+(read-only, full disk) is reported by path (``errors.file_system_error``).
 """
 
 from __future__ import annotations
