@@ -68,7 +68,7 @@ from compstat.store import (
     connect,
     store_errors,
 )
-from compstat.store.lock import cycle_lock
+from compstat.store.lock import cycle_lock, require_lock
 
 if TYPE_CHECKING:
     from compstat.packs.render import RenderedPack
@@ -127,7 +127,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
     steps = Steps(progress)
     state: list[str] = []
-    with cycle_lock(store_url, period.label, org):
+    with cycle_lock(store_url, period.label, org) as me:
         engine = connect(store_url)
         try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
             committed = committed_run_at(engine, org, period.label)
@@ -157,6 +157,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                                              store_url, rendered, state[0] if state else None)
                     session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
                         manifest=json.dumps(manifest, default=str)))
+                    require_lock(session.connection(), me)  # still ours: no other cycle can have started
         except _Unchanged as same:
             return replace(same.outcome(period, final_dir, steps.timings, removed), settled=settled)
         finally:

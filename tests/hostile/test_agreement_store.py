@@ -334,3 +334,48 @@ def test_postgres_going_away_at_the_commit_puts_the_earlier_outputs_back(small_c
             assert conn.scalar(select(Cycle.run_at)).isoformat() == manifest_run_at(first.out_dir)
     finally:
         engine.dispose()
+
+
+def test_the_lock_lost_alone_stops_the_cycle_before_publishing(small_config_path: Path, store_url: str, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the session holding the cycle's lock is ended (the cycle's own lives on): another cycle could
+    start, so the cycle stops before publishing and committing (``store.lock.require_lock``), one line, exit 1;
+    the earlier run stays in the store and in the folder. Before: it went on and committed without the lock."""
+    postgres_only(store_url)
+    (tmp_path / "incidents.csv").write_text(INCIDENTS, encoding="utf-8")
+    no_packs(monkeypatch)
+    config, out = load_config(small_config_path), tmp_path / "cycles"
+    first = run_cycle(config, store_url, PERIOD, out_root=out, today=TODAY, workers=1)
+    outputs = folder_snapshot(first.out_dir)
+    engine = connect(store_url)
+    with engine.connect() as conn:
+        rows = conn.scalar(select(func.count()).select_from(Observation))
+    engine.dispose()
+    (tmp_path / "incidents.csv").write_text(INCIDENTS + "R30,B,2026-03-07,robbery,53.2,-2.2\n", encoding="utf-8")
+    real = compstat.cycle.cycle_figures
+
+    def end_the_lock(*args: Any) -> Any:
+        admin = create_engine(store_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            assert conn.execute(text("SELECT bool_and(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "
+                                     "datname = current_database() AND application_name LIKE 'compstat cycle %'")
+                                ).scalar()
+        admin.dispose()
+        return real(*args)
+
+    monkeypatch.setattr(compstat.cycle, "cycle_figures", end_the_lock)
+    result = CliRunner().invoke(app, ["run-cycle", "--config", str(small_config_path), "--db", store_url,
+                                      "--period", PERIOD, "--out", str(out), "--today", TODAY.isoformat()])
+    monkeypatch.undo()
+    assert result.exit_code == 1, result.output
+    assert one_line(result) == (f"Error: the store's lock was lost during the testshire cycle for {PERIOD} (the "
+                                "database ended the session that held it): nothing was recorded and the earlier "
+                                "outputs stand. Run the cycle again")
+    assert folder_snapshot(first.out_dir) == outputs
+    engine = connect(store_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.scalar(select(Cycle.run_at)).isoformat() == manifest_run_at(first.out_dir)
+            assert conn.scalar(select(func.count()).select_from(Observation)) == rows  # not the new row
+    finally:
+        engine.dispose()
