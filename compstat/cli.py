@@ -196,6 +196,8 @@ def run_cycle_command(
                       "recorded in manifest.json", markup=True)
     for stale in outcome.removed_stale:
         console.print(f"removed stale staged folder {stale} (left by a run that was stopped)", markup=False)
+    if outcome.settled:  # an earlier run whose commit could not be confirmed
+        console.print(outcome.settled, markup=False)
     if outcome.reused:
         console.print(f"reused {len(outcome.reused)} of {len(outcome.packs)} packs (unchanged inputs)", markup=False)
     if outcome.unchanged_since:

@@ -1,14 +1,18 @@
 """One accountability cycle: ingest → quality → analysis → actions → packs.
 
 All store writes happen in one transaction, and outputs are written to a temporary folder that
-replaces the period's folder at the end; the transaction commits only then, and if the commit
-fails the earlier folder is put back: a failed run leaves the store and earlier outputs as they
-were. A file-system fault (read-only, full disk) is reported by path (``errors.file_system_error``).
+replaces the period's folder at the end; the transaction commits only then. If the commit fails, the
+store is asked afresh which run it holds and the folder follows it (``staged_output``); if it cannot be
+asked, the earlier folder goes back and this run's waits as ``.<period>.unconfirmed`` for the next run
+(``settle_unconfirmed``): the store and the period's folder hold the same run. A file-system fault
+(read-only, full disk) is reported by path (``errors.file_system_error``).
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import os
 import platform
 import re
@@ -27,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 from sqlalchemy import Engine, String, cast, delete, select, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from compstat import __version__
@@ -40,7 +45,7 @@ from compstat.analysis.places import headline_window, load_incidents, place_wind
 from compstat.analysis.spc import CONCERN
 from compstat.cells import read_csv, write_csv
 from compstat.config import Config, iter_units
-from compstat.errors import file_system_error, writing
+from compstat.errors import CompstatError, file_system_error, writing
 from compstat.figures import Figures, build_figures
 from compstat.files import follow_umask
 from compstat.hierarchy import divisions
@@ -65,12 +70,13 @@ from compstat.store import (
     connect,
     store_errors,
 )
-from compstat.store.lock import cycle_lock
+from compstat.store.lock import cycle_lock, require_lock
 
 if TYPE_CHECKING:
     from compstat.packs.render import RenderedPack
 
 MANIFEST_SCHEMA = 1
+log = logging.getLogger(__name__)
 CHART_PERIODS = {"weekly": 104, "monthly": 24}
 Progress = Callable[[str, float], None]
 
@@ -92,6 +98,7 @@ class CycleOutcome:
     removed_stale: list[Path] = field(default_factory=list)  # staged folders a killed run left (``remove_stale``)
     reused: list[Path] = field(default_factory=list)  # packs linked from the period's earlier run (``compstat.reuse``)
     unchanged_since: str | None = None  # nothing changed since this run (its run_at): its outputs stand as they were
+    settled: str | None = None  # what ``settle_unconfirmed`` did with an earlier run's unconfirmed outputs
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -122,13 +129,15 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     final_dir = confined(out_root or Path(config.output_dir), f"{org}/{period.label}", resolve=False)
     steps = Steps(progress)
     state: list[str] = []
-    with cycle_lock(store_url, period.label, org):
+    with cycle_lock(store_url, period.label, org) as me:
         engine = connect(store_url)
         try:  # the store commits only once the outputs are in place; a failed commit puts the earlier ones back
             committed = committed_run_at(engine, org, period.label)
             removed = remove_stale(final_dir, committed)
+            settled = settle_unconfirmed(final_dir, committed)
             with store_errors(engine), Session(engine) as session, \
-                    staged_output(final_dir, commit=session.commit) as work_dir:
+                    staged_output(final_dir, commit=lambda: _commit(session),
+                                  stored=lambda: committed_run_at(engine, org, period.label)) as work_dir:
 
                 def skip_if_unchanged(reports: list[IngestReport]) -> None:
                     state.append(cycle_state(session, config, period, today, accept_warnings, go_ahead_if_stale))
@@ -150,14 +159,28 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                                              store_url, rendered, state[0] if state else None)
                     session.execute(update(Cycle).where(Cycle.id == cycle_id).values(  # the next cycle's baseline
                         manifest=json.dumps(manifest, default=str)))
+                    require_lock(session.connection(), me)  # still ours: no other cycle can have started
         except _Unchanged as same:
-            return same.outcome(period, final_dir, steps.timings, removed)
+            return replace(same.outcome(period, final_dir, steps.timings, removed), settled=settled)
         finally:
             engine.dispose()
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
                         [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
-                        removed, [final_dir / p.path.name for p in rendered if p.reused])
+                        removed, [final_dir / p.path.name for p in rendered if p.reused], settled=settled)
+
+
+def _commit(session: Session) -> None:
+    """Commit the cycle's transaction; if that fails, roll back at once (SQLite: release the store's lock on the
+    file) so that ``staged_output`` can ask the store, on a new connection, what it holds."""
+    try:
+        session.commit()
+    except BaseException:
+        try:
+            session.rollback()
+        except SQLAlchemyError:
+            pass  # the connection is gone: the server has rolled back whatever it had not committed
+        raise
 
 
 class _Unchanged(Exception):
@@ -241,11 +264,16 @@ class Steps:
 
 
 @contextmanager
-def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> Iterator[Path]:
+def staged_output(final_dir: Path, commit: Callable[[], None] | None = None,
+                  stored: Callable[[], str | None] | None = None) -> Iterator[Path]:
     """A temporary folder beside ``final_dir`` that replaces it only when the block succeeds;
     on any error it is removed and ``final_dir`` stays as it was. ``commit`` (the store's) runs
-    once the new folder is in place: if it fails, the earlier folder is put back. A file-system
-    fault names the path (``errors.file_system_error``), as ``final_dir``'s when in the staged folder."""
+    once the new folder is in place: if it fails, ``stored`` (the ``run_at`` of the cycle the store
+    holds, read afresh) settles what stands (``_after_failed_commit``), so the store and the outputs agree.
+    A file-system fault names the path (``errors.file_system_error``), as ``final_dir``'s when in the staged
+    folder; a ``final_dir`` that is a file is refused before anything is written."""
+    if final_dir.exists() and not final_dir.is_dir():
+        raise file_system_error(FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(final_dir)))
     try:
         final_dir.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -256,7 +284,7 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
     except OSError as exc:  # named by the folder asked for, not the staged folder's random name
         raise file_system_error(OSError(exc.errno, exc.strerror, str(final_dir.parent))) from None
     old = final_dir.with_name(f".{final_dir.name}.old")
-    published = False
+    published = committing = False
     try:
         with writing(work_dir):
             yield work_dir
@@ -264,12 +292,18 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
         published = True
         Steps.pause_for_tests("published")
         if commit is not None:
+            committing = True
             commit()
     except BaseException as exc:
-        if published:  # the store did not commit: the earlier outputs (if any) go back
-            shutil.rmtree(final_dir, ignore_errors=True)
-            if old.exists():
-                old.rename(final_dir)
+        if published:  # the store did not commit (or may not have): settle which outputs stand
+            held = _after_failed_commit(final_dir, old, stored if committing else None)
+            if held is True and isinstance(exc, Exception):  # it did commit (its reply was lost): all is well
+                log.warning("The store reported an error on committing (%s) but holds this run: outputs published",
+                            exc)
+                shutil.rmtree(old, ignore_errors=True)
+                return
+            if held is None:
+                raise UnconfirmedError(exc, final_dir) from None
         if isinstance(exc, OSError):
             raise file_system_error(exc, final_dir, staged=(work_dir, final_dir)) from None
         raise
@@ -278,6 +312,69 @@ def staged_output(final_dir: Path, commit: Callable[[], None] | None = None) -> 
             shutil.rmtree(work_dir, ignore_errors=True)
     if old.exists():
         shutil.rmtree(old, ignore_errors=True)
+
+
+UNCONFIRMED = "unconfirmed"  # .<period>.unconfirmed: a run's outputs the store may or may not hold
+
+
+class UnconfirmedError(CompstatError):
+    """The store's commit failed in a way that leaves unknown whether it recorded the run (the connection was
+    lost during the commit, and the store cannot be asked): the earlier outputs stand and this run's are kept
+    as ``.<period>.unconfirmed`` until the next run of the period settles them (``settle_unconfirmed``)."""
+
+    exit_code = 1
+
+    def __init__(self, cause: BaseException, final_dir: Path) -> None:
+        said = str(cause).rstrip().rstrip(".")
+        super().__init__(
+            f"{said}. Whether the store recorded this run of {final_dir.name} could not be checked: the earlier "
+            f"outputs stand in {final_dir} and this run's are kept in {_unconfirmed(final_dir)}; the next "
+            f"run-cycle for {final_dir.name} publishes them if the store holds this run, or removes them")
+
+
+def _unconfirmed(final_dir: Path) -> Path:
+    return final_dir.with_name(f".{final_dir.name}.{UNCONFIRMED}")
+
+
+def _after_failed_commit(final_dir: Path, old: Path, stored: Callable[[], str | None] | None) -> bool | None:
+    """After the store's commit failed with ``final_dir`` holding the new outputs and ``old`` the earlier ones:
+    whether the store holds the new run (True: they stay), not (False: the earlier ones go back), or cannot
+    be told (None: the earlier ones go back, the new ones are kept as ``.<period>.unconfirmed``). No ``stored``:
+    the failure came before the commit, which therefore did not happen."""
+    held: bool | None = False
+    if stored is not None:
+        try:
+            held = stored() == _manifest_run_at(final_dir)
+        except Exception:  # the store is unreachable: it may or may not have committed
+            held = None
+    if held is True:
+        return True
+    pending = _unconfirmed(final_dir)
+    shutil.rmtree(pending, ignore_errors=True)
+    if held is None:
+        final_dir.rename(pending)
+    else:
+        shutil.rmtree(final_dir, ignore_errors=True)
+    if old.exists():
+        old.rename(final_dir)
+    return held
+
+
+def settle_unconfirmed(final_dir: Path, committed_run_at: str | None) -> str | None:
+    """Settle the outputs a run left as ``.<period>.unconfirmed`` (``UnconfirmedError``): published in
+    ``final_dir``'s place if they are the run the store committed (``committed_run_at``), else removed; says
+    which, or None when there were none. Only safe under the store's cycle lock."""
+    pending = _unconfirmed(final_dir)
+    if not pending.is_dir() or pending.is_symlink():
+        return None
+    run_at = _manifest_run_at(pending)
+    if run_at is not None and run_at == committed_run_at:
+        old = final_dir.with_name(f".{final_dir.name}.old")
+        _replace_dir(pending, final_dir, old)
+        shutil.rmtree(old, ignore_errors=True)
+        return f"published the outputs of the run of {run_at} in {final_dir}: the store recorded that run"
+    shutil.rmtree(pending, ignore_errors=True)
+    return f"removed {pending}: the outputs of a run ({run_at or 'unknown'}) that the store did not record"
 
 
 STAGED_SUFFIX = re.compile(r"old|[a-z0-9_]{8}")  # tempfile.mkdtemp's random part, or _replace_dir's .old

@@ -57,6 +57,13 @@ class FileSystemError(CompstatError):
     exit_code = 1
 
 
+class StoreUnavailableError(CompstatError):
+    """The store's database went away during a command (the server stopped, restarted or ended the session):
+    what was not committed was rolled back. Exit 1, as a run stopped on the machine's state."""
+
+    exit_code = 1
+
+
 _ADVICE = {  # errno: (what happened, what to do)
     errno.EROFS: ("read-only file system", "choose another --out or make the folder writable"),
     errno.ENOSPC: ("no space left on device", "free space or choose another --out"),
@@ -82,8 +89,8 @@ def file_system_error(exc: OSError, path: Path | str | None = None, *,
     where = exc.filename if exc.filename is not None else path
     if staged is not None and where is not None and Path(os.fsdecode(where)).is_relative_to(staged[0]):
         where = staged[1] / Path(os.fsdecode(where)).relative_to(staged[0])
-    what, todo = _ADVICE.get(exc.errno or 0, (exc.strerror or os.strerror(exc.errno or 0) or str(exc),
-                                              "check the path and the disk"))
+    told = exc.strerror or (os.strerror(exc.errno) if exc.errno else str(exc))  # errno None: pandas' own OSError
+    what, todo = _ADVICE.get(exc.errno or 0, (told, "check the path and the disk"))
     if where is None:
         return FileSystemError(f"{what} - {todo}")
     name = os.fsdecode(where)

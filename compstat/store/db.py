@@ -12,11 +12,11 @@ import pandas as pd
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, Table, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
 
-from compstat.errors import CompstatError, FileSystemError, UsageError
+from compstat.errors import CompstatError, FileSystemError, StoreUnavailableError, UsageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -58,6 +58,7 @@ def connect(url: str) -> Engine:
         raise UsageError(f"store URL is not usable: {exc}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "handle_error", _connection_lost)
     try:
         with engine.begin() as conn:
             cfg = AlembicConfig()
@@ -107,6 +108,33 @@ def store_errors(engine: Engine) -> Iterator[None]:
         raise fault from None
 
 
+LOST_STATES = ("08", "57P")  # SQLSTATEs: connection exception; operator intervention (shutdown, database dropped)
+
+
+def lost_connection(exc: BaseException, url: URL, disconnect: bool = False) -> StoreUnavailableError | None:
+    """The store's database gone away during a command (its server stopped or restarted, the session
+    terminated: PostgreSQL's ``AdminShutdown``), as one line naming the store and what to do; None for
+    any other error. ``disconnect``: the driver says the connection is closed or broken."""
+    state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if not disconnect and not (isinstance(state, str) and state.startswith(LOST_STATES)):
+        return None
+    said = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreUnavailableError(
+        f"lost the connection to the store {url.render_as_string(hide_password=True)} ({said}): the database "
+        "server stopped or ended the session, and what was not committed was rolled back - check that the "
+        "server is running, then run the command again")
+
+
+def _connection_lost(context: ExceptionContext) -> None:
+    """``handle_error`` hook of every store engine: a lost connection raises ``lost_connection``'s one line
+    instead of the driver's error (SQLAlchemy has already rolled back and invalidated the connection)."""
+    if context.engine is None:
+        return
+    lost = lost_connection(context.original_exception, context.engine.url, context.is_disconnect)
+    if lost is not None:
+        raise lost
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
@@ -136,10 +164,17 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
     dbapi = conn.connection.dbapi_connection
     if conn.dialect.name == "postgresql":
         sql = f"COPY {name} ({columns}) FROM STDIN"
-        with dbapi.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
-            for rows in _row_chunks(frame):
-                for row in rows:
-                    copy.write_row(row)
+        try:
+            with dbapi.cursor() as cur, cur.copy(sql) as copy:  # type: ignore[union-attr]
+                for rows in _row_chunks(frame):
+                    for row in rows:
+                        copy.write_row(row)
+        except conn.dialect.loaded_dbapi.Error as exc:  # the driver's own, not through SQLAlchemy's handle_error
+            lost = lost_connection(exc, conn.engine.url, bool(getattr(dbapi, "closed", False) or
+                                                               getattr(dbapi, "broken", False)))
+            if lost is not None:
+                raise lost from None
+            raise
         return
     placeholders = ", ".join("?" for _ in frame.columns)
     cursor = dbapi.cursor()  # type: ignore[union-attr]

@@ -254,6 +254,22 @@ def _pg_holder(conn: Connection) -> Busy:
     return Holder(int(parts[2]), parts[5] if len(parts) > 5 else "?", started, parts[3], parts[4])
 
 
+def require_lock(conn: Connection, me: Holder) -> None:
+    """Stop with ``StoreBusyError`` (nothing committed) when the cycle ``me`` no longer holds the store's lock:
+    on PostgreSQL, its lock's session was ended on its own (``pg_terminate_backend``) while the cycle's lived,
+    so another cycle may have started. Asked on the cycle's connection, before it publishes and commits.
+    A SQLite lock (``flock`` on an open file) cannot be lost while the process lives."""
+    if conn.dialect.name != "postgresql":
+        return
+    holder = _pg_holder(conn)
+    if isinstance(holder, Holder) and (holder.pid, holder.period) == (me.pid, me.period) and \
+            me.org.startswith(holder.org):  # a long slug is cut in the application_name (``_app_name``)
+        return
+    raise StoreBusyError(f"the store's lock was lost during the {me.org} cycle for {me.period} (the database "
+                         "ended the session that held it): nothing was recorded and the earlier outputs stand. "
+                         "Run the cycle again")
+
+
 @contextmanager
 def action_transaction(store_url: str) -> Iterator[Session]:
     """One transaction that writes actions, under the store's shared lock (``shared_lock``): it waits
