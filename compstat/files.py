@@ -34,7 +34,12 @@ def replaced_atomically(path: Path) -> Iterator[Path]:
     file's permissions or, for a new file, those the umask gives. On any error it is removed and ``path``
     stays as it was. An ``OSError`` names ``path``, not the temporary file."""
     with writing(path):
-        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        except OSError as exc:  # named by the file it was for (a folder that is a file, no permission)
+            if exc.errno is None:
+                raise
+            raise OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path)) from exc
         os.close(fd)
         try:
             yield Path(temp)
