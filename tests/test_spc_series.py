@@ -135,6 +135,8 @@ def test_spc_input_parses_dates_numbers_and_blanks() -> None:
     out = spc_input(text_frame(["2026-01-05", "2026-01-12", "2026-01-19"], ["3", "", "NA"]), "week", "count")
     assert out["x"].tolist() == [pd.Timestamp("2026-01-05"), pd.Timestamp("2026-01-12"), pd.Timestamp("2026-01-19")]
     assert out["y"].iloc[0] == 3 and out["y"].iloc[1:].isna().all()
+    day_first_only = spc_input(text_frame(["13/01/2026", "20/01/2026"], ["1", "2"]), "week", "count")
+    assert day_first_only["x"].tolist() == [pd.Timestamp("2026-01-13"), pd.Timestamp("2026-01-20")]
     numbered = spc_input(text_frame(["1", "2"], ["4.5", "-1"]), "week", "count")
     assert numbered["x"].tolist() == [1, 2] and numbered["y"].tolist() == [4.5, -1]
 
@@ -143,6 +145,7 @@ def test_spc_input_parses_dates_numbers_and_blanks() -> None:
     (["2026-01-05", "soon"], ["1", "2"], "column 'week' line 3: 'soon' is not a date or a number"),
     (["1", "2"], ["1", "two"], "column 'count' line 3: 'two' is not a number"),
     (["1", "1"], ["1", "2"], "column 'week' line 3: '1' appears twice"),
+    (["13/01/2026", "03/02/2026"], ["1", "2"], "column 'week' line 3: '03/02/2026' is not a date in one order only"),
 ])
 def test_spc_input_errors(x: list[str], y: list[str], message: str) -> None:
     with pytest.raises(UsageError, match=message):

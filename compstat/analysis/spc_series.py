@@ -24,6 +24,7 @@ from compstat.analysis.baselines import HistoryStarts
 from compstat.analysis.spc import COMMON_CAUSE, SPC_COLUMNS, Improvement, SpcOptions, assurance, spc, variation
 from compstat.config import Config
 from compstat.errors import UsageError
+from compstat.ingest.dates import parse_dates
 from compstat.periods import Period, period_containing, recent_periods
 
 IMPROVEMENT_FOR_POLARITY: dict[str, Improvement] = {"lower": "decrease", "higher": "increase", "neutral": "neutral"}
@@ -152,7 +153,10 @@ def spc_input(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     if numbers.notna().all():
         x_values: pd.Series = numbers
     else:
-        x_values = pd.to_datetime(xs, errors="coerce", format="mixed")
+        x_values = parse_dates(xs, None, None, "UTC")  # never a guessed day and month order
+        either = parse_dates(xs, None, "day_first", "UTC").notna() & parse_dates(xs, None, "month_first", "UTC").notna()
+        _check_parsed(xs, x_values.isna() & either, x, "a date in one order only (day and month could be either "
+                      "way round: write dates as YYYY-MM-DD)")
         _check_parsed(xs, x_values.isna(), x, "a date or a number")
     y_values = pd.to_numeric(ys, errors="coerce").astype(float)
     _check_parsed(ys, y_values.isna() & ~ys.isin(["", "NA", "NaN", "nan"]), y, "a number")
