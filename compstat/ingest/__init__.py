@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -141,7 +141,11 @@ def load_input(session: Session, config: Config, source: Source, raw: RawInput, 
     ``current``: the source's locations in this run; in ``mode: replace`` an earlier version at a
     path no longer among them is replaced when its dates overlap the new version's."""
     org = config.organisation.slug
-    mapped = map_rows(raw.frame, source, config, raw.location, raw.first_line, today)
+    mapped = map_rows(raw.frame, source, config, raw.location, raw.first_line, today, lines=raw.lines)
+    if len(raw.rejected):  # rows refused as read (a wrong number of fields, bytes not UTF-8): quarantined too
+        mapped = replace(mapped, rows_read=mapped.rows_read + len(raw.rejected),
+                         rejected=pd.concat([raw.rejected, mapped.rejected], ignore_index=True)
+                         .sort_values("source_row", kind="stable", ignore_index=True))
     columns = tuple(str(c) for c in raw.frame.columns)
     record = IngestedFile(
         org=org, source=source.name, path=raw.location, sha256=raw.sha256, rows_read=mapped.rows_read,
