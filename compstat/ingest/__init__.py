@@ -75,17 +75,20 @@ def ingest_all(session: Session, config: Config, today: date, store_url: str) ->
     reports: list[IngestReport] = []
     for source in config.sources:
         inputs, current = _new_inputs(session, config, source, store_url)
-        for raw in inputs:
-            if isinstance(raw, IngestReport):
-                reports.append(raw)
-            else:
+        for item in inputs:
+            if isinstance(item, IngestReport):
+                reports.append(item)
+            else:  # each file read only when its turn comes: one input's rows in memory at a time
+                raw = item if isinstance(item, RawInput) else read_file(source, item[0], item[1], config.limits)
                 reports.append(load_input(session, config, source, raw, today, current))
+                del raw
     return reports
 
 
 def _new_inputs(session: Session, config: Config, source: Source,
-                store_url: str) -> tuple[list[RawInput | IngestReport], set[str]]:
-    """The source's inputs as reports (content already held) or raw inputs to load, and its current locations.
+                store_url: str) -> tuple[list[RawInput | tuple[Path, str] | IngestReport], set[str]]:
+    """The source's inputs as reports (content already held) or inputs to load (a query's rows, or a file's path
+    and content hash, read when loaded), and its current locations.
 
     Content held by a version in use at another path is a move (the version's path is updated to
     the new one) when that path is no longer one of the source's locations, else a copy; content
@@ -102,7 +105,7 @@ def _new_inputs(session: Session, config: Config, source: Source,
         return [raw], {raw.location}
     paths = input_locations(source, config)
     current = {str(p) for p in paths}
-    out: list[RawInput | IngestReport] = []
+    out: list[RawInput | tuple[Path, str] | IngestReport] = []
     seen: dict[str, str] = {}  # content -> where this run met it first
     for path in paths:
         where, sha, size = str(path), file_sha256(path), _size(path)
@@ -123,7 +126,7 @@ def _new_inputs(session: Session, config: Config, source: Source,
                                     note=f"same content as {seen[sha]}, a copy: nothing added"))
         else:
             seen[sha] = where
-            out.append(read_file(source, path, sha, config.limits))
+            out.append((path, sha))
     return out, current
 
 

@@ -21,9 +21,14 @@ import glob
 import hashlib
 import io
 import json
+import lzma
 import re
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, cast
 
 import numpy as np
 import pandas as pd
@@ -56,6 +61,7 @@ class RawInput:
     # rows refused as read (``REJECTED_FIELDS``: source_row is the line), quarantined with the rest
 
 
+HEADER_BYTES = 1 << 20  # the header is read from the file's first MiB
 MAX_BAD_LINES = 100  # more lines than this holding bytes that are not UTF-8: the file is not UTF-8
 FIELD_COUNT = "{} field{} where the header has {}"
 UNDECODED = re.compile("[\udc80-\udcff]+")  # bytes that are not UTF-8, as ``surrogateescape`` decodes them
@@ -118,12 +124,16 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
         return "skip"
 
     def parse(data: Path | io.BytesIO) -> pa.Table:
+        with _binary(data) as stream:
+            return _parse(stream)
+
+    def _parse(stream: str | io.BytesIO | IO[bytes]) -> pa.Table:
         return pacsv.read_csv(
-            data if isinstance(data, io.BytesIO) else str(data),
+            stream,
             read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
             parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False,
                                              invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.large_string() for n in names},
                                                  strings_can_be_null=False, quoted_strings_can_be_null=False))
 
     undecodable: list[tuple[int, bytes]] = []  # (line, bytes) of each sequence that is not UTF-8
@@ -138,7 +148,7 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
         data, undecodable = _utf8_repaired(path)
         table = parse(io.BytesIO(data))
     lines, spans, bad_lines = _record_lines(table, bad)
-    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get,
+    frame = table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get,
                             self_destruct=True, split_blocks=True)  # the table's memory passes to the frame
     del table
     blank = (spans == 1) & frame.eq("").all(axis=1).to_numpy(dtype=bool)  # a blank line: no row
@@ -165,13 +175,14 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
 def _header(path: Path, sep: str) -> list[str]:
     """The header's column names, stripped, repeated names numbered (``x``, ``x.1``) as pandas does. Raises
     SourceError for a file that is not text (UTF-16, or a NUL byte in its header)."""
-    with path.open("rb") as handle:
-        start = handle.read(2)
-    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+    with _binary(path, native=False) as stream:
+        assert not isinstance(stream, str)
+        start = stream.read(HEADER_BYTES)
+    if start[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
         raise SourceError(f"{path}: cannot be read as csv (it is UTF-16: save it as UTF-8)")
     try:
-        with path.open(encoding="utf-8-sig", errors="replace", newline="") as handle:
-            row = next(csv.reader(handle, delimiter=sep), None)
+        text = io.StringIO(start.decode("utf-8-sig", errors="replace"), newline="")
+        row = next(csv.reader(text, delimiter=sep), None)
     except csv.Error as exc:
         raise SourceError(f"{path}: cannot be read as csv (the header: {exc})") from None
     if row and any("\x00" in c for c in row):
@@ -186,6 +197,31 @@ def _header(path: Path, sep: str) -> list[str]:
             unique = f"{name}.{k}"
         names.append(unique)
     return names
+
+
+@contextmanager
+def _binary(data: Path | io.BytesIO, native: bool = True) -> Iterator[str | io.BytesIO | IO[bytes]]:
+    """A file's bytes to read, decompressed by the name's ending as pandas did (``.gz``, ``.bz2``, ``.zst``,
+    ``.xz``, ``.zip`` of one file): with ``native``, a path Arrow reads (and decompresses) itself."""
+    if isinstance(data, io.BytesIO):
+        yield data
+        return
+    suffix = data.suffix.lower()
+    if suffix == ".zip":
+        with zipfile.ZipFile(data) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/")]
+            if len(members) != 1:
+                raise SourceError(f"{data}: a .zip source must hold one file (it holds {len(members)})")
+            with archive.open(members[0]) as stream:
+                yield stream
+    elif suffix == ".xz":
+        with lzma.open(data) as stream:
+            yield stream
+    elif native:
+        yield str(data)
+    else:
+        with pa.input_stream(str(data), compression="detect") as stream:
+            yield cast(IO[bytes], stream)
 
 
 def _record_lines(table: pa.Table, bad: list[tuple[int, int, str]]) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -209,7 +245,9 @@ def _utf8_repaired(path: Path) -> tuple[bytes, list[tuple[int, bytes]]]:
     """The file's bytes with every byte that is not UTF-8 replaced by ``?`` (the CSV's structure is ASCII, so
     unchanged), and the line and bytes of each run of such bytes. Raises SourceError when more than
     ``MAX_BAD_LINES`` lines hold one: the file is in another encoding."""
-    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    with _binary(path, native=False) as stream:
+        assert not isinstance(stream, str)
+        text = stream.read().decode("utf-8", "surrogateescape")
     found: list[tuple[int, bytes]] = []
     line, at = 1, 0
     for match in UNDECODED.finditer(text):
