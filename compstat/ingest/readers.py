@@ -152,8 +152,8 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
                             self_destruct=True, split_blocks=True)  # the table's memory passes to the frame
     del table
     blank = (spans == 1) & frame.eq("").all(axis=1).to_numpy(dtype=bool)  # a blank line: no row
-    rejected = [(line, "row", FIELD_COUNT.format(fields, "" if fields == 1 else "s", len(names)),
-                 json.dumps(text, ensure_ascii=False)) for line, (_, fields, text) in zip(bad_lines, bad, strict=True)]
+    rejected = [(line, "row", _field_count(path, line, fields, len(names), text), json.dumps(text, ensure_ascii=False))
+                for line, (_, fields, text) in zip(bad_lines, bad, strict=True)]
     if undecodable:
         ends = lines + spans - 1
         hit: dict[int, list[bytes]] = {}
@@ -170,6 +170,20 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
     out = pd.DataFrame(sorted(rejected), columns=REJECTED_FIELDS) if rejected else \
         pd.DataFrame(columns=REJECTED_FIELDS)
     return frame, lines, out
+
+
+def _field_count(path: Path, line: int, fields: int, expected: int, text: str) -> str:
+    """Why a row with a wrong number of fields is not loaded; a row over several lines is most likely a quote
+    not closed, named so. Raises SourceError when it runs over more than ``MAX_BAD_LINES`` lines: the rest
+    of the file would be read as one value."""
+    reason = FIELD_COUNT.format(fields, "" if fields == 1 else "s", expected)
+    span = text.count("\n") + 1
+    if span > MAX_BAD_LINES:
+        raise SourceError(f"{path}: cannot be read as csv: a quote (\") opened on line {line} is not closed for "
+                          f"{span:,} lines, which would be read as one value; close or remove it")
+    if span > 1:
+        reason += f" (lines {line} to {line + span - 1} read as one row: a quote opened in it is not closed?)"
+    return reason
 
 
 def _header(path: Path, sep: str) -> list[str]:

@@ -109,3 +109,23 @@ def test_minutes_with_a_nul_are_refused_on_every_store(small_config: Config, sto
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(Action)) == 0
     engine.dispose()
+
+
+def test_a_quote_not_closed_is_named_not_swallowing_the_file(small_config: Config, tmp_path: Path) -> None:
+    """A quote opened and not closed on its line makes the next lines one value: the row is quarantined naming
+    the lines it swallowed; when it would swallow more than 100 lines the file is refused, naming the line
+    where the quote opens (before: ``EOF inside string starting at row 22``, a parser's row, not the line,
+    whatever the length)."""
+    from compstat.ingest.readers import read_file
+
+    source = small_config.sources[0]
+    path = tmp_path / "incidents.csv"
+    tail = "".join(f"R{i},B,2026-03-04,burglary,53.2,-2.2\n" for i in range(30, 33))
+    path.write_text(INCIDENTS + 'R22,B,2026-03-04,"burglary,53.2,-2.2\n' + tail, encoding="utf-8")
+    raw = read_file(source, path)
+    assert len(raw.frame) == 21 and raw.rejected["source_row"].tolist() == [23]
+    assert raw.rejected["reason"].tolist() == [
+        "4 fields where the header has 6 (lines 23 to 26 read as one row: a quote opened in it is not closed?)"]
+    path.write_text(INCIDENTS + 'R22,B,2026-03-04,"burglary,53.2,-2.2\n' + tail * 50, encoding="utf-8")
+    with pytest.raises(SourceError, match=r'a quote \(\"\) opened on line 23 is not closed for 151 lines'):
+        read_file(source, path)
