@@ -125,16 +125,12 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
 
     def parse(data: Path | io.BytesIO) -> pa.Table:
         with _binary(data) as stream:
-            return _parse(stream)
-
-    def _parse(stream: str | io.BytesIO | IO[bytes]) -> pa.Table:
-        return pacsv.read_csv(
-            stream,
-            read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False,
-                                             invalid_row_handler=invalid),
-            convert_options=pacsv.ConvertOptions(column_types={n: pa.large_string() for n in names},
-                                                 strings_can_be_null=False, quoted_strings_can_be_null=False))
+            return pacsv.read_csv(
+                stream, read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
+                parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False,
+                                                 invalid_row_handler=invalid),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.large_string() for n in names},
+                                                     strings_can_be_null=False, quoted_strings_can_be_null=False))
 
     undecodable: list[tuple[int, bytes]] = []  # (line, bytes) of each sequence that is not UTF-8
     try:
@@ -187,7 +183,8 @@ def _field_count(path: Path, line: int, fields: int, expected: int, text: str) -
 
 
 def _header(path: Path, sep: str) -> list[str]:
-    """The header's column names, stripped, repeated names numbered (``x``, ``x.1``) as pandas does. Raises
+    """The header's column names, stripped, as pandas names them: repeated ones numbered (``x``, ``x.1``), a
+    blank one ``Unnamed: <position>``. Raises
     SourceError for a file that is not text (UTF-16, or a NUL byte in its header)."""
     with _binary(path, native=False) as stream:
         assert not isinstance(stream, str)
@@ -204,7 +201,7 @@ def _header(path: Path, sep: str) -> list[str]:
     if not row or not any(c.strip() for c in row):
         raise SourceError(f"{path}: cannot be read as csv (no header row: the first line is empty)")
     names: list[str] = []
-    for name in (c.strip() for c in row):
+    for name in (c.strip() or f"Unnamed: {i}" for i, c in enumerate(row)):
         unique, k = name, 0
         while unique in names:
             k += 1
