@@ -62,6 +62,7 @@ class RawInput:
 
 
 HEADER_BYTES = 1 << 20  # the header is read from the file's first MiB
+BLOCK_BYTES = 1 << 26  # Arrow parses 64 MiB at a time: few chunks per column (each operation is per chunk)
 MAX_BAD_LINES = 100  # more lines than this holding bytes that are not UTF-8: the file is not UTF-8
 FIELD_COUNT = "{} field{} where the header has {}"
 UNDECODED = re.compile("[\udc80-\udcff]+")  # bytes that are not UTF-8, as ``surrogateescape`` decodes them
@@ -126,7 +127,8 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
     def parse(data: Path | io.BytesIO) -> pa.Table:
         with _binary(data) as stream:
             return pacsv.read_csv(
-                stream, read_options=pacsv.ReadOptions(use_threads=False, column_names=names, skip_rows=1),
+                stream, read_options=pacsv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES, column_names=names,
+                                                       skip_rows=1),
                 parse_options=pacsv.ParseOptions(delimiter=sep, newlines_in_values=True, ignore_empty_lines=False,
                                                  invalid_row_handler=invalid),
                 convert_options=pacsv.ConvertOptions(column_types={n: pa.large_string() for n in names},
