@@ -150,7 +150,7 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
                             self_destruct=True, split_blocks=True)  # the table's memory passes to the frame
     del table
     blank = (spans == 1) & frame.eq("").all(axis=1).to_numpy(dtype=bool)  # a blank line: no row
-    rejected = [(line, "row", _field_count(path, line, fields, len(names), text), json.dumps(text, ensure_ascii=False))
+    rejected = [(line, "row", _field_count(path, line, fields, len(names), text), _as_read(text, names, sep))
                 for line, (_, fields, text) in zip(bad_lines, bad, strict=True)]
     if undecodable:
         ends = lines + spans - 1
@@ -168,6 +168,17 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
     out = pd.DataFrame(sorted(rejected), columns=REJECTED_FIELDS) if rejected else \
         pd.DataFrame(columns=REJECTED_FIELDS)
     return frame, lines, out
+
+
+def _as_read(text: str, names: list[str], sep: str) -> str:
+    """A row with a wrong number of fields as the raw JSON object of a quarantined row: its fields under the
+    header's names in order, those beyond it as ``(field 8)``."""
+    try:
+        fields = next(csv.reader(io.StringIO(text, newline=""), delimiter=sep), [])
+    except csv.Error:
+        fields = [text]
+    return json.dumps({names[i] if i < len(names) else f"(field {i + 1})": v for i, v in enumerate(fields)},
+                      ensure_ascii=False)
 
 
 def _field_count(path: Path, line: int, fields: int, expected: int, text: str) -> str:

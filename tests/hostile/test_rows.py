@@ -18,6 +18,7 @@ from compstat.errors import SourceError
 from compstat.ingest import ingest_all, quarantined_rows
 from compstat.periods import parse_period
 from compstat.store import Action, Observation, connect, transaction
+from tests.hostile.conftest import SmallCycle
 from tests.test_ingest import INCIDENTS, TODAY
 
 GOOD = 18  # INCIDENTS' rows counted (tests/test_ingest.py)
@@ -129,3 +130,18 @@ def test_a_quote_not_closed_is_named_not_swallowing_the_file(small_config: Confi
     path.write_text(INCIDENTS + 'R22,B,2026-03-04,"burglary,53.2,-2.2\n' + tail * 50, encoding="utf-8")
     with pytest.raises(SourceError, match=r'a quote \(\"\) opened on line 23 is not closed for 151 lines'):
         read_file(source, path)
+
+
+def test_run_cycle_goes_on_past_a_bad_row(small_cycle: SmallCycle) -> None:
+    """The CLI end to end: a cycle over a file with a field too many and a cp1252 byte exits 0, the quality
+    report and ``quarantine list`` name the lines (before: exit 2, the file refused)."""
+    (small_cycle.root / "incidents.csv").write_bytes(
+        INCIDENTS.encode("utf-8") + b"R22,B,2026-03-04,burglary,53.2,-2.2,extra\n"
+        + b"R23,B,2026-03-04,burglary \x96,53.2,-2.2\n")
+    runner = CliRunner()
+    result = runner.invoke(app, small_cycle.args())
+    assert result.exit_code == 0, result.output
+    listed = runner.invoke(app, ["quarantine", "list", "--config", str(small_cycle.config), "--db", small_cycle.db])
+    assert listed.exit_code == 0, listed.output
+    text = " ".join(listed.output.replace("│", " ").split())
+    assert "23 row 7 fields where the header has 6" in text and "24 row byte 0x96 is not UTF-8" in text
