@@ -318,7 +318,8 @@ def import_minutes(session: Session, config: Config, path: Path, raised: Period,
     Columns: unit, action, owner (required); due (blank: the next meeting), measure, kind
     (commitment or data request), support_requested, support_offered. The same file (by
     content) is imported once; every bad row is reported and nothing is added if any row is
-    bad. A missing or unreadable file raises ``SourceError``.
+    bad (a value holding NUL or another control character is, as at ingest:
+    ``mapping.control_character_reason``). A missing or unreadable file raises ``SourceError``.
     """
     if not path.is_file():
         raise SourceError(f"{path}: no such minutes file (expected a CSV or XLSX)")

@@ -197,8 +197,8 @@ def _field_count(path: Path, line: int, fields: int, expected: int, text: str) -
 
 def _header(path: Path, sep: str) -> list[str]:
     """The header's column names, stripped, as pandas names them: repeated ones numbered (``x``, ``x.1``), a
-    blank one ``Unnamed: <position>``. Raises
-    SourceError for a file that is not text (UTF-16, or a NUL byte in its header)."""
+    blank one ``Unnamed: <position>``. Raises SourceError for a file that is not text (UTF-16, or a NUL byte
+    in its header) or has no header."""
     with _binary(path, native=False) as stream:
         assert not isinstance(stream, str)
         start = stream.read(HEADER_BYTES)
