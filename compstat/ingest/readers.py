@@ -9,8 +9,9 @@ value. One bad row does not refuse the file: a row with more or fewer fields tha
 holding bytes that are not UTF-8 (the encoding a CSV is read in), is kept aside with its line in
 the file and the reason (``RawInput.rejected``) and the rest loads. Each row keeps the line of the
 file it starts on (``RawInput.lines``: quoted values may hold line breaks; blank lines are skipped).
-A file is refused only when it cannot be read as a whole (no header, not text, or more than
-``MAX_BAD_LINES`` lines not UTF-8: a file saved in another encoding).
+A file is refused only when it cannot be read as a whole (no header, not text, no row with the
+header's number of fields, or more than ``MAX_BAD_LINES`` lines not UTF-8: a file saved in another
+encoding).
 """
 
 from __future__ import annotations
@@ -146,6 +147,9 @@ def read_csv(path: Path, sep: str) -> tuple[pd.DataFrame, np.ndarray, pd.DataFra
         data, undecodable = _utf8_repaired(path)
         table = parse(io.BytesIO(data))
     lines, spans, bad_lines = _record_lines(table, bad)
+    if bad and not table.num_rows:
+        raise SourceError(f"{path}: cannot be read as csv: no row has the header's {len(names)} fields (line "
+                          f"{bad_lines[0]} has {bad[0][1]}); is the header right, and the delimiter {sep!r}?")
     frame = table.to_pandas(types_mapper={pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get,
                             self_destruct=True, split_blocks=True)  # the table's memory passes to the frame
     del table

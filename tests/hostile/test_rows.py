@@ -145,3 +145,16 @@ def test_run_cycle_goes_on_past_a_bad_row(small_cycle: SmallCycle) -> None:
     assert listed.exit_code == 0, listed.output
     text = " ".join(listed.output.replace("│", " ").split())
     assert "23 row 7 fields where the header has 6" in text and "24 row byte 0x96 is not UTF-8" in text
+
+
+def test_no_row_with_the_headers_fields_refuses_the_file(small_config: Config, tmp_path: Path) -> None:
+    """Every row ending in a separator the header lacks: before, pandas took the first column as an index and
+    shifted every value onto the next column's name (units read as dates); now the file is refused, naming a
+    line and the counts."""
+    from compstat.ingest.readers import read_file
+
+    path = tmp_path / "incidents.csv"
+    path.write_text("ref,unit,when,offence,lat,lon\n" + "".join(
+        f"R{i},A,2026-03-03,burglary,53.1,-2.1,\n" for i in range(5)), encoding="utf-8")
+    with pytest.raises(SourceError, match=r"no row has the header's 6 fields \(line 2 has 7\)"):
+        read_file(small_config.sources[0], path)
