@@ -103,7 +103,7 @@ def test_unreadable_file_changes_nothing(small_config: Config, store_url: str) -
     engine = connect(store_url)
     with transaction(engine) as session:
         ingest_all(session, small_config, TODAY, store_url)
-    small_config.resolve_path("incidents.csv").write_bytes(b"ref,unit\n\xff\xfe\x00bad")
+    small_config.resolve_path("incidents.csv").write_bytes("ref,unit\nbad".encode("utf-16"))
     with pytest.raises(SourceError, match="cannot be read as csv"), transaction(engine) as session:
         ingest_all(session, small_config, TODAY, store_url)
     with transaction(engine) as session:

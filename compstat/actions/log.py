@@ -23,6 +23,7 @@ from compstat.actions.sheets import read_rows
 from compstat.config import Config
 from compstat.errors import CompstatError, SourceError, UsageError
 from compstat.files import file_sha256
+from compstat.ingest.mapping import control_character_reason
 from compstat.periods import Period, next_period
 from compstat.store import Action, ActionUpdate, IngestedFile
 
@@ -317,7 +318,8 @@ def import_minutes(session: Session, config: Config, path: Path, raised: Period,
     Columns: unit, action, owner (required); due (blank: the next meeting), measure, kind
     (commitment or data request), support_requested, support_offered. The same file (by
     content) is imported once; every bad row is reported and nothing is added if any row is
-    bad. A missing or unreadable file raises ``SourceError``.
+    bad (a value holding NUL or another control character is, as at ingest:
+    ``mapping.control_character_reason``). A missing or unreadable file raises ``SourceError``.
     """
     if not path.is_file():
         raise SourceError(f"{path}: no such minutes file (expected a CSV or XLSX)")
@@ -342,7 +344,10 @@ def import_minutes(session: Session, config: Config, path: Path, raised: Period,
     for line, row in ((i, r) for i, r in enumerate(rows, start=2) if any(v for v in r.values())):
         due = pd.to_datetime(row.get("due", ""), format="ISO8601", errors="coerce") if row.get("due") else None
         measure = row.get("measure", "")
-        if row["unit"] not in units:
+        held = next((r for r in (control_character_reason(k, v) for k, v in row.items()) if r), "")
+        if held:  # the ingest's rule: a value holding NUL or another control character is refused
+            errors.append(f"{path}:{line}: {held}")
+        elif row["unit"] not in units:
             errors.append(f"{path}:{line}: unit '{row['unit']}' is not in the config")
         elif due is not None and pd.isna(due):
             errors.append(f"{path}:{line}: due '{row['due']}' is not a date (expected YYYY-MM-DD)")

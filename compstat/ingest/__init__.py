@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -77,17 +77,20 @@ def ingest_all(session: Session, config: Config, today: date, store_url: str) ->
     reports: list[IngestReport] = []
     for source in config.sources:
         inputs, current = _new_inputs(session, config, source, store_url)
-        for raw in inputs:
-            if isinstance(raw, IngestReport):
-                reports.append(raw)
-            else:
+        for item in inputs:
+            if isinstance(item, IngestReport):
+                reports.append(item)
+            else:  # each file read only when its turn comes: one input's rows in memory at a time
+                raw = item if isinstance(item, RawInput) else read_file(source, item[0], item[1], config.limits)
                 reports.append(load_input(session, config, source, raw, today, current))
+                del raw
     return reports
 
 
 def _new_inputs(session: Session, config: Config, source: Source,
-                store_url: str) -> tuple[list[RawInput | IngestReport], set[str]]:
-    """The source's inputs as reports (content already held) or raw inputs to load, and its current locations.
+                store_url: str) -> tuple[list[RawInput | tuple[Path, str] | IngestReport], set[str]]:
+    """The source's inputs as reports (content already held) or inputs to load (a query's rows, or a file's path
+    and content hash, read when loaded), and its current locations.
 
     Content held by a version in use at another path is a move (the version's path is updated to
     the new one) when that path is no longer one of the source's locations, else a copy; content
@@ -104,7 +107,7 @@ def _new_inputs(session: Session, config: Config, source: Source,
         return [raw], {raw.location}
     paths = input_locations(source, config)
     current = {str(p) for p in paths}
-    out: list[RawInput | IngestReport] = []
+    out: list[RawInput | tuple[Path, str] | IngestReport] = []
     seen: dict[str, str] = {}  # content -> where this run met it first
     for path in paths:
         where, sha, size = str(path), file_sha256(path), _size(path)
@@ -125,7 +128,7 @@ def _new_inputs(session: Session, config: Config, source: Source,
                                     note=f"same content as {seen[sha]}, a copy: nothing added"))
         else:
             seen[sha] = where
-            out.append(read_file(source, path, sha, config.limits))
+            out.append((path, sha))
     return out, current
 
 
@@ -143,7 +146,11 @@ def load_input(session: Session, config: Config, source: Source, raw: RawInput, 
     ``current``: the source's locations in this run; in ``mode: replace`` an earlier version at a
     path no longer among them is replaced when its dates overlap the new version's."""
     org = config.organisation.slug
-    mapped = map_rows(raw.frame, source, config, raw.location, raw.first_line, today)
+    mapped = map_rows(raw.frame, source, config, raw.location, raw.first_line, today, lines=raw.lines)
+    if len(raw.rejected):  # rows refused as read (a wrong number of fields, bytes not UTF-8): quarantined too
+        mapped = replace(mapped, rows_read=mapped.rows_read + len(raw.rejected),
+                         rejected=pd.concat([raw.rejected, mapped.rejected], ignore_index=True)
+                         .sort_values("source_row", kind="stable", ignore_index=True))
     columns = tuple(str(c) for c in raw.frame.columns)
     record = IngestedFile(
         org=org, source=source.name, path=raw.location, sha256=raw.sha256, rows_read=mapped.rows_read,

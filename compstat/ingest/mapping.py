@@ -1,7 +1,9 @@
 """Map a raw text frame onto observations, keeping every row that fails with its reason.
 
 Pure: a frame in, ``(observations, rejected, skipped, flagged)`` out. A row is rejected for the
-first problem found, in column order: unit, date, value. A value must be a finite number from 0 to
+first problem found: a mapped value holding a control character other than tab and line breaks
+(``control_character_reason``: NUL cannot be stored in PostgreSQL text; one rule on every store), then,
+in column order, unit, date, value. A value must be a finite number from 0 to
 ``MAX_VALUE``, and whole unless only measures of kind ``value`` read its row (``value_problems``). A
 coordinate that cannot be read (not a number, out of range) does not reject its row: the record is
 counted without coordinates and kept in ``flagged`` with the field and reason, as a rejected row is.
@@ -46,6 +48,11 @@ MAX_VALUE = 1e12  # the largest count or value loaded (a trillion): far beyond a
 TOO_LARGE = f"is too large (at most {MAX_VALUE:,.0f} is loaded)"
 CHUNK_ROWS = 200_000  # rows validated at a time
 EXPONENT_NOT_ZERO = r"^[+-]?[\d.,\s]*[1-9][\d.,\s]*[eE]"  # a number such as 1e-400: not zero as written
+CONTROL_CHARACTERS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")  # C0 controls but tab, line feed, return
+C0_NAMES = ("NUL SOH STX ETX EOT ENQ ACK BEL BS HT LF VT FF CR SO SI DLE DC1 DC2 DC3 DC4 NAK SYN ETB CAN EM SUB ESC "
+            "FS GS RS US").split()
+HOLDS_CONTROL = ("'{}' holds the control character U+{:04X} ({}): not loaded (a value may hold tabs and line "
+                 "breaks, no other control character)")
 
 
 @dataclass(frozen=True)
@@ -67,10 +74,12 @@ def required_columns(source: Source) -> list[str]:
 
 
 def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
-             first_line: int, today: date, chunk_rows: int = CHUNK_ROWS, strict_dates: bool = True) -> Mapped:
+             first_line: int, today: date, chunk_rows: int = CHUNK_ROWS, strict_dates: bool = True,
+             lines: np.ndarray | None = None) -> Mapped:
     """Validate and convert the rows of one input, ``chunk_rows`` at a time (the memory of validation stays
     that of one chunk; exact copies are found across the whole input first). Its dates are surveyed first
-    (``dates.read_dates``; ``strict_dates=False`` for rows read again, a part of an input loaded before)."""
+    (``dates.read_dates``; ``strict_dates=False`` for rows read again, a part of an input loaded before).
+    ``lines``: each row's line in the file (default: ``first_line`` on, one a row)."""
     missing = [c for c in required_columns(source) if c not in frame.columns]
     if missing:
         raise SourceError(
@@ -78,7 +87,7 @@ def map_rows(frame: pd.DataFrame, source: Source, config: Config, location: str,
             f"'{source.name}' not found; the file has: {', '.join(map(str, frame.columns))}"
         )
     frame = frame.reset_index(drop=True)
-    line = pd.Series(np.arange(first_line, first_line + len(frame)), index=frame.index)
+    line = pd.Series(np.arange(first_line, first_line + len(frame)) if lines is None else lines, index=frame.index)
     dates = read_dates(frame[source.columns.date], line, source, config, location, strict_dates)
     copy_of = exact_copies(frame, required_columns(source), line, chunk_rows) \
         if record_key(source, config) else pd.Series(dtype="Int64")
@@ -128,6 +137,13 @@ def _map_chunk(frame: pd.DataFrame, source: Source, config: Config, all_lines: p
             values = shown[failed].map(_number_text) if pd.api.types.is_float_dtype(shown) else shown[failed]
             words = [template.format(v) + " " + p for v, p in zip(values.astype(str), problem[failed], strict=True)]
             reject(failed, field, "{}", pd.Series(words, index=frame.index[failed]).reindex(frame.index))
+
+    # any mapped value holding a control character (NUL, ESC, ...): the row is quarantined, on every store
+    for c in required_columns(source):
+        held = text[c].str.contains(CONTROL_CHARACTERS.pattern, regex=True)
+        if held.any():
+            reasons = [control_character_reason(c, v) for v in text[c][held]]
+            reject(held, c, "{}", pd.Series(reasons, index=frame.index[held.to_numpy()]).reindex(frame.index))
 
     # unit: match code, then name (case-insensitive), then the source's unit_map
     unit_field = cols.unit or "unit"
@@ -236,6 +252,17 @@ def _map_chunk(frame: pd.DataFrame, source: Source, config: Config, all_lines: p
     rejected = _rejected_frame(frame, problems, line)
     kept = [f[f["index"].map(good)] for f in flags]  # a row rejected for something else is not also flagged
     return parts, rejected, _rejected_frame(frame, [f for f in kept if len(f)], line), skipped
+
+
+def control_character_reason(column: str, value: str) -> str:
+    """Why a value holding a control character (``CONTROL_CHARACTERS``: NUL, ESC, ...) is refused, naming the
+    first one; '' when it holds none. The one rule for every input (data sources, minutes) on every store:
+    PostgreSQL cannot hold NUL in text, and the others are never data."""
+    found = CONTROL_CHARACTERS.search(value)
+    if found is None:
+        return ""
+    code = ord(found.group())
+    return HOLDS_CONTROL.format(column, code, C0_NAMES[code])
 
 
 def location_names(text: pd.Series) -> pd.Series:
