@@ -8,6 +8,7 @@ COMPSTAT_REQUIRE_PG set to 1, true or yes a missing server fails the run instead
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,8 +17,9 @@ import pytest
 
 os.environ["COLUMNS"] = "200"  # rich tables in CLI output: no wrapping in assertions
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import Engine, create_engine, text  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.exc import ProgrammingError  # noqa: E402
 
 from compstat.config import Config, load_config  # noqa: E402
 
@@ -93,9 +95,22 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        drop_database(admin, name)
         admin.dispose()
+
+
+def drop_database(admin: Engine, name: str, tries: int = 40) -> None:
+    """Drop a test database, its sessions ended. An autovacuum worker in it cannot be ended by a role without
+    pg_signal_backend ("permission denied"): it finishes within moments, so the drop is tried again."""
+    for attempt in range(tries):
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return
+        except ProgrammingError:
+            if attempt == tries - 1:
+                raise
+            time.sleep(0.25)
 
 
 @pytest.fixture(scope="session")

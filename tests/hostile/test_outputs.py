@@ -128,7 +128,8 @@ def test_quarantine_export_with_a_control_character(hostile_cycle: Path, tmp_pat
     assert result.exit_code == 0, result.output
     sheet = load_workbook(out)["quarantine"]
     cells = [str(c.value) for row in sheet.iter_rows(min_row=2) for c in row if c.value is not None]
-    assert any("not␇a date" in c for c in cells)  # BEL shown as its Control Picture
+    # the row is refused for its BEL (#17's one rule); a cell with one would show it as ␇ (tests/test_cells.py)
+    assert any("holds the control character U+0007 (BEL)" in c for c in cells)
     assert not any("\x07" in c for c in cells)
     assert [p.name for p in tmp_path.iterdir()] == ["q.xlsx"]  # no temporary file left
 
