@@ -70,6 +70,7 @@ from compstat.store import (
     connect,
     store_errors,
 )
+from compstat.store.db import read_frame
 from compstat.store.lock import cycle_lock, require_lock
 
 if TYPE_CHECKING:
@@ -518,13 +519,13 @@ def load_points(session: Session, config: Config, period: Period) -> pd.DataFram
                    Observation.occurred_on >= period.end - timedelta(days=MAP_DAYS - 1),
                    Observation.occurred_on <= period.end,
                    Observation.latitude.is_not(None), Observation.longitude.is_not(None)))
-    rows = session.connection().execute(stmt).all()  # Core rows: as plain tuples, pandas reads them fast
-    frame = pd.DataFrame(list(map(tuple, rows)), columns=POINT_COLUMNS)
-    frame["unit_code"] = frame["unit_code"].astype(pd.CategoricalDtype(leaves))
-    frame = frame[frame["unit_code"].notna()]
-    frame = frame.assign(occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
-                         latitude=frame["latitude"].astype(float),
-                         longitude=frame["longitude"].astype(float)).reset_index(drop=True)
+    def compact(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.assign(unit_code=frame["unit_code"].astype(pd.CategoricalDtype(leaves)))
+        frame = frame[frame["unit_code"].notna()]
+        return frame.assign(occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
+                            latitude=frame["latitude"].astype(float), longitude=frame["longitude"].astype(float))
+
+    frame = read_frame(session.connection(), stmt, POINT_COLUMNS, compact).reset_index(drop=True)
     return POINTS.validate(frame, "cycle.load_points")
 
 

@@ -30,6 +30,7 @@ from compstat.config import WEEKDAYS, Config, Measure
 from compstat.measure_filter import matches_filter
 from compstat.periods import Window
 from compstat.store import IngestedFile, Observation
+from compstat.store.db import read_frame
 
 MIN_REPEAT = 3  # incidents at one place in the window before it is listed as a repeat location
 TOP_PLACES = 10
@@ -98,20 +99,21 @@ def load_incidents(session: Session, config: Config, windows: PlaceWindows) -> p
             .where(Observation.org == config.organisation.slug, IngestedFile.source.in_(sources),
                    or_(*[day.between(a, b) for a, b in spans]),
                    or_(Observation.location.is_not(None), Observation.occurred_at.is_not(None))))
-    rows = session.connection().execute(stmt).all()
-    if not rows:
-        return None
-    frame = pd.DataFrame(list(map(tuple, rows)), columns=INCIDENT_COLUMNS)
     leaves = [u.code for u in config.leaf_units]
-    frame = frame[frame["unit_code"].isin(leaves)]
-    return frame.assign(
-        unit_code=frame["unit_code"].astype(pd.CategoricalDtype(leaves)),
-        occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
-        occurred_at=pd.to_datetime(frame["occurred_at"].str.slice(0, 19), format="%Y-%m-%d %H:%M:%S",
-                                   errors="coerce"),
-        latitude=pd.to_numeric(frame["latitude"], errors="coerce"),
-        longitude=pd.to_numeric(frame["longitude"], errors="coerce"),
-    ).reset_index(drop=True)
+
+    def compact(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame[frame["unit_code"].isin(leaves)]
+        return frame.assign(
+            unit_code=frame["unit_code"].astype(pd.CategoricalDtype(leaves)),
+            occurred_on=pd.to_datetime(frame["occurred_on"], format="%Y-%m-%d"),
+            occurred_at=pd.to_datetime(frame["occurred_at"].str.slice(0, 19), format="%Y-%m-%d %H:%M:%S",
+                                       errors="coerce"),
+            latitude=pd.to_numeric(frame["latitude"], errors="coerce"),
+            longitude=pd.to_numeric(frame["longitude"], errors="coerce"),
+        )
+
+    frame = read_frame(session.connection(), stmt, INCIDENT_COLUMNS, compact)
+    return frame.reset_index(drop=True) if len(frame) else None
 
 
 def counted_measures(incidents: pd.DataFrame, measures: Sequence[Measure]) -> pd.DataFrame:

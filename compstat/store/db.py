@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
@@ -151,6 +151,19 @@ def transaction(engine: Engine) -> Iterator[Session]:
 
 
 INSERT_CHUNK = 50_000  # rows turned into Python values at a time: memory stays flat whatever the input's size
+READ_CHUNK = 200_000  # rows read as Python values at a time by ``read_frame``
+
+
+def read_frame(conn: Connection, stmt: Executable, columns: list[str],
+               compact: Callable[[pd.DataFrame], pd.DataFrame] = lambda frame: frame) -> pd.DataFrame:
+    """A query's rows as a DataFrame, read ``READ_CHUNK`` rows at a time (a server-side cursor on PostgreSQL),
+    each chunk made ``compact`` (typed columns: dates parsed, codes categorical) before the next is read, so
+    that millions of rows are never Python objects all at once."""
+    result = conn.execution_options(stream_results=True).execute(stmt)
+    parts = [compact(pd.DataFrame(list(map(tuple, rows)), columns=columns)) for rows in result.partitions(READ_CHUNK)]
+    if not parts:
+        return compact(pd.DataFrame(columns=columns))
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
 
 
 def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
