@@ -159,7 +159,7 @@ def read_frame(conn: Connection, stmt: Executable, columns: list[str],
     """A query's rows as a DataFrame, read ``READ_CHUNK`` rows at a time (a server-side cursor on PostgreSQL),
     each chunk made ``compact`` (typed columns: dates parsed, codes categorical) before the next is read, so
     that millions of rows are never Python objects all at once."""
-    result = conn.execution_options(stream_results=True).execute(stmt)
+    result = conn.execute(stmt, execution_options={"stream_results": True})  # this statement only
     parts = [compact(pd.DataFrame(list(map(tuple, rows)), columns=columns)) for rows in result.partitions(READ_CHUNK)]
     if not parts:
         return compact(pd.DataFrame(columns=columns))
