@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 
 from pypdf import PdfReader
@@ -11,6 +12,13 @@ FIGURE = re.compile(r"^[+-]?[\d,]+(\.\d+)?%?$")
 
 
 def pdf_text(path: Path) -> str:
+    """The PDF's text, extracted once per file version (many tests read the same session's packs)."""
+    stat = path.stat()
+    return _extracted(str(path), stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+
+@lru_cache(maxsize=512)
+def _extracted(path: str, mtime_ns: int, size: int, inode: int) -> str:
     return "\n".join(page.extract_text() or "" for page in PdfReader(path).pages)
 
 
