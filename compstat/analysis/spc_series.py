@@ -154,10 +154,13 @@ def spc_input(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
         x_values: pd.Series = numbers
     else:
         x_values = parse_dates(xs, None, None, "UTC")  # never a guessed day and month order
-        either = parse_dates(xs, None, "day_first", "UTC").notna() & parse_dates(xs, None, "month_first", "UTC").notna()
-        _check_parsed(xs, x_values.isna() & either, x, "a date in one order only (day and month could be either "
-                      "way round: write dates as YYYY-MM-DD)")
-        _check_parsed(xs, x_values.isna(), x, "a date or a number")
+        unread = xs[x_values.isna()]
+        if len(unread):  # ambiguous (read both ways) is named as such; anything else is not a date
+            either = (parse_dates(unread, None, "day_first", "UTC").notna()
+                      & parse_dates(unread, None, "month_first", "UTC").notna()).reindex(xs.index, fill_value=False)
+            _check_parsed(xs, either, x, "a date in one order only (day and month could be either way round: "
+                          "write dates as YYYY-MM-DD)")
+            _check_parsed(xs, x_values.isna(), x, "a date or a number")
     y_values = pd.to_numeric(ys, errors="coerce").astype(float)
     _check_parsed(ys, y_values.isna() & ~ys.isin(["", "NA", "NaN", "nan"]), y, "a number")
     _check_parsed(ys, pd.Series(np.isinf(y_values)), y, "a finite number")
