@@ -697,3 +697,25 @@ def _findings_table(frame: pd.DataFrame, title: str) -> Table:
 
 if __name__ == "__main__":  # python -m compstat.cli, as .venv/bin/compstat
     app()
+
+
+@app.command()
+@reports_errors
+def serve(
+    config: ConfigOpt,
+    host: Annotated[str, typer.Option(help="Address to listen on (behind a TLS proxy for a team: see the README).")
+                    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    db: DbOpt = None,
+    https_only: Annotated[bool, typer.Option(
+        "--https-only", help="Send the session cookie only over HTTPS (set when served behind a TLS proxy).")] = False,
+) -> None:
+    """Serve the web pages where commanders update their actions and the chair sees who has (sign-in needed)."""
+    import uvicorn
+
+    from compstat.web.app import create_app
+
+    cfg = _load(config)
+    web_app = create_app(cfg, resolve_url(db, cfg.store), https_only=https_only)
+    console.print(f"compstat serving {cfg.organisation.name} on http://{host}:{port}/ (Ctrl+C stops)", markup=False)
+    uvicorn.run(web_app, host=host, port=port, log_level="warning", proxy_headers=True, server_header=False)

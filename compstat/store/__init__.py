@@ -19,10 +19,11 @@ from compstat.store.models import (
     SupersededObservation,
     TotalledFile,
     UnitRow,
+    WebUser,
 )
 
 __all__ = [
     "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "DailyTotal",
     "FindingRow", "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SigningKey", "SupersededObservation",
-    "TotalledFile", "UnitRow", "bulk_insert", "connect", "resolve_url", "store_errors", "transaction",
+    "TotalledFile", "UnitRow", "WebUser", "bulk_insert", "connect", "resolve_url", "store_errors", "transaction",
 ]

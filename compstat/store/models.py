@@ -271,6 +271,31 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
+class WebUser(Base):
+    """A person who signs in to ``compstat serve``: a role and, for commanders, the units they answer for.
+
+    ``units`` holds unit codes separated by commas (leaf units for a commander, divisions for a division
+    commander). The password is kept only as an Argon2 hash; ``must_change`` is set for a one-time password.
+    ``failed_logins`` and ``locked_until`` throttle guessing (``web.accounts``)."""
+
+    __tablename__ = "web_users"
+    __table_args__ = (UniqueConstraint("org", "username"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org: Mapped[str] = mapped_column(String(64), index=True)
+    username: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(16))
+    units: Mapped[str] = mapped_column(Text, default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    must_change: Mapped[bool] = mapped_column(Boolean, default=True)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
+    last_login: Mapped[datetime | None] = mapped_column(DateTime)
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0)  # bumped on reset/disable: old sessions end
+
+
 class HistoryIsAppendOnly(RuntimeError):
     """Raised on any attempt to change or delete a row of the action history."""
 

@@ -1,0 +1,237 @@
+"""The web app of ``compstat serve`` (Starlette, server-rendered with Jinja2, no scripts).
+
+Security, for every request: a signed session cookie (HttpOnly, SameSite=Strict, ``Secure`` when
+``https_only``) that expires after ``session_seconds`` and ends when the account's ``session_epoch``
+moves on (password reset, disable); a CSRF token in the session checked on every form post; a strict
+Content-Security-Policy (no inline script, nothing from other sites), frame denial and no-sniff.
+Access is decided on the server by ``web.access`` for each route, never by which links a page shows.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+from starlette.applications import Starlette
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from compstat.actions.signing import signing_key
+from compstat.config import Config
+from compstat.store import WebUser, connect, transaction
+from compstat.web.access import Viewer
+from compstat.web.accounts import LoginRefused, authenticate
+
+SESSION_PURPOSE = "web sessions"  # the signing key of the session cookies (``store.SigningKey``)
+SESSION_SECONDS = 8 * 3600
+MAX_FIELD = 2000  # characters of any one form field
+SECURITY_HEADERS = {
+    "content-security-policy": ("default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+                                "form-action 'self'; frame-ancestors 'none'; img-src 'self'; style-src 'self'"),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "cache-control": "no-store",
+}
+
+
+@dataclass
+class WebState:
+    """What every route needs: the config, the store and the page templates."""
+
+    config: Config
+    store_url: str
+    engine: Engine
+    pages: jinja2.Environment
+    session_seconds: int
+
+
+def templates_folder() -> Path:
+    from compstat.resources import templates_dir
+
+    return templates_dir() / "web"
+
+
+def state(request: Request) -> WebState:
+    web: WebState = request.app.state.web
+    return web
+
+
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A page from ``templates/web`` (autoescaped), with the viewer and the CSRF token its forms carry."""
+    web = state(request)
+    html = web.pages.get_template(template).render(
+        request=request, viewer=request.scope.get("viewer"), csrf_token=csrf_token(request),
+        organisation=web.config.organisation.name, **context)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+    return page(request, "error.html", status_code=status_code, status=status_code, message=message)
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+async def posted_form(request: Request) -> FormData:
+    """The form of a POST, after its CSRF token is checked (403 otherwise) and every field's length (400)."""
+    form = await request.form(max_files=0, max_fields=50, max_part_size=64 * 1024)
+    sent = form.get("csrf_token")
+    expected = request.session.get("csrf")
+    if not isinstance(sent, str) or not isinstance(expected, str) or not hmac.compare_digest(sent, expected):
+        raise HTTPException(403, "This form has expired or did not come from this site: reload the page and try again.")
+    for name, value in form.multi_items():
+        if isinstance(value, str) and len(value) > MAX_FIELD:
+            raise HTTPException(400, f"The field '{name}' is longer than {MAX_FIELD} characters.")
+    return form
+
+
+def viewer_of(request: Request) -> Viewer:
+    """The signed-in viewer; a request with no valid session is sent to sign in (raised as a redirect)."""
+    viewer = request.scope.get("viewer")
+    if not isinstance(viewer, Viewer):
+        raise HTTPException(303, headers={"location": "/login"})
+    return viewer
+
+
+def _session_user(request: Request, session: Session) -> WebUser | None:
+    data = request.session
+    user_id, epoch, started = data.get("user_id"), data.get("epoch"), data.get("started")
+    if not isinstance(user_id, int) or not isinstance(started, (int, float)):
+        return None
+    if time.time() - started > state(request).session_seconds:
+        return None
+    user = session.get(WebUser, user_id)
+    org = state(request).config.organisation.slug
+    if user is None or user.disabled or user.session_epoch != epoch or user.org != org:
+        return None
+    return user
+
+
+class SignedInMiddleware(BaseHTTPMiddleware):
+    """Puts the signed-in ``Viewer`` (or None) in ``request.scope['viewer']``, re-checking the account on every
+    request; a stale session is cleared. Adds the security headers to every response."""
+
+    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.scope["viewer"] = None
+        if "user_id" in request.session:
+            with Session(state(request).engine) as session:
+                user = _session_user(request, session)
+                if user is None:
+                    request.session.clear()
+                elif user.must_change and request.url.path not in ("/password", "/logout") \
+                        and not request.url.path.startswith("/static/"):
+                    request.scope["viewer"] = Viewer.of(user)
+                    response: Response = RedirectResponse("/password", status_code=303)
+                    return _secured(response)
+                else:
+                    request.scope["viewer"] = Viewer.of(user)
+        return _secured(await call_next(request))
+
+
+def _secured(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    return response
+
+
+async def login_form(request: Request) -> Response:
+    if request.scope.get("viewer") is not None:
+        return RedirectResponse("/", status_code=303)
+    return page(request, "login.html")
+
+
+async def login(request: Request) -> Response:
+    form = await posted_form(request)
+    web = state(request)
+    username, password = str(form.get("username", "")), str(form.get("password", ""))
+    message, signed_in = "", None
+    with transaction(web.engine) as session:  # failures are counted even though the sign-in is refused
+        try:
+            user = authenticate(session, web.config.organisation.slug, username, password)
+            signed_in = (user.id, user.session_epoch, user.must_change)
+        except LoginRefused as refused:
+            message = str(refused)
+    if signed_in is None:
+        return page(request, "login.html", status_code=401, message=message, username=username)
+    user_id, epoch, must_change = signed_in
+    request.session.clear()  # a new session on sign-in: nothing carried over from before
+    request.session.update({"user_id": user_id, "epoch": epoch, "started": time.time(),
+                            "csrf": secrets.token_urlsafe(32)})
+    return RedirectResponse("/password" if must_change else "/", status_code=303)
+
+
+async def logout(request: Request) -> Response:
+    await posted_form(request)
+    request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+async def home(request: Request) -> Response:
+    viewer = viewer_of(request)
+    from compstat.web.access import leaf_units_of
+
+    units = leaf_units_of(viewer, state(request).config)
+    return page(request, "home.html", units=units)
+
+
+async def http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code in (301, 302, 303, 307):
+        return _secured(Response(status_code=exc.status_code, headers=exc.headers))
+    return _secured(error_page(request, exc.status_code, exc.detail))
+
+
+def routes() -> list[Route | Mount]:
+    """Every route of the app. Pages add theirs in ``web.pages`` (``page_routes``)."""
+    from compstat.web.pages import page_routes
+
+    return [
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", home, methods=["GET"]),
+        *page_routes(),
+        Mount("/static", StaticFiles(directory=templates_folder() / "static"), name="static"),
+    ]
+
+
+def create_app(config: Config, store_url: str, *, session_seconds: int = SESSION_SECONDS,
+               https_only: bool = False) -> Starlette:
+    """The app for ``config``'s organisation on ``store_url`` (migrated). ``https_only``: cookies only over TLS
+    (set when served behind a TLS proxy)."""
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        key = signing_key(session, config.organisation.slug, SESSION_PURPOSE, create=True)
+    assert key is not None
+    pages = jinja2.Environment(loader=jinja2.FileSystemLoader(templates_folder()), autoescape=True,
+                               undefined=jinja2.StrictUndefined)
+    middleware = [
+        Middleware(SessionMiddleware, secret_key=key.hex(), session_cookie="compstat_session",
+                   max_age=session_seconds, same_site="strict", https_only=https_only),
+        Middleware(SignedInMiddleware),
+    ]
+    app = Starlette(routes=routes(), middleware=middleware,
+                    exception_handlers={HTTPException: http_error})
+    app.state.web = WebState(config, store_url, engine, pages, session_seconds)
+    return app
