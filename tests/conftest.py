@@ -113,38 +113,15 @@ def drop_database(admin: Engine, name: str, tries: int = 40) -> None:
             time.sleep(0.25)
 
 
-@pytest.fixture(scope="session")
-def demo_w48(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], Path, str, dict[str, object]]:
-    """``compstat demo`` (data to ``DEMO_END``) then the 2026-W48 cycle of ``config/demo.yaml``, in a scratch
-    store, once per session: (config args, the cycle's folder, the demo command's output, the raw config)."""
-    import yaml
-    from typer.testing import CliRunner
-
-    from compstat.cli import app
-    from compstat.demo import write_config
-
-    root = tmp_path_factory.mktemp("demo-w48")
-    config = root / "config" / "demo.yaml"
-    raw = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("config", "demo.yaml").read_text(
-        encoding="utf-8"))
-    raw["store"] = f"sqlite:///{root / 'demo.db'}"
-    write_config(config, raw, header="test copy of config/demo.yaml")
-    base = ["--config", str(config)]
-    made = CliRunner().invoke(app, ["demo", *base, "--out", str(root / "demo-data"), "--end", DEMO_END])
-    assert made.exit_code == 0, made.output
-    ran = CliRunner().invoke(app, ["run-cycle", *base, "--out", str(root / "cycles"), "--today", "2026-11-30"])
-    assert ran.exit_code == 0, ran.output
-    return base, root / "cycles" / "demo" / "2026-W48", made.output, raw
-
-
 DEMO_CHANGE = {"date": "2026-11-10", "kind": "definition", "units": ["N4"], "measures": ["robbery"],
                "description": "robbery now counts thefts from the person with force"}
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Path, str]:
-    """`compstat demo` then `run-cycle` for 2026-W48 (data to Sunday 29 Nov 2026), once per session, on a copy of
-    config/demo.yaml that declares ``DEMO_CHANGE``: (config, the incident CSV, the cycle's folder, the store URL)."""
+def demo_cycle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object], str]:
+    """`compstat demo` (data to ``DEMO_END``, Sunday 29 Nov 2026) then `run-cycle` for 2026-W48, once per
+    session (per xdist worker), on a copy of config/demo.yaml that declares ``DEMO_CHANGE``: (the copy's
+    folder, its raw config, the demo command's output). Shared by ``demo_run`` and ``demo_w48``."""
     import yaml
     from typer.testing import CliRunner
 
@@ -154,19 +131,33 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, Path, Pa
     root = tmp_path_factory.mktemp("demo")
     config_path = root / "config" / "demo.yaml"
     config_path.parent.mkdir()
-    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text())
-    store = f"sqlite:///{root / 'demo.db'}"
-    raw["store"] = store
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text(encoding="utf-8"))
+    raw["store"] = f"sqlite:///{root / 'demo.db'}"
     quality = raw.setdefault("quality", {})
     quality["changes"] = [*quality.get("changes", []), DEMO_CHANGE]  # the demo's own (South ASB) too
     write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
     runner = CliRunner()
     made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
-                               "--end", "2026-11-29"])
+                               "--end", DEMO_END])
     assert made.exit_code == 0, made.output
     assert "8 actions recorded from the 2026-W47 meeting" in made.output
     ran = runner.invoke(app, ["run-cycle", "--config", str(config_path), "--out", str(root / "cycles"),
                               "--today", "2026-11-30"])
     assert ran.exit_code == 0, ran.output
-    return (load_config(config_path), root / "demo-data" / "incidents.csv", root / "cycles" / "demo" / "2026-W48",
-            store)
+    return root, raw, made.output
+
+
+@pytest.fixture(scope="session")
+def demo_w48(demo_cycle: tuple[Path, dict[str, object], str]) -> tuple[list[str], Path, str, dict[str, object]]:
+    """The session's demo cycle (``demo_cycle``) as (config args, the cycle's folder, the demo command's output,
+    the raw config). Tests must not change its store or outputs: copy them first."""
+    root, raw, output = demo_cycle
+    return ["--config", str(root / "config" / "demo.yaml")], root / "cycles" / "demo" / "2026-W48", output, raw
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_cycle: tuple[Path, dict[str, object], str]) -> tuple[Config, Path, Path, str]:
+    """The session's demo cycle (``demo_cycle``) as (config, the incident CSV, the cycle's folder, the store URL)."""
+    root, raw, _ = demo_cycle
+    return (load_config(root / "config" / "demo.yaml"), root / "demo-data" / "incidents.csv",
+            root / "cycles" / "demo" / "2026-W48", str(raw["store"]))
