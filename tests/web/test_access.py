@@ -17,27 +17,31 @@ ROLES = {"n4": ("commander", ["N4"]), "north": ("division", ["N"]), "chair": ("c
          "analyst": ("analyst", None), "admin": ("admin", None)}
 ROUTES = ["GET /", "GET /units/N4", "GET /units/S1", "GET /units/N4/pack.pdf", "GET /units/S1/pack.pdf",
           "GET /actions/N4", "GET /actions/S1", "POST /actions/N4", "POST /actions/S1", "GET /overview",
-          "GET /actions/999999", "GET /units/XX", "GET /actions/abc"]
+          "GET /actions/999999", "GET /units/XX", "GET /actions/abc", "GET /actions/other"]
 EXPECTED = {  # role: status per route, in ROUTES' order
-    "n4":      [200, 200, 403, 200, 403, 200, 403, 303, 403, 403, 404, 404, 404],
-    "north":   [200, 200, 403, 200, 403, 200, 403, 303, 403, 200, 404, 404, 404],
-    "chair":   [200, 200, 200, 200, 200, 200, 200, 303, 303, 200, 404, 404, 404],
-    "analyst": [200, 200, 200, 200, 200, 200, 200, 303, 303, 200, 404, 404, 404],
-    "admin":   [200, 200, 200, 200, 200, 200, 200, 403, 403, 200, 404, 404, 404],
+    "n4":      [200, 200, 403, 200, 403, 200, 403, 303, 403, 403, 404, 404, 404, 404],
+    "north":   [200, 200, 403, 200, 403, 200, 403, 303, 403, 200, 404, 404, 404, 404],
+    "chair":   [200, 200, 200, 200, 200, 200, 200, 303, 303, 200, 404, 404, 404, 404],
+    "analyst": [200, 200, 200, 200, 200, 200, 200, 303, 303, 200, 404, 404, 404, 404],
+    "admin":   [200, 200, 200, 200, 200, 200, 200, 403, 403, 200, 404, 404, 404, 404],
     None:      [303] * len(ROUTES),  # signed out: every route sends to sign in
 }
 
 
 def action_ids(demo: WebDemo) -> dict[str, int]:
-    """An open action of N4 (the demo's) and of S1 (raised here)."""
+    """An open action of N4 (the demo's), of S1 and of another organisation (raised here)."""
     engine = connect(demo.store_url)
     try:
         with transaction(engine) as session:
             n4 = session.scalar(select(Action.id).where(Action.unit_code == "N4").order_by(Action.id).limit(1))
             s1 = add_action(session, demo.config, parse_period("2026-W47", demo.config.cadence),
                             NewAction("S1", "Patrol the S1 hotspot", "Insp S", date(2026, 12, 9)), "analyst").id
+            other = add_action(session, demo.config, parse_period("2026-W47", demo.config.cadence),
+                               NewAction("N4", "Another force's action", "Insp O", date(2026, 12, 9)), "analyst")
+            other.org = "elsewhere"
+            other_id = other.id
         assert n4 is not None
-        return {"N4": n4, "S1": s1}
+        return {"N4": n4, "S1": s1, "other": other_id}
     finally:
         engine.dispose()
 
@@ -75,6 +79,6 @@ def test_every_route_checks_access(web_demo: WebDemo, client: TestClient, who: s
         got.append(response.status_code)
         if response.status_code == 303 and who is None:
             assert response.headers["location"] == "/login"
-        if response.status_code == 403 and "/actions/" in path:  # nothing of another unit's action is shown
-            assert "Patrol the S1 hotspot" not in response.text and "Insp S" not in response.text
+        if response.status_code in (403, 404) and "/actions/" in path:  # nothing of an action not yours is shown
+            assert not any(t in response.text for t in ("Patrol the S1 hotspot", "Insp S", "Another force"))
     assert dict(zip(ROUTES, got, strict=True)) == dict(zip(ROUTES, EXPECTED[who], strict=True))

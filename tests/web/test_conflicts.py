@@ -114,6 +114,8 @@ def test_two_updates_at_once_apply_exactly_one(store_url: str, one_action: int, 
         notes = [n for _, field, n in updates_of(store_url, one_action) if field == "note"]
         winner = next(name for name, r in results.items() if r.status_code == 303)
         assert notes == [f"from {winner}"]
+        loser = next(r for r in results.values() if r.status_code == 409)
+        assert f"from {winner}" in loser.text.split('<table id="conflict">')[1].split("</table>")[0]
         engine = connect(store_url)
         try:
             with transaction(engine) as session:

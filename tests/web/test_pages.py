@@ -133,4 +133,6 @@ def test_the_chair_sees_the_overview(web_demo: WebDemo, client: TestClient) -> N
     n4 = n4[:n4.index("</tr>")]
     assert "Yes" in n4 and "n4 via web" in n4 and "checked the CCTV" in n4
     assert 'id="quality-counts"' in overview.text
+    s1 = client.get("/units/S1")
+    assert s1.status_code == 200 and "Latest pack (PDF)" in s1.text and 'id="actions"' in s1.text
     assert 'id="update"' in client.get(f"/actions/{action.id}").text  # the chair may change any unit's actions
