@@ -41,7 +41,7 @@ TEXT_FIELDS = {"note": "Note", "reason": "Reason", "support_requested": "Support
 
 
 class Served(Protocol):
-    """What the pages read of the app's state (``web.app.Served``)."""
+    """What the pages read of the app's state (``web.app.WebState``)."""
 
     config: Config
     store_url: str
@@ -234,6 +234,7 @@ async def action_page(kit: Kit, request: Request) -> Response:
 
     context = await run_in_threadpool(read)
     return kit.page(request, "action.html", can_change=can_change, saved=request.query_params.get("saved") == "1",
+                    unchanged=request.query_params.get("unchanged") == "1",
                 form=None, message="", conflict=None, **context)
 
 
@@ -256,10 +257,11 @@ async def action_update(kit: Kit, request: Request) -> Response:
             return 400, str(exc), None
         try:
             with shared_lock(web.store_url, ACTIONS), transaction(web.engine) as session:  # as action_transaction
-                update_action(session, action_id, viewer.username, asked.status, asked.note, reason=asked.reason,
-                              support_requested=asked.support_requested, due_date=asked.due_date,
-                              expected_version=asked.version, strict=True, via="web",
-                              org=web.config.organisation.slug)
+                updated = update_action(session, action_id, viewer.username, asked.status, asked.note,
+                                        reason=asked.reason, support_requested=asked.support_requested,
+                                        due_date=asked.due_date, expected_version=asked.version, strict=True,
+                                        via="web", org=web.config.organisation.slug)
+                changed = updated.version != asked.version
         except ConflictError:
             with _session(web) as session:
                 since = views.history(session, action_id, after_version=asked.version)
@@ -269,11 +271,11 @@ async def action_update(kit: Kit, request: Request) -> Response:
             return 400, f"{exc}. Nothing was saved.", None
         except StoreBusyError as exc:
             return 503, f"{exc}. Nothing was saved: try again in a minute.", None
-        return 303, "", None
+        return 303, "saved=1" if changed else "unchanged=1", None
 
     status, message, since = await run_in_threadpool(apply)
     if status == 303:
-        return RedirectResponse(f"/actions/{action_id}?saved=1", status_code=303)
+        return RedirectResponse(f"/actions/{action_id}?{message}", status_code=303)
 
     def read() -> dict[str, Any]:
         with _session(web) as session:
@@ -282,8 +284,8 @@ async def action_update(kit: Kit, request: Request) -> Response:
     context = await run_in_threadpool(read)
     entered = {name: _field(form, name) or "" for name in ("status", "note", "reason", "support_requested",
                                                           "due_date")}
-    return kit.page(request, "action.html", status_code=status, can_change=True, saved=False, form=entered,
-                message=message, conflict=since, **context)
+    return kit.page(request, "action.html", status_code=status, can_change=True, saved=False, unchanged=False,
+                    form=entered, message=message, conflict=since, **context)
 
 
 # ---- the overview -----------------------------------------------------------------------------------------

@@ -110,6 +110,10 @@ def test_bad_input_is_refused_with_a_message_and_nothing_stored(web_demo: WebDem
         assert refused.status_code == 400, (change, refused.text)
         assert message in refused.text, (change, refused.text)
     assert len(updates_of(web_demo, action.id)) == before
+    same = client.post(f"/actions/{action.id}", data=good | {"note": ""}, follow_redirects=False)
+    assert same.headers["location"] == f"/actions/{action.id}?unchanged=1"
+    assert "Nothing to save" in client.get(same.headers["location"]).text
+    assert len(updates_of(web_demo, action.id)) == before
 
 
 def test_the_chair_sees_the_overview(web_demo: WebDemo, client: TestClient) -> None:
