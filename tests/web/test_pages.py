@@ -139,4 +139,5 @@ def test_the_chair_sees_the_overview(web_demo: WebDemo, client: TestClient) -> N
     assert 'id="quality-counts"' in overview.text
     s1 = client.get("/units/S1")
     assert s1.status_code == 200 and "Latest pack (PDF)" in s1.text and 'id="actions"' in s1.text
+    assert "no significant change: 7 in the 7 days after" in table(client.get("/units/S2").text, "actions")
     assert 'id="update"' in client.get(f"/actions/{action.id}").text  # the chair may change any unit's actions
