@@ -242,14 +242,6 @@ async def submit_password(request: Request) -> Response:
     return RedirectResponse("/", status_code=303)
 
 
-async def home(request: Request) -> Response:
-    viewer = viewer_of(request)
-    from compstat.web.access import leaf_units_of
-
-    units = leaf_units_of(viewer, state(request).config)
-    return page(request, "home.html", units=units)
-
-
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (301, 302, 303, 307):
@@ -266,8 +258,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 def routes() -> list[Route | Mount]:
-    """Every route of the app. Pages add theirs in ``web.pages`` (``page_routes``)."""
-    from compstat.web.pages import page_routes
+    """Every route of the app. Pages add theirs in ``web.pages`` (``page_routes``, "/" among them), handed what
+    they use of this module (so that they never import it)."""
+    from compstat.web.pages import Kit, page_routes
 
     return [
         Route("/login", login_form, methods=["GET"]),
@@ -275,8 +268,7 @@ def routes() -> list[Route | Mount]:
         Route("/logout", logout, methods=["POST"]),
         Route("/password", password_form, methods=["GET"]),
         Route("/password", submit_password, methods=["POST"]),
-        Route("/", home, methods=["GET"]),
-        *page_routes(),
+        *page_routes(Kit(page, posted_form, viewer_of, state)),
         Mount("/static", StaticFiles(directory=templates_folder() / "static"), name="static"),
     ]
 
