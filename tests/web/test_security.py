@@ -208,6 +208,7 @@ def test_every_response_carries_the_security_headers(web_demo: WebDemo, failing_
         raise RuntimeError("secret internals")
 
     monkeypatch.setattr(web_app, "page", broken)
+    client.cookies.clear()  # signed out: the sign-in page is drawn by ``web_app.page`` (a signed-in one is sent on)
     responses["server error"] = client.get("/login")
     expected = {"sign-in page": 200, "signed out": 303, "static file": 200, "no such static file": 404,
                 "no such page": 404, "wrong method": 405, "no CSRF token": 403, "refused sign-in": 401,
