@@ -10,6 +10,7 @@ from compstat.store.models import (
     Cycle,
     CycleResult,
     DailyTotal,
+    Delivery,
     FindingRow,
     IngestedFile,
     MeasureRow,
@@ -24,6 +25,7 @@ from compstat.store.models import (
 
 __all__ = [
     "OBSERVATION_FIELDS", "Action", "ActionUpdate", "AnalysisRow", "Base", "Cycle", "CycleResult", "DailyTotal",
-    "FindingRow", "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SigningKey", "SupersededObservation",
-    "TotalledFile", "UnitRow", "WebUser", "bulk_insert", "connect", "resolve_url", "store_errors", "transaction",
+    "Delivery", "FindingRow", "IngestedFile", "MeasureRow", "Observation", "RejectedRow", "SigningKey",
+    "SupersededObservation", "TotalledFile", "UnitRow", "WebUser", "bulk_insert", "connect", "resolve_url",
+    "store_errors", "transaction",
 ]

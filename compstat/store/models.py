@@ -16,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -238,6 +239,7 @@ class Action(Base):
     drop_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     closing_note: Mapped[str] = mapped_column(Text, default="", server_default="")
     last_updated_by: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    public: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # on the report card
     __mapper_args__ = {"version_id_col": version}
 
 
@@ -294,6 +296,29 @@ class WebUser(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime)
     last_login: Mapped[datetime | None] = mapped_column(DateTime)
     session_epoch: Mapped[int] = mapped_column(Integer, default=0)  # bumped on reset/disable: old sessions end
+
+
+class Delivery(Base):
+    """One file sent (or to be sent) to one recipient for one period: a briefing pack before the meeting
+    (``kind`` "brief") or the follow-up minutes after it ("minutes"). Unique per org, period, kind, recipient
+    and file, so a re-run sends nothing twice; ``status`` is "sent" or "failed" (retried next run, reported)."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (UniqueConstraint("org", "period", "kind", "recipient", "attachment"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org: Mapped[str] = mapped_column(String(64), index=True)
+    period: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16))
+    unit_code: Mapped[str | None] = mapped_column(String(64))  # None: the chair's
+    recipient: Mapped[str] = mapped_column(String(320))
+    attachment: Mapped[str] = mapped_column(String(200))  # the file's name in the period's folder
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    due_by: Mapped[datetime | None] = mapped_column(DateTime)  # brief_hours before / minutes_days after the meeting
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class HistoryIsAppendOnly(RuntimeError):
