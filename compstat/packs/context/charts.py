@@ -5,6 +5,7 @@ its similar units, two-year trends); ``compstat.packs.charts`` draws them.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Any
 
@@ -221,7 +222,7 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
     return chart, caption
 
 
-def _peers_by_key(data: CycleData, window: str) -> dict[tuple[str, str], dict[str, Any]]:
+def _peers_by_key(data: CycleData, window: str) -> dict[tuple[str, str], dict[Hashable, Any]]:
     """The analysis' peer rows of ``window`` by (unit, measure): the same for every pack of the cycle."""
     assert data.analysis is not None
     peers = data.analysis.peers
