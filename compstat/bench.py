@@ -81,6 +81,7 @@ NATIONAL_SIZES = (500_000,)  # make bench; the curve: --national-sizes 500000,50
 WEB_USERS, WEB_SECONDS = 50, 60.0
 WEB_UPDATE_SHARE = 0.5  # of a simulated commander's visits to an action, the share that post an update
 WEB_RETRIES = 5  # a refused (409) update is read again and resent at most this often
+WEB_GRACE = 60.0  # seconds the requests under way at the end may take before the run stops without them
 WEEKLY_DAILY_RATE = 4.0  # incidents per unit per day behind the five frequent measures' weekly counts
 
 
@@ -382,6 +383,7 @@ def duplicated_rows(out: Path, rows: int = DUPLICATE_ROWS) -> dict[str, object]:
 # The web load run ---------------------------------------------------------------------------------------
 
 WEB_PASSWORD = "bench commander's password"
+COMPSTAT = [sys.executable, "-c", "from compstat.cli import app; app()"]  # the command, in this interpreter
 
 
 def demo_force(out: Path) -> Path:
@@ -390,8 +392,8 @@ def demo_force(out: Path) -> Path:
     cfg_dict = demo_config() | {"store": f"sqlite:///{out / 'demo.db'}", "output_dir": str(out / "cycles")}
     write_config(config_path, cfg_dict, header="The demo force, written by compstat.bench for its web load run")
     for command in ("demo", "run-cycle"):
-        subprocess.run([sys.executable, "-m", "compstat.cli", command, "--config", str(config_path)], check=True,
-                       stdout=subprocess.DEVNULL, timeout=1800)
+        subprocess.run([*COMPSTAT, command, "--config", str(config_path)], check=True, stdout=subprocess.DEVNULL,
+                       timeout=1800)
     return config_path
 
 
@@ -502,8 +504,8 @@ def serving(config_path: Path, log: Path, wait: float = 60.0) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     with log.open("w", encoding="utf-8") as sink:
-        child = subprocess.Popen([sys.executable, "-m", "compstat.cli", "serve", "--config", str(config_path),
-                                  "--host", "127.0.0.1", "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT)
+        child = subprocess.Popen([*COMPSTAT, "serve", "--config", str(config_path), "--host", "127.0.0.1",
+                                  "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT)
         try:
             deadline = time.monotonic() + wait
             while True:
@@ -545,7 +547,16 @@ async def _simulate(url: str, plan: list[tuple[str, str]], actions: dict[str, li
     deadline = time.monotonic() + seconds
     runs = [_one_user(url, name, unit, actions[unit], deadline, random.Random(seed + i), tally)
             for i, (name, unit) in enumerate(plan)]
-    await asyncio.wait_for(asyncio.gather(*runs), timeout=seconds + 120)
+    tasks = [asyncio.ensure_future(run) for run in runs]
+    _, stuck = await asyncio.wait(tasks, timeout=seconds + WEB_GRACE)
+    for task in stuck:  # bounded always: a user still waiting for an answer by then is an error
+        task.cancel()
+    if stuck:
+        tally.errors.append(f"{len(stuck)} users still waiting for an answer {WEB_GRACE:.0f} s after the end")
+        await asyncio.wait(stuck)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
     return tally
 
 
@@ -566,7 +577,7 @@ async def _one_user(url: str, name: str, unit: str, unit_actions: list[tuple[int
             return None
         return response
 
-    async with httpx2.AsyncClient(base_url=url, timeout=60, follow_redirects=False) as client:
+    async with httpx2.AsyncClient(base_url=url, timeout=WEB_GRACE, follow_redirects=False) as client:
         form = await visit("sign-in", "GET", "/login")
         signed = form and await visit("sign-in", "POST", "/login", data={
             "username": name, "password": WEB_PASSWORD, "csrf_token": _form_fields(form.text).get("csrf_token", "")})

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from compstat.bench import lost_updates, web_load
-from tests.web.conftest import WebDemo
+from tests.web.conftest import WebDemo, web_demo  # noqa: F401  (web_demo: a fixture)
 
 
 @pytest.mark.slow
-def test_five_commanders_for_three_seconds_lose_no_update(web_demo: WebDemo) -> None:
+def test_five_commanders_for_three_seconds_lose_no_update(web_demo: WebDemo) -> None:  # noqa: F811
     figures = web_load(web_demo.cycles.parent / "config" / "demo.yaml", users=5, seconds=3)
     assert figures["errors"] == 0, figures["error_examples"]
     assert figures["lost_updates"] == 0, figures["lost_update_actions"]

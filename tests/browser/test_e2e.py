@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
@@ -111,7 +112,7 @@ def test_a_commander_updates_an_action_and_sees_it_in_the_history(app: LiveApp, 
 
     posted = save_update(page, "done", "Plan agreed with the analyst; patrols started")
     assert posted.status == 303
-    assert page.url.endswith(f"/actions/{action.id}")
+    assert urlsplit(page.url).path == f"/actions/{action.id}"
     assert "Saved" in page.locator("main").inner_text()
     rows = page.locator("#history tbody tr")
     entries = [rows.nth(i).inner_text() for i in range(rows.count())]
