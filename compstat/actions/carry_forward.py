@@ -6,6 +6,7 @@ the cycle judge escalation on the same figures as its packs."""
 from __future__ import annotations
 
 import json
+import math
 from datetime import date, datetime, time
 
 import pandas as pd
@@ -46,8 +47,8 @@ def latest_meeting_period(config: Config, today: date) -> Period:
 
 def carry_forward_actions(session: Session, config: Config, period: Period,
                           concerns: Concerns | None = None, *, as_of: datetime | None = None,
-                          daily: pd.DataFrame | None = None, data_as_of: dict[str, date] | None = None
-                          ) -> pd.DataFrame:
+                          daily: pd.DataFrame | None = None, data_as_of: dict[str, date] | None = None,
+                          judge_effects: bool = True) -> pd.DataFrame:
     """The action log for the meeting on ``period`` (``ACTION_COLUMNS``).
 
     Rows: every action raised before ``period`` that is still open, and those whose closing
@@ -63,6 +64,8 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
     totals already read (the cycle's), used for the effects when they reach back far enough.
     ``data_as_of``: the last day each unit's data is in (the quality step's); the effects' windows
     end there (default: the meeting's stored cycle's, else each unit's last day of data).
+    ``judge_effects`` False leaves the effect columns blank (not judged: the web pages judge them once per
+    cycle and set of actions, not on every request).
     """
     org = config.organisation.slug
     meeting = meeting_date(config, period)
@@ -99,9 +102,14 @@ def carry_forward_actions(session: Session, config: Config, period: Period,
         })
     log = pd.DataFrame(rows, columns=[c for c in ACTION_COLUMNS if c not in _COMPUTED])
     log = action_levels(log, config.accountability.escalation, concerns, {m.id: m.name for m in config.measures})
-    if data_as_of is None:
-        data_as_of = stored_data_as_of(session, config, period)
-    log = pd.concat([log, _effects(session, config, log, period, meeting, daily, data_as_of)], axis=1)
+    if not judge_effects:
+        effects = pd.DataFrame({c: "" if c in ("effect", "effect_text") else 0 if c == "effect_days" else math.nan
+                                for c in EFFECT_COLUMNS}, index=log.index, columns=EFFECT_COLUMNS)
+    else:
+        if data_as_of is None:
+            data_as_of = stored_data_as_of(session, config, period)
+        effects = _effects(session, config, log, period, meeting, daily, data_as_of)
+    log = pd.concat([log, effects], axis=1)
     return ACTIONS.validate(log[ACTION_COLUMNS], "actions.carry_forward_actions")
 
 

@@ -188,11 +188,9 @@ async def logout(request: Request) -> Response:
 
 
 async def home(request: Request) -> Response:
-    viewer = viewer_of(request)
-    from compstat.web.access import leaf_units_of
+    from compstat.web.pages import home_page  # the page itself is in web.pages
 
-    units = leaf_units_of(viewer, state(request).config)
-    return page(request, "home.html", units=units)
+    return await home_page(request)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
