@@ -39,7 +39,9 @@ agreements_app = typer.Typer(help="Accountability agreements: named officers, tr
 quarantine_app = typer.Typer(help="Rows rejected at ingest, with their reasons.", **HELP_STYLE)
 app.add_typer(actions_app, name="actions")
 app.add_typer(agreements_app, name="agreements")
+users_app = typer.Typer(help="Accounts of `compstat serve`: add, list, disable, reset.", **HELP_STYLE)
 app.add_typer(quarantine_app, name="quarantine")
+app.add_typer(users_app, name="users")
 
 
 class VisibleConsole(Console):
@@ -283,7 +285,7 @@ def demo(
 ) -> None:
     """Write the synthetic demo force's data, record the last meeting's actions, and apply one
     commander's spreadsheet of updates made since."""
-    from compstat.demo import DEMO_UPDATES_UNIT, record_demo_follow_up, write_demo
+    from compstat.demo import DEMO_UPDATES_UNIT, make_demo_accounts, record_demo_follow_up, write_demo
 
     cfg = _load(config)
     first = next((s.path for s in cfg.sources if s.path), None)
@@ -293,11 +295,28 @@ def demo(
         paths = write_demo(out, last_day, n_units=len(cfg.leaf_units))
     with writing(out), action_transaction(resolve_url(db, cfg.store)) as session:
         story = record_demo_follow_up(session, cfg, paths["minutes"], last_day, out)
+        accounts = make_demo_accounts(session, cfg)
     recorded = (f"the {story.meeting} meeting's actions were already recorded" if story.already_recorded
                 else f"{story.added} actions recorded from the {story.meeting} meeting")
     console.print(f"Demo data to {last_day} written to {out}/; {recorded}.", markup=False)
     console.print(f"{DEMO_UPDATES_UNIT}'s commander filled in {story.sheet}: {story.applied} actions updated, "
                   f"{story.unchanged} unchanged.", markup=False)
+    _print_demo_accounts(accounts, config)
+
+
+def _print_demo_accounts(accounts: list[Any], config: Path) -> None:
+    """The demo's sign-ins for ``compstat serve``: new passwords shown once, accounts already there named."""
+    new = [a for a in accounts if a.password is not None]
+    kept = [a.username for a in accounts if a.password is None]
+    if new:
+        console.print("Demo sign-ins for `compstat serve` (demo only; each password is shown this once):",
+                      markup=False)
+        width = max(len(a.username) for a in new)
+        for account in new:
+            console.print(f"  {account.username:<{width}}  {account.password}  {account.description}", markup=False)
+    if kept:
+        console.print(f"Demo accounts {', '.join(kept)} were already there: left as they were (`compstat users reset "
+                      f"--config {config} NAME` gives one a new password).", markup=False)
 
 
 @actions_app.command("list")
@@ -695,10 +714,6 @@ def _findings_table(frame: pd.DataFrame, title: str) -> Table:
     return table
 
 
-if __name__ == "__main__":  # python -m compstat.cli, as .venv/bin/compstat
-    app()
-
-
 @app.command()
 @reports_errors
 def serve(
@@ -719,3 +734,111 @@ def serve(
     web_app = create_app(cfg, resolve_url(db, cfg.store), https_only=https_only)
     console.print(f"compstat serving {cfg.organisation.name} on http://{host}:{port}/ (Ctrl+C stops)", markup=False)
     uvicorn.run(web_app, host=host, port=port, log_level="warning", proxy_headers=True, server_header=False)
+
+
+UsernameArg = Annotated[str, typer.Argument(help="The account's username (sign-in name).")]
+
+
+def _accounts(config: Path, db: str | None) -> tuple[Config, Any]:
+    """The config and an engine on its store (migrated), for the ``users`` commands."""
+    cfg = _load(config)
+    return cfg, connect(resolve_url(db, cfg.store))
+
+
+def _shown_once(secret: str) -> str:
+    return f"One-time password (shown only now; they choose their own at their first sign-in): {secret}"
+
+
+@users_app.command("add")
+@reports_errors
+def users_add(
+    config: ConfigOpt, username: UsernameArg,
+    role: Annotated[str, typer.Option(help="commander, division, chair, analyst or admin.")],
+    unit: Annotated[list[str] | None, typer.Option(
+        help="A unit the commander answers for (a division, for a division commander); repeat for more.")] = None,
+    name: Annotated[str, typer.Option(help="The name pages show (default: the username).")] = "",
+    db: DbOpt = None,
+) -> None:
+    """Add an account, and print its one-time password once."""
+    from compstat.web.accounts import add_user
+
+    cfg, engine = _accounts(config, db)
+    try:
+        with transaction(engine) as session:
+            made = add_user(session, cfg, username, role, unit or [], display_name=name)
+            summary = _account_summary(made.user.username, made.user.role, made.user.units)
+    finally:
+        engine.dispose()
+    console.print(f"Added {summary}.", markup=False)
+    console.print(_shown_once(made.one_time_password), markup=False)
+
+
+def _account_summary(username: str, role: str, units: str) -> str:
+    codes = units.replace(",", ", ")
+    what = {"commander": f"commander of {codes}", "division": f"division commander of {codes}"}.get(role, role)
+    return f"{username} ({what})"
+
+
+@users_app.command("list")
+@reports_errors
+def users_list(config: ConfigOpt, db: DbOpt = None) -> None:
+    """List the accounts: role, units, disabled, locked, last sign-in (never a password or its hash)."""
+    from datetime import datetime
+
+    from compstat.web.accounts import list_users
+
+    cfg, engine = _accounts(config, db)
+    try:
+        with transaction(engine) as session:
+            users = list_users(session, cfg.organisation.slug)
+            now = datetime.now()
+            rows = [_cells(u.username, u.display_name, u.role, u.units.replace(",", " "),
+                           "yes" if u.disabled else "", "change password" if u.must_change else "",
+                           f"until {u.locked_until:%Y-%m-%d %H:%M}" if u.locked_until and u.locked_until > now else "",
+                           f"{u.last_login:%Y-%m-%d %H:%M}" if u.last_login else "never") for u in users]
+    finally:
+        engine.dispose()
+    if not rows:
+        console.print(f"No accounts for {cfg.organisation.name} yet: add one with `compstat users add`.",
+                      markup=False)
+        return
+    table = _table("username", "name", "role", "units", "disabled", "next sign-in", "locked", "last sign-in",
+                   title=f"Accounts of {cfg.organisation.name}")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@users_app.command("disable")
+@reports_errors
+def users_disable(config: ConfigOpt, username: UsernameArg, db: DbOpt = None) -> None:
+    """Disable an account: it can no longer sign in, and its open sessions end."""
+    from compstat.web.accounts import disable_user
+
+    cfg, engine = _accounts(config, db)
+    try:
+        with transaction(engine) as session:
+            disable_user(session, cfg.organisation.slug, username)
+    finally:
+        engine.dispose()
+    console.print(f"Disabled {username}: it can no longer sign in, and its sessions have ended.", markup=False)
+
+
+@users_app.command("reset")
+@reports_errors
+def users_reset(config: ConfigOpt, username: UsernameArg, db: DbOpt = None) -> None:
+    """Give an account a new one-time password (printed once); its sessions end and any lock-out is lifted."""
+    from compstat.web.accounts import reset_password
+
+    cfg, engine = _accounts(config, db)
+    try:
+        with transaction(engine) as session:
+            secret = reset_password(session, cfg.organisation.slug, username)
+    finally:
+        engine.dispose()
+    console.print(f"Reset {username}: its sessions have ended and any lock-out is lifted.", markup=False)
+    console.print(_shown_once(secret), markup=False)
+
+
+if __name__ == "__main__":  # python -m compstat.cli, as .venv/bin/compstat
+    app()

@@ -885,6 +885,44 @@ def record_demo_follow_up(session: Session, config: Config, minutes: Path, last_
                         applied=len(report.of("applied")), unchanged=len(report.of("unchanged")))
 
 
+@dataclass(frozen=True)
+class DemoAccount:
+    """A demo sign-in for ``compstat serve``: ``password`` is None when the account was already there."""
+
+    username: str
+    description: str
+    password: str | None
+
+
+def make_demo_accounts(session: Session, config: Config) -> list[DemoAccount]:
+    """Sign-ins for trying ``compstat serve`` on the demo: ``DEMO_UPDATES_UNIT``'s commander, its division's
+    commander, the chair and an analyst, each with a random password and no change asked for at the first
+    sign-in (demo only). An account already there is left as it was (its password is not shown again)."""
+    import secrets
+
+    from compstat.hierarchy import division_leaves, divisions
+    from compstat.web.accounts import add_user, find_user
+
+    unit = next(u for u in config.leaf_units if u.code == DEMO_UPDATES_UNIT)
+    below = division_leaves(config)
+    division = next(d for d in divisions(config) if DEMO_UPDATES_UNIT in below[d.code])
+    wanted = [(f"{unit.code.lower()}.commander", "commander", [unit.code], unit.commander or "",
+               f"commander of {unit.code} {unit.name}"),
+              (f"{division.name.split()[0].lower()}.commander", "division", [division.code], division.commander or "",
+               f"division commander of {division.code} {division.name}"),
+              ("chair", "chair", [], "The chair (demo)", "the chair: every unit"),
+              ("analyst", "analyst", [], "Performance analyst (demo)", "an analyst: every unit")]
+    made = []
+    for username, role, units, name, description in wanted:
+        if find_user(session, config.organisation.slug, username) is not None:
+            made.append(DemoAccount(username, description, None))
+            continue
+        secret = secrets.token_urlsafe(9)
+        add_user(session, config, username, role, units, display_name=name, password=secret)
+        made.append(DemoAccount(username, description, secret))
+    return made
+
+
 def commander_fills_in(path: Path, updates: dict[str, dict[str, object]], meeting: date) -> None:
     """Fill in an exported actions sheet as a commander would: for each row whose action starts
     with a key of ``updates``, set its editable cells (``done_on``: days after ``meeting``)."""

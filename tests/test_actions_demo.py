@@ -40,10 +40,16 @@ def test_demo_records_the_meeting_and_a_commanders_spreadsheet(
         demo: tuple[list[str], Path, str, dict[str, object]]) -> None:
     base, folder, output, _ = demo
     sheet = folder.parents[2] / "demo-data" / "actions-N4-2026-W48.xlsx"
-    assert output.splitlines() == [
+    lines = output.splitlines()
+    assert lines[:3] == [
         f"Demo data to {END} written to {folder.parents[2] / 'demo-data'}/; 8 actions recorded from the 2026-W47 "
         "meeting.",
-        f"N4's commander filled in {sheet}: 2 actions updated, 0 unchanged."]
+        f"N4's commander filled in {sheet}: 2 actions updated, 0 unchanged.",
+        "Demo sign-ins for `compstat serve` (demo only; each password is shown this once):"]
+    accounts = [line.split() for line in lines[3:]]
+    assert [(a[0], " ".join(a[2:])) for a in accounts] == [
+        ("n4.commander", "commander of N4 Bramley Park"), ("north.commander", "division commander of N North Division"),
+        ("chair", "the chair: every unit"), ("analyst", "an analyst: every unit")]
     history = [" ".join(line.replace("│", " ").split()) for line in run("actions", "history", *base, "2").splitlines()]
     status = next(line for line in history if " status open done " in f" {line} ")  # the SHARE action's closing
     for text in ("2026-11-29 18:00", "Ch Insp Marcus Brennan", "Descriptions briefed to 14 venues on Friday",

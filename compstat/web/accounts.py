@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from compstat.config import Config
@@ -28,6 +28,7 @@ LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 12
 _HASHER = PasswordHasher()
 _DUMMY_HASH = _HASHER.hash("not a password of anyone's")  # failed look-ups cost as much as real ones
+WRONG = "wrong username or password"  # the one message of a refusal, whether or not the user exists
 
 
 class LoginRefused(CompstatError):
@@ -51,13 +52,18 @@ def _check_units(config: Config, role: str, units: list[str]) -> list[str]:
         raise UsageError(f"role '{role}': expected one of {', '.join(ROLES)}")
     if role not in UNIT_ROLES:
         if units:
-            raise UsageError(f"a {role} sees every unit: give --unit only for a commander or division commander")
+            raise UsageError(f"{'an' if role[0] in 'aeiou' else 'a'} {role} sees every unit: give --unit only for "
+                             "a commander or division commander")
         return []
     allowed = {u.code for u in config.leaf_units} if role == "commander" else {u.code for u in divisions(config)}
     kind = "unit" if role == "commander" else "division"
     if not units:
         raise UsageError(f"a {'commander' if role == 'commander' else 'division commander'} needs at least one "
                          f"{kind} (--unit)")
+    if not allowed:
+        raise UsageError("this config has no divisions (a level between its units and the whole organisation): "
+                         "give its commanders the role commander of their units")
+    units = list(dict.fromkeys(units))
     unknown = [u for u in units if u not in allowed]
     if unknown:
         raise UsageError(f"{kind} {', '.join(repr(u) for u in unknown)} is not in the config "
@@ -73,8 +79,8 @@ def add_user(session: Session, config: Config, username: str, role: str, units: 
              display_name: str = "", password: str | None = None, at: datetime | None = None) -> NewAccount:
     """A new account with a one-time password (``password`` given: that one, for tests and the demo)."""
     username = username.strip()
-    if not username or len(username) > 100 or not username.isprintable():
-        raise UsageError("a username is 1 to 100 printable characters")
+    if not username or len(username) > 100 or not username.isprintable() or any(c.isspace() for c in username):
+        raise UsageError(f"username {username!r}: 1 to 100 printable characters, no spaces")
     org = config.organisation.slug
     if find_user(session, org, username) is not None:
         raise UsageError(f"user '{username}' already exists")
@@ -90,25 +96,42 @@ def add_user(session: Session, config: Config, username: str, role: str, units: 
 
 def authenticate(session: Session, org: str, username: str, password: str, *, at: datetime | None = None) -> WebUser:
     """The user if ``password`` is theirs and the account is usable; ``LoginRefused`` otherwise. Failures are
-    counted (in the caller's transaction: commit it either way); the ``MAX_FAILURES``-th locks the account."""
+    counted (in the caller's transaction: commit it either way); the ``MAX_FAILURES``-th locks the account, and
+    while it is locked even the right password is refused. The outcome is applied under the account's row lock
+    (``_hold``), so concurrent attempts are counted one by one on PostgreSQL as on SQLite."""
     now = _now(at)
     user = find_user(session, org, username.strip())
     if user is None:
         _verify(_DUMMY_HASH, password)
-        raise LoginRefused("wrong username or password")
-    if user.locked_until is not None and user.locked_until > now:
-        raise LoginRefused(f"too many failed sign-ins: try again after {user.locked_until:%H:%M}")
-    if not _verify(user.password_hash, password) or user.disabled:
+        raise LoginRefused(WRONG)
+    _refuse_if_locked(user, now)
+    right = _verify(user.password_hash, password) and not user.disabled
+    _hold(session, user)
+    _refuse_if_locked(user, now)  # locked by a concurrent attempt while the password was checked
+    if not right:
         user.failed_logins += 1
         if user.failed_logins >= MAX_FAILURES:
             user.locked_until, user.failed_logins = now + LOCKOUT, 0
         session.flush()
-        raise LoginRefused("wrong username or password")
+        raise LoginRefused(WRONG)
     user.failed_logins, user.locked_until, user.last_login = 0, None, now
     if _HASHER.check_needs_rehash(user.password_hash):
         user.password_hash = _HASHER.hash(password)
     session.flush()
     return user
+
+
+def _refuse_if_locked(user: WebUser, now: datetime) -> None:
+    if user.locked_until is not None and user.locked_until > now:
+        raise LoginRefused(f"too many failed sign-ins: try again after {user.locked_until:%H:%M}")
+
+
+def _hold(session: Session, user: WebUser) -> None:
+    """Take the write lock of ``user``'s row (a no-op update: PostgreSQL locks the row, SQLite the store) until
+    the transaction ends, and read the row again as it now stands."""
+    session.execute(update(WebUser).where(WebUser.id == user.id).values(failed_logins=WebUser.failed_logins)
+                    .execution_options(synchronize_session=False))
+    session.refresh(user)
 
 
 def _verify(hashed: str, password: str) -> bool:
@@ -123,10 +146,19 @@ def set_password(session: Session, user: WebUser, password: str) -> None:
     if len(password) < MIN_PASSWORD:
         raise UsageError(f"a password needs at least {MIN_PASSWORD} characters")
     if _verify(user.password_hash, password):
-        raise UsageError("choose a password different from the one-time password")
+        raise UsageError("choose a password different from the current one")
     user.password_hash, user.must_change = _HASHER.hash(password), False
     user.session_epoch += 1
     session.flush()
+
+
+def change_password(session: Session, user: WebUser, current: str, new: str, confirm: str) -> None:
+    """``set_password`` after the user proves they hold ``current``, with ``new`` typed twice the same."""
+    if not _verify(user.password_hash, current):
+        raise UsageError("the current password is not right")
+    if new != confirm:
+        raise UsageError("the new password and its confirmation differ")
+    set_password(session, user, new)
 
 
 def reset_password(session: Session, org: str, username: str) -> str:

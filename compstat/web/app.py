@@ -2,8 +2,11 @@
 
 Security, for every request: a signed session cookie (HttpOnly, SameSite=Strict, ``Secure`` when
 ``https_only``) that expires after ``session_seconds`` and ends when the account's ``session_epoch``
-moves on (password reset, disable); a CSRF token in the session checked on every form post; a strict
-Content-Security-Policy (no inline script, nothing from other sites), frame denial and no-sniff.
+moves on (password change or reset, disable) or when it is signed out (the server keeps the ids of
+signed-out sessions until they would have expired, so a copy of the cookie no longer works); a new
+session on sign-in; a CSRF token in the session checked on every form post; a strict
+Content-Security-Policy (no inline script, nothing from other sites), frame denial and no-sniff, on
+every response (errors and static files too), and HSTS when ``https_only``.
 Access is decided on the server by ``web.access`` for each route, never by which links a page shows.
 """
 
@@ -13,7 +16,7 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +30,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -48,6 +51,7 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
+HSTS = "max-age=31536000"  # with ``https_only``: browsers use HTTPS only for this site for a year
 
 
 @dataclass
@@ -59,6 +63,16 @@ class WebState:
     engine: Engine
     pages: jinja2.Environment
     session_seconds: int
+    https_only: bool = False
+    signed_out: dict[str, float] = field(default_factory=dict)  # session id -> when it would have expired
+
+    def end_session(self, sid: object, started: object) -> None:
+        """Remember a signed-out session until it would have expired anyway (forgetting the expired ones)."""
+        now = time.time()
+        for old in [k for k, until in self.signed_out.items() if until < now]:
+            del self.signed_out[old]
+        if isinstance(sid, str) and isinstance(started, (int, float)):
+            self.signed_out[sid] = started + self.session_seconds
 
 
 def templates_folder() -> Path:
@@ -119,7 +133,7 @@ def _session_user(request: Request, session: Session) -> WebUser | None:
     user_id, epoch, started = data.get("user_id"), data.get("epoch"), data.get("started")
     if not isinstance(user_id, int) or not isinstance(started, (int, float)):
         return None
-    if time.time() - started > state(request).session_seconds:
+    if time.time() - started > state(request).session_seconds or data.get("sid") in state(request).signed_out:
         return None
     user = session.get(WebUser, user_id)
     org = state(request).config.organisation.slug
@@ -143,15 +157,17 @@ class SignedInMiddleware(BaseHTTPMiddleware):
                         and not request.url.path.startswith("/static/"):
                     request.scope["viewer"] = Viewer.of(user)
                     response: Response = RedirectResponse("/password", status_code=303)
-                    return _secured(response)
+                    return _secured(response, state(request).https_only)
                 else:
                     request.scope["viewer"] = Viewer.of(user)
-        return _secured(await call_next(request))
+        return _secured(await call_next(request), state(request).https_only)
 
 
-def _secured(response: Response) -> Response:
+def _secured(response: Response, https_only: bool = False) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers.setdefault(name, value)
+    if https_only:
+        response.headers.setdefault("strict-transport-security", HSTS)
     return response
 
 
@@ -177,12 +193,13 @@ async def login(request: Request) -> Response:
     user_id, epoch, must_change = signed_in
     request.session.clear()  # a new session on sign-in: nothing carried over from before
     request.session.update({"user_id": user_id, "epoch": epoch, "started": time.time(),
-                            "csrf": secrets.token_urlsafe(32)})
+                            "sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(32)})
     return RedirectResponse("/password" if must_change else "/", status_code=303)
 
 
 async def logout(request: Request) -> Response:
     await posted_form(request)
+    state(request).end_session(request.session.get("sid"), request.session.get("started"))
     request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -200,14 +217,25 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return _secured(error_page(request, exc.status_code, exc.detail))
 
 
+async def server_error(request: Request, exc: Exception) -> Response:
+    """A failure no route handled: a plain page (outside the session and templates, which may be what failed),
+    with the security headers; the details go to the server's log, not to the browser."""
+    response = PlainTextResponse("Something went wrong on the server; it has been logged. Try again, or tell the "
+                                 "analysts if it happens again.", status_code=500)
+    return _secured(response, state(request).https_only)
+
+
 def routes() -> list[Route | Mount]:
     """Every route of the app. Pages add theirs in ``web.pages`` (``page_routes``)."""
     from compstat.web.pages import page_routes
+    from compstat.web.password import password_form, submit_password
 
     return [
         Route("/login", login_form, methods=["GET"]),
         Route("/login", login, methods=["POST"]),
         Route("/logout", logout, methods=["POST"]),
+        Route("/password", password_form, methods=["GET"]),
+        Route("/password", submit_password, methods=["POST"]),
         Route("/", home, methods=["GET"]),
         *page_routes(),
         Mount("/static", StaticFiles(directory=templates_folder() / "static"), name="static"),
@@ -230,6 +258,6 @@ def create_app(config: Config, store_url: str, *, session_seconds: int = SESSION
         Middleware(SignedInMiddleware),
     ]
     app = Starlette(routes=routes(), middleware=middleware,
-                    exception_handlers={HTTPException: http_error})
-    app.state.web = WebState(config, store_url, engine, pages, session_seconds)
+                    exception_handlers={HTTPException: http_error, Exception: server_error})
+    app.state.web = WebState(config, store_url, engine, pages, session_seconds, https_only)
     return app

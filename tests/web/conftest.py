@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,8 @@ class WebDemo:
 
 @pytest.fixture
 def web_demo(demo_w48: tuple[list[str], Path, str, dict[str, object]], tmp_path: Path) -> WebDemo:
-    """A private copy of the demo's store and W48 outputs, with a config pointing at them."""
+    """A private copy of the demo's store and W48 outputs, with a config pointing at them; no accounts (the
+    demo's own are left out)."""
     _, cycle_dir, _, raw = demo_w48
     root = Path(str(raw["store"]).removeprefix("sqlite:///")).parent
     shutil.copy(root / "demo.db", tmp_path / "demo.db")
@@ -38,6 +40,8 @@ def web_demo(demo_w48: tuple[list[str], Path, str, dict[str, object]], tmp_path:
     config_path = tmp_path / "config" / "demo.yaml"
     write_config(config_path, copy, header="web test copy of config/demo.yaml")
     config = load_config(config_path)
+    with sqlite3.connect(tmp_path / "demo.db") as copied:  # no accounts: each test makes its own (not the demo's)
+        copied.execute("DELETE FROM web_users")
     return WebDemo(config, config.store, tmp_path / "cycles")
 
 
