@@ -99,6 +99,8 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                         help="incident records of each national run, comma-separated (the curve)")
     parser.add_argument("--users", type=int, default=WEB_USERS, help="web load run: simultaneous commanders")
     parser.add_argument("--seconds", type=float, default=WEB_SECONDS, help="web load run: how long they keep at it")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="web load run: mean seconds a user pauses between pages (default 0: none)")
     args = parser.parse_args(argv)
 
     out: Path = args.out.resolve()
@@ -120,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         sizes = [int(n) for n in str(args.national_sizes).split(",") if n.strip()]
         results["national"] = national_runs(out / "national", sizes, args.workers)
     if args.only in (None, "web"):
-        results["web"] = web_load(demo_force(out / "web"), args.users, args.seconds)
+        results["web"] = web_load(demo_force(out / "web"), args.users, args.seconds, think=args.think)
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print(results)
@@ -408,14 +410,15 @@ class WebTally:
     errors: list[str] = field(default_factory=list)
 
 
-def web_load(config_path: Path, users: int = WEB_USERS, seconds: float = WEB_SECONDS,
+def web_load(config_path: Path, users: int = WEB_USERS, seconds: float = WEB_SECONDS, *, think: float = 0.0,
              seed: int = 1) -> dict[str, object]:
     """``users`` commanders (``bench.commander-NN``, spread over the leaf units, each with an action or more to
     update) on ``compstat serve`` at 127.0.0.1, each signing in, then for ``seconds`` visiting their home, unit
     and action pages and posting an update to half the actions they open (the version they read; the ones
     refused as changed since are read again and resent). Several commanders share a unit and its first action,
-    so updates clash on purpose. Checks afterwards that each action's history holds one ``web`` update per
-    accepted (303) post: no update lost, none doubled."""
+    so updates clash on purpose. With no ``think`` time each user asks for the next page as soon as the last
+    one came: the server's most, not a team's usual day. Checks afterwards that each action's history holds one
+    ``web`` update per accepted (303) post: no update lost, none doubled."""
     from compstat.store import Action, connect, transaction
 
     config = load_config(config_path)
@@ -434,7 +437,7 @@ def web_load(config_path: Path, users: int = WEB_USERS, seconds: float = WEB_SEC
     plan = [(name, units[i % len(units)]) for i, name in enumerate(names)]
     with serving(config_path, config_path.parent / "serve.log") as url:
         started = time.perf_counter()
-        tally = asyncio.run(_simulate(url, plan, actions, seconds, seed))
+        tally = asyncio.run(_simulate(url, plan, actions, seconds, think, seed))
         elapsed = time.perf_counter() - started
     engine = connect(config.store)
     try:
@@ -445,7 +448,7 @@ def web_load(config_path: Path, users: int = WEB_USERS, seconds: float = WEB_SEC
     lost = lost_updates(tally.accepted, before, after)
     every = sorted(ms for times in tally.latency.values() for ms in times)
     return {
-        "users": users, "seconds": round(elapsed, 1), "requests": len(every),
+        "users": users, "seconds": round(elapsed, 1), "think_seconds": think, "requests": len(every),
         "requests_per_second": round(len(every) / elapsed, 1),
         "p50_ms": _percentile(every, 50), "p95_ms": _percentile(every, 95),
         "by_page": {page: {"requests": len(times), "p50_ms": _percentile(sorted(times), 50),
@@ -541,11 +544,11 @@ def _form_fields(html: str) -> dict[str, str]:
 
 
 async def _simulate(url: str, plan: list[tuple[str, str]], actions: dict[str, list[tuple[int, str, str]]],
-                    seconds: float, seed: int) -> WebTally:
+                    seconds: float, think: float, seed: int) -> WebTally:
     """Every user at once until ``seconds`` have passed (requests under way then finish; none is started)."""
     tally = WebTally()
     deadline = time.monotonic() + seconds
-    runs = [_one_user(url, name, unit, actions[unit], deadline, random.Random(seed + i), tally)
+    runs = [_one_user(url, name, unit, actions[unit], deadline, think, random.Random(seed + i), tally)
             for i, (name, unit) in enumerate(plan)]
     tasks = [asyncio.ensure_future(run) for run in runs]
     _, stuck = await asyncio.wait(tasks, timeout=seconds + WEB_GRACE)
@@ -561,10 +564,12 @@ async def _simulate(url: str, plan: list[tuple[str, str]], actions: dict[str, li
 
 
 async def _one_user(url: str, name: str, unit: str, unit_actions: list[tuple[int, str, str]], deadline: float,
-                    rng: random.Random, tally: WebTally) -> None:
+                    think: float, rng: random.Random, tally: WebTally) -> None:
     import httpx2
 
     async def visit(kind: str, method: str, path: str, **kwargs: Any) -> httpx2.Response | None:
+        if think and kind != "sign-in":
+            await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, deadline - time.monotonic())))
         started = time.perf_counter()
         try:
             response = await client.request(method, path, **kwargs)
@@ -614,8 +619,8 @@ async def _one_user(url: str, name: str, unit: str, unit_actions: list[tuple[int
 
 
 def _print_web(web: dict[str, object]) -> None:
-    print(f"\n== compstat serve on 127.0.0.1: {web['users']} commanders at once for {web['seconds']} s "
-          f"(load average at the end {web['load_average']})")
+    print(f"\n== compstat serve on 127.0.0.1: {web['users']} commanders at once for {web['seconds']} s, pausing "
+          f"{web['think_seconds']} s between pages (load average at the end {web['load_average']})")
     print(f"  {web['requests']:,} requests, {web['requests_per_second']} requests/s, "
           f"p50 {web['p50_ms']} ms, p95 {web['p95_ms']} ms")
     for page, figures in dict(web["by_page"]).items():  # type: ignore[call-overload]

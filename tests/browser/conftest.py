@@ -112,6 +112,7 @@ def axe_violations(page: Any, axe_script: Path) -> list[dict[str, Any]]:
         page.add_script_tag(path=str(axe_script))
     result = page.evaluate("async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
                            AXE_TAGS)
+    assert result["passes"], "axe-core checked nothing"
     return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
              "targets": [n["target"] for n in v["nodes"]][:5]} for v in result["violations"]]
 
