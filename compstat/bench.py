@@ -436,6 +436,7 @@ def web_load(config_path: Path, users: int = WEB_USERS, seconds: float = WEB_SEC
         engine.dispose()
     plan = [(name, units[i % len(units)]) for i, name in enumerate(names)]
     with serving(config_path, config_path.parent / "serve.log") as url:
+        warm_up = _warm_up(url, *plan[0])
         started = time.perf_counter()
         tally = asyncio.run(_simulate(url, plan, actions, seconds, think, seed))
         elapsed = time.perf_counter() - started
@@ -448,7 +449,8 @@ def web_load(config_path: Path, users: int = WEB_USERS, seconds: float = WEB_SEC
     lost = lost_updates(tally.accepted, before, after)
     every = sorted(ms for times in tally.latency.values() for ms in times)
     return {
-        "users": users, "seconds": round(elapsed, 1), "think_seconds": think, "requests": len(every),
+        "users": users, "seconds": round(elapsed, 1), "think_seconds": think, "warm_up_seconds": warm_up,
+        "requests": len(every),
         "requests_per_second": round(len(every) / elapsed, 1),
         "p50_ms": _percentile(every, 50), "p95_ms": _percentile(every, 95),
         "by_page": {page: {"requests": len(times), "p50_ms": _percentile(sorted(times), 50),
@@ -482,6 +484,21 @@ def _bench_accounts(session: Session, config: Config, names: list[str], units: l
                                                   Action.unit_code == unit).limit(1)) is None:
             add_action(session, config, raised, NewAction(unit, f"Walk the {unit} hot spots with the PCSOs",
                                                           owner="Insp Bench"), by="bench")
+
+
+def _warm_up(url: str, name: str, unit: str) -> float:
+    """One user's first home and unit pages, before the clock starts: the seconds they took. The first page
+    after a start judges the latest cycle's actions ("did it work", levels) and keeps that for the next ones."""
+    import httpx2
+
+    started = time.perf_counter()
+    with httpx2.Client(base_url=url, timeout=WEB_GRACE) as client:
+        form = client.get("/login")
+        client.post("/login", data={"username": name, "password": WEB_PASSWORD,
+                                    "csrf_token": _form_fields(form.text).get("csrf_token", "")})
+        for path in ("/", f"/units/{unit}"):
+            client.get(path).raise_for_status()
+    return round(time.perf_counter() - started, 1)
 
 
 def _web_versions(session: Session) -> dict[int, int]:
@@ -621,6 +638,7 @@ async def _one_user(url: str, name: str, unit: str, unit_actions: list[tuple[int
 def _print_web(web: dict[str, object]) -> None:
     print(f"\n== compstat serve on 127.0.0.1: {web['users']} commanders at once for {web['seconds']} s, pausing "
           f"{web['think_seconds']} s between pages (load average at the end {web['load_average']})")
+    print(f"  warm-up (one user's first pages, before the clock starts): {web['warm_up_seconds']} s")
     print(f"  {web['requests']:,} requests, {web['requests_per_second']} requests/s, "
           f"p50 {web['p50_ms']} ms, p95 {web['p95_ms']} ms")
     for page, figures in dict(web["by_page"]).items():  # type: ignore[call-overload]
