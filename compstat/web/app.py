@@ -204,12 +204,6 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
-async def home(request: Request) -> Response:
-    from compstat.web.pages import home_page  # the page itself is in web.pages
-
-    return await home_page(request)
-
-
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (301, 302, 303, 307):
@@ -226,8 +220,9 @@ async def server_error(request: Request, exc: Exception) -> Response:
 
 
 def routes() -> list[Route | Mount]:
-    """Every route of the app. Pages add theirs in ``web.pages`` (``page_routes``)."""
-    from compstat.web.pages import page_routes
+    """Every route of the app. Pages add theirs in ``web.pages`` (``page_routes``, "/" among them), handed what
+    they use of this module (so that they never import it)."""
+    from compstat.web.pages import Kit, page_routes
     from compstat.web.password import password_form, submit_password
 
     return [
@@ -236,8 +231,7 @@ def routes() -> list[Route | Mount]:
         Route("/logout", logout, methods=["POST"]),
         Route("/password", password_form, methods=["GET"]),
         Route("/password", submit_password, methods=["POST"]),
-        Route("/", home, methods=["GET"]),
-        *page_routes(),
+        *page_routes(Kit(page, posted_form, viewer_of, state)),
         Mount("/static", StaticFiles(directory=templates_folder() / "static"), name="static"),
     ]
 

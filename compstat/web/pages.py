@@ -10,54 +10,74 @@ shared lock, as ``store.lock.action_transaction`` (a running cycle is waited for
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from compstat.actions.log import STATUSES, ConflictError, update_action
-from compstat.config import iter_units
+from compstat.config import Config, iter_units
 from compstat.errors import UsageError
 from compstat.ingest.mapping import control_character_reason
 from compstat.store import Action, transaction
 from compstat.store.lock import ACTIONS, StoreBusyError, shared_lock
 from compstat.web import views
 from compstat.web.access import Viewer, leaf_units_of, may_change_actions, may_see_unit
-from compstat.web.app import WebState, page, posted_form, state, viewer_of
 
 MAX_ID = 2**31 - 1
 MAX_DUE_YEARS = 5  # a due date is at most this many years after today
 TEXT_FIELDS = {"note": "Note", "reason": "Reason", "support_requested": "Support requested"}
 
 
-def page_routes() -> list[Route]:
+class Served(Protocol):
+    """What the pages read of the app's state (``web.app.WebState``)."""
+
+    config: Config
+    store_url: str
+    engine: Engine
+
+
+class Kit(NamedTuple):
+    """What the pages use of ``web.app``, handed over by it (``routes``) so that this module never imports it."""
+
+    page: Callable[..., HTMLResponse]
+    posted_form: Callable[[Request], Awaitable[FormData]]
+    viewer_of: Callable[[Request], Viewer]
+    state: Callable[[Request], Served]
+
+
+def page_routes(kit: Kit) -> list[Route]:
     return [
-        Route("/units/{code}", unit_page, methods=["GET"]),
-        Route("/units/{code}/pack.pdf", unit_pack, methods=["GET"]),
-        Route("/actions/{action_id}", action_page, methods=["GET"]),
-        Route("/actions/{action_id}", action_update, methods=["POST"]),
-        Route("/overview", overview, methods=["GET"]),
+        Route("/", partial(home_page, kit), methods=["GET"]),
+        Route("/units/{code}", partial(unit_page, kit), methods=["GET"]),
+        Route("/units/{code}/pack.pdf", partial(unit_pack, kit), methods=["GET"]),
+        Route("/actions/{action_id}", partial(action_page, kit), methods=["GET"]),
+        Route("/actions/{action_id}", partial(action_update, kit), methods=["POST"]),
+        Route("/overview", partial(overview, kit), methods=["GET"]),
     ]
 
 
-def _session(web: WebState) -> Session:
+def _session(web: Served) -> Session:
     return Session(web.engine)
 
 
 # ---- home -------------------------------------------------------------------------------------------------
 
-async def home_page(request: Request) -> Response:
+async def home_page(kit: Kit, request: Request) -> Response:
     """The viewer's units with their level and open and overdue actions."""
-    viewer = viewer_of(request)
-    web = state(request)
+    viewer = kit.viewer_of(request)
+    web = kit.state(request)
     units = leaf_units_of(viewer, web.config)
 
     def read() -> dict[str, Any]:
@@ -73,21 +93,21 @@ async def home_page(request: Request) -> Response:
                          "overdue": sum(r.overdue for r in opened), "level": level})
         return {"rows": rows, "period": meeting.period.label}
 
-    return page(request, "home.html", units=units, **await run_in_threadpool(read))
+    return kit.page(request, "home.html", units=units, **await run_in_threadpool(read))
 
 
 # ---- a unit -----------------------------------------------------------------------------------------------
 
-def _unit_allowed(viewer: Viewer, web: WebState, code: str) -> None:
+def _unit_allowed(viewer: Viewer, web: Served, code: str) -> None:
     if code not in {u.code for u in iter_units(web.config.units)}:
         raise HTTPException(404, f"There is no unit '{code}'.")
     if not may_see_unit(viewer, web.config, code):
         raise HTTPException(403, f"Unit {code} is not one of yours.")
 
 
-async def unit_page(request: Request) -> Response:
-    viewer = viewer_of(request)
-    web = state(request)
+async def unit_page(kit: Kit, request: Request) -> Response:
+    viewer = kit.viewer_of(request)
+    web = kit.state(request)
     code = request.path_params["code"]
     _unit_allowed(viewer, web, code)
 
@@ -104,12 +124,12 @@ async def unit_page(request: Request) -> Response:
                     "open_actions": views.open_first(mine), "closed_actions": views.closed(mine),
                     "several": len(leaves) > 1}
 
-    return page(request, "unit.html", **await run_in_threadpool(read))
+    return kit.page(request, "unit.html", **await run_in_threadpool(read))
 
 
-async def unit_pack(request: Request) -> Response:
-    viewer = viewer_of(request)
-    web = state(request)
+async def unit_pack(kit: Kit, request: Request) -> Response:
+    viewer = kit.viewer_of(request)
+    web = kit.state(request)
     code = request.path_params["code"]
     _unit_allowed(viewer, web, code)
 
@@ -133,7 +153,7 @@ def _action_id(request: Request) -> int:
     return int(raw)
 
 
-def _allowed_action(viewer: Viewer, web: WebState, action_id: int) -> tuple[str, bool]:
+def _allowed_action(viewer: Viewer, web: Served, action_id: int) -> tuple[str, bool]:
     """The action's unit and whether the viewer may change it; 404 unknown (or another organisation's), 403 not
     the viewer's unit. Nothing else about the action is read before this."""
     with _session(web) as session:
@@ -193,7 +213,7 @@ def parse_update(form: FormData, raised_on: date, today: date | None = None) -> 
                   _field(form, "support_requested"), due)
 
 
-def _action_context(session: Session, web: WebState, action_id: int) -> dict[str, Any]:
+def _action_context(session: Session, web: Served, action_id: int) -> dict[str, Any]:
     action = session.get(Action, action_id, populate_existing=True)
     assert action is not None
     meeting = views.meeting(session, web.config)
@@ -202,9 +222,9 @@ def _action_context(session: Session, web: WebState, action_id: int) -> dict[str
             "history": views.history(session, action_id), "statuses": STATUSES}
 
 
-async def action_page(request: Request) -> Response:
-    viewer = viewer_of(request)
-    web = state(request)
+async def action_page(kit: Kit, request: Request) -> Response:
+    viewer = kit.viewer_of(request)
+    web = kit.state(request)
     action_id = _action_id(request)
     _, can_change = await run_in_threadpool(_allowed_action, viewer, web, action_id)
 
@@ -213,18 +233,19 @@ async def action_page(request: Request) -> Response:
             return _action_context(session, web, action_id)
 
     context = await run_in_threadpool(read)
-    return page(request, "action.html", can_change=can_change, saved=request.query_params.get("saved") == "1",
+    return kit.page(request, "action.html", can_change=can_change, saved=request.query_params.get("saved") == "1",
+                    unchanged=request.query_params.get("unchanged") == "1",
                 form=None, message="", conflict=None, **context)
 
 
-async def action_update(request: Request) -> Response:
-    viewer = viewer_of(request)
-    web = state(request)
+async def action_update(kit: Kit, request: Request) -> Response:
+    viewer = kit.viewer_of(request)
+    web = kit.state(request)
     action_id = _action_id(request)
     _, can_change = await run_in_threadpool(_allowed_action, viewer, web, action_id)
     if not can_change:
         raise HTTPException(403, f"Your account ({viewer.role}) cannot change actions.")
-    form = await posted_form(request)
+    form = await kit.posted_form(request)
 
     def apply() -> tuple[int, str, list[views.HistoryRow] | None]:
         with _session(web) as session:
@@ -236,10 +257,11 @@ async def action_update(request: Request) -> Response:
             return 400, str(exc), None
         try:
             with shared_lock(web.store_url, ACTIONS), transaction(web.engine) as session:  # as action_transaction
-                update_action(session, action_id, viewer.username, asked.status, asked.note, reason=asked.reason,
-                              support_requested=asked.support_requested, due_date=asked.due_date,
-                              expected_version=asked.version, strict=True, via="web",
-                              org=web.config.organisation.slug)
+                updated = update_action(session, action_id, viewer.username, asked.status, asked.note,
+                                        reason=asked.reason, support_requested=asked.support_requested,
+                                        due_date=asked.due_date, expected_version=asked.version, strict=True,
+                                        via="web", org=web.config.organisation.slug)
+                changed = updated.version != asked.version
         except ConflictError:
             with _session(web) as session:
                 since = views.history(session, action_id, after_version=asked.version)
@@ -249,11 +271,11 @@ async def action_update(request: Request) -> Response:
             return 400, f"{exc}. Nothing was saved.", None
         except StoreBusyError as exc:
             return 503, f"{exc}. Nothing was saved: try again in a minute.", None
-        return 303, "", None
+        return 303, "saved=1" if changed else "unchanged=1", None
 
     status, message, since = await run_in_threadpool(apply)
     if status == 303:
-        return RedirectResponse(f"/actions/{action_id}?saved=1", status_code=303)
+        return RedirectResponse(f"/actions/{action_id}?{message}", status_code=303)
 
     def read() -> dict[str, Any]:
         with _session(web) as session:
@@ -262,15 +284,15 @@ async def action_update(request: Request) -> Response:
     context = await run_in_threadpool(read)
     entered = {name: _field(form, name) or "" for name in ("status", "note", "reason", "support_requested",
                                                           "due_date")}
-    return page(request, "action.html", status_code=status, can_change=True, saved=False, form=entered,
-                message=message, conflict=since, **context)
+    return kit.page(request, "action.html", status_code=status, can_change=True, saved=False, unchanged=False,
+                    form=entered, message=message, conflict=since, **context)
 
 
 # ---- the overview -----------------------------------------------------------------------------------------
 
-async def overview(request: Request) -> Response:
-    viewer = viewer_of(request)
-    web = state(request)
+async def overview(kit: Kit, request: Request) -> Response:
+    viewer = kit.viewer_of(request)
+    web = kit.state(request)
     if not (viewer.sees_every_unit or viewer.role == "division"):
         raise HTTPException(403, "The overview is for the chair, analysts and division commanders.")
     units = leaf_units_of(viewer, web.config)
@@ -289,4 +311,4 @@ async def overview(request: Request) -> Response:
         return {"period": meeting.period.label, "cycle": meeting.cycle, "ladder": ladder, "flagged": flagged,
                 "updates": updates, "since": since, "counts": counts, "findings": findings}
 
-    return page(request, "overview.html", **await run_in_threadpool(read))
+    return kit.page(request, "overview.html", **await run_in_threadpool(read))

@@ -110,6 +110,10 @@ def test_bad_input_is_refused_with_a_message_and_nothing_stored(web_demo: WebDem
         assert refused.status_code == 400, (change, refused.text)
         assert message in refused.text, (change, refused.text)
     assert len(updates_of(web_demo, action.id)) == before
+    same = client.post(f"/actions/{action.id}", data=good | {"note": ""}, follow_redirects=False)
+    assert same.headers["location"] == f"/actions/{action.id}?unchanged=1"
+    assert "Nothing to save" in client.get(same.headers["location"]).text
+    assert len(updates_of(web_demo, action.id)) == before
 
 
 def test_the_chair_sees_the_overview(web_demo: WebDemo, client: TestClient) -> None:
@@ -135,4 +139,5 @@ def test_the_chair_sees_the_overview(web_demo: WebDemo, client: TestClient) -> N
     assert 'id="quality-counts"' in overview.text
     s1 = client.get("/units/S1")
     assert s1.status_code == 200 and "Latest pack (PDF)" in s1.text and 'id="actions"' in s1.text
+    assert "no significant change: 7 in the 7 days after" in table(client.get("/units/S2").text, "actions")
     assert 'id="update"' in client.get(f"/actions/{action.id}").text  # the chair may change any unit's actions
