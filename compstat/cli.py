@@ -828,15 +828,18 @@ def users_disable(config: ConfigOpt, username: UsernameArg, db: DbOpt = None) ->
 @reports_errors
 def users_reset(config: ConfigOpt, username: UsernameArg, db: DbOpt = None) -> None:
     """Give an account a new one-time password (printed once); its sessions end and any lock-out is lifted."""
-    from compstat.web.accounts import reset_password
+    from compstat.web.accounts import find_user, reset_password
 
     cfg, engine = _accounts(config, db)
     try:
         with transaction(engine) as session:
             secret = reset_password(session, cfg.organisation.slug, username)
+            user = find_user(session, cfg.organisation.slug, username)
+            disabled = bool(user and user.disabled)
     finally:
         engine.dispose()
-    console.print(f"Reset {username}: its sessions have ended and any lock-out is lifted.", markup=False)
+    console.print(f"Reset {username}: its sessions have ended and any lock-out is lifted"
+                  f"{' (it stays disabled)' if disabled else ''}.", markup=False)
     console.print(_shown_once(secret), markup=False)
 
 

@@ -36,9 +36,10 @@ from starlette.staticfiles import StaticFiles
 
 from compstat.actions.signing import signing_key
 from compstat.config import Config
+from compstat.errors import UsageError
 from compstat.store import WebUser, connect, transaction
 from compstat.web.access import Viewer
-from compstat.web.accounts import LoginRefused, authenticate
+from compstat.web.accounts import MIN_PASSWORD, LoginRefused, authenticate, change_password
 
 SESSION_PURPOSE = "web sessions"  # the signing key of the session cookies (``store.SigningKey``)
 SESSION_SECONDS = 8 * 3600
@@ -204,6 +205,43 @@ async def logout(request: Request) -> Response:
     return RedirectResponse("/login", status_code=303)
 
 
+def _password_page(request: Request, status_code: int = 200, **context: object) -> Response:
+    with transaction(state(request).engine) as session:
+        user = session.get(WebUser, viewer_of(request).user_id)
+        must_change = bool(user and user.must_change)
+    return page(request, "password.html", status_code, must_change=must_change, min_length=MIN_PASSWORD,
+                **context)
+
+
+async def password_form(request: Request) -> Response:
+    viewer_of(request)
+    return _password_page(request)
+
+
+async def submit_password(request: Request) -> Response:
+    """The new password, or the page again with what was wrong (400, nothing changed). The other sessions of the
+    account end; this one goes on with a new CSRF token."""
+    viewer = viewer_of(request)
+    form = await posted_form(request)
+    current, new, confirm = (str(form.get(name, "")) for name in
+                             ("current_password", "new_password", "confirm_password"))
+    message, epoch = "", None
+    with transaction(state(request).engine) as session:
+        user = session.get(WebUser, viewer.user_id)
+        if user is None:
+            message = "this account no longer exists"
+        else:
+            try:
+                change_password(session, user, current, new, confirm)
+                epoch = user.session_epoch
+            except UsageError as refused:
+                message = str(refused)
+    if epoch is None:
+        return _password_page(request, 400, message=message[:1].upper() + message[1:] + ".")
+    request.session.update({"epoch": epoch, "csrf": secrets.token_urlsafe(32)})
+    return RedirectResponse("/", status_code=303)
+
+
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code in (301, 302, 303, 307):
@@ -223,7 +261,6 @@ def routes() -> list[Route | Mount]:
     """Every route of the app. Pages add theirs in ``web.pages`` (``page_routes``, "/" among them), handed what
     they use of this module (so that they never import it)."""
     from compstat.web.pages import Kit, page_routes
-    from compstat.web.password import password_form, submit_password
 
     return [
         Route("/login", login_form, methods=["GET"]),

@@ -102,6 +102,8 @@ def test_disable_ends_the_account_and_reset_gives_a_new_one_time_password(base: 
     assert "Disabled alpha" in users(base, "disable", "alpha")
     assert not signs_in(base, "alpha", second)
     assert rows(users(base, "list"))["alpha"][3] == "yes"
+    assert "Reset alpha: its sessions have ended and any lock-out is lifted (it stays disabled)." in users(
+        base, "reset", "alpha")
 
 
 @pytest.mark.parametrize("command", ["disable", "reset"])
