@@ -48,3 +48,29 @@ def test_a_store_with_actions_and_their_history_upgrades(store_url: str) -> None
             assert conn.execute(text("SELECT unit_code, public FROM actions")).all() == [("A", False)]
     finally:
         migrated.dispose()
+
+
+def test_a_revision_that_fails_leaves_the_schema_as_it_was(store_url: str) -> None:
+    """All of an upgrade or none of it: 0009 makes ``deliveries``, then fails on a column already there; the
+    table it made is gone again and the store stays at 0008 (SQLite too, whose driver would commit each DDL)."""
+    import pytest
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+    from sqlalchemy import create_engine, inspect, text
+
+    from compstat.errors import CompstatError
+    from compstat.store.db import MIGRATIONS
+
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0008")
+        conn.execute(text("ALTER TABLE actions ADD COLUMN public BOOLEAN"))
+    with pytest.raises(CompstatError, match="cannot .* store"):
+        connect(store_url)
+    assert "deliveries" not in inspect(engine).get_table_names()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
+    engine.dispose()

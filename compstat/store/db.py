@@ -13,8 +13,9 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
 
 from compstat.errors import CompstatError, FileSystemError, StoreUnavailableError, UsageError
 
@@ -60,14 +61,40 @@ def connect(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "handle_error", _connection_lost)
     try:
-        with engine.begin() as conn:
+        _migrate(url, engine)
+    except DBAPIError as exc:
+        engine.dispose()  # no pooled connection left for the garbage collector to find open
+        if isinstance(exc, OperationalError):
+            raise store_error(exc, engine) or CompstatError(
+                f"cannot open the store {engine.url!r}: {exc.orig}") from None
+        raise CompstatError(f"cannot bring the store {engine.url!r} up to date: {exc.orig}; its schema was left as "
+                            "it was") from None
+    return engine
+
+
+def _migrate(url: str, engine: Engine) -> None:
+    """Bring the schema to the newest revision in one transaction: all of it or none. SQLite's Python driver
+    commits before each DDL statement unless it is left to SQLite (``isolation_level`` None and an explicit
+    BEGIN), so SQLite stores are migrated through such an engine: a failed revision leaves no half-made table."""
+    migrating = engine
+    if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+        migrating = create_engine(url, poolclass=NullPool)
+
+        def _autocommit(dbapi_conn: Any, _record: Any) -> None:
+            _sqlite_pragmas(dbapi_conn, _record)
+            dbapi_conn.isolation_level = None
+
+        event.listen(migrating, "connect", _autocommit)
+        event.listen(migrating, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+    try:
+        with migrating.begin() as conn:
             cfg = AlembicConfig()
             cfg.set_main_option("script_location", str(MIGRATIONS))
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
-    except OperationalError as exc:
-        raise store_error(exc, engine) or CompstatError(f"cannot open the store {engine.url!r}: {exc.orig}") from None
-    return engine
+    finally:
+        if migrating is not engine:
+            migrating.dispose()
 
 
 _STORE_FAULTS = {  # SQLite's message: the line to print ({where}: the store's file)
