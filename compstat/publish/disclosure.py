@@ -6,10 +6,12 @@ table is one measure, one span and one side (this year or last year): nothing el
 
 - ``suppress`` (the default): a count from 1 to ``threshold - 1`` is *primary* suppressed, shown as
   "fewer than N". Then the table is attacked as a reader could (``feasible``): each cell's range from what is
-  shown (a figure: itself; "fewer than N": 1 to N - 1; "withheld": N or more, as only counts of at least N
-  are withheld) narrowed through every group's sum until nothing moves. While some suppressed cell's range is
+  shown (a figure: itself; "fewer than N": 1 to N - 1; "withheld": any count) narrowed through every group's sum until nothing moves. While some suppressed cell's range is
   one value, the smallest published non-zero count among its group's other cells (a part before the total)
-  is *withheld* too (secondary suppression), and the table is attacked again.
+  is *withheld* too (secondary suppression), and the table is attacked again. When a cell's groups have no
+  such count left, a withheld total worked out from its own group is protected the same way; failing that a
+  total shown as "fewer than N" is withheld instead (four units of "fewer than 5" under a total of "fewer than
+  5" are each 1), and last a zero.
 - ``round``: every count, totals included, is rounded to the nearest multiple of ``round_to`` (halves up),
   each on its own, so a difference of rounded figures is never exact; nothing is suppressed.
 
@@ -70,8 +72,8 @@ def bounds(shown: Shown, threshold: int) -> tuple[float, float]:
         return float(shown.value or 0), float(shown.value or 0)
     if shown.status == "fewer":
         return 1.0, float(threshold - 1)
-    if shown.status == "withheld":
-        return float(threshold), INF
+    if shown.status == "withheld":  # any count: a total shown as "fewer than N" or a zero may be withheld too
+        return 0.0, INF
     if shown.status == "rounded":  # within half the base (the rules' round_to is not passed: never narrower)
         return 0.0, INF
     return 0.0, INF
@@ -125,10 +127,11 @@ def protect(values: Mapping[Hashable, int | None], groups: Sequence[Group], rule
         open_cells = exposed(shown, groups, rules.threshold)
         if not open_cells:
             return shown
-        cell = open_cells[0]
-        choice = _complement(cell, shown, values, groups)
+        choices = (_complement(cell, shown, values, groups) for cell in open_cells)
+        choice = next((c for c in choices if c is not None), None)  # a withheld total, recovered, comes next
         if choice is None:
-            raise DisclosureError(f"cannot protect the count of {cell}: no other count in its groups can be withheld")
+            raise DisclosureError(f"cannot protect the count of {open_cells[0]}: no other count in its groups can "
+                                  "be withheld")
         shown[choice] = withheld()
     raise DisclosureError("secondary suppression did not settle")  # pragma: no cover - one more cell each round
 
@@ -146,6 +149,19 @@ def _complement(cell: Hashable, shown: Mapping[Hashable, Shown], values: Mapping
             value = values[member]
             if member != cell and shown[member].status == "published" and value:
                 ranked.append((order, member == total, value, member))
-    if not ranked:
-        return None
-    return min(ranked, key=lambda r: (r[0], r[1], r[2]))[3]
+    if ranked:
+        return min(ranked, key=lambda r: (r[0], r[1], r[2]))[3]
+    totals = {t for t, _ in groups}
+    for total, parts in groups:  # nothing left to withhold: a total shown as "fewer than N" bounds its parts
+        members = [total, *parts]
+        if cell in members:
+            for member in members:
+                if member != cell and member in totals and shown[member].status == "fewer":
+                    return member
+    for total, parts in groups:  # last: a zero (the reader can no longer count the parts that are not)
+        members = [total, *parts]
+        if cell in members:
+            for member in members:
+                if member != cell and shown[member].status == "published":
+                    return member
+    return None
