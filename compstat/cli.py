@@ -294,8 +294,8 @@ def publish(
     with writing(target), transaction(connect(resolve_url(db, cfg.store))) as session:
         report = write_site(session, cfg, when, target)
     rules = cfg.publish.disclosure
-    control = ("off" if not rules.enabled else f"counts below {rules.threshold} suppressed" if rules.method == "suppress"
-               else f"counts rounded to {rules.round_to}")
+    control = ("off" if not rules.enabled else f"counts below {rules.threshold} suppressed"
+               if rules.method == "suppress" else f"counts rounded to {rules.round_to}")
     console.print(f"Public report card for {when.label}: {len(report.pages)} pages, "
                   f"{len(cfg.publish.measures)} public measures, disclosure control {control}", markup=False)
     console.print(f"Open {report.out / 'index.html'}", markup=False)

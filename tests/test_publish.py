@@ -3,7 +3,6 @@ equal to its pages, public actions only and no names; and the suppression rules 
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import shutil
@@ -85,9 +84,9 @@ def test_primary_suppression_by_hand() -> None:
 
 
 def test_differencing_attack_on_a_division_total_fails() -> None:
-    cases = [dict(A=3, B=20, C=12, F=0, G=7), dict(A=1, B=5, C=30, F=2, G=9), dict(A=4, B=4, C=0, F=6, G=6),
-             dict(A=1, B=1, C=8, F=1, G=40), dict(A=2, B=0, C=0, F=3, G=0), dict(A=4, B=6, C=9, F=4, G=5)]
-    for counts in cases:
+    cases = [(3, 20, 12, 0, 7), (1, 5, 30, 2, 9), (4, 4, 0, 6, 6), (1, 1, 8, 1, 40), (2, 0, 0, 3, 0), (4, 6, 9, 4, 5)]
+    for case in cases:
+        counts = dict(zip("ABCFG", case, strict=True))
         values = table(**counts)
         shown = protect(values, GROUPS, RULES)
         assert differencing_attack(values, shown, GROUPS) == [], counts

@@ -5,13 +5,14 @@ A *table* is a set of cells (``key → count``, None where there is no data) and
 table is one measure, one span and one side (this year or last year): nothing else published adds up.
 
 - ``suppress`` (the default): a count from 1 to ``threshold - 1`` is *primary* suppressed, shown as
-  "fewer than N". Then the table is attacked as a reader could (``feasible``): each cell's range from what is
-  shown (a figure: itself; "fewer than N": 1 to N - 1; "withheld": any count) narrowed through every group's sum until nothing moves. While some suppressed cell's range is
-  one value, the smallest published non-zero count among its group's other cells (a part before the total)
-  is *withheld* too (secondary suppression), and the table is attacked again. When a cell's groups have no
-  such count left, a withheld total worked out from its own group is protected the same way; failing that a
-  total shown as "fewer than N" is withheld instead (four units of "fewer than 5" under a total of "fewer than
-  5" are each 1), and last a zero.
+  "fewer than N". Then the table is attacked as a reader could (``feasible``): each cell's range from what
+  is shown (a figure: itself; "fewer than N": 1 to N - 1; "withheld": any count) narrowed through every
+  group's sum until nothing moves. While some suppressed cell's range is one value, the smallest published
+  non-zero count among its group's other cells (a part before the total) is *withheld* too (secondary
+  suppression), and the table is attacked again. When a cell's groups have no such count left, a withheld
+  total worked out from its own group is protected the same way; failing that a total shown as "fewer than
+  N" is withheld instead (four units of "fewer than 5" under a total of "fewer than 5" are each 1), and
+  last a zero.
 - ``round``: every count, totals included, is rounded to the nearest multiple of ``round_to`` (halves up),
   each on its own, so a difference of rounded figures is never exact; nothing is suppressed.
 

@@ -134,9 +134,9 @@ def page_context(area: Area, every: dict[str, Area], names: dict[str, str], card
     measures = []
     for measure_id in config.publish.measures:
         part = rows[rows["measure_id"] == measure_id]
-        table = [{"span": _short([r.span])[0], "this_year": _text(r.this_year, r.this_year_status),
-                  "last_year": _text(r.last_year, r.last_year_status), "change": _change(r.this_year, r.last_year)}
-                 for r in part.itertuples()]
+        table = [{"span": _short([str(r["span"])])[0], "this_year": _text(r["this_year"], str(r["this_year_status"])),
+                  "last_year": _text(r["last_year"], str(r["last_year_status"])),
+                  "change": _change(r["this_year"], r["last_year"])} for r in part.to_dict("records")]
         name = config.measure(measure_id).name
         chart_id = f"chart-{measure_id}"
         now = [None if pd.isna(v) else int(v) for v in part["this_year"]]
