@@ -306,3 +306,27 @@ def test_real_london_borough_counts(shared_dir: Path) -> None:
             assert cell.value is None or cell.value == 0 or cell.value >= 5
             assert cell.value in (None, values[key])
     assert fewer > 100 and withheld > 50, (fewer, withheld)
+
+
+def test_marking_an_action_public(small_config: Config, store_url: str) -> None:
+    """`--public` is an update kept in the history; only public actions reach the card, without owner or notes."""
+    from compstat.actions.log import NewAction, action_history, add_action, update_action
+    from compstat.publish.site import public_actions
+
+    engine = connect(store_url)
+    with transaction(engine) as session:
+        week = parse_period("2026-W10", small_config.cadence)
+        shown = add_action(session, small_config, week, NewAction("A", "Patrols at <the> station", "Sgt Owner",
+                                                                 measure_id="burglary"), "chair")
+        add_action(session, small_config, week, NewAction("B", "Private plan", "Sgt Hidden"), "chair")
+        update_action(session, shown.id, "chair", note="a private note", public=True)
+        assert update_action(session, shown.id, "chair", public=True).version == shown.version  # nothing to do
+        history = [(u.field, u.old, u.new) for u in action_history(session, shown.id)]
+        assert ("public", "false", "true") in history
+        card = public_actions(session, small_config)
+        assert card.to_dict("records") == [{"id": shown.id, "area": "A", "area_name": "Alpha", "measure": "Burglary",
+                                            "action": "Patrols at <the> station", "status": "Open",
+                                            "due": shown.due_date.isoformat(), "completed": ""}]
+        update_action(session, shown.id, "chair", public=False)
+        assert public_actions(session, small_config).empty
+    engine.dispose()
