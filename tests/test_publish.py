@@ -121,6 +121,13 @@ def test_config_publish_keys(small_config_path: Path) -> None:
     raw["publish"] = {"disclosure": {"method": "blank"}}
     small_config_path.write_text(yaml.safe_dump(raw))
     assert CliRunner().invoke(app, ["publish", "--config", str(small_config_path)]).exit_code == 2
+    raw["publish"] = {"measures": ["burglary"]}
+    small_config_path.write_text(yaml.safe_dump(raw))
+    empty = CliRunner().invoke(app, ["publish", "--config", str(small_config_path), "--period", "2026-W10", "--db",
+                                     f"sqlite:///{small_config_path.parent / 'empty.db'}", "--out",
+                                     str(small_config_path.parent / "site")])
+    assert empty.exit_code == 1 and "the store holds no data for 2026-W10" in empty.output, empty.output
+    assert not (small_config_path.parent / "site" / "index.html").exists()
 
 
 class _Page(HTMLParser):

@@ -19,6 +19,7 @@ import pandas as pd
 from sqlalchemy.orm import Session
 
 from compstat.config import Config, Unit
+from compstat.errors import DataError
 from compstat.figures import build_figures, window_figures
 from compstat.hierarchy import division_leaves
 from compstat.periods import Period, Window, parse_period, prior_year_span, shift_years
@@ -95,6 +96,9 @@ def card_figures(session: Session, config: Config, period: Period) -> pd.DataFra
     figures = build_figures(session, config, first)
     leaves = [u.code for u in config.leaf_units]
     daily = figures.daily_between(first, period.end)
+    if not (daily["date"] >= pd.Timestamp(period.start)).any():
+        raise DataError(f"the store holds no data for {period.label}: run `compstat run-cycle --period {period.label}` "
+                        "first (publish reads what the store holds)")
     raw = window_figures(daily, config, windows, figures.data_start, leaves, measures)
     raw = raw[raw["unit_code"].isin(leaves)]
     exact = raw_counts(raw, config)
