@@ -337,3 +337,15 @@ def test_marking_an_action_public(small_config: Config, store_url: str) -> None:
         update_action(session, shown.id, "chair", public=False)
         assert public_actions(session, small_config).empty
     engine.dispose()
+
+
+def test_chart_escapes_text_and_leaves_gaps() -> None:
+    from compstat.publish.svg import trend_chart
+
+    svg = trend_chart("c1", "Burglary in <script>alert(1)</script> & Co", 'desc "quoted"', ["a", "b", "c", "d"],
+                      [10, None, 12, 14], [None, None, 9, 8])
+    assert "<script>" not in svg and "&lt;script&gt;" in svg and "&amp; Co" in svg
+    assert 'role="img" aria-labelledby="c1-title c1-desc"' in svg
+    assert svg.count("<polyline") == 3  # this year in two runs around its gap, last year in one
+    assert svg.count("<circle") == 3 and svg.count("<rect") == 2
+    assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
