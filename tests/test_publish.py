@@ -349,3 +349,32 @@ def test_chart_escapes_text_and_leaves_gaps() -> None:
     assert svg.count("<polyline") == 3  # this year in two runs around its gap, last year in one
     assert svg.count("<circle") == 3 and svg.count("<rect") == 2
     assert "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+
+
+def test_real_chicago_district_counts(shared_dir: Path) -> None:
+    """Chicago's 22 police districts, aggravated assaults by kind of place over the card's 13 spans of 28 days to
+    2019-W50 and last year's (by weekday, 364 days back): the same rules hold on a flat organisation."""
+    config = load_config(Path(__file__).resolve().parents[1] / "config" / "chicago.yaml")
+    raw = pd.read_csv(shared_dir / "data" / "chicago_aggravated_assaults.csv.gz",
+                      usecols=["date", "loc_cat", "district"], dtype={"district": str})
+    raw["day"] = pd.to_datetime(raw["date"].str[:10])
+    codes = [u.code for u in config.leaf_units]
+    raw = raw[raw["district"].isin(codes)]
+    sums = [(t, list(p)) for t, p in groups(config)]
+    assert sums == [("_total", codes)]
+    fewer = withheld = 0
+    for w in spans(config, parse_period("2019-W50", config.cadence)):
+        for start, end in ((w.start, w.end), (w.prev_start, w.prev_end)):
+            inside = raw[(raw["day"] >= pd.Timestamp(start)) & (raw["day"] <= pd.Timestamp(end))]
+            for _, rows in inside.groupby("loc_cat"):
+                by_unit = rows.groupby("district").size()
+                values: dict[Hashable, int | None] = {c: int(by_unit.get(c, 0)) for c in codes}
+                values["_total"] = sum(v or 0 for v in values.values())
+                shown = protect(values, sums, config.publish.disclosure)
+                fewer += sum(s.status == "fewer" for s in shown.values())
+                withheld += sum(s.status == "withheld" for s in shown.values())
+                assert sum(shown[x].value is None for x in values) != 1
+                for key, cell in shown.items():
+                    assert cell.value is None or cell.value == 0 or cell.value >= 5
+                    assert cell.value in (None, values[key])
+    assert fewer > 100 and withheld > 10, (fewer, withheld)
