@@ -419,17 +419,22 @@ def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()
                    support_offered: Annotated[str | None, typer.Option()] = None,
                    due: Annotated[str | None, typer.Option(help="New due date (YYYY-MM-DD).")] = None,
                    done_on: Annotated[str | None, typer.Option(help="Date it was done (default: today).")] = None,
-                   public: Annotated[bool | None, typer.Option(
-                       "--public/--not-public", help="Show it on the public report card (or stop showing it).")]
-                   = None,
+                   public: Annotated[bool, typer.Option(
+                       "--public", help="Show it on the public report card (description, unit, status, due date).")]
+                   = False,
+                   not_public: Annotated[bool, typer.Option(
+                       "--not-public", help="Stop showing it on the public report card.")] = False,
                    db: DbOpt = None) -> None:
     """Update an action's status, add a progress note, or record support; every change is kept."""
+    if public and not_public:
+        raise UsageError("--public and --not-public: give one of them")
     cfg = _load(config)
     with action_transaction(resolve_url(db, cfg.store)) as session:
         updated = action_log.update_action(
             session, action_id, by, status, note, reason=reason, support_requested=support_requested,
             support_offered=support_offered, due_date=_parse_date(due, "--due"),
-            closed_on=_parse_date(done_on, "--done-on"), org=cfg.organisation.slug, public=public)
+            closed_on=_parse_date(done_on, "--done-on"), org=cfg.organisation.slug,
+            public=True if public else False if not_public else None)
         shown = " It is on the public report card." if updated.public else ""
         console.print(f"Action {updated.id} is {updated.status}.{shown}", markup=False)
 

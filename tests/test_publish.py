@@ -128,6 +128,9 @@ def test_config_publish_keys(small_config_path: Path) -> None:
                                      str(small_config_path.parent / "site")])
     assert empty.exit_code == 1 and "the store holds no data for 2026-W10" in empty.output, empty.output
     assert not (small_config_path.parent / "site" / "index.html").exists()
+    both = CliRunner().invoke(app, ["actions", "update", "--config", str(small_config_path), "1", "--by", "x",
+                                    "--public", "--not-public"])
+    assert both.exit_code == 2 and "give one of them" in both.output
 
 
 class _Page(HTMLParser):
