@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+AXE_VERSION := 4.14.1
+AXE_DIR := $(VENV)/axe
+AXE := $(AXE_DIR)/.axe-core-$(AXE_VERSION)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint pytest bench system-deps clean
+.PHONY: help demo test lint pytest bench system-deps axe clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -29,7 +32,15 @@ lint: $(STAMP) ## ruff, mypy --strict and the layers contract (lint-imports)
 	$(BIN)/mypy compstat
 	$(BIN)/lint-imports --no-cache
 
-pytest: $(STAMP) system-deps ## The test suite (PostgreSQL too when COMPSTAT_TEST_PG is set)
+axe: $(AXE) ## axe-core (the browser tests' accessibility check), from the npm registry into .venv/axe
+
+$(AXE): | system-deps
+	rm -rf $(AXE_DIR)
+	npm install --prefix $(AXE_DIR) --no-save --no-package-lock --no-audit --no-fund --silent axe-core@$(AXE_VERSION)
+	test -f $(AXE_DIR)/node_modules/axe-core/axe.min.js
+	touch $(AXE)
+
+pytest: $(STAMP) system-deps $(AXE) ## The test suite (PostgreSQL too when COMPSTAT_TEST_PG is set)
 	$(BIN)/pytest -n 2 -q
 
 test: lint pytest ## Lint, then the test suite

@@ -20,31 +20,44 @@ big city's 14 weekly-count ones) at each of
 time and written to disk year by year (never the whole history in memory), each cycle reporting seconds
 and peak memory (RSS of the cycle's process, sampled) per step; on PostgreSQL too when
 ``COMPSTAT_BENCH_PG`` (or ``COMPSTAT_TEST_PG``) names a server.
+``web``: a loopback load run of ``compstat serve`` on the demo force (``web_load``): ``--users`` commanders
+(default 50) signing in, browsing and updating their units' actions together for ``--seconds`` (default 60):
+requests per second, p50/p95 latency, errors (none expected) and no lost update. ``--only web`` keeps the
+other parts' figures in ``results.json``.
 Run: ``python -m compstat.bench [--units 77] [--rows 1500000] [--workers N]
-[--only incidents|weekly|duplicates|national] [--national-sizes 500000,5000000]``.
+[--only incidents|weekly|duplicates|national|web] [--national-sizes 500000,5000000] [--users 50 --seconds 60]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import multiprocessing
 import os
 import platform
+import random
+import re
 import resource
 import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import distinct, func, select
+from sqlalchemy.orm import Session
 
-from compstat.config import load_config
+from compstat.config import Config, load_config
 from compstat.cycle import run_cycle
 from compstat.demo import (
     WEEKLY_OFFENCES,
@@ -65,6 +78,10 @@ WEEKLY_UNITS, WEEKLY_DIVISIONS = 78, 8
 DUPLICATE_ROWS = 50_000  # records a re-export repeats, in the duplicates bench
 NATIONAL_UNITS = 300
 NATIONAL_SIZES = (500_000,)  # make bench; the curve: --national-sizes 500000,5000000,20000000
+WEB_USERS, WEB_SECONDS = 50, 60.0
+WEB_UPDATE_SHARE = 0.5  # of a simulated commander's visits to an action, the share that post an update
+WEB_RETRIES = 5  # a refused (409) update is read again and resent at most this often
+WEB_GRACE = 60.0  # seconds the requests under way at the end may take before the run stops without them
 WEEKLY_DAILY_RATE = 4.0  # incidents per unit per day behind the five frequent measures' weekly counts
 
 
@@ -75,18 +92,26 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--out", type=Path, default=Path("bench-data"))
     parser.add_argument("--workers", type=int, default=usable_cores(),
                         help="render processes (default: one per usable core)")
-    parser.add_argument("--only", choices=["incidents", "weekly", "duplicates", "national"], help="run one part only")
+    parser.add_argument("--only", choices=["incidents", "weekly", "duplicates", "national", "web"],
+                        help="run one part only")
     parser.add_argument("--national-sizes", default=os.environ.get("COMPSTAT_BENCH_NATIONAL_SIZES",
                                                                    ",".join(map(str, NATIONAL_SIZES))),
                         help="incident records of each national run, comma-separated (the curve)")
+    parser.add_argument("--users", type=int, default=WEB_USERS, help="web load run: simultaneous commanders")
+    parser.add_argument("--seconds", type=float, default=WEB_SECONDS, help="web load run: how long they keep at it")
+    parser.add_argument("--think", type=float, default=0.0,
+                        help="web load run: mean seconds a user pauses between pages (default 0: none)")
     args = parser.parse_args(argv)
 
     out: Path = args.out.resolve()
-    if out.exists():
+    results: dict[str, object] = {}
+    if args.only == "web" and (out / "results.json").is_file():  # the other parts' figures are kept
+        results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+        shutil.rmtree(out / "web", ignore_errors=True)
+    elif out.exists():
         shutil.rmtree(out)
-    results: dict[str, object] = {"date": date.today().isoformat(),
-                                  "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                                  "render_workers": args.workers}
+    results |= {"date": date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+                "render_workers": args.workers}
     if args.only in (None, "incidents"):
         results["incidents"] = incident_force(out / "incidents", args.units, args.rows, args.workers)
     if args.only in (None, "weekly"):
@@ -96,6 +121,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if args.only in (None, "national"):
         sizes = [int(n) for n in str(args.national_sizes).split(",") if n.strip()]
         results["national"] = national_runs(out / "national", sizes, args.workers)
+    if args.only in (None, "web"):
+        results["web"] = web_load(demo_force(out / "web"), args.users, args.seconds, think=args.think)
+    out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     _print(results)
     return results
@@ -354,6 +382,273 @@ def duplicated_rows(out: Path, rows: int = DUPLICATE_ROWS) -> dict[str, object]:
             "step_seconds": seconds}
 
 
+# The web load run ---------------------------------------------------------------------------------------
+
+WEB_PASSWORD = "bench commander's password"
+COMPSTAT = [sys.executable, "-c", "from compstat.cli import app; app()"]  # the command, in this interpreter
+
+
+def demo_force(out: Path) -> Path:
+    """The demo force after its last complete week's cycle, as ``make demo`` makes it, in ``out``: its config."""
+    config_path = out / "config" / "demo.yaml"
+    cfg_dict = demo_config() | {"store": f"sqlite:///{out / 'demo.db'}", "output_dir": str(out / "cycles")}
+    write_config(config_path, cfg_dict, header="The demo force, written by compstat.bench for its web load run")
+    for command in ("demo", "run-cycle"):
+        subprocess.run([*COMPSTAT, command, "--config", str(config_path)], check=True, stdout=subprocess.DEVNULL,
+                       timeout=1800)
+    return config_path
+
+
+@dataclass
+class WebTally:
+    """What the simulated users saw: each request's latency by page, accepted updates by action, errors."""
+
+    latency: dict[str, list[float]] = field(default_factory=dict)
+    accepted: dict[int, int] = field(default_factory=dict)
+    conflicts: int = 0
+    gave_up: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def web_load(config_path: Path, users: int = WEB_USERS, seconds: float = WEB_SECONDS, *, think: float = 0.0,
+             seed: int = 1) -> dict[str, object]:
+    """``users`` commanders (``bench.commander-NN``, spread over the leaf units, each with an action or more to
+    update) on ``compstat serve`` at 127.0.0.1, each signing in, then for ``seconds`` visiting their home, unit
+    and action pages and posting an update to half the actions they open (the version they read; the ones
+    refused as changed since are read again and resent). Several commanders share a unit and its first action,
+    so updates clash on purpose. With no ``think`` time each user asks for the next page as soon as the last
+    one came: the server's most, not a team's usual day. Checks afterwards that each action's history holds one
+    ``web`` update per accepted (303) post: no update lost, none doubled."""
+    from compstat.store import Action, connect, transaction
+
+    config = load_config(config_path)
+    units = [u.code for u in config.leaf_units]
+    names = [f"bench.commander-{i + 1:02d}" for i in range(users)]
+    engine = connect(config.store)
+    try:
+        with transaction(engine) as session:
+            _bench_accounts(session, config, names, units)
+            actions = {unit: [(a.id, a.status, a.support_requested) for a in session.scalars(
+                select(Action).where(Action.org == config.organisation.slug, Action.unit_code == unit)
+                .order_by(Action.id))] for unit in units}
+            before = _web_versions(session)
+    finally:
+        engine.dispose()
+    plan = [(name, units[i % len(units)]) for i, name in enumerate(names)]
+    with serving(config_path, config_path.parent / "serve.log") as url:
+        warm_up = _warm_up(url, *plan[0])
+        started = time.perf_counter()
+        tally = asyncio.run(_simulate(url, plan, actions, seconds, think, seed))
+        elapsed = time.perf_counter() - started
+    engine = connect(config.store)
+    try:
+        with Session(engine) as session:
+            after = _web_versions(session)
+    finally:
+        engine.dispose()
+    lost = lost_updates(tally.accepted, before, after)
+    every = sorted(ms for times in tally.latency.values() for ms in times)
+    return {
+        "users": users, "seconds": round(elapsed, 1), "think_seconds": think, "warm_up_seconds": warm_up,
+        "requests": len(every),
+        "requests_per_second": round(len(every) / elapsed, 1),
+        "p50_ms": _percentile(every, 50), "p95_ms": _percentile(every, 95),
+        "by_page": {page: {"requests": len(times), "p50_ms": _percentile(sorted(times), 50),
+                           "p95_ms": _percentile(sorted(times), 95)} for page, times in tally.latency.items()},
+        "updates_accepted": sum(tally.accepted.values()), "conflicts_reloaded": tally.conflicts,
+        "updates_given_up": tally.gave_up, "errors": len(tally.errors), "error_examples": tally.errors[:5],
+        "lost_updates": len(lost), "lost_update_actions": {str(k): v for k, v in lost.items()},
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+def lost_updates(accepted: dict[int, int], before: dict[int, int], after: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """The actions whose history gained a number of web updates other than the posts accepted for them:
+    (posts accepted, updates stored) each."""
+    stored = {aid: after.get(aid, 0) - before.get(aid, 0) for aid in set(after) | set(before) | set(accepted)}
+    return {aid: (accepted.get(aid, 0), n) for aid, n in sorted(stored.items()) if n != accepted.get(aid, 0)}
+
+
+def _bench_accounts(session: Session, config: Config, names: list[str], units: list[str]) -> None:
+    """The commanders' accounts, and an action for every unit that has none (so every commander has one)."""
+    from compstat.actions import NewAction, add_action
+    from compstat.store import Action
+    from compstat.web.accounts import add_user, find_user
+
+    for i, name in enumerate(names):
+        if find_user(session, config.organisation.slug, name) is None:
+            add_user(session, config, name, "commander", [units[i % len(units)]], password=WEB_PASSWORD)
+    raised = last_complete_period(date.today(), config.cadence)
+    for unit in units:
+        if session.scalar(select(Action.id).where(Action.org == config.organisation.slug,
+                                                  Action.unit_code == unit).limit(1)) is None:
+            add_action(session, config, raised, NewAction(unit, f"Walk the {unit} hot spots with the PCSOs",
+                                                          owner="Insp Bench"), by="bench")
+
+
+def _warm_up(url: str, name: str, unit: str) -> float:
+    """One user's first home and unit pages, before the clock starts: the seconds they took. The first page
+    after a start judges the latest cycle's actions ("did it work", levels) and keeps that for the next ones."""
+    import httpx2
+
+    started = time.perf_counter()
+    with httpx2.Client(base_url=url, timeout=WEB_GRACE) as client:
+        form = client.get("/login")
+        client.post("/login", data={"username": name, "password": WEB_PASSWORD,
+                                    "csrf_token": _form_fields(form.text).get("csrf_token", "")})
+        for path in ("/", f"/units/{unit}"):
+            client.get(path).raise_for_status()
+    return round(time.perf_counter() - started, 1)
+
+
+def _web_versions(session: Session) -> dict[int, int]:
+    """Per action, how many updates its history has from the web (one version each, whatever it changed)."""
+    from compstat.store import ActionUpdate
+
+    rows = session.execute(select(ActionUpdate.action_id, func.count(distinct(ActionUpdate.version)))
+                           .where(ActionUpdate.via == "web").group_by(ActionUpdate.action_id))
+    return {int(aid): int(n) for aid, n in rows}
+
+
+def _percentile(ordered: list[float], share: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(len(ordered) * share / 100))], 1)
+
+
+@contextmanager
+def serving(config_path: Path, log: Path, wait: float = 60.0) -> Iterator[str]:
+    """``compstat serve`` for ``config_path`` in a child process on a free port of 127.0.0.1: its URL. The child
+    is stopped at the end, however the run ends."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with log.open("w", encoding="utf-8") as sink:
+        child = subprocess.Popen([*COMPSTAT, "serve", "--config", str(config_path), "--host", "127.0.0.1",
+                                  "--port", str(port)], stdout=sink, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + wait
+            while True:
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=1):
+                        break
+                except OSError:
+                    if child.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"compstat serve did not start (see {log})") from None
+                    time.sleep(0.1)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+_FIELD = re.compile(r'<input\b[^>]*\bname="(csrf_token|version)"[^>]*>')
+_VALUE = re.compile(r'\bvalue="([^"]*)"')
+
+
+def _form_fields(html: str) -> dict[str, str]:
+    """The hidden ``csrf_token`` and ``version`` of a page's forms (the first of each)."""
+    found: dict[str, str] = {}
+    for tag in _FIELD.finditer(html):
+        value = _VALUE.search(tag.group(0))
+        if value:
+            found.setdefault(tag.group(1), value.group(1))
+    return found
+
+
+async def _simulate(url: str, plan: list[tuple[str, str]], actions: dict[str, list[tuple[int, str, str]]],
+                    seconds: float, think: float, seed: int) -> WebTally:
+    """Every user at once until ``seconds`` have passed (requests under way then finish; none is started)."""
+    tally = WebTally()
+    deadline = time.monotonic() + seconds
+    runs = [_one_user(url, name, unit, actions[unit], deadline, think, random.Random(seed + i), tally)
+            for i, (name, unit) in enumerate(plan)]
+    tasks = [asyncio.ensure_future(run) for run in runs]
+    _, stuck = await asyncio.wait(tasks, timeout=seconds + WEB_GRACE)
+    for task in stuck:  # bounded always: a user still waiting for an answer by then is an error
+        task.cancel()
+    if stuck:
+        tally.errors.append(f"{len(stuck)} users still waiting for an answer {WEB_GRACE:.0f} s after the end")
+        await asyncio.wait(stuck)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+    return tally
+
+
+async def _one_user(url: str, name: str, unit: str, unit_actions: list[tuple[int, str, str]], deadline: float,
+                    think: float, rng: random.Random, tally: WebTally) -> None:
+    import httpx2
+
+    async def visit(kind: str, method: str, path: str, **kwargs: Any) -> httpx2.Response | None:
+        if think and kind != "sign-in":
+            await asyncio.sleep(min(rng.expovariate(1 / think), max(0.0, deadline - time.monotonic())))
+        started = time.perf_counter()
+        try:
+            response = await client.request(method, path, **kwargs)
+        except httpx2.HTTPError as failed:
+            tally.errors.append(f"{method} {path}: {type(failed).__name__} {failed}")
+            return None
+        tally.latency.setdefault(kind, []).append((time.perf_counter() - started) * 1000)
+        if response.status_code >= 400 and not (kind == "update" and response.status_code == 409):
+            tally.errors.append(f"{method} {path}: {response.status_code}")
+            return None
+        return response
+
+    async with httpx2.AsyncClient(base_url=url, timeout=WEB_GRACE, follow_redirects=False) as client:
+        form = await visit("sign-in", "GET", "/login")
+        signed = form and await visit("sign-in", "POST", "/login", data={
+            "username": name, "password": WEB_PASSWORD, "csrf_token": _form_fields(form.text).get("csrf_token", "")})
+        if not signed or signed.status_code != 303:
+            tally.errors.append(f"{name} could not sign in")
+            return
+        visits = 0
+        while time.monotonic() < deadline:
+            visits += 1
+            if not await visit("home", "GET", "/") or not await visit("unit", "GET", f"/units/{unit}"):
+                continue
+            action_id, status, support = unit_actions[0] if rng.random() < 0.5 else rng.choice(unit_actions)
+            page = await visit("action", "GET", f"/actions/{action_id}")
+            if page is None or rng.random() >= WEB_UPDATE_SHARE:
+                continue
+            for _ in range(WEB_RETRIES):
+                fields = _form_fields(page.text)
+                sent = await visit("update", "POST", f"/actions/{action_id}", data={
+                    "csrf_token": fields.get("csrf_token", ""), "version": fields.get("version", ""),
+                    "status": status, "note": f"{name}: visit {visits}", "support_requested": support,
+                    "reason": "", "due_date": ""})
+                if sent is None:
+                    break
+                if sent.status_code == 303:
+                    tally.accepted[action_id] = tally.accepted.get(action_id, 0) + 1
+                    await visit("action", "GET", f"/actions/{action_id}")  # the page with "Saved"
+                    break
+                tally.conflicts += 1  # 409: somebody else's update came first; read it again
+                page = await visit("action", "GET", f"/actions/{action_id}")
+                if page is None:
+                    break
+            else:
+                tally.gave_up += 1
+
+
+def _print_web(web: dict[str, object]) -> None:
+    print(f"\n== compstat serve on 127.0.0.1: {web['users']} commanders at once for {web['seconds']} s, pausing "
+          f"{web['think_seconds']} s between pages (load average at the end {web['load_average']})")
+    print(f"  warm-up (one user's first pages, before the clock starts): {web['warm_up_seconds']} s")
+    print(f"  {web['requests']:,} requests, {web['requests_per_second']} requests/s, "
+          f"p50 {web['p50_ms']} ms, p95 {web['p95_ms']} ms")
+    for page, figures in dict(web["by_page"]).items():  # type: ignore[call-overload]
+        print(f"  {page:<10} {figures['requests']:>7,} requests  p50 {figures['p50_ms']} ms  "
+              f"p95 {figures['p95_ms']} ms")
+    print(f"  updates accepted {web['updates_accepted']:,}, refused as changed since and resent "
+          f"{web['conflicts_reloaded']:,}, given up {web['updates_given_up']}; errors {web['errors']}; "
+          f"lost updates {web['lost_updates']}")
+
+
 def _print(results: dict[str, object]) -> None:
     print(f"compstat bench ({results['machine']}, {results['render_workers']} render workers)")
     for force in ("incidents", "weekly"):
@@ -361,6 +656,8 @@ def _print(results: dict[str, object]) -> None:
             _print_force(dict(results[force]))  # type: ignore[call-overload]
     for run in list(results.get("national", [])):  # type: ignore[call-overload]
         _print_force(dict(run) | {"title": f"{run['title']} on {run['backend']}"})
+    if "web" in results:
+        _print_web(dict(results["web"]))  # type: ignore[call-overload]
     if "duplicates" in results:
         dupes = dict(results["duplicates"])  # type: ignore[call-overload]
         print(f"\n== a re-export repeating {dupes['rows']:,} stored records: {dupes['caught']:,} caught, "

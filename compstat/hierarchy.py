@@ -121,19 +121,27 @@ def roll_up_marks(marks: pd.DataFrame | None, config: Config) -> pd.DataFrame | 
         return marks
     frame = marks[[c for c in MARK_COLUMNS if c in marks.columns]]
     names = {u.code: u.name for u in iter_units(config.units)}
+    # Plain lists, read once: rows not like-for-like as (unit, measure, window, reason) in frame order.
+    codes = frame["unit_code"].astype(str).tolist()
+    given = set(zip(codes, frame["measure_id"].astype(str), frame["window"].astype(str), strict=True))
+    reasons = frame["reason"].tolist() if "reason" in frame.columns else [None] * len(frame)
+    measure_ids, windows = frame["measure_id"].tolist(), frame["window"].tolist()
+    unmarked = [(codes[i], measure_ids[i], windows[i], "" if pd.isna(reasons[i]) else str(reasons[i]))
+                for i, like in enumerate(frame["like_for_like"].astype(bool).tolist())
+                if not like and not pd.isna(measure_ids[i]) and not pd.isna(windows[i])]
     rows = []
-    given = set(zip(frame["unit_code"].astype(str), frame["measure_id"].astype(str), frame["window"].astype(str),
-                    strict=True))
     for code, leaves in division_leaves(config).items():
-        mine = frame[frame["unit_code"].astype(str).isin(leaves) & ~frame["like_for_like"].astype(bool)]
-        for (measure_id, window), group in mine.groupby(["measure_id", "window"], sort=False):
+        below = set(leaves)
+        groups: dict[tuple[object, object], list[tuple[str, str]]] = {}  # in order of appearance, as groupby
+        for unit, measure_id, window, reason in unmarked:
+            if unit in below:
+                groups.setdefault((measure_id, window), []).append((unit, reason))
+        for (measure_id, window), marked in groups.items():
             if (code, str(measure_id), str(window)) in given:
                 continue
             by_reason: dict[str, list[str]] = {}
-            for r in group.to_dict(orient="records"):
-                reason = "" if pd.isna(r.get("reason")) else str(r.get("reason"))
-                by_reason.setdefault(reason, []).append(f"{names.get(str(r['unit_code']), r['unit_code'])} "
-                                                        f"({r['unit_code']})")
+            for unit, reason in marked:
+                by_reason.setdefault(reason, []).append(f"{names.get(unit, unit)} ({unit})")
             text = "; ".join(f"in {', '.join(units)}" + (f": {reason}" if reason else "")
                              for reason, units in by_reason.items())
             rows.append({"unit_code": code, "measure_id": measure_id, "window": window,

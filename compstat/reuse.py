@@ -129,7 +129,12 @@ def _feed(h: Any, obj: object) -> None:  # noqa: C901 - one branch per type, kep
 def _feed_items(h: Any, tag: bytes, items: Iterable[object]) -> None:
     h.update(tag)
     for item in items:
-        _feed(h, item)
+        if type(item) is float:  # plain floats and ints (a chart's values) fed as ``_feed`` would, faster
+            h.update(b"f" + item.hex().encode() + b";")
+        elif type(item) is int:
+            h.update(b"i%d;" % item)
+        else:
+            _feed(h, item)
     h.update(b";" + tag)
 
 

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# Install the Debian packages compstat needs (WeasyPrint's Pango, fonts, pdftoppm), if missing.
+# Install the Debian packages compstat needs (WeasyPrint's Pango, fonts, pdftoppm; chromium for the browser
+# tests, and npm to fetch axe-core for them), if missing.
 set -euo pipefail
-needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils)
+needed=(libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core poppler-utils chromium)
 missing=()
 for pkg in "${needed[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+command -v npm >/dev/null || missing+=(npm)  # any npm will do (a Node.js install may bring its own)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] && ! command -v sudo >/dev/null; then
   echo "compstat needs these Debian packages: ${missing[*]} (run: sudo apt-get install ${missing[*]})" >&2

@@ -24,6 +24,7 @@ import jinja2
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -143,24 +144,29 @@ def _session_user(request: Request, session: Session) -> WebUser | None:
     return user
 
 
+def _signed_in(request: Request) -> tuple[Viewer | None, bool]:
+    """The session's viewer (None if it has ended) and whether they must change their password."""
+    with Session(state(request).engine) as session:
+        user = _session_user(request, session)
+        return (None, False) if user is None else (Viewer.of(user), user.must_change)
+
+
 class SignedInMiddleware(BaseHTTPMiddleware):
     """Puts the signed-in ``Viewer`` (or None) in ``request.scope['viewer']``, re-checking the account on every
     request; a stale session is cleared. Adds the security headers to every response."""
 
     async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.scope["viewer"] = None
-        if "user_id" in request.session:
-            with Session(state(request).engine) as session:
-                user = _session_user(request, session)
-                if user is None:
-                    request.session.clear()
-                elif user.must_change and request.url.path not in ("/password", "/logout") \
+        if "user_id" in request.session:  # the store is read in a worker thread: the event loop serves others
+            viewer, must_change = await run_in_threadpool(_signed_in, request)
+            if viewer is None:
+                request.session.clear()
+            else:
+                request.scope["viewer"] = viewer
+                if must_change and request.url.path not in ("/password", "/logout") \
                         and not request.url.path.startswith("/static/"):
-                    request.scope["viewer"] = Viewer.of(user)
                     response: Response = RedirectResponse("/password", status_code=303)
                     return _secured(response, state(request).https_only)
-                else:
-                    request.scope["viewer"] = Viewer.of(user)
         return _secured(await call_next(request), state(request).https_only)
 
 
@@ -182,13 +188,8 @@ async def login(request: Request) -> Response:
     form = await posted_form(request)
     web = state(request)
     username, password = str(form.get("username", "")), str(form.get("password", ""))
-    message, signed_in = "", None
-    with transaction(web.engine) as session:  # failures are counted even though the sign-in is refused
-        try:
-            user = authenticate(session, web.config.organisation.slug, username, password)
-            signed_in = (user.id, user.session_epoch, user.must_change)
-        except LoginRefused as refused:
-            message = str(refused)
+    # Argon2 and the store in a worker thread: fifty sign-ins at once do not stop every other page
+    signed_in, message = await run_in_threadpool(_sign_in, web, username, password)
     if signed_in is None:
         return page(request, "login.html", status_code=401, message=message, username=username)
     user_id, epoch, must_change = signed_in
@@ -196,6 +197,17 @@ async def login(request: Request) -> Response:
     request.session.update({"user_id": user_id, "epoch": epoch, "started": time.time(),
                             "sid": secrets.token_urlsafe(16), "csrf": secrets.token_urlsafe(32)})
     return RedirectResponse("/password" if must_change else "/", status_code=303)
+
+
+def _sign_in(web: WebState, username: str, password: str) -> tuple[tuple[int, int, bool] | None, str]:
+    """(user id, session epoch, must change) of a good sign-in, else None and why; failures are counted
+    (committed) either way."""
+    with transaction(web.engine) as session:
+        try:
+            user = authenticate(session, web.config.organisation.slug, username, password)
+        except LoginRefused as refused:
+            return None, str(refused)
+        return (user.id, user.session_epoch, user.must_change), ""
 
 
 async def logout(request: Request) -> Response:
@@ -218,6 +230,19 @@ async def password_form(request: Request) -> Response:
     return _password_page(request)
 
 
+def _change_password(web: WebState, user_id: int, current: str, new: str, confirm: str) -> tuple[int | None, str]:
+    """The account's new session epoch after the change, else None and why nothing changed."""
+    with transaction(web.engine) as session:
+        user = session.get(WebUser, user_id)
+        if user is None:
+            return None, "this account no longer exists"
+        try:
+            change_password(session, user, current, new, confirm)
+        except UsageError as refused:
+            return None, str(refused)
+        return user.session_epoch, ""
+
+
 async def submit_password(request: Request) -> Response:
     """The new password, or the page again with what was wrong (400, nothing changed). The other sessions of the
     account end; this one goes on with a new CSRF token."""
@@ -225,17 +250,7 @@ async def submit_password(request: Request) -> Response:
     form = await posted_form(request)
     current, new, confirm = (str(form.get(name, "")) for name in
                              ("current_password", "new_password", "confirm_password"))
-    message, epoch = "", None
-    with transaction(state(request).engine) as session:
-        user = session.get(WebUser, viewer.user_id)
-        if user is None:
-            message = "this account no longer exists"
-        else:
-            try:
-                change_password(session, user, current, new, confirm)
-                epoch = user.session_epoch
-            except UsageError as refused:
-                message = str(refused)
+    epoch, message = await run_in_threadpool(_change_password, state(request), viewer.user_id, current, new, confirm)
     if epoch is None:
         return _password_page(request, 400, message=message[:1].upper() + message[1:] + ".")
     request.session.update({"epoch": epoch, "csrf": secrets.token_urlsafe(32)})

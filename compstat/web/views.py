@@ -121,19 +121,24 @@ def pack_path(config: Config, cycle: Cycle | None, unit_code: str) -> Path | Non
 _CACHE_SIZE = 16
 _cache: dict[tuple[object, ...], Any] = {}
 _cache_lock = threading.Lock()
+_making = threading.Lock()  # one judgement at a time: fifty first pages wait for one, not make fifty
 
 
 def _cached(key: tuple[object, ...], make: Callable[[], Any]) -> Any:
     """``make()``, kept for ``key`` (the most recent ``_CACHE_SIZE`` keys): for what depends only on a stored
-    cycle and the actions' fixed facts, judged once rather than on every request."""
+    cycle and the actions' fixed facts, judged once rather than on every request (also when many ask at once)."""
     with _cache_lock:
         if key in _cache:
             return _cache[key]
-    value = make()
-    with _cache_lock:
-        while len(_cache) >= _CACHE_SIZE:
-            _cache.pop(next(iter(_cache)))
-        _cache[key] = value
+    with _making:
+        with _cache_lock:
+            if key in _cache:  # made while this request waited
+                return _cache[key]
+        value = make()
+        with _cache_lock:
+            while len(_cache) >= _CACHE_SIZE:
+                _cache.pop(next(iter(_cache)))
+            _cache[key] = value
     return value
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from compstat.hierarchy import roll_up_marks
+from compstat.packs.lookup import per_cycle
 from compstat.quality.findings import listed
 from compstat.results import CycleData
 
@@ -36,7 +37,12 @@ class Caveat:
 
 def comparison_caveats(data: CycleData) -> dict[Key, tuple[Caveat, ...]]:
     """Every marked comparison of the cycle, keyed by (unit, measure, window); a comparison both
-    not like-for-like and fragile gets both marks, not like-for-like first."""
+    not like-for-like and fragile gets both marks, not like-for-like first. The same for every pack
+    of the cycle: built once per process (``per_cycle``); callers must not change it."""
+    return per_cycle(data, "comparison-caveats", lambda: _comparison_caveats(data))
+
+
+def _comparison_caveats(data: CycleData) -> dict[Key, tuple[Caveat, ...]]:
     if data.quality is None or data.quality.comparisons.empty:
         return {}
     out: dict[Key, list[Caveat]] = {}

@@ -5,7 +5,9 @@ its similar units, two-year trends); ``compstat.packs.charts`` draws them.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -40,7 +42,7 @@ from compstat.packs.context.rare import (
 )
 from compstat.packs.cumulative import year_lines
 from compstat.packs.filters import fmt_date, fmt_ratio, fmt_value
-from compstat.packs.lookup import PROBE, SERIES, SPC_POINTS, unit_rows
+from compstat.packs.lookup import PROBE, SERIES, SPC_POINTS, per_cycle, unit_rows
 from compstat.results import CycleData
 
 CHART_SCHEME = "chart"
@@ -178,9 +180,7 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
     if data.analysis is None or data.analysis.peers.empty:
         return None, ""
     window = headline_window(data)
-    peers = data.analysis.peers
-    peers = peers[peers["window"] == window]
-    by_key = {(str(r["unit_code"]), str(r["measure_id"])): r for r in peers.to_dict(orient="records")}
+    by_key = per_cycle(data, ("peers by unit and measure", window), lambda: _peers_by_key(data, window))
     names = unit_names(data.config)
     level = f"{data.config.analysis.confidence * 100:g}%"
     rows, phrases, group, any_count = [], [], "", False
@@ -220,6 +220,14 @@ def peer_section(data: CycleData, unit_code: str) -> tuple[Chart | None, str]:
                + "A line wholly right of 1× is significantly above the similar units, wholly left significantly "
                "below, crossing 1× within; arrow heads: beyond the axis.")
     return chart, caption
+
+
+def _peers_by_key(data: CycleData, window: str) -> dict[tuple[str, str], dict[Hashable, Any]]:
+    """The analysis' peer rows of ``window`` by (unit, measure): the same for every pack of the cycle."""
+    assert data.analysis is not None
+    peers = data.analysis.peers
+    peers = peers[peers["window"] == window]
+    return {(str(r["unit_code"]), str(r["measure_id"])): r for r in peers.to_dict(orient="records")}
 
 
 def no_peers_reason(data: CycleData, unit_code: str) -> str:

@@ -40,8 +40,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('org', 'period', 'kind', 'recipient', 'attachment')
     )
     op.create_index(op.f('ix_deliveries_org'), 'deliveries', ['org'], unique=False)
-    with op.batch_alter_table('actions') as batch:
-        batch.add_column(sa.Column('public', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # a plain ADD COLUMN (SQLite too): a batch copy of ``actions`` would be refused by its history's foreign key
+    op.add_column('actions', sa.Column('public', sa.Boolean(), server_default=sa.false(), nullable=False))
 
 
 def downgrade() -> None:
