@@ -22,9 +22,10 @@ $(STAMP): pyproject.toml
 system-deps: ## Install the Debian packages (Pango, fonts, poppler) if missing
 	@bash scripts/system-deps.sh
 
-demo: $(STAMP) system-deps ## Write the demo data and last meeting's actions (updated from a commander's sheet), run this week's cycle, print where the PDFs are
+demo: $(STAMP) system-deps ## Write the demo data and last meeting's actions (updated from a commander's sheet), run this week's cycle, print where the PDFs are, write the public report card
 	$(BIN)/compstat demo --config config/demo.yaml
 	$(BIN)/compstat run-cycle --config config/demo.yaml
+	$(BIN)/compstat publish --config config/demo.yaml
 
 lint: $(STAMP) ## ruff, mypy --strict and the layers contract (lint-imports)
 	$(BIN)/ruff check compstat tests

@@ -6,5 +6,5 @@ from setuptools import find_namespace_packages, setup
 setup(
     packages=[*find_namespace_packages(include=["compstat*"], exclude=["*.__pycache__"]), "compstat.templates"],
     package_dir={"compstat.templates": "templates"},
-    package_data={"compstat.store.migrations": ["*.mako"], "compstat.templates": ["*.html", "*.css", "*.md", "web/*.html", "web/static/*"]},
+    package_data={"compstat.store.migrations": ["*.mako"], "compstat.templates": ["*.html", "*.css", "*.md", "web/*.html", "web/static/*", "public/*.html", "public/*.css"]},
 )

@@ -276,6 +276,33 @@ def check(
 
 @app.command()
 @reports_errors
+def publish(
+    config: ConfigOpt,
+    period: Annotated[str | None, typer.Option(help="e.g. 2026-W47 or 2026-11 (default: last complete one).")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="Folder of the site (default: <output_dir>/<org>/public-<period>/).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Write the public report card: a static website (no script, nothing fetched) with a page for the
+    organisation and each unit, the public measures' trends against last year under disclosure control,
+    the actions marked public, and the same figures as CSV and JSON."""
+    from compstat.publish.site import write_site
+
+    cfg = _load(config)
+    when = parse_period(period, cfg.cadence) if period else last_complete_period(date.today(), cfg.cadence)
+    target = out or confined(Path(cfg.output_dir), f"{cfg.organisation.slug}/public-{when.label}", resolve=False)
+    with writing(target), transaction(connect(resolve_url(db, cfg.store))) as session:
+        report = write_site(session, cfg, when, target)
+    rules = cfg.publish.disclosure
+    control = ("off" if not rules.enabled else f"counts below {rules.threshold} suppressed"
+               if rules.method == "suppress" else f"counts rounded to {rules.round_to}")
+    console.print(f"Public report card for {when.label}: {len(report.pages)} pages, "
+                  f"{len(cfg.publish.measures)} public measures, disclosure control {control}", markup=False)
+    console.print(f"Open {report.out / 'index.html'}", markup=False)
+
+
+@app.command()
+@reports_errors
 def demo(
     config: ConfigOpt = Path("config/demo.yaml"),
     out: Annotated[Path | None, typer.Option(
@@ -392,15 +419,24 @@ def actions_update(config: ConfigOpt, action_id: Annotated[int, typer.Argument()
                    support_offered: Annotated[str | None, typer.Option()] = None,
                    due: Annotated[str | None, typer.Option(help="New due date (YYYY-MM-DD).")] = None,
                    done_on: Annotated[str | None, typer.Option(help="Date it was done (default: today).")] = None,
+                   public: Annotated[bool, typer.Option(
+                       "--public", help="Show it on the public report card (description, unit, status, due date).")]
+                   = False,
+                   not_public: Annotated[bool, typer.Option(
+                       "--not-public", help="Stop showing it on the public report card.")] = False,
                    db: DbOpt = None) -> None:
     """Update an action's status, add a progress note, or record support; every change is kept."""
+    if public and not_public:
+        raise UsageError("--public and --not-public: give one of them")
     cfg = _load(config)
     with action_transaction(resolve_url(db, cfg.store)) as session:
         updated = action_log.update_action(
             session, action_id, by, status, note, reason=reason, support_requested=support_requested,
             support_offered=support_offered, due_date=_parse_date(due, "--due"),
-            closed_on=_parse_date(done_on, "--done-on"), org=cfg.organisation.slug)
-        console.print(f"Action {updated.id} is {updated.status}.", markup=False)
+            closed_on=_parse_date(done_on, "--done-on"), org=cfg.organisation.slug,
+            public=True if public else False if not_public else None)
+        shown = " It is on the public report card." if updated.public else ""
+        console.print(f"Action {updated.id} is {updated.status}.{shown}", markup=False)
 
 
 @actions_app.command("history")

@@ -502,6 +502,27 @@ class Limits(_Model):
     compression_ratio: float = Field(100, ge=2, description="a workbook member expanding more than this is refused")
 
 
+class Disclosure(_Model):
+    """`publish.disclosure:`: statistical disclosure control of the public report card (on by default)."""
+
+    enabled: bool = Field(True, description="apply disclosure control to every published count")
+    threshold: int = Field(5, ge=2, le=100, description="counts from 1 to threshold - 1 are never published exactly")
+    method: Literal["suppress", "round"] = Field(
+        "suppress", description="suppress: a small count is shown as 'fewer than <threshold>' and other figures are "
+                                "withheld so it cannot be worked out from a total; round: every count (totals too) "
+                                "is rounded to the nearest multiple of round_to")
+    round_to: int = Field(5, ge=2, le=100, description="the rounding base of method: round")
+
+
+class PublishSettings(_Model):
+    """The `publish:` section: what `compstat publish` puts on the public report card (issue #15)."""
+
+    measures: list[str] = Field(default_factory=list, description="ids of the count measures published; none "
+                                                                  "by default: a measure is public only when listed")
+    divisions: bool = Field(True, description="a page per division as well as per unit")
+    disclosure: Disclosure = Field(default_factory=Disclosure)
+
+
 class Config(_Model):
     organisation: Organisation
     store: str = "sqlite:///compstat.db"
@@ -516,6 +537,7 @@ class Config(_Model):
     accountability: AccountabilitySettings = Field(default_factory=AccountabilitySettings)
     meeting: MeetingSettings = Field(default_factory=MeetingSettings)
     limits: Limits = Field(default_factory=Limits)
+    publish: PublishSettings = Field(default_factory=PublishSettings)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="before")
@@ -573,6 +595,12 @@ class Config(_Model):
         weekly_totals = [s.name for s in self.sources if s.date_is == "week"]
         if weekly_totals and self.cadence.period != "weekly":
             raise ValueError(f"source '{weekly_totals[0]}': date_is: week needs cadence.period: weekly")
+        for index, published in enumerate(self.publish.measures):
+            if published not in ids:
+                raise ValueError(f"publish.measures.{index}: '{published}' is not a measure id")
+            if self.measure(published).kind != "count":
+                raise ValueError(f"publish.measures.{index}: '{published}' is a {self.measure(published).kind}; "
+                                 "only count measures are published (with disclosure control)")
         leaves = {u.code for u in self.leaf_units}
         label = WEEK_LABEL if self.cadence.period == "weekly" else MONTH_LABEL
         for period, code in self.meeting.host.items():

@@ -326,6 +326,7 @@ def demo_config(n_units: int = 12, data_dir: str = "../demo-data", slug: str = "
                            "missed_meetings": [1, 2, 3], "concern_without_action": True, "support_level": 2},
             "stale_after_days": 14,
         },
+        "publish": {"measures": [measure_id for measure_id, *_ in OFFENCES]},  # the report card's measures
     }
 
 

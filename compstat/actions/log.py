@@ -88,6 +88,7 @@ class ActionChange:
     due_date: date | None = None
     owner: str | None = None
     closed_on: date | None = None
+    public: bool | None = None  # shown on the public report card
 
 
 def meeting_date(config: Config, period: Period) -> date:
@@ -146,7 +147,7 @@ def update_action(session: Session, action_id: int, by: str, status: str | None 
                   reason: str = "", support_requested: str | None = None, support_offered: str | None = None,
                   due_date: date | None = None, owner: str | None = None, closed_on: date | None = None,
                   expected_version: int | None = None, strict: bool = False, org: str | None = None,
-                  at: datetime | None = None, via: str = "cli") -> Action:
+                  at: datetime | None = None, via: str = "cli", public: bool | None = None) -> Action:
     """Change an action and append every change to its history.
 
     ``expected_version`` is the version the caller read. If the action has moved on since,
@@ -155,7 +156,7 @@ def update_action(session: Session, action_id: int, by: str, status: str | None 
     is a conflict (the spreadsheet import). Invalid transitions raise ``UsageError``.
     """
     change = ActionChange(status, note.strip(), reason.strip(), support_requested, support_offered, due_date,
-                          owner, closed_on)
+                          owner, closed_on, public)
     now = _now(at)
     based_on = expected_version
     for _ in range(MAX_ATTEMPTS):
@@ -221,7 +222,8 @@ def _group(field: str) -> str:
 
 
 def _fields(change: ActionChange) -> list[str]:
-    fields = [name for name in ("status", "support_requested", "support_offered", "due_date", "owner", "closed_on")
+    fields = [name for name in ("status", "support_requested", "support_offered", "due_date", "owner", "closed_on",
+                                "public")
               if getattr(change, name) is not None]
     return fields + (["drop_reason"] if change.reason else [])
 
@@ -248,6 +250,9 @@ def _plan(action: Action, change: ActionChange, now: datetime) -> tuple[dict[str
     if change.due_date is not None and change.due_date != action.due_date:
         values["due_date"] = change.due_date
         history.append(("due_date", action.due_date.isoformat(), change.due_date.isoformat(), ""))
+    if change.public is not None and change.public != action.public:
+        values["public"] = change.public
+        history.append(("public", str(action.public).lower(), str(change.public).lower(), ""))
     return values, history
 
 
