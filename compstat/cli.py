@@ -539,9 +539,13 @@ def health(config: ConfigOpt,
 
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
-    with transaction(connect(resolve_url(db, cfg.store))) as session:
-        trend = load_health(session, cfg, when, cycles=cycles, as_of=datetime.now().replace(microsecond=0),
-                            judge_effects=True)
+    engine = connect(resolve_url(db, cfg.store))
+    try:
+        with transaction(engine) as session:
+            trend = load_health(session, cfg, when, cycles=cycles, as_of=datetime.now().replace(microsecond=0),
+                                judge_effects=True)
+    finally:
+        engine.dispose()
     table = _table("meeting", "packs (h before)", "minutes", "updated", "overdue", "stale", "closed", "worked",
                    "not updated", "flags", title=f"Meeting health up to the {when.label} meeting")
     for m in trend.meetings:

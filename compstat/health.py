@@ -207,14 +207,17 @@ def meeting_health(period: Period, meeting: datetime, previous_meeting: datetime
     ``actions``/``updates``: as ``action_states`` reads them; ``deliveries``: period, kind, status,
     sent_at; ``cycle_run_at``: when the period's packs were made (None: no stored cycle);
     ``effects``: action id → "did it work" verdict for the actions closed since the last meeting
-    (None: not judged); ``now``: when the minutes are judged (default ``cutoff``: they are due after the
-    meeting, so a past meeting's are judged at the time asked). The actions counted are those raised at
-    earlier meetings (``raised_on`` before the period's end), as in the action log.
+    (None: not judged); ``now``: when the deliveries are judged (default ``cutoff``: the minutes are due
+    after the meeting, so a past meeting's are judged at the time asked); one sent later is not counted.
+    The actions counted are those raised at earlier meetings (``raised_on`` before the period's end), as in
+    the action log.
     """
     day = meeting.date()
+    now = now or cutoff
+    deliveries = deliveries[deliveries["sent_at"].isna() | (deliveries["sent_at"] <= now)]  # what was known by then
     packs_made, source = _packs_made(deliveries, period.label, cycle_run_at)
     hours = None if packs_made is None else (meeting - packs_made).total_seconds() / 3600
-    minutes_sent, minutes_status = _minutes(deliveries, period.label, meeting, now or cutoff,
+    minutes_sent, minutes_status = _minutes(deliveries, period.label, meeting, now,
                                            settings.minutes_days)
     states = action_states(actions, updates, cutoff)
     earlier = states[pd.to_datetime(states["raised_on"]) < pd.Timestamp(period.end)]
@@ -313,10 +316,11 @@ def health_spc(trend: HealthTrend, measure: str) -> pd.DataFrame:
     return spc(health_values(trend, measure), options=SpcOptions(improvement=HEALTH_MEASURES[measure][1]))  # type: ignore[arg-type]
 
 
-def special_causes(trend: HealthTrend) -> tuple[tuple[str, str], ...]:
-    """(measure, "concern" | "improvement") for each measure whose latest meeting is a special cause."""
+def special_causes(trend: HealthTrend,
+                   measures: Sequence[str] = tuple(HEALTH_MEASURES)) -> tuple[tuple[str, str], ...]:
+    """(measure, "concern" | "improvement") for each of ``measures`` whose latest meeting is a special cause."""
     out = []
-    for measure in HEALTH_MEASURES:
+    for measure in measures:
         if len(trend.meetings) < 2:
             break
         chart = health_spc(trend, measure)

@@ -172,7 +172,7 @@ def chair_pack(data: CycleData) -> ChairPack:
                     if not_due_later else "")
     agenda = agenda_section(data, log, themes, recognition, "section 4 of this pack")
     host = deep_dive(data, agenda.host) if agenda.host is not None else None
-    health = health_section(data)
+    health = health_section(data) if data.health is not None else None
 
     themed = [r for r in themes.rows if r.theme_label]
     themes_detail = ("none" if not themed else
@@ -187,7 +187,7 @@ def chair_pack(data: CycleData) -> ChairPack:
         ("recognition", "Recognition", plural(recognition.more + len(recognition.rows), "finding")),
         ("ladder", "Units on the intervention ladder", plural(len(whole_ladder.rows), "unit")),
         ("quality", "Data-quality summary", ""),
-        ("health", "Meeting health", health.detail),
+        *([("health", "Meeting health", health.detail)] if health is not None else []),
     ]
     entries = [ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate(body, start=1)]
     entries += [ContentsEntry(anchor, letters[anchor], title) for anchor, title in kept]

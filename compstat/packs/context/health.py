@@ -1,14 +1,14 @@
-"""The chair's "Meeting health" section: is the meeting keeping its own promises? This meeting's
-figures (``compstat.health``: packs on time, the last meeting's minutes, actions updated, overdue and
-stale, closed and whether they worked), an XmR chart per measure over the last meetings, and the
-units that have not updated their actions since the last meeting."""
+"""The chair's "Meeting health" section: is the meeting keeping its own promises? The last meeting's
+packs and minutes, this meeting's actions (``compstat.health``: updated since the last meeting, overdue
+and stale, closed and whether they worked), XmR charts over the last meetings with any special cause,
+and the units that have not updated their actions since the last meeting."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from compstat.health import HEALTH_MEASURES, HealthTrend, MeetingHealth, health_spc
+from compstat.health import HEALTH_MEASURES, HealthTrend, MeetingHealth, health_spc, special_causes
 from compstat.packs.charts import SpcSeries, spc_chart
 from compstat.packs.context.charts import Chart
 from compstat.packs.context.common import plural, spc_word, text_of, unit_names
@@ -48,32 +48,42 @@ class MeetingHealthSection:
 
 
 def health_section(data: CycleData) -> MeetingHealthSection:
-    """The section for this cycle's meeting, from ``CycleData.health`` (this meeting last)."""
+    """The section for this cycle's meeting, from ``CycleData.health`` (this meeting last).
+
+    Nothing in it depends on when the pack is made, so an unchanged re-run reuses the pack: the packs'
+    notice is the last meeting's (this meeting's is the pack in hand), charted up to the last meeting."""
     trend = data.health
     if trend is None or trend.latest is None:
         return MeetingHealthSection((), (), "", (), (), empty_message="The meeting's health was not assessed.")
     now = trend.latest
     names = unit_names(data.config)
     before = trend.meetings[-2] if len(trend.meetings) > 1 else None
-    figures = [_packs(now, trend.settings.brief_hours), _minutes(before, trend.settings.minutes_days),
-               *_actions(now, names)]
-    charts = tuple(c for m in HEALTH_CHARTS if (c := _chart(trend, m)) is not None)
-    note = "" if charts else (f"The trend charts need at least two meetings with figures; the store holds "
-                              f"{plural(len(trend.meetings), 'meeting')} so far.")
-    special = tuple(f"{HEALTH_MEASURES[m][0]}: a special cause of {kind} at this meeting" for m, kind in trend.special)
+    figures = [_packs(before, trend.settings.brief_hours), _minutes(before, trend.settings.minutes_days),
+               *_actions(now)]
+    earlier = HealthTrend(trend.meetings[:-1], trend.settings)
+    charts = tuple(c for t, m in ((trend, "updated_pct"), (earlier, "pack_hours")) if (c := _chart(t, m)) is not None)
+    note = "" if charts else (f"The trend charts start once two meetings have figures (the store holds "
+                              f"{plural(len(trend.meetings), 'meeting')} so far).")
+    special = tuple(f"{HEALTH_MEASURES[m][0]}: a special cause of {kind} at the {t.meetings[-1].period} meeting"
+                    for t, measures in ((trend, ("updated_pct", "overdue", "stale")), (earlier, ("pack_hours",)))
+                    if len(t.meetings) > 1 for m, kind in special_causes(t, measures))
     return MeetingHealthSection(tuple(figures), charts, note,
                                 tuple(f"{c} {names.get(c, '')}".strip() for c in now.not_updated), special)
 
 
-def _packs(now: MeetingHealth, hours: float) -> HealthFigure:
-    if now.pack_hours is None:
-        return HealthFigure("Packs issued", "not recorded", True)
-    when = (f"{now.pack_hours:.0f} hours before the meeting" if now.pack_hours >= 0
-            else f"{-now.pack_hours:.0f} hours after the meeting's time")
-    verdict = "on time" if now.packs_on_time else "late"
-    source = "first sent" if now.packs_source == "deliveries" else "made"
-    return HealthFigure("Packs issued", f"{source} {when} ({verdict}: at least {hours:g} hours asked)",
-                        not now.packs_on_time)
+def _packs(before: MeetingHealth | None, hours: float) -> HealthFigure:
+    label = "Packs for the last meeting"
+    if before is None:
+        return HealthFigure(label, "no earlier meeting in the store")
+    label = f"{label} ({before.period})"
+    if before.pack_hours is None:
+        return HealthFigure(label, "not recorded")
+    when = (f"{before.pack_hours:.0f} hours before the meeting" if before.pack_hours >= 0
+            else f"{-before.pack_hours:.0f} hours after the meeting's time")
+    verdict = "on time" if before.packs_on_time else "late"
+    source = "first sent" if before.packs_source == "deliveries" else "made"
+    return HealthFigure(label, f"{source} {when} ({verdict}: at least {hours:g} hours asked)",
+                        not before.packs_on_time)
 
 
 def _minutes(before: MeetingHealth | None, days: float) -> HealthFigure:
@@ -85,7 +95,7 @@ def _minutes(before: MeetingHealth | None, days: float) -> HealthFigure:
                         before.minutes_status in ("late", "not sent"))
 
 
-def _actions(now: MeetingHealth, names: dict[str, str]) -> list[HealthFigure]:
+def _actions(now: MeetingHealth) -> list[HealthFigure]:
     share = now.updated_share
     updated = ("no open actions" if share is None else
                f"{now.updated} of {now.open_actions} ({100 * share:.0f}%)")
