@@ -27,10 +27,15 @@ from compstat.health import (
     load_health,
     special_causes,
 )
+from compstat.packs.context import chair_pack
 from compstat.packs.context.health import health_section
+from compstat.packs.render import pack_images, render_html
 from compstat.periods import parse_period
+from compstat.resources import templates_dir
+from compstat.results import CycleData
 from compstat.store import Cycle, Delivery, connect, transaction
 from tests.packtext import pdf_text
+from tests.test_packs import cycle_data  # noqa: F401 - the small cycle's data, for the chair's pack
 
 # --- the demo: 8 actions raised at the 2026-W47 meeting (25 Nov, recorded at noon), N4's commander's sheet
 # imported at 18:00 on 29 Nov (action 1 in progress with support asked, action 2 done); the W48 cycle.
@@ -267,3 +272,25 @@ def test_the_health_command(store_url: str, small_config_path: Path, small_confi
     assert "minutes late; 1 overdue; 1 unit not updated" in shown.output
     bad = runner.invoke(app, ["health", "--config", str(small_config_path), "--db", store_url, "--period", "soon"])
     assert bad.exit_code == 2 and "Traceback" not in bad.output
+
+
+def test_the_chair_pack_draws_the_health_charts(cycle_data: CycleData) -> None:  # noqa: F811
+    """The section in the chair's pack HTML, with its XmR charts served as the pack's images."""
+    steady = slipping([80, 84, 78, 82, 80, 83, 79, 81, 80, 82, 78, 81, 20])
+    noticed = tuple(replace(m, pack_hours=float(50 + n % 3), packs_on_time=True, packs_source="cycle")
+                    for n, m in enumerate(steady.meetings))
+    late = replace(noticed[-2], pack_hours=5.0, packs_on_time=False)
+    trend = HealthTrend((*noticed[:-2], late, noticed[-1]), steady.settings)
+    pack = chair_pack(replace(cycle_data, health=trend))
+    assert pack.health is not None and [e.anchor for e in pack.contents.entries][8] == "health"
+    html = render_html(pack.template, templates_dir(), pack=pack)
+    section = html[html.index('id="health"'):html.index('id="glance"')]
+    images = pack_images(pack)
+    assert {"chart:health-updated_pct.png", "chart:health-pack_hours.png"} <= set(images)
+    assert section.count("<img ") == 2 and 'src="chart:health-pack_hours.png"' in section
+    assert "Packs for the last meeting (2026-03-24)" in section and "▲ made 5 hours before the meeting" in section
+    assert "a special cause of concern at the 2026-03-31 meeting" in section  # actions updated: 20%
+    assert "a special cause of concern at the 2026-03-24 meeting" in section  # the packs' notice: 5 hours
+    steady_notice = chair_pack(replace(cycle_data, health=HealthTrend(noticed, steady.settings)))
+    assert steady_notice.health is not None  # half a page: the packs' notice is charted only when it slips
+    assert [c.name for c in steady_notice.health.charts] == ["health-updated_pct.png"]

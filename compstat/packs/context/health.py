@@ -15,7 +15,6 @@ from compstat.packs.context.common import plural, spc_word, text_of, unit_names
 from compstat.packs.filters import fmt_date
 from compstat.results import CycleData
 
-HEALTH_CHARTS = ("updated_pct", "pack_hours")  # the measures charted in the chair's pack
 HEALTH_CAPTION = ("Each point is one meeting; the solid line is the mean and the dashed lines the process limits. "
                   "Marked points are special causes: triangle concern (the meeting slipping), square improvement.")
 
@@ -61,12 +60,15 @@ def health_section(data: CycleData) -> MeetingHealthSection:
     figures = [_packs(before, trend.settings.brief_hours), _minutes(before, trend.settings.minutes_days),
                *_actions(now)]
     earlier = HealthTrend(trend.meetings[:-1], trend.settings)
-    charts = tuple(c for t, m in ((trend, "updated_pct"), (earlier, "pack_hours")) if (c := _chart(t, m)) is not None)
-    note = "" if charts else (f"The trend charts start once two meetings have figures (the store holds "
-                              f"{plural(len(trend.meetings), 'meeting')} so far).")
+    judged = [(t, m, kind) for t, measures in ((trend, ("updated_pct", "overdue", "stale")), (earlier, ("pack_hours",)))
+              if len(t.meetings) > 1 for m, kind in special_causes(t, measures)]
     special = tuple(f"{HEALTH_MEASURES[m][0]}: a special cause of {kind} at the {t.meetings[-1].period} meeting"
-                    for t, measures in ((trend, ("updated_pct", "overdue", "stale")), (earlier, ("pack_hours",)))
-                    if len(t.meetings) > 1 for m, kind in special_causes(t, measures))
+                    for t, m, kind in judged)
+    # half a page: the actions updated always; the packs' notice when its last meeting is a special cause
+    drawn = [(trend, "updated_pct"), *((earlier, "pack_hours") for _, m, _ in judged if m == "pack_hours")]
+    charts = tuple(c for t, m in drawn if (c := _chart(t, m)) is not None)
+    note = "" if charts else (f"The trend chart starts once two meetings have open actions (the store holds "
+                              f"{plural(len(trend.meetings), 'meeting')} so far).")
     return MeetingHealthSection(tuple(figures), charts, note,
                                 tuple(f"{c} {names.get(c, '')}".strip() for c in now.not_updated), special)
 
