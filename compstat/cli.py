@@ -560,6 +560,50 @@ def minutes(config: ConfigOpt,
     console.print(f"{len(paths)} follow-up notes for the {when.label} meeting written to {folder}", markup=False)
 
 
+@app.command()
+@reports_errors
+def health(config: ConfigOpt,
+           period: Annotated[str | None, typer.Option(help="Meeting period (default: the last meeting held).")]
+           = None,
+           cycles: Annotated[int, typer.Option(min=1, max=104, help="Meetings in the trend, this one last.")] = 8,
+           db: DbOpt = None) -> None:
+    """The meeting's own health per meeting: packs on time, minutes sent, actions updated, overdue and
+    stale, closed and whether they worked, units that have not updated; special causes over the meetings."""
+    from datetime import datetime
+
+    from compstat.health import HEALTH_MEASURES, load_health
+
+    cfg = _load(config)
+    when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
+    engine = connect(resolve_url(db, cfg.store))
+    try:
+        with transaction(engine) as session:
+            trend = load_health(session, cfg, when, cycles=cycles, as_of=datetime.now().replace(microsecond=0),
+                                judge_effects=True)
+    finally:
+        engine.dispose()
+    table = _table("meeting", "packs (h before)", "minutes", "updated", "overdue", "stale", "closed", "worked",
+                   "not updated", "flags", title=f"Meeting health up to the {when.label} meeting")
+    for m in trend.meetings:
+        hours = "not recorded" if m.pack_hours is None else f"{m.pack_hours:.0f} {'ok' if m.packs_on_time else 'LATE'}"
+        share = m.updated_share
+        updated = "-" if share is None else f"{m.updated}/{m.open_actions} ({100 * share:.0f}%)"
+        worked = "-" if m.judged is None else f"{m.worked}/{m.judged}"
+        table.add_row(*_cells(f"{m.period} {m.meeting:%Y-%m-%d %H:%M}", hours, m.minutes_status, updated, m.overdue,
+                              m.stale, f"{m.done} done, {m.dropped} dropped", worked,
+                              " ".join(m.not_updated) or "-", "; ".join(m.flags) or "-"))
+    console.print(table)
+    latest = trend.latest
+    if latest is not None and latest.units:
+        units = _table("unit", "open", "updated", "overdue", "stale", title=f"Open actions by unit, {latest.period}")
+        for u in latest.units:
+            units.add_row(*_cells(u.unit_code, u.open, u.updated, u.overdue, u.stale))
+        console.print(units)
+    for measure, kind in trend.special:
+        console.print(f"{HEALTH_MEASURES[measure][0]}: a special cause of {kind} at the {when.label} meeting",
+                      markup=False)
+
+
 def _check_unit(cfg: Config, unit: str | None) -> None:
     if unit is not None and unit not in {u.code for u in cfg.leaf_units}:
         raise UsageError(f"--unit '{unit}' is not an accountable unit in the config")

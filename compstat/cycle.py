@@ -48,6 +48,7 @@ from compstat.config import Config, iter_units
 from compstat.errors import CompstatError, file_system_error, writing
 from compstat.figures import Figures, build_figures
 from compstat.files import follow_umask
+from compstat.health import load_health
 from compstat.hierarchy import divisions
 from compstat.ingest import IngestReport, ingest_all
 from compstat.periods import Period, comparison_windows, last_complete_period, parse_period, recent_periods
@@ -450,13 +451,17 @@ def assemble(session: Session, config: Config, period: Period, quality: QualityR
 
 def follow_up(session: Session, config: Config, period: Period, data: CycleData) -> CycleData:
     """``data`` with the meeting's action log, each unit's escalation level and every agreement
-    trigger, judged on this cycle's period table and special-cause concerns (the packs read these)."""
+    trigger, judged on this cycle's period table and special-cause concerns, and the meeting's health
+    over the last meetings (``health.load_health``, as at this run) (the packs read these)."""
     concerns = special_cause_concerns(data)
     log = carry_forward_actions(session, config, period, concerns=concerns, as_of=data.run_at, daily=data.daily,
                                 data_as_of=data.data_as_of)
     evidence = evidence_from(data.analysis.significance, data.analysis.spc, config) if data.analysis else None
     levels, triggers = meeting_escalation(log, data.table, config, concerns, evidence)
-    return replace(data, actions=log, escalation=levels, triggers=triggers)
+    verdicts = {int(i): str(v) for i, v in zip(log["id"], log["effect"], strict=True)}
+    health = load_health(session, config, period, as_of=data.run_at, packs_made=data.run_at,
+                         effects={period.label: verdicts})
+    return replace(data, actions=log, escalation=levels, triggers=triggers, health=health)
 
 
 def special_cause_concerns(data: CycleData) -> set[tuple[str, str]]:

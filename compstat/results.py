@@ -10,6 +10,7 @@ import pandas as pd
 
 from compstat.analysis.analyse import AnalysisResult
 from compstat.config import Config
+from compstat.health import HealthTrend
 from compstat.periods import Period, Window
 from compstat.schemas import CAVEATS, CYCLE_FRAMES
 
@@ -31,6 +32,8 @@ class CycleData:
       and met agreement triggers (``actions.meeting_escalation``); None when not assessed.
     - ``triggers``: every agreement trigger judged on ``table``, met or not, with the figure
       (``actions.TRIGGER_COLUMNS``); None when not assessed.
+    - ``health``: the meeting's own health over the last meetings, this one last (``health.HealthTrend``);
+      None when not assessed.
     - ``data_as_of``: the latest observation date per unit code.
     - ``points``: incidents with coordinates over the map's span (the last 28 days and the
       52 weeks before; unit_code, occurred_on, latitude, longitude); None without coordinates.
@@ -63,6 +66,7 @@ class CycleData:
     quality: QualityResult | None = None
     escalation: pd.DataFrame | None = None
     triggers: pd.DataFrame | None = None
+    health: HealthTrend | None = None
 
     def __post_init__(self) -> None:
         """Every frame meets its schema (``compstat.schemas``), in the process that built it: a renamed

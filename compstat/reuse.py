@@ -45,7 +45,7 @@ from compstat.config import Config
 from compstat.files import file_sha256
 from compstat.periods import Period
 from compstat.resources import templates_dir
-from compstat.store import Action, ActionUpdate, Cycle, IngestedFile, Observation, RejectedRow
+from compstat.store import Action, ActionUpdate, Cycle, Delivery, IngestedFile, Observation, RejectedRow
 from compstat.store.models import SupersededObservation
 
 PACKAGE = Path(__file__).resolve().parent
@@ -195,7 +195,7 @@ def reuse_file(record: PackRecord | None, inputs: str | None, source: Path, targ
 def cycle_state(session: Session, config: Config, period: Period, today: date, *overrides: object) -> str:
     """The hash of everything a cycle of ``period`` reads besides its input files' bytes (whose versions are in
     the store): the org's input versions, its observations', superseded and rejected rows' counts and
-    highest ids, its action log and every action update, the other periods' cycles (when each ran: the
+    highest ids, its action log and every action update, its deliveries, the other periods' cycles (when each ran: the
     "completed since" windows), the config and its boundaries file, ``code_version``, ``today`` and
     ``overrides`` (the quality gate's). Taken after ingest, before the cycle writes anything."""
     org = config.organisation.slug
@@ -211,6 +211,9 @@ def cycle_state(session: Session, config: Config, period: Period, today: date, *
     cycles = session.execute(select(Cycle.period, Cycle.run_at).where(Cycle.org == org, Cycle.period != period.label)
                              .order_by(Cycle.period)).all()
     updates = session.execute(select(func.count(), func.max(ActionUpdate.id))).one()
+    deliveries = session.execute(select(Delivery.period, Delivery.kind, Delivery.recipient, Delivery.attachment,
+                                        Delivery.status, Delivery.sent_at).where(Delivery.org == org)
+                                 .order_by(Delivery.id)).all()  # the chair's meeting health shows them
     boundaries = config.organisation.boundaries
     boundary_bytes = None
     if boundaries:
@@ -221,7 +224,7 @@ def cycle_state(session: Session, config: Config, period: Period, today: date, *
     return digest(code_version(), config.model_dump(mode="json"), boundary_bytes, period.label, today, overrides,
                   rows(files, files.c.org == org), extent(Observation), extent(SupersededObservation),
                   extent(RejectedRow), rows(actions, actions.c.org == org), tuple(updates),
-                  [tuple(c) for c in cycles])
+                  [tuple(c) for c in cycles], [tuple(d) for d in deliveries])
 
 
 def output_files(folder: Path) -> dict[str, str]:

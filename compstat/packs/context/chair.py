@@ -48,6 +48,7 @@ from compstat.packs.context.findings import (
     top_findings,
 )
 from compstat.packs.context.first_page import ChairFirstPage, first_page
+from compstat.packs.context.health import MeetingHealthSection, health_section
 from compstat.packs.context.quality import QualityNote, QualitySummary, quality_summary
 from compstat.packs.context.table import Glance, PeriodTable, glance, period_table_section
 from compstat.packs.context.themes import ThemeRow, Themes
@@ -108,6 +109,7 @@ class ChairPack:
     actions_more: str = ""  # where the open actions not yet due are, when the appendix holds them
     ladder_more: str = ""  # how many more units the appendix's ladder holds, and where
     quality_more: str = ""  # how many more quality findings the appendix holds, and where
+    health: MeetingHealthSection | None = None  # the meeting's own health (the body's last section)
 
 
 def chair_pack(data: CycleData) -> ChairPack:
@@ -170,6 +172,7 @@ def chair_pack(data: CycleData) -> ChairPack:
                     if not_due_later else "")
     agenda = agenda_section(data, log, themes, recognition, "section 4 of this pack")
     host = deep_dive(data, agenda.host) if agenda.host is not None else None
+    health = health_section(data) if data.health is not None else None
 
     themed = [r for r in themes.rows if r.theme_label]
     themes_detail = ("none" if not themed else
@@ -184,6 +187,7 @@ def chair_pack(data: CycleData) -> ChairPack:
         ("recognition", "Recognition", plural(recognition.more + len(recognition.rows), "finding")),
         ("ladder", "Units on the intervention ladder", plural(len(whole_ladder.rows), "unit")),
         ("quality", "Data-quality summary", ""),
+        *([("health", "Meeting health", health.detail)] if health is not None else []),
     ]
     entries = [ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate(body, start=1)]
     entries += [ContentsEntry(anchor, letters[anchor], title) for anchor, title in kept]
@@ -208,7 +212,7 @@ def chair_pack(data: CycleData) -> ChairPack:
         charts=chart_section(data, TOTAL), agenda=agenda, themes=themes, probe=probe, recognition=recognition,
         ladder=ladder, quality=quality, appendix=appendix, first_page=front, host=host,
         actions_more=actions_more, ladder_more=ladder_more,
-        quality_more=quality_more,
+        quality_more=quality_more, health=health,
     )
 
 
