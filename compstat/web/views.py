@@ -61,11 +61,23 @@ class ActionRow:
 class Figure:
     """One measure's figure for one window: now, compared with, change."""
 
-    measure: str
-    window: str
     current: str
     previous: str
     change: str
+
+
+@dataclass(frozen=True)
+class FigureRow:
+    """One measure's figures, one per window of ``Figures.windows`` (None: not stored for that window)."""
+
+    measure: str
+    cells: tuple[Figure | None, ...]
+
+
+@dataclass(frozen=True)
+class Figures:
+    windows: tuple[str, ...]  # the windows' names, as the pack says them
+    rows: tuple[FigureRow, ...]
 
 
 @dataclass(frozen=True)
@@ -212,22 +224,22 @@ def unit_level(meeting_: Meeting, config: Config, code: str) -> Level | None:
                  str(row["escalation_label"]), str(row["escalation_reason"]))
 
 
-def figures(session: Session, config: Config, cycle: Cycle | None, unit_code: str) -> list[Figure]:
-    """The stored cycle's figures for the unit: each measure, each window (now, compared with, change)."""
+def figures(session: Session, config: Config, cycle: Cycle | None, unit_code: str) -> Figures:
+    """The stored cycle's figures for the unit: a row per measure, for each window now, compared with, change."""
     if cycle is None:
-        return []
+        return Figures((), ())
     stmt = select(CycleResult.measure_id, CycleResult.window, CycleResult.current, CycleResult.previous).where(
         CycleResult.cycle_id == cycle.id, CycleResult.unit_code == unit_code)
     found = {(m, w): (c, p) for m, w, c, p in session.execute(stmt)}
     windows = [w for w in WINDOW_NAMES if any(key[1] == w for key in found)]
-    out = []
+    rows = []
     for measure in config.measures:
-        for window in windows:
-            if (measure.id, window) in found:
-                current, previous = found[(measure.id, window)]
-                out.append(Figure(measure.name, WINDOW_NAMES[window], _number(current), _number(previous),
-                                  _change(current, previous)))
-    return out
+        cells = tuple(Figure(_number(found[(measure.id, w)][0]), _number(found[(measure.id, w)][1]),
+                             _change(*found[(measure.id, w)])) if (measure.id, w) in found else None
+                      for w in windows)
+        if any(cells):
+            rows.append(FigureRow(measure.name, cells))
+    return Figures(tuple(WINDOW_NAMES[w] for w in windows), tuple(rows))
 
 
 def _number(value: float | None) -> str:
