@@ -22,6 +22,13 @@ from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.exc import ProgrammingError  # noqa: E402
 
 from compstat.config import Config, load_config  # noqa: E402
+from compstat.web import accounts as _accounts  # noqa: E402
+
+# Argon2 at its production cost (about 0.1 s a hash) for every account the tests make and sign in would add
+# minutes to the suite: the tests hash with the same algorithm (Argon2id) at its lowest cost, as Django's
+# test settings do; ``tests/web/test_accounts.py`` checks what production uses.
+_accounts._HASHER = _accounts.PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+_accounts._DUMMY_HASH = _accounts._HASHER.hash("not a password of anyone's")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 DEMO_END = "2026-11-29"  # a Sunday: the demo's data ends with 2026-W48; the 2026-W47 meeting was on 25 November

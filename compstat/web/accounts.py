@@ -11,7 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from argon2 import PasswordHasher
+from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,7 +26,14 @@ UNIT_ROLES = ("commander", "division")  # roles that answer for named units
 MAX_FAILURES = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD = 12
-_HASHER = PasswordHasher()
+
+
+def password_hasher() -> PasswordHasher:
+    """Argon2id at argon2-cffi's recommended cost (RFC 9106's low-memory profile)."""
+    return PasswordHasher.from_parameters(profiles.RFC_9106_LOW_MEMORY)
+
+
+_HASHER = password_hasher()
 _DUMMY_HASH = _HASHER.hash("not a password of anyone's")  # failed look-ups cost as much as real ones
 WRONG = "wrong username or password"  # the one message of a refusal, whether or not the user exists
 

@@ -283,3 +283,17 @@ def test_the_demo_accounts_sign_in_with_the_passwords_compstat_demo_printed_once
     _print_demo_accounts(again, Path("config/demo.yaml"))
     assert "Demo accounts n4.commander, north.commander, chair, analyst were already there: left as they were" \
         in " ".join(capsys.readouterr().out.split())
+
+
+def test_production_hashes_with_argon2id_at_its_recommended_cost() -> None:
+    """The tests swap in a cheap hasher (tests/conftest.py); ``compstat serve`` hashes with Argon2id at
+    RFC 9106's low-memory profile (``password_hasher``)."""
+    from argon2 import Type, profiles
+
+    from compstat.web.accounts import password_hasher
+
+    hasher = password_hasher()
+    assert hasher.type is Type.ID
+    assert (hasher.time_cost, hasher.memory_cost) == (profiles.RFC_9106_LOW_MEMORY.time_cost,
+                                                      profiles.RFC_9106_LOW_MEMORY.memory_cost)
+    assert hasher.hash("x").startswith("$argon2id$")
