@@ -33,6 +33,8 @@ from compstat.demo import write_config
 from compstat.errors import ConfigError
 from compstat.periods import parse_period
 
+# aiosmtpd's own server-side transports, left to the garbage collector when the test server stops, warn as unclosed
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning", "ignore::pytest.PytestUnraisableExceptionWarning")
 LEAVES = [f"{d}{i}" for d in "NSE" for i in range(1, 5)]
 DIVISIONS = ["N", "S", "E"]
 CHAIR = "chair@example.org"
