@@ -602,6 +602,47 @@ def health(config: ConfigOpt,
     for measure, kind in trend.special:
         console.print(f"{HEALTH_MEASURES[measure][0]}: a special cause of {kind} at the {when.label} meeting",
                       markup=False)
+def distribute(config: ConfigOpt,
+               period: Annotated[str | None, typer.Option(
+                   help="Meeting period (default: the latest period with a cycle in the store).")] = None,
+               dry_run: Annotated[bool, typer.Option(
+                   "--dry-run", help="Print what would be sent; send and record nothing.")] = False,
+               db: DbOpt = None,
+               now: Annotated[str | None, typer.Option(
+                   help="The moment to judge lateness against and record sends at (ISO, e.g. 2026-11-29T09:00; "
+                        "default: the clock).")] = None) -> None:
+    """E-mail each commander their pack and the chair the chair's pack before the meeting, and the minutes
+    after it; each send recorded, nothing sent twice, failures retried next run (exit 1 when any failed)."""
+    from datetime import datetime
+
+    from sqlalchemy import select
+
+    from compstat.delivery import distribute as send_all
+    from compstat.store import Cycle
+
+    cfg = _load(config)
+    moment = None
+    if now is not None:
+        try:
+            moment = datetime.fromisoformat(now)
+        except ValueError:
+            raise UsageError(f"--now '{now}': expected an ISO date and time such as 2026-11-29T09:00") from None
+    engine = connect(resolve_url(db, cfg.store))
+    try:
+        if period is None:
+            with transaction(engine) as session:
+                latest = session.scalar(select(Cycle.period).where(Cycle.org == cfg.organisation.slug)
+                                        .order_by(Cycle.period_end.desc()).limit(1))
+            if latest is None:
+                raise UsageError("no cycle in the store yet: run `compstat run-cycle` first (or give --period)")
+            period = latest
+        report = send_all(cfg, engine, parse_period(period, cfg.cadence), dry_run=dry_run, now=moment)
+    finally:
+        engine.dispose()
+    for line in report.lines():
+        console.print(line, markup=False)
+    if report.failed and not dry_run:
+        raise typer.Exit(1)
 
 
 def _check_unit(cfg: Config, unit: str | None) -> None:

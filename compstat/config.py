@@ -27,6 +27,11 @@ WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", 
 WEEK_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")  # a weekly period label, 2026-W48 (compstat.periods)
 MONTH_LABEL = re.compile(r"^(\d{4})-(\d{2})$")  # a monthly period label, 2026-11
 SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?"
+                   r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")  # a bare address: name@host.domain
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+SECRET_KEY = re.compile(r"pass|secret|token|credential|api_?key", re.IGNORECASE)
+CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 ZONED_FORMAT = re.compile(r"%[zZ]")  # a date_format that reads a time zone
 
 
@@ -79,10 +84,20 @@ class Cadence(_Model):
                                     "calendar dates one year back (29 February as 28 February)")
 
 
+def check_email(value: str) -> str:
+    """A bare e-mail address (``name@host.domain``, no display name, no spaces or line breaks), or ValueError."""
+    if not EMAIL.match(value) or len(value) > 254:
+        raise ValueError(f"'{visible(value)}' is not an e-mail address (expected name@example.org, with no "
+                         "display name or spaces)")
+    return value
+
+
 class Unit(_Model):
     code: str
     name: str
     commander: str = ""
+    email: str | None = Field(None, description="the commander's e-mail address: `compstat distribute` sends the "
+                                                "unit's (or division's) pack and minutes there")
     population: float | None = Field(None, gt=0)
     context: dict[str, float] = Field(default_factory=dict)
     children: list[Unit] = Field(default_factory=list)
@@ -97,6 +112,11 @@ class Unit(_Model):
             raise ValueError(f"'{visible(value)}' holds control or invisible characters (shown here as ␛, \\u202e, "
                              "...): write the code in visible characters")
         return value
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
 
 
 class Target(_Model):
@@ -487,9 +507,83 @@ class AccountabilitySettings(_Model):
 
 
 class MeetingSettings(_Model):
-    """The `meeting:` section: who hosts each meeting's deep dive (the chair's agenda, issue #6)."""
+    """The `meeting:` section: who hosts each meeting's deep dive (the chair's agenda, issue #6), when the meeting
+    is held and when its briefs and minutes are due (delivery, issue #15)."""
 
     host: dict[str, str] = Field(default_factory=dict, description="period label → unit code; otherwise rotation")
+    time: str = Field("10:00", description="the meeting's time of day (HH:MM, 24-hour) on its day, in "
+                                           "organisation.timezone if set (else the machine's local time)")
+    brief_hours: int = Field(48, ge=0, le=24 * 28, description="packs are due this many hours before the meeting")
+    minutes_days: int = Field(2, ge=0, le=28, description="the follow-up minutes are due this many days after it")
+    chair: str | None = Field(None, description="the chair's e-mail address: the chair's pack and every unit's "
+                                                "minutes are sent there")
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _sexagesimal(cls, value: Any) -> Any:
+        """YAML 1.1 reads an unquoted 10:00 as the base-60 number 600: read it back as the time it was."""
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 24 * 60:
+            return f"{value // 60:02d}:{value % 60:02d}"
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not CLOCK.match(value):
+            raise ValueError(f"'{visible(value)}' is not a time of day: write HH:MM, 24-hour, e.g. '10:00' (quoted)")
+        return value
+
+    @field_validator("chair")
+    @classmethod
+    def _chair(cls, value: str | None) -> str | None:
+        return None if value is None else check_email(value)
+
+
+class DeliverySettings(_Model):
+    """The `delivery:` section: the SMTP server `compstat distribute` sends through (issue #15). Credentials are
+    never written here: ``username_env``/``password_env`` name environment variables that hold them."""
+
+    host: str = Field("localhost", min_length=1, description="the SMTP server's host name")
+    port: int | None = Field(None, ge=1, le=65535, description="default 587 (starttls), 465 (ssl) or 25 (none)")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        "starttls", description="starttls: upgrade the connection (STARTTLS); ssl: TLS from the start; none: plain "
+                                "(a local relay only)")
+    sender: str = Field(description="the From address of every message")
+    username_env: str | None = Field(None, description="the environment variable holding the SMTP user name")
+    password_env: str | None = Field(None, description="the environment variable holding the SMTP password")
+    timeout: float = Field(30, gt=0, le=600, description="seconds to wait for the server")
+    retries: int = Field(2, ge=0, le=10, description="tries again after a transient error (4xx, a dropped "
+                                                     "connection), within one run")
+    retry_seconds: float = Field(2, ge=0, le=300, description="seconds between those tries")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        """A key that looks like a credential (password, secret, token) is refused, naming the safe way."""
+        if isinstance(data, dict):
+            for key in data:
+                if isinstance(key, str) and SECRET_KEY.search(key) and not key.endswith("_env"):
+                    raise ValueError(f"'{visible(key)}': credentials are never written in the config; put the "
+                                     "value in an environment variable and give its NAME as password_env "
+                                     "(or username_env)")
+        return data
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return check_email(value)
+
+    @field_validator("username_env", "password_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(f"'{visible(value)}' is not an environment variable name (letters, digits and '_'; "
+                             "the NAME of the variable holding the credential, not the credential)")
+        return value
+
+    @property
+    def resolved_port(self) -> int:
+        return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
 
 
 class Limits(_Model):
@@ -536,6 +630,7 @@ class Config(_Model):
     analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
     accountability: AccountabilitySettings = Field(default_factory=AccountabilitySettings)
     meeting: MeetingSettings = Field(default_factory=MeetingSettings)
+    delivery: DeliverySettings | None = Field(None, description="the SMTP server of `compstat distribute`")
     limits: Limits = Field(default_factory=Limits)
     publish: PublishSettings = Field(default_factory=PublishSettings)
     base_dir: Path = Field(Path("."), exclude=True)
