@@ -602,6 +602,10 @@ def health(config: ConfigOpt,
     for measure, kind in trend.special:
         console.print(f"{HEALTH_MEASURES[measure][0]}: a special cause of {kind} at the {when.label} meeting",
                       markup=False)
+
+
+@app.command()
+@reports_errors
 def distribute(config: ConfigOpt,
                period: Annotated[str | None, typer.Option(
                    help="Meeting period (default: the latest period with a cycle in the store).")] = None,
