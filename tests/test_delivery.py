@@ -136,6 +136,7 @@ def mail(demo_w48: tuple[list[str], Path, str, dict[str, object]], tmp_path: Pat
     shutil.copy(root / "demo.db", tmp_path / "demo.db")
     shutil.copytree(cycle_dir.parents[1], tmp_path / "cycles")
     cycle = tmp_path / "cycles" / "demo" / "2026-W48"
+    shutil.rmtree(cycle / "minutes", ignore_errors=True)  # another test may have written the session demo's minutes
     with sqlite3.connect(tmp_path / "demo.db") as conn:
         conn.execute("UPDATE cycles SET output_dir = ? WHERE period = '2026-W48'", (str(cycle),))
     port = free_port()
