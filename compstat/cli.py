@@ -26,6 +26,7 @@ from compstat.parallel import usable_cores
 from compstat.periods import last_complete_period, parse_period
 from compstat.safepaths import confined
 from compstat.store import connect, resolve_url, transaction
+from compstat.store.db import store_transaction
 from compstat.store.lock import action_transaction
 from compstat.terminal import visible
 
@@ -575,13 +576,9 @@ def health(config: ConfigOpt,
 
     cfg = _load(config)
     when = parse_period(period, cfg.cadence) if period else action_log.latest_meeting_period(cfg, date.today())
-    engine = connect(resolve_url(db, cfg.store))
-    try:
-        with transaction(engine) as session:
-            trend = load_health(session, cfg, when, cycles=cycles, as_of=datetime.now().replace(microsecond=0),
-                                judge_effects=True)
-    finally:
-        engine.dispose()
+    with store_transaction(resolve_url(db, cfg.store)) as session:
+        trend = load_health(session, cfg, when, cycles=cycles, as_of=datetime.now().replace(microsecond=0),
+                            judge_effects=True)
     table = _table("meeting", "packs (h before)", "minutes", "updated", "overdue", "stale", "closed", "worked",
                    "not updated", "flags", title=f"Meeting health up to the {when.label} meeting")
     for m in trend.meetings:
@@ -864,12 +861,6 @@ def serve(
 UsernameArg = Annotated[str, typer.Argument(help="The account's username (sign-in name).")]
 
 
-def _accounts(config: Path, db: str | None) -> tuple[Config, Any]:
-    """The config and an engine on its store (migrated), for the ``users`` commands."""
-    cfg = _load(config)
-    return cfg, connect(resolve_url(db, cfg.store))
-
-
 def _shown_once(secret: str) -> str:
     return f"One-time password (shown only now; they choose their own at their first sign-in): {secret}"
 
@@ -887,13 +878,10 @@ def users_add(
     """Add an account, and print its one-time password once."""
     from compstat.web.accounts import add_user
 
-    cfg, engine = _accounts(config, db)
-    try:
-        with transaction(engine) as session:
-            made = add_user(session, cfg, username, role, unit or [], display_name=name)
-            summary = _account_summary(made.user.username, made.user.role, made.user.units)
-    finally:
-        engine.dispose()
+    cfg = _load(config)
+    with store_transaction(resolve_url(db, cfg.store)) as session:
+        made = add_user(session, cfg, username, role, unit or [], display_name=name)
+        summary = _account_summary(made.user.username, made.user.role, made.user.units)
     console.print(f"Added {summary}.", markup=False)
     console.print(_shown_once(made.one_time_password), markup=False)
 
@@ -912,17 +900,14 @@ def users_list(config: ConfigOpt, db: DbOpt = None) -> None:
 
     from compstat.web.accounts import list_users
 
-    cfg, engine = _accounts(config, db)
-    try:
-        with transaction(engine) as session:
-            users = list_users(session, cfg.organisation.slug)
-            now = datetime.now()
-            rows = [_cells(u.username, u.display_name, u.role, u.units.replace(",", " "),
-                           "yes" if u.disabled else "", "change password" if u.must_change else "",
-                           f"until {u.locked_until:%Y-%m-%d %H:%M}" if u.locked_until and u.locked_until > now else "",
-                           f"{u.last_login:%Y-%m-%d %H:%M}" if u.last_login else "never") for u in users]
-    finally:
-        engine.dispose()
+    cfg = _load(config)
+    with store_transaction(resolve_url(db, cfg.store)) as session:
+        users = list_users(session, cfg.organisation.slug)
+        now = datetime.now()
+        rows = [_cells(u.username, u.display_name, u.role, u.units.replace(",", " "),
+                       "yes" if u.disabled else "", "change password" if u.must_change else "",
+                       f"until {u.locked_until:%Y-%m-%d %H:%M}" if u.locked_until and u.locked_until > now else "",
+                       f"{u.last_login:%Y-%m-%d %H:%M}" if u.last_login else "never") for u in users]
     if not rows:
         console.print(f"No accounts for {cfg.organisation.name} yet: add one with `compstat users add`.",
                       markup=False)
@@ -940,12 +925,9 @@ def users_disable(config: ConfigOpt, username: UsernameArg, db: DbOpt = None) ->
     """Disable an account: it can no longer sign in, and its open sessions end."""
     from compstat.web.accounts import disable_user
 
-    cfg, engine = _accounts(config, db)
-    try:
-        with transaction(engine) as session:
-            disable_user(session, cfg.organisation.slug, username)
-    finally:
-        engine.dispose()
+    cfg = _load(config)
+    with store_transaction(resolve_url(db, cfg.store)) as session:
+        disable_user(session, cfg.organisation.slug, username)
     console.print(f"Disabled {username}: it can no longer sign in, and its sessions have ended.", markup=False)
 
 
@@ -955,14 +937,11 @@ def users_reset(config: ConfigOpt, username: UsernameArg, db: DbOpt = None) -> N
     """Give an account a new one-time password (printed once); its sessions end and any lock-out is lifted."""
     from compstat.web.accounts import find_user, reset_password
 
-    cfg, engine = _accounts(config, db)
-    try:
-        with transaction(engine) as session:
-            secret = reset_password(session, cfg.organisation.slug, username)
-            user = find_user(session, cfg.organisation.slug, username)
-            disabled = bool(user and user.disabled)
-    finally:
-        engine.dispose()
+    cfg = _load(config)
+    with store_transaction(resolve_url(db, cfg.store)) as session:
+        secret = reset_password(session, cfg.organisation.slug, username)
+        user = find_user(session, cfg.organisation.slug, username)
+        disabled = bool(user and user.disabled)
     console.print(f"Reset {username}: its sessions have ended and any lock-out is lifted"
                   f"{' (it stays disabled)' if disabled else ''}.", markup=False)
     console.print(_shown_once(secret), markup=False)

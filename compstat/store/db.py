@@ -177,6 +177,17 @@ def transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def store_transaction(url: str) -> Iterator[Session]:
+    """``transaction`` on the store at ``url``, opened (and migrated) for this one unit of work and closed after."""
+    engine = connect(url)
+    try:
+        with transaction(engine) as session:
+            yield session
+    finally:
+        engine.dispose()
+
+
 INSERT_CHUNK = 50_000  # rows turned into Python values at a time: memory stays flat whatever the input's size
 READ_CHUNK = 200_000  # rows read as Python values at a time by ``read_frame``
 

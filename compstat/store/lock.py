@@ -274,12 +274,7 @@ def require_lock(conn: Connection, me: Holder) -> None:
 def action_transaction(store_url: str) -> Iterator[Session]:
     """One transaction that writes actions, under the store's shared lock (``shared_lock``): it waits
     for a running cycle, and stops with ``StoreBusyError`` when the cycle outlasts the wait."""
-    from compstat.store.db import connect, transaction
+    from compstat.store.db import store_transaction
 
-    with shared_lock(store_url, ACTIONS):
-        engine = connect(store_url)
-        try:
-            with transaction(engine) as session:
-                yield session
-        finally:
-            engine.dispose()
+    with shared_lock(store_url, ACTIONS), store_transaction(store_url) as session:
+        yield session
