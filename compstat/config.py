@@ -6,6 +6,7 @@ path, the YAML line and what was expected.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterator
@@ -555,6 +556,9 @@ class DeliverySettings(_Model):
     retries: int = Field(2, ge=0, le=10, description="tries again after a transient error (4xx, a dropped "
                                                      "connection), within one run")
     retry_seconds: float = Field(2, ge=0, le=300, description="seconds between those tries")
+    ca_file: str | None = Field(None, description="a PEM file of the authority that signed the server's "
+                                                  "certificate (an internal relay), relative to the config; default: "
+                                                  "the system's trusted authorities")
 
     @model_validator(mode="before")
     @classmethod
@@ -581,9 +585,28 @@ class DeliverySettings(_Model):
                              "the NAME of the variable holding the credential, not the credential)")
         return value
 
+    @model_validator(mode="after")
+    def _no_plain_password(self) -> DeliverySettings:
+        """A log-in over an unencrypted connection is allowed only to a relay on this machine."""
+        if self.security == "none" and self.username_env is not None and not loopback(self.host):
+            raise ValueError(f"security 'none' with a log-in would send the password to '{visible(self.host)}' "
+                             "unencrypted: use security 'starttls' or 'ssl' ('none' is for a relay on this "
+                             "machine only)")
+        return self
+
     @property
     def resolved_port(self) -> int:
         return self.port or {"starttls": 587, "ssl": 465, "none": 25}[self.security]
+
+
+def loopback(host: str) -> bool:
+    """``host`` is this machine: localhost or a loopback address."""
+    if host.lower() in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Limits(_Model):
@@ -638,9 +661,9 @@ class Config(_Model):
     @model_validator(mode="before")
     @classmethod
     def _relative_to_config(cls, data: Any) -> Any:
-        """``store`` and ``sources[].url`` (a SQLite file) and ``output_dir`` are relative to the config file's
-        folder, as every path in the config is; ``--db``, ``COMPSTAT_DB`` and ``--out`` are not read here, so they
-        stay relative to the working directory."""
+        """``store``, ``sources[].url`` (a SQLite file), ``output_dir`` and ``delivery.ca_file`` are relative to
+        the config file's folder, as every path in the config is; ``--db``, ``COMPSTAT_DB`` and ``--out`` are not
+        read here, so they stay relative to the working directory."""
         if not isinstance(data, dict):
             return data
         base = Path(data.get("base_dir", "."))
@@ -649,6 +672,9 @@ class Config(_Model):
             data["store"] = sqlite_relative_to(data["store"], base)
         if isinstance(data.get("output_dir"), str):
             data["output_dir"] = str(_relative_to(data["output_dir"], base))
+        delivery = data.get("delivery")
+        if isinstance(delivery, dict) and isinstance(delivery.get("ca_file"), str):
+            data["delivery"] = {**delivery, "ca_file": str(_relative_to(delivery["ca_file"], base))}
         if isinstance(data.get("sources"), list):
             data["sources"] = [{**s, "url": sqlite_relative_to(s["url"], base)}
                                if isinstance(s, dict) and isinstance(s.get("url"), str) else s

@@ -18,7 +18,12 @@ row then holds the new hash and the new ``sent_at``. A send that fails (the serv
 the connection fails, the file is missing, the unit has no address) is recorded "failed" with the error and
 tried again on the next run; within a run a transient failure (a 4xx reply, a dropped or refused
 connection) is tried ``delivery.retries`` more times first. Each message's rows are committed as soon as
-the server has answered, so a run stopped half-way never sends the messages it finished twice.
+the server has answered, so a run stopped half-way never sends the messages it finished twice. One run at a
+time: a run holds the store's ``distribute <org>`` task lock (a second run waits, then finds it all sent) and
+its shared lock (no cycle re-issues the packs while they are being sent).
+
+Security: STARTTLS and SSL verify the server's certificate (``delivery.ca_file`` or the system's
+authorities); the configuration refuses a log-in over a plain connection to another machine.
 """
 
 from __future__ import annotations
@@ -48,9 +53,11 @@ from compstat.packs.context.unit import pack_filenames
 from compstat.periods import Period
 from compstat.safepaths import confined, unique_names
 from compstat.store import Cycle, Delivery, transaction
+from compstat.store.lock import shared_lock, task_lock
 
 CHAIR_PACK = "chair-pack.pdf"
 MINUTES = "minutes"
+SENDING = "packs cannot be sent while a cycle runs (it may be re-issuing them)"
 TRANSIENT = (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, ConnectionError, TimeoutError)
 
 
@@ -222,12 +229,25 @@ def credentials(settings: DeliverySettings) -> tuple[str, str] | None:
     return os.environ[settings.username_env], os.environ[settings.password_env]
 
 
+def tls_context(settings: DeliverySettings) -> ssl.SSLContext:
+    """Verify the server's certificate and name: against ``delivery.ca_file`` when given, else the system's
+    trusted authorities."""
+    if settings.ca_file is None:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=settings.ca_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(f"delivery.ca_file '{settings.ca_file}': cannot read a PEM certificate from it "
+                          f"({getattr(exc, 'strerror', None) or exc})") from None
+
+
 class Mailer:
     """One SMTP connection, opened when first needed and again after it drops."""
 
     def __init__(self, settings: DeliverySettings, login: tuple[str, str] | None) -> None:
         self.settings = settings
         self.login = login
+        self.context = tls_context(settings) if settings.security != "none" else None  # a bad ca_file stops here
         self.smtp: smtplib.SMTP | None = None
 
     def send(self, message: EmailMessage) -> None:
@@ -244,12 +264,12 @@ class Mailer:
         port = s.resolved_port
         smtp: smtplib.SMTP
         if s.security == "ssl":
-            smtp = smtplib.SMTP_SSL(s.host, port, timeout=s.timeout, context=ssl.create_default_context())
+            smtp = smtplib.SMTP_SSL(s.host, port, timeout=s.timeout, context=self.context)
         else:
             smtp = smtplib.SMTP(s.host, port, timeout=s.timeout)
         try:
             if s.security == "starttls":
-                smtp.starttls(context=ssl.create_default_context())
+                smtp.starttls(context=self.context)
             if self.login is not None:
                 smtp.login(*self.login)
         except BaseException:
@@ -286,6 +306,8 @@ def transient(exc: BaseException) -> bool:
         return all(400 <= code < 500 for code, _ in exc.recipients.values())
     if isinstance(exc, smtplib.SMTPResponseException):
         return 400 <= exc.smtp_code < 500
+    if isinstance(exc, ssl.SSLCertVerificationError):  # the same certificate next time: fix ca_file or the relay
+        return False
     return isinstance(exc, TRANSIENT) or isinstance(exc, OSError)
 
 
@@ -342,6 +364,17 @@ def distribute(config: Config, engine: Engine, period: Period, *, dry_run: bool 
     if not folder.is_dir():
         raise UsageError(f"no outputs for {period.label} in {folder}: run `compstat run-cycle --period "
                          f"{period.label}` first")
+    if dry_run:
+        return _deliver(config, engine, period, folder, dry_run=True, now=now, sleep=sleep)
+    url = engine.url.render_as_string(hide_password=False)
+    with task_lock(url, f"distribute {config.organisation.slug}"), shared_lock(url, SENDING):
+        return _deliver(config, engine, period, folder, dry_run=False, now=now, sleep=sleep)
+
+
+def _deliver(config: Config, engine: Engine, period: Period, folder: Path, *, dry_run: bool,
+             now: datetime | None, sleep: Callable[[float], None]) -> Report:
+    """``distribute``'s work, once it holds its locks (or, dry, none): what was sent read from the store, then
+    each message not yet sent."""
     items, notes = plan(config, period, folder)
     report = Report(period.label, meeting_at(config, period), folder, notes=notes, dry_run=dry_run)
     org = config.organisation.slug

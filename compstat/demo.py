@@ -874,6 +874,7 @@ def record_demo_follow_up(session: Session, config: Config, minutes: Path, last_
     last_meeting = previous_period(upcoming, config.cadence)
     held = datetime.combine(meeting_date(config, last_meeting), time(12))
     recorded = import_minutes(session, config, minutes, last_meeting, by="demo", at=held)
+    publish_demo_actions(session, config, held)
     sheet = confined(out_dir, export_name(DEMO_UPDATES_UNIT, upcoming))
     export_actions(session, config, DEMO_UPDATES_UNIT, sheet, upcoming, by="performance team",
                    at=held + timedelta(hours=3))
@@ -884,6 +885,23 @@ def record_demo_follow_up(session: Session, config: Config, minutes: Path, last_
     return DemoFollowUp(meeting=last_meeting.label, added=recorded.added,
                         already_recorded=recorded.imported_before is not None, sheet=sheet,
                         applied=len(report.of("applied")), unchanged=len(report.of("unchanged")))
+
+
+DEMO_PUBLIC = ("Set up a problem-solving plan for the street robbery series",
+               "Agree a dispersal order with the council")  # what the public report card says is being done
+
+
+def publish_demo_actions(session: Session, config: Config, held: datetime) -> None:
+    """Mark the demo's actions on its top public concerns (``DEMO_PUBLIC``) public, as the performance team would
+    after the meeting (at ``held``, the meeting itself: not an update the units made since)."""
+    from sqlalchemy import select
+
+    from compstat.actions.log import update_action
+    from compstat.store import Action
+
+    for action in session.scalars(select(Action).where(Action.org == config.organisation.slug)):
+        if action.description.startswith(DEMO_PUBLIC) and not action.public:
+            update_action(session, action.id, "performance team", public=True, at=held)
 
 
 @dataclass(frozen=True)

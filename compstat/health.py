@@ -11,7 +11,7 @@ earlier when asked before it (the chair's pack, made before the meeting, is judg
   is in the store (never guessed), "not yet due" before the deadline.
 - **open actions updated since the last meeting**: actions open at the cutoff (raised at an earlier
   meeting, not done or dropped) with any recorded change after the previous meeting's time (any
-  ``via``; the 'created' entry does not count), as a share of the open actions.
+  ``via``; the 'created' entry and marking it public do not count), as a share of the open actions.
 - **overdue** (due on or before the meeting's day) and **stale** (no change for more than
   ``accountability.stale_after_days`` days before the meeting's day) open actions, by unit: the
   action log's own rules (``actions.carry_forward``).
@@ -37,7 +37,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compstat.actions.effect import CHANGED, IMPROVED, NO_CHANGE, NO_EVENTS, WORSENED
-from compstat.actions.log import CLOSED, meeting_date
+from compstat.actions.log import CLOSED, NOT_PROGRESS, meeting_date
 from compstat.analysis.spc import CONCERN, IMPROVEMENT, SpcOptions, spc, variation
 from compstat.config import Config
 from compstat.periods import Period, parse_period, previous_period, recent_periods
@@ -186,7 +186,7 @@ def action_states(actions: pd.DataFrame, updates: pd.DataFrame, at: datetime) ->
     by_then = updates[updates["at"] <= at]
     created = by_then[by_then["field"] == "created"].groupby("action_id")["at"].min()
     known = actions[actions["id"].isin(created.index)].copy()
-    last = by_then.groupby("action_id")["at"].max()
+    last = by_then[~by_then["field"].isin(NOT_PROGRESS)].groupby("action_id")["at"].max()
     status = by_then[by_then["field"] == "status"].sort_values(["at"], kind="stable").groupby("action_id")["new"].last()
     later = updates[(updates["at"] > at) & (updates["field"] == "due_date")].sort_values("at", kind="stable")
     due_then = later.groupby("action_id")["old"].first()
@@ -223,7 +223,8 @@ def meeting_health(period: Period, meeting: datetime, previous_meeting: datetime
     earlier = states[pd.to_datetime(states["raised_on"]) < pd.Timestamp(period.end)]
     is_open = ~earlier["status"].isin(CLOSED)
     open_now = earlier[is_open]
-    changed = updates[(updates["field"] != "created") & (updates["at"] > previous_meeting) & (updates["at"] <= cutoff)]
+    changed = updates[~updates["field"].isin({"created", *NOT_PROGRESS}) & (updates["at"] > previous_meeting)
+                      & (updates["at"] <= cutoff)]
     touched = set(changed["action_id"])
     updated = open_now["id"].isin(touched)
     overdue = pd.to_datetime(open_now["due_date"]) <= pd.Timestamp(day)

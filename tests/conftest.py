@@ -125,33 +125,49 @@ DEMO_CHANGE = {"date": "2026-11-10", "kind": "definition", "units": ["N4"], "mea
 
 
 @pytest.fixture(scope="session")
-def demo_cycle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object], str]:
-    """`compstat demo` (data to ``DEMO_END``, Sunday 29 Nov 2026) then `run-cycle` for 2026-W48, once per
-    session (per xdist worker), on a copy of config/demo.yaml that declares ``DEMO_CHANGE``: (the copy's
-    folder, its raw config, the demo command's output). Shared by ``demo_run`` and ``demo_w48``."""
+def demo_cycle(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> tuple[Path, dict[str, object], str]:
+    """`compstat demo` (data to ``DEMO_END``, Sunday 29 Nov 2026) then `run-cycle` for 2026-W48, once per test
+    session (the first xdist worker to need it builds it, under a file lock; the others wait and reuse it), on
+    a copy of config/demo.yaml that declares ``DEMO_CHANGE``: (the copy's folder, its raw config, the demo
+    command's output). Shared by ``demo_run`` and ``demo_w48``."""
+    import fcntl
+    import json
+    import shutil
+
     import yaml
     from typer.testing import CliRunner
 
     from compstat.cli import app
     from compstat.demo import write_config
 
-    root = tmp_path_factory.mktemp("demo")
-    config_path = root / "config" / "demo.yaml"
-    config_path.parent.mkdir()
-    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text(encoding="utf-8"))
-    raw["store"] = f"sqlite:///{root / 'demo.db'}"
-    quality = raw.setdefault("quality", {})
-    quality["changes"] = [*quality.get("changes", []), DEMO_CHANGE]  # the demo's own (South ASB) too
-    write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
-    runner = CliRunner()
-    made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
-                               "--end", DEMO_END])
-    assert made.exit_code == 0, made.output
-    assert "8 actions recorded from the 2026-W47 meeting" in made.output
-    ran = runner.invoke(app, ["run-cycle", "--config", str(config_path), "--out", str(root / "cycles"),
-                              "--today", "2026-11-30"])
-    assert ran.exit_code == 0, ran.output
-    return root, raw, made.output
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if worker_id != "master" else base  # the session's folder, above each worker's own
+    root = shared / "demo-cycle"
+    built = shared / "demo-cycle.json"
+    with open(shared / "demo-cycle.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if built.is_file():
+            done = json.loads(built.read_text(encoding="utf-8"))
+            return root, done["raw"], done["output"]
+        shutil.rmtree(root, ignore_errors=True)  # a build that failed in another worker
+        config_path = root / "config" / "demo.yaml"
+        config_path.parent.mkdir(parents=True)
+        raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "config" / "demo.yaml").read_text(
+            encoding="utf-8"))
+        raw["store"] = f"sqlite:///{root / 'demo.db'}"
+        quality = raw.setdefault("quality", {})
+        quality["changes"] = [*quality.get("changes", []), DEMO_CHANGE]  # the demo's own (South ASB) too
+        write_config(config_path, raw, header="test copy of config/demo.yaml, with a declared definition change")
+        runner = CliRunner()
+        made = runner.invoke(app, ["demo", "--config", str(config_path), "--out", str(root / "demo-data"),
+                                   "--end", DEMO_END])
+        assert made.exit_code == 0, made.output
+        assert "8 actions recorded from the 2026-W47 meeting" in made.output
+        ran = runner.invoke(app, ["run-cycle", "--config", str(config_path), "--out", str(root / "cycles"),
+                                  "--today", "2026-11-30"])
+        assert ran.exit_code == 0, ran.output
+        built.write_text(json.dumps({"raw": raw, "output": made.output}), encoding="utf-8")
+        return root, raw, made.output
 
 
 @pytest.fixture(scope="session")

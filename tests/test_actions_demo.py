@@ -95,7 +95,7 @@ def hand_level(table: pd.DataFrame, agreements: dict[str, dict[str, dict[str, di
 
 
 def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers(
-        demo: tuple[list[str], Path, str, dict[str, object]]) -> None:
+        demo: tuple[list[str], Path, str, dict[str, object]], tmp_path: Path) -> None:
     base, folder, _, raw = demo
     table = pd.read_csv(folder / "period_table.csv").set_index(["unit_code", "measure_id", "window"])
     spc = pd.read_csv(folder / "analysis_spc.csv")
@@ -145,9 +145,9 @@ def test_unit_levels_in_the_packs_are_worked_out_from_the_table_and_the_triggers
     ladder = chair[chair.index("7. Units on the intervention ladder", chair.index("Page 2 of")):]
     for name, note in (("Castleton Moor", s2_note), ("Bramley Park", n4_note)):  # the ladder says it beside the level
         assert note in ladder[ladder.index(name):], name
-    written = run("minutes", *base, "--period", "2026-W48", "--out", str(folder.parents[1]))
+    written = run("minutes", *base, "--period", "2026-W48", "--out", str(tmp_path))  # not the session's folder
     assert "12 follow-up notes" in written
-    note = (folder / "minutes" / "N4.md").read_text(encoding="utf-8")
+    note = (tmp_path / "demo" / "2026-W48" / "minutes" / "N4.md").read_text(encoding="utf-8")
     unanswered = ", ".join(names[m] for m in sorted(m for u, m in concern if u == "N4" and m != "robbery"))
     assert f"- Escalation level: **increased challenge** ({unanswered} in special-cause concern with no open " \
            f"action; {n4_note})" in note

@@ -17,10 +17,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import yaml
 
 from compstat.demo import write_config
-from tests.conftest import DEMO_END
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = sorted(p.name for p in (REPO / "templates").iterdir() if p.is_file())
@@ -57,7 +55,10 @@ def test_wheel_carries_templates_and_migrations(wheel: Path) -> None:
 
 
 @pytest.mark.slow
-def test_installed_wheel_renders_the_demo_packs(wheel: Path, tmp_path: Path) -> None:
+def test_installed_wheel_renders_the_demo_packs(wheel: Path, tmp_path: Path,
+                                                demo_w48: tuple[list[str], Path, str, dict[str, object]]) -> None:
+    """The wheel's compstat makes a store from its own migrations, and re-issues the session demo's W48 packs
+    (every pack, from a copy of its store) with its own templates."""
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path)
     python = venv / "bin" / "python"
@@ -68,21 +69,21 @@ def test_installed_wheel_renders_the_demo_packs(wheel: Path, tmp_path: Path) -> 
     (site / "deps-from-the-test-env.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     where = _run([str(python), "-c", "import compstat; print(compstat.__file__)"], cwd=tmp_path).stdout
     assert where.startswith(str(site)), where  # the wheel's compstat, not this checkout's
-
-    raw = yaml.safe_load((REPO / "config" / "demo.yaml").read_text(encoding="utf-8"))
-    raw["store"] = f"sqlite:///{tmp_path / 'demo.db'}"
+    _, cycle_dir, _, raw = demo_w48
+    shutil.copyfile(Path(str(raw["store"]).removeprefix("sqlite:///")), tmp_path / "demo.db")
+    shutil.copytree(cycle_dir.parents[2] / "demo-data", tmp_path / "project" / "demo-data")
+    raw = dict(raw) | {"store": f"sqlite:///{tmp_path / 'demo.db'}"}
     config = tmp_path / "project" / "config" / "demo.yaml"
     write_config(config, raw, header="test copy of config/demo.yaml")
     compstat = str(venv / "bin" / "compstat")
-    _run([compstat, "demo", "--config", str(config), "--out", str(tmp_path / "project" / "demo-data"),
-          "--end", DEMO_END], cwd=tmp_path)
-    _run([compstat, "run-cycle", "--config", str(config), "--out", str(tmp_path / "cycles"),
-          "--today", "2026-11-30"], cwd=tmp_path)
-
-    folder = tmp_path / "cycles" / "demo" / "2026-W48"
-    packs = sorted(p.name for p in folder.glob("*.pdf"))
-    assert "chair-pack.pdf" in packs and "pack-N1.pdf" in packs
+    fresh = _run([compstat, "users", "list", "--config", str(config), "--db", f"sqlite:///{tmp_path / 'new.db'}"],
+                 cwd=tmp_path)
+    assert "no accounts" in fresh.stdout.lower(), fresh.stdout  # the wheel's migrations made the store
+    _run([compstat, "reissue", "--config", str(config), "--period", "2026-W48", "--out", str(tmp_path / "again")],
+         cwd=tmp_path)
+    packs = sorted(p.name for p in (tmp_path / "again").glob("*.pdf"))
+    assert packs == sorted(p.name for p in cycle_dir.glob("*.pdf")) and len(packs) == 16
     from pypdf import PdfReader
 
-    first_page = PdfReader(folder / "chair-pack.pdf").pages[0].extract_text()
+    first_page = PdfReader(tmp_path / "again" / "chair-pack.pdf").pages[0].extract_text()
     assert "Whom to probe" in first_page

@@ -143,6 +143,9 @@ def add_action(session: Session, config: Config, raised: Period, item: NewAction
     return action
 
 
+NOT_PROGRESS = frozenset({"public"})  # history fields that leave ``updated_at`` (staleness) as it was
+
+
 def update_action(session: Session, action_id: int, by: str, status: str | None = None, note: str = "", *,
                   reason: str = "", support_requested: str | None = None, support_offered: str | None = None,
                   due_date: date | None = None, owner: str | None = None, closed_on: date | None = None,
@@ -166,7 +169,9 @@ def update_action(session: Session, action_id: int, by: str, status: str | None 
         values, history = _plan(action, change, now)
         if not values:
             return action
-        values |= {"updated_at": now, "last_updated_by": by, "version": action.version + 1}
+        values["version"] = action.version + 1
+        if any(field not in NOT_PROGRESS for field, *_ in history):  # publishing it is not the unit's progress
+            values |= {"updated_at": now, "last_updated_by": by}
         written = session.execute(update(Action).where(Action.id == action.id, Action.version == action.version)
                                   .values(**values).execution_options(synchronize_session=False))
         if written.rowcount == 1:  # type: ignore[attr-defined]

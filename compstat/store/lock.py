@@ -17,6 +17,7 @@ any store on Windows (no ``flock``).
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import os
@@ -103,6 +104,50 @@ def shared_lock(store_url: str, what: str = ACTIONS, wait: float | None = None) 
         if busy is not None:
             raise StoreBusyError(_busy_message(busy, wait, what))
         yield
+
+
+@contextmanager
+def task_lock(store_url: str, task: str, wait: float | None = None) -> Iterator[None]:
+    """Hold a lock of its own for one kind of task on this store (``task``, e.g. "distribute <org>"), apart
+    from the store's lock: a second run of the same task waits, then stops with ``StoreBusyError``. SQLite:
+    ``flock`` on ``<database>.<task>.lock``; PostgreSQL: a session advisory lock keyed by the task's name."""
+    url = make_url(store_url)
+    deadline = time.monotonic() + (wait_seconds() if wait is None else wait)
+    busy = f"another `compstat {task}` is running on this store"
+    if url.get_backend_name() == "postgresql":
+        key = int.from_bytes(hashlib.sha256(task.encode()).digest()[:8], "big", signed=True)
+        engine = create_engine(store_url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                               connect_args={"application_name": f"compstat {task}"[:63]})
+        try:
+            try:
+                conn = engine.connect()
+            except SQLAlchemyError as exc:
+                raise _unreachable(engine.url, exc) from None
+            with conn:  # closing the connection releases the lock
+                take = text("SELECT pg_try_advisory_lock(:k)")
+                if not _until(deadline, lambda: bool(conn.scalar(take, {"k": key})), lambda: busy):
+                    raise StoreBusyError(_busy_message(busy, wait, task))
+                yield
+        finally:
+            engine.dispose()
+        return
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:") or sys.platform == "win32":
+        yield
+        return
+    slug = "".join(c if c.isalnum() else "-" for c in task)
+    path = Path(f"{database}.{slug}.lock")
+    try:
+        fd = _open(path)
+    except OSError as exc:
+        raise CompstatError(f"cannot open the lock file {path}: {exc.strerror}; the folder of the store must "
+                            "exist and be writable") from None
+    try:
+        if not _until(deadline, lambda: _try_flock(fd, fcntl.LOCK_EX), lambda: busy):
+            raise StoreBusyError(_busy_message(busy, wait, task))
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _busy_message(holder: Holder | str, wait: float | None, what: str) -> str:
