@@ -180,7 +180,7 @@ def area_map(map_id: str, title: str, intro: str, units: Sequence[MapUnit],
         ["white: no data"] if any(u.status == "no data" for u in drawn) else [])
     plural = "es" if len(bands) > 1 else ""
     description = (intro + (f" Shaded in {len(bands)} class{plural} ({', '.join(_band_text(*b) for b in bands)}), "
-                            "each area labelled with its figure." if published else "")
+                            "each area labelled with its name and figure." if published else "")
                    + (f" {len(hidden)} of the {len(drawn)} areas drawn have no figure shown ({'; '.join(keys)})."
                       if hidden else "")
                    + f" {shown_words}."
@@ -210,10 +210,12 @@ def area_map(map_id: str, title: str, intro: str, units: Sequence[MapUnit],
         outline = _outline(polygons)
         out.append(f'<path d="{outline}" fill="none" stroke="{OUTLINE}" stroke-width="1.5" stroke-linejoin="round"/>')
         out.append("</g>")
-        x, y = _label_point(polygons)
-        labels.append(f'<text x="{x:g}" y="{y + 4:g}" text-anchor="middle" font-size="13" fill="{LABEL}" '
-                      f'stroke="#ffffff" stroke-width="3" paint-order="stroke" stroke-linejoin="round" '
-                      f'data-area="{escape(u.code)}">{escape(u.text)}</text>')
+        x, y = _label_point(polygons)  # the area's name, and its figure below it
+        halo = 'stroke="#ffffff" stroke-width="3" paint-order="stroke" stroke-linejoin="round"'
+        labels.append(f'<text x="{x:g}" y="{y - 5:g}" text-anchor="middle" font-size="11" fill="{LABEL}" {halo} '
+                      f'class="name">{escape(u.name)}</text>')
+        labels.append(f'<text x="{x:g}" y="{y + 11:g}" text-anchor="middle" font-size="13" font-weight="bold" '
+                      f'fill="{LABEL}" {halo} data-area="{escape(u.code)}">{escape(u.text)}</text>')
     out.extend(labels)
     for i, (fill, words) in enumerate(legend):
         lx, ly = MARGIN + (i % per_row) * 205, height + 8 + (i // per_row) * LEGEND_ROW
