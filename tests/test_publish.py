@@ -226,7 +226,9 @@ def test_site_structure(demo_site: tuple[Path, Config, str]) -> None:
         assert "script" not in page.tags and "<script" not in html.lower() and "on" + "load=" not in html
         assert all(not re.match(r"^[a-z]+:|^//", link) or link.startswith("#") for link in page.links), page.links
         assert all((out / link.split("#")[0]).exists() for link in page.links if not link.startswith("#"))
-        assert html.count('role="img"') == 5 and html.count("<title id=") == 5 and html.count("<desc id=") == 5
+        charts = 10 if path.name in ("index.html", "area-N.html", "area-S.html", "area-E.html") else 5  # + maps
+        assert html.count('role="img"') == charts and html.count("<title id=") == charts
+        assert html.count("<desc id=") == charts
         assert 'lang="en"' in html
 
 
@@ -383,3 +385,143 @@ def test_real_chicago_district_counts(shared_dir: Path) -> None:
                     assert cell.value is None or cell.value == 0 or cell.value >= 5
                     assert cell.value in (None, values[key])
     assert fewer > 100 and withheld > 10, (fewer, withheld)
+
+
+MAP_AREA = re.compile(r'<g class="area ([a-z0-9-]+)" data-area="([^"]+)"><title>[^<]*</title>\n<path d="[^"]*" '
+                      r'fill="([^"]+)"')
+MAP_LABEL = re.compile(r'<text [^>]*data-area="([^"]+)">([^<]*)</text>')
+
+
+def _maps(html: str) -> dict[str, str]:
+    """Each map on a page by its measure id: the SVG's text."""
+    return {m.group(1): m.group(0) for m in re.finditer(r'<svg [^>]*aria-labelledby="map-([a-z0-9_]+)-title.*?</svg>',
+                                                        html, re.S)}
+
+
+def test_area_maps_show_the_published_figures(demo_site: tuple[Path, Config, str]) -> None:
+    """The organisation's and each division's page map their units for the latest span, from data.csv's figures:
+    classes in order of the figures, suppressed units hatched with words (never 1 to 4), nothing outside."""
+    from compstat.publish.map import PALETTE
+
+    out, config, _ = demo_site
+    data = pd.read_csv(out / "data.csv", dtype=str, keep_default_na=False)
+    latest = data[data["end"] == data["end"].max()]
+    pages = {"index.html": ("_total", ["N", "S", "E"]), **{f"area-{d}.html": (d, [u.code for u in unit.children])
+                                                          for d in "NSE" for unit in config.units if unit.code == d}}
+    hatched = 0
+    for name, (_, children) in pages.items():
+        html = (out / name).read_text(encoding="utf-8")
+        maps = _maps(html)
+        assert sorted(maps) == sorted(config.publish.measures), name
+        for measure_id, svg in maps.items():
+            rows = latest[(latest["measure_id"] == measure_id) & latest["area"].isin(children)]
+            assert str(rows["span"].iloc[0]) in svg
+            areas = {code: (klass, fill) for klass, code, fill in MAP_AREA.findall(svg)}
+            labels = dict(MAP_LABEL.findall(svg))
+            assert sorted(areas) == sorted(children) == sorted(labels)
+            figures = {}
+            for row in rows.itertuples():
+                klass, fill = areas[str(row.area)]
+                if row.this_year_status:
+                    assert klass == "suppressed" and fill == f"url(#map-{measure_id}-hatch)"
+                    assert labels[str(row.area)] == row.this_year_status
+                    hatched += 1
+                else:
+                    assert klass.startswith("class-") and fill in PALETTE
+                    assert labels[str(row.area)] == f"{int(row.this_year):,}"
+                    figures[str(row.area)] = (int(row.this_year), int(klass.removeprefix("class-")))
+            ordered = sorted(figures.values())  # a larger figure never sits in a lower class; equal ones share
+            assert all(a[1] <= b[1] for a, b in zip(ordered, ordered[1:], strict=False))
+            distinct = {v for v, _ in ordered}
+            assert not distinct or max(k for _, k in ordered) == min(4, len(distinct))
+            assert not re.search(r">\s*[1-4]\s*<", svg)  # no count from 1 to 4, as a label, legend or anything
+            if "suppressed" in svg:
+                assert f'<pattern id="map-{measure_id}-hatch"' in svg and ("fewer than 5" in svg or "withheld" in svg)
+            outside = re.findall(r'(?:href|xlink:href)="([^"]*)"|url\(([^)]*)\)', svg)
+            assert all(ref.startswith("#") for pair in outside for ref in pair if ref), outside
+            assert "<image" not in svg and "http" not in svg.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert hatched > 5
+    assert not _maps((out / "area-N4.html").read_text(encoding="utf-8"))  # a unit's page: no map
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_map_colours_contrast() -> None:
+    """Outlines at least 3:1 against every fill (classes, the hatch's grey and lines, white); labels are drawn on
+    a white halo (at least 4.5:1)."""
+    from compstat.publish import map as m
+
+    for fill in (*m.PALETTE, m.SUPPRESSED_FILL, m.HATCH, m.NO_DATA):
+        assert _contrast(m.OUTLINE, fill) >= 3, fill
+    assert _contrast(m.HATCH, m.SUPPRESSED_FILL) >= 3
+    assert _contrast(m.LABEL, "#ffffff") >= 4.5
+
+
+def test_map_geometry_escaping_and_missing_units() -> None:
+    """MultiPolygons and holes are drawn (even-odd), x scaled by the cosine of the latitude, coordinates to 1
+    decimal; names are escaped; a unit without a polygon is listed in the desc; none with one: no map."""
+    from compstat.publish.map import MapUnit, _polygons, area_map
+
+    square = [[0.0, 60.0], [2.0, 60.0], [2.0, 61.0], [0.0, 61.0], [0.0, 60.0]]
+    hole = [[0.5, 60.25], [1.5, 60.25], [1.5, 60.75], [0.5, 60.75], [0.5, 60.25]]
+    island = [[3.0, 60.0], [3.5, 60.0], [3.5, 60.5], [3.0, 60.0]]
+    a = _polygons({"type": "MultiPolygon", "coordinates": [[square, hole], [island]]})
+    assert len(a) == 2 and len(a[0]) == 2
+    b = _polygons({"type": "Polygon", "coordinates": [[[p[0] + 4, p[1]] for p in square]]})
+    units = [MapUnit("A", "<Alpha> & Co", 12, "12", ""), MapUnit("B", "Beta", None, "fewer than 5", "fewer than 5"),
+             MapUnit("C", "Gamma", 30, "30", "")]
+    svg = area_map("map-x", "T <t>", "Intro.", units, {"A": [tuple(a)], "B": [tuple(b)]})
+    assert svg is not None
+    assert "&lt;Alpha&gt; &amp; Co" in svg and "<Alpha>" not in svg and "T &lt;t&gt;" in svg
+    assert "Not on the map (no boundary): Gamma." in svg and 'data-area="C"' not in svg
+    assert svg.count("M") >= 4 and 'fill-rule="evenodd"' in svg  # 3 rings of A, 1 of B
+    coords = [float(v) for v in re.findall(r"-?\d+\.?\d*", " ".join(re.findall(r' d="([^"]+)"', svg)))]
+    assert all(round(v, 1) == v for v in coords)
+    xs, ys = coords[0::2], coords[1::2]
+    # 6 degrees of longitude at 60.5 degrees north are 2.95 times 1 degree of latitude
+    assert (max(xs) - min(xs)) / (max(ys) - min(ys)) == pytest.approx(6 * np.cos(np.radians(60.5)), rel=0.02)
+    assert area_map("map-y", "T", "I.", units, {}) is None
+
+
+def test_publish_without_boundaries_and_with_a_unit_missing(demo_w48: tuple[list[str], Path, str, dict[str, object]],
+                                                             demo_site: tuple[Path, Config, str],
+                                                             tmp_path: Path) -> None:
+    """Without organisation.boundaries the card has no map and no error; a unit missing from the GeoJSON is named
+    in its division's map desc, and its division is drawn from the others."""
+    args, _, _, _ = demo_w48
+    out, config, _ = demo_site
+    source = Path(args[1])
+    raw = yaml.safe_load(source.read_text(encoding="utf-8"))
+    geo = json.loads(config.resolve_path(str(raw["organisation"]["boundaries"])).read_text(encoding="utf-8"))
+    geo["features"] = [f for f in geo["features"] if f["properties"]["code"] != "N2"]
+    (tmp_path / "b.geojson").write_text(json.dumps(geo), encoding="utf-8")
+    (tmp_path / "config").mkdir()
+    (tmp_path / "demo-data").symlink_to(source.parent.parent / "demo-data")  # the config's relative paths
+    runner = CliRunner()
+    for boundaries, site in ((None, "plain"), (str(tmp_path / "b.geojson"), "missing")):
+        organisation = {k: v for k, v in raw["organisation"].items() if k != "boundaries"}
+        if boundaries:
+            organisation["boundaries"] = boundaries
+        path = tmp_path / "config" / f"{site}.yaml"
+        path.write_text(yaml.safe_dump({**raw, "organisation": organisation}), encoding="utf-8")
+        result = runner.invoke(app, ["publish", "--config", str(path), "--period", "2026-W48", "--out",
+                                     str(tmp_path / site), "--db", f"sqlite:///{out.parent / 'demo.db'}"])
+        assert result.exit_code == 0, result.output
+    for page in (tmp_path / "plain").glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert not _maps(html) and 'class="map"' not in html
+    north = _maps((tmp_path / "missing" / "area-N.html").read_text(encoding="utf-8"))
+    name = next(u.name for u in config.leaf_units if u.code == "N2")
+    assert north and all(f"Not on the map (no boundary): {name}." in svg and 'data-area="N2"' not in svg
+                         for svg in north.values())
+    index = _maps((tmp_path / "missing" / "index.html").read_text(encoding="utf-8"))
+    assert index and all('data-area="N"' in svg and "Not on the map" not in svg for svg in index.values())

@@ -1,2 +1,2 @@
 """The public report card (issue #15): disclosure control (``disclosure``), the figures (``card``), SVG
-charts (``svg``) and the static site with its open data (``site``)."""
+charts (``svg``), area maps (``map``) and the static site with its open data (``site``)."""

@@ -4,7 +4,9 @@ fetched, relative links only), with its open data.
 ``DIR/index.html`` is the organisation's page; ``DIR/area-<code>.html`` each division's and accountable unit's
 (``publish.divisions: false`` leaves the divisions out). Each page shows every public measure's trend against
 last year (``card.card_figures``, disclosure-controlled) as an inline SVG chart with its text alternative and
-the same figures in a table beside it; what is being done (the actions marked public, with their status: never
+the same figures in a table beside it; on the organisation's and each division's page, with
+``organisation.boundaries``, a map of the areas below it for the latest span (``map.area_map``, from the same
+published figures); what is being done (the actions marked public, with their status: never
 their owner, notes or support); and links to the open data: ``data.csv`` / ``data.json`` hold exactly the
 figures the pages show, ``actions.csv`` / ``actions.json`` exactly the actions they list.
 """
@@ -25,8 +27,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from compstat.config import Config
+from compstat.hierarchy import division_leaves
 from compstat.periods import Period
 from compstat.publish.card import CARD_COLUMNS, ORGANISATION, Area, areas, card_figures, spans
+from compstat.publish.map import MapUnit, Polygon, area_map, boundaries
 from compstat.publish.svg import trend_chart
 from compstat.resources import templates_dir
 from compstat.safepaths import unique_names
@@ -82,10 +86,12 @@ def write_site(session: Session, config: Config, period: Period, out: Path) -> S
     every = {a.code: a for a in areas(config)}
     windows = spans(config, period)
     pages = []
+    shapes = area_shapes(config)
     for area in every.values():
         if area.code not in names:
             continue
-        context = page_context(area, every, names, card, actions, config, period, [w.label for w in windows])
+        context = page_context(area, every, names, card, actions, config, period, [w.label for w in windows],
+                               shapes)
         target = out / names[area.code]
         target.write_text(template.render(**context), encoding="utf-8")
         pages.append(target)
@@ -120,8 +126,55 @@ def _text(value: Any, status: str) -> str:
     return status if status else f"{int(value):,}"
 
 
+def area_shapes(config: Config) -> dict[str, list[tuple[Polygon, ...]]] | None:
+    """Each area's polygons for the maps (None without ``organisation.boundaries``): its own when the GeoJSON
+    holds it, else those of the accountable units below it (a division); an area with neither is left out."""
+    polygons = boundaries(config)
+    if polygons is None:
+        return None
+    below = division_leaves(config)
+    out: dict[str, list[tuple[Polygon, ...]]] = {}
+    for area in areas(config):
+        if area.code in polygons:
+            out[area.code] = [polygons[area.code]]
+        else:
+            parts = [polygons[c] for c in below.get(area.code, []) if c in polygons]
+            if parts:
+                out[area.code] = parts
+    return out
+
+
+def area_map_svg(area: Area, every: dict[str, Area], names: dict[str, str], card: pd.DataFrame, measure_id: str,
+                 name: str, shapes: dict[str, list[tuple[Polygon, ...]]] | None) -> tuple[Markup, str] | None:
+    """The map of the areas below ``area`` that have pages (for a division without one, its units) for
+    ``measure_id`` in the card's latest span, from the published figures, and the span's words; None without
+    boundaries, areas below, or any of them with a polygon."""
+    if shapes is None:
+        return None
+    below = [c for c in area.children if c in names]  # the areas with pages (whose figures data.csv holds)
+    below += [g for c in area.children if c not in names for g in every[c].children if g in names]
+    rows = card[(card["measure_id"] == measure_id) & card["area"].isin(below)]
+    if rows.empty:
+        return None
+    latest = rows[rows["end"] == rows["end"].max()]
+    by_code = {str(r["area"]): r for r in latest.to_dict("records")}
+    units = []
+    for code in below:
+        r = by_code.get(code)
+        status = "no data" if r is None else str(r["this_year_status"])
+        value = None if r is None or status or pd.isna(r["this_year"]) else int(r["this_year"])
+        units.append(MapUnit(code, every[code].name, value, _text(value, status), status))
+    span = str(latest["span"].iloc[0])
+    kinds = "areas" if any(every[c].children for c in below) else "units"
+    svg = area_map(f"map-{measure_id}", f"{name} in each of the {kinds} of {area.name}, {span}",
+                   f"Map of {name} in the {len(units)} {kinds} of {area.name}, {span}, this year's figures as the "
+                   "tables and data.csv publish them.", units, {c: s for c, s in shapes.items() if c in below})
+    return (Markup(svg), span) if svg is not None else None
+
+
 def page_context(area: Area, every: dict[str, Area], names: dict[str, str], card: pd.DataFrame,
-                 actions: pd.DataFrame, config: Config, period: Period, labels: list[str]) -> dict[str, Any]:
+                 actions: pd.DataFrame, config: Config, period: Period, labels: list[str],
+                 shapes: dict[str, list[tuple[Polygon, ...]]] | None = None) -> dict[str, Any]:
     """Everything ``page.html`` shows for one area."""
     rows = card[card["area"] == area.code]
     trail = []
@@ -148,9 +201,11 @@ def page_context(area: Area, every: dict[str, Area], names: dict[str, str], card
                        f"{latest['this_year']} against {latest['last_year']}."
                        + (f" {hidden} figures are not shown (fewer than the threshold, withheld or no data): gaps "
                           "in the lines." if hidden else "") + " The table gives every figure.")
+        drawn = area_map_svg(area, every, names, card, measure_id, name, shapes)
         measures.append({"id": measure_id, "name": name, "table": table, "chart_id": chart_id,
                          "chart": Markup(trend_chart(chart_id, f"{name} in {area.name}: this year against last "
-                                                               "year", description, _short(labels), now, then))})
+                                                               "year", description, _short(labels), now, then)),
+                         "map": drawn[0] if drawn else None, "map_span": drawn[1] if drawn else ""})
     children = []
     for code in area.children:
         child = every[code]
