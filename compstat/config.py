@@ -139,6 +139,14 @@ class MeasureFilter(_Model):
         return [value] if isinstance(value, str) else value
 
 
+def covers(outer: MeasureFilter, inner: MeasureFilter) -> bool:
+    """Every record ``inner`` selects, ``outer`` selects too (an empty list selects every value)."""
+    def within(wide: list[str], narrow: list[str]) -> bool:
+        return not wide or (bool(narrow) and set(narrow) <= set(wide))
+
+    return within(outer.category, inner.category) and within(outer.subcategory, inner.subcategory)
+
+
 class Measure(_Model):
     id: str
     name: str
@@ -722,6 +730,15 @@ class Config(_Model):
             if self.measure(published).kind != "count":
                 raise ValueError(f"publish.measures.{index}: '{published}' is a {self.measure(published).kind}; "
                                  "only count measures are published (with disclosure control)")
+        if self.publish.disclosure.enabled:
+            public = [self.measure(m) for m in self.publish.measures]
+            for part in public:
+                whole = next((w for w in public if covers(w.filter, part.filter) and not covers(part.filter, w.filter)),
+                             None)
+                if whole is not None:
+                    raise ValueError(f"publish.measures: '{part.id}' is part of '{whole.id}' (every record it counts, "
+                                     f"'{whole.id}' counts too): published together, a reader could subtract one "
+                                     "from the other and recover a count disclosure control withheld; publish one")
         leaves = {u.code for u in self.leaf_units}
         label = WEEK_LABEL if self.cadence.period == "weekly" else MONTH_LABEL
         for period, code in self.meeting.host.items():

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 from compstat.cli import app
 from compstat.config import Config, Disclosure, load_config
+from compstat.errors import ConfigError
 from compstat.periods import parse_period
 from compstat.publish.card import groups, spans
 from compstat.publish.disclosure import Shown, protect
@@ -131,6 +132,29 @@ def test_config_publish_keys(small_config_path: Path) -> None:
     both = CliRunner().invoke(app, ["actions", "update", "--config", str(small_config_path), "1", "--by", "x",
                                     "--public", "--not-public"])
     assert both.exit_code == 2 and "give one of them" in both.output
+
+
+def test_a_measure_that_is_part_of_another_is_not_published_beside_it(small_config_path: Path) -> None:
+    """Burglary (both kinds) and residential burglary published together: the other kind is their difference,
+    so a suppressed count of one could be worked out from the other two. Refused at load, unless the two are
+    the same records, or disclosure control is off."""
+    raw = yaml.safe_load(small_config_path.read_text())
+    raw["measures"] += [{"id": "all_burglary", "name": "All burglary", "filter": {"category": ["burglary", "bcb"]}},
+                        {"id": "robbery_personal", "name": "Personal robbery",
+                         "filter": {"category": "robbery", "subcategory": "personal"}}]
+    for published, refused in ((["burglary", "all_burglary"], ("burglary", "all_burglary")),
+                               (["robbery_personal", "robbery"], ("robbery_personal", "robbery")),
+                               (["burglary", "robbery"], None), (["all_burglary", "robbery_personal"], None)):
+        raw["publish"] = {"measures": published}
+        small_config_path.write_text(yaml.safe_dump(raw))
+        if refused is None:
+            load_config(small_config_path)
+            continue
+        with pytest.raises(ConfigError, match=f"'{refused[0]}' is part of '{refused[1]}'.*subtract one from the other"):
+            load_config(small_config_path)
+        raw["publish"]["disclosure"] = {"enabled": False}
+        small_config_path.write_text(yaml.safe_dump(raw))
+        load_config(small_config_path)
 
 
 class _Page(HTMLParser):
