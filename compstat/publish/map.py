@@ -6,8 +6,9 @@ in SVG units, holes and MultiPolygons kept (even-odd fill). A unit with no polyg
 drawn as the polygons of the units below it, outlined where its edge is not shared between them.
 
 Each unit is filled from the figure the page's table and ``data.csv`` publish (disclosure-controlled, never a
-raw count): a published count in one of a few classes of a sequential palette, and labelled with that figure
-(so the class is readable without colour); a count not shown ("fewer than 5", "withheld") in a neutral grey
+raw count): a published count in one of four equal classes from 0 (``class_width``: a round width, the same
+shade for the same class on every map) of a sequential palette, and labelled with its area's name and figure
+(so it is readable without colour); a count not shown ("fewer than 5", "withheld") in a neutral grey
 with a hatch defined inside the SVG, labelled with those words; no data white. Every text is escaped; the map
 is ``role="img"`` with its ``<title>`` and a ``<desc>`` giving every unit's figure and the units not drawn.
 Nothing refers outside the SVG (only ``url(#…)`` to its own pattern).
@@ -111,16 +112,29 @@ def _polygons(geometry: Mapping[str, Any]) -> list[Polygon]:
 # --- classes ------------------------------------------------------------------------------
 
 
+STEPS = (1, 2, 2.5, 5)  # a class's width: one of these times a power of ten, and a whole number
+
+
+def class_width(largest: int) -> int:
+    """The width of the map's equal classes: the smallest whole round number (1, 2, 5, 10, 20, 25, 50, ...)
+    such that four classes from 0 hold every figure up to ``largest``."""
+    need, power = (largest + 1) / len(PALETTE), 1
+    while True:
+        for step in STEPS:
+            width = step * power
+            if width >= need and width == int(width):
+                return int(width)
+        power *= 10
+
+
 def classes(values: Sequence[int]) -> list[tuple[int, int]]:
-    """Up to four classes of the published figures: their distinct values split in order into groups of equal
-    size, each class from its smallest to its largest figure (so every class holds a figure and the legend
-    states exactly the figures it covers): ``[(low, high), ...]`` inclusive."""
-    distinct = sorted(set(values))
-    if not distinct:
+    """Equal classes from 0 (``class_width`` wide) up to the one holding the largest published figure:
+    ``[(low, high), ...]`` inclusive. Equal widths from zero, so a shade says how large a figure is, and two
+    close figures are split only where a round boundary falls between them (the label gives each figure)."""
+    if not values:
         return []
-    k = min(len(PALETTE), len(distinct))
-    cuts = [round(i * len(distinct) / k) for i in range(k + 1)]
-    return [(distinct[cuts[i]], distinct[cuts[i + 1] - 1]) for i in range(k)]
+    width = class_width(max(values))
+    return [(i * width, (i + 1) * width - 1) for i in range(max(values) // width + 1)]
 
 
 def class_of(value: int, bands: Sequence[tuple[int, int]]) -> int:
@@ -128,10 +142,8 @@ def class_of(value: int, bands: Sequence[tuple[int, int]]) -> int:
 
 
 def fills(n: int) -> list[str]:
-    """The palette for ``n`` classes: spread from light to dark."""
-    if n == 1:
-        return [PALETTE[2]]
-    return [PALETTE[round(i * (len(PALETTE) - 1) / (n - 1))] for i in range(n)]
+    """The first ``n`` shades, light to dark: a class keeps its shade on every map."""
+    return list(PALETTE[:n])
 
 
 def _band_text(low: int, high: int) -> str:
@@ -166,7 +178,8 @@ def area_map(map_id: str, title: str, intro: str, units: Sequence[MapUnit],
     colours = fills(len(bands))
     statuses = sorted({u.status for u in drawn if u.status and u.status != "no data"},
                       key=lambda s: (not s.startswith("fewer"), s))  # "fewer than 5" before "withheld"
-    legend = [(colours[i], _band_text(*band)) for i, band in enumerate(bands) if published]
+    used = {class_of(v, bands) for v in published}
+    legend = [(colours[i], _band_text(*band)) for i, band in enumerate(bands) if i in used]  # classes holding one
     legend += [(f"url(#{map_id}-hatch)", status) for status in statuses]
     if any(u.status == "no data" for u in drawn):
         legend.append((NO_DATA, "no data"))
@@ -178,8 +191,8 @@ def area_map(map_id: str, title: str, intro: str, units: Sequence[MapUnit],
     hidden = [u for u in drawn if u.value is None]
     keys = ([f"hatched grey: {' or '.join(statuses)}"] if statuses else []) + (
         ["white: no data"] if any(u.status == "no data" for u in drawn) else [])
-    plural = "es" if len(bands) > 1 else ""
-    description = (intro + (f" Shaded in {len(bands)} class{plural} ({', '.join(_band_text(*b) for b in bands)}), "
+    shades = [_band_text(*b) for i, b in enumerate(bands) if i in used]
+    description = (intro + (f" Shaded by equal classes from 0 ({len(shades)} shown: {', '.join(shades)}), "
                             "each area labelled with its name and figure." if published else "")
                    + (f" {len(hidden)} of the {len(drawn)} areas drawn have no figure shown ({'; '.join(keys)})."
                       if hidden else "")
