@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -257,11 +258,18 @@ def end_every_session(store_url: str) -> None:
     admin = create_engine(store_url, isolation_level="AUTOCOMMIT")
     try:
         with admin.connect() as conn:
-            ended = conn.execute(text("SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")).scalar()
+            ended = conn.execute(text("SELECT array_agg(pid) FILTER (WHERE pg_terminate_backend(pid)) FROM "
+                                      "pg_stat_activity WHERE datname = current_database() "
+                                      "AND pid <> pg_backend_pid()")).scalar() or []
+            # pg_terminate_backend only signals: wait until those sessions are gone, or a statement sent at once
+            # (the commit) could still get through on a busy machine
+            deadline = time.monotonic() + 10
+            while conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"),
+                               {"p": ended}).scalar() and time.monotonic() < deadline:
+                time.sleep(0.02)
     finally:
         admin.dispose()
-    assert ended and ended >= 2  # the cycle's session and its lock's
+    assert len(ended) >= 2  # the cycle's session and its lock's
 
 
 def ending_sessions(real: Callable[..., Any], store_url: str) -> Callable[..., Any]:
