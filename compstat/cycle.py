@@ -501,7 +501,8 @@ def analyse(figures: Figures, config: Config, period: Period, today: date,
     return CycleData(
         config=config, period=period, windows=windows,
         meeting_date=period.end + timedelta(days=config.cadence.meeting_lag_days),
-        run_at=datetime.now().replace(microsecond=0), table=table, series=series,
+        run_at=datetime.now(), table=table, series=series,  # to the microsecond: it names the run (a re-run
+        # within the same second is another run: ``_after_failed_commit`` and reuse tell runs apart by it)
         actions=pd.DataFrame(columns=ACTIONS.columns), data_as_of=data_as_of, analysis=analysis, daily=daily,
     )
 
