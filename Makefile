@@ -49,4 +49,4 @@ bench: $(STAMP) system-deps ## 77 units x 3 years of incidents, and 78 units x 1
 	$(BIN)/python -m compstat.bench
 
 clean: ## Remove the venv, demo data, outputs and the demo store
-	rm -rf $(VENV) demo-data bench-data cycles/demo cycles/bench compstat.db compstat.db.lock
+	rm -rf $(VENV) demo-data bench-data cycles/demo cycles/bench compstat.db compstat.db.lock compstat.db.*.lock

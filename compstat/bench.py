@@ -45,6 +45,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -54,7 +55,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import distinct, func, select
+from sqlalchemy import create_engine, distinct, func, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from compstat.config import Config, load_config
@@ -97,6 +99,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--national-sizes", default=os.environ.get("COMPSTAT_BENCH_NATIONAL_SIZES",
                                                                    ",".join(map(str, NATIONAL_SIZES))),
                         help="incident records of each national run, comma-separated (the curve)")
+    parser.add_argument("--national-backends", default="sqlite,postgresql",
+                        help="stores of the national runs (postgresql only when COMPSTAT_BENCH_PG or "
+                             "COMPSTAT_TEST_PG names a server)")
     parser.add_argument("--users", type=int, default=WEB_USERS, help="web load run: simultaneous commanders")
     parser.add_argument("--seconds", type=float, default=WEB_SECONDS, help="web load run: how long they keep at it")
     parser.add_argument("--think", type=float, default=0.0,
@@ -114,19 +119,28 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 "render_workers": args.workers}
     if args.only in (None, "incidents"):
         results["incidents"] = incident_force(out / "incidents", args.units, args.rows, args.workers)
+        _save(out, results)  # a later part that fails keeps this one's figures
     if args.only in (None, "weekly"):
         results["weekly"] = weekly_force(out / "weekly", args.workers)
+        _save(out, results)  # a later part that fails keeps this one's figures
     if args.only in (None, "duplicates"):
         results["duplicates"] = duplicated_rows(out / "duplicates")
+        _save(out, results)  # a later part that fails keeps this one's figures
     if args.only in (None, "national"):
         sizes = [int(n) for n in str(args.national_sizes).split(",") if n.strip()]
-        results["national"] = national_runs(out / "national", sizes, args.workers)
+        backends = tuple(b.strip() for b in str(args.national_backends).split(",") if b.strip())
+        results["national"] = national_runs(out / "national", sizes, args.workers, backends)
+        _save(out, results)  # a later part that fails keeps this one's figures
     if args.only in (None, "web"):
         results["web"] = web_load(demo_force(out / "web"), args.users, args.seconds, think=args.think)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    _save(out, results)
     _print(results)
     return results
+
+
+def _save(out: Path, results: dict[str, object]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 def _incident_setup(config_path: Path, units: int, target_rows: int, slug: str, name: str, store: str,
@@ -170,16 +184,41 @@ def incident_force(out: Path, units: int, target_rows: int, workers: int) -> dic
             "generate_seconds": round(generate_seconds, 1), "first": first, "weekly": weekly}
 
 
-def national_runs(out: Path, sizes: list[int], workers: int) -> list[dict[str, object]]:
-    """The national force at each size, on SQLite and (when a server is named) PostgreSQL."""
+def national_runs(out: Path, sizes: list[int], workers: int,
+                  backends: tuple[str, ...] = ("sqlite", "postgresql")) -> list[dict[str, object]]:
+    """The national force at each size, on SQLite and (when a server is named) PostgreSQL, each in a database of
+    its own (``bench_database``)."""
     pg = os.environ.get("COMPSTAT_BENCH_PG") or os.environ.get("COMPSTAT_TEST_PG")
     runs = []
     for rows in sizes:
-        for backend in ("sqlite", "postgresql") if pg else ("sqlite",):
-            url = pg if backend == "postgresql" else None
-            runs.append(national_force(out / f"{rows}-{backend}", rows, workers, url)
-                        | {"backend": backend, "target_rows": rows})
+        for backend in backends:
+            if backend == "postgresql" and not pg:
+                continue
+            with bench_database(pg if backend == "postgresql" else None) as url:
+                runs.append(national_force(out / f"{rows}-{backend}", rows, workers, url)
+                            | {"backend": backend, "target_rows": rows})
     return runs
+
+
+@contextmanager
+def bench_database(server: str | None) -> Iterator[str | None]:
+    """A new, empty database on the PostgreSQL ``server`` (its URL names any database the role can connect to;
+    the role needs CREATEDB), dropped afterwards; None (SQLite) passes through."""
+    if server is None:
+        yield None
+        return
+    name = f"compstat_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
 
 
 def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None = None) -> dict[str, object]:

@@ -19,3 +19,28 @@ def test_rss_sampler_gives_the_peak_since_its_last_call() -> None:
     assert before > 0
     assert during >= before + 150  # the block was seen, though freed before the call
     assert after < during
+
+
+def test_a_postgresql_bench_run_gets_a_database_of_its_own(store_url: str) -> None:
+    """The bench's national run on PostgreSQL: a new database (the server's URL may name one where the role cannot
+    create tables, as `postgres` on PostgreSQL 15), migrated by the cycle's own `connect`, dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    from compstat.bench import bench_database
+    from compstat.store import connect
+
+    if not store_url.startswith("postgresql"):
+        with bench_database(None) as url:
+            assert url is None  # SQLite: the run makes its own file
+        return
+    with bench_database(store_url) as url:
+        assert url is not None and "compstat_bench_" in url
+        engine = connect(url)  # creates every table: the role owns the new database
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+        engine.dispose()
+        name = url.rsplit("/", 1)[1]
+    admin = create_engine(store_url)
+    with admin.connect() as conn:
+        assert conn.scalar(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name}) == 0
+    admin.dispose()

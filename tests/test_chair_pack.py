@@ -11,6 +11,7 @@ import pandas as pd
 import pdfplumber
 import pytest
 
+from compstat.analysis.spc import CONCERN, IMPROVEMENT
 from compstat.figures import TOTAL
 from compstat.packs.context import chair_pack, unit_pack
 from compstat.packs.context.agenda import host_unit, period_ordinal
@@ -168,6 +169,24 @@ def test_themes_name_a_unit_once_per_measure_and_rest_on_more_than_two_events(bi
     robbery = rows["robbery"]
     assert robbery.theme_label and robbery.n_worsening > LISTED_UNITS
     assert len(set(worse["robbery"]) & PLANTED_ROBBERY) >= 0.8 * len(worse["robbery"])
+
+
+def test_themes_table_keeps_the_measures_with_something_to_say(big: CycleData, pages: list[str]) -> None:
+    """A measure with no unit worsening or improving on its own history, the force's change not significant and
+    its SPC common cause takes no row: it is named once after the table (its figures are in the next section)."""
+    assert big.analysis is not None
+    themes = chair_pack(big).themes
+    spc = big.analysis.spc[big.analysis.spc.unit_code == TOTAL].set_index("measure_id")["variation"]
+    for r in themes.rows:
+        if r.n_worsening or r.n_improving or spc.get(r.measure_id) in (CONCERN, IMPROVEMENT):
+            assert not r.quiet and r in themes.shown, r.measure_id
+        if r.quiet:
+            assert r not in themes.shown and not r.force_test.startswith("significant"), r.measure_id
+    quiet = [r.measure_name for r in themes.rows if r.quiet]
+    assert quiet and len(themes.shown) + len(quiet) == len(big.config.reported_measures)
+    assert "murder" not in {r.measure_id for r in themes.shown}  # 0 in most precinct-weeks: nothing to say
+    assert ("Nothing to note (no unit moving on its own history, the force within normal variation and common "
+            f"cause; their figures are in the next section): {', '.join(quiet)}.") in flat(" ".join(pages))
 
 
 def fake_finding(data: CycleData, frame: str, unit: str, current: float, comparison: float, score: float,

@@ -32,7 +32,8 @@ from typing import Any
 import pandas as pd
 
 from compstat.analysis.probe import rests_on_few_events
-from compstat.analysis.significance import NOT_TESTED
+from compstat.analysis.significance import NOT_TESTED, SIGNIFICANT_DECREASE, SIGNIFICANT_INCREASE
+from compstat.analysis.spc import CONCERN, IMPROVEMENT
 from compstat.config import Config, iter_units
 from compstat.figures import TOTAL
 from compstat.results import CycleData
@@ -80,6 +81,7 @@ class ThemeRow:
     force_spc: str
     worsening_groups: tuple[UnitGroup, ...] = ()
     improving_groups: tuple[UnitGroup, ...] = ()
+    quiet: bool = False  # no unit moving on its own history, the force's change not significant, its SPC common cause
 
     @property
     def sides(self) -> tuple[tuple[str, int, tuple[UnitGroup, ...]], ...]:
@@ -100,6 +102,16 @@ class Themes:
     lead: str
     window_label: str
     summary: str
+
+    @property
+    def shown(self) -> tuple[ThemeRow, ...]:
+        """The rows with something to say (a unit moving, or the force's change or SPC): the table's rows."""
+        return tuple(r for r in self.rows if not r.quiet)
+
+    @property
+    def quiet_names(self) -> str:
+        """The measures with nothing to say, named on one line after the table (a chair with ten minutes)."""
+        return ", ".join(r.measure_name for r in self.rows if r.quiet)
 
     @property
     def details(self) -> tuple[ThemeRow, ...]:
@@ -217,6 +229,11 @@ def force_themes(data: CycleData, window: str, window_label: str, spc_words: dic
         tests = {str(m): str(label) for m, label in zip(sig["measure_id"], sig["label"], strict=True)
                  if label != NOT_TESTED}
 
+    special: set[str] = set()
+    if analysis is not None and not analysis.spc.empty:
+        spc = analysis.spc[analysis.spc["unit_code"] == TOTAL]
+        special = {str(m) for m, v in zip(spc["measure_id"], spc["variation"], strict=True)
+                   if v in (CONCERN, IMPROVEMENT)}
     rows = []
     for m in config.reported_measures:
         w, b = worse.get(m.id, []), better.get(m.id, [])
@@ -230,6 +247,8 @@ def force_themes(data: CycleData, window: str, window_label: str, spc_words: dic
             force_current=_float(row.get("current")), force_previous=_float(row.get("previous")),
             force_pct=_float(row.get("pct_change")), force_test=tests.get(m.id, ""),
             force_spc=spc_words.get(m.id, ""), worsening_groups=w_groups, improving_groups=b_groups,
+            quiet=not (w or b) and m.id not in special
+            and tests.get(m.id) not in (SIGNIFICANT_INCREASE, SIGNIFICANT_DECREASE),
         ))
     rows.sort(key=lambda r: -r.n_worsening)  # stable: config order among equals
     themes = [r for r in rows if r.theme_label]
