@@ -328,11 +328,16 @@ def test_force_wide_themes_count_units_worsening_on_their_own_history(demo_run: 
     up = own["current"] > own["comparison"]
     sided = own[beyond & (((own["direction"] == "concern") & up) | ((own["direction"] == "improvement") & ~up))]
     side = sided.sort_values("score").groupby(["measure_id", "unit_code"])["direction"].last()
+    rows, _, quiet = themes.partition("Nothing to note")  # measures with nothing to say: named once, no row
     for m in config.reported_measures:
         worse = [c for c in leaves if side.get((m.id, c)) == "concern"]
         better = [c for c in leaves if side.get((m.id, c)) == "improvement"]
         assert len(worse) <= 6 and len(better) <= 6  # named in the body
-        row = themes[themes.index(m.name):]
+        if not (worse or better) and re.search(rf"[:,] {re.escape(m.name)}[,.]", quiet):
+            assert not re.search(rf"(^|\s){re.escape(m.name)} 0 0 ", rows), m.name  # and no row of its own
+            continue
+        assert not re.search(rf"[:,] {re.escape(m.name)}[,.]", quiet), m.name  # a unit is moving: a row
+        row = rows[rows.index(m.name):]
 
         def listed(n: int, codes: list[str]) -> str:
             return f"{n}: " + ", ".join(f"{names[c]} ({c})" for c in codes) if codes else f"{n}"
