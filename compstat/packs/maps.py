@@ -188,9 +188,10 @@ def unit_outlines(config: Config, unit_code: str) -> tuple[Ring, ...]:
 
 
 @lru_cache(maxsize=4)
-def read_boundaries(path: Path, key: str, stamp: int = 0) -> dict[str, tuple[Ring, ...]]:
-    """Outer rings per unit code from a GeoJSON FeatureCollection (Polygon and MultiPolygon
-    features, matched on ``properties[key]``). ``stamp`` (the file's mtime) only refreshes the cache."""
+def boundary_geometries(path: Path, key: str, stamp: int = 0) -> dict[str, tuple[dict[str, Any], ...]]:
+    """The GeoJSON geometries of each unit code, from a FeatureCollection (or one Feature) matched on
+    ``properties[key]``: what the packs' maps and the public card's maps both draw from. ``stamp`` (the file's
+    mtime) only refreshes the cache."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -198,17 +199,22 @@ def read_boundaries(path: Path, key: str, stamp: int = 0) -> dict[str, tuple[Rin
     if not isinstance(document, dict):
         raise ConfigError(f"organisation.boundaries: {path} is not a GeoJSON FeatureCollection or Feature")
     features = [document] if document.get("type") == "Feature" else document.get("features") or []
-    out: dict[str, list[Ring]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     for feature in features:
         if not isinstance(feature, dict):
             continue
         code = (feature.get("properties") or {}).get(key)
-        geometry = feature.get("geometry") or {}
-        if code is None:
-            continue
-        for ring in _outer_rings(geometry):
-            out.setdefault(str(code), []).append(ring)
-    return {code: tuple(rings) for code, rings in out.items()}
+        if code is not None:
+            out.setdefault(str(code), []).append(feature.get("geometry") or {})
+    return {code: tuple(geometries) for code, geometries in out.items()}
+
+
+@lru_cache(maxsize=4)
+def read_boundaries(path: Path, key: str, stamp: int = 0) -> dict[str, tuple[Ring, ...]]:
+    """Outer rings per unit code (its Polygon and MultiPolygon geometries, ``boundary_geometries``)."""
+    rings = {code: tuple(ring for g in geometries for ring in _outer_rings(g))
+             for code, geometries in boundary_geometries(path, key, stamp).items()}
+    return {code: found for code, found in rings.items() if found}
 
 
 def _outer_rings(geometry: dict[str, Any]) -> list[Ring]:

@@ -16,7 +16,6 @@ Nothing refers outside the SVG (only ``url(#…)`` to its own pattern).
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from typing import Any
 
 from compstat.config import Config
 from compstat.errors import ConfigError
+from compstat.packs.maps import boundary_geometries
 
 Point = tuple[float, float]
 Ring = tuple[Point, ...]
@@ -70,21 +70,10 @@ def boundaries(config: Config) -> dict[str, tuple[Polygon, ...]] | None:
 
 @lru_cache(maxsize=4)
 def _read(path: Path, key: str, stamp: int) -> dict[str, tuple[Polygon, ...]]:
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"organisation.boundaries: {path} is not a readable GeoJSON file ({exc})") from None
-    if not isinstance(document, dict):
-        raise ConfigError(f"organisation.boundaries: {path} is not a GeoJSON FeatureCollection or Feature")
-    features = [document] if document.get("type") == "Feature" else document.get("features") or []
-    out: dict[str, list[Polygon]] = {}
-    for feature in features:
-        if not isinstance(feature, dict):
-            continue
-        code = (feature.get("properties") or {}).get(key)
-        if code is not None:
-            out.setdefault(str(code), []).extend(_polygons(feature.get("geometry") or {}))
-    return {code: tuple(polygons) for code, polygons in out.items() if polygons}
+    """Each unit's polygons, holes kept (``packs.maps.boundary_geometries`` reads the file)."""
+    polygons = {code: tuple(p for g in geometries for p in _polygons(g))
+                for code, geometries in boundary_geometries(path, key, stamp).items()}
+    return {code: found for code, found in polygons.items() if found}
 
 
 def _polygons(geometry: Mapping[str, Any]) -> list[Polygon]:

@@ -116,20 +116,11 @@ def task_lock(store_url: str, task: str, wait: float | None = None) -> Iterator[
     busy = f"another `compstat {task}` is running on this store"
     if url.get_backend_name() == "postgresql":
         key = int.from_bytes(hashlib.sha256(task.encode()).digest()[:8], "big", signed=True)
-        engine = create_engine(store_url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-                               connect_args={"application_name": f"compstat {task}"[:63]})
-        try:
-            try:
-                conn = engine.connect()
-            except SQLAlchemyError as exc:
-                raise _unreachable(engine.url, exc) from None
-            with conn:  # closing the connection releases the lock
-                take = text("SELECT pg_try_advisory_lock(:k)")
-                if not _until(deadline, lambda: bool(conn.scalar(take, {"k": key})), lambda: busy):
-                    raise StoreBusyError(_busy_message(busy, wait, task))
-                yield
-        finally:
-            engine.dispose()
+        with _lock_connection(store_url, f"compstat {task}"[:63]) as conn:
+            take = text("SELECT pg_try_advisory_lock(:k)")
+            if not _until(deadline, lambda: bool(conn.scalar(take, {"k": key})), lambda: busy):
+                raise StoreBusyError(_busy_message(busy, wait, task))
+            yield
         return
     database = url.database if url.get_backend_name() == "sqlite" else None
     if not database or database == ":memory:" or database.startswith("file:") or sys.platform == "win32":
@@ -260,21 +251,29 @@ def _app_name(me: Holder) -> str:
 @contextmanager
 def _pg_lock(store_url: str, me: Holder | None, deadline: float) -> Iterator[Busy]:
     name = _app_name(me) if me is not None else "compstat actions"
-    engine = create_engine(store_url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-                           connect_args={"application_name": name})
     take = text(f"SELECT {'pg_try_advisory_lock' if me is not None else 'pg_try_advisory_lock_shared'}(:k)")
+    with _lock_connection(store_url, name) as conn:
+        try:
+            taken = _until(deadline, lambda: bool(conn.scalar(take, {"k": ADVISORY_KEY})), lambda: _pg_holder(conn))
+            busy = None if taken else _pg_holder(conn)
+        except SQLAlchemyError as exc:
+            raise _unreachable(conn.engine.url, exc) from None
+        yield busy
+
+
+@contextmanager
+def _lock_connection(store_url: str, application_name: str) -> Iterator[Connection]:
+    """A PostgreSQL connection of its own for a session advisory lock (closing it releases the lock), named
+    ``application_name`` so that others can see who holds it; a server that cannot be reached is one line."""
+    engine = create_engine(store_url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                           connect_args={"application_name": application_name})
     try:
         try:
             conn = engine.connect()
         except SQLAlchemyError as exc:
             raise _unreachable(engine.url, exc) from None
-        with conn:  # closing the connection releases the lock
-            try:
-                taken = _until(deadline, lambda: bool(conn.scalar(take, {"k": ADVISORY_KEY})), lambda: _pg_holder(conn))
-                busy = None if taken else _pg_holder(conn)
-            except SQLAlchemyError as exc:
-                raise _unreachable(engine.url, exc) from None
-            yield busy
+        with conn:
+            yield conn
     finally:
         engine.dispose()
 
