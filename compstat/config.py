@@ -12,11 +12,11 @@ import re
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -93,12 +93,15 @@ def check_email(value: str) -> str:
     return value
 
 
+EmailAddress = Annotated[str, AfterValidator(check_email)]  # a config field holding one address
+
+
 class Unit(_Model):
     code: str
     name: str
     commander: str = ""
-    email: str | None = Field(None, description="the commander's e-mail address: `compstat distribute` sends the "
-                                                "unit's (or division's) pack and minutes there")
+    email: EmailAddress | None = Field(None, description="the commander's e-mail address: `compstat distribute` "
+                                                         "sends the unit's (or division's) pack and minutes there")
     population: float | None = Field(None, gt=0)
     context: dict[str, float] = Field(default_factory=dict)
     children: list[Unit] = Field(default_factory=list)
@@ -113,11 +116,6 @@ class Unit(_Model):
             raise ValueError(f"'{visible(value)}' holds control or invisible characters (shown here as ␛, \\u202e, "
                              "...): write the code in visible characters")
         return value
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, value: str | None) -> str | None:
-        return None if value is None else check_email(value)
 
 
 class Target(_Model):
@@ -524,8 +522,8 @@ class MeetingSettings(_Model):
                                            "organisation.timezone if set (else the machine's local time)")
     brief_hours: int = Field(48, ge=0, le=24 * 28, description="packs are due this many hours before the meeting")
     minutes_days: int = Field(2, ge=0, le=28, description="the follow-up minutes are due this many days after it")
-    chair: str | None = Field(None, description="the chair's e-mail address: the chair's pack and every unit's "
-                                                "minutes are sent there")
+    chair: EmailAddress | None = Field(None, description="the chair's e-mail address: the chair's pack and every "
+                                                         "unit's minutes are sent there")
 
     @field_validator("time", mode="before")
     @classmethod
@@ -542,11 +540,6 @@ class MeetingSettings(_Model):
             raise ValueError(f"'{visible(value)}' is not a time of day: write HH:MM, 24-hour, e.g. '10:00' (quoted)")
         return value
 
-    @field_validator("chair")
-    @classmethod
-    def _chair(cls, value: str | None) -> str | None:
-        return None if value is None else check_email(value)
-
 
 class DeliverySettings(_Model):
     """The `delivery:` section: the SMTP server `compstat distribute` sends through (issue #15). Credentials are
@@ -557,7 +550,7 @@ class DeliverySettings(_Model):
     security: Literal["starttls", "ssl", "none"] = Field(
         "starttls", description="starttls: upgrade the connection (STARTTLS); ssl: TLS from the start; none: plain "
                                 "(a local relay only)")
-    sender: str = Field(description="the From address of every message")
+    sender: EmailAddress = Field(description="the From address of every message")
     username_env: str | None = Field(None, description="the environment variable holding the SMTP user name")
     password_env: str | None = Field(None, description="the environment variable holding the SMTP password")
     timeout: float = Field(30, gt=0, le=600, description="seconds to wait for the server")
@@ -579,11 +572,6 @@ class DeliverySettings(_Model):
                                      "value in an environment variable and give its NAME as password_env "
                                      "(or username_env)")
         return data
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, value: str) -> str:
-        return check_email(value)
 
     @field_validator("username_env", "password_env")
     @classmethod

@@ -130,11 +130,6 @@ def class_of(value: int, bands: Sequence[tuple[int, int]]) -> int:
     return next(i for i, (_, high) in enumerate(bands) if value <= high)
 
 
-def fills(n: int) -> list[str]:
-    """The first ``n`` shades, light to dark: a class keeps its shade on every map."""
-    return list(PALETTE[:n])
-
-
 def _band_text(low: int, high: int) -> str:
     return f"{low:,}" if low == high else f"{low:,} to {high:,}"
 
@@ -164,11 +159,10 @@ def area_map(map_id: str, title: str, intro: str, units: Sequence[MapUnit],
 
     published = [u.value for u in drawn if u.value is not None and not u.status]
     bands = classes(published)
-    colours = fills(len(bands))
     statuses = sorted({u.status for u in drawn if u.status and u.status != "no data"},
                       key=lambda s: (not s.startswith("fewer"), s))  # "fewer than 5" before "withheld"
     used = {class_of(v, bands) for v in published}
-    legend = [(colours[i], _band_text(*band)) for i, band in enumerate(bands) if i in used]  # classes holding one
+    legend = [(PALETTE[i], _band_text(*band)) for i, band in enumerate(bands) if i in used]  # classes holding one
     legend += [(f"url(#{map_id}-hatch)", status) for status in statuses]
     if any(u.status == "no data" for u in drawn):
         legend.append((NO_DATA, "no data"))
@@ -198,7 +192,7 @@ def area_map(map_id: str, title: str, intro: str, units: Sequence[MapUnit],
     for u in drawn:
         if u.value is not None and not u.status:
             band = class_of(u.value, bands)
-            fill, klass = colours[band], f"class-{band + 1}"
+            fill, klass = PALETTE[band], f"class-{band + 1}"  # a class's shade on every map
         elif u.status == "no data" or (u.value is None and not u.status):
             fill, klass = NO_DATA, "no-data"
         else:

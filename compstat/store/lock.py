@@ -122,12 +122,10 @@ def task_lock(store_url: str, task: str, wait: float | None = None) -> Iterator[
                 raise StoreBusyError(_busy_message(busy, wait, task))
             yield
         return
-    database = url.database if url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:") or sys.platform == "win32":
+    path = _beside_database(store_url, "." + "".join(c if c.isalnum() else "-" for c in task) + ".lock")
+    if path is None:
         yield
         return
-    slug = "".join(c if c.isalnum() else "-" for c in task)
-    path = Path(f"{database}.{slug}.lock")
     try:
         fd = _open(path)
     except OSError as exc:
@@ -161,12 +159,22 @@ def _lock(store_url: str, me: Holder | None, wait: float | None) -> Iterator[Bus
         with _pg_lock(store_url, me, deadline) as busy:
             yield busy
         return
-    database = url.database if url.get_backend_name() == "sqlite" else None
-    if not database or database == ":memory:" or database.startswith("file:") or sys.platform == "win32":
+    path = _beside_database(store_url, ".lock")
+    if path is None:
         yield None
         return
-    with _file_lock(Path(f"{database}.lock"), me, deadline) as busy:
+    with _file_lock(path, me, deadline) as busy:
         yield busy
+
+
+def _beside_database(store_url: str, suffix: str) -> Path | None:
+    """A lock file beside a SQLite store's database (``<database><suffix>``); None for a store that has no
+    such file (PostgreSQL, an in-memory or URI SQLite database) or on Windows (no ``flock``)."""
+    url = make_url(store_url)
+    database = url.database if url.get_backend_name() == "sqlite" else None
+    if not database or database == ":memory:" or database.startswith("file:") or sys.platform == "win32":
+        return None
+    return Path(f"{database}{suffix}")
 
 
 def _until(deadline: float, attempt: Callable[[], bool], holder: Callable[[], Busy]) -> bool:
