@@ -142,9 +142,12 @@ def build_figures(session: Session, config: Config, start: date) -> Figures:
     sources = dict(zip(inputs["file_id"], inputs["source"], strict=True))
     make_totals(session, untotalled(session, [int(i) for i in inputs["file_id"]]))
     day = cast(DailyTotal.occurred_on, String(10))  # ISO text: one vectorised parse beats per-row dates
+    # SQLite reads the table in its own order, not through the (org, day) index: the rows from ``start`` on are
+    # most of the table, and looking each one up from the index takes 2.4× as long (national: 6.1 s against 2.5 s)
+    owner = DailyTotal.org.concat("") if session.get_bind().dialect.name == "sqlite" else DailyTotal.org
     stmt = (select(DailyTotal.file_id, DailyTotal.unit_code, DailyTotal.category, DailyTotal.subcategory, day,
                    DailyTotal.total, DailyTotal.n)
-            .where(DailyTotal.org == org, DailyTotal.occurred_on >= start))
+            .where(owner == org, DailyTotal.occurred_on >= start))
     result = session.connection().execute(stmt)
     try:  # the driver's tuples as they are: no row objects (half the time for 300,000 rows); text and numbers only
         rows = result.cursor.fetchall()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +15,7 @@ from sqlalchemy import func, select
 from compstat.config import Config
 from compstat.errors import SourceError
 from compstat.ingest import ingest_all
-from compstat.ingest.mapping import map_rows
+from compstat.ingest.mapping import WHITESPACE_RUN, location_names, map_rows
 from compstat.store import IngestedFile, Observation, RejectedRow, SupersededObservation, connect, transaction
 
 TODAY = date(2026, 3, 10)
@@ -219,3 +221,51 @@ def test_map_rows_in_chunks_is_the_same_as_at_once(small_config: Config) -> None
     assert reasons[23].startswith("exact copy of row 3 ") and reasons[24].startswith("exact copy of row 7 ")
     assert reasons[25].startswith("unit 'Z' is not in the config")  # a copy of a rejected row: rejected as it was
     assert chunked.observations.set_index("record_id").loc["R6", "occurred_at"] == "2026-01-05 00:00:00"
+
+
+def test_the_whitespace_pattern_is_pythons_whitespace() -> None:
+    """``WHITESPACE_RUN`` spells out the characters Python's ``\\s`` matches, so that pyarrow (RE2, whose ``\\s`` is
+    ASCII only) can run it: every code point is checked."""
+    python = {c for c in map(chr, range(sys.maxunicode + 1)) if re.fullmatch(r"\s", c)}
+    assert WHITESPACE_RUN.startswith("[") and WHITESPACE_RUN.endswith("]+")
+    assert set(WHITESPACE_RUN[1:-2]) == python
+
+
+def test_location_names_collapse_every_kind_of_space() -> None:
+    text = pd.Series(["On or near\u00a0 High\u3000\x0bStreet ", " \u2003 ", "Park\tRoad", "ON OR NEAR"], dtype="str")
+    names = location_names(text)
+    assert names.fillna("(blank)").tolist() == ["High Street", "(blank)", "Park Road", "(blank)"]
+
+
+def test_a_sources_files_are_read_ahead_in_order_and_a_bad_one_stores_nothing(small_config: Config,
+                                                                              store_url: str) -> None:
+    """A source's inputs are validated one ahead on another thread while the one before is stored: the reports
+    and the rows come in the files' order, each file's rows under its own input; a file that cannot be read,
+    met after others were stored in the same run, fails the run and the store keeps nothing of it."""
+    header, *rows = INCIDENTS.splitlines()
+    parts = [rows[:7], rows[7:14], rows[14:]]
+    for i, part in enumerate(parts):
+        small_config.resolve_path(f"incidents-{i}.csv").write_text("\n".join([header, *part]) + "\n", encoding="utf-8")
+    source = small_config.sources[0].model_copy(update={"path": "incidents-*.csv"})
+    config = small_config.model_copy(update={"sources": [source]})
+    engine = connect(store_url)
+    try:
+        with transaction(engine) as session:
+            reports = ingest_all(session, config, TODAY, store_url)
+            assert [Path(r.location).name for r in reports] == ["incidents-0.csv", "incidents-1.csv", "incidents-2.csv"]
+            assert [(r.rows_read, r.rows_loaded) for r in reports] == [(7, 7), (7, 7), (7, 4)]
+            stored = session.execute(select(IngestedFile.path, Observation.record_id).join(
+                Observation, Observation.file_id == IngestedFile.id).order_by(Observation.id)).all()
+            assert [Path(p).name[-5] + r for p, r in stored] == [
+                f"{i}{row.split(',')[0]}" for i, part in enumerate(parts) for row in part
+                if row.split(",")[0] not in ("R17", "R18", "R20")]
+        small_config.resolve_path("incidents-3.csv").write_text("\n".join([header, rows[0].replace("R1,", "R99,")]))
+        small_config.resolve_path("incidents-4.csv").write_bytes("ref,unit\nbad".encode("utf-16"))
+        with pytest.raises(SourceError, match="incidents-4.csv.*cannot be read as csv"), \
+                transaction(engine) as session:
+            ingest_all(session, config, TODAY, store_url)
+        with transaction(engine) as session:
+            assert session.scalar(select(func.count()).select_from(Observation)) == 18
+            assert session.scalar(select(func.count()).select_from(IngestedFile)) == 3
+    finally:
+        engine.dispose()

