@@ -18,7 +18,7 @@ import pytest
 from compstat.analysis.analyse import first_day_needed
 from compstat.analysis.baselines import HistoryStarts
 from compstat.analysis.measures import period_series
-from compstat.analysis.spc import COMMON_CAUSE, CONCERN, IMPROVEMENT
+from compstat.analysis.spc import COMMON_CAUSE, CONCERN, IMPROVEMENT, spc, variation
 from compstat.analysis.spc_series import (
     chart_start,
     history_only,
@@ -187,3 +187,30 @@ def test_baseline_settings_are_checked(small_config_path: Path) -> None:
     small_config_path.write_text(text + "analysis:\n  spc:\n    baseline: {}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="analysis.spc.baseline: give start, end or both"):
         load_config(small_config_path)
+
+
+def test_table_matches_one_chart_per_series(small_config: Config) -> None:
+    """``spc_table`` charts every series from its own arrays (no DataFrame per series): each series' points and
+    latest row are what ``spc.spc`` gives for that series alone, whatever the order of the rows, with leading
+    weeks before the history dropped, a missing week kept as a gap, and a series with no value left out."""
+    config = configured(small_config, {"spc": {"rebase": [{"date": "2026-03-02", "measures": ["robbery"]}]}})
+    gap = [np.nan, np.nan, *WORKED[2:9], np.nan, *WORKED[10:]]
+    frame = series({("B", "robbery"): WORKED, ("A", "burglary"): gap, ("A", "robbery"): [np.nan] * 20,
+                    ("B", "burglary"): WORKED[::-1]})
+    points, latest = spc_table(frame.sample(frac=1.0, random_state=3), config)
+    assert list(zip(latest["unit_code"], latest["measure_id"], strict=True)) == [
+        ("A", "burglary"), ("B", "burglary"), ("B", "robbery")]
+    for row in latest.to_dict("records"):
+        alone = frame[(frame["unit_code"] == row["unit_code"]) & (frame["measure_id"] == row["measure_id"])]
+        alone = alone.iloc[int(np.flatnonzero(alone["value"].notna())[0]):]
+        expected = spc(alone, x="period_start", y="value",
+                       options=spc_options(config, row["unit_code"], row["measure_id"]))
+        got = points[(points["unit_code"] == row["unit_code"]) & (points["measure_id"] == row["measure_id"])]
+        pd.testing.assert_frame_equal(got.drop(columns=["unit_code", "measure_id"]).reset_index(drop=True), expected)
+        last = expected.iloc[-1]
+        assert (row["x"], row["mean"], row["upl"], row["point_type"]) == (last["x"], last["mean"], last["upl"],
+                                                                          last["point_type"])
+        assert row["variation"] == variation(expected) and row["periods_running"] == periods_running(expected)
+        assert row["n_points"] == int(expected["y"].notna().sum())
+    assert points.loc[points["unit_code"] == "A", "y"].isna().sum() == 1  # the gap; the leading weeks are dropped
+    assert latest.set_index(["unit_code", "measure_id"]).loc[("B", "robbery"), "change_points"] == "2026-03-02"

@@ -326,25 +326,32 @@ def _like_for_like_peers(linked: pd.DataFrame, names: dict[str, str]) -> tuple[p
     ``MIN_PEERS`` (and fewer than all) would remain, when all stay and the caveat says so."""
     if linked.empty:
         return linked, _keyed({}), _keyed({})
-    keep = pd.Series(True, index=linked.index)
     left: dict[tuple[str, str, str], str] = {}
     caveat: dict[tuple[str, str, str], str] = {}
-    for key, group in linked.groupby(["unit_code", "measure_id", "window"], sort=False):
-        unsound = group[~group["sound"].astype(bool)]
-        if unsound.empty:
+    key_columns = ["unit_code", "measure_id", "window"]
+    mixed = ~linked.groupby(key_columns, sort=False)["sound"].transform("all").astype(bool)
+    rows = linked[mixed].sort_values(key_columns, kind="stable")  # only averages with a peer to leave out
+    keys = list(zip(*(rows[c].astype(str) for c in key_columns), strict=True))
+    peers, sound = rows["peer_code"].astype(str).to_numpy(dtype=object), rows["sound"].to_numpy(dtype=bool)
+    dropped: list[object] = []
+    edges = [0, *(i for i in range(1, len(keys)) if keys[i] != keys[i - 1]), len(keys)]
+    for start, stop in zip(edges, edges[1:], strict=False):
+        if start == stop:
             continue
-        listed = ", ".join(names.get(str(c), str(c)) for c in unsound["peer_code"])
-        sound = len(group) - len(unsound)
-        k = (str(key[0]), str(key[1]), str(key[2]))
-        if sound >= min(MIN_PEERS, len(group)):
-            keep[unsound.index] = False
-            left[k] = ",".join(str(c) for c in unsound["peer_code"])
-            caveat[k] = f"average of {sound} of {len(group)} similar units: {listed} left out, not like-for-like"
+        k, size = keys[start], stop - start
+        unsound = [str(c) for c, ok in zip(peers[start:stop], sound[start:stop], strict=True) if not ok]
+        listed = ", ".join(names.get(c, c) for c in unsound)
+        kept = size - len(unsound)
+        if kept >= min(MIN_PEERS, size):
+            dropped.extend(rows.index[start:stop][~sound[start:stop]])
+            left[k] = ",".join(unsound)
+            caveat[k] = f"average of {kept} of {size} similar units: {listed} left out, not like-for-like"
         else:
-            every = "both" if len(group) == 2 else f"all {len(group)}"
+            every = "both" if size == 2 else f"all {size}"
             them = "it" if len(unsound) == 1 else "them"
             caveat[k] = (f"average of {every} similar units, including {listed}, not like-for-like (too few "
                          f"without {them}): read with caution")
+    keep = ~linked.index.isin(dropped)
     return linked[keep], _keyed(left), _keyed(caveat)
 
 

@@ -39,6 +39,7 @@ from datetime import date, timedelta
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+from pandas._libs.tslibs.nattype import NaTType
 
 from compstat.analysis.baselines import HistoryStarts
 from compstat.analysis.significance import (
@@ -248,8 +249,8 @@ def rare_analysis(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.Dat
                           pd.DataFrame(columns=T_POINT_COLUMNS), pd.DataFrame(columns=RARE_EVENT_COLUMNS))
     with_dates = event_measures(config)
     first = series["period_start"].min()
-    span = daily[(daily["date"] >= first) & (daily["date"] <= pd.Timestamp(period.end))]
-    by_key = dict(list(span.groupby(["unit_code", "measure_id"], sort=False)))
+    event_days = _EventDays(daily[(daily["date"] >= first) & (daily["date"] <= pd.Timestamp(period.end))
+                                  & (daily["total"] > 0)])
     latest = {(str(r["unit_code"]), str(r["measure_id"])): r for r in
               series.sort_values("period_start").groupby(["unit_code", "measure_id"]).tail(1).to_dict("records")}
     observed = series[series["value"].notna()].groupby(["unit_code", "measure_id"]).size()
@@ -259,18 +260,14 @@ def rare_analysis(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.Dat
     for unit, measure_id, mean in rare[["unit_code", "measure_id", "mean"]].itertuples(index=False):
         key = (str(unit), str(measure_id))
         improvement = IMPROVEMENT_FOR_POLARITY[config.measure(key[1]).polarity]
-        days = by_key.get(key, pd.DataFrame(columns=["date", "total", "n"]))
-        days = days[days["total"] > 0]
-        history = starts.of(*key)
-        if not pd.isna(history):
-            days = days[days["date"] >= history]
-        events = int(days["total"].sum())
-        dated = key[1] in with_dates and bool((days["total"] == days["n"]).all())
+        day, total, n = event_days.of(key, starts.of(*key))
+        events = int(total.sum())
+        dated = key[1] in with_dates and bool((total == n).all())
         record: dict[str, object] = {"unit_code": key[0], "measure_id": key[1], "mean_per_period": float(mean),
                                      "events": events}
         judged: dict[str, object] = {"point_type": None, "special_cause_rule": None}
         if dated and events >= settings.min_events:
-            chart = t_chart(days.rename(columns={"total": "count"})[["date", "count"]], improvement,
+            chart = t_chart(pd.DataFrame({"date": day, "count": total}), improvement,
                             config.analysis.spc.screen_outliers)
             judged = judge_t_chart(chart, period, improvement)
             last = chart.iloc[-1]
@@ -289,7 +286,7 @@ def rare_analysis(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.Dat
             why = (f"{events} dated events in the charted span, fewer than {settings.min_events}" if dated
                    else "counts per period, without the date of each event")
             record.update(method=METHOD_LONG, why=why,
-                          last_event=pd.Timestamp(days["date"].max()) if events else pd.NaT)
+                          last_event=pd.Timestamp(day.max()) if events else pd.NaT)
         record.update({str(k): v for k, v in tests[key].items() if k not in ("unit_code", "measure_id")})
         rows.append(record)
         now = latest[key]
@@ -309,17 +306,37 @@ def rare_analysis(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.Dat
                       rare_events(judgement, comparisons))
 
 
+class _EventDays:
+    """The days with events (``daily`` rows with a positive total) of each unit × measure, as arrays."""
+
+    def __init__(self, days: pd.DataFrame) -> None:
+        days = days.sort_values(["unit_code", "measure_id"], kind="stable")
+        units, measures = days["unit_code"].to_numpy(dtype=object), days["measure_id"].to_numpy(dtype=object)
+        edges = [0, *(np.flatnonzero((units[1:] != units[:-1]) | (measures[1:] != measures[:-1])) + 1), len(units)]
+        self.rows = {(str(units[a]), str(measures[a])): (a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b}
+        self.dates, self.totals, self.n = (days[c].to_numpy() for c in ("date", "total", "n"))
+
+    def of(self, key: tuple[str, str], history: pd.Timestamp | NaTType) -> tuple[npt.NDArray[np.generic], ...]:
+        """The dates, totals and record counts of ``key``'s event days from ``history`` (all when NaT)."""
+        a, b = self.rows.get(key, (0, 0))
+        dates, totals, n = self.dates[a:b], self.totals[a:b], self.n[a:b]
+        if pd.isna(history):
+            return dates, totals, n
+        kept = dates >= history.to_datetime64()
+        return dates[kept], totals[kept], n[kept]
+
+
 def rare_events(judgement: pd.DataFrame, comparisons: pd.DataFrame) -> pd.DataFrame:
     """The factual list (``RARE_EVENT_COLUMNS``) for every rare series: the period's count, the year to
     date and last year's, the last 12 months and the 12 before; no statistical claim."""
-    figures = comparisons.set_index(["unit_code", "measure_id", "window"])
+    figures = comparisons.set_index(["unit_code", "measure_id", "window"])[["current", "last_year"]].to_dict("index")
     out = []
     for r in judgement.to_dict("records"):
         key = (r["unit_code"], r["measure_id"])
 
         def figure(window: str, column: str, key: tuple[str, str] = key) -> float:
-            at = (*key, window)
-            return float(figures.loc[at, column]) if at in figures.index else np.nan  # type: ignore[arg-type]
+            at = figures.get((*key, window))
+            return np.nan if at is None else float(at[column])
 
         out.append({"unit_code": key[0], "measure_id": key[1], "method": r["method"],
                     "period_count": figure("period", "current"), "ytd": figure("ytd", "current"),

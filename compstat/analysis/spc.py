@@ -241,9 +241,26 @@ def spc(frame: pd.DataFrame, x: str = "x", y: str = "y", options: SpcOptions | N
         values = frame[y].to_numpy(dtype=float, na_value=np.nan)
     if not xs.is_unique:
         raise ValueError(f"duplicate values in {x!r}: an SPC chart needs one value per period")
+    columns = chart_columns(xs.reset_index(drop=True), values, options)
+    rule = columns.pop("rule")
+    return pd.DataFrame({
+        "x": xs.reset_index(drop=True), "y": values, **columns,
+        "special_cause_rule": pd.Series(RULE_NAMES[rule], dtype="str"),
+        "point_type": pd.Series(columns["point_type"], dtype="str"),
+    }, columns=SPC_COLUMNS)
+
+
+RULE_NAMES = np.array([None, *RULES], dtype=object)  # index: a chart's ``rule`` code (0 = none)
+
+
+def chart_columns(xs: pd.Series, values: FloatArray, options: SpcOptions) -> dict[str, npt.NDArray[np.generic]]:
+    """``spc``'s columns as arrays, for ``values`` at ``xs`` (sorted, unique): as ``spc`` but for ``x`` and
+    ``y``, and with ``rule`` (the rule's index in RULES + 1, 0 = none) in place of ``special_cause_rule``, and
+    ``point_type`` an object array (None or NaN where y is missing). Charting thousands of series,
+    ``spc_series.spc_table`` calls this, skipping a DataFrame per series."""
     n = len(values)
     group = _rebase_groups(xs, options.rebase)
-    baseline = in_baseline(xs.reset_index(drop=True), options)
+    baseline = in_baseline(xs, options)
     mean, lpl, upl = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     short = np.zeros(n, dtype=bool)
     outside, close = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
@@ -267,15 +284,13 @@ def spc(frame: pd.DataFrame, x: str = "x", y: str = "y", options: SpcOptions | N
         rule_o, dir_o = _special_cause(yo, side_o, close_o, out_o, options)
         at = start + observed
         outside[at], close[at], side[at], rule[at], direction[at] = out_o, close_o, side_o, rule_o, dir_o
-    types = _point_types(rule, direction, np.isnan(values), _DIRECTION[options.improvement])
-    return pd.DataFrame({
-        "x": xs.reset_index(drop=True), "y": values, "rebase_group": group, "short_group_warning": short,
-        "mean": mean, "lpl": lpl, "upl": upl, "outside_limits": outside, "relative_to_mean": side,
-        "close_to_limits": close, "special_cause_flag": rule > 0,
-        "special_cause_rule": pd.Series(np.array([None, *RULES], dtype=object)[rule], dtype="str"),
-        "point_type": pd.Series(types, dtype="str"),
+    return {
+        "rebase_group": group, "short_group_warning": short, "mean": mean, "lpl": lpl, "upl": upl,
+        "outside_limits": outside, "relative_to_mean": side, "close_to_limits": close,
+        "special_cause_flag": rule > 0, "rule": rule,
+        "point_type": _point_types(rule, direction, np.isnan(values), _DIRECTION[options.improvement]),
         "target": np.full(n, np.nan if options.target is None else float(options.target)),
-    }, columns=SPC_COLUMNS)
+    }
 
 
 def _point_types(rule: IntArray, direction: IntArray, missing: BoolArray,
@@ -293,10 +308,14 @@ def assurance(result: pd.DataFrame, options: SpcOptions) -> str | None:
     """Whether the last point's limits meet ``options.target``: consistently_passing,
     consistently_failing or inconsistent (hit and miss). None without a target, with a neutral
     improvement direction (as R) or without limits (R says inconsistent there)."""
-    if options.target is None or options.improvement == "neutral" or result.empty:
+    if result.empty:
         return None
-    lpl, upl = float(result["lpl"].iloc[-1]), float(result["upl"].iloc[-1])
-    if np.isnan(lpl) or np.isnan(upl):
+    return assurance_of(float(result["lpl"].iloc[-1]), float(result["upl"].iloc[-1]), options)
+
+
+def assurance_of(lpl: float, upl: float, options: SpcOptions) -> str | None:
+    """``assurance`` from the last point's limits."""
+    if options.target is None or options.improvement == "neutral" or np.isnan(lpl) or np.isnan(upl):
         return None
     higher_is_better = options.improvement == "increase"
     if options.target > upl:
@@ -308,5 +327,10 @@ def assurance(result: pd.DataFrame, options: SpcOptions) -> str | None:
 
 def variation(result: pd.DataFrame) -> str | None:
     """The variation icon: the point_type of the latest observed point (None if there is none)."""
-    types = result["point_type"].dropna()
-    return None if types.empty else str(types.iloc[-1])
+    return variation_of(result["point_type"].to_numpy(dtype=object))
+
+
+def variation_of(point_types: npt.NDArray[np.generic]) -> str | None:
+    """``variation`` from a chart's point types (None or NaN where y is missing)."""
+    observed = point_types[~pd.isna(point_types)]
+    return None if not observed.size else str(observed[-1])

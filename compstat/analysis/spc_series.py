@@ -18,10 +18,21 @@ from __future__ import annotations
 from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from compstat.analysis.baselines import HistoryStarts
-from compstat.analysis.spc import COMMON_CAUSE, SPC_COLUMNS, Improvement, SpcOptions, assurance, spc, variation
+from compstat.analysis.spc import (
+    COMMON_CAUSE,
+    RULE_NAMES,
+    SPC_COLUMNS,
+    FloatArray,
+    Improvement,
+    SpcOptions,
+    assurance_of,
+    chart_columns,
+    variation_of,
+)
 from compstat.config import Config
 from compstat.errors import UsageError
 from compstat.ingest.dates import parse_dates
@@ -73,7 +84,12 @@ def spc_options(config: Config, unit_code: str, measure_id: str, target: float |
 
 def periods_running(points: pd.DataFrame) -> int:
     """How many of the latest observed points in a row share the latest point's special-cause type (0 if common)."""
-    types = points["point_type"].dropna().to_numpy(dtype=object)
+    return running(points["point_type"].to_numpy(dtype=object))
+
+
+def running(point_types: npt.NDArray[np.generic]) -> int:
+    """``periods_running`` from a chart's point types (None or NaN where y is missing)."""
+    types = point_types[~pd.isna(point_types)]
     if not types.size or types[-1] == COMMON_CAUSE:
         return 0
     differs = np.flatnonzero(types[::-1] != types[-1])
@@ -102,42 +118,66 @@ def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str
     targets = targets or {}
     reported = {m.id for m in config.reported_measures}
     frame = series[series["measure_id"].isin(reported)].sort_values(["unit_code", "measure_id", "period_start"])
-    points, latest = [], []
-    keys: list[tuple[str, str, int]] = []
-    for (unit, measure_id), group in frame.groupby(["unit_code", "measure_id"], sort=True):
-        observed = np.flatnonzero(group["value"].notna().to_numpy())
+    units = frame["unit_code"].to_numpy(dtype=object)
+    measures = frame["measure_id"].to_numpy(dtype=object)
+    xs = frame["period_start"].to_numpy()
+    values = frame["value"].to_numpy(dtype=float, na_value=np.nan)
+    first_x = np.datetime64(pd.Timestamp(first_charted)) if first_charted is not None else None
+    starts = np.flatnonzero((units[1:] != units[:-1]) | (measures[1:] != measures[:-1])) + 1
+    charts: list[tuple[str, str, slice, dict[str, npt.NDArray[np.generic]]]] = []
+    latest = []
+    for start, stop in zip([0, *starts], [*starts, len(values)], strict=False):
+        if start == stop:
+            continue
+        observed = np.flatnonzero(~np.isnan(values[start:stop]))
         if not observed.size:
             continue
-        group = group.iloc[observed[0]:]
-        options = spc_options(config, str(unit), str(measure_id), targets.get((str(unit), str(measure_id))))
-        full = spc(group, x="period_start", y="value", options=options)
-        chart = full
-        if first_charted is not None and full["x"].iloc[0] < pd.Timestamp(first_charted):
-            chart = full[full["x"] >= pd.Timestamp(first_charted)].reset_index(drop=True)
-        if chart.empty:
+        unit, measure_id = str(units[start]), str(measures[start])
+        start += int(observed[0])
+        options = spc_options(config, unit, measure_id, targets.get((unit, measure_id)))
+        full = chart_columns(pd.Series(xs[start:stop]), values[start:stop], options)
+        cut = int(np.searchsorted(xs[start:stop], first_x)) if first_x is not None else 0
+        if cut == stop - start:
             continue
-        points.append(chart)
-        keys.append((str(unit), str(measure_id), len(chart)))
-        last = chart.iloc[-1]
+        chart = {name: column[cut:] for name, column in full.items()}
+        charts.append((unit, measure_id, slice(start + cut, stop), chart))
+        rule, types = int(chart["rule"][-1]), chart["point_type"]
         latest.append({
-            "unit_code": unit, "measure_id": measure_id, "x": last["x"], "y": last["y"], "mean": last["mean"],
-            "lpl": last["lpl"], "upl": last["upl"], "special_cause_rule": last["special_cause_rule"],
-            "point_type": last["point_type"], "variation": variation(chart),
-            "periods_running": periods_running(full), "assurance": assurance(chart, options),
+            "unit_code": unit, "measure_id": measure_id, "x": pd.Timestamp(xs[stop - 1]), "y": values[stop - 1],
+            "mean": chart["mean"][-1], "lpl": chart["lpl"][-1], "upl": chart["upl"][-1],
+            "special_cause_rule": RULE_NAMES[rule], "point_type": types[-1], "variation": variation_of(types),
+            "periods_running": running(full["point_type"]),
+            "assurance": assurance_of(float(chart["lpl"][-1]), float(chart["upl"][-1]), options),
             "target": options.target if options.target is not None else np.nan,
-            "improvement": options.improvement, "n_points": int(chart["y"].notna().sum()),
-            "short_group_warning": bool(last["short_group_warning"]),
+            "improvement": options.improvement, "n_points": int((~np.isnan(values[start + cut:stop])).sum()),
+            "short_group_warning": bool(chart["short_group_warning"][-1]),
             "change_points": ",".join(ts.date().isoformat() for ts in options.rebase),  # type: ignore[union-attr]
         })
-    if points:
-        point_frame = pd.concat(points, ignore_index=True)
-        lengths = [n for _, _, n in keys]
-        point_frame["unit_code"] = np.repeat([u for u, _, _ in keys], lengths)
-        point_frame["measure_id"] = np.repeat([m for _, m, _ in keys], lengths)
-        point_frame = point_frame[SPC_POINT_COLUMNS]
-    else:
-        point_frame = pd.DataFrame(columns=SPC_POINT_COLUMNS)
-    return point_frame, pd.DataFrame(latest, columns=SPC_LATEST_COLUMNS)
+    return _point_frame(charts, xs, values), pd.DataFrame(latest, columns=SPC_LATEST_COLUMNS)
+
+
+def _point_frame(charts: list[tuple[str, str, slice, dict[str, npt.NDArray[np.generic]]]], xs: npt.NDArray[np.generic],
+                 values: FloatArray) -> pd.DataFrame:
+    """Every chart's points (``SPC_POINT_COLUMNS``) in one frame: ``chart_columns`` of each series, at the
+    rows ``xs`` and ``values`` hold them."""
+    if not charts:
+        return pd.DataFrame(columns=SPC_POINT_COLUMNS)
+    lengths = [rows.stop - rows.start for _, _, rows, _ in charts]
+    picked = np.concatenate([np.arange(rows.start, rows.stop) for _, _, rows, _ in charts])
+
+    def joined(name: str) -> npt.NDArray[np.generic]:
+        return np.concatenate([chart[name] for _, _, _, chart in charts])
+
+    rule = joined("rule")
+    columns = {name: joined(name) for name in SPC_COLUMNS if name not in ("x", "y", "special_cause_rule",
+                                                                            "point_type")}
+    return pd.DataFrame({
+        "unit_code": pd.Series(np.repeat([u for u, _, _, _ in charts], lengths), dtype="str"),
+        "measure_id": pd.Series(np.repeat([m for _, m, _, _ in charts], lengths), dtype="str"),
+        "x": xs[picked], "y": values[picked], **columns,
+        "special_cause_rule": pd.Series(RULE_NAMES[rule], dtype="str"),
+        "point_type": pd.Series(joined("point_type"), dtype="str"),
+    }, columns=SPC_POINT_COLUMNS)
 
 
 def spc_input(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:

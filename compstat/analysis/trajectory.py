@@ -323,8 +323,10 @@ def trajectory_table(daily: pd.DataFrame, series: pd.DataFrame, comparisons: pd.
     cumulative = {k: _Cumulative(daily, count_ids, shift_years(first, k), shift_years(last, k))
                   for k in range(1, depth + 1)}
     this_year = _Cumulative(daily, count_ids, first, min(period.end, last))
-    values_by_key = {(str(k[0]), str(k[1])): g.sort_values("period_start")
-                     for k, g in series.groupby(["unit_code", "measure_id"])}
+    keys = ["unit_code", "measure_id"]
+    planned = pd.MultiIndex.from_frame(series[keys].astype(str)).isin(pd.MultiIndex.from_frame(plans[keys].astype(str)))
+    values_by_key = {(str(k[0]), str(k[1])): g for k, g in series[planned].sort_values(
+        [*keys, "period_start"], kind="stable").groupby(keys, sort=False)}
     rows, paths = [], []
     for plan in plans.to_dict("records"):
         key = (str(plan["unit_code"]), str(plan["measure_id"]))
