@@ -8,7 +8,10 @@ division (a unit with units below it, ``hierarchy``) under its own code: the sum
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -34,6 +37,18 @@ def daily_by_category(session: Session, org: str, start: date, end: date) -> pd.
     frame["total"] = frame["total"].astype(float)
     frame["n"] = frame["n"].astype(int)
     return frame
+
+
+def key_runs(*keys: npt.NDArray[Any]) -> list[tuple[int, int]]:
+    """(start, stop) of each run of rows with the same values in every one of ``keys`` (the columns, as arrays, of
+    a frame sorted by them): each series of a frame, sliced without a DataFrame per series."""
+    if not len(keys[0]):
+        return []
+    changed = np.zeros(len(keys[0]) - 1, dtype=bool)
+    for column in keys:
+        changed |= column[1:] != column[:-1]
+    edges = [0, *(np.flatnonzero(changed) + 1).tolist(), len(keys[0])]
+    return list(zip(edges, edges[1:], strict=False))
 
 
 def analysis_units(config: Config) -> list[str]:

@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
+from compstat.analysis.measures import key_runs
 from compstat.config import Config, iter_units
 from compstat.figures import TOTAL
 from compstat.hierarchy import division_peer_groups, divisions
@@ -331,14 +332,11 @@ def _like_for_like_peers(linked: pd.DataFrame, names: dict[str, str]) -> tuple[p
     key_columns = ["unit_code", "measure_id", "window"]
     mixed = ~linked.groupby(key_columns, sort=False)["sound"].transform("all").astype(bool)
     rows = linked[mixed].sort_values(key_columns, kind="stable")  # only averages with a peer to leave out
-    keys = list(zip(*(rows[c].astype(str) for c in key_columns), strict=True))
+    keys = [rows[c].astype(str).to_numpy(dtype=object) for c in key_columns]
     peers, sound = rows["peer_code"].astype(str).to_numpy(dtype=object), rows["sound"].to_numpy(dtype=bool)
     dropped: list[object] = []
-    edges = [0, *(i for i in range(1, len(keys)) if keys[i] != keys[i - 1]), len(keys)]
-    for start, stop in zip(edges, edges[1:], strict=False):
-        if start == stop:
-            continue
-        k, size = keys[start], stop - start
+    for start, stop in key_runs(*keys):
+        k, size = (str(keys[0][start]), str(keys[1][start]), str(keys[2][start])), stop - start
         unsound = [str(c) for c, ok in zip(peers[start:stop], sound[start:stop], strict=True) if not ok]
         listed = ", ".join(names.get(c, c) for c in unsound)
         kept = size - len(unsound)

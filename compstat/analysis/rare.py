@@ -42,6 +42,7 @@ import pandas as pd
 from pandas._libs.tslibs.nattype import NaTType
 
 from compstat.analysis.baselines import HistoryStarts
+from compstat.analysis.measures import key_runs
 from compstat.analysis.significance import (
     NO_EVENTS,
     NORMAL_VARIATION,
@@ -312,8 +313,7 @@ class _EventDays:
     def __init__(self, days: pd.DataFrame) -> None:
         days = days.sort_values(["unit_code", "measure_id"], kind="stable")
         units, measures = days["unit_code"].to_numpy(dtype=object), days["measure_id"].to_numpy(dtype=object)
-        edges = [0, *(np.flatnonzero((units[1:] != units[:-1]) | (measures[1:] != measures[:-1])) + 1), len(units)]
-        self.rows = {(str(units[a]), str(measures[a])): (a, b) for a, b in zip(edges, edges[1:], strict=False) if a < b}
+        self.rows = {(str(units[a]), str(measures[a])): (a, b) for a, b in key_runs(units, measures)}
         self.dates, self.totals, self.n = (days[c].to_numpy() for c in ("date", "total", "n"))
 
     def of(self, key: tuple[str, str], history: pd.Timestamp | NaTType) -> tuple[npt.NDArray[np.generic], ...]:

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from compstat.analysis.baselines import HistoryStarts
+from compstat.analysis.measures import key_runs
 from compstat.analysis.spc import (
     COMMON_CAUSE,
     RULE_NAMES,
@@ -123,12 +124,9 @@ def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str
     xs = frame["period_start"].to_numpy()
     values = frame["value"].to_numpy(dtype=float, na_value=np.nan)
     first_x = np.datetime64(pd.Timestamp(first_charted)) if first_charted is not None else None
-    starts = np.flatnonzero((units[1:] != units[:-1]) | (measures[1:] != measures[:-1])) + 1
     charts: list[tuple[str, str, slice, dict[str, npt.NDArray[np.generic]]]] = []
     latest = []
-    for start, stop in zip([0, *starts], [*starts, len(values)], strict=False):
-        if start == stop:
-            continue
+    for start, stop in key_runs(units, measures):
         observed = np.flatnonzero(~np.isnan(values[start:stop]))
         if not observed.size:
             continue
