@@ -233,6 +233,20 @@ def test_place_windows_before_and_last_year() -> None:
     assert (w.before_start, w.before_end) == (date(2025, 10, 1), date(2025, 12, 31))
 
 
+def test_place_windows_spans_are_disjoint_and_in_order() -> None:
+    """``load_incidents`` reads one query per span (SQLite then reads each through its date index): the window
+    before and the window itself touch and are read as one span; overlapping windows are read once."""
+    weeks = Window("28d", "28 days", date(2026, 2, 9), date(2026, 3, 8), date(2025, 2, 10), date(2025, 3, 9))
+    assert place_windows(weeks).spans() == [(date(2025, 2, 10), date(2025, 3, 9)),
+                                            (date(2026, 1, 12), date(2026, 3, 8))]
+    months = Window("3m", "3 months", date(2026, 1, 1), date(2026, 3, 31), date(2025, 1, 1), date(2025, 3, 31))
+    assert place_windows(months).spans() == [(date(2025, 1, 1), date(2025, 3, 31)),
+                                             (date(2025, 10, 1), date(2026, 3, 31))]
+    year = PlaceWindows("a year", date(2026, 1, 1), date(2026, 12, 31), date(2025, 1, 1), date(2025, 12, 31),
+                        date(2025, 1, 1), date(2025, 12, 31))
+    assert year.spans() == [(date(2025, 1, 1), date(2026, 12, 31))]
+
+
 # --- day x time of day (hand-worked) ------------------------------------------------
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 import pandas as pd
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, cast, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from compstat.config import WEEKDAYS, Config, Measure
@@ -59,6 +59,17 @@ class PlaceWindows:
     def first_day(self) -> date:
         return min(self.before_start, self.last_year_start)
 
+    def spans(self) -> list[tuple[date, date]]:
+        """The days the three windows cover, as disjoint (first, last) spans in date order."""
+        merged: list[tuple[date, date]] = []
+        for start, end in sorted([(self.before_start, self.before_end), (self.recent_start, self.recent_end),
+                                  (self.last_year_start, self.last_year_end)]):
+            if merged and start <= merged[-1][1] + timedelta(days=1):
+                merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+            else:
+                merged.append((start, end))
+        return merged
+
 
 def headline_window(windows: Sequence[Window]) -> Window:
     """The window the tables cover: 28 days (weekly) or 3 months (monthly), else the period."""
@@ -89,16 +100,17 @@ def load_incidents(session: Session, config: Config, windows: PlaceWindows) -> p
     sources = incident_sources(config)
     if not sources:
         return None
-    spans = [(windows.recent_start, windows.recent_end), (windows.before_start, windows.before_end),
-             (windows.last_year_start, windows.last_year_end)]
     day = Observation.occurred_on
-    stmt = (select(Observation.unit_code, cast(day, String(10)), cast(Observation.occurred_at, String(19)),
-                   Observation.category, Observation.subcategory, Observation.location, Observation.latitude,
-                   Observation.longitude)
-            .join(IngestedFile, IngestedFile.id == Observation.file_id)
-            .where(Observation.org == config.organisation.slug, IngestedFile.source.in_(sources),
-                   or_(*[day.between(a, b) for a, b in spans]),
-                   or_(Observation.location.is_not(None), Observation.occurred_at.is_not(None))))
+    # One query per span, not one with the spans OR-ed: SQLite's planner then reads each span's days through the
+    # (org, day) index, where with OR it read every row of the organisation (20M at national scale: 25 s).
+    stmt = union_all(*[
+        select(Observation.unit_code, cast(day, String(10)), cast(Observation.occurred_at, String(19)),
+               Observation.category, Observation.subcategory, Observation.location, Observation.latitude,
+               Observation.longitude)
+        .join(IngestedFile, IngestedFile.id == Observation.file_id)
+        .where(Observation.org == config.organisation.slug, IngestedFile.source.in_(sources), day.between(a, b),
+               or_(Observation.location.is_not(None), Observation.occurred_at.is_not(None)))
+        for a, b in windows.spans()])
     leaves = [u.code for u in config.leaf_units]
 
     def compact(frame: pd.DataFrame) -> pd.DataFrame:
