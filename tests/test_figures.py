@@ -11,16 +11,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from compstat.analysis.period_table import period_table
 from compstat.config import Config
 from compstat.cycle import analysis_start, cycle_figures, run_cycle
 from compstat.figures import build_figures
+from compstat.ingest import ingest_all
 from compstat.periods import comparison_windows, parse_period
 from compstat.quality.context import first_day_read, load_context
-from compstat.store import connect
+from compstat.store import DailyTotal, IngestedFile, connect
+from compstat.store.totals import TOTAL_KEYS, forget_totals, make_totals, untotalled
 from tests.test_ingest import TODAY, write_incidents
 
 # A daily aggregation of the observations: values summed per category (and day).
@@ -46,18 +48,63 @@ def statements() -> Iterator[list[str]]:
 
 
 @pytest.mark.slow
-def test_the_store_is_aggregated_once_per_cycle(small_config: Config, store_url: str, tmp_path: Path,
-                                                statements: list[str]) -> None:
+def test_a_cycle_of_new_inputs_never_aggregates_the_stored_records(small_config: Config, store_url: str,
+                                                                   tmp_path: Path, statements: list[str]) -> None:
+    """Ingest sums each new input version as it stores it (``store_totals``): the cycle's figures read those
+    totals and no query sums the observations table."""
     write_incidents(small_config)
     run_cycle(small_config, store_url, "2026-W10", out_root=tmp_path / "cycles", today=TODAY, workers=1)
-    assert len(aggregations(statements)) == 1, aggregations(statements)
+    assert aggregations(statements) == []
+    assert any("daily_totals" in s.lower() and s.lstrip().upper().startswith("SELECT") for s in statements)
+
+
+def stored_totals(session: Session) -> pd.DataFrame:
+    columns = [*TOTAL_KEYS, "total", "n"]
+    rows = session.execute(select(*[getattr(DailyTotal, c) for c in columns])).all()
+    frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
+    return frame.sort_values(list(TOTAL_KEYS), ignore_index=True)
+
+
+def assert_ingest_totals_are_the_group_by(session: Session) -> None:
+    """The totals ingest stored equal the database's own GROUP BY of the stored observations
+    (``make_totals``, after forgetting them): same keys, same sums and counts, nothing missing."""
+    files = [int(i) for i in session.scalars(select(IngestedFile.id))]
+    assert untotalled(session, files) == []
+    at_ingest = stored_totals(session)
+    assert len(at_ingest) > 0
+    forget_totals(session, files)
+    assert stored_totals(session).empty
+    make_totals(session, files)
+    pd.testing.assert_frame_equal(at_ingest, stored_totals(session), check_exact=True)
+    session.rollback()
+
+
+def test_ingest_totals_are_the_stores_group_by(small_config: Config, store_url: str) -> None:
+    write_incidents(small_config)
+    engine = connect(store_url)
+    try:
+        with Session(engine) as session:
+            ingest_all(session, small_config, TODAY, store_url)
+            session.commit()
+            assert_ingest_totals_are_the_group_by(session)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_ingest_totals_are_the_group_by_on_the_demo(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """The demo's incidents, weekly counts (values other than 1, subcategories) and replaced versions."""
+    engine = connect(demo_run[3])
+    try:
+        with Session(engine) as session:
+            assert_ingest_totals_are_the_group_by(session)
+    finally:
+        engine.dispose()
 
 
 def test_figures_cover_what_quality_and_analysis_read(small_config: Config, store_url: str) -> None:
     """One build serves both steps; asking for a day before the figures start is an error, not a silent gap."""
     write_incidents(small_config)
-    from compstat.ingest import ingest_all
-
     engine = connect(store_url)
     try:
         with Session(engine) as session:

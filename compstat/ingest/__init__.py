@@ -51,7 +51,7 @@ from compstat.store import (
     SupersededObservation,
     bulk_insert,
 )
-from compstat.store.totals import forget_totals
+from compstat.store.totals import forget_totals, store_totals
 
 QUARANTINE_COLUMNS = ["source", "file", "row", "field", "reason", "raw"]
 INPUT_COLUMNS = INPUTS.columns
@@ -204,6 +204,7 @@ def load_input(session: Session, config: Config, source: Source, raw: RawInput, 
     session.flush()
     conn = session.connection()
     bulk_insert(conn, Observation.__table__, observations.assign(org=org, file_id=record.id))  # type: ignore[arg-type]
+    store_totals(session, record.id, org, observations)  # summed while in memory: the figures need no pass over them
     kept_aside = pd.concat([rejected, mapped.flagged], ignore_index=True) if len(mapped.flagged) else \
         rejected  # flagged rows are counted; their unreadable field is kept with its reason
     bulk_insert(conn, RejectedRow.__table__, kept_aside.assign(org=org, file_id=record.id))  # type: ignore[arg-type]

@@ -2,18 +2,23 @@
 
 A cycle's figures are sums per unit, category and day. Summing the observations again each week costs
 a pass over every stored record (20 million at national scale); the totals of an input version cannot
-change unless its observations do, so they are made once, in the database (``make_totals``: one INSERT
-… SELECT … GROUP BY), and whatever adds to, moves or restores a version's observations forgets them
-first (``forget_totals``: ingest's ``supersede`` and ``restore_held_copies``, ``reissue``).
+change unless its observations do, so they are made once and kept. Ingest sums a new version's rows while
+it holds them (``store_totals``: a pandas group-by of the frame it inserts, no second pass over the table);
+a version without totals (one whose totals were forgotten, or a store from before) gets them in the database
+when a cycle next needs them (``make_totals``: one INSERT … SELECT … GROUP BY). Whatever adds to, moves or
+restores a version's observations forgets them first (``forget_totals``: ingest's ``supersede`` and
+``restore_held_copies``, ``reissue``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
 
-from sqlalchemy import delete, func, insert, select
+import pandas as pd
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.orm import Session
 
+from compstat.store.db import bulk_insert
 from compstat.store.models import DailyTotal, Observation, TotalledFile
 
 TOTAL_KEYS = ("file_id", "org", "unit_code", "category", "subcategory", "occurred_on")
@@ -34,6 +39,24 @@ def make_totals(session: Session, file_ids: Collection[int]) -> None:
               .where(Observation.file_id.in_(file_ids)).group_by(*keys))
     session.execute(insert(DailyTotal).from_select([*TOTAL_KEYS, "total", "n"], summed))
     session.execute(insert(TotalledFile), [{"file_id": int(i)} for i in file_ids])
+
+
+def daily_totals(observations: pd.DataFrame) -> pd.DataFrame:
+    """The rows ``make_totals`` would make of one version's observations (``unit_code``, ``category``,
+    ``subcategory``, ``occurred_on`` as stored, ``value``): ``total`` (sum of ``value``) and ``n`` (rows) per unit,
+    category, subcategory and day."""
+    keys = list(TOTAL_KEYS[2:])
+    summed = observations.groupby(keys, sort=False, observed=True, dropna=False)["value"].agg(["sum", "size"])
+    return summed.reset_index().rename(columns={"sum": "total", "size": "n"})
+
+
+def store_totals(session: Session, file_id: int, org: str, observations: pd.DataFrame) -> None:
+    """Record the daily totals of version ``file_id``, whose observations (all of them) were just inserted
+    from ``observations``: what ``make_totals`` would sum from the table, without reading it back."""
+    totals = daily_totals(observations).assign(file_id=file_id, org=org)
+    table: Table = DailyTotal.__table__  # type: ignore[assignment]
+    bulk_insert(session.connection(), table, totals[[*TOTAL_KEYS, "total", "n"]])
+    session.execute(insert(TotalledFile), [{"file_id": int(file_id)}])
 
 
 def forget_totals(session: Session, file_ids: Collection[int]) -> None:
