@@ -35,7 +35,7 @@ import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -64,7 +64,7 @@ from compstat.safepaths import confined
 class RenderedPack:
     path: Path
     unit_code: str | None  # a unit's or division's code; None for the chair's pack
-    seconds: float  # wall time in the worker: context, charts, HTML and PDF
+    seconds: float  # wall time in the worker: context, charts, HTML, PDF and the garbage collection after it
     cpu_seconds: float = 0.0  # the worker's CPU time for the pack (steadier than wall time on a busy machine)
     inputs: str | None = None  # the pack's input hash (``pack_inputs``); None: not hashable, never reused
     sha256: str = ""  # the PDF's
@@ -288,29 +288,35 @@ def _inputs_of(pack: PackContext, charts: Mapping[bytes, bytes] | None = None) -
 
 
 def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
+    """One pack, reused or rendered; its times include the garbage collection after it (``_collecting_once``)."""
     start, cpu = time.perf_counter(), time.process_time()
     data = data or _DATA
     assert data is not None, "render worker started without the cycle's data"
     with _collecting_once():
-        if job.earlier is not None:  # the pack as the earlier run made it, if its inputs are unchanged
-            before, record = job.earlier
-            inputs = pack_inputs(data, job.unit_code)
-            sha = reuse_file(record, inputs, before, job.target)
-            if sha is not None:
-                return RenderedPack(job.target, job.unit_code, round(time.perf_counter() - start, 3),
-                                    cpu_seconds=round(time.process_time() - cpu, 3), inputs=inputs, sha256=sha,
-                                    reused=True)
-        return _render_pack(job, data, start, cpu)
+        made = _reused(job, data) or _render_pack(job, data)
+    return replace(made, seconds=round(time.perf_counter() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3))
 
 
-def _render_pack(job: _Job, data: CycleData, start: float, cpu: float) -> RenderedPack:
+def _reused(job: _Job, data: CycleData) -> RenderedPack | None:
+    """The pack as the period's earlier run made it, linked, if its inputs are unchanged; else None."""
+    if job.earlier is None:
+        return None
+    before, record = job.earlier
+    inputs = pack_inputs(data, job.unit_code)
+    sha = reuse_file(record, inputs, before, job.target)
+    if sha is None:
+        return None
+    return RenderedPack(job.target, job.unit_code, 0.0, inputs=inputs, sha256=sha, reused=True)
+
+
+def _render_pack(job: _Job, data: CycleData) -> RenderedPack:
     with recording() as charts:
         pack = build_pack(data, job.unit_code)
     inputs = _inputs_of(pack, charts)
     with _source_date_epoch(data.run_at), writing(job.target):  # a full disk names the pack
         html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder, pack_images(pack))
-    return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=round(time.perf_counter() - start, 3),
-                        cpu_seconds=round(time.process_time() - cpu, 3), inputs=inputs, sha256=file_sha256(job.target))
+    return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=0.0, inputs=inputs,
+                        sha256=file_sha256(job.target))
 
 
 def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
