@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -79,16 +80,23 @@ def assert_ingest_totals_are_the_group_by(session: Session) -> None:
     session.rollback()
 
 
-def test_ingest_totals_are_the_stores_group_by(small_config: Config, store_url: str) -> None:
-    write_incidents(small_config)
+@contextmanager
+def ingested(config: Config, store_url: str) -> Iterator[Session]:
+    """A session on ``store_url`` after ingesting the test incidents (``write_incidents``) for ``config``."""
+    write_incidents(config)
     engine = connect(store_url)
     try:
         with Session(engine) as session:
-            ingest_all(session, small_config, TODAY, store_url)
-            session.commit()
-            assert_ingest_totals_are_the_group_by(session)
+            ingest_all(session, config, TODAY, store_url)
+            yield session
     finally:
         engine.dispose()
+
+
+def test_ingest_totals_are_the_stores_group_by(small_config: Config, store_url: str) -> None:
+    with ingested(small_config, store_url) as session:
+        session.commit()
+        assert_ingest_totals_are_the_group_by(session)
 
 
 @pytest.mark.slow
@@ -104,22 +112,16 @@ def test_ingest_totals_are_the_group_by_on_the_demo(demo_run: tuple[Config, Path
 
 def test_figures_cover_what_quality_and_analysis_read(small_config: Config, store_url: str) -> None:
     """One build serves both steps; asking for a day before the figures start is an error, not a silent gap."""
-    write_incidents(small_config)
-    engine = connect(store_url)
-    try:
-        with Session(engine) as session:
-            ingest_all(session, small_config, TODAY, store_url)
-            period = parse_period("2026-W10", small_config.cadence)
-            figures = cycle_figures(session, small_config, period)
-            assert figures.start == min(first_day_read(session, small_config, period),
-                                        analysis_start(small_config, period))
-            assert figures.daily_between(figures.start, period.end)["date"].max() <= pd.Timestamp(period.end)
-            with pytest.raises(ValueError, match="figures read from"):
-                figures.daily_between(date(1990, 1, 1))
-            later = build_figures(session, small_config, period.start)
-            assert later.by_source["date"].min() >= pd.Timestamp(period.start)
-    finally:
-        engine.dispose()
+    with ingested(small_config, store_url) as session:
+        period = parse_period("2026-W10", small_config.cadence)
+        figures = cycle_figures(session, small_config, period)
+        assert figures.start == min(first_day_read(session, small_config, period),
+                                    analysis_start(small_config, period))
+        assert figures.daily_between(figures.start, period.end)["date"].max() <= pd.Timestamp(period.end)
+        with pytest.raises(ValueError, match="figures read from"):
+            figures.daily_between(date(1990, 1, 1))
+        later = build_figures(session, small_config, period.start)
+        assert later.by_source["date"].min() >= pd.Timestamp(period.start)
 
 
 @pytest.mark.slow
