@@ -136,7 +136,8 @@ def between(frame: pd.DataFrame, first: date, last: date | None) -> pd.DataFrame
 
 def build_figures(session: Session, config: Config, start: date) -> Figures:
     """Aggregate the organisation's observations from ``start`` on: each input version's daily totals
-    (``store.totals``: made in the database the first time, one GROUP BY, then kept), read in one query."""
+    (``store.totals``: summed at ingest; a version whose totals were forgotten is summed here by one GROUP BY),
+    read in one query."""
     org = config.organisation.slug
     inputs = inputs_in_use(session, org)
     sources = dict(zip(inputs["file_id"], inputs["source"], strict=True))

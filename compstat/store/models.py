@@ -120,7 +120,8 @@ class SupersededObservation(_ObservationFields, Base):
 
 class DailyTotal(Base):
     """One input version's observations summed per unit, category, subcategory and day: what the figures
-    read (``compstat.figures``), made from ``observations`` the first time a cycle needs them and kept.
+    read (``compstat.figures``), summed by ingest as it stores the version (``store.totals.store_totals``), or
+    from ``observations`` by the database when a cycle needs them after they were forgotten, and kept.
 
     A version's rows here are a cache of its observations: whatever adds to or moves a version's
     observations deletes its rows here first (``ingest.forget_totals``), and they are made again.
