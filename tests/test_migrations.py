@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -74,3 +76,14 @@ def test_a_revision_that_fails_leaves_the_schema_as_it_was(store_url: str) -> No
     with engine.connect() as conn:
         assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == "0008"
     engine.dispose()
+
+
+def test_a_sqlite_connection_checks_foreign_keys_waits_for_locks_and_caches_64_mib(tmp_path: Path) -> None:
+    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with engine.connect() as conn:
+            pragma = {name: conn.exec_driver_sql(f"PRAGMA {name}").scalar()
+                      for name in ("foreign_keys", "busy_timeout", "cache_size")}
+    finally:
+        engine.dispose()
+    assert pragma == {"foreign_keys": 1, "busy_timeout": 30000, "cache_size": -65536}  # negative: KiB
