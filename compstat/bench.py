@@ -78,6 +78,7 @@ TARGET_ROWS = 1_500_000
 WEEKLY_UNITS, WEEKLY_DIVISIONS = 78, 8
 DUPLICATE_ROWS = 50_000  # records a re-export repeats, in the duplicates bench
 NATIONAL_UNITS = 300
+NATIONAL_UNIT_PACKS = "called"  # 300 units: the meeting calls a few; the rest get a CompStat sheet
 NATIONAL_SIZES = (500_000,)  # make bench; the curve: --national-sizes 500000,5000000,20000000
 WEB_USERS, WEB_SECONDS = 50, 60.0
 WEB_UPDATE_SHARE = 0.5  # of a simulated commander's visits to an action, the share that post an update
@@ -98,6 +99,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     parser.add_argument("--national-sizes", default=os.environ.get("COMPSTAT_BENCH_NATIONAL_SIZES",
                                                                    ",".join(map(str, NATIONAL_SIZES))),
                         help="incident records of each national run, comma-separated (the curve)")
+    parser.add_argument("--national-unit-packs", choices=["all", "called"], default=NATIONAL_UNIT_PACKS,
+                        help="the national force's packs.unit_packs: called (default) gives full packs to the units "
+                             "its meeting calls and a CompStat sheet to the rest; all gives every unit a full pack")
     parser.add_argument("--national-backends", default="sqlite,postgresql",
                         help="stores of the national runs (postgresql only when COMPSTAT_BENCH_PG or "
                              "COMPSTAT_TEST_PG names a server)")
@@ -128,7 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     if args.only in (None, "national"):
         sizes = [int(n) for n in str(args.national_sizes).split(",") if n.strip()]
         backends = tuple(b.strip() for b in str(args.national_backends).split(",") if b.strip())
-        results["national"] = national_runs(out / "national", sizes, args.workers, backends)
+        results["national"] = national_runs(out / "national", sizes, args.workers, backends, args.national_unit_packs)
         _save(out, results)  # a later part that fails keeps this one's figures
     if args.only in (None, "web"):
         results["web"] = web_load(demo_force(out / "web"), args.users, args.seconds, think=args.think)
@@ -143,15 +147,16 @@ def _save(out: Path, results: dict[str, object]) -> None:
 
 
 def _incident_setup(config_path: Path, units: int, target_rows: int, slug: str, name: str, store: str,
-                    header: str, weekly: bool = False) -> tuple[Path, dict[str, Any], date, float]:
+                    header: str, weekly: bool = False,
+                    extra: dict[str, Any] | None = None) -> tuple[Path, dict[str, Any], date, float]:
     """An incident force's config (its incident files ``data/incidents-*.csv`` appended; with ``weekly``, the
     14 weekly-count measures too, from ``data/weekly-*.csv``) and boundaries beside ``config_path``: (config
     path, config dict, the last complete period's end, the daily rate per unit that gives about
-    ``target_rows`` records from 1 January three years back to that end)."""
+    ``target_rows`` records from 1 January three years back to that end); ``extra``: more config sections."""
     out = config_path.parent
     (out / "data").mkdir(parents=True)
     cfg_dict = demo_config(units, data_dir="data", slug=slug, name=name, summary=False, weekly=weekly)
-    cfg_dict["store"] = store
+    cfg_dict |= {"store": store, **(extra or {})}
     cfg_dict["sources"][0] |= {"path": "data/incidents-*.csv", "mode": "append"}
     if weekly:
         cfg_dict["sources"][1] |= {"path": "data/weekly-*.csv", "mode": "append"}
@@ -183,10 +188,10 @@ def incident_force(out: Path, units: int, target_rows: int, workers: int) -> dic
             "generate_seconds": round(generate_seconds, 1), "first": first, "weekly": weekly}
 
 
-def national_runs(out: Path, sizes: list[int], workers: int,
-                  backends: tuple[str, ...] = ("sqlite", "postgresql")) -> list[dict[str, object]]:
+def national_runs(out: Path, sizes: list[int], workers: int, backends: tuple[str, ...] = ("sqlite", "postgresql"),
+                  unit_packs: str = NATIONAL_UNIT_PACKS) -> list[dict[str, object]]:
     """The national force at each size, on SQLite and (when a server is named) PostgreSQL, each in a database of
-    its own (``bench_database``)."""
+    its own (``bench_database``); ``unit_packs``: its config's ``packs.unit_packs``."""
     pg = os.environ.get("COMPSTAT_BENCH_PG") or os.environ.get("COMPSTAT_TEST_PG")
     runs = []
     for rows in sizes:
@@ -194,7 +199,7 @@ def national_runs(out: Path, sizes: list[int], workers: int,
             if backend == "postgresql" and not pg:
                 continue
             with bench_database(pg if backend == "postgresql" else None) as url:
-                runs.append(national_force(out / f"{rows}-{backend}", rows, workers, url)
+                runs.append(national_force(out / f"{rows}-{backend}", rows, workers, url, unit_packs)
                             | {"backend": backend, "target_rows": rows})
     return runs
 
@@ -220,16 +225,18 @@ def bench_database(server: str | None) -> Iterator[str | None]:
         admin.dispose()
 
 
-def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None = None) -> dict[str, object]:
+def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None = None,
+                   unit_packs: str = NATIONAL_UNIT_PACKS) -> dict[str, object]:
     """``NATIONAL_UNITS`` units, about ``target_rows`` incident records over 3 years and this one's weeks, written
-    a year at a time (``incidents-1-<year>.csv``), then the first cycle and next week's."""
+    a year at a time (``incidents-1-<year>.csv``), then the first cycle and next week's; ``unit_packs``: the
+    config's ``packs.unit_packs`` (``called``: full packs for the units the meeting calls, sheets for the rest)."""
     units = NATIONAL_UNITS
     slug = f"national-{target_rows}-{int(time.time())}"  # its own organisation in a shared PostgreSQL store
     config_path, cfg_dict, end, rate = _incident_setup(out / "national.yaml", units, target_rows, slug,
                                                        "National Benchmark Police",
                                                        pg_url or f"sqlite:///{out / 'national.db'}",
                                                        "National benchmark force written by compstat.bench",
-                                                       weekly=True)
+                                                       weekly=True, extra={"packs": {"unit_packs": unit_packs}})
     today = date.today()
     started = time.perf_counter()
     counts = plant_weekly_defects(weekly_counts(end, units, years=3), end)  # the 14 weekly-count measures
@@ -252,6 +259,7 @@ def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None
     return {"title": f"national: {units} units, {len(cfg_dict['measures'])} measures, ~{target_rows:,} incident "
                      "records", "units": units,
             "measures": len(cfg_dict["measures"]), "generate_seconds": round(generate_seconds, 1),
+            "unit_packs": unit_packs,
             "first": first, "weekly": weekly}
 
 
@@ -322,6 +330,10 @@ def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False
     rows = sum(r.rows_read for r in outcome.ingest)
     leaves = len(config.leaf_units)  # render_packs' order: the units, the divisions, the chair's
     unit_packs, division_packs = outcome.pack_seconds[:leaves], outcome.pack_seconds[leaves:-1]
+    sheet_names = {p.name for p in outcome.sheets}
+    is_sheet = [p.name in sheet_names for p in outcome.packs[:leaves]]
+    sheets = [s for s, sheet in zip(unit_packs, is_sheet, strict=True) if sheet]
+    unit_packs = [s for s, sheet in zip(unit_packs, is_sheet, strict=True) if not sheet]
     chair = outcome.pack_seconds[-1:]
     return {
         "period": outcome.period.label, "rows_ingested": rows, "cycle_seconds": round(total, 1),
@@ -330,6 +342,7 @@ def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False
         "packs_reused": len(outcome.reused),
         "seconds_per_pack": round(sum(outcome.pack_seconds) / max(len(outcome.pack_seconds), 1), 2),
         "seconds_per_unit_pack": round(sum(unit_packs) / max(len(unit_packs), 1), 2),
+        "unit_sheets": len(sheets), "seconds_per_unit_sheet": round(sum(sheets) / max(len(sheets), 1), 2),
         "division_packs": len(division_packs),
         "seconds_per_division_pack": round(sum(division_packs) / max(len(division_packs), 1), 2),
         "chair_pack_seconds": round(chair[0], 2) if chair else None,
@@ -695,7 +708,8 @@ def _print(results: dict[str, object]) -> None:
         if force in results:
             _print_force(dict(results[force]))  # type: ignore[call-overload]
     for run in list(results.get("national", [])):  # type: ignore[call-overload]
-        _print_force(dict(run) | {"title": f"{run['title']} on {run['backend']}"})
+        _print_force(dict(run) | {"title": f"{run['title']} on {run['backend']}, packs.unit_packs: "
+                                           f"{run.get('unit_packs', 'all')}"})
     if "web" in results:
         _print_web(dict(results["web"]))  # type: ignore[call-overload]
     if "duplicates" in results:
@@ -724,7 +738,10 @@ def _print_force(results: dict[str, object]) -> None:
             print(f"  ingest                   {run['ingest_rows_per_second']:>8,} rows/s")
         print(f"  packs                    {run['packs']} PDFs, {run.get('packs_reused', 0)} reused, "
               f"{run['seconds_per_pack']} s each in a worker "
-              f"(unit packs {run['seconds_per_unit_pack']} s, {run['division_packs']} division packs "
+              f"(unit packs {run['seconds_per_unit_pack']} s, "
+              + (f"{run['unit_sheets']} unit sheets {run['seconds_per_unit_sheet']} s, " if run.get("unit_sheets")
+                 else "")
+              + f"{run['division_packs']} division packs "
               f"{run['seconds_per_division_pack']} s, the chair's {run['chair_pack_seconds']} s)")
         print(f"  peak memory (main)       {run['peak_memory_mb']:>8,} MB (the highest step's, sampled)")
 

@@ -208,6 +208,11 @@ def run_cycle_command(
                       f"store untouched: {outcome.out_dir}", markup=False)
         return
     console.print(f"{len(outcome.packs)} packs written to [bold]{escape(str(outcome.out_dir))}[/]")
+    if outcome.sheets:
+        n = len(outcome.sheets)
+        console.print(f"of these, {n} {'is a CompStat sheet' if n == 1 else 'are CompStat sheets'}, for the "
+                      f"{'unit' if n == 1 else 'units'} this meeting does not call (packs.unit_packs: called)",
+                      markup=False)
 
 
 def _print_findings(findings: list[Any], verbose: bool = False, settings: tuple[str, ...] = ()) -> None:

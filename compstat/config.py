@@ -636,6 +636,18 @@ class PublishSettings(_Model):
     disclosure: Disclosure = Field(default_factory=Disclosure)
 
 
+class PackSettings(_Model):
+    """The `packs:` section: which units get a full briefing pack each cycle (issue #13)."""
+
+    unit_packs: Literal["all", "called"] = Field(
+        "all", description="all: a full pack for every unit; called: full packs only for the units the meeting "
+                           "calls (the host unit, the units of the chair's top findings to probe, units at or above "
+                           "the escalation ladder's support level, and `full`), and a short CompStat sheet (figures, "
+                           "findings, actions) for every other unit: a force of hundreds of units whose meeting "
+                           "calls a few")
+    full: list[str] = Field(default_factory=list, description="unit codes that always get a full pack")
+
+
 class Config(_Model):
     organisation: Organisation
     store: str = "sqlite:///compstat.db"
@@ -652,6 +664,7 @@ class Config(_Model):
     delivery: DeliverySettings | None = Field(None, description="the SMTP server of `compstat distribute`")
     limits: Limits = Field(default_factory=Limits)
     publish: PublishSettings = Field(default_factory=PublishSettings)
+    packs: PackSettings = Field(default_factory=PackSettings)
     base_dir: Path = Field(Path("."), exclude=True)
 
     @model_validator(mode="before")
@@ -735,6 +748,9 @@ class Config(_Model):
                                  f"(such as {'2026-W48' if self.cadence.period == 'weekly' else '2026-11'})")
             if code not in leaves:
                 raise ValueError(f"meeting.host.{period}: '{code}' is not an accountable unit")
+        for index, code in enumerate(self.packs.full):
+            if code not in leaves:
+                raise ValueError(f"packs.full.{index}: '{code}' is not an accountable unit (one without children)")
         return self
 
     def measure(self, measure_id: str) -> Measure:

@@ -101,6 +101,7 @@ class CycleOutcome:
     reused: list[Path] = field(default_factory=list)  # packs linked from the period's earlier run (``compstat.reuse``)
     unchanged_since: str | None = None  # nothing changed since this run (its run_at): its outputs stand as they were
     settled: str | None = None  # what ``settle_unconfirmed`` did with an earlier run's unconfirmed outputs
+    sheets: list[Path] = field(default_factory=list)  # units' CompStat sheets (``packs.unit_packs: called``)
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -169,7 +170,8 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     packs = [final_dir / p.path.name for p in rendered]
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
                         [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
-                        removed, [final_dir / p.path.name for p in rendered if p.reused], settled=settled)
+                        removed, [final_dir / p.path.name for p in rendered if p.reused], settled=settled,
+                        sheets=[final_dir / p.path.name for p in rendered if p.sheet])
 
 
 def _commit(session: Session) -> None:
@@ -196,11 +198,13 @@ class _Unchanged(Exception):
     def outcome(self, period: Period, folder: Path, timings: dict[str, float], removed: list[Path]) -> CycleOutcome:
         """What the earlier run produced, read back from its folder and manifest."""
         quality = QualityResult.from_manifest(period, self.manifest)
-        packs = [folder / name for name in self.manifest.get("packs") or {}]
+        records = self.manifest.get("packs") or {}
+        packs = [folder / name for name in records]
         table = read_csv(folder / "period_table.csv").drop(columns=["unit_name", "measure_name"])
         return CycleOutcome(period, folder, packs, table, self.reports, list(quality.findings), timings,
                             [0.0] * len(packs), quality, tuple(self.manifest.get("analysis_notes") or ()), removed,
-                            list(packs), unchanged_since=str(self.manifest["run_at"]))
+                            list(packs), unchanged_since=str(self.manifest["run_at"]),
+                            sheets=[folder / name for name, r in records.items() if r.get("sheet")])
 
 
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
@@ -609,7 +613,7 @@ def write_outputs(out: Path, config: Config, period: Period, data: CycleData, re
         "code_version": code_version(),  # what made the packs (``reuse.code_version``)
         "analysis_notes": list(data.analysis.notes) if data.analysis is not None else [],
         "packs": {p.path.name: {"unit": p.unit_code, "inputs": p.inputs, "sha256": p.sha256,
-                                "reused": p.reused} for p in packs},
+                                "reused": p.reused, "sheet": p.sheet} for p in packs},
         "packs_reused": sum(p.reused for p in packs),
         "timings_seconds": timings,
         "software": _versions(),

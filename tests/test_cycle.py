@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from compstat.cli import app
-from compstat.config import Config
+from compstat.config import Config, load_config
 from compstat.cycle import run_cycle
 from compstat.errors import DataError
 from compstat.store import Cycle, CycleResult, Observation, connect, transaction
@@ -118,3 +118,26 @@ def test_cli_run_cycle(small_config_path: Path, small_config: Config, tmp_path: 
     listed = CliRunner().invoke(app, ["quarantine", "list", "--config", str(small_config_path), "--db", db])
     assert listed.exit_code == 0 and "is in the future" in listed.output
     assert "3 rejected rows and 2 counted without their unreadable coordinates" in listed.output
+
+
+def test_cli_run_cycle_with_sheets_for_the_units_not_called(small_config_path: Path, tmp_path: Path) -> None:
+    """``packs.unit_packs: called``: the host (A, named) gets the full pack, B its CompStat sheet, and the
+    run and the manifest say so."""
+    small_config_path.write_text(small_config_path.read_text() + "packs: {unit_packs: called}\n"
+                                 "meeting: {host: {2026-W10: A}}\n", encoding="utf-8")
+    write_incidents(load_config(small_config_path))
+    out = tmp_path / "out"
+    result = CliRunner().invoke(app, ["run-cycle", "--config", str(small_config_path), "--db",
+                                      f"sqlite:///{tmp_path / 'cli.db'}", "--period", "2026-W10", "--out", str(out),
+                                      "--today", "2026-03-10", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "3 packs written to" in said
+    assert "of these, 1 is a CompStat sheet, for the unit this meeting does not call (packs.unit_packs: called)" \
+        in said
+    folder = out / "testshire" / "2026-W10"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert {name: p["sheet"] for name, p in manifest["packs"].items()} == {
+        "pack-A.pdf": False, "pack-B.pdf": True, "chair-pack.pdf": False}
+    assert "CompStat sheet" in pdf_text(folder / "pack-B.pdf")
+    assert "CompStat sheet" not in pdf_text(folder / "pack-A.pdf")

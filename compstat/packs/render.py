@@ -54,7 +54,16 @@ from compstat.errors import writing
 from compstat.files import file_sha256
 from compstat.hierarchy import divisions
 from compstat.packs.charts import fingerprinting, recording
-from compstat.packs.context import Chart, PackContext, chair_pack, division_pack, pack_filenames, unit_pack
+from compstat.packs.context import (
+    Chart,
+    PackContext,
+    called_units,
+    chair_pack,
+    division_pack,
+    pack_filenames,
+    unit_pack,
+    unit_sheet,
+)
 from compstat.packs.filters import FILTERS
 from compstat.packs.pdf_speedups import install as install_pdf_speedups
 from compstat.parallel import usable_cores
@@ -73,6 +82,7 @@ class RenderedPack:
     inputs: str | None = None  # the pack's input hash (``pack_inputs``); None: not hashable, never reused
     sha256: str = ""  # the PDF's
     reused: bool = False  # linked from the earlier run of the period, not rendered
+    sheet: bool = False  # a unit's CompStat sheet (``packs.unit_packs: called``), not its full pack
 
 
 class TemplatesOnlyFetcher(URLFetcher):  # type: ignore[misc]
@@ -177,6 +187,12 @@ class _Job:
     target: Path
     folder: Path
     earlier: tuple[Path, PackRecord] | None = None  # the period's earlier file of this pack and its record
+    called: Mapping[str, str] | None = None  # with packs.unit_packs: called, the units with full packs
+
+    @property
+    def sheet(self) -> bool:
+        """A leaf unit's CompStat sheet rather than its full pack."""
+        return self.called is not None and self.unit_code is not None and self.unit_code not in self.called
 
 
 _DATA: CycleData | None = None  # the cycle's data in a worker process (set by _start_worker)
@@ -263,13 +279,15 @@ def pack_images(context: object) -> dict[str, bytes]:
     return found
 
 
-def build_pack(data: CycleData, unit_code: str | None) -> PackContext:
-    """The context of one unit's or division's pack, or of the chair's pack when ``unit_code`` is None."""
+def build_pack(data: CycleData, unit_code: str | None, called: Mapping[str, str] | None = None) -> PackContext:
+    """The context of one unit's or division's pack, or of the chair's pack when ``unit_code`` is None.
+    ``called``: the units the meeting calls (``agenda.called_units``), given when ``packs.unit_packs`` is
+    ``called``: a leaf unit not among them gets its CompStat sheet (``context.sheet``), not the full pack."""
     if unit_code is None:
         return chair_pack(data)
     leaf = next((u for u in data.config.leaf_units if u.code == unit_code), None)
     if leaf is not None:
-        return unit_pack(data, leaf)
+        return unit_pack(data, leaf) if called is None or unit_code in called else unit_sheet(data, leaf, called)
     division = next(u for u in divisions(data.config) if u.code == unit_code)
     return division_pack(data, division, pack_filenames(data.config)[unit_code])
 
@@ -277,11 +295,11 @@ def build_pack(data: CycleData, unit_code: str | None) -> PackContext:
 RUN_TIME_FIELDS = frozenset({"run_at", "created"})  # the run time in a context (covers, ``cover.PageFrame``)
 
 
-def pack_inputs(data: CycleData, unit_code: str | None) -> str | None:
+def pack_inputs(data: CycleData, unit_code: str | None, called: Mapping[str, str] | None = None) -> str | None:
     """The pack's input hash: its context (charts as their inputs, ``charts.fingerprinting``) without
     the run time, with ``reuse.code_version``; None when some value cannot be hashed canonically."""
     with fingerprinting():
-        return _inputs_of(build_pack(data, unit_code))
+        return _inputs_of(build_pack(data, unit_code, called))
 
 
 def _inputs_of(pack: PackContext, charts: Mapping[bytes, bytes] | None = None) -> str | None:
@@ -307,27 +325,29 @@ def _reused(job: _Job, data: CycleData) -> RenderedPack | None:
     if job.earlier is None:
         return None
     before, record = job.earlier
-    inputs = pack_inputs(data, job.unit_code)
+    inputs = pack_inputs(data, job.unit_code, job.called)
     sha = reuse_file(record, inputs, before, job.target)
     if sha is None:
         return None
-    return RenderedPack(job.target, job.unit_code, 0.0, inputs=inputs, sha256=sha, reused=True)
+    return RenderedPack(job.target, job.unit_code, 0.0, inputs=inputs, sha256=sha, reused=True, sheet=job.sheet)
 
 
 def _render_pack(job: _Job, data: CycleData) -> RenderedPack:
     with recording() as charts:
-        pack = build_pack(data, job.unit_code)
+        pack = build_pack(data, job.unit_code, job.called)
     inputs = _inputs_of(pack, charts)
     with _source_date_epoch(data.run_at), writing(job.target):  # a full disk names the pack
         html_to_pdf(render_html(pack.template, job.folder, pack=pack), job.target, job.folder, pack_images(pack))
     return RenderedPack(path=job.target, unit_code=job.unit_code, seconds=0.0, inputs=inputs,
-                        sha256=file_sha256(job.target))
+                        sha256=file_sha256(job.target), sheet=job.sheet)
 
 
 def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
                  earlier: tuple[Path, Mapping[str, PackRecord]] | None = None) -> list[RenderedPack]:
     """One PDF per leaf unit and per division (`pack-<unit_code>.pdf`, code made filename-safe) and
     `chair-pack.pdf`, returned in that order; ``workers`` processes (default: one per usable core).
+    With ``packs.unit_packs: called``, a unit the meeting does not call (``agenda.called_units``) gets its
+    CompStat sheet under the same name.
     ``earlier``: a folder of the period's earlier packs and what its manifest records of them
     (``reuse.earlier_packs``): a pack whose input hash is unchanged is linked from there, not rendered."""
     workers = usable_cores() if workers is None else workers
@@ -335,10 +355,14 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
     folder = templates_dir()
     names = pack_filenames(data.config)
     before, records = earlier if earlier is not None else (out_dir, {})
+    called = called_units(data) if data.config.packs.unit_packs == "called" else None
+    leaves = {u.code for u in data.config.leaf_units}
 
     def job(code: str | None, name: str) -> _Job:
         record = records.get(name)
-        return _Job(code, confined(out_dir, name), folder, (before / name, record) if record else None)
+        return _Job(code, confined(out_dir, name), folder, (before / name, record) if record else None,
+                    called if code in leaves else None)
+
 
     jobs = [job(u.code, names[u.code]) for u in [*data.config.leaf_units, *divisions(data.config)]]
     jobs.append(job(None, "chair-pack.pdf"))

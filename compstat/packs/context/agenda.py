@@ -16,7 +16,7 @@ from compstat.packs.context.actions import ActionLog, ActionRow, action_log, act
 from compstat.packs.context.caveats import caveat_footnotes, comparison_caveats
 from compstat.packs.context.charts import spc_measures
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, unit_names
-from compstat.packs.context.findings import FindingRow, Findings, finding_rows
+from compstat.packs.context.findings import CHAIR_FINDINGS, FindingRow, Findings, finding_rows
 from compstat.packs.context.questions import Questions, briefing_actions
 from compstat.packs.context.table import CAUTION, NO_COMPARISON, PeriodTable, period_table_section
 from compstat.packs.context.themes import Themes
@@ -118,6 +118,34 @@ def period_ordinal(data: CycleData) -> int:
     if data.config.cadence.period == "monthly":
         return start.year * 12 + start.month - 1
     return start.toordinal() // 7
+
+
+def called_units(data: CycleData) -> dict[str, str]:
+    """The accountable units this meeting calls, each with why, in config order: the host unit, the
+    units of the chair's top findings to probe (the ``CHAIR_FINDINGS`` the chair's pack lists), units
+    at or above the escalation ladder's support level, and ``packs.full``. With ``packs.unit_packs:
+    called`` these get the full pack and every other unit a CompStat sheet (``context.sheet``)."""
+    config = data.config
+    reasons: dict[str, list[str]] = {}
+    host = host_unit(data)
+    if host is not None:
+        reasons.setdefault(host.unit_code, []).append("the host unit")
+    probe = data.analysis.probe if data.analysis is not None else None
+    ranks: dict[str, list[str]] = {}
+    for row in finding_rows(probe, {}, CHAIR_FINDINGS):
+        ranks.setdefault(row.unit_code, []).append(str(row.rank))
+    for code, mine in ranks.items():
+        listed = mine[0] if len(mine) == 1 else f"{', '.join(mine[:-1])} and {mine[-1]}"
+        reasons.setdefault(code, []).append(f"the chair's {'finding' if len(mine) == 1 else 'findings'} "
+                                            f"to probe ({'rank' if len(mine) == 1 else 'ranks'} {listed})")
+    support = config.accountability.escalation.support_level
+    for unit in config.leaf_units:
+        level = unit_escalation(data, unit.code)[0]
+        if level >= support:
+            reasons.setdefault(unit.code, []).append(f"escalation level {level}")
+    for code in config.packs.full:
+        reasons.setdefault(code, []).append("named in the config (packs.full)")
+    return {u.code: "; ".join(reasons[u.code]) for u in config.leaf_units if u.code in reasons}
 
 
 def agenda_section(data: CycleData, actions: ActionLog, themes: Themes, recognition: Findings,

@@ -65,21 +65,14 @@ def pack_filenames(config: Config) -> dict[str, str]:
                         default="unit", taken=["chair-pack.pdf"])
 
 
-def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
-    """The context for one leaf unit's pack."""
-    config = data.config
-    names = unit_names(config)
-    parent = config.parents().get(unit.code)
-    period = data.period
-    frame = page_frame(data, f"{unit.name} ({unit.code}) · briefing pack")
-    actions = action_log(data, unit.code)
-    hotspot = map_section(data, unit.code)
-    places = places_section(data, unit.code)
+def unit_headline(data: CycleData, unit: Unit) -> tuple[UnitHeadline, Questions]:
+    """The cover's findings to probe and to recognise (improvements withheld as not like-for-like
+    named, ``WITHHELD_ON_COVER`` of them), and the questions and support they suggest."""
     analysis = data.analysis
     briefing = unit_briefing(unit.code, unit_rows(data, PROBE, unit.code) if analysis else None,
                              unit_rows(data, RECOGNITION, unit.code) if analysis else None,
                              briefing_actions(unit_rows(data, ACTIONS, unit.code)),
-                             unit_escalation(data, unit.code), config.accountability.escalation.support_level)
+                             unit_escalation(data, unit.code), data.config.accountability.escalation.support_level)
     withheld = [w.sentence for w in withheld_recognition(data, unit.code)]
     if len(withheld) > WITHHELD_ON_COVER:
         more = len(withheld) - WITHHELD_ON_COVER + 1
@@ -94,17 +87,37 @@ def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
         questions_message=f"No questions: {NO_FINDINGS.lower()}, and no overdue actions.",
         support_message="No support suggested this cycle.",
     )
-    quality = quality_notes(data, unit.code)
-    accountable = accountability(data, unit.code)
-    cover = UnitCover(
+    return headline, questions
+
+
+def unit_cover(data: CycleData, unit: Unit, actions: ActionLog, accountable: Accountability) -> UnitCover:
+    """The facts at the top of a unit's pack or sheet: who, where, level, overdue actions, dates."""
+    config = data.config
+    parent = config.parents().get(unit.code)
+    names = unit_names(config)
+    return UnitCover(
         organisation=config.organisation.name, unit_name=unit.name, unit_code=unit.code,
         commander=unit.commander or "not recorded", division=names.get(parent, parent) if parent else "—",
-        period_label=period.label, period_start=period.start, period_end=period.end,
+        period_label=data.period.label, period_start=data.period.start, period_end=data.period.end,
         meeting_date=data.meeting_date, data_as_of=data.data_as_of.get(unit.code), run_at=data.run_at,
         escalation=f"{accountable.level} ({accountable.level_label})" + (
             f": {accountable.level_reason}" if accountable.level_reason else ""),
         overdue=actions.n_overdue,
     )
+
+
+def unit_pack(data: CycleData, unit: Unit) -> UnitPack:
+    """The context for one leaf unit's pack."""
+    config = data.config
+    period = data.period
+    frame = page_frame(data, f"{unit.name} ({unit.code}) · briefing pack")
+    actions = action_log(data, unit.code)
+    hotspot = map_section(data, unit.code)
+    places = places_section(data, unit.code)
+    headline, questions = unit_headline(data, unit)
+    quality = quality_notes(data, unit.code)
+    accountable = accountability(data, unit.code)
+    cover = unit_cover(data, unit, actions, accountable)
     charts = chart_section(data, unit.code, spc_measures(data, unit.code), peers=True)
     # The sections in pack order; numbering and the cover's contents follow this list.
     contents = Contents(tuple(ContentsEntry(anchor, n, title, detail) for n, (anchor, title, detail) in enumerate([
