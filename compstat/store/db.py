@@ -204,11 +204,41 @@ def read_frame(conn: Connection, stmt: Executable, columns: list[str],
     """A query's rows as a DataFrame, read ``READ_CHUNK`` rows at a time (a server-side cursor on PostgreSQL),
     each chunk made ``compact`` (typed columns: dates parsed, codes categorical) before the next is read, so
     that millions of rows are never Python objects all at once."""
-    result = conn.execute(stmt, execution_options={"stream_results": True})  # this statement only
-    parts = [compact(pd.DataFrame(list(map(tuple, rows)), columns=columns)) for rows in result.partitions(READ_CHUNK)]
+    if _plain_sqlite_rows(conn, stmt):
+        parts = _sqlite_parts(conn, stmt, columns, compact)
+    else:
+        result = conn.execute(stmt, execution_options={"stream_results": True})  # this statement only
+        parts = [compact(pd.DataFrame(list(map(tuple, rows)), columns=columns))
+                 for rows in result.partitions(READ_CHUNK)]
     if not parts:
         return compact(pd.DataFrame(columns=columns))
     return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+
+
+def _plain_sqlite_rows(conn: Connection, stmt: Executable) -> bool:
+    """Whether SQLite's own values of the statement's columns are what SQLAlchemy would return: no column
+    type converts them (text, numbers, dates cast to text; a DATE column would, from text to ``date``)."""
+    columns = getattr(stmt, "selected_columns", None)
+    return conn.dialect.name == "sqlite" and columns is not None and all(
+        c.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None) is None for c in columns)
+
+
+def _sqlite_parts(conn: Connection, stmt: Executable, columns: list[str],
+                  compact: Callable[[pd.DataFrame], pd.DataFrame]) -> list[pd.DataFrame]:
+    """``read_frame``'s chunks on SQLite, fetched as the driver's tuples: SQLAlchemy's rows on top of them cost
+    about as much again (5.5M map points: 10.9 s through rows, 6.0 s from the cursor). An error while fetching
+    is raised as SQLAlchemy's (``DBAPIError.instance``), as one from ``execute`` is."""
+    result = conn.execute(stmt)
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    parts = []
+    try:
+        while rows := result.cursor.fetchmany(READ_CHUNK):
+            parts.append(compact(pd.DataFrame(rows, columns=columns)))
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
+    finally:
+        result.close()
+    return parts
 
 
 def bulk_insert(conn: Connection, table: Table, frame: pd.DataFrame) -> None:
