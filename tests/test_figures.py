@@ -23,7 +23,7 @@ from compstat.ingest import ingest_all
 from compstat.periods import comparison_windows, parse_period
 from compstat.quality.context import first_day_read, load_context
 from compstat.store import DailyTotal, IngestedFile, connect
-from compstat.store.totals import TOTAL_KEYS, forget_totals, make_totals, untotalled
+from compstat.store.totals import TOTAL_KEYS, TOTAL_VALUES, forget_totals, make_totals, untotalled
 from tests.test_ingest import TODAY, write_incidents
 
 # A daily aggregation of the observations: values summed per category (and day).
@@ -60,7 +60,7 @@ def test_a_cycle_of_new_inputs_never_aggregates_the_stored_records(small_config:
 
 
 def stored_totals(session: Session) -> pd.DataFrame:
-    columns = [*TOTAL_KEYS, "total", "n"]
+    columns = [*TOTAL_KEYS, *TOTAL_VALUES]
     rows = session.execute(select(*[getattr(DailyTotal, c) for c in columns])).all()
     frame = pd.DataFrame([tuple(r) for r in rows], columns=columns)
     return frame.sort_values(list(TOTAL_KEYS), ignore_index=True)

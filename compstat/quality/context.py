@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import String, and_, case, cast, func, or_, select
+from sqlalchemy import String, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from compstat.config import Config, Source, iter_units
@@ -36,7 +36,8 @@ from compstat.ingest import IngestReport, inputs_in_use
 from compstat.ingest.mapping import TOTAL_ROW, map_rows, record_key
 from compstat.periods import Period, Window, comparison_windows, parse_period, period_containing, recent_periods
 from compstat.schemas import COORDINATES, DUPLICATES, QUALITY_FRAMES, REJECTED
-from compstat.store import Cycle, CycleResult, IngestedFile, Observation, RejectedRow
+from compstat.store import Cycle, CycleResult, DailyTotal, IngestedFile, Observation, RejectedRow
+from compstat.store.totals import of_org
 
 REJECTED_COLUMNS = REJECTED.columns
 COORDINATE_COLUMNS = COORDINATES.columns
@@ -341,22 +342,39 @@ def _rejected(session: Session, org: str) -> pd.DataFrame:
 
 
 def _coordinates(session: Session, config: Config, start: date, end: date, sources: dict[int, str]) -> pd.DataFrame:
+    """Per source and unit, the rows from ``start`` to ``end`` with coordinates outside ``quality.area`` and those
+    without both (``COORDINATE_COLUMNS``), from each day's box in the daily totals (``DailyTotal``): the rows are
+    read only on the days whose box crosses the area's edge (at national scale: none, or a few, of two years' 10M
+    rows). Every input version in use has its totals (``build_figures`` made any missing)."""
     area = config.quality.area
     if area is None or not any(s.columns.latitude and s.columns.longitude for s in config.sources):
         return pd.DataFrame(columns=COORDINATE_COLUMNS)
-    lat, lon = Observation.latitude, Observation.longitude
-    outside = and_(lat.is_not(None), lon.is_not(None),
-                   or_(lat < area.min_lat, lat > area.max_lat, lon < area.min_lon, lon > area.max_lon))
-    blank = or_(lat.is_(None), lon.is_(None))
-    stmt = (select(Observation.file_id, Observation.unit_code, func.sum(case((outside, 1), else_=0)),
-                   func.sum(case((blank, 1), else_=0)))
-            .where(Observation.org == config.organisation.slug, Observation.occurred_on >= start,
-                   Observation.occurred_on <= end)
-            .group_by(Observation.file_id, Observation.unit_code))
-    frame = pd.DataFrame(list(map(tuple, session.connection().execute(stmt).all())),
-                         columns=["file_id", "unit_code", "outside", "blank"])
+    org = config.organisation.slug
+    in_window = (of_org(session, org), DailyTotal.occurred_on >= start, DailyTotal.occurred_on <= end)
+    crosses = or_(DailyTotal.min_lat < area.min_lat, DailyTotal.max_lat > area.max_lat,
+                  DailyTotal.min_lon < area.min_lon, DailyTotal.max_lon > area.max_lon)
+    blank = (select(DailyTotal.file_id, DailyTotal.unit_code, func.sum(DailyTotal.blank),
+                    func.sum(case((crosses, 1), else_=0)))
+             .where(*in_window).group_by(DailyTotal.file_id, DailyTotal.unit_code))
+    frame = pd.DataFrame(list(map(tuple, session.connection().execute(blank).all())),
+                         columns=["file_id", "unit_code", "blank", "crossing"])
+    days = []
+    if frame["crossing"].astype(int).sum():  # as a rule none: one pass over the boxes is enough
+        days = sorted(session.scalars(select(DailyTotal.occurred_on).distinct().where(*in_window, crosses)))
+    outside = pd.DataFrame(columns=["file_id", "unit_code", "outside"])
+    if days:  # on those days only a row of a box that crosses can be outside: counting every row there is exact
+        lat, lon = Observation.latitude, Observation.longitude
+        beyond = or_(lat < area.min_lat, lat > area.max_lat, lon < area.min_lon, lon > area.max_lon)
+        rows = (select(Observation.file_id, Observation.unit_code, func.count())
+                .where(Observation.org == org, Observation.occurred_on.in_(days), lat.is_not(None),
+                       lon.is_not(None), beyond)
+                .group_by(Observation.file_id, Observation.unit_code))
+        outside = pd.DataFrame(list(map(tuple, session.connection().execute(rows).all())),
+                               columns=["file_id", "unit_code", "outside"])
+    keys = {"file_id": "int64", "unit_code": "object"}
+    frame = frame.drop(columns="crossing").astype(keys).merge(outside.astype(keys), on=list(keys), how="outer")
     frame["source"] = frame["file_id"].map(sources).fillna("?")
-    frame[["outside", "blank"]] = frame[["outside", "blank"]].astype(int)
+    frame[["outside", "blank"]] = frame[["outside", "blank"]].fillna(0).astype(int)
     return frame.groupby(["source", "unit_code"], as_index=False)[["outside", "blank"]].sum()[COORDINATE_COLUMNS]
 
 

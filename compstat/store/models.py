@@ -137,6 +137,13 @@ class DailyTotal(Base):
     occurred_on: Mapped[date] = mapped_column(Date, primary_key=True)
     total: Mapped[float] = mapped_column(Float)
     n: Mapped[int] = mapped_column(Integer)
+    blank: Mapped[int] = mapped_column(Integer, server_default="0")  # rows without both coordinates
+    # the box of the rows with both coordinates (None: no such row); the quality check of coordinates outside
+    # the area scans only the days whose box crosses its edge
+    min_lat: Mapped[float | None] = mapped_column(Float)
+    max_lat: Mapped[float | None] = mapped_column(Float)
+    min_lon: Mapped[float | None] = mapped_column(Float)
+    max_lon: Mapped[float | None] = mapped_column(Float)
 
 
 class TotalledFile(Base):

@@ -15,13 +15,24 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import pandas as pd
-from sqlalchemy import Table, delete, func, insert, select
+from sqlalchemy import ColumnElement, Table, and_, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from compstat.store.db import bulk_insert
 from compstat.store.models import DailyTotal, Observation, TotalledFile
 
 TOTAL_KEYS = ("file_id", "org", "unit_code", "category", "subcategory", "occurred_on")
+TOTAL_VALUES = ("total", "n", "blank", "min_lat", "max_lat", "min_lon", "max_lon")  # blank: rows without both
+# coordinates; the box: of the rows with both (``DailyTotal``)
+
+
+def of_org(session: Session, org: str) -> ColumnElement[bool]:
+    """``DailyTotal.org == org`` for a query that reads most of the organisation's totals (a year or two of
+    days): SQLite then reads the table in its own order, not each row through the (org, day) index, which
+    takes 2.4 times as long (national: 6.1 s against 2.5 s for the figures; the coordinates' boxes 2.3 s
+    against 0.9 s). PostgreSQL's planner chooses for itself."""
+    owner = DailyTotal.org.concat("") if session.get_bind().dialect.name == "sqlite" else DailyTotal.org
+    return owner == org
 
 
 def untotalled(session: Session, file_ids: Collection[int]) -> list[int]:
@@ -35,19 +46,30 @@ def make_totals(session: Session, file_ids: Collection[int]) -> None:
     if not file_ids:
         return
     keys = [getattr(Observation, k) for k in TOTAL_KEYS]
-    summed = (select(*keys, func.sum(Observation.value), func.count())
+    lat, lon = Observation.latitude, Observation.longitude
+    located = and_(lat.is_not(None), lon.is_not(None))
+    summed = (select(*keys, func.sum(Observation.value), func.count(), func.sum(case((located, 0), else_=1)),
+                     func.min(case((located, lat))), func.max(case((located, lat))),
+                     func.min(case((located, lon))), func.max(case((located, lon))))
               .where(Observation.file_id.in_(file_ids)).group_by(*keys))
-    session.execute(insert(DailyTotal).from_select([*TOTAL_KEYS, "total", "n"], summed))
+    session.execute(insert(DailyTotal).from_select([*TOTAL_KEYS, *TOTAL_VALUES], summed))
     session.execute(insert(TotalledFile), [{"file_id": int(i)} for i in file_ids])
 
 
 def daily_totals(observations: pd.DataFrame) -> pd.DataFrame:
     """The rows ``make_totals`` would make of one version's observations (``unit_code``, ``category``,
-    ``subcategory``, ``occurred_on`` as stored, ``value``): ``total`` (sum of ``value``) and ``n`` (rows) per unit,
-    category, subcategory and day."""
+    ``subcategory``, ``occurred_on`` as stored, ``value``, ``latitude``, ``longitude``) per unit, category,
+    subcategory and day: ``total`` (sum of ``value``), ``n`` (rows), ``blank`` (rows without both coordinates)
+    and the box of the rows with both (``min_lat`` … ``max_lon``, NaN without any)."""
     keys = list(TOTAL_KEYS[2:])
-    summed = observations.groupby(keys, sort=False, observed=True, dropna=False)["value"].agg(["sum", "size"])
-    return summed.reset_index().rename(columns={"sum": "total", "size": "n"})
+    located = observations["latitude"].notna() & observations["longitude"].notna()
+    frame = observations[[*keys, "value"]].assign(blank=(~located).astype("int64"),
+                                                  lat=observations["latitude"].where(located),
+                                                  lon=observations["longitude"].where(located))
+    summed = frame.groupby(keys, sort=False, observed=True, dropna=False).agg(
+        total=("value", "sum"), n=("value", "size"), blank=("blank", "sum"), min_lat=("lat", "min"),
+        max_lat=("lat", "max"), min_lon=("lon", "min"), max_lon=("lon", "max"))
+    return summed.reset_index()
 
 
 def store_totals(session: Session, file_id: int, org: str, observations: pd.DataFrame) -> None:
@@ -55,7 +77,7 @@ def store_totals(session: Session, file_id: int, org: str, observations: pd.Data
     from ``observations``: what ``make_totals`` would sum from the table, without reading it back."""
     totals = daily_totals(observations).assign(file_id=file_id, org=org)
     table: Table = DailyTotal.__table__  # type: ignore[assignment]
-    bulk_insert(session.connection(), table, totals[[*TOTAL_KEYS, "total", "n"]])
+    bulk_insert(session.connection(), table, totals[[*TOTAL_KEYS, *TOTAL_VALUES]])
     session.execute(insert(TotalledFile), [{"file_id": int(file_id)}])
 
 
