@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from compstat.analysis.analyse import (
     FINDING_RESULT_COLUMNS,
+    SPC_SERIES_FIELDS,
     AnalysisResult,
     analyse_cycle,
     check_settings,
@@ -375,3 +376,19 @@ def test_settings_warnings_are_stored_with_the_cycle(demo_result: tuple[Config, 
     notes = rows[rows["section"] == "notes"]
     assert notes["payload"].map(json.loads).tolist() == [{"note": "analysis.peer_groups: unit B is in no peer group"}]
     assert notes["unit_code"].isna().all() and len(rows) == len(store_rows(result)) + 1
+
+
+def test_stored_charts_are_each_series_own_json(demo_result: tuple[Config, AnalysisResult]) -> None:
+    """The stored SPC payloads' series, made from one ``to_json`` of every point, are what each series' own
+    ``to_json`` gives (as they were made one by one): its XmR points, else its t-chart's, else none."""
+    _, result = demo_result
+    rows = store_rows(result)
+    spc = rows[rows["section"] == "spc"]
+    empty = pd.DataFrame(columns=SPC_SERIES_FIELDS)
+    xmr = dict(list(result.spc_points.groupby(["unit_code", "measure_id"], sort=False)))
+    tchart = dict(list(result.rare_points.groupby(["unit_code", "measure_id"], sort=False)))
+    assert tchart  # the demo has rare series charted by t-charts
+    for unit, measure, payload in spc[["unit_code", "measure_id", "payload"]].itertuples(index=False):
+        chart = xmr.get((unit, measure), tchart.get((unit, measure), empty)).reindex(columns=SPC_SERIES_FIELDS)
+        own = json.loads(chart.to_json(orient="columns", date_format="iso", double_precision=10))
+        assert json.loads(payload)["series"] == {k: list(v.values()) for k, v in own.items()}, (unit, measure)

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, fields
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -178,6 +179,27 @@ def _json_lines(frame: pd.DataFrame) -> list[str]:
     return text.rstrip("\n").split("\n")
 
 
+def _chart_series(result: AnalysisResult) -> dict[tuple[str, str], dict[str, list[Any]]]:
+    """Each charted series' points as JSON values, column by column (``SPC_SERIES_FIELDS``), by (unit, measure):
+    its XmR chart's (``spc_points``), else its t-chart's (``rare_points``). One ``to_json`` of every point (a
+    national force: 6,000 series), not one per series; the values are those a series' own ``to_json`` gives."""
+    spc, rare = result.spc_points, result.rare_points
+    charted = set(zip(spc["unit_code"], spc["measure_id"], strict=True))
+    rare = rare[[key not in charted for key in zip(rare["unit_code"], rare["measure_id"], strict=True)]]
+    points = pd.concat([frame for frame in (spc, rare) if not frame.empty] or [spc], ignore_index=True)
+    if points.empty:
+        return {}
+    values = json.loads(points.reindex(columns=SPC_SERIES_FIELDS).to_json(
+        orient="values", date_format="iso", double_precision=10))
+    charts: dict[tuple[str, str], dict[str, list[Any]]] = {}
+    groups: dict[Any, Any] = points.groupby(["unit_code", "measure_id"], sort=False).indices
+    for (unit, measure), rows in groups.items():
+        chosen = [values[i] for i in rows]
+        charts[(str(unit), str(measure))] = {field: [row[j] for row in chosen]
+                                             for j, field in enumerate(SPC_SERIES_FIELDS)}
+    return charts
+
+
 def store_rows(result: AnalysisResult) -> pd.DataFrame:
     """The ``analysis_results`` rows: section, unit_code, measure_id, payload (JSON).
 
@@ -195,16 +217,11 @@ def store_rows(result: AnalysisResult) -> pd.DataFrame:
         grouped = lines.groupby([frame["unit_code"], frame["measure_id"]], sort=True).agg(lambda s: f"[{','.join(s)}]")
         parts.append(grouped.rename("payload").reset_index().assign(section=section))
     if not result.spc.empty:
-        points = dict(list(result.spc_points.groupby(["unit_code", "measure_id"], sort=False)))
-        payloads = []
-        rare_points = dict(list(result.rare_points.groupby(["unit_code", "measure_id"], sort=False)))
-        empty = pd.DataFrame(columns=SPC_SERIES_FIELDS)
-        for line, key in zip(_json_lines(result.spc), result.spc[["unit_code", "measure_id"]].itertuples(
-                index=False, name=None), strict=True):
-            chart = points.get(key, rare_points.get(key, empty)).reindex(columns=SPC_SERIES_FIELDS)
-            series = json.loads(chart.to_json(orient="columns", date_format="iso", double_precision=10))
-            payloads.append(json.dumps({**json.loads(line), "series": {k: list(v.values()) for k, v in series.items()}},
-                                       separators=(",", ":")))
+        charts = _chart_series(result)
+        no_chart: dict[str, list[Any]] = {k: [] for k in SPC_SERIES_FIELDS}
+        payloads = [json.dumps({**json.loads(line), "series": charts.get(key, no_chart)}, separators=(",", ":"))
+                    for line, key in zip(_json_lines(result.spc), result.spc[["unit_code", "measure_id"]].itertuples(
+                        index=False, name=None), strict=True)]
         parts.append(result.spc[["unit_code", "measure_id"]].assign(section="spc", payload=payloads))
     for section in ("probe", "recognition"):
         frame = getattr(result, section)
