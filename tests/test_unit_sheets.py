@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,8 +12,9 @@ from pypdf import PdfReader
 from compstat.config import Config
 from compstat.packs import RenderedPack, render_packs
 from compstat.packs.context import called_units, unit_pack, unit_sheet
+from compstat.packs.context.agenda import called_line
 from compstat.packs.filters import fmt_change, fmt_pct, fmt_value
-from compstat.packs.render import pack_inputs
+from compstat.packs.render import _Job, longest_first, pack_inputs
 from compstat.results import CycleData
 from tests.test_packs import CHARTS_HEADING, cycle_data, pdf_text, table_row  # noqa: F401 (a fixture)
 
@@ -124,3 +126,26 @@ def test_full_names_accountable_units_only(cycle_data: CycleData) -> None:  # no
     with pytest.raises(ValueError, match=r"packs.full.0: 'D1' is not an accountable unit"):
         with_settings(cycle_data.config, packs={"full": ["D1"]})
     assert cycle_data.config.packs.unit_packs == "all"  # the default: every unit its full pack
+
+
+def test_the_chairs_agenda_names_the_units_with_full_packs(sheets: tuple[CycleData, list[RenderedPack]],
+                                                            cycle_data: CycleData) -> None:  # noqa: F811
+    data, rendered = sheets
+    line = ("Full briefing packs for the 2 units this meeting calls: Northtown (N1), Brookside (N3/B). "
+            "The other 1 unit has a CompStat sheet (packs.unit_packs: called).")
+    assert called_line(data) == line
+    assert line in " ".join(pdf_text(rendered[-1].path).split())
+    assert called_line(cycle_data) == ""  # every unit its full pack: nothing to say
+
+
+def test_workers_take_the_longest_packs_first(tmp_path: Path) -> None:
+    """The chair's pack, the divisions', the full unit packs, then the sheets: the last to end are short."""
+    called = {"N1": "the host unit", "N3": "escalation level 2"}
+
+    def job(code: str | None, leaf: bool) -> _Job:
+        return _Job(code, tmp_path / f"{code}.pdf", tmp_path, None, called if leaf else None, leaf)
+
+    jobs = [job("N1", True), job("N2", True), job("N3", True), job("D1", False), job(None, False)]
+    assert [j.unit_code for j in longest_first(jobs)] == [None, "D1", "N1", "N3", "N2"]
+    every = [replace(j, called=None) for j in jobs]  # packs.unit_packs: all
+    assert [j.unit_code for j in longest_first(every)] == [None, "D1", "N1", "N2", "N3"]

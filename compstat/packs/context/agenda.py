@@ -15,7 +15,7 @@ from compstat.packs.context.accountability import unit_escalation
 from compstat.packs.context.actions import ActionLog, ActionRow, action_log, actions_detail
 from compstat.packs.context.caveats import caveat_footnotes, comparison_caveats
 from compstat.packs.context.charts import spc_measures
-from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, unit_names
+from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, plural, unit_names
 from compstat.packs.context.findings import CHAIR_FINDINGS, FindingRow, Findings, finding_rows
 from compstat.packs.context.questions import Questions, briefing_actions
 from compstat.packs.context.table import CAUTION, NO_COMPARISON, PeriodTable, period_table_section
@@ -49,6 +49,7 @@ class Agenda:
 
     items: tuple[AgendaItem, ...]
     host: HostUnit | None
+    called: str = ""  # with packs.unit_packs: called, which units have full packs (``called_line``)
 
 
 @dataclass(frozen=True)
@@ -148,6 +149,20 @@ def called_units(data: CycleData) -> dict[str, str]:
     return {u.code: "; ".join(reasons[u.code]) for u in config.leaf_units if u.code in reasons}
 
 
+def called_line(data: CycleData) -> str:
+    """With ``packs.unit_packs: called``, the units whose full packs this meeting has, named, and what the rest
+    have; empty when every unit has its full pack."""
+    if data.config.packs.unit_packs != "called":
+        return ""
+    called = called_units(data)
+    names = unit_names(data.config)
+    others = len(data.config.leaf_units) - len(called)
+    listed = ", ".join(f"{names.get(code, code)} ({code})" for code in called) or "none"
+    return (f"Full briefing packs for the {plural(len(called), 'unit')} this meeting calls: {listed}. "
+            f"The other {plural(others, 'unit')} {'has' if others == 1 else 'have'} a CompStat sheet "
+            "(packs.unit_packs: called).")
+
+
 def agenda_section(data: CycleData, actions: ActionLog, themes: Themes, recognition: Findings,
                    host_where: str = "") -> Agenda:
     """The fixed agenda: actions, force-wide themes, the host unit's deep dive, good practice and
@@ -165,7 +180,7 @@ def agenda_section(data: CycleData, actions: ActionLog, themes: Themes, recognit
         AgendaItem(3, "Host unit deep dive", host_detail),
         AgendaItem(4, "Good practice and recognition",
                    "; ".join(f"{r.unit_name}: {r.measure_name}" for r in recognition.rows[:3]) or NO_RECOGNITION),
-    ), host=host)
+    ), host=host, called=called_line(data))
 
 
 def deep_dive(data: CycleData, host: HostUnit) -> DeepDive:
