@@ -45,7 +45,7 @@ pytest: $(STAMP) system-deps $(AXE) ## The test suite (PostgreSQL too when COMPS
 
 test: lint pytest ## Lint, then the test suite
 
-bench: $(STAMP) system-deps ## 77 units x 3 years of incidents, and 78 units x 19 weekly measures: seconds per step and per pack
+bench: $(STAMP) system-deps ## 77 x 5 incidents, 78 x 19 weekly counts, a national 300 x 19 force at 20M incidents (about 50 min): seconds and memory per step
 	$(BIN)/python -m compstat.bench
 
 clean: ## Remove the venv, demo data, outputs and the demo store

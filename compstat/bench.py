@@ -16,7 +16,9 @@ memory is the cycle's own and not the data generator's.
 seconds to ingest it with every copy caught and the seconds of the duplicates check.
 ``national``: a national force (``NATIONAL_UNITS`` units, 19 measures: the five incident measures and the
 big city's 14 weekly-count ones) at each of
-``--national-sizes`` incident records (default ``NATIONAL_SIZES``), the history generated one year at a
+``--national-sizes`` incident records (default ``NATIONAL_SIZES``: 20M; the environment's
+``COMPSTAT_BENCH_NATIONAL_SIZES`` too), with ``packs.unit_packs: called`` (``--national-unit-packs all``: every
+unit its full pack), the history generated one year at a
 time and written to disk year by year (never the whole history in memory), each cycle reporting seconds
 and peak memory (RSS of the cycle's process, sampled) per step; on PostgreSQL too when
 ``COMPSTAT_BENCH_PG`` (or ``COMPSTAT_TEST_PG``) names a server.
@@ -79,7 +81,7 @@ WEEKLY_UNITS, WEEKLY_DIVISIONS = 78, 8
 DUPLICATE_ROWS = 50_000  # records a re-export repeats, in the duplicates bench
 NATIONAL_UNITS = 300
 NATIONAL_UNIT_PACKS = "called"  # 300 units: the meeting calls a few; the rest get a CompStat sheet
-NATIONAL_SIZES = (500_000,)  # make bench; the curve: --national-sizes 500000,5000000,20000000
+NATIONAL_SIZES = (20_000_000,)  # make bench (about 20 min per store); a quick run: --national-sizes 500000
 WEB_USERS, WEB_SECONDS = 50, 60.0
 WEB_UPDATE_SHARE = 0.5  # of a simulated commander's visits to an action, the share that post an update
 WEB_RETRIES = 5  # a refused (409) update is read again and resent at most this often
