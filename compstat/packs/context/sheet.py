@@ -41,7 +41,7 @@ def unit_sheet(data: CycleData, unit: Unit, called: Mapping[str, str]) -> UnitSh
     """The context of one unit's CompStat sheet; ``called``: the units with full packs (``agenda.called_units``)."""
     support = data.config.accountability.escalation.support_level
     actions = action_log(data, unit.code)
-    headline, _ = unit_headline(data, unit)
+    headline, _ = unit_headline(data, unit, "the table's footnotes mark the comparisons")
     why = (f"This unit is not called to this meeting, so this sheet gives its figures, findings and actions. "
            f"Full briefing packs (charts, map, questions) go to the {plural(len(called), 'unit')} the meeting "
            f"calls: the host unit, the units of the chair's top findings to probe and units at escalation "

@@ -65,9 +65,11 @@ def pack_filenames(config: Config) -> dict[str, str]:
                         default="unit", taken=["chair-pack.pdf"])
 
 
-def unit_headline(data: CycleData, unit: Unit) -> tuple[UnitHeadline, Questions]:
+def unit_headline(data: CycleData, unit: Unit,
+                  where: str = "see the data-quality notes") -> tuple[UnitHeadline, Questions]:
     """The cover's findings to probe and to recognise (improvements withheld as not like-for-like
-    named, ``WITHHELD_ON_COVER`` of them), and the questions and support they suggest."""
+    named, ``WITHHELD_ON_COVER`` of them, the rest counted: ``where`` says where to read why), and the
+    questions and support they suggest."""
     analysis = data.analysis
     briefing = unit_briefing(unit.code, unit_rows(data, PROBE, unit.code) if analysis else None,
                              unit_rows(data, RECOGNITION, unit.code) if analysis else None,
@@ -78,7 +80,7 @@ def unit_headline(data: CycleData, unit: Unit) -> tuple[UnitHeadline, Questions]
         more = len(withheld) - WITHHELD_ON_COVER + 1
         withheld = [*withheld[:WITHHELD_ON_COVER - 1],
                     f"… and {plural(more, 'more improvement')} not recognised because their comparisons are not "
-                    "like-for-like (see the data-quality notes)"]
+                    f"like-for-like ({where})"]
     headline = UnitHeadline(probes=briefing.probes, recognise=briefing.recognise, message=NO_FINDINGS,
                             recognise_message=NO_RECOGNITION if not withheld else NO_SOUND_RECOGNITION,
                             withheld=tuple(withheld))
