@@ -21,6 +21,7 @@ from compstat.packs.context.questions import Questions, briefing_actions
 from compstat.packs.context.table import CAUTION, NO_COMPARISON, PeriodTable, period_table_section
 from compstat.packs.context.themes import Themes
 from compstat.packs.lookup import ACTIONS, PROBE, RECOGNITION, unit_rows
+from compstat.quality.findings import listed
 from compstat.results import CycleData
 
 
@@ -136,9 +137,8 @@ def called_units(data: CycleData) -> dict[str, str]:
     for row in finding_rows(probe, {}, CHAIR_FINDINGS):
         ranks.setdefault(row.unit_code, []).append(str(row.rank))
     for code, mine in ranks.items():
-        listed = mine[0] if len(mine) == 1 else f"{', '.join(mine[:-1])} and {mine[-1]}"
-        reasons.setdefault(code, []).append(f"the chair's {'finding' if len(mine) == 1 else 'findings'} "
-                                            f"to probe ({'rank' if len(mine) == 1 else 'ranks'} {listed})")
+        reasons.setdefault(code, []).append(f"the chair's {'finding' if len(mine) == 1 else 'findings'} to probe "
+                                            f"({'rank' if len(mine) == 1 else 'ranks'} {listed(mine, CHAIR_FINDINGS)})")
     support = config.accountability.escalation.support_level
     for unit in config.leaf_units:
         level = unit_escalation(data, unit.code)[0]
