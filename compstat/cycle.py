@@ -123,7 +123,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     it, then stops with ``StoreBusyError`` naming this one. Staged folders of the period that a
     killed run left beside the output are removed first (``remove_stale``) and listed in the outcome.
     """
-    from compstat.packs import render_packs  # heavy import (WeasyPrint), only when rendering
+    from compstat.packs import render_packs, start_render_server  # heavy import (WeasyPrint), only when rendering
 
     check_agreements(config)
     today = today or date.today()
@@ -148,6 +148,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                         r.status == "unchanged" for r in reports) else None
                     if earlier is not None:  # rolled back, the staged folder removed: the earlier outputs stand
                         raise _Unchanged(earlier, reports)
+                    start_render_server(workers)  # its imports overlap quality and analysis
 
                 data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
                                             accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale,

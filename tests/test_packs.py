@@ -8,10 +8,12 @@ import logging
 import math
 import os
 import re
+import tempfile
 import warnings
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -29,7 +31,7 @@ from compstat.analysis.period_table import period_table
 from compstat.config import Config, MeetingSettings
 from compstat.cycle import special_cause_concerns
 from compstat.figures import TOTAL
-from compstat.packs import RenderedPack, render_packs
+from compstat.packs import RenderedPack, render, render_packs
 from compstat.packs.charts import (
     DPI,
     MAX_IMAGE_IN,
@@ -222,9 +224,41 @@ def make_quality(period: Period) -> QualityResult:
                          data_as_of={}, data_as_of_by_source={})
 
 
+@dataclass(frozen=True)
+class RenderRun:
+    rendered: list[RenderedPack]
+    shared_memory: Path  # stands in for /dev/shm
+    payloads: list[str]  # the payload files the run made
+
+
 @pytest.fixture(scope="module")
-def rendered(cycle_data: CycleData, tmp_path_factory: pytest.TempPathFactory) -> list[RenderedPack]:
-    return render_packs(cycle_data, tmp_path_factory.mktemp("packs"), workers=2)
+def render_run(cycle_data: CycleData, tmp_path_factory: pytest.TempPathFactory) -> RenderRun:
+    folder = tmp_path_factory.mktemp("shm")
+    made: list[str] = []
+    mkstemp = tempfile.mkstemp
+
+    def recording_mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        fd, name = mkstemp(*args, **kwargs)
+        made.append(name)
+        return fd, name
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render, "SHARED_MEMORY", folder)
+        patch.setattr(render.tempfile, "mkstemp", recording_mkstemp)
+        rendered = render_packs(cycle_data, tmp_path_factory.mktemp("packs"), workers=2)
+    return RenderRun(rendered, folder, made)
+
+
+@pytest.fixture(scope="module")
+def rendered(render_run: RenderRun) -> list[RenderedPack]:
+    return render_run.rendered
+
+
+def test_the_workers_load_the_data_from_a_file_that_is_gone_afterwards(render_run: RenderRun) -> None:
+    assert [Path(name).parent for name in render_run.payloads] == [render_run.shared_memory]
+    assert Path(render_run.payloads[0]).name.startswith(f"{render.PAYLOAD_PREFIX}{os.getpid()}-")
+    assert list(render_run.shared_memory.iterdir()) == []
+    assert len(render_run.rendered) > 2 and all(p.path.exists() for p in render_run.rendered)
 
 
 def pdf_pages(path: Path) -> list[str]:

@@ -6,6 +6,6 @@ formats figures, ``render.py`` fills the templates in ``templates/`` and writes 
 worker process per core.
 """
 
-from compstat.packs.render import RenderedPack, render_packs
+from compstat.packs.render import RenderedPack, render_packs, start_render_server
 
-__all__ = ["RenderedPack", "render_packs"]
+__all__ = ["RenderedPack", "render_packs", "start_render_server"]

@@ -1,13 +1,15 @@
 """HTML → PDF: the Jinja environment, a locked-down URL fetcher, and parallel rendering.
 
-The cycle's data is pickled once and handed to each worker process when it starts; a
-worker then builds each pack's context (``context/``, charts included), fills the
-template and lays it out with WeasyPrint, so the parent does no per-pack work and every
+The cycle's data is pickled once into a file (``_payload_file``: in shared memory, ``/dev/shm``, when it has
+room) that each worker process loads when it starts; a worker then builds each pack's context (``context/``,
+charts included), fills the template and lays it out with WeasyPrint, so the parent does no per-pack work and every
 core draws and lays out. Each process parses ``pack.css`` and sets up fonts once and
 reuses them for every pack. The fetcher lets a pack load its own charts (``chart:<name>``,
 served from memory), ``data:`` URLs and files inside the templates folder, and nothing else:
 text from the data is autoescaped, and even markup that slipped through could not read local
-files or reach the network. A worker exits as soon as the run that started it ends, even by
+files or reach the network. The workers fork from a forkserver that has imported WeasyPrint and matplotlib;
+``start_render_server`` starts it early, so those imports overlap the cycle's steps before the packs.
+A worker exits as soon as the run that started it ends, even by
 ``kill -9`` (``die_with``): a killed run leaves no process behind.
 
 A pack whose input hash (``pack_inputs``, ``compstat.reuse``) matches the one an earlier run of the
@@ -31,8 +33,10 @@ import os
 import pickle
 import posixpath
 import select
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -41,6 +45,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
 from functools import lru_cache
+from multiprocessing import forkserver
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -200,10 +206,11 @@ _DATA: CycleData | None = None  # the cycle's data in a worker process (set by _
 _IN_WORKER = False
 
 
-def _start_worker(payload: bytes, parent: int) -> None:
+def _start_worker(payload: str, parent: int) -> None:
     global _DATA, _IN_WORKER
     die_with(parent)
-    _DATA, _IN_WORKER = pickle.loads(payload), True
+    with open(payload, "rb") as file:
+        _DATA, _IN_WORKER = pickle.load(file), True
     gc.collect()
     gc.freeze()  # the cycle's data stays for the worker's life: no collection needs to scan it again
 
@@ -375,16 +382,75 @@ def _render_all(jobs: list[_Job], data: CycleData, workers: int) -> list[Rendere
         return []
     if workers <= 1 or len(jobs) == 1:
         return [_render(job, data) for job in jobs]
-    # forkserver: workers start from a clean, single-threaded process with WeasyPrint and
-    # matplotlib already imported, rather than forking a parent that may hold threads and
-    # locks. The longest packs go first, so that none finishes last alone (``longest_first``).
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(["__main__", __name__])
-    payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=ctx, initializer=_start_worker,
-                             initargs=(payload, os.getpid())) as pool:
+    # The longest packs go first, so that none finishes last alone (``longest_first``).
+    with _payload_file(data) as payload, ProcessPoolExecutor(
+            max_workers=min(workers, len(jobs)), mp_context=_forkserver(), initializer=_start_worker,
+            initargs=(str(payload), os.getpid())) as pool:
         futures = {job.unit_code: pool.submit(_render, job) for job in longest_first(jobs)}
         return [futures[job.unit_code].result() for job in jobs]
+
+
+def _forkserver() -> BaseContext:
+    """The workers' start method: forked from a clean, single-threaded server process that has imported
+    WeasyPrint and matplotlib (and ``__main__``), rather than from a parent that may hold threads and locks."""
+    ctx = multiprocessing.get_context("forkserver")
+    ctx.set_forkserver_preload(["__main__", __name__])
+    return ctx
+
+
+def start_render_server(workers: int | None = None) -> None:
+    """Start the workers' forkserver now, if the packs will be rendered by more than one worker: its imports
+    (2–3 s) then run on a spare core while the cycle's steps before the packs run, not when the packs start.
+    The server exits with this process; ``render_packs`` starts it if it is not running."""
+    if (usable_cores() if workers is None else workers) > 1:
+        _forkserver()
+        forkserver.ensure_running()
+
+
+PAYLOAD_PREFIX = "compstat-render-"  # + the run's pid: the cycle's data for the render workers
+SHARED_MEMORY = Path("/dev/shm")
+
+
+@contextmanager
+def _payload_file(data: CycleData) -> Iterator[Path]:
+    """The cycle's data pickled into a file the workers load, removed when the packs are done. A worker
+    reading a file starts in about a second, where data sent through the pool's pipe took seconds per worker,
+    one worker after the other (13 s for 2 workers and the national force's 520 MB). The file is private to
+    the user (``mkstemp``), in shared memory when that has room for it, else in the temporary folder; files
+    that a killed run left are removed first (``_remove_orphans``)."""
+    payload = pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL)
+    folder = _payload_folder(len(payload))
+    _remove_orphans(folder)
+    fd, name = tempfile.mkstemp(prefix=f"{PAYLOAD_PREFIX}{os.getpid()}-", suffix=".pickle", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            file.write(payload)
+        del payload
+        yield Path(name)
+    finally:
+        Path(name).unlink(missing_ok=True)
+
+
+def _payload_folder(size: int) -> Path:
+    """Shared memory (``/dev/shm``) if it is there with twice ``size`` bytes free, else the temporary folder."""
+    try:
+        if SHARED_MEMORY.is_dir() and os.access(SHARED_MEMORY, os.W_OK) and \
+                shutil.disk_usage(SHARED_MEMORY).free > 2 * size:
+            return SHARED_MEMORY
+    except OSError:
+        pass
+    return Path(tempfile.gettempdir())
+
+
+def _remove_orphans(folder: Path) -> None:
+    """Remove payload files whose run has ended (``kill -9`` leaves them: shared memory is not freed by itself)."""
+    for path in folder.glob(f"{PAYLOAD_PREFIX}*.pickle"):
+        pid = path.name.removeprefix(PAYLOAD_PREFIX).split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # another user's, in a shared folder
+                pass
 
 
 def longest_first(jobs: list[_Job]) -> list[_Job]:

@@ -1,8 +1,10 @@
 """Leftovers after a kill: the staged output folder a killed cycle leaves is removed (and listed) at
-the next start of the same period, and render workers die with the run that started them."""
+the next start of the same period, render workers die with the run that started them, and the file
+of data it gave them is removed by the next run that renders with workers."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from typer.testing import CliRunner
 
 from compstat.cli import app
 from compstat.cycle import remove_stale
+from compstat.packs import render
 from tests.hostile import slow_cycle
 
 
@@ -30,6 +33,11 @@ def test_kill_during_rendering_leaves_no_process_and_the_next_run_removes_its_fo
     while any(slow_cycle.alive(pid) for pid in family) and time.monotonic() < end:
         time.sleep(0.2)
     assert [pid for pid in family if slow_cycle.alive(pid)] == []
+    payloads = [path for folder in {render.SHARED_MEMORY, Path(tempfile.gettempdir())} if folder.is_dir()
+                for path in folder.glob(f"{render.PAYLOAD_PREFIX}{running.proc.pid}-*.pickle")]
+    assert len(payloads) == 1  # the workers' data, which the next run with workers removes:
+    render._remove_orphans(payloads[0].parent)
+    assert not payloads[0].exists()
     org = running.out / "testshire"
     staged = [p for p in org.iterdir() if p.name.startswith(".2026-W10.")]
     assert len(staged) == 1 and not (org / "2026-W10").exists()  # what the kill left
