@@ -7,7 +7,22 @@ from datetime import date
 
 import pandas as pd
 import pytest
-from sqlalchemy import Column, Date, Float, Integer, MetaData, String, Table, cast, insert, select
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+)
+from sqlalchemy.exc import DBAPIError
 
 from compstat.store import connect
 from compstat.store import db as store_db
@@ -45,6 +60,7 @@ def test_rows_as_the_driver_gives_them_or_through_sqlalchemy_are_the_same(
         expected = pd.DataFrame(list(map(tuple, conn.execute(plain).all())), columns=["code", "day", "lat", "n"])
         got = store_db.read_frame(conn, plain, ["code", "day", "lat", "n"])
         assert store_db._plain_sqlite_rows(conn, plain) == (conn.dialect.name == "sqlite")
+        assert store_db._copyable_postgresql_rows(conn, plain) == (conn.dialect.name == "postgresql")
     pd.testing.assert_frame_equal(got, expected)
     assert got["day"].tolist() == ["2026-11-23", "2026-11-24", "2026-02-28", "2025-12-31", "2026-01-01"]
     assert got["code"].tolist()[1] == "N/2 ' quoted" and pd.isna(got["lat"][1])
@@ -68,3 +84,30 @@ def test_no_rows_give_the_columns(table: tuple[object, Table]) -> None:
     with engine.connect() as conn:  # type: ignore[attr-defined]
         got = store_db.read_frame(conn, stmt, ["code", "lat"])
     assert got.empty and list(got.columns) == ["code", "lat"]
+
+
+def test_awkward_text_nulls_and_parameters_read_alike(table: tuple[object, Table]) -> None:
+    """On PostgreSQL the rows come through COPY's CSV: an empty text stays empty and NULL stays missing, and
+    commas, quotes and line breaks in a text, and the statement's parameters (an IN list among them), pass."""
+    engine, probe = table
+    awkward = [{"id": 10, "code": "", "day": date(2026, 3, 1), "lat": 1.5, "n": None},
+               {"id": 11, "code": None, "day": date(2026, 3, 2), "lat": None, "n": 4},
+               {"id": 12, "code": 'a, "b"\nc', "day": date(2026, 3, 3), "lat": 0.1 + 0.2, "n": -1}]
+    with engine.begin() as conn:  # type: ignore[attr-defined]
+        conn.execute(insert(probe), awkward)
+    stmt = (select(probe.c.code, cast(probe.c.day, String(10)), probe.c.lat, probe.c.n)
+            .where(probe.c.day >= date(2026, 3, 1), probe.c.id.in_([10, 11, 12, 99])).order_by(probe.c.id))
+    with engine.connect() as conn:  # type: ignore[attr-defined]
+        expected = pd.DataFrame(list(map(tuple, conn.execute(stmt).all())), columns=["code", "day", "lat", "n"])
+        got = store_db.read_frame(conn, stmt, ["code", "day", "lat", "n"])
+    pd.testing.assert_frame_equal(got, expected)
+    assert got["code"][0] == "" and pd.isna(got["code"][1]) and got["code"][2] == 'a, "b"\nc'
+    assert got["lat"][2] == 0.1 + 0.2 and pd.isna(got["n"][0]) and got["day"].tolist()[0] == "2026-03-01"
+
+
+def test_an_error_while_reading_is_sqlalchemys(table: tuple[object, Table]) -> None:
+    engine, probe = table
+    smallest = literal(-2**63, BigInteger) + probe.c.id * 0  # a row's value: the error comes while reading
+    stmt = select(probe.c.code, func.abs(smallest).label("boom"))  # integer overflow on either store, while reading
+    with engine.connect() as conn, pytest.raises(DBAPIError):  # type: ignore[attr-defined]
+        store_db.read_frame(conn, stmt, ["code", "boom"])

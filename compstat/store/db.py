@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -9,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, Executable, Table, create_engine, event
+from sqlalchemy import Connection, Engine, Executable, Float, Integer, String, Table, create_engine, event
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
@@ -206,6 +209,8 @@ def read_frame(conn: Connection, stmt: Executable, columns: list[str],
     that millions of rows are never Python objects all at once."""
     if _plain_sqlite_rows(conn, stmt):
         parts = _sqlite_parts(conn, stmt, columns, compact)
+    elif _copyable_postgresql_rows(conn, stmt):
+        parts = _postgresql_parts(conn, stmt, columns, compact)
     else:
         result = conn.execute(stmt, execution_options={"stream_results": True})  # this statement only
         parts = [compact(pd.DataFrame(list(map(tuple, rows)), columns=columns))
@@ -221,6 +226,58 @@ def _plain_sqlite_rows(conn: Connection, stmt: Executable) -> bool:
     columns = getattr(stmt, "selected_columns", None)
     return conn.dialect.name == "sqlite" and columns is not None and all(
         c.type.dialect_impl(conn.dialect).result_processor(conn.dialect, None) is None for c in columns)
+
+
+COPY_TYPES = {String: pa.string(), Integer: pa.int64(), Float: pa.float64()}  # CSV text as psycopg reads them
+
+
+def _copy_type(column: Any) -> pa.DataType | None:
+    """The Arrow type that reads a column's COPY text as psycopg would give its value; None if none does."""
+    kind = type(column.type)
+    if issubclass(kind, Float) and getattr(column.type, "asdecimal", False):
+        return None
+    return next((arrow for base, arrow in COPY_TYPES.items() if issubclass(kind, base)), None)
+
+
+def _copyable_postgresql_rows(conn: Connection, stmt: Executable) -> bool:
+    """Whether every column of a PostgreSQL statement is text or a number, which COPY's CSV gives exactly."""
+    columns = getattr(stmt, "selected_columns", None)
+    return conn.dialect.name == "postgresql" and columns is not None and len(columns) > 0 and all(
+        _copy_type(c) is not None for c in columns)
+
+
+def _postgresql_parts(conn: Connection, stmt: Executable, columns: list[str],
+                      compact: Callable[[pd.DataFrame], pd.DataFrame]) -> list[pd.DataFrame]:
+    """``read_frame``'s chunks on PostgreSQL: the query's rows as ``COPY ... TO STDOUT`` CSV, in this transaction,
+    read by Arrow's CSV reader (an unquoted empty field is NULL, a quoted one an empty text, as COPY writes them),
+    then ``READ_CHUNK`` rows at a time to pandas. Rows through SQLAlchemy cost about three times as much (the
+    national force's 5.5M map points). The engine's cursor-execute listeners see the COPY statement, as they see
+    any other; an error is raised as SQLAlchemy's (``DBAPIError.instance``)."""
+    compiled = stmt.compile(dialect=conn.dialect, compile_kwargs={"render_postcompile": True})  # type: ignore[attr-defined]
+    types = [_copy_type(c) for c in stmt.selected_columns]  # type: ignore[attr-defined]
+    dbapi_error = conn.dialect.loaded_dbapi.Error
+    buffer = io.BytesIO()
+    driver: Any = conn.connection.dbapi_connection  # psycopg's, in the connection's transaction
+    sql = f"COPY ({compiled}) TO STDOUT (FORMAT csv)"
+    try:
+        with driver.cursor() as cursor:
+            conn.dispatch.before_cursor_execute(conn, cursor, sql, compiled.params, None, False)  # listeners see it
+            with cursor.copy(sql, compiled.params) as copy:
+                for block in copy:
+                    buffer.write(block)
+            conn.dispatch.after_cursor_execute(conn, cursor, sql, compiled.params, None, False)
+    except dbapi_error as exc:
+        raise DBAPIError.instance(None, None, exc, dbapi_error) from exc
+    if buffer.tell() == 0:
+        return []
+    buffer.seek(0)
+    table = pa_csv.read_csv(
+        buffer, read_options=pa_csv.ReadOptions(column_names=columns),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        convert_options=pa_csv.ConvertOptions(column_types=dict(zip(columns, types, strict=True)), null_values=[""],
+                                              strings_can_be_null=True, quoted_strings_can_be_null=False))
+    del buffer
+    return [compact(batch.to_pandas()) for batch in table.to_batches(max_chunksize=READ_CHUNK)]
 
 
 def _sqlite_parts(conn: Connection, stmt: Executable, columns: list[str],
