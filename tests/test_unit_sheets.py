@@ -11,8 +11,9 @@ from pypdf import PdfReader
 
 from compstat.config import Config
 from compstat.packs import RenderedPack, render_packs
-from compstat.packs.context import called_units, unit_pack, unit_sheet
+from compstat.packs.context import called_units, chair_pack, unit_pack, unit_sheet
 from compstat.packs.context.agenda import called_line
+from compstat.packs.context.chair import CALLED_FINDINGS_LEAD
 from compstat.packs.filters import fmt_change, fmt_pct, fmt_value
 from compstat.packs.render import _Job, longest_first, pack_inputs
 from compstat.results import CycleData
@@ -150,3 +151,20 @@ def test_workers_take_the_longest_packs_first(tmp_path: Path) -> None:
     assert [j.unit_code for j in longest_first(jobs)] == [None, "D1", "N1", "N3", "N2"]
     every = [replace(j, called=None) for j in jobs]  # packs.unit_packs: all
     assert [j.unit_code for j in longest_first(every)] == [None, "D1", "N1", "N2", "N3"]
+
+
+def test_with_sheets_the_chairs_appendix_lists_the_called_units_findings(cycle_data: CycleData) -> None:  # noqa: F811
+    """N2 holds the chair's ten findings, N1 only the eleventh: N1 is not called, so its finding is on its sheet,
+    not in the appendix; the division's (D1) stays. With every unit's full pack, the appendix lists N1's too."""
+    probe = findings(cycle_data, *[("N2", rank) for rank in range(1, 11)], ("N1", 11), ("D1", 12))
+    data = called_data(cycle_data, probe, {})
+    pack = chair_pack(data)
+    listed = [(row.unit_code, row.rank) for group in pack.appendix.probe for row in group.rows]
+    assert listed == [("N2", 1), ("N2", 2), ("N2", 3), ("D1", 12)]  # in rank order, the division's own in its group
+    assert pack.appendix.findings_lead == CALLED_FINDINGS_LEAD
+    assert pack.probe.more_message == ("… and 2 more findings: each called unit's top 3 are in appendix B (What to "
+                                       "probe, unit by unit); the other units' are on their CompStat sheets.")
+    every = chair_pack(replace(data, config=with_settings(data.config, packs={"unit_packs": "all"})))
+    assert ("N1", 11) in [(row.unit_code, row.rank) for group in every.appendix.probe for row in group.rows]
+    assert every.probe.more_message == ("… and 2 more findings: each unit's top 3 are in appendix B (What to probe, "
+                                        "unit by unit).")

@@ -14,10 +14,12 @@ wherever the config has a middle level.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from compstat.config import Config
 from compstat.figures import TOTAL
 from compstat.packs.context.accountability import Ladder, ladder_section
 from compstat.packs.context.actions import (
@@ -27,7 +29,7 @@ from compstat.packs.context.actions import (
     action_log,
     actions_detail,
 )
-from compstat.packs.context.agenda import Agenda, DeepDive, agenda_section, deep_dive
+from compstat.packs.context.agenda import Agenda, DeepDive, agenda_section, called_units, deep_dive
 from compstat.packs.context.appendix import GlancePart, LadderGroup, glance_parts, ladder_by_parent
 from compstat.packs.context.charts import ChartSection, chart_section
 from compstat.packs.context.common import NO_FINDINGS, NO_RECOGNITION, plural, unit_names
@@ -58,6 +60,10 @@ LADDER_ROWS = 10  # units on the ladder shown in the body (highest first); all i
 QUALITY_NOTES = 10  # quality findings shown in the body (blocking, warning, then info); all in the appendix
 ACTIONS_NOT_DUE = 10  # open actions not yet due shown in the body; more go to the appendix
 CONTENTS_THEMES = 3  # themes named in the contents and on the agenda
+
+
+CALLED_FINDINGS_LEAD = (f"Each called unit's top {APPENDIX_PER_UNIT} findings in rank order (the rank across all "
+                        "units), units under their parent; every other unit's are on its CompStat sheet.")
 
 
 @dataclass(frozen=True)
@@ -135,14 +141,19 @@ def chair_pack(data: CycleData) -> ChairPack:
     themes = themes_section(data)
     probe_frame = analysis.probe if analysis is not None else None
     recognition_frame = analysis.recognition if analysis is not None else None
+    called = called_units(data) if config.packs.unit_packs == "called" else None
+    appendix_probe = _of_called(probe_frame, called, config)
+    appendix_recognition = _of_called(recognition_frame, called, config)
     whole_ladder = ladder_section(data)
     summary = quality_summary(data)
     every_note = (*summary.notes, *summary.info)  # every finding counted is listed: the body's first, the rest after
     sections = [
         ("glance", "Units at a glance", True),
         ("theme-units", "Units behind the themes", bool(themes.details)),
-        ("probe-all", "What to probe, unit by unit", _count(probe_frame) > CHAIR_FINDINGS),
-        ("recognition-all", "Recognition, unit by unit", _count(recognition_frame) > CHAIR_FINDINGS),
+        ("probe-all", "What to probe, unit by unit",
+         _count(probe_frame) > CHAIR_FINDINGS and _count(appendix_probe) > 0),
+        ("recognition-all", "Recognition, unit by unit",
+         _count(recognition_frame) > CHAIR_FINDINGS and _count(appendix_recognition) > 0),
         ("ladder-all", "The intervention ladder in full", len(whole_ladder.rows) > LADDER_ROWS),
         ("actions-not-due", "Open actions not yet due", bool(not_due_later)),
         ("trends", "Force-wide year to date and trends", True),
@@ -155,8 +166,9 @@ def chair_pack(data: CycleData) -> ChairPack:
     def where(anchor: str) -> str:
         return f"appendix {letters[anchor]} ({titles[anchor]})" if anchor in letters else ""
 
-    probe = top_findings(probe_frame, names, NO_FINDINGS, where("probe-all"))
-    recognition = top_findings(recognition_frame, names, NO_RECOGNITION, where("recognition-all"))
+    probe = replace(top_findings(probe_frame, names, NO_FINDINGS, where("probe-all")), on_sheets=called is not None)
+    recognition = replace(top_findings(recognition_frame, names, NO_RECOGNITION, where("recognition-all")),
+                          on_sheets=called is not None)
     ladder = Ladder(whole_ladder.rows[:LADDER_ROWS], whole_ladder.empty_message)
     ladder_more = (f"… and {plural(len(whole_ladder.rows) - LADDER_ROWS, 'more unit')} on the ladder: every unit "
                    f"is listed in {where('ladder-all')}." if "ladder-all" in letters else "")
@@ -200,10 +212,11 @@ def chair_pack(data: CycleData) -> ChairPack:
     appendix = ChairAppendix(
         glance=glance_parts(matrix, config), glance_lead=matrix.lead, glance_footnotes=matrix.footnotes,
         themes=themes.details,
-        probe=findings_by_parent(probe_frame, config) if "probe-all" in letters else (),
-        recognition=findings_by_parent(recognition_frame, config) if "recognition-all" in letters else (),
+        probe=findings_by_parent(appendix_probe, config) if "probe-all" in letters else (),
+        recognition=findings_by_parent(appendix_recognition, config) if "recognition-all" in letters else (),
         ladder=ladder_by_parent(whole_ladder, config) if "ladder-all" in letters else (),
         actions_not_due=not_due_later, quality=every_note if "quality-all" in letters else (),
+        **({} if called is None else {"findings_lead": CALLED_FINDINGS_LEAD}),
     )
     return ChairPack(
         template="chair_pack.html", filename="chair-pack.pdf", unit_code=None,
@@ -214,6 +227,16 @@ def chair_pack(data: CycleData) -> ChairPack:
         actions_more=actions_more, ladder_more=ladder_more,
         quality_more=quality_more, health=health,
     )
+
+
+def _of_called(frame: pd.DataFrame | None, called: Mapping[str, str] | None, config: Config) -> pd.DataFrame | None:
+    """The findings the appendix lists: with ``packs.unit_packs: called`` (``called`` given), those of the units
+    the meeting calls and of the units above them (divisions, the organisation); every other unit's are on its
+    CompStat sheet, and repeating 300 units' findings here made the national chair's pack 39 pages longer."""
+    if frame is None or called is None:
+        return frame
+    keep = {*called, *config.parents().values(), TOTAL}
+    return frame[frame["unit_code"].isin(keep)]
 
 
 def _count(frame: pd.DataFrame | None) -> int:

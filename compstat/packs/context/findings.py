@@ -52,13 +52,17 @@ class Findings:
     empty_message: str
     more: int = 0  # findings beyond ``rows``, listed in the appendix
     more_where: str = ""  # the appendix section that lists them
+    on_sheets: bool = False  # ``packs.unit_packs: called``: the appendix lists the called units', sheets the rest
 
     @property
     def more_message(self) -> str:
         if not self.more:
             return ""
         top = APPENDIX_PER_UNIT
-        return f"… and {plural(self.more, 'more finding')}: each unit's top {top} are in {self.more_where}."
+        if not self.on_sheets:
+            return f"… and {plural(self.more, 'more finding')}: each unit's top {top} are in {self.more_where}."
+        called = f"each called unit's top {top} are in {self.more_where}; " if self.more_where else ""
+        return f"… and {plural(self.more, 'more finding')}: {called}the other units' are on their CompStat sheets."
 
 
 @dataclass(frozen=True)
