@@ -152,11 +152,12 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
 
                 data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
                                             accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale,
-                                            after_ingest=skip_if_unchanged)
+                                            after_ingest=skip_if_unchanged, maps=False)
                 findings = list(data.quality.findings) if data.quality is not None else []
-                with steps("packs"):
+                with steps("packs"):  # the maps step runs inside it, while the workers make the sheets
                     rendered = render_packs(data, work_dir, workers=workers,
-                                            earlier=(final_dir, earlier_packs(final_dir)))
+                                            earlier=(final_dir, earlier_packs(final_dir)),
+                                            maps=lambda d: with_maps(session, config, period, d, steps))
                 with steps("record"):
                     cycle_id = record_cycle(session, config, period, data, final_dir, findings)
                     manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
@@ -211,7 +212,7 @@ class _Unchanged(Exception):
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,
                 preview: bool = False, accept_warnings: bool = False, go_ahead_if_stale: bool = False,
                 steps: Steps | None = None, run_at: datetime | None = None,
-                after_ingest: Callable[[list[IngestReport]], None] | None = None,
+                after_ingest: Callable[[list[IngestReport]], None] | None = None, maps: bool = True,
                 ) -> tuple[CycleData, list[IngestReport]]:
     """The one judgement of ``period`` that the packs, ``analyse``, ``actions list`` and ``minutes`` show.
 
@@ -225,6 +226,7 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
     (``accept_warnings``, ``go_ahead_if_stale``) as in ``run-cycle``. ``run_at``: when the pack is
     made (default now): actions closed after it are not "completed since last meeting". ``after_ingest``
     is called with the ingest reports before the quality step (``run_cycle``: skip an unchanged run).
+    Not ``maps``: the map points are left for the caller to add (``with_maps``).
     """
     steps = steps or Steps()
     sync_reference(session, config)
@@ -240,7 +242,7 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
         if not preview:
             quality = gate(quality, accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
     data = assemble(session, config, period, quality, today=today, steps=steps,
-                    rows_rejected=sum(r.rows_rejected for r in reports), run_at=run_at, points=not preview,
+                    rows_rejected=sum(r.rows_rejected for r in reports), run_at=run_at, points=maps and not preview,
                     figures=figures)
     return data, reports
 
@@ -439,19 +441,23 @@ def assemble(session: Session, config: Config, period: Period, quality: QualityR
              steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None, points: bool = True,
              figures: Figures | None = None) -> CycleData:
     """Everything the packs show for a period whose data and quality are settled: the analysis,
-    the map points (unless not ``points``) and the meeting's action log with escalation (timed steps).
+    the meeting's action log with escalation and the map points (unless not ``points``) (timed steps).
     ``figures``: the cycle's (``cycle_figures``), built here when not given."""
     with steps("analysis"):
         figures = figures or cycle_figures(session, config, period)
         data = analyse(figures, config, period, today, quality.data_as_of, quality.comparisons)
         data = replace(data, rows_rejected=rows_rejected, quality=quality, run_at=run_at or data.run_at)
-    if points:
-        with steps("maps"):
-            data = replace(data, points=load_points(session, config, period),
-                           incidents=load_incidents(session, config, place_windows(headline_window(data.windows))))
     with steps("actions"):
         data = follow_up(session, config, period, data)
-    return data
+    return with_maps(session, config, period, data, steps) if points else data
+
+
+def with_maps(session: Session, config: Config, period: Period, data: CycleData, steps: Steps) -> CycleData:
+    """``data`` with the map points and the incidents of the places tables (the ``maps`` step). ``run_cycle``
+    has it done while the render workers make the CompStat sheets, which need neither."""
+    with steps("maps"):
+        return replace(data, points=load_points(session, config, period),
+                       incidents=load_incidents(session, config, place_windows(headline_window(data.windows))))
 
 
 def follow_up(session: Session, config: Config, period: Period, data: CycleData) -> CycleData:

@@ -10,12 +10,12 @@ import pytest
 from pypdf import PdfReader
 
 from compstat.config import Config
-from compstat.packs import RenderedPack, render_packs
+from compstat.packs import RenderedPack, render, render_packs
 from compstat.packs.context import called_units, chair_pack, unit_pack, unit_sheet
 from compstat.packs.context.agenda import called_line
 from compstat.packs.context.chair import CALLED_FINDINGS_LEAD
 from compstat.packs.filters import fmt_change, fmt_pct, fmt_value
-from compstat.packs.render import _Job, longest_first, pack_inputs
+from compstat.packs.render import _Job, longest_first, pack_inputs, sheets_while_reading
 from compstat.results import CycleData
 from tests.test_packs import CHARTS_HEADING, cycle_data, pdf_text, table_row  # noqa: F401 (a fixture)
 
@@ -168,3 +168,50 @@ def test_with_sheets_the_chairs_appendix_lists_the_called_units_findings(cycle_d
     assert ("N1", 11) in [(row.unit_code, row.rank) for group in every.appendix.probe for row in group.rows]
     assert every.probe.more_message == ("… and 2 more findings: each unit's top 3 are in appendix B (What to probe, "
                                         "unit by unit).")
+
+
+def test_the_workers_make_sheets_while_the_run_reads_the_map_points(
+        sheets: tuple[CycleData, list[RenderedPack]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Given the data without map points and how to add them, two workers make the same packs, byte for byte, as
+    one process given the whole data; the points are read once, and the run's files are gone afterwards."""
+    data, expected = sheets
+    monkeypatch.setattr(render, "SHARED_MEMORY", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+    read: list[int] = []
+
+    def with_maps(bare: CycleData) -> CycleData:
+        read.append(1)
+        return replace(bare, points=data.points, incidents=data.incidents)
+
+    assert data.points is not None  # the test force's (it has no places tables: incidents None)
+    bare = replace(data, points=None, incidents=None)
+    made = render_packs(bare, tmp_path / "packs", workers=2, maps=with_maps)
+    assert read == [1]
+    assert [(p.path.name, p.sheet, p.inputs, p.sha256) for p in made] == [
+        (p.path.name, p.sheet, p.inputs, p.sha256) for p in expected]
+    assert list((tmp_path / "shm").iterdir()) == []
+
+
+def test_a_failure_to_read_the_map_points_stops_the_packs(
+        sheets: tuple[CycleData, list[RenderedPack]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, _ = sheets
+    monkeypatch.setattr(render, "SHARED_MEMORY", tmp_path / "shm")
+    (tmp_path / "shm").mkdir()
+
+    def broken(bare: CycleData) -> CycleData:
+        raise OSError("the store went away")
+
+    with pytest.raises(OSError, match="the store went away"):
+        render_packs(replace(data, points=None, incidents=None), tmp_path / "packs", workers=2, maps=broken)
+    assert list((tmp_path / "shm").iterdir()) == []
+
+
+def test_while_the_points_are_read_half_the_sheets_go_first(tmp_path: Path) -> None:
+    called = {"N1": "the host unit"}
+
+    def job(code: str | None, leaf: bool) -> _Job:
+        return _Job(code, tmp_path / f"{code}.pdf", tmp_path, None, called if leaf else None, leaf)
+
+    jobs = [job("N1", True), job("N2", True), job("N3", True), job("N4", True), job("N5", True), job("D1", False),
+            job(None, False)]
+    assert [j.unit_code for j in sheets_while_reading(jobs)] == ["N2", "N3", None, "D1", "N1", "N4", "N5"]

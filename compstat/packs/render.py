@@ -7,7 +7,10 @@ core draws and lays out. Each process parses ``pack.css`` and sets up fonts once
 reuses them for every pack. The fetcher lets a pack load its own charts (``chart:<name>``,
 served from memory), ``data:`` URLs and files inside the templates folder, and nothing else:
 text from the data is autoescaped, and even markup that slipped through could not read local
-files or reach the network. The workers fork from a forkserver that has imported WeasyPrint and matplotlib;
+files or reach the network. Given how to read the map points (``render_packs``' ``maps``), the run reads them
+while the workers start on the CompStat sheets, which show none, and hands them over in a second file that a
+worker loads before its first other pack: the reading then takes the core the sheets leave. The workers fork
+from a forkserver that has imported WeasyPrint and matplotlib;
 ``start_render_server`` starts it early, so those imports overlap the cycle's steps before the packs.
 A worker exits as soon as the run that started it ends, even by
 ``kill -9`` (``die_with``): a killed run leaves no process behind.
@@ -39,7 +42,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass, replace
@@ -204,15 +207,38 @@ class _Job:
 
 _DATA: CycleData | None = None  # the cycle's data in a worker process (set by _start_worker)
 _IN_WORKER = False
+_MAPS: Path | None = None  # where the map points will be, while a worker's data has none yet (``render_packs``)
+MAPS_WAIT = 0.05  # seconds between looks for the map points
 
 
-def _start_worker(payload: str, parent: int) -> None:
-    global _DATA, _IN_WORKER
+def _start_worker(payload: str, parent: int, maps: str | None = None) -> None:
+    global _DATA, _IN_WORKER, _MAPS
     die_with(parent)
     with open(payload, "rb") as file:
         _DATA, _IN_WORKER = pickle.load(file), True
+    _MAPS = Path(maps) if maps else None
     gc.collect()
     gc.freeze()  # the cycle's data stays for the worker's life: no collection needs to scan it again
+
+
+def _worker_data(job: _Job) -> CycleData:
+    """The worker's data for ``job``: a pack other than a sheet waits for the map points the run is still
+    reading (``render_packs``' ``maps``), loads them once and keeps them."""
+    global _DATA, _MAPS
+    assert _DATA is not None, "render worker started without the cycle's data"
+    if _MAPS is None or job.sheet:
+        return _DATA
+    failed = _MAPS.with_suffix(".failed")
+    while not _MAPS.exists():
+        if failed.exists():
+            raise RuntimeError(f"the run could not read the map points: {failed.read_text(encoding='utf-8')}")
+        time.sleep(MAPS_WAIT)
+    with open(_MAPS, "rb") as file:
+        points, incidents = pickle.load(file)
+    _DATA, _MAPS = replace(_DATA, points=points, incidents=incidents), None
+    gc.collect()
+    gc.freeze()
+    return _DATA
 
 
 @contextmanager
@@ -321,8 +347,7 @@ def _inputs_of(pack: PackContext, charts: Mapping[bytes, bytes] | None = None) -
 def _render(job: _Job, data: CycleData | None = None) -> RenderedPack:
     """One pack, reused or rendered; its times include the garbage collection after it (``_collecting_once``)."""
     start, cpu = time.perf_counter(), time.process_time()
-    data = data or _DATA
-    assert data is not None, "render worker started without the cycle's data"
+    data = data or _worker_data(job)
     with _collecting_once():
         made = _reused(job, data) or _render_pack(job, data)
     return replace(made, seconds=round(time.perf_counter() - start, 3), cpu_seconds=round(time.process_time() - cpu, 3))
@@ -351,13 +376,17 @@ def _render_pack(job: _Job, data: CycleData) -> RenderedPack:
 
 
 def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
-                 earlier: tuple[Path, Mapping[str, PackRecord]] | None = None) -> list[RenderedPack]:
+                 earlier: tuple[Path, Mapping[str, PackRecord]] | None = None,
+                 maps: Callable[[CycleData], CycleData] | None = None) -> list[RenderedPack]:
     """One PDF per leaf unit and per division (`pack-<unit_code>.pdf`, code made filename-safe) and
     `chair-pack.pdf`, returned in that order; ``workers`` processes (default: one per usable core).
     With ``packs.unit_packs: called``, a unit the meeting does not call (``agenda.called_units``) gets its
     CompStat sheet under the same name.
     ``earlier``: a folder of the period's earlier packs and what its manifest records of them
-    (``reuse.earlier_packs``): a pack whose input hash is unchanged is linked from there, not rendered."""
+    (``reuse.earlier_packs``): a pack whose input hash is unchanged is linked from there, not rendered.
+    ``maps``: adds the map points to ``data`` (``cycle.with_maps``), when ``data`` has none yet. With sheets to
+    make and workers to make them, the run reads the points while the workers start on the sheets, which do not
+    show them, and hands them over in a second file (``_render_all``); otherwise it reads them first."""
     workers = usable_cores() if workers is None else workers
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
@@ -374,20 +403,60 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
 
     jobs = [job(u.code, names[u.code]) for u in [*data.config.leaf_units, *divisions(data.config)]]
     jobs.append(job(None, "chair-pack.pdf"))
-    return _render_all(jobs, data, workers)
+    return _render_all(jobs, data, workers, maps)
 
 
-def _render_all(jobs: list[_Job], data: CycleData, workers: int) -> list[RenderedPack]:
+def _render_all(jobs: list[_Job], data: CycleData, workers: int,
+                maps: Callable[[CycleData], CycleData] | None = None) -> list[RenderedPack]:
     if not jobs:
         return []
-    if workers <= 1 or len(jobs) == 1:
+    workers = min(workers, len(jobs))
+    if maps is not None and (workers <= 1 or not any(job.sheet for job in jobs)):
+        data, maps = maps(data), None  # nothing to make without the points meanwhile
+    if workers <= 1:
         return [_render(job, data) for job in jobs]
-    # The longest packs go first, so that none finishes last alone (``longest_first``).
-    with _payload_file(data) as payload, ProcessPoolExecutor(
-            max_workers=min(workers, len(jobs)), mp_context=_forkserver(), initializer=_start_worker,
-            initargs=(str(payload), os.getpid())) as pool:
-        futures = {job.unit_code: pool.submit(_render, job) for job in longest_first(jobs)}
-        return [futures[job.unit_code].result() for job in jobs]
+    with _payload_file(data) as payload:
+        later = payload.with_name(payload.name.removesuffix(".pickle") + "-maps.pickle") if maps else None
+        try:
+            with ProcessPoolExecutor(max_workers=workers, mp_context=_forkserver(), initializer=_start_worker,
+                                     initargs=(str(payload), os.getpid(), str(later) if later else None)) as pool:
+                order = longest_first(jobs) if later is None else sheets_while_reading(jobs)
+                futures = {job.unit_code: pool.submit(_render, job) for job in order}
+                try:
+                    if maps is not None and later is not None:
+                        _hand_over_maps(maps, data, later)
+                    return [futures[job.unit_code].result() for job in jobs]
+                except BaseException:
+                    pool.shutdown(wait=True, cancel_futures=True)  # the packs not started are not made
+                    raise
+        finally:
+            if later is not None:
+                later.unlink(missing_ok=True)
+                later.with_suffix(".failed").unlink(missing_ok=True)
+
+
+def _hand_over_maps(maps: Callable[[CycleData], CycleData], data: CycleData, target: Path) -> None:
+    """Read the map points (``maps``) and put them where the waiting workers look (written whole, then renamed
+    into place); if reading fails, say so beside it, so that no worker waits on, and raise."""
+    try:
+        full = maps(data)
+        staged = target.with_suffix(".part")
+        with open(os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+            pickle.dump((full.points, full.incidents), file, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(staged, target)
+    except BaseException as exc:
+        target.with_suffix(".failed").write_text(f"{type(exc).__name__}: {exc}", encoding="utf-8")
+        target.with_suffix(".part").unlink(missing_ok=True)
+        raise
+
+
+def sheets_while_reading(jobs: list[_Job]) -> list[_Job]:
+    """The workers' order while the run still reads the map points: half the CompStat sheets (which need no
+    points) first, then the other packs longest first (``longest_first``), then the other half of the sheets,
+    so the workers start at once, and the long packs still end before the last short ones."""
+    sheets = [job for job in jobs if job.sheet]
+    half = (len(sheets) + 1) // 2
+    return [*sheets[:half], *longest_first([job for job in jobs if not job.sheet] + sheets[half:])]
 
 
 def _forkserver() -> BaseContext:
@@ -444,7 +513,7 @@ def _payload_folder(size: int) -> Path:
 
 def _remove_orphans(folder: Path) -> None:
     """Remove payload files whose run has ended (``kill -9`` leaves them: shared memory is not freed by itself)."""
-    for path in folder.glob(f"{PAYLOAD_PREFIX}*.pickle"):
+    for path in folder.glob(f"{PAYLOAD_PREFIX}*"):  # the data, the map points, and their .part and .failed
         pid = path.name.removeprefix(PAYLOAD_PREFIX).split("-")[0]
         if pid.isdigit() and not _alive(int(pid)):
             try:
@@ -457,6 +526,7 @@ def longest_first(jobs: list[_Job]) -> list[_Job]:
     """``render_packs``' jobs (the units', the divisions', the chair's) in the order the workers take them:
     the chair's pack (national: 27 s), the divisions' (3 s), the full unit packs (1.5–3 s), then the CompStat
     sheets (0.35 s), so the last to finish are short ones and both workers end together."""
-    chair, rest = jobs[-1:], jobs[:-1]
-    return [*chair, *[j for j in rest if not j.leaf], *[j for j in rest if j.leaf and not j.sheet],
-            *[j for j in rest if j.sheet]]
+    def kind(job: _Job) -> int:
+        return 0 if job.unit_code is None else 1 if not job.leaf else 3 if job.sheet else 2
+
+    return sorted(jobs, key=kind)  # stable: config order within each kind
