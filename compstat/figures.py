@@ -18,7 +18,7 @@ from functools import cached_property
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import String, cast, func, select
+from sqlalchemy import String, cast, func, select, update
 from sqlalchemy.orm import Session
 
 from compstat.config import Config
@@ -27,9 +27,9 @@ from compstat.ingest import inputs_in_use
 from compstat.measure_filter import matches_filter
 from compstat.periods import Window
 from compstat.schemas import DAILY_SOURCES
-from compstat.store import DailyTotal, Observation
+from compstat.store import DailyTotal, IngestedFile, Observation, TotalledFile
 from compstat.store.db import read_frame
-from compstat.store.totals import make_totals, of_org, untotalled
+from compstat.store.totals import STREAM_COLUMNS, figures_frame, figures_stream, make_totals, untotalled
 
 DAILY_SOURCE_COLUMNS = DAILY_SOURCES.columns
 FIGURE_COLUMNS = ["unit_code", "measure_id", "window", "side", "start", "end", "value", "numerator", "denominator"]
@@ -138,29 +138,58 @@ def between(frame: pd.DataFrame, first: date, last: date | None) -> pd.DataFrame
 def build_figures(session: Session, config: Config, start: date) -> Figures:
     """Aggregate the organisation's observations from ``start`` on: each input version's daily totals
     (``store.totals``: summed at ingest; a version whose totals were forgotten is summed here by one GROUP BY),
-    read in one query."""
+    read as one Arrow stream per version (``TotalledFile.figures``). A version whose stream is not yet kept (a
+    store from before it was) has its totals' rows read, and its stream kept for the next cycle."""
     org = config.organisation.slug
     inputs = inputs_in_use(session, org)
     sources = dict(zip(inputs["file_id"], inputs["source"], strict=True))
     make_totals(session, untotalled(session, [int(i) for i in inputs["file_id"]]))
-    day = cast(DailyTotal.occurred_on, String(10))  # ISO text: one vectorised parse beats per-row dates
-    stmt = (select(DailyTotal.file_id, DailyTotal.unit_code, DailyTotal.category, DailyTotal.subcategory, day,
-                   DailyTotal.total, DailyTotal.n)
-            .where(of_org(session, org), DailyTotal.occurred_on >= start))  # the rows from ``start``: most of them
-
-    def typed(chunk: pd.DataFrame) -> pd.DataFrame:
-        return chunk.assign(source=chunk["file_id"].map(sources).fillna("?"),
-                            date=pd.to_datetime(chunk["date"].str[:10], format="%Y-%m-%d"),
-                            total=chunk["total"].astype(float), n=chunk["n"].astype(int))
-
-    # the driver's tuples (SQLite) or COPY's CSV (PostgreSQL), not SQLAlchemy's rows: text and numbers only
-    frame = read_frame(session.connection(), stmt, ["file_id", "unit_code", "category", "subcategory", "date",
-                                                    "total", "n"], typed)
+    held = session.execute(select(TotalledFile.file_id, TotalledFile.figures)
+                           .join(IngestedFile, IngestedFile.id == TotalledFile.file_id)
+                           .where(IngestedFile.org == org).order_by(TotalledFile.file_id)).all()
+    parts = [figures_frame(stream).assign(file_id=int(i)) for i, stream in held if stream is not None]
+    unread = [int(i) for i, stream in held if stream is None]
+    if unread:
+        parts.append(_keep_streams(session, unread))
+    frame = pd.concat(parts, ignore_index=True) if parts else _no_totals()
+    frame = frame[frame["date"] >= pd.Timestamp(start)]
+    frame = frame.assign(source=frame["file_id"].map(sources).fillna("?"))
     keys = ["source", *CATEGORY_KEYS]
     by_source = frame.groupby(keys, as_index=False)[["total", "n"]].sum()[DAILY_SOURCE_COLUMNS]
     data_start = session.scalar(select(func.min(Observation.occurred_on)).where(Observation.org == org))
     return Figures(config=config, start=start, data_start=data_start,
                    by_source=DAILY_SOURCES.validate(by_source, "figures.build_figures"))
+
+
+def _keep_streams(session: Session, file_ids: list[int]) -> pd.DataFrame:
+    """The totals of ``file_ids`` read from their rows (``STREAM_COLUMNS`` and ``file_id``), each version's
+    kept as its stream (``TotalledFile.figures``) so that the next cycle reads it at once."""
+    day = cast(DailyTotal.occurred_on, String(10))  # ISO text: one vectorised parse beats per-row dates
+    stmt = (select(DailyTotal.file_id, DailyTotal.unit_code, DailyTotal.category, DailyTotal.subcategory, day,
+                   DailyTotal.total, DailyTotal.n).where(DailyTotal.file_id.in_(file_ids)))
+
+    def typed(chunk: pd.DataFrame) -> pd.DataFrame:
+        return chunk.assign(date=pd.to_datetime(chunk["date"].str[:10], format="%Y-%m-%d"),
+                            total=chunk["total"].astype(float), n=chunk["n"].astype("int64"))
+
+    # the driver's tuples (SQLite) or COPY's CSV (PostgreSQL), not SQLAlchemy's rows: text and numbers only
+    frame = read_frame(session.connection(), stmt, ["file_id", *STREAM_COLUMNS], typed)
+    if frame.empty:
+        frame = _no_totals()
+    mine = dict(iter(frame.groupby("file_id", sort=False)))
+    for file_id in file_ids:
+        version = mine.get(file_id, _no_totals())
+        session.execute(update(TotalledFile).where(TotalledFile.file_id == file_id)
+                        .values(figures=figures_stream(version)))
+    return frame
+
+
+def _no_totals() -> pd.DataFrame:
+    """No totals, with the columns and types of some."""
+    return pd.DataFrame({"file_id": pd.Series(dtype="int64"), "unit_code": pd.Series(dtype="str"),
+                         "category": pd.Series(dtype="str"), "subcategory": pd.Series(dtype="str"),
+                         "date": pd.Series(dtype="datetime64[us]"), "total": pd.Series(dtype=float),
+                         "n": pd.Series(dtype="int64")})
 
 
 def window_figures(daily: pd.DataFrame, config: Config, windows: Sequence[Window], data_start: date | None,

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, event, func, select, update
 from sqlalchemy.orm import Session
 
 from compstat.analysis.period_table import period_table
@@ -22,7 +22,7 @@ from compstat.figures import build_figures
 from compstat.ingest import ingest_all
 from compstat.periods import comparison_windows, parse_period
 from compstat.quality.context import first_day_read, load_context
-from compstat.store import DailyTotal, IngestedFile, connect
+from compstat.store import DailyTotal, IngestedFile, TotalledFile, connect
 from compstat.store.totals import TOTAL_KEYS, TOTAL_VALUES, forget_totals, make_totals, untotalled
 from tests.test_ingest import TODAY, write_incidents
 
@@ -52,12 +52,12 @@ def statements() -> Iterator[list[str]]:
 def test_a_cycle_of_new_inputs_never_aggregates_the_stored_records(small_config: Config, store_url: str,
                                                                    tmp_path: Path, statements: list[str]) -> None:
     """Ingest sums each new input version as it stores it (``store_totals``): the cycle's figures read those
-    totals and no query sums the observations table."""
+    totals (each version's stream) and no query sums the observations table."""
     write_incidents(small_config)
     run_cycle(small_config, store_url, "2026-W10", out_root=tmp_path / "cycles", today=TODAY, workers=1)
     assert aggregations(statements) == []
-    assert any("daily_totals" in s.lower() and s.lstrip().upper().removeprefix("COPY (").startswith("SELECT")
-               for s in statements)  # on PostgreSQL the rows come through COPY (store.db.read_frame)
+    assert any("totalled_files.figures" in s.lower() and s.lstrip().upper().startswith("SELECT")
+               for s in statements)  # each version's totals as one stream (store.totals.figures_stream)
 
 
 def stored_totals(session: Session) -> pd.DataFrame:
@@ -107,6 +107,37 @@ def test_ingest_totals_are_the_group_by_on_the_demo(demo_run: tuple[Config, Path
     try:
         with Session(engine) as session:
             assert_ingest_totals_are_the_group_by(session)
+    finally:
+        engine.dispose()
+
+
+def assert_figures_from_streams_are_those_from_rows(session: Session, config: Config) -> None:
+    """The figures from each version's stream (made at ingest from its frame) equal those from its totals'
+    rows (a store whose streams are not kept yet), which keeps the streams for the next read."""
+    start = date(2000, 1, 1)
+    from_streams = build_figures(session, config, start).by_source
+    assert len(from_streams) > 0
+    session.execute(update(TotalledFile).values(figures=None))
+    from_rows = build_figures(session, config, start).by_source
+    assert session.scalar(select(func.count()).select_from(TotalledFile).where(TotalledFile.figures.is_(None))) == 0
+    again = build_figures(session, config, start).by_source
+    pd.testing.assert_frame_equal(from_streams, from_rows, check_exact=True)
+    pd.testing.assert_frame_equal(from_streams, again, check_exact=True)
+    session.rollback()
+
+
+def test_figures_read_each_versions_stream_as_its_rows(small_config: Config, store_url: str) -> None:
+    with ingested(small_config, store_url) as session:
+        assert_figures_from_streams_are_those_from_rows(session, small_config)
+
+
+@pytest.mark.slow
+def test_figures_read_each_versions_stream_as_its_rows_on_the_demo(demo_run: tuple[Config, Path, Path, str]) -> None:
+    """The demo's weekly counts (values other than 1, subcategories) and replaced versions."""
+    engine = connect(demo_run[3])
+    try:
+        with Session(engine) as session:
+            assert_figures_from_streams_are_those_from_rows(session, demo_run[0])
     finally:
         engine.dispose()
 

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -151,6 +152,7 @@ class TotalledFile(Base):
 
     __tablename__ = "totalled_files"
     file_id: Mapped[int] = mapped_column(ForeignKey("ingested_files.id", ondelete="CASCADE"), primary_key=True)
+    figures: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)  # ``store.totals.figures_stream``
 
 
 class RejectedRow(Base):

@@ -7,7 +7,8 @@ it holds them (``store_totals``: a pandas group-by of the frame it inserts, no s
 a version without totals (one whose totals were forgotten, or a store from before) gets them in the database
 when a cycle next needs them (``make_totals``: one INSERT … SELECT … GROUP BY). Whatever adds to, moves or
 restores a version's observations forgets them first (``forget_totals``: ingest's ``supersede`` and
-``restore_held_copies``, ``reissue``).
+``restore_held_copies``, ``reissue``). Each version's totals are also kept as one Arrow stream
+(``TotalledFile.figures``, ``figures_stream``), which is what a cycle's figures read: one value per version.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 import pandas as pd
+import pyarrow as pa
 from sqlalchemy import ColumnElement, Table, and_, case, delete, func, insert, select
 from sqlalchemy.orm import Session
 
@@ -74,11 +76,35 @@ def daily_totals(observations: pd.DataFrame) -> pd.DataFrame:
 
 def store_totals(session: Session, file_id: int, org: str, observations: pd.DataFrame) -> None:
     """Record the daily totals of version ``file_id``, whose observations (all of them) were just inserted
-    from ``observations``: what ``make_totals`` would sum from the table, without reading it back."""
+    from ``observations``: what ``make_totals`` would sum from the table, without reading it back, and the
+    same totals as the figures read them (``figures_stream``)."""
     totals = daily_totals(observations).assign(file_id=file_id, org=org)
     table: Table = DailyTotal.__table__  # type: ignore[assignment]
     bulk_insert(session.connection(), table, totals[[*TOTAL_KEYS, *TOTAL_VALUES]])
-    session.execute(insert(TotalledFile), [{"file_id": int(file_id)}])
+    day = pd.to_datetime(totals["occurred_on"].astype(str).str[:10], format="%Y-%m-%d")
+    stream = figures_stream(totals.assign(date=day, total=totals["total"].astype(float),
+                                          n=totals["n"].astype("int64")))
+    session.execute(insert(TotalledFile), [{"file_id": int(file_id), "figures": stream}])
+
+
+STREAM_COLUMNS = ["unit_code", "category", "subcategory", "date", "total", "n"]  # a version's totals, for figures
+
+
+def figures_stream(totals: pd.DataFrame) -> bytes:
+    """A version's totals (``STREAM_COLUMNS``: ``date`` a datetime, ``total`` float, ``n`` int) as one
+    LZ4-compressed Arrow IPC stream (``TotalledFile.figures``): the figures read one value per version, not
+    its rows (``compstat.figures.build_figures``)."""
+    table = pa.Table.from_pandas(totals[STREAM_COLUMNS], preserve_index=False)
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema, options=pa.ipc.IpcWriteOptions(compression="lz4")) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def figures_frame(stream: bytes) -> pd.DataFrame:
+    """The totals ``figures_stream`` wrote, as the frame it was given (``STREAM_COLUMNS``)."""
+    frame: pd.DataFrame = pa.ipc.open_stream(stream).read_all().to_pandas()
+    return frame[STREAM_COLUMNS]
 
 
 def forget_totals(session: Session, file_ids: Collection[int]) -> None:
