@@ -194,9 +194,9 @@ def reuse_file(record: PackRecord | None, inputs: str | None, source: Path, targ
 
 def cycle_state(session: Session, config: Config, period: Period, today: date, *overrides: object) -> str:
     """The hash of everything a cycle of ``period`` reads besides its input files' bytes (whose versions are in
-    the store): the org's input versions, its observations', superseded and rejected rows' counts and
-    highest ids, its action log and every action update, its deliveries, the other periods' cycles (when each ran: the
-    "completed since" windows), the config and its boundaries file, ``code_version``, ``today`` and
+    the store): the org's input versions, the observations' highest id, its superseded and rejected rows' counts
+    and highest ids, its action log and every action update, its deliveries, the other periods' cycles (when each
+    ran: the "completed since" windows), the config and its boundaries file, ``code_version``, ``today`` and
     ``overrides`` (the quality gate's). Taken after ingest, before the cycle writes anything."""
     org = config.organisation.slug
 
@@ -221,8 +221,12 @@ def cycle_state(session: Session, config: Config, period: Period, today: date, *
             boundary_bytes = config.resolve_path(boundaries).read_bytes()
         except OSError:
             boundary_bytes = b"unreadable"
+    # Observations change only with their versions (ingest, ``supersede``, ``reissue``: the file rows above say
+    # so) and new rows raise the table's highest id, which its primary key gives at once; counting the org's rows
+    # read all 20.8M at national scale (3.4 s every week).
+    newest = session.scalar(select(func.max(Observation.id)))
     return digest(code_version(), config.model_dump(mode="json"), boundary_bytes, period.label, today, overrides,
-                  rows(files, files.c.org == org), extent(Observation), extent(SupersededObservation),
+                  rows(files, files.c.org == org), newest, extent(SupersededObservation),
                   extent(RejectedRow), rows(actions, actions.c.org == org), tuple(updates),
                   [tuple(c) for c in cycles], [tuple(d) for d in deliveries])
 
