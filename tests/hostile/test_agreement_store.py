@@ -48,7 +48,7 @@ def one_line(result: Result) -> str:
 
 
 def no_packs(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("compstat.packs.render_packs", lambda data, out_dir, workers=None, earlier=None, maps=None: [])
+    monkeypatch.setattr("compstat.packs.render_packs", lambda *args, **kwargs: [])
 
 
 def stored_run_at(db_path: Path) -> str | None:
