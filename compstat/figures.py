@@ -29,7 +29,14 @@ from compstat.periods import Window
 from compstat.schemas import DAILY_SOURCES
 from compstat.store import DailyTotal, IngestedFile, Observation, TotalledFile
 from compstat.store.db import read_frame
-from compstat.store.totals import STREAM_COLUMNS, figures_frame, figures_stream, make_totals, untotalled
+from compstat.store.totals import (
+    STREAM_COLUMNS,
+    figures_frame,
+    figures_stream,
+    make_totals,
+    stream_typed,
+    untotalled,
+)
 
 DAILY_SOURCE_COLUMNS = DAILY_SOURCES.columns
 FIGURE_COLUMNS = ["unit_code", "measure_id", "window", "side", "start", "end", "value", "numerator", "denominator"]
@@ -167,13 +174,9 @@ def _keep_streams(session: Session, file_ids: list[int]) -> pd.DataFrame:
     day = cast(DailyTotal.occurred_on, String(10))  # ISO text: one vectorised parse beats per-row dates
     stmt = (select(DailyTotal.file_id, DailyTotal.unit_code, DailyTotal.category, DailyTotal.subcategory, day,
                    DailyTotal.total, DailyTotal.n).where(DailyTotal.file_id.in_(file_ids)))
-
-    def typed(chunk: pd.DataFrame) -> pd.DataFrame:
-        return chunk.assign(date=pd.to_datetime(chunk["date"].str[:10], format="%Y-%m-%d"),
-                            total=chunk["total"].astype(float), n=chunk["n"].astype("int64"))
-
     # the driver's tuples (SQLite) or COPY's CSV (PostgreSQL), not SQLAlchemy's rows: text and numbers only
-    frame = read_frame(session.connection(), stmt, ["file_id", *STREAM_COLUMNS], typed)
+    frame = read_frame(session.connection(), stmt, ["file_id", *STREAM_COLUMNS],
+                       lambda chunk: stream_typed(chunk, "date"))
     if frame.empty:
         frame = _no_totals()
     mine = dict(iter(frame.groupby("file_id", sort=False)))

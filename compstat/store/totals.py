@@ -81,13 +81,18 @@ def store_totals(session: Session, file_id: int, org: str, observations: pd.Data
     totals = daily_totals(observations).assign(file_id=file_id, org=org)
     table: Table = DailyTotal.__table__  # type: ignore[assignment]
     bulk_insert(session.connection(), table, totals[[*TOTAL_KEYS, *TOTAL_VALUES]])
-    day = pd.to_datetime(totals["occurred_on"].astype(str).str[:10], format="%Y-%m-%d")
-    stream = figures_stream(totals.assign(date=day, total=totals["total"].astype(float),
-                                          n=totals["n"].astype("int64")))
+    stream = figures_stream(stream_typed(totals, "occurred_on"))
     session.execute(insert(TotalledFile), [{"file_id": int(file_id), "figures": stream}])
 
 
 STREAM_COLUMNS = ["unit_code", "category", "subcategory", "date", "total", "n"]  # a version's totals, for figures
+
+
+def stream_typed(totals: pd.DataFrame, day: str) -> pd.DataFrame:
+    """``totals`` with the types of ``STREAM_COLUMNS``: ``date`` parsed from the ISO day in column ``day`` (text or
+    dates), ``total`` float, ``n`` int."""
+    return totals.assign(date=pd.to_datetime(totals[day].astype(str).str[:10], format="%Y-%m-%d"),
+                         total=totals["total"].astype(float), n=totals["n"].astype("int64"))
 
 
 def figures_stream(totals: pd.DataFrame) -> bytes:
