@@ -3,25 +3,32 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 from pypdf import PdfReader
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from compstat.cli import app
 from compstat.config import Config, load_config
 from compstat.cycle import run_cycle
 from compstat.errors import BlockedError
-from compstat.ingest import ingest_all
+from compstat.ingest import IngestReport, ingest_all
 from compstat.ingest.mapping import map_rows
 from compstat.periods import parse_period
-from compstat.quality import check_data, load_context
-from compstat.quality.checks import Duplicates
+from compstat.quality import assess, check_data, load_context, run_quality
+from compstat.quality import context as quality_context
+from compstat.quality.checks import Completeness, Duplicates
 from compstat.store import Cycle, IngestedFile, Observation, connect, transaction
 from tests.conftest import SMALL_CONFIG
 
@@ -222,6 +229,121 @@ def test_duplicates_across_inputs_in_the_store(tmp_path: Path, store_url: str) -
     assert found[1].message.startswith("1 value of ref in incidents from 2025-01-01 to 2026-03-08 appear on 2 rows "
                                        f"of different inputs with different details (e.g. {alpha.split(',')[0]} in "
                                        "A, B): all of them are counted — say which version stands")
+
+
+def _store_with_duplicates_and_strays(tmp_path: Path, quality: str = "") -> Config:
+    """Two inputs sharing a ref in two units, an exact copy, and rows outside ``quality.area`` (``quality``:
+    more of that section's YAML)."""
+    area = "  area: {min_lat: 53.0, max_lat: 53.2, min_lon: -2.2, max_lon: -2.0}\n"
+    path, _ = config_with(tmp_path, "quality:\n" + area + quality)
+    text = path.read_text().replace("path: incidents.csv", "path: 'incidents-*.csv'\n    mode: append")
+    path.write_text(text, encoding="utf-8")
+    lines = incidents(last="2026-03-08").splitlines()
+    strays = [line.replace(",53.1,-2.1", ",54.9,-2.1") for line in lines[-4:]]
+    (tmp_path / "incidents-1.csv").write_text("\n".join(lines[:-4] + strays) + "\n", encoding="utf-8")
+    alpha = next(line for line in reversed(lines) if ",A," in line)
+    again = [lines[0], lines[-1], alpha.replace(",A,", ",B,")]
+    (tmp_path / "incidents-2.csv").write_text("\n".join(again) + "\n", encoding="utf-8")
+    return load_config(path)
+
+
+def test_rows_read_beside_the_checks_give_what_reading_them_first_gives(tmp_path: Path, store_url: str) -> None:
+    """``run_quality`` reads the coordinates and duplicates on a second thread while the first checks run: the
+    findings and marks are those of reading everything first, on both stores."""
+    config = _store_with_duplicates_and_strays(tmp_path)
+    period = parse_period("2026-W10", config.cadence)
+    engine = connect(store_url)
+    try:
+        with transaction(engine) as session:
+            reports = ingest_all(session, config, TODAY, store_url)
+            first = assess(load_context(session, config, period, reports, TODAY))
+            with ThreadPoolExecutor(max_workers=1) as reads:
+                beside = load_context(session, config, period, reports, TODAY, reads=reads)
+                assert isinstance(beside.duplicates, Future) and isinstance(beside.coordinates, Future)
+                pd.testing.assert_frame_equal(beside.duplicate_groups, first_context_frame(session, config, reports))
+            result = run_quality(session, config, period, reports, TODAY)
+    finally:
+        engine.dispose()
+    checks = {f.check for f in result.findings}
+    assert {"duplicates", "validity"} <= checks
+    assert any("outside" in f.message for f in result.findings if f.check == "validity")
+    assert result.findings == first.findings
+    pd.testing.assert_frame_equal(result.comparisons, first.comparisons)
+
+
+def first_context_frame(session: Session, config: Config, reports: list[IngestReport]) -> pd.DataFrame:
+    frame = load_context(session, config, parse_period("2026-W10", config.cadence), reports, TODAY).duplicates
+    assert isinstance(frame, pd.DataFrame)
+    return frame
+
+
+def test_a_read_beside_the_checks_that_fails_stops_the_step_with_its_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The error of a read no check waited for (its check is off) still stops the step."""
+    config = _store_with_duplicates_and_strays(tmp_path, "  checks:\n    duplicates: {enabled: false}\n")
+
+    def broken(*args: object) -> pd.DataFrame:
+        raise OperationalError("SELECT …", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(quality_context, "_duplicates", broken)
+    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with transaction(engine) as session:
+            reports = ingest_all(session, config, TODAY, "")
+            with pytest.raises(OperationalError, match="disk I/O error"):
+                run_quality(session, config, parse_period("2026-W10", config.cadence), reports, TODAY)
+            session.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_a_check_that_fails_waits_for_the_reads_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check's error leaves ``run_quality`` only once the reads on the session's connection are done: the
+    caller may then roll back at once."""
+    config = _store_with_duplicates_and_strays(tmp_path)
+    real, done = quality_context._duplicates, threading.Event()
+
+    def slow(*args: Any) -> pd.DataFrame:
+        time.sleep(0.5)
+        frame = real(*args)
+        done.set()
+        return frame
+
+    def failing(self: object, ctx: object) -> list[object]:
+        raise ValueError("a check's own error")
+
+    monkeypatch.setattr(quality_context, "_duplicates", slow)
+    monkeypatch.setattr(Completeness, "run", failing)
+    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with transaction(engine) as session:
+            reports = ingest_all(session, config, TODAY, "")
+            with pytest.raises(ValueError, match="a check's own error"):
+                run_quality(session, config, parse_period("2026-W10", config.cadence), reports, TODAY)
+            assert done.is_set()
+            session.rollback()
+    finally:
+        engine.dispose()
+
+
+def test_a_source_of_few_rows_is_read_through_the_file_index_on_sqlite(tmp_path: Path, store_url: str) -> None:
+    """The duplicates' reads of a source holding under half the rows in use leave SQLite's (org, day) index
+    to read that source's rows by file; PostgreSQL's planner chooses for itself."""
+    inputs = pd.DataFrame({"file_id": [1, 2], "rows_loaded": [90, 10]})
+    engine = connect(store_url)
+    try:
+        with engine.connect() as connection:
+            few = str(quality_context._of_org(connection, "testshire", inputs, [2]))
+            many = str(quality_context._of_org(connection, "testshire", inputs, [1]))
+            if connection.dialect.name == "sqlite":
+                plan = connection.exec_driver_sql(
+                    "EXPLAIN QUERY PLAN SELECT unit_code FROM observations WHERE (org || '') = 'x' "
+                    "AND occurred_on >= '2026-01-01' AND file_id IN (2)").all()
+                assert "ix_observations_file_id" in str(plan)
+    finally:
+        engine.dispose()
+    assert "||" not in many
+    assert ("||" in few) == store_url.startswith("sqlite")
 
 
 def test_quarantine_list_by_source_and_export(tmp_path: Path) -> None:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import String, case, cast, func, or_, select
+from sqlalchemy import ColumnElement, Connection, String, case, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from compstat.config import Config, Source, iter_units
@@ -35,7 +36,7 @@ from compstat.figures import (
 from compstat.ingest import IngestReport, inputs_in_use
 from compstat.ingest.mapping import TOTAL_ROW, map_rows, record_key
 from compstat.periods import Period, Window, comparison_windows, parse_period, period_containing, recent_periods
-from compstat.schemas import COORDINATES, DUPLICATES, QUALITY_FRAMES, REJECTED
+from compstat.schemas import COORDINATES, DUPLICATES, QUALITY_FRAMES, REJECTED, Schema
 from compstat.store import Cycle, CycleResult, DailyTotal, IngestedFile, Observation, RejectedRow
 from compstat.store.totals import of_org
 
@@ -71,6 +72,8 @@ class QualityContext:
     - ``duplicates``: groups of rows sharing a record key, or identical rows where a source has
       no key, from ``checked_from`` to the period end (``DUPLICATE_COLUMNS``; ``inputs``: how many
       input versions the group's rows come from), every group.
+    - ``coordinates`` and ``duplicates`` may still be being read (a ``Future``, ``load_context``'s ``reads``):
+      checks read them as ``coordinate_counts`` and ``duplicate_groups``, which wait for them.
     - ``rows_from``: the first day of this cycle's and the previous cycle's comparisons (and of the
       period's lookback), from which rows are checked one by one; ``span_start`` is earlier still
       when the completeness check needs the lookback before last year's first period.
@@ -94,8 +97,10 @@ class QualityContext:
     inputs: pd.DataFrame
     reports: tuple[IngestReport, ...] = ()
     rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_COLUMNS))
-    coordinates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=COORDINATE_COLUMNS))
-    duplicates: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DUPLICATE_COLUMNS))
+    coordinates: pd.DataFrame | Future[pd.DataFrame] = field(
+        default_factory=lambda: pd.DataFrame(columns=COORDINATE_COLUMNS))
+    duplicates: pd.DataFrame | Future[pd.DataFrame] = field(
+        default_factory=lambda: pd.DataFrame(columns=DUPLICATE_COLUMNS))
     supplied_totals: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=DAILY_SOURCE_COLUMNS[1:]))
     totals_rejected: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REJECTED_COLUMNS))
     first_seen: dict[str, date] = field(default_factory=dict)
@@ -104,6 +109,20 @@ class QualityContext:
     rows_from: date | None = None
     figures: Figures | None = field(default=None, compare=False, repr=False)  # the cycle's; ``daily`` is a span
     memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)  # results shared by checks
+
+    @property
+    def coordinate_counts(self) -> pd.DataFrame:
+        """``coordinates``, once read."""
+        return _when_read(self.coordinates)
+
+    @property
+    def duplicate_groups(self) -> pd.DataFrame:
+        """``duplicates``, once read."""
+        return _when_read(self.duplicates)
+
+    def finish_reads(self) -> None:
+        """Wait for the frames still being read; a read that failed raises here, though no check needed it."""
+        self.coordinate_counts, self.duplicate_groups  # noqa: B018 (read for their errors)
 
     @property
     def checked_from(self) -> date:
@@ -180,12 +199,17 @@ class QualityContext:
 
 
 def load_context(session: Session, config: Config, period: Period, reports: Sequence[IngestReport],
-                 today: date, stored: bool = True, figures: Figures | None = None) -> QualityContext:
+                 today: date, stored: bool = True, figures: Figures | None = None,
+                 reads: Executor | None = None) -> QualityContext:
     """Read what the checks need for ``period`` from the store (inside the caller's transaction).
 
     ``stored``: the caller keeps this run's ingest (False for ``compstat check``, which rolls back).
     ``figures``: the cycle's (``build_figures``), read from ``first_day_needed`` or earlier; built here
     when not given or when they start later.
+    ``reads``: an executor of one thread that reads the rows the validity and duplicates checks count (the
+    slowest reads: at national scale 13 s of the database's time) on the session's connection while the
+    first checks run; the context's ``coordinates`` and ``duplicates`` are then futures, and the session must
+    not be used until they are done (``run_quality``).
     """
     check_references(config)
     org = config.organisation.slug
@@ -199,19 +223,40 @@ def load_context(session: Session, config: Config, period: Period, reports: Sequ
     daily = figures.by_source_from(span_start)
     rejected = _rejected(session, org)
     totals, totals_rejected = supplied_totals(rejected, config, today)
-    duplicates = _duplicates(session, config, inputs, rows_from, period.end)
+    latest = _latest(session, config, daily, sources)
+    first_seen = _first_seen(session, org, daily, span_start)
+    connection = session.connection()  # the last reads: they may run on another thread (``reads``)
+    coordinates = _read(reads, COORDINATES, _coordinates, connection, config, rows_from, period.end, sources)
+    duplicates = _read(reads, DUPLICATES, _duplicates, connection, config, inputs, rows_from, period.end)
     context = QualityContext(
         config=config, period=period, today=today, span_start=span_start,
-        data_start=figures.data_start, daily=daily, latest=_latest(session, config, daily, sources), inputs=inputs,
-        reports=tuple(reports),
-        rejected=rejected, coordinates=_coordinates(session, config, rows_from, period.end, sources),
-        duplicates=duplicates, supplied_totals=totals, totals_rejected=totals_rejected,
-        first_seen=_first_seen(session, org, daily, span_start), previous=previous, stored=stored, rows_from=rows_from,
-        figures=figures,
+        data_start=figures.data_start, daily=daily, latest=latest, inputs=inputs, reports=tuple(reports),
+        rejected=rejected, coordinates=coordinates, duplicates=duplicates, supplied_totals=totals,
+        totals_rejected=totals_rejected, first_seen=first_seen, previous=previous, stored=stored,
+        rows_from=rows_from, figures=figures,
     )
     for name, schema in QUALITY_FRAMES.items():  # the checks' contract, checked here where the frames are made
-        schema.validate(getattr(context, name), "quality.context.load_context")
+        frame = getattr(context, name)
+        if not isinstance(frame, Future):  # those being read are checked when read (``_read``)
+            schema.validate(frame, PRODUCER)
     return context
+
+
+PRODUCER = "quality.context.load_context"
+
+
+def _read(reads: Executor | None, schema: Schema[Any], read: Callable[..., pd.DataFrame],
+          *args: Any) -> pd.DataFrame | Future[pd.DataFrame]:
+    """``read(*args)`` checked against ``schema``: at once, or on ``reads`` (a future)."""
+
+    def checked() -> pd.DataFrame:
+        return schema.validate(read(*args), PRODUCER)
+
+    return reads.submit(checked) if reads is not None else checked()
+
+
+def _when_read(frame: pd.DataFrame | Future[pd.DataFrame]) -> pd.DataFrame:
+    return frame.result() if isinstance(frame, Future) else frame
 
 
 def first_day_read(session: Session, config: Config, period: Period) -> date:
@@ -341,7 +386,8 @@ def _rejected(session: Session, org: str) -> pd.DataFrame:
     return pd.DataFrame(list(map(tuple, session.connection().execute(stmt).all())), columns=REJECTED_COLUMNS)
 
 
-def _coordinates(session: Session, config: Config, start: date, end: date, sources: dict[int, str]) -> pd.DataFrame:
+def _coordinates(connection: Connection, config: Config, start: date, end: date,
+                 sources: dict[int, str]) -> pd.DataFrame:
     """Per source and unit, the rows from ``start`` to ``end`` with coordinates outside ``quality.area`` and those
     without both (``COORDINATE_COLUMNS``), from each day's box in the daily totals (``DailyTotal``): the rows are
     read only on the days whose box crosses the area's edge (at national scale: none, or a few, of two years' 10M
@@ -350,17 +396,17 @@ def _coordinates(session: Session, config: Config, start: date, end: date, sourc
     if area is None or not any(s.columns.latitude and s.columns.longitude for s in config.sources):
         return pd.DataFrame(columns=COORDINATE_COLUMNS)
     org = config.organisation.slug
-    in_window = (of_org(session, org), DailyTotal.occurred_on >= start, DailyTotal.occurred_on <= end)
+    in_window = (of_org(connection, org), DailyTotal.occurred_on >= start, DailyTotal.occurred_on <= end)
     crosses = or_(DailyTotal.min_lat < area.min_lat, DailyTotal.max_lat > area.max_lat,
                   DailyTotal.min_lon < area.min_lon, DailyTotal.max_lon > area.max_lon)
     blank = (select(DailyTotal.file_id, DailyTotal.unit_code, func.sum(DailyTotal.blank),
                     func.sum(case((crosses, 1), else_=0)))
              .where(*in_window).group_by(DailyTotal.file_id, DailyTotal.unit_code))
-    frame = pd.DataFrame(list(map(tuple, session.connection().execute(blank).all())),
+    frame = pd.DataFrame(list(map(tuple, connection.execute(blank).all())),
                          columns=["file_id", "unit_code", "blank", "crossing"])
     days = []
     if frame["crossing"].astype(int).sum():  # as a rule none: one pass over the boxes is enough
-        days = sorted(session.scalars(select(DailyTotal.occurred_on).distinct().where(*in_window, crosses)))
+        days = sorted(connection.scalars(select(DailyTotal.occurred_on).distinct().where(*in_window, crosses)))
     outside = pd.DataFrame(columns=["file_id", "unit_code", "outside"])
     if days:  # on those days only a row of a box that crosses can be outside: counting every row there is exact
         lat, lon = Observation.latitude, Observation.longitude
@@ -369,7 +415,7 @@ def _coordinates(session: Session, config: Config, start: date, end: date, sourc
                 .where(Observation.org == org, Observation.occurred_on.in_(days), lat.is_not(None),
                        lon.is_not(None), beyond)
                 .group_by(Observation.file_id, Observation.unit_code))
-        outside = pd.DataFrame(list(map(tuple, session.connection().execute(rows).all())),
+        outside = pd.DataFrame(list(map(tuple, connection.execute(rows).all())),
                                columns=["file_id", "unit_code", "outside"])
     keys = {"file_id": "int64", "unit_code": "object"}
     frame = frame.drop(columns="crossing").astype(keys).merge(outside.astype(keys), on=list(keys), how="outer")
@@ -378,7 +424,7 @@ def _coordinates(session: Session, config: Config, start: date, end: date, sourc
     return frame.groupby(["source", "unit_code"], as_index=False)[["outside", "blank"]].sum()[COORDINATE_COLUMNS]
 
 
-def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: date,
+def _duplicates(connection: Connection, config: Config, inputs: pd.DataFrame, start: date,
                 end: date) -> pd.DataFrame:
     """Rows sharing a record key (or, without a key, identical rows) per source from ``start`` to ``end``
     (``DUPLICATE_COLUMNS``), every group however many: one windowed count over the rows, and the rows of
@@ -390,20 +436,20 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
         file_ids = [int(i) for i in inputs.loc[inputs["source"] == source.name, "file_id"]]
         if not file_ids:
             continue
-        where = (Observation.org == org, Observation.occurred_on >= start, Observation.occurred_on <= end,
-                 Observation.file_id.in_(file_ids))
+        where = (_of_org(connection, org, inputs, file_ids), Observation.occurred_on >= start,
+                 Observation.occurred_on <= end, Observation.file_id.in_(file_ids))
         every = _record_columns(source)
         key = record_key(source, config)
         if key:
             key_columns = [c for f in key for c in _store_columns(f)]
-            rows = _rows_of_groups(session, where, key_columns, every)
+            rows = _rows_of_groups(connection, where, key_columns, every)
             if not rows.empty:
                 parts.append(_classify(rows, [c.key for c in key_columns], source.name))
             continue
         day = cast(Observation.occurred_on, String(10))
         identical = (select(Observation.unit_code, day, func.count()).where(*where)  # within one input
                      .group_by(*every, Observation.file_id).having(func.count() > 1))
-        found = pd.DataFrame(list(map(tuple, session.connection().execute(identical).all())),
+        found = pd.DataFrame(list(map(tuple, connection.execute(identical).all())),
                              columns=["unit_code", "day", "rows"])
         if not found.empty:
             parts.append(pd.DataFrame({
@@ -413,7 +459,7 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
         if len(file_ids) > 1 and (source.columns.value or source.values):
             cell = [Observation.unit_code, Observation.occurred_on, Observation.occurred_at, Observation.category,
                     Observation.subcategory]
-            rows = _rows_of_groups(session, where, cell, every)
+            rows = _rows_of_groups(connection, where, cell, every)
             if not rows.empty:
                 found = _classify(rows, [c.key for c in cell], source.name).assign(keyed=False)
                 parts.append(found[found["inputs"] > 1])
@@ -422,18 +468,29 @@ def _duplicates(session: Session, config: Config, inputs: pd.DataFrame, start: d
     return pd.concat(parts, ignore_index=True)[DUPLICATE_COLUMNS]
 
 
-def _rows_of_groups(session: Session, where: tuple[Any, ...], key_columns: list[Any], every: list[Any]) -> pd.DataFrame:
+def _of_org(connection: Connection, org: str, inputs: pd.DataFrame, file_ids: list[int]) -> ColumnElement[bool]:
+    """``Observation.org == org``; on SQLite, when ``file_ids`` hold under half the rows in use, in a form the
+    (org, day) index cannot serve, so that SQLite reads just those inputs' rows through the file index (national
+    weekly counts, 4% of the rows: 0.6 s against 2.1 s for a probe). PostgreSQL's planner chooses for itself."""
+    loaded = inputs["rows_loaded"].astype(int)
+    few = int(loaded[inputs["file_id"].isin(file_ids)].sum()) * 2 < int(loaded.sum())
+    owner = Observation.org.concat("") if few and connection.dialect.name == "sqlite" else Observation.org
+    return owner == org
+
+
+def _rows_of_groups(connection: Connection, where: tuple[Any, ...], key_columns: list[Any],
+                    every: list[Any]) -> pd.DataFrame:
     """Every row (record columns and ``file_id``) whose key values appear on more than one row (a grouped
     count first: with no such group, as usual, the windowed query is not run)."""
     columns = list(dict.fromkeys([*every, *key_columns]))
     any_group = select(*key_columns).where(*where).group_by(*key_columns).having(func.count() > 1).limit(1)
-    if session.connection().execute(any_group).first() is None:
+    if connection.execute(any_group).first() is None:
         return pd.DataFrame(columns=[*[c.key for c in columns], "file_id"])
     rows = (select(*columns, Observation.file_id,
                    func.count().over(partition_by=key_columns).label("same_key"))
             .where(*where).subquery())
     stmt = select(*[rows.c[c.key] for c in columns], rows.c.file_id).where(rows.c.same_key > 1)
-    return pd.DataFrame(list(map(tuple, session.connection().execute(stmt).all())),
+    return pd.DataFrame(list(map(tuple, connection.execute(stmt).all())),
                         columns=[*[c.key for c in columns], "file_id"])
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -116,8 +117,16 @@ def _plain(value: object) -> object:
 def run_quality(session: Session, config: Config, period: Period, reports: Sequence[IngestReport], today: date,
                 checks: Sequence[Check] = CHECKS, stored: bool = True, figures: Figures | None = None) -> QualityResult:
     """Load what the checks need from the store and run them (read-only). ``stored``: this run's ingest
-    is kept if the cycle goes ahead (False for ``compstat check``). ``figures``: the cycle's, if built."""
-    return assess(load_context(session, config, period, reports, today, stored, figures), checks)
+    is kept if the cycle goes ahead (False for ``compstat check``). ``figures``: the cycle's, if built.
+
+    The rows the validity and duplicates checks count are read on a second thread while the checks before
+    them run (``load_context``'s ``reads``): the database works beside pandas (national: 25.6 s → 15.5 s).
+    Nothing else uses the session until those reads are done; leaving the block waits for them."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="compstat-quality-reads") as reads:
+        context = load_context(session, config, period, reports, today, stored, figures, reads)
+        result = assess(context, checks)
+        context.finish_reads()
+    return result
 
 
 def assess(ctx: QualityContext, checks: Sequence[Check] = CHECKS) -> QualityResult:

@@ -51,7 +51,7 @@ class Duplicates:
                     f"record counts once. {quarantine_hint(ctx)}",
                     rows=len(theirs), source=str(source), units=rejected_units(ctx, theirs)))
         for source in ctx.config.sources:
-            found = ctx.duplicates[ctx.duplicates["source"] == source.name]
+            found = ctx.duplicate_groups[ctx.duplicate_groups["source"] == source.name]
             if not found.empty:
                 findings += self._in_store(ctx, source, found)
         return findings

@@ -111,7 +111,7 @@ class Validity:
     def _coordinates(self, ctx: QualityContext) -> list[Finding]:
         area = ctx.config.quality.area
         findings = []
-        for source, rows in ctx.coordinates.groupby("source", sort=False):
+        for source, rows in ctx.coordinate_counts.groupby("source", sort=False):
             outside = rows[rows["outside"] > 0]
             blank_rows = rows[rows["blank"] > 0]
             if area is not None and not outside.empty:
