@@ -20,10 +20,11 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -157,7 +158,7 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                 with steps("packs"):  # the maps step runs inside it, while the workers make the sheets
                     rendered = render_packs(data, work_dir, workers=workers,
                                             earlier=(final_dir, earlier_packs(final_dir)),
-                                            maps=lambda d: with_maps(session, config, period, d, steps))
+                                            maps=partial(with_maps, session, config, period, steps=steps))
                 with steps("record"):
                     cycle_id = record_cycle(session, config, period, data, final_dir, findings)
                     manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
@@ -452,11 +453,13 @@ def assemble(session: Session, config: Config, period: Period, quality: QualityR
     return with_maps(session, config, period, data, steps) if points else data
 
 
-def with_maps(session: Session, config: Config, period: Period, data: CycleData, steps: Steps) -> CycleData:
-    """``data`` with the map points and the incidents of the places tables (the ``maps`` step). ``run_cycle``
-    has it done while the render workers make the CompStat sheets, which need neither."""
+def with_maps(session: Session, config: Config, period: Period, data: CycleData, steps: Steps, *,
+              units: Collection[str] | None = None) -> CycleData:
+    """``data`` with the map points (of ``units`` only, when given: those with a map) and the incidents of the
+    places tables (the ``maps`` step). ``run_cycle`` has it done while the render workers make the CompStat
+    sheets, which need neither (``packs.render.MapReader``)."""
     with steps("maps"):
-        return replace(data, points=load_points(session, config, period),
+        return replace(data, points=load_points(session, config, period, units),
                        incidents=load_incidents(session, config, place_windows(headline_window(data.windows))))
 
 
@@ -522,12 +525,16 @@ MAP_DAYS = 392  # the maps' last 28 days and the 52 weeks before them (compstat.
 POINT_COLUMNS = ["unit_code", "occurred_on", "latitude", "longitude"]
 
 
-def load_points(session: Session, config: Config, period: Period) -> pd.DataFrame | None:
+def load_points(session: Session, config: Config, period: Period,
+                units: Collection[str] | None = None) -> pd.DataFrame | None:
     """Leaf units' incidents with coordinates over the ``MAP_DAYS`` days to the period end, for the
-    maps; None when no source maps coordinates. ``unit_code`` is categorical to keep the frame small."""
+    maps; None when no source maps coordinates. ``unit_code`` is categorical (every leaf unit) to keep the
+    frame small. ``units``: the units whose points to read (default: every one); with ``packs.unit_packs:
+    called`` only the called units' packs have a map (national: 0.2M points, not 5.5M)."""
     if not any(s.columns.latitude and s.columns.longitude for s in config.sources):
         return None
     leaves = [u.code for u in config.leaf_units]
+    which = () if units is None else (Observation.unit_code.in_(sorted(units)),)
     # Dates come back as ISO text: one vectorised parse of 400,000 is far faster than
     # SQLAlchemy's per-row date conversion.
     stmt = (select(Observation.unit_code, cast(Observation.occurred_on, String(10)), Observation.latitude,
@@ -535,7 +542,7 @@ def load_points(session: Session, config: Config, period: Period) -> pd.DataFram
             .where(Observation.org == config.organisation.slug,
                    Observation.occurred_on >= period.end - timedelta(days=MAP_DAYS - 1),
                    Observation.occurred_on <= period.end,
-                   Observation.latitude.is_not(None), Observation.longitude.is_not(None)))
+                   Observation.latitude.is_not(None), Observation.longitude.is_not(None), *which))
     def compact(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.assign(unit_code=frame["unit_code"].astype(pd.CategoricalDtype(leaves)))
         frame = frame[frame["unit_code"].notna()]

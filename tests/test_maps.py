@@ -159,9 +159,10 @@ def test_load_points_reads_leaf_units_with_coordinates(small_config: Config, sto
     with transaction(engine) as session:
         ingest_all(session, small_config, TODAY, store_url)
         points = load_points(session, small_config, period)
+        of_b = load_points(session, small_config, period, units=["B"])
         session.rollback()
     engine.dispose()
-    assert points is not None
+    assert points is not None and of_b is not None
     assert period.end - timedelta(days=MAP_DAYS - 1) == date(2025, 2, 10)
     rows = points.sort_values("occurred_on").astype({"unit_code": str}).to_dict(orient="records")
     assert rows == [
@@ -169,6 +170,8 @@ def test_load_points_reads_leaf_units_with_coordinates(small_config: Config, sto
         {"unit_code": "A", "occurred_on": pd.Timestamp("2026-03-03"), "latitude": 53.1, "longitude": -2.1},
     ]
     assert list(points["unit_code"].cat.categories) == ["A", "B"]
+    assert of_b.astype({"unit_code": str}).to_dict(orient="records") == rows[:1]  # the called units' only
+    assert list(of_b["unit_code"].cat.categories) == ["A", "B"]
 
 
 def test_no_points_without_coordinate_columns(small_config: Config) -> None:

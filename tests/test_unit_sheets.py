@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -173,20 +174,23 @@ def test_with_sheets_the_chairs_appendix_lists_the_called_units_findings(cycle_d
 def test_the_workers_make_sheets_while_the_run_reads_the_map_points(
         sheets: tuple[CycleData, list[RenderedPack]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Given the data without map points and how to add them, two workers make the same packs, byte for byte, as
-    one process given the whole data; the points are read once, and the run's files are gone afterwards."""
+    one process given the whole data; the points are read once, of the units with a full pack only (the sheets
+    show no map), and the run's files are gone afterwards."""
     data, expected = sheets
     monkeypatch.setattr(render, "SHARED_MEMORY", tmp_path / "shm")
     (tmp_path / "shm").mkdir()
-    read: list[int] = []
+    read: list[Collection[str] | None] = []
 
-    def with_maps(bare: CycleData) -> CycleData:
-        read.append(1)
-        return replace(bare, points=data.points, incidents=data.incidents)
+    def with_maps(bare: CycleData, *, units: Collection[str] | None) -> CycleData:
+        read.append(units)
+        assert data.points is not None and units is not None
+        return replace(bare, points=data.points[data.points["unit_code"].isin(units)], incidents=data.incidents)
 
     assert data.points is not None  # the test force's (it has no places tables: incidents None)
     bare = replace(data, points=None, incidents=None)
     made = render_packs(bare, tmp_path / "packs", workers=2, maps=with_maps)
-    assert read == [1]
+    assert read == [frozenset(called_units(data))]
+    assert len(read[0]) < len(data.config.leaf_units) and data.points["unit_code"].isin(read[0]).mean() < 1
     assert [(p.path.name, p.sheet, p.inputs, p.sha256) for p in made] == [
         (p.path.name, p.sheet, p.inputs, p.sha256) for p in expected]
     assert list((tmp_path / "shm").iterdir()) == []
@@ -198,7 +202,7 @@ def test_a_failure_to_read_the_map_points_stops_the_packs(
     monkeypatch.setattr(render, "SHARED_MEMORY", tmp_path / "shm")
     (tmp_path / "shm").mkdir()
 
-    def broken(bare: CycleData) -> CycleData:
+    def broken(bare: CycleData, *, units: Collection[str] | None) -> CycleData:
         raise OSError("the store went away")
 
     with pytest.raises(OSError, match="the store went away"):

@@ -42,16 +42,16 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from multiprocessing import forkserver
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import jinja2
@@ -203,6 +203,13 @@ class _Job:
     def sheet(self) -> bool:
         """A leaf unit's CompStat sheet rather than its full pack."""
         return self.called is not None and self.unit_code is not None and self.unit_code not in self.called
+
+
+class MapReader(Protocol):
+    """Adds the map points (and the places tables' incidents) to the cycle's data (``cycle.with_maps``): the
+    points of ``units`` only, or of every unit when None."""
+
+    def __call__(self, data: CycleData, *, units: Collection[str] | None) -> CycleData: ...
 
 
 _DATA: CycleData | None = None  # the cycle's data in a worker process (set by _start_worker)
@@ -377,16 +384,17 @@ def _render_pack(job: _Job, data: CycleData) -> RenderedPack:
 
 def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
                  earlier: tuple[Path, Mapping[str, PackRecord]] | None = None,
-                 maps: Callable[[CycleData], CycleData] | None = None) -> list[RenderedPack]:
+                 maps: MapReader | None = None) -> list[RenderedPack]:
     """One PDF per leaf unit and per division (`pack-<unit_code>.pdf`, code made filename-safe) and
     `chair-pack.pdf`, returned in that order; ``workers`` processes (default: one per usable core).
     With ``packs.unit_packs: called``, a unit the meeting does not call (``agenda.called_units``) gets its
     CompStat sheet under the same name.
     ``earlier``: a folder of the period's earlier packs and what its manifest records of them
     (``reuse.earlier_packs``): a pack whose input hash is unchanged is linked from there, not rendered.
-    ``maps``: adds the map points to ``data`` (``cycle.with_maps``), when ``data`` has none yet. With sheets to
-    make and workers to make them, the run reads the points while the workers start on the sheets, which do not
-    show them, and hands them over in a second file (``_render_all``); otherwise it reads them first."""
+    ``maps``: adds the map points to ``data`` (``cycle.with_maps``), when ``data`` has none yet: those of the units
+    with a full pack when some have sheets, which show no map, else of every unit. With sheets to make and workers
+    to make them, the run reads the points while the workers start on the sheets and hands them over in a second
+    file (``_render_all``); otherwise it reads them first."""
     workers = usable_cores() if workers is None else workers
     out_dir.mkdir(parents=True, exist_ok=True)
     folder = templates_dir()
@@ -407,10 +415,12 @@ def render_packs(data: CycleData, out_dir: Path, workers: int | None = None,
 
 
 def _render_all(jobs: list[_Job], data: CycleData, workers: int,
-                maps: Callable[[CycleData], CycleData] | None = None) -> list[RenderedPack]:
+                read_maps: MapReader | None = None) -> list[RenderedPack]:
     if not jobs:
         return []
     workers = min(workers, len(jobs))
+    mapped = frozenset(str(job.unit_code) for job in jobs if job.leaf and not job.sheet)
+    maps = None if read_maps is None else partial(read_maps, units=mapped if any(job.sheet for job in jobs) else None)
     if maps is not None and (workers <= 1 or not any(job.sheet for job in jobs)):
         data, maps = maps(data), None  # nothing to make without the points meanwhile
     if workers <= 1:
