@@ -337,6 +337,7 @@ def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False
     sheets = [s for s, sheet in zip(unit_packs, is_sheet, strict=True) if sheet]
     unit_packs = [s for s, sheet in zip(unit_packs, is_sheet, strict=True) if not sheet]
     chair = outcome.pack_seconds[-1:]
+    cpu = pack_cpu(outcome.pack_cpu_seconds, is_sheet, leaves)
     return {
         "period": outcome.period.label, "rows_ingested": rows, "cycle_seconds": round(total, 1),
         "ingest_rows_per_second": round(rows / steps["ingest"]) if rows and steps.get("ingest") else None,
@@ -349,11 +350,26 @@ def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False
         "seconds_per_division_pack": round(sum(division_packs) / max(len(division_packs), 1), 2),
         "chair_pack_seconds": round(chair[0], 2) if chair else None,
         "pack_wall_seconds": steps.get("packs"),
+        "pack_cpu_seconds": cpu,  # CPU time, steadier than wall time on a busy machine
         "load_average": [round(x, 2) for x in os.getloadavg()],
         # the steps' sampled peaks, not ``ru_maxrss``: Linux carries a process's peak over fork and exec, so a
         # spawned cycle's ``ru_maxrss`` starts at the generator's (the bench process's) peak
         "peak_memory_mb": max(step_memory.values(), default=0),
     }
+
+
+def pack_cpu(cpu_seconds: list[float], is_sheet: list[bool], leaves: int) -> dict[str, float | None]:
+    """The packs' CPU seconds (``render_packs``' order: units, divisions, the chair's): in all, and per pack of
+    each kind (None for a kind the run made none of)."""
+    units, divisions, chair = cpu_seconds[:leaves], cpu_seconds[leaves:-1], cpu_seconds[-1:]
+
+    def mean(values: list[float]) -> float | None:
+        return round(sum(values) / len(values), 3) if values else None
+
+    return {"total": round(sum(cpu_seconds), 1),
+            "per_unit_pack": mean([s for s, sheet in zip(units, is_sheet, strict=True) if not sheet]),
+            "per_unit_sheet": mean([s for s, sheet in zip(units, is_sheet, strict=True) if sheet]),
+            "per_division_pack": mean(divisions), "chair_pack": mean(chair)}
 
 
 def _rss_mb() -> int:
@@ -745,6 +761,11 @@ def _print_force(results: dict[str, object]) -> None:
                  else "")
               + f"{run['division_packs']} division packs "
               f"{run['seconds_per_division_pack']} s, the chair's {run['chair_pack_seconds']} s)")
+        cpu = dict(run.get("pack_cpu_seconds") or {})
+        if cpu:
+            print(f"  packs' CPU                {cpu['total']:>7} s (unit packs {cpu['per_unit_pack']} s, unit sheets "
+                  f"{cpu['per_unit_sheet']} s, division packs {cpu['per_division_pack']} s, the chair's "
+                  f"{cpu['chair_pack']} s)")
         print(f"  peak memory (main)       {run['peak_memory_mb']:>8,} MB (the highest step's, sampled)")
 
 

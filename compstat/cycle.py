@@ -103,6 +103,7 @@ class CycleOutcome:
     unchanged_since: str | None = None  # nothing changed since this run (its run_at): its outputs stand as they were
     settled: str | None = None  # what ``settle_unconfirmed`` did with an earlier run's unconfirmed outputs
     sheets: list[Path] = field(default_factory=list)  # units' CompStat sheets (``packs.unit_packs: called``)
+    pack_cpu_seconds: list[float] = field(default_factory=list)  # each pack's CPU time, as ``pack_seconds``
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -174,7 +175,8 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
     return CycleOutcome(period, final_dir, packs, data.table, reports, findings, steps.timings,
                         [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
                         removed, [final_dir / p.path.name for p in rendered if p.reused], settled=settled,
-                        sheets=[final_dir / p.path.name for p in rendered if p.sheet])
+                        sheets=[final_dir / p.path.name for p in rendered if p.sheet],
+                        pack_cpu_seconds=[p.cpu_seconds for p in rendered])
 
 
 def _commit(session: Session) -> None:

@@ -44,3 +44,13 @@ def test_a_postgresql_bench_run_gets_a_database_of_its_own(store_url: str) -> No
     with admin.connect() as conn:
         assert conn.scalar(text("SELECT count(*) FROM pg_database WHERE datname = :n"), {"n": name}) == 0
     admin.dispose()
+
+
+def test_the_packs_cpu_seconds_by_kind() -> None:
+    from compstat.bench import pack_cpu
+
+    # render_packs' order: three units (the second a sheet), two divisions, the chair's
+    found = pack_cpu([2.0, 0.5, 4.0, 3.0, 5.0, 20.0], [False, True, False], 3)
+    assert found == {"total": 34.5, "per_unit_pack": 3.0, "per_unit_sheet": 0.5, "per_division_pack": 4.0,
+                     "chair_pack": 20.0}
+    assert pack_cpu([1.0, 2.0], [False], 1)["per_unit_sheet"] is None

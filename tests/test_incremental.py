@@ -69,6 +69,7 @@ def test_unchanged_rerun_reuses_every_pack_byte_for_byte(config: Config, store_u
     url, out = store_url, tmp_path / "cycles"
     first = cycle(config, url, out)
     assert first.reused == [] and len(first.packs) == 6  # A, B, C, D1, D2 and the chair's
+    assert len(first.pack_cpu_seconds) == 6 and all(s > 0 for s in first.pack_cpu_seconds)
     before, manifest = files(first.out_dir), json.loads((first.out_dir / "manifest.json").read_text())
     assert all(p["inputs"] and not p["reused"] for p in manifest["packs"].values())
     assert manifest["state"] and set(manifest["files"]) == set(before)
