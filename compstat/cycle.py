@@ -209,7 +209,8 @@ class _Unchanged(Exception):
         return CycleOutcome(period, folder, packs, table, self.reports, list(quality.findings), timings,
                             [0.0] * len(packs), quality, tuple(self.manifest.get("analysis_notes") or ()), removed,
                             list(packs), unchanged_since=str(self.manifest["run_at"]),
-                            sheets=[folder / name for name, r in records.items() if r.get("sheet")])
+                            sheets=[folder / name for name, r in records.items() if r.get("sheet")],
+                            pack_cpu_seconds=[0.0] * len(packs))
 
 
 def judge_cycle(session: Session, config: Config, period: Period, today: date, store_url: str, *,

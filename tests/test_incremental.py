@@ -77,6 +77,7 @@ def test_unchanged_rerun_reuses_every_pack_byte_for_byte(config: Config, store_u
     second = cycle(config, url, out)  # nothing changed: the earlier outputs stand, the store untouched
     assert second.unchanged_since == manifest["run_at"]
     assert sorted(second.reused) == sorted(second.packs) == sorted(first.packs)
+    assert second.pack_cpu_seconds == second.pack_seconds == [0.0] * 6  # none rendered
     assert files(second.out_dir) == before
     assert json.loads((second.out_dir / "manifest.json").read_text()) == manifest
     assert [f.message for f in second.findings] == [f.message for f in first.findings]
