@@ -28,6 +28,7 @@ authorities); the configuration refuses a log-in over a plain connection to anot
 
 from __future__ import annotations
 
+import json
 import os
 import smtplib
 import ssl
@@ -72,6 +73,7 @@ class Item:
     attachment: str  # the file's name in the period's folder (minutes/N1.md)
     path: Path
     due_by: datetime  # aware
+    sheet: bool = False  # a unit's CompStat sheet rather than its full pack (``packs.unit_packs: called``)
 
     @property
     def address(self) -> str:
@@ -192,9 +194,9 @@ def cycle_folder(engine: Engine, config: Config, period: Period) -> Path:
 def plan(config: Config, period: Period, folder: Path) -> tuple[list[Item], list[str]]:
     """Every file due to someone for ``period`` (briefs always; minutes once their folder exists), and notes."""
     brief_by, minutes_by = brief_due(config, period), minutes_due(config, period)
-    packs = pack_filenames(config)
-    items = [Item("brief", u.code, f"unit {u.code}", u.email, packs[u.code], folder / packs[u.code], brief_by)
-             for u in config.leaf_units]
+    packs, sheets = pack_filenames(config), sheets_in(folder)
+    items = [Item("brief", u.code, f"unit {u.code}", u.email, packs[u.code], folder / packs[u.code], brief_by,
+                  sheet=packs[u.code] in sheets) for u in config.leaf_units]
     items += [Item("brief", d.code, f"division {d.code}", d.email, packs[d.code], folder / packs[d.code], brief_by)
               for d in divisions(config)]
     items.append(Item("brief", None, "the chair", config.meeting.chair, CHAIR_PACK, folder / CHAIR_PACK, brief_by))
@@ -212,6 +214,16 @@ def plan(config: Config, period: Period, folder: Path) -> tuple[list[Item], list
         name = f"{MINUTES}/{names[u.code]}"
         items.append(Item("minutes", None, "the chair", config.meeting.chair, name, folder / name, minutes_by))
     return items, notes
+
+
+def sheets_in(folder: Path) -> frozenset[str]:
+    """The pack files in ``folder`` that are units' CompStat sheets, as its manifest records them (none when it
+    has no readable manifest)."""
+    try:
+        packs = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["packs"]
+        return frozenset(str(name) for name, pack in packs.items() if pack.get("sheet"))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return frozenset()
 
 
 def credentials(settings: DeliverySettings) -> tuple[str, str] | None:
@@ -318,7 +330,8 @@ def message(config: Config, period: Period, outcome: Outcome, now: datetime) -> 
     org = config.organisation.name
     meeting = meeting_at(config, period)
     due = min(i.due_by for i in outcome.items)
-    what = "briefing pack" if outcome.kind == "brief" else "follow-up minutes"
+    what = "follow-up minutes" if outcome.kind != "brief" else (
+        "CompStat sheet" if all(i.sheet for i in outcome.items) else "briefing pack")
     msg = EmailMessage(policy=policy.default.clone(max_line_length=998))  # a long subject stays on one line
     prefix = "Correction: " if outcome.correction else ""
     msg["Subject"] = f"{prefix}{org}: {what} for the {period.label} meeting on {meeting:%a %d %b %Y}"

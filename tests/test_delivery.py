@@ -12,6 +12,7 @@ import asyncio
 import copy
 import gc
 import ipaddress
+import json
 import shutil
 import socket
 import sqlite3
@@ -202,6 +203,23 @@ def test_each_pack_goes_to_its_commander_once(mail: Mail) -> None:
     assert "0 message(s) sent (0 late), 0 failed; 16 file(s) already sent" in again.output
     assert len(mail.handler.messages) == 16
     assert len(mail.rows()) == 16
+
+
+def test_a_units_compstat_sheet_is_sent_as_one(mail: Mail) -> None:
+    """With ``packs.unit_packs: called`` a unit the meeting does not call gets its CompStat sheet, as the period's
+    manifest records: its e-mail names it so, not as a briefing pack."""
+    manifest = json.loads((mail.cycle / "manifest.json").read_text(encoding="utf-8"))
+    manifest["packs"]["pack-N1.pdf"]["sheet"] = True
+    (mail.cycle / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    result = mail.run("--now", "2026-11-29T09:00")
+    assert result.exit_code == 0, result.output
+    [sheet] = mail.handler.to(address("N1"))
+    assert sheet["Subject"] == "Demo Constabulary: CompStat sheet for the 2026-W48 meeting on Wed 02 Dec 2026"
+    body = sheet.get_body(("plain",))
+    assert body is not None and "Attached: the CompStat sheet of Demo Constabulary for period 2026-W48" in (
+        body.get_content())
+    [pack] = mail.handler.to(address("N2"))
+    assert pack["Subject"] == "Demo Constabulary: briefing pack for the 2026-W48 meeting on Wed 02 Dec 2026"
 
 
 def test_refused_recipient_is_recorded_and_retried_next_run(mail: Mail) -> None:

@@ -30,6 +30,7 @@ from compstat.quality import assess, check_data, load_context, run_quality
 from compstat.quality import context as quality_context
 from compstat.quality.checks import Completeness, Duplicates
 from compstat.store import Cycle, IngestedFile, Observation, connect, transaction
+from compstat.store.db import shares_connections
 from tests.conftest import SMALL_CONFIG
 
 TODAY = date(2026, 3, 10)
@@ -324,6 +325,25 @@ def test_a_check_that_fails_waits_for_the_reads_beside_it(tmp_path: Path, monkey
             session.rollback()
     finally:
         engine.dispose()
+
+
+def test_an_in_memory_store_has_its_rows_read_before_the_checks(tmp_path: Path) -> None:
+    """SQLite's driver refuses an in-memory database's connection to another thread: there the reads come
+    first, with the same findings."""
+    config = _store_with_duplicates_and_strays(tmp_path)
+    on_file = connect(f"sqlite:///{tmp_path / 'file.db'}")
+    assert shares_connections(on_file)
+    on_file.dispose()
+    engine = connect("sqlite://")
+    assert not shares_connections(engine)
+    try:
+        with transaction(engine) as session:
+            reports = ingest_all(session, config, TODAY, "sqlite://")
+            result = run_quality(session, config, parse_period("2026-W10", config.cadence), reports, TODAY)
+            session.rollback()
+    finally:
+        engine.dispose()
+    assert {"duplicates", "validity"} <= {f.check for f in result.findings}
 
 
 def test_a_source_of_few_rows_is_read_through_the_file_index_on_sqlite(tmp_path: Path, store_url: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, Executable, Float, Integer, String, T
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, SingletonThreadPool
 
 from compstat.errors import CompstatError, FileSystemError, StoreUnavailableError, UsageError
 
@@ -73,6 +73,12 @@ def connect(url: str) -> Engine:
         raise CompstatError(f"cannot bring the store {engine.url!r} up to date: {exc.orig}; its schema was left as "
                             "it was") from None
     return engine
+
+
+def shares_connections(engine: Engine) -> bool:
+    """Whether another thread may use one of ``engine``'s connections while its own thread waits: not for an
+    in-memory SQLite database, whose driver keeps its same-thread check (SQLAlchemy lifts it for files only)."""
+    return engine.dialect.name != "sqlite" or not isinstance(engine.pool, SingletonThreadPool)
 
 
 def _migrate(url: str, engine: Engine) -> None:
