@@ -56,8 +56,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, distinct, func, select, text
+from sqlalchemy import Engine, create_engine, distinct, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from compstat.config import Config, load_config
@@ -86,6 +87,7 @@ WEB_USERS, WEB_SECONDS = 50, 60.0
 WEB_UPDATE_SHARE = 0.5  # of a simulated commander's visits to an action, the share that post an update
 WEB_RETRIES = 5  # a refused (409) update is read again and resent at most this often
 WEB_GRACE = 60.0  # seconds the requests under way at the end may take before the run stops without them
+DROP_PATIENCE, DROP_RETRY = 300.0, 5.0  # seconds to keep trying to drop a bench database, and between tries
 WEEKLY_DAILY_RATE = 4.0  # incidents per unit per day behind the five frequent measures' weekly counts
 
 
@@ -221,10 +223,28 @@ def bench_database(server: str | None) -> Iterator[str | None]:
         try:
             yield make_url(server).set(database=name).render_as_string(hide_password=False)
         finally:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            drop_database(admin, name)
     finally:
         admin.dispose()
+
+
+def drop_database(admin: Engine, name: str, patience: float = DROP_PATIENCE,
+                  sleep: Callable[[float], None] = time.sleep) -> bool:
+    """Drop the bench's database ``name``, trying again for ``patience`` seconds while the server refuses (after a
+    20M-row load its autovacuum, which a role without ``pg_signal_backend`` may not end, can hold it); then leave
+    it, say so on stderr and return False: the run's figures matter more than its clean-up."""
+    waited = 0.0
+    while True:
+        try:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            return True
+        except DBAPIError as exc:
+            if waited >= patience:
+                print(f"bench: could not drop the database {name} ({exc.orig}); drop it by hand", file=sys.stderr)
+                return False
+            sleep(DROP_RETRY)
+            waited += DROP_RETRY
 
 
 def national_force(out: Path, target_rows: int, workers: int, pg_url: str | None = None,

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy.exc import DBAPIError
 
 from compstat.bench import rss_sampler
 
@@ -54,3 +59,33 @@ def test_the_packs_cpu_seconds_by_kind() -> None:
     assert found == {"total": 34.5, "per_unit_pack": 3.0, "per_unit_sheet": 0.5, "per_division_pack": 4.0,
                      "chair_pack": 20.0}
     assert pack_cpu([1.0, 2.0], [False], 1)["per_unit_sheet"] is None
+
+
+class _Refusing:
+    """An admin engine whose server refuses ``refusals`` DROPs (a database held by autovacuum), then drops it."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals, self.statements = refusals, list[str]()
+
+    @contextmanager
+    def connect(self) -> Iterator[_Refusing]:
+        yield self
+
+    def execute(self, statement: object) -> None:
+        self.statements.append(str(statement))
+        if len(self.statements) <= self.refusals:
+            raise DBAPIError("DROP DATABASE", {}, Exception("must be a member of pg_signal_backend"))
+
+
+def test_a_bench_database_the_server_will_not_drop_yet_is_tried_again_then_left(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from compstat.bench import DROP_RETRY, drop_database
+
+    waits: list[float] = []
+    held = _Refusing(refusals=2)
+    assert drop_database(held, "compstat_bench_x", patience=60, sleep=waits.append)  # type: ignore[arg-type]
+    assert waits == [DROP_RETRY] * 2
+    assert held.statements == ['DROP DATABASE IF EXISTS "compstat_bench_x" WITH (FORCE)'] * 3
+    stuck = _Refusing(refusals=1000)
+    assert not drop_database(stuck, "compstat_bench_y", patience=12, sleep=waits.append)  # type: ignore[arg-type]
+    assert "could not drop the database compstat_bench_y" in capsys.readouterr().err
