@@ -287,11 +287,16 @@ def test_a_read_beside_the_checks_that_fails_stops_the_step_with_its_error(
         raise OperationalError("SELECT …", {}, Exception("disk I/O error"))
 
     monkeypatch.setattr(quality_context, "_duplicates", broken)
+    _quality_stops(config, tmp_path, OperationalError, "disk I/O error")
+
+
+def _quality_stops(config: Config, tmp_path: Path, error: type[Exception], match: str) -> None:
+    """Ingest into a new SQLite store, run the quality step, which must raise ``error``, and roll back."""
     engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
     try:
         with transaction(engine) as session:
             reports = ingest_all(session, config, TODAY, "")
-            with pytest.raises(OperationalError, match="disk I/O error"):
+            with pytest.raises(error, match=match):
                 run_quality(session, config, parse_period("2026-W10", config.cadence), reports, TODAY)
             session.rollback()
     finally:
@@ -315,16 +320,15 @@ def test_a_check_that_fails_waits_for_the_reads_beside_it(tmp_path: Path, monkey
 
     monkeypatch.setattr(quality_context, "_duplicates", slow)
     monkeypatch.setattr(Completeness, "run", failing)
-    engine = connect(f"sqlite:///{tmp_path / 'store.db'}")
-    try:
-        with transaction(engine) as session:
-            reports = ingest_all(session, config, TODAY, "")
-            with pytest.raises(ValueError, match="a check's own error"):
-                run_quality(session, config, parse_period("2026-W10", config.cadence), reports, TODAY)
-            assert done.is_set()
-            session.rollback()
-    finally:
-        engine.dispose()
+    real_rollback = Session.rollback
+
+    def rollback(session: Session) -> None:
+        assert done.is_set()  # the read beside the checks has ended before the caller rolls back
+        real_rollback(session)
+
+    monkeypatch.setattr(Session, "rollback", rollback)
+    _quality_stops(config, tmp_path, ValueError, "a check's own error")
+    assert done.is_set()
 
 
 def test_an_in_memory_store_has_its_rows_read_before_the_checks(tmp_path: Path) -> None:
