@@ -14,7 +14,18 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Connection, Engine, Executable, Float, Integer, String, Table, create_engine, event
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Executable,
+    Float,
+    Integer,
+    String,
+    Table,
+    create_engine,
+    event,
+)
 from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session
@@ -73,6 +84,15 @@ def connect(url: str) -> Engine:
         raise CompstatError(f"cannot bring the store {engine.url!r} up to date: {exc.orig}; its schema was left as "
                             "it was") from None
     return engine
+
+
+def unindexed_on_sqlite(bind: Session | Connection, column: Any) -> ColumnElement[Any]:
+    """``column`` in a form SQLite cannot look up in an index (``column || ''``), so that its planner takes
+    another way to the rows (the table in its own order, another index); the column itself on PostgreSQL,
+    whose planner chooses for itself."""
+    dialect = bind.get_bind().dialect if isinstance(bind, Session) else bind.dialect
+    form: ColumnElement[Any] = column.concat("") if dialect.name == "sqlite" else column
+    return form
 
 
 def shares_connections(engine: Engine) -> bool:
