@@ -350,13 +350,10 @@ def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False
                             workers=workers, progress=progress, go_ahead_if_stale=go_ahead)
     total = time.perf_counter() - started
     rows = sum(r.rows_read for r in outcome.ingest)
-    leaves = len(config.leaf_units)  # render_packs' order: the units, the divisions, the chair's
-    unit_packs, division_packs = outcome.pack_seconds[:leaves], outcome.pack_seconds[leaves:-1]
+    leaves = len(config.leaf_units)
     sheet_names = {p.name for p in outcome.sheets}
     is_sheet = [p.name in sheet_names for p in outcome.packs[:leaves]]
-    sheets = [s for s, sheet in zip(unit_packs, is_sheet, strict=True) if sheet]
-    unit_packs = [s for s, sheet in zip(unit_packs, is_sheet, strict=True) if not sheet]
-    chair = outcome.pack_seconds[-1:]
+    unit_packs, sheets, division_packs, chair = by_kind(outcome.pack_seconds, is_sheet, leaves)
     cpu = pack_cpu(outcome.pack_cpu_seconds, is_sheet, leaves)
     return {
         "period": outcome.period.label, "rows_ingested": rows, "cycle_seconds": round(total, 1),
@@ -378,17 +375,23 @@ def run_one(config_path: Path, today: date, workers: int, go_ahead: bool = False
     }
 
 
+def by_kind(seconds: list[float], is_sheet: list[bool], leaves: int) -> tuple[list[float], ...]:
+    """Per-pack ``seconds`` in ``render_packs``' order (the ``leaves`` units, the divisions, the chair's) split
+    into the units' full packs, their sheets (``is_sheet``), the divisions' packs and the chair's."""
+    units = seconds[:leaves]
+    return ([s for s, sheet in zip(units, is_sheet, strict=True) if not sheet],
+            [s for s, sheet in zip(units, is_sheet, strict=True) if sheet], seconds[leaves:-1], seconds[-1:])
+
+
 def pack_cpu(cpu_seconds: list[float], is_sheet: list[bool], leaves: int) -> dict[str, float | None]:
-    """The packs' CPU seconds (``render_packs``' order: units, divisions, the chair's): in all, and per pack of
-    each kind (None for a kind the run made none of)."""
-    units, divisions, chair = cpu_seconds[:leaves], cpu_seconds[leaves:-1], cpu_seconds[-1:]
+    """The packs' CPU seconds: in all, and per pack of each kind (``by_kind``; None for a kind the run made none
+    of)."""
+    unit_packs, sheets, divisions, chair = by_kind(cpu_seconds, is_sheet, leaves)
 
     def mean(values: list[float]) -> float | None:
         return round(sum(values) / len(values), 3) if values else None
 
-    return {"total": round(sum(cpu_seconds), 1),
-            "per_unit_pack": mean([s for s, sheet in zip(units, is_sheet, strict=True) if not sheet]),
-            "per_unit_sheet": mean([s for s, sheet in zip(units, is_sheet, strict=True) if sheet]),
+    return {"total": round(sum(cpu_seconds), 1), "per_unit_pack": mean(unit_packs), "per_unit_sheet": mean(sheets),
             "per_division_pack": mean(divisions), "chair_pack": mean(chair)}
 
 

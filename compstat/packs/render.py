@@ -419,9 +419,10 @@ def _render_all(jobs: list[_Job], data: CycleData, workers: int,
     if not jobs:
         return []
     workers = min(workers, len(jobs))
-    mapped = frozenset(str(job.unit_code) for job in jobs if job.leaf and not job.sheet)
-    maps = None if read_maps is None else partial(read_maps, units=mapped if any(job.sheet for job in jobs) else None)
-    if maps is not None and (workers <= 1 or not any(job.sheet for job in jobs)):
+    sheets = any(job.sheet for job in jobs)
+    mapped = frozenset(str(job.unit_code) for job in jobs if job.leaf and not job.sheet) if sheets else None
+    maps = None if read_maps is None else partial(read_maps, units=mapped)
+    if maps is not None and (workers <= 1 or not sheets):
         data, maps = maps(data), None  # nothing to make without the points meanwhile
     if workers <= 1:
         return [_render(job, data) for job in jobs]
