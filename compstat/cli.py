@@ -203,6 +203,8 @@ def run_cycle_command(
         console.print(outcome.settled, markup=False)
     if outcome.reused:
         console.print(f"reused {len(outcome.reused)} of {len(outcome.packs)} packs (unchanged inputs)", markup=False)
+    if outcome.charts_reused[0]:
+        console.print("reused {} of {} XmR charts (unchanged series)".format(*outcome.charts_reused), markup=False)
     if outcome.unchanged_since:
         console.print(f"Nothing changed since the run of {outcome.unchanged_since}: its outputs stand, "
                       f"store untouched: {outcome.out_dir}", markup=False)

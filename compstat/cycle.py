@@ -40,6 +40,7 @@ from compstat.actions import carry_forward_actions, check_agreements, evidence_f
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.analyse import store_rows as analysis_store_rows
 from compstat.analysis.analyse import write_csvs as write_analysis_csvs
+from compstat.analysis.chart_memo import CHART_FILE, ChartMemo
 from compstat.analysis.measures import period_series
 from compstat.analysis.period_table import period_table
 from compstat.analysis.places import headline_window, load_incidents, place_windows
@@ -104,6 +105,7 @@ class CycleOutcome:
     settled: str | None = None  # what ``settle_unconfirmed`` did with an earlier run's unconfirmed outputs
     sheets: list[Path] = field(default_factory=list)  # units' CompStat sheets (``packs.unit_packs: called``)
     pack_cpu_seconds: list[float] = field(default_factory=list)  # each pack's CPU time, as ``pack_seconds``
+    charts_reused: tuple[int, int] = (0, 0)  # series whose XmR chart was the period's earlier run's, of all charted
 
 
 def resolve_period(config: Config, label: str | None, today: date) -> Period:
@@ -144,6 +146,8 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                     staged_output(final_dir, commit=lambda: _commit(session),
                                   stored=lambda: committed_run_at(engine, org, period.label)) as work_dir:
 
+                charts = ChartMemo()  # the XmR charts: the period's earlier run's, once this run is going ahead
+
                 def skip_if_unchanged(reports: list[IngestReport]) -> None:
                     state.append(cycle_state(session, config, period, today, accept_warnings, go_ahead_if_stale))
                     earlier = earlier_run(final_dir, state[0], committed) if all(
@@ -151,10 +155,12 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                     if earlier is not None:  # rolled back, the staged folder removed: the earlier outputs stand
                         raise _Unchanged(earlier, reports)
                     start_render_server(workers)  # its imports overlap quality and analysis
+                    charts.earlier = ChartMemo.load(final_dir / CHART_FILE, code_version()).earlier
 
                 data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
                                             accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale,
-                                            after_ingest=skip_if_unchanged, maps=False)
+                                            after_ingest=skip_if_unchanged, maps=False, charts=charts)
+                charts.save(work_dir / CHART_FILE, code_version())  # for a re-run of the period
                 findings = list(data.quality.findings) if data.quality is not None else []
                 with steps("packs"):  # the maps step runs inside it, while the workers make the sheets
                     rendered = render_packs(data, work_dir, workers=workers,
@@ -176,7 +182,8 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                         [p.seconds for p in rendered], data.quality, data.analysis.notes if data.analysis else (),
                         removed, [final_dir / p.path.name for p in rendered if p.reused], settled=settled,
                         sheets=[final_dir / p.path.name for p in rendered if p.sheet],
-                        pack_cpu_seconds=[p.cpu_seconds for p in rendered])
+                        pack_cpu_seconds=[p.cpu_seconds for p in rendered],
+                        charts_reused=(charts.reused, charts.charted))
 
 
 def _commit(session: Session) -> None:
@@ -217,7 +224,7 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
                 preview: bool = False, accept_warnings: bool = False, go_ahead_if_stale: bool = False,
                 steps: Steps | None = None, run_at: datetime | None = None,
                 after_ingest: Callable[[list[IngestReport]], None] | None = None, maps: bool = True,
-                ) -> tuple[CycleData, list[IngestReport]]:
+                charts: ChartMemo | None = None) -> tuple[CycleData, list[IngestReport]]:
     """The one judgement of ``period`` that the packs, ``analyse``, ``actions list`` and ``minutes`` show.
 
     In the caller's session: ingest every source, stop on a period with no data (``DataError``,
@@ -230,7 +237,8 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
     (``accept_warnings``, ``go_ahead_if_stale``) as in ``run-cycle``. ``run_at``: when the pack is
     made (default now): actions closed after it are not "completed since last meeting". ``after_ingest``
     is called with the ingest reports before the quality step (``run_cycle``: skip an unchanged run).
-    Not ``maps``: the map points are left for the caller to add (``with_maps``).
+    Not ``maps``: the map points are left for the caller to add (``with_maps``). ``charts``: an earlier
+    run's XmR charts, for the series whose inputs are unchanged (``analysis.chart_memo``).
     """
     steps = steps or Steps()
     sync_reference(session, config)
@@ -247,7 +255,7 @@ def judge_cycle(session: Session, config: Config, period: Period, today: date, s
             quality = gate(quality, accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale)
     data = assemble(session, config, period, quality, today=today, steps=steps,
                     rows_rejected=sum(r.rows_rejected for r in reports), run_at=run_at, points=maps and not preview,
-                    figures=figures)
+                    figures=figures, charts=charts)
     return data, reports
 
 
@@ -443,13 +451,13 @@ def committed_run_at(engine: Engine, org: str, period: str) -> str | None:
 
 def assemble(session: Session, config: Config, period: Period, quality: QualityResult, *, today: date,
              steps: Steps, rows_rejected: int = 0, run_at: datetime | None = None, points: bool = True,
-             figures: Figures | None = None) -> CycleData:
+             figures: Figures | None = None, charts: ChartMemo | None = None) -> CycleData:
     """Everything the packs show for a period whose data and quality are settled: the analysis,
     the meeting's action log with escalation and the map points (unless not ``points``) (timed steps).
-    ``figures``: the cycle's (``cycle_figures``), built here when not given."""
+    ``figures``: the cycle's (``cycle_figures``), built here when not given; ``charts``: as ``analyse``."""
     with steps("analysis"):
         figures = figures or cycle_figures(session, config, period)
-        data = analyse(figures, config, period, today, quality.data_as_of, quality.comparisons)
+        data = analyse(figures, config, period, today, quality.data_as_of, quality.comparisons, charts)
         data = replace(data, rows_rejected=rows_rejected, quality=quality, run_at=run_at or data.run_at)
     with steps("actions"):
         data = follow_up(session, config, period, data)
@@ -504,17 +512,19 @@ def analysis_start(config: Config, period: Period) -> date:
 
 
 def analyse(figures: Figures, config: Config, period: Period, today: date,
-            data_as_of: dict[str, date], quality_comparisons: pd.DataFrame | None = None) -> CycleData:
+            data_as_of: dict[str, date], quality_comparisons: pd.DataFrame | None = None,
+            charts: ChartMemo | None = None) -> CycleData:
     """Compute the period table, the chart series and the analysis (``analyse_cycle``) for ``period``
     (no actions yet) from the cycle's ``figures``, over ``analysis_start`` to the period end.
-    ``quality_comparisons`` (``QualityResult.comparisons``) marks the findings on caveated comparisons."""
+    ``quality_comparisons`` (``QualityResult.comparisons``) marks the findings on caveated comparisons;
+    ``charts`` holds an earlier run's XmR charts (``analysis.chart_memo``)."""
     windows = comparison_windows(period, config.cadence)
     chart_periods = recent_periods(period, config.cadence, CHART_PERIODS[config.cadence.period])
     daily = figures.daily_between(analysis_start(config, period), period.end)
     data_start = figures.data_start
     table = period_table(daily, config, windows, data_start)
     series = period_series(daily, config, chart_periods[0].start, period.end)
-    analysis = analyse_cycle(daily, config, period, windows, data_start, quality_comparisons)
+    analysis = analyse_cycle(daily, config, period, windows, data_start, quality_comparisons, charts)
     return CycleData(
         config=config, period=period, windows=windows,
         meeting_date=period.end + timedelta(days=config.cadence.meeting_lag_days),

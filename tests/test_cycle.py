@@ -33,7 +33,7 @@ def test_cycle_writes_packs_table_and_manifest(small_config: Config, store_url: 
     assert sorted(p.name for p in folder.iterdir()) == [
         "analysis_comparisons.csv", "analysis_findings.csv", "analysis_peers.csv", "analysis_rare.csv",
         "analysis_rare_events.csv", "analysis_significance.csv", "analysis_spc.csv", "analysis_trajectory.csv",
-        "chair-pack.pdf", "manifest.json", "pack-A.pdf", "pack-B.pdf", "period_table.csv"]
+        "chair-pack.pdf", "manifest.json", "pack-A.pdf", "pack-B.pdf", "period_table.csv", "spc_charts.npz"]
     table = pd.read_csv(folder / "period_table.csv").set_index(["unit_code", "measure_id", "window"])
     assert table.loc[("A", "burglary", "28d"), ["current", "previous"]].tolist() == [5, 2]
     assert table.loc[("_total", "burglary", "ytd"), "unit_name"] == "Testshire Police"

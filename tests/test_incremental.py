@@ -10,9 +10,11 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from compstat import reuse
 from compstat.actions.log import NewAction, add_action
+from compstat.cli import app
 from compstat.config import Config, load_config
 from compstat.cycle import CycleOutcome, run_cycle
 from compstat.packs import render
@@ -157,3 +159,40 @@ def test_a_new_incident_for_one_unit_rerenders_the_packs_that_show_it(config: Co
     assert second.unchanged_since is None
     assert rendered(second) == {"pack-A.pdf", "pack-B.pdf", "pack-C.pdf", "pack-D1.pdf", "pack-D2.pdf",
                                 "chair-pack.pdf"}
+
+
+def weekly_incidents(weeks: int = 110) -> str:
+    """Two to six incidents a week of each measure in each unit, up to the week of 2 March 2026: frequent enough
+    for XmR charts (a rare series has a t-chart, not memoised)."""
+    rows = ["ref,unit,when,offence,lat,lon"]
+    for week in range(weeks):
+        day = date(2026, 3, 4) - timedelta(weeks=week)
+        for u, unit in enumerate("ABC"):
+            for m, offence in enumerate(("burglary", "robbery")):
+                rows += [f"W{week}{unit}{m}{i},{unit},{day.isoformat()},{offence},53.1,-2.1"
+                         for i in range(2 + (week * 7 + u * 13 + m * 29) ** 2 % 5)]
+    return "\n".join(rows) + "\n"
+
+
+def test_a_revision_for_one_unit_recharts_only_the_series_that_hold_it(config: Config, tmp_path: Path) -> None:
+    """The XmR charts of a re-run: a robbery added to B's week changes B's, D1's and the force's robbery series;
+    those three are charted again, every other series' chart is the first run's (``analysis.chart_memo``), and
+    the analysis and every pack's inputs are those of a run without the earlier charts."""
+    url, out = f"sqlite:///{tmp_path / 'store.db'}", tmp_path / "cycles"
+    write_incidents(config, weekly_incidents())
+    first = cycle(config, url, out)
+    charted = first.charts_reused[1]
+    assert first.charts_reused == (0, charted) and charted == 12  # 2 measures × (A, B, C, D1, D2, the force)
+    write_incidents(config, weekly_incidents() + "R99,B,2026-03-05,robbery,53.1,-2.1\n")
+    second = CliRunner().invoke(app, ["run-cycle", "--config", str(tmp_path / "two.yaml"), "--db", url, "--out",
+                                      str(out), "--period", PERIOD, "--today", TODAY.isoformat(), "--workers", "1"])
+    assert second.exit_code == 0, second.output
+    assert f"reused {charted - 3} of {charted} XmR charts (unchanged series)" in second.output
+    fresh = run_cycle(config, url, PERIOD, out_root=tmp_path / "fresh", today=TODAY, workers=1)
+    assert fresh.charts_reused == (0, charted)
+    rerun = first.out_dir  # the period's folder: now the second run's outputs
+    for name in ("analysis_spc.csv", "analysis_findings.csv", "spc_charts.npz"):
+        assert (rerun / name).read_bytes() == (fresh.out_dir / name).read_bytes(), name
+    inputs = [{name: p["inputs"] for name, p in json.loads((folder / "manifest.json").read_text())["packs"].items()}
+              for folder in (rerun, fresh.out_dir)]
+    assert inputs[0] == inputs[1]

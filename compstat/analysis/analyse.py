@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from compstat.analysis.baselines import analysis_start, comparison_table, history_starts
+from compstat.analysis.chart_memo import ChartMemo
 from compstat.analysis.measures import period_series
 from compstat.analysis.peers import peer_plan, peer_table
 from compstat.analysis.probe import FINDING_COLUMNS, rank_findings
@@ -94,7 +95,8 @@ def first_day_needed(config: Config, period: Period, windows: list[Window]) -> d
 
 
 def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: list[Window],
-                  data_start: date | None = None, quality: pd.DataFrame | None = None) -> AnalysisResult:
+                  data_start: date | None = None, quality: pd.DataFrame | None = None,
+                  charts: ChartMemo | None = None) -> AnalysisResult:
     """The whole analysis of ``period`` from daily totals read from ``first_day_needed`` onwards.
 
     ``data_start`` is the organisation's first record (default: the first day in ``daily``).
@@ -102,7 +104,8 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     resting on a comparison marked not like-for-like or fragile are marked and down-weighted (a
     division's comparison is not like-for-like when one of its units' is, ``hierarchy.roll_up_marks``).
     Divisions are analysed as units are; ``probe`` and ``recognition`` say each finding's ``level``
-    (``unit``, ``division``, ``organisation``).
+    (``unit``, ``division``, ``organisation``). ``charts`` (``chart_memo.ChartMemo``) holds an earlier run's
+    XmR charts: the charts of series whose inputs are unchanged are taken from it, and it keeps this run's.
     Raises ConfigError when the ``analysis`` settings name unknown units, measures or variables.
     """
     notes = tuple(check_settings(config))
@@ -125,7 +128,7 @@ def analyse_cycle(daily: pd.DataFrame, config: Config, period: Period, windows: 
     rare = rare_analysis(daily, series, comparisons, dispersion, config, period, starts)
     keys = pd.MultiIndex.from_frame(spc_series[["unit_code", "measure_id"]].astype(str))
     xmr_series = spc_series[~keys.isin(list(rare.keys))] if rare.keys else spc_series
-    spc_points, spc_latest = spc_table(xmr_series, config, targets, first_chart_day)
+    spc_points, spc_latest = spc_table(xmr_series, config, targets, first_chart_day, charts)
     parts = [frame for frame in (spc_latest.assign(method=METHOD_XMR), rare.spc_rows) if not frame.empty]
     spc_latest = pd.concat(parts, ignore_index=True)[SPC_METHOD_COLUMNS] if parts else pd.DataFrame(
         columns=SPC_METHOD_COLUMNS)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from compstat.analysis.baselines import HistoryStarts
+from compstat.analysis.chart_memo import ChartMemo
 from compstat.analysis.measures import key_runs
 from compstat.analysis.spc import (
     COMMON_CAUSE,
@@ -31,7 +32,6 @@ from compstat.analysis.spc import (
     Improvement,
     SpcOptions,
     assurance_of,
-    chart_columns,
     variation_of,
 )
 from compstat.config import Config
@@ -106,7 +106,7 @@ def history_only(series: pd.DataFrame, history: HistoryStarts) -> pd.DataFrame:
 
 
 def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str], float] | None = None,
-              first_charted: date | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+              first_charted: date | None = None, memo: ChartMemo | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """XmR charts for every unit × reported measure in ``series`` (``measures.period_series`` output,
     history-only).
 
@@ -115,8 +115,10 @@ def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str
     baseline), and per unit × measure the latest period (``SPC_LATEST_COLUMNS``), where
     ``variation`` is the latest observed point's type, ``periods_running`` how many periods in
     a row it has held (0 for common cause), and ``assurance`` the target's icon (None without).
+    ``memo`` (``chart_memo.ChartMemo``) hands back an earlier run's chart of a series whose inputs are the same.
     """
     targets = targets or {}
+    memo = memo if memo is not None else ChartMemo()
     reported = {m.id for m in config.reported_measures}
     frame = series[series["measure_id"].isin(reported)].sort_values(["unit_code", "measure_id", "period_start"])
     units = frame["unit_code"].to_numpy(dtype=object)
@@ -133,7 +135,7 @@ def spc_table(series: pd.DataFrame, config: Config, targets: dict[tuple[str, str
         unit, measure_id = str(units[start]), str(measures[start])
         start += int(observed[0])
         options = spc_options(config, unit, measure_id, targets.get((unit, measure_id)))
-        full = chart_columns(pd.Series(xs[start:stop]), values[start:stop], options)
+        full = memo.chart(xs[start:stop], values[start:stop], options)
         cut = int(np.searchsorted(xs[start:stop], first_x)) if first_x is not None else 0
         if cut == stop - start:
             continue
