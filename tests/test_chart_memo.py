@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from compstat.analysis.chart_memo import ChartMemo
+from compstat.analysis.spc import CHART_COLUMNS
 from compstat.analysis.spc_series import spc_table
 from compstat.config import Config
 from tests.test_spc_series import WORKED, configured, series
@@ -103,10 +104,22 @@ def test_charts_of_other_code_or_an_unreadable_file_are_not_used(small_config: C
     broken = tmp_path / "broken.npz"
     broken.write_bytes(path.read_bytes()[:200])
     assert ChartMemo.load(broken, VERSION).earlier == {}
-    with np.load(path) as arrays:  # columns that do not add up to the charts' lengths
-        short = {**arrays, "column_mean": arrays["column_mean"][:-1]}
-    np.savez(tmp_path / "short.npz", **short)
-    assert ChartMemo.load(tmp_path / "short.npz", VERSION).earlier == {}
+    with np.load(path) as arrays:
+        saved_arrays = dict(arrays)
+    for name, altered in {
+        "short": {"column_mean": saved_arrays["column_mean"][:-1]},  # not adding up to the charts' lengths
+        "unknown point type": {"column_point_type": np.full_like(saved_arrays["column_point_type"], 7)},
+        "no column": {"column_rule": None},
+    }.items():
+        arrays = {k: v for k, v in ({**saved_arrays, **altered}).items() if v is not None}
+        np.savez(tmp_path / "altered.npz", **arrays)
+        assert ChartMemo.load(tmp_path / "altered.npz", VERSION).earlier == {}, name
+
+
+def test_the_saved_columns_are_the_charts(small_config: Config) -> None:
+    memo = ChartMemo()
+    charted(small_config, SERIES, memo)
+    assert all(tuple(chart) == CHART_COLUMNS for chart in memo.charts.values())
 
 
 def test_no_charts_saved_and_loaded(tmp_path: Path) -> None:

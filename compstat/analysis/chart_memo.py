@@ -26,6 +26,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from compstat.analysis.spc import (
+    CHART_COLUMNS,
     COMMON_CAUSE,
     CONCERN,
     IMPROVEMENT,
@@ -76,10 +77,9 @@ class ChartMemo:
         """Write this run's charts to ``path`` (a compressed npz: arrays only, no pickle), marked ``version``."""
         keys = list(self.charts)
         charts = [self.charts[k] for k in keys]
-        names = sorted(charts[0]) if charts else []
-        columns = {name: np.concatenate([c[name] for c in charts]) for name in names}
-        if "point_type" in columns:
-            columns["point_type"] = pd.Categorical(columns["point_type"], categories=POINT_TYPES).codes
+        columns = {name: np.concatenate([c[name] for c in charts]) if charts else np.zeros(0, dtype=np.int8)
+                   for name in CHART_COLUMNS}
+        columns["point_type"] = pd.Categorical(columns["point_type"], categories=POINT_TYPES).codes
         arrays: dict[str, Any] = {
             "version": np.array(version), "keys": np.frombuffer(b"".join(keys), dtype=np.uint8).reshape(-1, 32),
             "lengths": np.array([len(c["mean"]) for c in charts], dtype=np.int64),
@@ -100,15 +100,15 @@ class ChartMemo:
                 if str(saved["version"]) != version:
                     return cls()
                 keys, lengths = saved["keys"], saved["lengths"]
-                columns = {name.removeprefix("column_"): saved[name] for name in saved.files
-                           if name.startswith("column_")}
+                columns = {name: saved[f"column_{name}"] for name in CHART_COLUMNS}
         except (OSError, ValueError, KeyError, zipfile.BadZipFile):
             return cls()
-        if keys.ndim != 2 or keys.shape[1:] != (32,) or len(keys) != len(lengths) or any(
-                len(column) != int(lengths.sum()) for column in columns.values()):
+        codes = columns["point_type"]
+        if (keys.ndim != 2 or keys.shape[1:] != (32,) or len(keys) != len(lengths) or (lengths < 0).any()
+                or any(len(column) != int(lengths.sum()) for column in columns.values())
+                or codes.dtype.kind != "i" or (codes.size and not -1 <= codes.min() <= codes.max() < len(POINT_TYPES))):
             return cls()
-        if "point_type" in columns:
-            columns["point_type"] = np.array([*POINT_TYPES, None], dtype=object)[columns["point_type"]]
+        columns["point_type"] = np.array([*POINT_TYPES, None], dtype=object)[codes]
         cuts = np.cumsum(lengths)[:-1]
         split = {name: np.split(column, cuts) for name, column in columns.items()}
         return cls({bytes(key): {name: parts[i] for name, parts in split.items()} for i, key in enumerate(keys)})

@@ -63,6 +63,10 @@ SPC_COLUMNS = [
     "relative_to_mean", "close_to_limits", "special_cause_flag", "special_cause_rule", "point_type", "target",
 ]
 _DIRECTION = {"increase": 1, "decrease": -1, "neutral": 0}
+CHART_COLUMNS = (  # ``chart_columns``' arrays
+    "rebase_group", "short_group_warning", "mean", "lpl", "upl", "outside_limits", "relative_to_mean",
+    "close_to_limits", "special_cause_flag", "rule", "point_type", "target",
+)
 
 
 @dataclass(frozen=True)
