@@ -40,7 +40,7 @@ from compstat.actions import carry_forward_actions, check_agreements, evidence_f
 from compstat.analysis.analyse import analyse_cycle, first_day_needed
 from compstat.analysis.analyse import store_rows as analysis_store_rows
 from compstat.analysis.analyse import write_csvs as write_analysis_csvs
-from compstat.analysis.chart_memo import CHART_FILE, ChartMemo
+from compstat.analysis.chart_memo import CHART_FILE, ChartMemo, saved_charts
 from compstat.analysis.measures import period_series
 from compstat.analysis.period_table import period_table
 from compstat.analysis.places import headline_window, load_incidents, place_windows
@@ -155,18 +155,18 @@ def run_cycle(config: Config, store_url: str, period_label: str | None = None, *
                     if earlier is not None:  # rolled back, the staged folder removed: the earlier outputs stand
                         raise _Unchanged(earlier, reports)
                     start_render_server(workers)  # its imports overlap quality and analysis
-                    charts.earlier = ChartMemo.load(final_dir / CHART_FILE, code_version()).earlier
+                    charts.earlier = saved_charts(final_dir / CHART_FILE, code_version())
 
                 data, reports = judge_cycle(session, config, period, today, store_url, steps=steps,
                                             accept_warnings=accept_warnings, go_ahead_if_stale=go_ahead_if_stale,
                                             after_ingest=skip_if_unchanged, maps=False, charts=charts)
-                charts.save(work_dir / CHART_FILE, code_version())  # for a re-run of the period
                 findings = list(data.quality.findings) if data.quality is not None else []
                 with steps("packs"):  # the maps step runs inside it, while the workers make the sheets
                     rendered = render_packs(data, work_dir, workers=workers,
                                             earlier=(final_dir, earlier_packs(final_dir)),
                                             maps=partial(with_maps, session, config, period, steps=steps))
                 with steps("record"):
+                    charts.save(work_dir / CHART_FILE, code_version())  # for a re-run of the period
                     cycle_id = record_cycle(session, config, period, data, final_dir, findings)
                     manifest = write_outputs(work_dir, config, period, data, reports, findings, steps.timings,
                                              store_url, rendered, state[0] if state else None)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from compstat.analysis.chart_memo import ChartMemo
+from compstat.analysis.chart_memo import ChartMemo, saved_charts
 from compstat.analysis.spc import CHART_COLUMNS
 from compstat.analysis.spc_series import spc_table
 from compstat.config import Config
@@ -45,7 +45,7 @@ def test_saved_charts_come_back_as_computed(small_config: Config, tmp_path: Path
     monkeypatch.setattr(time, "time", lambda: 2_000_000_000.0)
     memo.save(tmp_path / "again.npz", VERSION)
     assert (tmp_path / "charts.npz").read_bytes() == (tmp_path / "again.npz").read_bytes()
-    loaded = ChartMemo.load(tmp_path / "charts.npz", VERSION).earlier
+    loaded = saved_charts(tmp_path / "charts.npz", VERSION)
     assert loaded.keys() == memo.charts.keys() and len(loaded) == 3
     for key, chart in memo.charts.items():
         assert loaded[key].keys() == chart.keys()
@@ -61,7 +61,7 @@ def test_a_rerun_reuses_the_unchanged_series_and_recomputes_the_changed(small_co
     both tables are those computed without a memo."""
     path = saved(small_config, tmp_path / "charts.npz")
     revised = {**SERIES, ("B", "burglary"): [*SERIES[("B", "burglary")][:-1], 11.0]}
-    memo = ChartMemo.load(path, VERSION)
+    memo = ChartMemo(saved_charts(path, VERSION))
     points, latest = charted(small_config, revised, memo)
     assert (memo.reused, memo.charted) == (2, 3) and len(memo.charts) == 3
     fresh_points, fresh_latest = charted(small_config, revised)
@@ -88,7 +88,7 @@ def test_a_chart_is_not_reused_when_what_it_was_computed_from_changed(small_conf
         config = configured(small_config, {"spc": {"rebase": ["2026-03-02"]}})
     else:
         frame = frame.assign(period_start=frame["period_start"] + pd.Timedelta(days=7))
-    memo = ChartMemo.load(path, VERSION)
+    memo = ChartMemo(saved_charts(path, VERSION))
     points, latest = spc_table(frame, config, targets, memo=memo)
     assert memo.reused == 0
     fresh_points, fresh_latest = spc_table(frame, config, targets)
@@ -98,12 +98,12 @@ def test_a_chart_is_not_reused_when_what_it_was_computed_from_changed(small_conf
 
 def test_charts_of_other_code_or_an_unreadable_file_are_not_used(small_config: Config, tmp_path: Path) -> None:
     path = saved(small_config, tmp_path / "charts.npz")
-    assert len(ChartMemo.load(path, VERSION).earlier) == 3
-    assert ChartMemo.load(path, "code-2").earlier == {}
-    assert ChartMemo.load(tmp_path / "none.npz", VERSION).earlier == {}
+    assert len(saved_charts(path, VERSION)) == 3
+    assert saved_charts(path, "code-2") == {}
+    assert saved_charts(tmp_path / "none.npz", VERSION) == {}
     broken = tmp_path / "broken.npz"
     broken.write_bytes(path.read_bytes()[:200])
-    assert ChartMemo.load(broken, VERSION).earlier == {}
+    assert saved_charts(broken, VERSION) == {}
     with np.load(path) as arrays:
         saved_arrays = dict(arrays)
     for name, altered in {
@@ -113,7 +113,7 @@ def test_charts_of_other_code_or_an_unreadable_file_are_not_used(small_config: C
     }.items():
         arrays = {k: v for k, v in ({**saved_arrays, **altered}).items() if v is not None}
         np.savez(tmp_path / "altered.npz", **arrays)
-        assert ChartMemo.load(tmp_path / "altered.npz", VERSION).earlier == {}, name
+        assert saved_charts(tmp_path / "altered.npz", VERSION) == {}, name
 
 
 def test_the_saved_columns_are_the_charts(small_config: Config) -> None:
@@ -124,4 +124,4 @@ def test_the_saved_columns_are_the_charts(small_config: Config) -> None:
 
 def test_no_charts_saved_and_loaded(tmp_path: Path) -> None:
     ChartMemo().save(tmp_path / "empty.npz", VERSION)
-    assert ChartMemo.load(tmp_path / "empty.npz", VERSION).earlier == {}
+    assert saved_charts(tmp_path / "empty.npz", VERSION) == {}

@@ -6,7 +6,7 @@ and its ``SpcOptions``: direction, target, change points, baseline and rules); i
 chart when the key is one it holds, and computes the chart otherwise. Either way it keeps the chart, so that
 ``save`` writes what this run charted for the next run of the same period (``cycle.run_cycle``: the file
 ``spc_charts.npz`` in the period's folder). A chart's columns depend on nothing else, so a reused chart is the
-chart that would be computed; ``load`` gives an empty memo for a file written by other code (``version``: the
+chart that would be computed; ``saved_charts`` gives none for a file written by other code (``version``: the
 caller's code version, ``reuse.code_version``) or one it cannot read, and the charts are computed.
 
 A new week moves every series' span, so nothing is reused then: the memo serves a re-run of the same period
@@ -91,24 +91,24 @@ class ChartMemo:
                 archive.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), npy.getvalue(),
                                  compress_type=zipfile.ZIP_DEFLATED, compresslevel=1)
 
-    @classmethod
-    def load(cls, path: Path, version: str) -> ChartMemo:
-        """The memo of the charts saved at ``path`` by code of ``version``; empty if there are none, the file
-        was written by other code, or it cannot be read as ``save`` writes it."""
-        try:
-            with path.open("rb") as file, np.load(file, allow_pickle=False) as saved:
-                if str(saved["version"]) != version:
-                    return cls()
-                keys, lengths = saved["keys"], saved["lengths"]
-                columns = {name: saved[f"column_{name}"] for name in CHART_COLUMNS}
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
-            return cls()
-        codes = columns["point_type"]
-        if (keys.ndim != 2 or keys.shape[1:] != (32,) or len(keys) != len(lengths) or (lengths < 0).any()
-                or any(len(column) != int(lengths.sum()) for column in columns.values())
-                or codes.dtype.kind != "i" or (codes.size and not -1 <= codes.min() <= codes.max() < len(POINT_TYPES))):
-            return cls()
-        columns["point_type"] = np.array([*POINT_TYPES, None], dtype=object)[codes]
-        cuts = np.cumsum(lengths)[:-1]
-        split = {name: np.split(column, cuts) for name, column in columns.items()}
-        return cls({bytes(key): {name: parts[i] for name, parts in split.items()} for i, key in enumerate(keys)})
+
+def saved_charts(path: Path, version: str) -> dict[bytes, Chart]:
+    """The charts ``ChartMemo.save`` wrote at ``path`` with code of ``version``, by ``chart_key``; none if there
+    is no file, it was written by other code, or it cannot be read as ``save`` writes it."""
+    try:
+        with path.open("rb") as file, np.load(file, allow_pickle=False) as saved:
+            if str(saved["version"]) != version:
+                return {}
+            keys, lengths = saved["keys"], saved["lengths"]
+            columns = {name: saved[f"column_{name}"] for name in CHART_COLUMNS}
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return {}
+    codes = columns["point_type"]
+    if (keys.ndim != 2 or keys.shape[1:] != (32,) or len(keys) != len(lengths) or (lengths < 0).any()
+            or any(len(column) != int(lengths.sum()) for column in columns.values())
+            or codes.dtype.kind != "i" or (codes.size and not -1 <= codes.min() <= codes.max() < len(POINT_TYPES))):
+        return {}
+    columns["point_type"] = np.array([*POINT_TYPES, None], dtype=object)[codes]
+    cuts = np.cumsum(lengths)[:-1]
+    split = {name: np.split(column, cuts) for name, column in columns.items()}
+    return {bytes(key): {name: parts[i] for name, parts in split.items()} for i, key in enumerate(keys)}
